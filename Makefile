@@ -1,0 +1,30 @@
+# corral: `make` builds, `make check` runs every test, `make bench` the benchmarks.
+# Meson + Ninja do the work; this file only wires them to the usual targets.
+BUILD ?= build
+FUZZ_BUILD ?= build-fuzz
+
+.PHONY: all deps check bench fuzz clean
+
+all: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true
+
+fuzz: deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+
+check: all fuzz
+	@scripts/check.sh $(BUILD) $(FUZZ_BUILD)
+
+bench: all
+	@bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs every test suite and ends with one line: "N passed, N failed, N skipped".
+#   unit   cmocka tests under ASan+UBSan           (meson, build dir $1)
+#   fuzz   a short libFuzzer run of every target    (meson, build dir $2)
+#   vmm    corral-vmm booting the test guests and Linux (TAP from tests/vmm/run.sh)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+fuzz_build=${2:-build-fuzz}
+pass=0 fail=0 skip=0
+
+# Adds up one meson test log (JSON lines) into the counters.
+count_meson() {
+  local counts
+  counts=$(python3 - "$1" <<'PY'
+import json, sys
+p = f = s = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)["result"]
+    if r in ("OK", "EXPECTEDFAIL"): p += 1
+    elif r == "SKIP": s += 1
+    else: f += 1
+print(p, f, s)
+PY
+)
+  read -r a b c <<<"$counts"
+  pass=$((pass + a)) fail=$((fail + b)) skip=$((skip + c))
+}
+
+run_meson() {
+  local dir=$1 suite=$2
+  echo "== $suite tests"
+  meson test -C "$dir" --suite "$suite" --print-errorlogs --no-rebuild --num-processes 2 \
+    | grep -E '^ *[0-9]+/[0-9]+ |^(Ok|Fail|Skipped|Timeout):' || true
+  if [ -f "$dir/meson-logs/testlog.json" ]; then
+    count_meson "$dir/meson-logs/testlog.json"
+  else
+    echo "no test log in $dir"; fail=$((fail + 1))
+  fi
+}
+
+# Counts TAP lines ("ok N", "not ok N", "# SKIP") printed by a test script.
+run_tap() {
+  local name=$1; shift
+  echo "== $name tests"
+  local out rc
+  out=$("$@" 2>&1 | tee /dev/stderr); rc=$?
+  local p f s
+  s=$(grep -cE '^ok\b.*# (SKIP|skip)' <<<"$out" || true)
+  p=$(grep -cE '^ok\b' <<<"$out" || true); p=$((p - s))
+  f=$(grep -cE '^not ok\b' <<<"$out" || true)
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "not ok - $name runner exited with status $rc"; f=1
+  fi
+  pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+}
+
+run_meson "$build" unit
+run_meson "$fuzz_build" fuzz
+run_tap vmm tests/vmm/run.sh "$build"
+
+echo
+if [ "$skip" -gt 0 ]; then
+  echo "$pass passed, $fail failed, $skip skipped"
+else
+  echo "$pass passed, $fail failed"
+fi
+[ "$fail" -eq 0 ]

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages corral builds and tests with, skipping what
+# is already installed.  Safe to run again; does nothing when all are there.
+set -euo pipefail
+
+packages=(
+  # build
+  gcc clang libclang-rt-14-dev meson ninja-build pkg-config
+  libjson-c-dev libseccomp-dev libcap-dev libcmocka-dev
+  # tests: guests, the nested KVM harness, Linux boot, tap networking
+  qemu-system-x86 qemu-utils busybox-static cpio kmod iproute2 python3 socat
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: need root to install packages (run: sudo $0)" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,78 @@
+#include "mem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "util/util.h"
+
+static void *map_ram(uint64_t size)
+{
+    /* MAP_NORESERVE: guest RAM is touched lazily; overcommit is the point. */
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    madvise(p, size, MADV_MERGEABLE);
+    return p;
+}
+
+int gm_alloc(struct guest_mem *m, uint64_t size)
+{
+    memset(m, 0, sizeof(*m));
+    if (size < 2 * MiB || size % (4 * KiB))
+        return fail(EINVAL, "guest memory must be a multiple of 4K and at least 2M");
+    uint64_t low = MIN(size, MEM_HOLE_START);
+    m->slot[0] = (struct mem_slot){ .gpa = 0, .size = low, .hva = map_ram(low) };
+    if (!m->slot[0].hva)
+        return fail(ENOMEM, "cannot map %llu MiB of guest memory: %s",
+                    (unsigned long long)(low / MiB), strerror(errno));
+    m->nslots = 1;
+    if (size > low) {
+        m->slot[1] = (struct mem_slot){ .gpa = MEM_HIGH_START, .size = size - low,
+                                        .hva = map_ram(size - low) };
+        if (!m->slot[1].hva) {
+            gm_free(m);
+            return fail(ENOMEM, "cannot map %llu MiB of guest memory: %s",
+                        (unsigned long long)(size / MiB), strerror(errno));
+        }
+        m->nslots = 2;
+    }
+    m->size = size;
+    return 0;
+}
+
+void gm_free(struct guest_mem *m)
+{
+    for (int i = 0; i < m->nslots; i++)
+        munmap(m->slot[i].hva, m->slot[i].size);
+    memset(m, 0, sizeof(*m));
+}
+
+void gm_wrap(struct guest_mem *m, uint8_t *buf, uint64_t size)
+{
+    memset(m, 0, sizeof(*m));
+    m->slot[0] = (struct mem_slot){ .gpa = 0, .size = size, .hva = buf };
+    m->nslots = 1;
+    m->size = size;
+}
+
+bool gm_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len)
+{
+    const void *src = gm_ptr(m, gpa, len);
+    if (!src)
+        return false;
+    memcpy(dst, src, len);
+    return true;
+}
+
+bool gm_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len)
+{
+    void *dst = gm_ptr(m, gpa, len);
+    if (!dst)
+        return false;
+    memcpy(dst, src, len);
+    return true;
+}
+
+uint64_t gm_low_end(const struct guest_mem *m) { return m->slot[0].size; }

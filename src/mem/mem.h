@@ -1,0 +1,54 @@
+/* mem — guest physical memory: how it is laid out and the one place where a
+ * guest-physical address becomes a host pointer.
+ *
+ * Guest RAM is one or two anonymous mappings: low RAM from 0 up to the 32-bit
+ * device hole (MEM_HOLE_START) and, for big guests, the rest from 4 GiB up.
+ * Every access the VMM makes on the guest's behalf goes through gm_ptr(),
+ * which returns NULL unless the whole range [gpa, gpa+len) lies inside RAM,
+ * so a hostile address or length can never reach host memory outside it.
+ */
+#ifndef CORRAL_MEM_H
+#define CORRAL_MEM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MEM_HOLE_START 0xC0000000ULL /* 3 GiB: virtio-mmio, IOAPIC, LAPIC live above */
+#define MEM_HIGH_START 0x100000000ULL
+
+struct mem_slot {
+    uint64_t gpa;
+    uint64_t size;
+    uint8_t *hva;
+};
+
+struct guest_mem {
+    struct mem_slot slot[2];
+    int nslots;
+    uint64_t size; /* total RAM bytes */
+};
+
+/* Maps `size` bytes of zeroed guest RAM.  Returns 0 or a negative errno. */
+int gm_alloc(struct guest_mem *m, uint64_t size);
+void gm_free(struct guest_mem *m);
+/* Wraps caller-owned buffers (used by tests and fuzzers) without mapping. */
+void gm_wrap(struct guest_mem *m, uint8_t *buf, uint64_t size);
+
+/* Host pointer for [gpa, gpa+len) or NULL if any byte is outside RAM. */
+static inline void *gm_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+    for (int i = 0; i < m->nslots; i++) {
+        const struct mem_slot *s = &m->slot[i];
+        if (gpa >= s->gpa && gpa - s->gpa <= s->size && len <= s->size - (gpa - s->gpa))
+            return s->hva + (gpa - s->gpa);
+    }
+    return 0;
+}
+
+/* Copies with bounds checks; return false (copying nothing) when out of range. */
+bool gm_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len);
+bool gm_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len);
+/* Top of low RAM: the end of the first slot. */
+uint64_t gm_low_end(const struct guest_mem *m);
+
+#endif

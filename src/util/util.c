@@ -1,0 +1,181 @@
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static __thread char last_error[512];
+static enum log_level log_level = LOG_INFO;
+static const char *log_prefix = "corral";
+
+int fail(int errnum, const char *fmt, ...)
+{
+    /* Format into a copy: callers add context with fail(e, "...: %s", err_msg()),
+     * whose argument is last_error itself. */
+    char msg[sizeof(last_error)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    strcpy(last_error, msg);
+    return -(errnum > 0 ? errnum : EINVAL);
+}
+
+const char *err_msg(void) { return last_error; }
+
+void log_set_level(enum log_level level) { log_level = level; }
+void log_set_prefix(const char *prefix) { log_prefix = prefix; }
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    static const char *const names[] = { "error", "warning", "info", "debug" };
+    if (level > log_level)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    /* One write per line so lines from several threads never interleave. */
+    char out[1200];
+    int n = snprintf(out, sizeof(out), "%s: %s%s%s\n", log_prefix,
+                     level == LOG_INFO ? "" : names[level],
+                     level == LOG_INFO ? "" : ": ", line);
+    if (n > 0)
+        (void)!write(STDERR_FILENO, out, MIN((size_t)n, sizeof(out) - 1));
+}
+
+int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (!s || !isdigit((unsigned char)*s))
+        return fail(EINVAL, "'%s' is not a number", s ? s : "");
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end)
+        return fail(EINVAL, "'%s' is not a number", s);
+    if (errno == ERANGE || v < min || v > max)
+        return fail(ERANGE, "%s is out of range (%" PRIu64 "..%" PRIu64 ")", s, min, max);
+    *out = v;
+    return 0;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+    if (!s || !isdigit((unsigned char)*s))
+        return fail(EINVAL, "bad size '%s' (use e.g. 512M or 2G)", s ? s : "");
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned shift = 0;
+    switch (toupper((unsigned char)*end)) {
+    case 0: break;
+    case 'K': shift = 10; break;
+    case 'M': shift = 20; break;
+    case 'G': shift = 30; break;
+    case 'T': shift = 40; break;
+    default: return fail(EINVAL, "bad size '%s' (use e.g. 512M or 2G)", s);
+    }
+    if (*end) {
+        end++;
+        if (toupper((unsigned char)*end) == 'I' && toupper((unsigned char)end[1]) == 'B')
+            end += 2;
+        else if (toupper((unsigned char)*end) == 'B')
+            end++;
+        if (*end)
+            return fail(EINVAL, "bad size '%s' (use e.g. 512M or 2G)", s);
+    }
+    if (errno == ERANGE || (shift && v > (UINT64_MAX >> shift)))
+        return fail(ERANGE, "size '%s' is too large", s);
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+int parse_mac(const char *s, uint8_t mac[6])
+{
+    unsigned v[6];
+    char tail;
+    if (!s || strlen(s) != 17 ||
+        sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+        return fail(EINVAL, "bad MAC address '%s' (use e.g. 52:54:00:12:34:56)", s ? s : "");
+    for (int i = 0; i < 6; i++) {
+        if (!isxdigit((unsigned char)s[i * 3]) || !isxdigit((unsigned char)s[i * 3 + 1]))
+            return fail(EINVAL, "bad MAC address '%s'", s);
+        mac[i] = (uint8_t)v[i];
+    }
+    if (mac[0] & 1)
+        return fail(EINVAL, "MAC address '%s' is a multicast address", s);
+    return 0;
+}
+
+int read_file(const char *path, size_t max_len, uint8_t **data, size_t *len)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fail(errno, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return fail(errno, "cannot stat %s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return fail(EINVAL, "%s is not a regular file", path);
+    if ((uint64_t)st.st_size > max_len)
+        return fail(EFBIG, "%s is too large (%lld bytes, limit %zu)", path,
+                    (long long)st.st_size, max_len);
+    uint8_t *buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+    if (!buf)
+        return fail(ENOMEM, "out of memory reading %s", path);
+    ssize_t n = read_full(fd, buf, (size_t)st.st_size);
+    if (n != st.st_size) {
+        free(buf);
+        return fail(EIO, "cannot read %s: %s", path, n < 0 ? strerror(errno) : "short read");
+    }
+    *data = buf;
+    *len = (size_t)n;
+    return 0;
+}
+
+int write_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+ssize_t read_full(int fd, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = read(fd, p + done, len - done);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (n == 0)
+            break;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}

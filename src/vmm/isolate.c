@@ -1,0 +1,109 @@
+/* The sandbox corral-vmm locks itself into once every host resource is
+ * open: an optional chroot with a new uid/gid (like Firecracker's jailer),
+ * no capabilities, no way to regain privileges, and a system-call allowlist.
+ * A guest that takes over the VMM's device emulation still cannot open
+ * files, create sockets or exec anything. */
+#include "vmm.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <linux/kvm.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <termios.h>
+
+int isolate_jail(const char *dir, uint64_t uid, uint64_t gid, bool set_ids)
+{
+    struct stat st;
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        return fail(ENOTDIR, "--jail %s: not a directory", dir);
+    if (chroot(dir) < 0 || chdir("/") < 0)
+        return fail(errno, "--jail %s: cannot chroot: %s", dir, strerror(errno));
+    if (set_ids) {
+        if (setgroups(0, NULL) < 0 || setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) < 0 ||
+            setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) < 0)
+            return fail(errno, "--uid/--gid: cannot switch to %llu:%llu: %s",
+                        (unsigned long long)uid, (unsigned long long)gid, strerror(errno));
+    }
+    return 0;
+}
+
+int isolate_drop_caps(void)
+{
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return fail(errno, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    for (int c = 0; c <= CAP_LAST_CAP; c++)
+        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL && errno != EPERM)
+            return fail(errno, "cannot drop capability %d: %s", c, strerror(errno));
+    cap_t caps = cap_init(); /* empty set */
+    if (!caps)
+        return fail(ENOMEM, "out of memory");
+    int r = cap_set_proc(caps);
+    cap_free(caps);
+    if (r < 0)
+        return fail(errno, "cannot drop capabilities: %s", strerror(errno));
+    return 0;
+}
+
+/* Everything the VMM does after set-up: vCPU runs, device I/O, the event
+ * loop, the API, thread creation for a reboot, logging. */
+static const int allowed[] = {
+    SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
+    SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev),
+    SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(lseek), SCMP_SYS(close),
+    SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl),
+    SCMP_SYS(accept4), SCMP_SYS(eventfd2), SCMP_SYS(fcntl), SCMP_SYS(fstat),
+    SCMP_SYS(newfstatat), SCMP_SYS(unlink),
+    SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(madvise),
+    SCMP_SYS(brk), SCMP_SYS(mremap),
+    SCMP_SYS(futex), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(sched_yield),
+    SCMP_SYS(sched_getaffinity), SCMP_SYS(nanosleep), SCMP_SYS(clock_nanosleep),
+    SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday), SCMP_SYS(getrandom),
+    SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn),
+    SCMP_SYS(sigaltstack), SCMP_SYS(tgkill), SCMP_SYS(gettid), SCMP_SYS(getpid),
+    SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(restart_syscall),
+};
+
+static const unsigned long allowed_ioctls[] = {
+    KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS,
+    KVM_IRQ_LINE, KVM_IRQFD, KVM_IOEVENTFD, KVM_CREATE_VM, KVM_CREATE_VCPU,
+    KVM_SET_USER_MEMORY_REGION, KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR,
+    KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, KVM_SET_CPUID2, KVM_SET_MSRS, KVM_SET_FPU,
+    KVM_GET_LAPIC, KVM_SET_LAPIC, KVM_GET_VCPU_MMAP_SIZE, KVM_CHECK_EXTENSION,
+    TCGETS, TCSETS,
+};
+
+int isolate_seccomp(void)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+    if (!ctx)
+        return fail(ENOMEM, "seccomp_init failed");
+    int r = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(allowed) && r == 0; i++)
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
+    for (size_t i = 0; i < ARRAY_SIZE(allowed_ioctls) && r == 0; i++)
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                             SCMP_A1(SCMP_CMP_EQ, allowed_ioctls[i]));
+    /* Threads only (a reboot starts new vCPU threads); never a new process.
+     * clone3's flags live in memory seccomp cannot see: make glibc fall
+     * back to clone. */
+    if (r == 0)
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+                             SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+    if (r == 0)
+        r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    /* pthread_setname_np on the calling thread uses PR_SET_NAME. */
+    if (r == 0)
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+                             SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+    if (r == 0)
+        r = seccomp_load(ctx);
+    seccomp_release(ctx);
+    return r < 0 ? fail(-r, "cannot install the seccomp filter: %s", strerror(-r)) : 0;
+}

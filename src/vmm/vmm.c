@@ -1,0 +1,278 @@
+/* The VMM's host resources and its top-level run loop.  Everything that
+ * needs privileges or a path in the host's file system is opened here,
+ * before vmm_isolate() takes both away. */
+#include "vmm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <termios.h>
+
+static struct termios saved_tty;
+static bool tty_raw;
+
+static void restore_tty(void)
+{
+    if (tty_raw)
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+}
+
+/* The guest's console driver does its own echo and line editing. */
+static void stdin_raw(void)
+{
+    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tty) < 0)
+        return;
+    struct termios t = saved_tty;
+    cfmakeraw(&t);
+    t.c_oflag |= OPOST | ONLCR;
+    t.c_lflag |= ISIG; /* keep Ctrl-C as a way to stop the VMM */
+    if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
+        tty_raw = true;
+        atexit(restore_tty);
+    }
+}
+
+static int open_console(const struct console_cfg *c, const char *what,
+                        struct console_io *io, int *pty)
+{
+    io->in_fd = io->out_fd = -1;
+    switch (c->kind) {
+    case CONSOLE_NONE:
+        return 0;
+    case CONSOLE_STDIO:
+        io->in_fd = STDIN_FILENO;
+        io->out_fd = STDOUT_FILENO;
+        fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK);
+        stdin_raw();
+        return 0;
+    case CONSOLE_PTY: {
+        int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0 || grantpt(fd) < 0 || unlockpt(fd) < 0) {
+            int e = errno;
+            if (fd >= 0)
+                close(fd);
+            return fail(e, "%s: cannot create a pty: %s", what, strerror(e));
+        }
+        struct termios t;
+        if (tcgetattr(fd, &t) == 0) {
+            cfmakeraw(&t);
+            tcsetattr(fd, TCSANOW, &t);
+        }
+        io->in_fd = io->out_fd = *pty = fd;
+        log_info("%s on %s", what, ptsname(fd));
+        return 0;
+    }
+    case CONSOLE_FILE: {
+        int fd = open(c->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return fail(errno, "%s: cannot open %s: %s", what, c->path, strerror(errno));
+        io->out_fd = *pty = fd;
+        return 0;
+    }
+    }
+    return 0;
+}
+
+static int open_disk(struct vmm *v, int i)
+{
+    const struct disk_cfg *d = &v->cfg->disk[i];
+    int fd = open(d->path, (d->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0)
+        return fail(errno, "--disk %s: %s", d->path, strerror(errno));
+    v->disk_fd[i] = fd;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return fail(errno, "--disk %s: %s", d->path, strerror(errno));
+    uint64_t size = (uint64_t)st.st_size;
+    if (S_ISBLK(st.st_mode)) {
+        if (ioctl(fd, BLKGETSIZE64, &size) < 0)
+            return fail(errno, "--disk %s: cannot read its size: %s", d->path, strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        return fail(EINVAL, "--disk %s: not a regular file or block device", d->path);
+    }
+    if (size % 512)
+        log_warn("--disk %s: size is not a multiple of 512; the last %llu bytes are not visible",
+                 d->path, (unsigned long long)(size % 512));
+    v->disk_size[i] = size - size % 512;
+    return 0;
+}
+
+static int open_tap(struct vmm *v, int i)
+{
+    struct net_cfg *n = &v->cfg->net[i];
+    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return fail(errno, "--net tap=%s: cannot open /dev/net/tun: %s", n->tap, strerror(errno));
+    v->tap_fd[i] = fd;
+    struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI };
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", n->tap);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+        return fail(errno, "--net tap=%s: cannot attach to the tap: %s", n->tap, strerror(errno));
+    if (!n->mac_set) {
+        /* A locally administered unicast address, random per NIC. */
+        n->mac[0] = 0x52, n->mac[1] = 0x54, n->mac[2] = 0x00;
+        if (getrandom(n->mac + 3, 3, 0) != 3)
+            n->mac[3] = (uint8_t)i, n->mac[4] = (uint8_t)getpid(), n->mac[5] = 0x01;
+    }
+    return 0;
+}
+
+static void on_signal(void *arg, uint32_t events)
+{
+    struct vmm *v = arg;
+    struct signalfd_siginfo si;
+    (void)events;
+    if (read(v->sigfd, &si, sizeof(si)) != sizeof(si))
+        return;
+    log_info("stopping on signal %u", si.ssi_signo);
+    pthread_mutex_lock(&v->machine_lock);
+    if (v->machine)
+        machine_request(v->machine, VM_REQ_STOP);
+    pthread_mutex_unlock(&v->machine_lock);
+}
+
+static int watch_signals(struct vmm *v)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    /* Blocked in every thread (vCPU threads inherit the mask); the I/O loop
+     * reads them from a signalfd. */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    v->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (v->sigfd < 0)
+        return fail(errno, "signalfd: %s", strerror(errno));
+    return evloop_add(v->loop, v->sigfd, EPOLLIN, on_signal, v);
+}
+
+int vmm_open(struct vmm *v, struct vmm_config *cfg)
+{
+    memset(v, 0, sizeof(*v));
+    v->cfg = cfg;
+    v->kvm.fd = v->sigfd = -1;
+    v->pty_fd[0] = v->pty_fd[1] = -1;
+    for (int i = 0; i < VMM_MAX_DISKS; i++)
+        v->disk_fd[i] = -1;
+    for (int i = 0; i < VMM_MAX_NETS; i++)
+        v->tap_fd[i] = -1;
+    pthread_mutex_init(&v->machine_lock, NULL);
+    int r;
+    if ((r = read_file(cfg->kernel, cfg->memory, &v->kernel, &v->kernel_len)) < 0)
+        return fail(-r, "--kernel: %s", err_msg());
+    if (cfg->initrd && (r = read_file(cfg->initrd, cfg->memory, &v->initrd, &v->initrd_len)) < 0)
+        return fail(-r, "--initrd: %s", err_msg());
+    for (int i = 0; i < cfg->ndisks; i++)
+        if ((r = open_disk(v, i)) < 0)
+            return r;
+    for (int i = 0; i < cfg->nnets; i++)
+        if ((r = open_tap(v, i)) < 0)
+            return r;
+    if ((r = evloop_new(&v->loop)) < 0 || (r = watch_signals(v)) < 0)
+        return r;
+    if ((r = open_console(&cfg->console, "serial console", &v->console, &v->pty_fd[0])) < 0 ||
+        (r = open_console(&cfg->vconsole, "virtio console", &v->vconsole, &v->pty_fd[1])) < 0)
+        return r;
+    if ((r = kvm_sys_open(&v->kvm, cfg->kvm_device)) < 0)
+        return r;
+    if (cfg->cpus > (unsigned)v->kvm.max_vcpus)
+        return fail(EINVAL, "--cpus %u: this host's KVM allows at most %d vCPUs", cfg->cpus,
+                    v->kvm.max_vcpus);
+    if (cfg->api_socket && ((r = api_open(&v->api, cfg->api_socket)) < 0 || (r = api_attach(v->api, v)) < 0))
+        return r;
+    return 0;
+}
+
+void vmm_close(struct vmm *v)
+{
+    if (v->api)
+        api_close(v->api);
+    for (int i = 0; i < VMM_MAX_DISKS; i++)
+        if (v->disk_fd[i] >= 0)
+            close(v->disk_fd[i]);
+    for (int i = 0; i < VMM_MAX_NETS; i++)
+        if (v->tap_fd[i] >= 0)
+            close(v->tap_fd[i]);
+    for (int i = 0; i < 2; i++)
+        if (v->pty_fd[i] >= 0)
+            close(v->pty_fd[i]);
+    if (v->sigfd >= 0)
+        close(v->sigfd);
+    evloop_free(v->loop);
+    if (v->kvm.fd >= 0)
+        kvm_sys_close(&v->kvm);
+    free(v->kernel);
+    free(v->initrd);
+    restore_tty();
+    pthread_mutex_destroy(&v->machine_lock);
+}
+
+int vmm_isolate(struct vmm *v)
+{
+    const struct vmm_config *c = v->cfg;
+    int r;
+    if (c->jail && (r = isolate_jail(c->jail, c->uid, c->gid, c->uid_set)) < 0)
+        return r;
+    if ((r = isolate_drop_caps()) < 0)
+        return r;
+    if (!c->no_seccomp && (r = isolate_seccomp()) < 0)
+        return r;
+    return 0;
+}
+
+int vmm_run(struct vmm *v)
+{
+    for (;;) {
+        struct machine *m;
+        int r = machine_create(v, &m);
+        if (r < 0) {
+            log_error("%s", err_msg());
+            return v->boots ? VMM_EXIT_ERROR : VMM_EXIT_USAGE;
+        }
+        v->boots++;
+        pthread_mutex_lock(&v->machine_lock);
+        v->machine = m;
+        pthread_mutex_unlock(&v->machine_lock);
+        if ((r = machine_start(m)) < 0)
+            log_error("%s", err_msg());
+        else if ((r = evloop_run(v->loop)) < 0)
+            log_error("%s", err_msg());
+        if (r < 0)
+            machine_request(m, VM_REQ_STOP);
+        enum vm_request req = machine_wait(m);
+        pthread_mutex_lock(&v->machine_lock);
+        v->machine = NULL;
+        pthread_mutex_unlock(&v->machine_lock);
+        machine_destroy(m);
+        if (r < 0)
+            return VMM_EXIT_ERROR;
+        switch (req) {
+        case VM_REQ_REBOOT:
+            if (v->cfg->no_reboot) {
+                log_info("guest rebooted; exiting (--no-reboot)");
+                return VMM_EXIT_OK;
+            }
+            log_info("guest rebooted; restarting");
+            continue;
+        case VM_REQ_CRASH:
+            return VMM_EXIT_CRASH;
+        case VM_REQ_POWEROFF:
+            log_debug("guest powered off");
+            return VMM_EXIT_OK;
+        default:
+            return VMM_EXIT_OK;
+        }
+    }
+}

@@ -1,0 +1,157 @@
+/* vmm — the corral-vmm program: its configuration (command line or JSON),
+ * the machine it assembles from the lower layers (kvm, boot, devices,
+ * virtio), the vCPU threads, the control API and the sandbox it locks
+ * itself into.
+ *
+ * Life of a VM: vmm_config_parse_*() -> vmm_open() opens every host
+ * resource (kernel, disks, taps, consoles, /dev/kvm, the API socket) while
+ * still privileged -> vmm_isolate() chroots, drops privileges and installs
+ * seccomp -> vmm_run() builds a machine, runs it until the guest powers off,
+ * reboots (a fresh machine from the same resources) or crashes.
+ */
+#ifndef CORRAL_VMM_H
+#define CORRAL_VMM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/devices.h"
+#include "kvm/kvm.h"
+#include "virtio/virtio.h"
+
+#define VMM_MAX_DISKS 8
+#define VMM_MAX_NETS 4
+
+/* Exit statuses of corral-vmm. */
+enum {
+    VMM_EXIT_OK = 0,        /* guest powered off (or rebooted with --no-reboot) */
+    VMM_EXIT_ERROR = 1,     /* host-side failure while running */
+    VMM_EXIT_USAGE = 2,     /* bad configuration or a resource that cannot be opened */
+    VMM_EXIT_CRASH = 3,     /* triple fault, emulation failure, failed entry */
+};
+
+enum console_kind { CONSOLE_NONE, CONSOLE_STDIO, CONSOLE_PTY, CONSOLE_FILE };
+
+struct console_cfg {
+    enum console_kind kind;
+    char *path;             /* for CONSOLE_FILE */
+};
+
+struct disk_cfg {
+    char *path;
+    bool readonly;
+};
+
+struct net_cfg {
+    char *tap;
+    uint8_t mac[6];
+    bool mac_set;
+};
+
+struct vmm_config {
+    char *kernel, *initrd, *cmdline;
+    uint64_t memory;
+    unsigned cpus;
+    struct disk_cfg disk[VMM_MAX_DISKS];
+    int ndisks;
+    struct net_cfg net[VMM_MAX_NETS];
+    int nnets;
+    struct console_cfg console;   /* the serial port (COM1) */
+    struct console_cfg vconsole;  /* virtio-console; CONSOLE_NONE = no device */
+    bool rng;
+    char *api_socket;
+    bool no_reboot;
+    bool no_seccomp;
+    char *jail;
+    uint64_t uid, gid;
+    bool uid_set, gid_set;
+    char *kvm_device;
+    int verbosity;
+};
+
+void vmm_config_init(struct vmm_config *c);
+void vmm_config_free(struct vmm_config *c);
+/* Applies a JSON document (the --config file format, see --help). */
+int vmm_config_parse_json(struct vmm_config *c, const char *text, size_t len);
+/* Parses argv; --config FILE is read first wherever it appears, so command
+ * line options override it.  Sets *help when --help was given. */
+int vmm_config_parse_args(struct vmm_config *c, int argc, char **argv, bool *help);
+/* Checks the combination (e.g. a kernel is given, --uid needs --jail). */
+int vmm_config_check(const struct vmm_config *c);
+void vmm_usage(const char *prog);
+/* The configuration as a JSON object (caller frees with json_object_put). */
+struct json_object *vmm_config_to_json(const struct vmm_config *c);
+
+/* ---- the running VMM ----------------------------------------------------- */
+
+struct machine;
+struct api;
+
+struct vmm {
+    struct vmm_config *cfg;
+    struct kvm_sys kvm;
+    uint8_t *kernel, *initrd;
+    size_t kernel_len, initrd_len;
+    int disk_fd[VMM_MAX_DISKS];
+    uint64_t disk_size[VMM_MAX_DISKS];
+    int tap_fd[VMM_MAX_NETS];
+    struct console_io console, vconsole;
+    int pty_fd[2];                /* console fds we own (pty master, file), -1 if none */
+    int sigfd;                    /* SIGTERM/SIGINT/SIGHUP, read on the I/O loop */
+    struct evloop *loop;
+    struct api *api;
+    struct machine *machine;      /* the current incarnation, NULL between boots */
+    pthread_mutex_t machine_lock; /* guards `machine` against the API */
+    unsigned boots;
+};
+
+int vmm_open(struct vmm *v, struct vmm_config *cfg);
+void vmm_close(struct vmm *v);
+/* Chroot/uid change if configured, then capabilities and seccomp. */
+int vmm_isolate(struct vmm *v);
+/* Runs the VM through reboots; returns a VMM_EXIT_* status. */
+int vmm_run(struct vmm *v);
+
+/* ---- one boot of the VM -------------------------------------------------- */
+
+enum machine_state { MACHINE_RUNNING, MACHINE_PAUSED, MACHINE_STOPPING };
+
+int machine_create(struct vmm *v, struct machine **out);
+void machine_destroy(struct machine *m);
+/* Starts the vCPU threads; machine_wait() returns the request that ended it. */
+int machine_start(struct machine *m);
+enum vm_request machine_wait(struct machine *m);
+void machine_request(struct machine *m, enum vm_request req);
+int machine_pause(struct machine *m);
+int machine_resume(struct machine *m);
+void machine_ctrl_alt_del(struct machine *m);
+enum machine_state machine_state(struct machine *m);
+/* describe / counters for the control API. */
+struct json_object *machine_describe(struct machine *m);
+struct json_object *machine_counters(struct machine *m);
+
+/* ---- vCPU set-up (cpu.c) ------------------------------------------------- */
+
+struct boot_entry;
+int cpu_setup(struct kvm_vcpu *v, int ncpus, const struct boot_entry *entry);
+/* Writes registers and the exit's details to stderr (crash reports). */
+void cpu_dump(struct kvm_vcpu *v);
+
+/* ---- control API (api.c) ------------------------------------------------- */
+
+/* Listens on a Unix socket; requests are handled on the I/O loop. */
+int api_open(struct api **out, const char *path);
+int api_attach(struct api *a, struct vmm *v);
+void api_close(struct api *a);
+/* Handles one request line, returns a malloc'ed JSON response line. */
+char *api_handle(struct vmm *v, const char *line, size_t len);
+
+/* ---- sandbox (isolate.c) ------------------------------------------------- */
+
+int isolate_jail(const char *dir, uint64_t uid, uint64_t gid, bool set_ids);
+int isolate_drop_caps(void);
+int isolate_seccomp(void);
+
+#endif

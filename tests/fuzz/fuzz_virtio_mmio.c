@@ -1,0 +1,157 @@
+/* Fuzzes the virtio-mmio register block and the devices behind it.  The
+ * input is a device choice, a list of MMIO accesses (offset, size, value;
+ * plus two shortcuts a real driver would take: a full set-up sequence and a
+ * queue kick) and then the guest RAM the rings live in.  Everything runs
+ * synchronously: no irqfd, no ioeventfd. */
+#include <errno.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+
+#include "virtio/virtio.h"
+
+#define RAM_SIZE (64 * 1024)
+#define DISK_SIZE (64 * 1024)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct {
+    bool ready;
+    int disk, sock[2];
+    struct evloop *loop;
+    struct dev_host host;
+} g;
+
+static void no_irq(struct dev_host *h, unsigned gsi, int level) { (void)h, (void)gsi, (void)level; }
+static int no_irqfd(struct dev_host *h, int fd, unsigned gsi) { (void)h, (void)fd, (void)gsi; return -ENOSYS; }
+static int no_ioeventfd(struct dev_host *h, int fd, uint64_t a, unsigned l, uint64_t m)
+{
+    (void)h, (void)fd, (void)a, (void)l, (void)m;
+    return -ENOSYS;
+}
+
+static void init_once(void)
+{
+    if (g.ready)
+        return;
+    log_set_level(LOG_ERROR);
+    g.disk = memfd_create("fuzz-disk", MFD_CLOEXEC);
+    if (g.disk < 0 || ftruncate(g.disk, DISK_SIZE) < 0 ||
+        socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, g.sock) < 0 || evloop_new(&g.loop) < 0)
+        abort();
+    g.host = (struct dev_host){ .loop = g.loop, .set_irq = no_irq, .irqfd = no_irqfd,
+                                .ioeventfd = no_ioeventfd };
+    g.ready = true;
+}
+
+static struct virtio_dev *make_device(uint8_t sel)
+{
+    struct virtio_dev *d = NULL;
+    switch (sel % 8) {
+    case 4: virtio_rng_new(&d); break;
+    case 5: virtio_net_new(&d, &(struct virtio_net_cfg){ .tap_fd = g.sock[0] }); break;
+    case 6: virtio_console_new(&d, (struct console_io){ -1, -1 }); break;
+    default: {
+        struct virtio_blk_cfg c = { .fd = g.disk, .readonly = sel & 8, .size = DISK_SIZE,
+                                    .serial = "fuzz" };
+        virtio_blk_new(&d, &c);
+    }
+    }
+    return d;
+}
+
+struct op {
+    uint8_t kind;
+    uint8_t size;
+    uint16_t off;
+    uint32_t value;
+    uint32_t extra;
+};
+
+static void mmio_access(struct bus *b, uint64_t off, unsigned size, uint64_t v, bool write)
+{
+    bus_access(b, VIRTIO_MMIO_BASE + off, (uint8_t *)&v, size, write);
+}
+
+static void wr32(struct bus *b, uint64_t off, uint32_t v) { mmio_access(b, off, 4, v, true); }
+
+/* What a driver does to bring a device up, with the fuzzer's features and
+ * ring placement. */
+static void driver_setup(struct bus *b, const struct op *o)
+{
+    wr32(b, VIRTIO_MMIO_STATUS, 0);
+    wr32(b, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+    wr32(b, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    wr32(b, VIRTIO_MMIO_DRIVER_FEATURES, o->value);
+    wr32(b, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    wr32(b, VIRTIO_MMIO_DRIVER_FEATURES, 1); /* VERSION_1 */
+    wr32(b, VIRTIO_MMIO_STATUS, 0x0b);
+    for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
+        uint32_t base = ((o->extra >> (q * 16)) & 0xff) * 0x100;
+        wr32(b, VIRTIO_MMIO_QUEUE_SEL, q);
+        wr32(b, VIRTIO_MMIO_QUEUE_NUM, ((o->off >> (q * 8)) & 0xff) + 1);
+        wr32(b, VIRTIO_MMIO_QUEUE_DESC_LOW, base);
+        wr32(b, VIRTIO_MMIO_QUEUE_AVAIL_LOW, base + 0x1000);
+        wr32(b, VIRTIO_MMIO_QUEUE_USED_LOW, base + 0x2000);
+        wr32(b, VIRTIO_MMIO_QUEUE_READY, 1);
+    }
+    wr32(b, VIRTIO_MMIO_STATUS, 0x0f);
+}
+
+static void drain(int fd)
+{
+    char buf[256];
+    while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+        ;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    init_once();
+    if (size < 2)
+        return 0;
+    uint8_t sel = data[0];
+    size_t nops = data[1];
+    data += 2;
+    size -= 2;
+    nops = MIN(nops, size / sizeof(struct op));
+    const uint8_t *ops = data;
+    data += nops * sizeof(struct op);
+    size -= nops * sizeof(struct op);
+
+    uint8_t *ram = malloc(RAM_SIZE);
+    memset(ram, 0, RAM_SIZE);
+    memcpy(ram, data, MIN(size, (size_t)RAM_SIZE));
+    struct guest_mem mem;
+    gm_wrap(&mem, ram, RAM_SIZE);
+    g.host.mem = &mem;
+
+    static struct bus bus;
+    memset(&bus, 0, sizeof(bus));
+    char cmdline[128] = "";
+    struct virtio_dev *d = make_device(sel);
+    if (!d || virtio_mmio_add(d, &g.host, &bus, 0, cmdline, sizeof(cmdline)) < 0)
+        abort();
+    static const char frame[60] = { 1, 2, 3 };
+    send(g.sock[1], frame, sizeof(frame), MSG_DONTWAIT); /* something to receive */
+
+    static const unsigned sizes[] = { 1, 2, 4, 8, 3, 4, 4, 4 };
+    for (size_t i = 0; i < nops; i++) {
+        struct op o;
+        memcpy(&o, ops + i * sizeof(o), sizeof(o));
+        uint64_t v = o.value | (uint64_t)o.extra << 32;
+        switch (o.kind % 4) {
+        case 0: mmio_access(&bus, o.off % 0x1000, sizes[o.size % 8], 0, false); break;
+        case 1: mmio_access(&bus, o.off % 0x1000, sizes[o.size % 8], v, true); break;
+        case 2: driver_setup(&bus, &o); break;
+        case 3: wr32(&bus, VIRTIO_MMIO_QUEUE_NOTIFY, o.value % 3); break;
+        }
+    }
+    virtio_dev_free(d);
+    drain(g.sock[0]);
+    drain(g.sock[1]);
+    free(ram);
+    return 0;
+}

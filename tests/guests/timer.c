@@ -1,0 +1,3 @@
+#include "guest.h"
+const char test_name[] = "timer";
+void test_main(void) {}

@@ -1,0 +1,89 @@
+# Shared by the corral-vmm end-to-end tests: TAP output and a way to run the
+# VMM with a deadline and capture what it printed.  Sourced, not run.
+
+tap_n=0
+tap_failed=0
+
+ok() {
+  tap_n=$((tap_n + 1))
+  echo "ok $tap_n - $*"
+}
+
+not_ok() {
+  tap_n=$((tap_n + 1))
+  tap_failed=$((tap_failed + 1))
+  echo "not ok $tap_n - $*"
+}
+
+skip() {
+  tap_n=$((tap_n + 1))
+  echo "ok $tap_n - $1 # SKIP $2"
+}
+
+# Prints a file's last lines as TAP diagnostics.
+diag() {
+  [ -f "$1" ] && tail -n "${2:-15}" "$1" | tr -d '\r' | sed 's/^/#   /'
+  return 0
+}
+
+# vmm OUT TIMEOUT ARGS...: runs corral-vmm with stdin from $VMM_STDIN (default
+# /dev/null); stdout+stderr go to OUT; sets $rc to its exit status.
+vmm() {
+  local out=$1 t=$2
+  shift 2
+  rc=0
+  timeout -k 5 "$t" "$VMM" "$@" <"${VMM_STDIN:-/dev/null}" >"$out" 2>&1 || rc=$?
+}
+
+# check NAME COND...: one TAP line from a shell condition; on failure shows $log.
+check() {
+  local name=$1
+  shift
+  if "$@"; then
+    ok "$name"
+  else
+    not_ok "$name"
+    echo "#   failed: $*; exit status $rc"
+    diag "$log"
+  fi
+}
+
+has() { grep -qa -- "$1" "$log"; }
+status_is() { [ "$rc" -eq "$1" ]; }
+
+# Waits until a file exists (a socket, a pid file), up to $2 seconds.
+wait_for() {
+  local i
+  for ((i = 0; i < ${2:-10} * 10; i++)); do
+    [ -e "$1" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# api SOCK JSON: one request, prints the response line.
+api() {
+  python3 - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(20)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+buf = b""
+while not buf.endswith(b"\n"):
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+print(buf.decode().strip())
+PY
+}
+
+# json_get JSON PATH: a field of a response ("result.state").
+json_get() {
+  python3 -c 'import json,sys
+v = json.loads(sys.argv[1])
+for k in sys.argv[2].split("."):
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(json.dumps(v) if isinstance(v, (dict, list, bool)) else v)' "$1" "$2" 2>/dev/null
+}

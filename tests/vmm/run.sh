@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs the corral-vmm end-to-end suite (suite.sh) where a hardware-assisted
+# /dev/kvm exists: on this host if it has one, otherwise inside the nested
+# L1 VM of tests/nested/l1.sh.  On a PVM /dev/kvm (ring 0 emulated, see
+# ENVIRONMENT.md) it also checks that Debian's kernel boots far enough there
+# to print its banner.  Prints TAP.  Usage: run.sh BUILD_DIR
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+build=$(cd "${1:-build}" && pwd)
+export CORRAL_ASSETS=${CORRAL_ASSETS:-$build/assets}
+
+# Kernel and initramfs for the Linux tests, prepared here on the host.
+"$repo/scripts/fetch-kernels.sh" "$CORRAL_ASSETS" >&2 || echo "# could not fetch Debian kernels" >&2
+initrd=$CORRAL_ASSETS/linux-initramfs.cpio
+if ! [ "$initrd" -nt "$repo/tests/linux/mkinitramfs.sh" ]; then
+  "$repo/tests/linux/mkinitramfs.sh" "$initrd" >&2 || echo "# could not build the Linux initramfs" >&2
+fi
+
+kvm_kind() {
+  [ -c /dev/kvm ] && [ -r /dev/kvm ] || { echo none; return; }
+  if [ -d /sys/module/kvm_pvm ]; then echo pvm; return; fi
+  grep -qwE 'vmx|svm' /proc/cpuinfo && echo hw || echo other
+}
+
+kind=$(kvm_kind)
+case $kind in
+hw)
+  exec "$here/suite.sh" "$build"
+  ;;
+*)
+  if [ "$kind" = pvm ]; then
+    "$here/pvm-banner.sh" "$build"
+  fi
+  if ! command -v qemu-system-x86_64 >/dev/null; then
+    echo "1..1"
+    echo "ok 1 - corral-vmm end-to-end tests # SKIP no hardware-assisted /dev/kvm and no QEMU for the nested harness"
+    exit 0
+  fi
+  echo "# no hardware-assisted /dev/kvm here ($kind): running the suite in a nested L1 VM" >&2
+  exec "$repo/tests/nested/l1.sh" --mem 3G --timeout 1500 --share "$repo" -- \
+    env CORRAL_ASSETS="$CORRAL_ASSETS" "$here/suite.sh" "$build"
+  ;;
+esac

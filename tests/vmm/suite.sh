@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# corral-vmm end to end: boots the project's test guests (tests/guests) and
+# checks what each reports, plus bad input, the control API and the sandbox.
+# Needs a usable /dev/kvm; tests/vmm/run.sh provides one (directly or nested).
+# Prints TAP.  Usage: suite.sh BUILD_DIR
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "${1:-build}" && pwd)
+. "$here/lib.sh"
+VMM=$build/corral-vmm
+G=$build/tests/guests
+work=$(mktemp -d /var/tmp/corral-vmm-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+log=$work/log
+T=60   # per-VM deadline, seconds: guests finish in well under one
+
+pass_line() { has "CORRAL-TEST PASS $1"; }
+
+# ---- boot paths and the serial port -------------------------------------
+for kind in bzImage elf pvh.elf; do
+  printf 'hello corral\n' >"$work/in"
+  VMM_STDIN=$work/in vmm "$log" $T --kernel "$G/guest-serial.$kind" --no-reboot
+  check "serial guest via $kind: output, input echo, poweroff exit 0" \
+    eval 'status_is 0 && has "echo: hello corral" && pass_line serial'
+done
+printf 'interrupt driven\n' >"$work/in"
+VMM_STDIN=$work/in vmm "$log" $T --kernel "$G/guest-serial.pvh.elf" --cmdline irq
+check "serial receive interrupt (IRQ 4)" eval 'status_is 0 && has "echo: interrupt driven" && pass_line serial'
+
+# ---- CPUs and timers ----------------------------------------------------
+for n in 1 2 4; do
+  vmm "$log" $T --kernel "$G/guest-smp.pvh.elf" --cpus $n
+  check "smp guest sees and starts $n vCPUs" eval "status_is 0 && has 'cpus=$n' && pass_line smp"
+done
+vmm "$log" $T --kernel "$G/guest-timer.pvh.elf"
+check "timer interrupts arrive" eval 'status_is 0 && pass_line timer'
+
+# ---- virtio-blk ----------------------------------------------------------
+truncate -s 4M "$work/disk.img"
+vmm "$log" $T --kernel "$G/guest-blk.pvh.elf" --disk "$work/disk.img"
+check "virtio-blk: write, flush, read back, GET_ID" eval 'status_is 0 && pass_line blk'
+check "virtio-blk: the guest's writes reached the host file" \
+  eval '[ "$(od -An -c -N 64 "$work/disk.img" | tr -d " \n")" != "$(head -c 64 /dev/zero | od -An -c | tr -d " \n")" ]'
+vmm "$log" $T --kernel "$G/guest-blk.pvh.elf" --disk "$work/disk.img" --cmdline "noindirect noeventidx"
+check "virtio-blk without indirect descriptors and EVENT_IDX" eval 'status_is 0 && pass_line blk'
+cp "$work/disk.img" "$work/ro.img"
+sum_before=$(md5sum <"$work/ro.img")
+vmm "$log" $T --kernel "$G/guest-blk.pvh.elf" --disk "$work/ro.img,readonly" --cmdline ro
+check "virtio-blk read-only: writes refused" eval 'status_is 0 && pass_line blk'
+check "virtio-blk read-only: file unchanged" eval '[ "$(md5sum <"$work/ro.img")" = "$sum_before" ]'
+
+# ---- virtio-net through a tap ------------------------------------------
+if ip netns add corral-vmm-t$$ 2>/dev/null; then
+  ns="ip netns exec corral-vmm-t$$"
+  $ns ip tuntap add dev ctap0 mode tap && $ns ip link set ctap0 up
+  $ns python3 "$here/tap_peer.py" ctap0 20 >"$work/peer.log" 2>&1 &
+  peer=$!
+  sleep 0.5
+  rc=0
+  timeout -k 5 $T $ns "$VMM" --kernel "$G/guest-net.pvh.elf" --net tap=ctap0,mac=52:54:00:c0:ff:ee \
+    </dev/null >"$log" 2>&1 || rc=$?
+  wait $peer; peer_rc=$?
+  check "virtio-net: guest frame reached the host through the tap" eval 'grep -q "got corral-ping from 52:54:00:c0:ff:ee" "$work/peer.log"'
+  check "virtio-net: host frame reached the guest" eval 'status_is 0 && has "corral-pong" && pass_line net && [ $peer_rc -eq 0 ]'
+  ip netns del corral-vmm-t$$
+else
+  skip "virtio-net through a tap" "cannot create a network namespace here"
+  skip "virtio-net: host frame reached the guest" "cannot create a network namespace here"
+fi
+
+# ---- virtio-console and virtio-rng --------------------------------------
+printf 'typed into hvc0\n' >"$work/in"
+VMM_STDIN=$work/in vmm "$work/vcon.out" $T --kernel "$G/guest-console.pvh.elf" \
+  --console "file=$work/serial.log" --virtio-console stdio
+cp "$work/serial.log" "$log"; cat "$work/vcon.out" >>"$log"
+check "virtio-console: output and input" \
+  eval 'status_is 0 && grep -q "hello from virtio-console" "$work/vcon.out" && has "typed into hvc0" && pass_line console'
+vmm "$log" $T --kernel "$G/guest-rng.pvh.elf" --rng
+check "virtio-rng: random bytes" eval 'status_is 0 && pass_line rng'
+
+# ---- hypercall channel, reboot, crash -----------------------------------
+vmm "$log" $T --kernel "$G/guest-hcall.pvh.elf"
+check "hypercalls: probe, log, time, report, bad address, unknown op" \
+  eval 'status_is 0 && pass_line hcall && has "guest: " && has "report 42=4242"'
+vmm "$log" $T --kernel "$G/guest-reboot.pvh.elf" --no-reboot
+check "reboot by hypercall ends the VMM with 0 under --no-reboot" eval 'status_is 0 && has "guest rebooted"'
+vmm "$log" $T --kernel "$G/guest-reboot.pvh.elf" --no-reboot --cmdline via=i8042
+check "reboot by i8042 reset ends the VMM with 0 under --no-reboot" eval 'status_is 0 && has "guest rebooted"'
+vmm "$log" $T --kernel "$G/guest-reboot.pvh.elf" --cmdline via=triple
+check "triple fault: exit status 3 and a register dump" eval 'status_is 3 && has "triple-faulted" && has "rip="'
+sock=$work/reboot.sock
+timeout -k 5 $T "$VMM" --kernel "$G/guest-reboot.pvh.elf" --api-socket "$sock" </dev/null >"$log" 2>&1 &
+vpid=$!
+boots=0
+if wait_for "$sock" 10; then
+  for _ in $(seq 100); do
+    boots=$(json_get "$(api "$sock" '{"cmd":"describe"}')" result.boots)
+    [ "${boots:-0}" -ge 3 ] 2>/dev/null && break
+    sleep 0.2
+  done
+  api "$sock" '{"cmd":"stop"}' >/dev/null
+fi
+wait $vpid; rc=$?
+check "reboot without --no-reboot restarts the VM (boots=$boots)" eval '[ "${boots:-0}" -ge 3 ] && status_is 0'
+
+# ---- a hostile guest ------------------------------------------------------
+truncate -s 1M "$work/hostile.img"
+vmm "$log" $T --kernel "$G/guest-hostile.pvh.elf" --disk "$work/hostile.img"
+check "hostile guest: bad descriptors, huge lengths, wild MMIO leave the VMM alive" \
+  eval 'status_is 0 && pass_line hostile'
+
+# ---- bad input: one clear line, status 2 ---------------------------------
+bad() {
+  local name=$1 expect=$2
+  shift 2
+  vmm "$log" 10 "$@"
+  check "bad input: $name" eval "status_is 2 && [ \$(wc -l <\"\$log\") -eq 1 ] && has '$expect'"
+}
+head -c 100000 /dev/urandom >"$work/garbage"
+: >"$work/empty"
+bad "missing kernel" "cannot open" --kernel "$work/nonexistent"
+bad "corrupt kernel" "not a bzImage or ELF64" --kernel "$work/garbage"
+bad "empty kernel" "not a bzImage or ELF64" --kernel "$work/empty"
+bad "no kernel option" "no kernel given" --memory 64M
+bad "bad memory size" "bad size" --kernel "$G/guest-serial.pvh.elf" --memory 12Q
+bad "too many vCPUs" "--cpus" --kernel "$G/guest-serial.pvh.elf" --cpus 999
+bad "unknown option" "unknown option" --kernel "$G/guest-serial.pvh.elf" --frobnicate
+bad "missing disk" "--disk" --kernel "$G/guest-serial.pvh.elf" --disk "$work/nope.img"
+bad "tap that cannot be opened" "--net tap=lo" --kernel "$G/guest-serial.pvh.elf" --net tap=lo
+bad "no /dev/kvm" "cannot open /nonexistent/kvm" --kernel "$G/guest-serial.pvh.elf" --kvm-device /nonexistent/kvm
+printf '{"kernel": "%s", "memroy": "64M"}' "$G/guest-serial.pvh.elf" >"$work/bad.json"
+bad "config file with an unknown key" 'unknown key "memroy"' --config "$work/bad.json"
+dd if="$G/guest-serial.bzImage" of="$work/trunc" bs=1 count=2000 status=none
+bad "truncated bzImage" "truncated" --kernel "$work/trunc"
+bad "memory too small for the kernel" "guest memory" --kernel "$G/guest-serial.pvh.elf" --memory 1M
+
+# ---- JSON config file ------------------------------------------------------
+printf '{"kernel": "%s", "memory": "64M", "cpus": 2, "no_reboot": true}' "$G/guest-smp.pvh.elf" >"$work/vm.json"
+vmm "$log" $T --config "$work/vm.json"
+check "--config file boots the VM it describes" eval 'status_is 0 && has "cpus=2" && pass_line smp'
+vmm "$log" $T --config "$work/vm.json" --cpus 3
+check "command-line options override the config file" eval 'status_is 0 && has "cpus=3"'
+
+# ---- control API and sandbox on a long-running guest ---------------------
+mkfifo "$work/hold"
+sock=$work/api.sock
+mkdir -p "$work/jail"
+( exec 3<>"$work/hold"; exec "$VMM" --kernel "$G/guest-serial.pvh.elf" --api-socket "$sock" \
+    --jail "$work/jail" --uid 65534 --gid 65534 <"$work/hold" >"$log" 2>&1 ) &
+vpid=$!
+if wait_for "$sock" 10; then
+  sleep 0.5
+  pid=$(pgrep -f "api-socket $sock" | head -1)
+  d=$(api "$sock" '{"cmd":"describe"}')
+  check "api describe: running, config and vCPUs" \
+    eval '[ "$(json_get "$d" result.state)" = running ] && [ "$(json_get "$d" result.config.cpus)" = 1 ] && [ -n "$(json_get "$d" result.vcpus.0.id)" ]'
+  r=$(api "$sock" '{"cmd":"pause"}')
+  d=$(api "$sock" '{"cmd":"describe"}')
+  check "api pause" eval '[ "$(json_get "$r" ok)" = true ] && [ "$(json_get "$d" result.state)" = paused ]'
+  r=$(api "$sock" '{"cmd":"pause"}')
+  check "api pause twice is refused" eval '[ "$(json_get "$r" ok)" = false ]'
+  r=$(api "$sock" '{"cmd":"resume"}')
+  d=$(api "$sock" '{"cmd":"describe"}')
+  check "api resume" eval '[ "$(json_get "$r" ok)" = true ] && [ "$(json_get "$d" result.state)" = running ]'
+  c=$(api "$sock" '{"cmd":"counters"}')
+  check "api counters: exits by reason and device accesses" \
+    eval '[ "$(json_get "$c" result.exits.io)" -gt 0 ] && [ "$(json_get "$c" result.devices.serial.accesses)" -gt 0 ]'
+  r=$(api "$sock" 'this is not json')
+  check "api: bad JSON gets an error, not a crash" eval '[ "$(json_get "$r" ok)" = false ] && [ -n "$(json_get "$r" error)" ]'
+  r=$(api "$sock" '{"cmd":"frobnicate"}')
+  check "api: unknown command names the known ones" eval '[ "$(json_get "$r" ok)" = false ] && json_get "$r" error | grep -q describe'
+  check "sandbox: runs as uid 65534 in the jail" \
+    eval '[ -n "$pid" ] && grep -q "^Uid:.*65534" /proc/$pid/status && [ "$(readlink /proc/$pid/root)" = "$work/jail" ]'
+  check "sandbox: seccomp filter on, no capabilities" \
+    eval 'grep -q "^Seccomp:[[:space:]]*2" /proc/$pid/status && grep -q "^CapEff:[[:space:]]*0000000000000000" /proc/$pid/status'
+  r=$(api "$sock" '{"cmd":"stop"}')
+  wait $vpid; rc=$?
+  check "api stop: the VMM exits 0" eval 'status_is 0'
+else
+  not_ok "api socket did not appear"; diag "$log"
+  kill $vpid 2>/dev/null
+fi
+
+# ---- real Linux -------------------------------------------------------------
+. "$here/linux.sh"
+linux_tests
+echo "1..$tap_n"
