@@ -1,7 +1,11 @@
 #!/bin/bash
 # Fetch Debian kernels for the nested-KVM test harness (docs/nested-kvm.md).
-#   DIR/l1/     generic kernel for the L1 VM: vmlinuz, modules/*.ko, modules.load (load order)
-#   DIR/cloud/  cloud kernel for L2 guests: vmlinuz, vmlinux (ELF, with a PVH entry), config
+#   DIR/l1/     generic kernel for the L1 VM: vmlinuz, vmlinux, modules/*.ko, modules.load
+#               (the modules L1 needs with their dependencies, in load order)
+#   DIR/cloud/  cloud kernel for L2 guests: vmlinuz, vmlinux, config, modules/*.ko, modules.load
+#               (the virtio-mmio drivers, which this flavour builds as modules)
+# vmlinux is the decompressed ELF kernel; it has a PVH entry point, so QEMU (and any VMM that
+# supports PVH) boots it directly, which saves L1 some 5 s of xz decompression under TCG.
 # Downloaded .debs are cached in DIR/debs; a flavour is skipped when DIR/<flavour>/version
 # already names the package the metapackage currently depends on.
 set -euo pipefail
@@ -15,6 +19,8 @@ mkdir -p "$1" && DIR=$(cd "$1" && pwd)
 L1_MODULES="irqbypass kvm ccp kvm-amd netfs fscache 9pnet 9p virtio_ring virtio 9pnet_virtio
   virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console"
 L1_OPTIONAL="tun bridge veth"
+# Modules an L2 guest under corral-vmm needs for its virtio-mmio devices.
+CLOUD_MODULES="virtio_mmio virtio_blk virtio-rng virtio_console virtio_net"
 
 # The versioned package behind a metapackage, e.g. linux-image-amd64 -> linux-image-6.1.0-56-amd64.
 resolve() {
@@ -63,20 +69,24 @@ extract_vmlinux() {
 	rm -f "$out.tmp"; return 1
 }
 
-fetch_l1() {
-	local pkg ver root dst m line ko
-	pkg=$(resolve linux-image-amd64) ver=${pkg#linux-image-} dst=$DIR/l1
-	if [ "$(cat "$dst/version" 2>/dev/null)" = "$pkg" ] && [ -s "$dst/modules.load" ]; then
-		echo "l1: $pkg already in $dst (skipped)"; return
-	fi
+# Extracts DIR/FLAVOUR/vmlinux if missing; prints ", vmlinux" on success.
+add_vmlinux() {
+	[ -s "$1/vmlinux" ] && { echo ", vmlinux"; return; }
+	if extract_vmlinux "$1/vmlinuz" "$1/vmlinux"; then echo ", vmlinux"
+	else echo "fetch-kernels: warning: could not extract $1/vmlinux (decompressor missing?)" >&2; fi
+}
+
+# collect_modules ROOT VER DST "MODULES" "OPTIONAL": copies the modules and their
+# dependencies into DST/modules, listing them in load order in DST/modules.load.
+collect_modules() {
+	local root=$1 ver=$2 dst=$3 m line ko out
 	command -v depmod >/dev/null || { apt-get install -y -q kmod >/dev/null || die "kmod missing and could not be installed"; }
-	root=$(unpack "$pkg")
-	depmod -b "$root" "$ver" || die "depmod failed for $pkg"
-	rm -rf "$dst" && mkdir -p "$dst/modules"
-	for m in $L1_MODULES $L1_OPTIONAL; do
+	depmod -b "$root" "$ver" || die "depmod failed for $ver"
+	mkdir -p "$dst/modules"
+	for m in $4 $5; do
 		if ! out=$(modprobe -d "$root" -S "$ver" --show-depends "$m" 2>/dev/null); then
-			case " $L1_OPTIONAL " in *" $m "*) continue ;; esac
-			die "module $m not found in $pkg"
+			case " $5 " in *" $m "*) continue ;; esac
+			die "module $m not found in $ver"
 		fi
 		while read -r line; do
 			case $line in insmod\ *) ko=${line#insmod } ko=${ko%% *} ;; *) continue ;; esac
@@ -84,27 +94,39 @@ fetch_l1() {
 			cp "$ko" "$dst/modules/" && echo "${ko##*/}" >>"$dst/modules.load"
 		done <<<"$out"
 	done
-	cp "$root/boot/vmlinuz-$ver" "$dst/vmlinuz"
-	echo "$pkg" >"$dst/version"
-	rm -rf "$root"
-	echo "l1: $pkg -> $dst (vmlinuz, $(wc -l <"$dst/modules.load") modules)"
 }
 
-fetch_cloud() {
-	local pkg ver root dst vmlinux=
-	pkg=$(resolve linux-image-cloud-amd64) ver=${pkg#linux-image-} dst=$DIR/cloud
-	if [ "$(cat "$dst/version" 2>/dev/null)" = "$pkg" ] && [ -s "$dst/vmlinuz" ]; then
-		echo "cloud: $pkg already in $dst (skipped)"; return
+fetch_l1() {
+	local pkg ver root dst vmlinux
+	pkg=$(resolve linux-image-amd64) ver=${pkg#linux-image-} dst=$DIR/l1
+	if [ "$(cat "$dst/version" 2>/dev/null)" = "$pkg" ] && [ -s "$dst/modules.load" ]; then
+		echo "l1: $pkg already in $dst (vmlinuz$(add_vmlinux "$dst"), modules)"; return
 	fi
 	root=$(unpack "$pkg")
 	rm -rf "$dst" && mkdir -p "$dst"
+	collect_modules "$root" "$ver" "$dst" "$L1_MODULES" "$L1_OPTIONAL"
+	cp "$root/boot/vmlinuz-$ver" "$dst/vmlinuz"
+	rm -rf "$root"
+	vmlinux=$(add_vmlinux "$dst")
+	echo "$pkg" >"$dst/version"
+	echo "l1: $pkg -> $dst (vmlinuz$vmlinux, $(wc -l <"$dst/modules.load") modules)"
+}
+
+fetch_cloud() {
+	local pkg ver root dst vmlinux
+	pkg=$(resolve linux-image-cloud-amd64) ver=${pkg#linux-image-} dst=$DIR/cloud
+	if [ "$(cat "$dst/version" 2>/dev/null)" = "$pkg" ] && [ -s "$dst/modules.load" ]; then
+		echo "cloud: $pkg already in $dst (vmlinuz$(add_vmlinux "$dst"), config, modules)"; return
+	fi
+	root=$(unpack "$pkg")
+	rm -rf "$dst" && mkdir -p "$dst"
+	collect_modules "$root" "$ver" "$dst" "$CLOUD_MODULES" ""
 	cp "$root/boot/vmlinuz-$ver" "$dst/vmlinuz"
 	cp "$root/boot/config-$ver" "$dst/config"
-	if extract_vmlinux "$dst/vmlinuz" "$dst/vmlinux"; then vmlinux=", vmlinux"
-	else echo "cloud: warning: could not extract vmlinux (decompressor missing?)" >&2; fi
-	echo "$pkg" >"$dst/version"
 	rm -rf "$root"
-	echo "cloud: $pkg -> $dst (vmlinuz$vmlinux, config)"
+	vmlinux=$(add_vmlinux "$dst")
+	echo "$pkg" >"$dst/version"
+	echo "cloud: $pkg -> $dst (vmlinuz$vmlinux, config, $(wc -l <"$dst/modules.load") modules)"
 }
 
 fetch_l1

@@ -16,10 +16,11 @@ int boot_e820(const struct guest_mem *mem, struct e820_entry *e, int max)
 {
     int n = 0;
     uint64_t low = gm_low_end(mem);
-    if (max < 4)
+    if (max < 5)
         return fail(ENOSPC, "e820 table too small");
     e[n++] = (struct e820_entry){ 0, BOOT_MPTABLE_ADDR, E820_RAM };
     e[n++] = (struct e820_entry){ BOOT_MPTABLE_ADDR, BOOT_EBDA_END - BOOT_MPTABLE_ADDR, E820_RESERVED };
+    e[n++] = (struct e820_entry){ BOOT_BIOS_AREA, BOOT_KERNEL_ADDR - BOOT_BIOS_AREA, E820_RESERVED };
     e[n++] = (struct e820_entry){ BOOT_KERNEL_ADDR, low - BOOT_KERNEL_ADDR, E820_RAM };
     if (mem->nslots > 1)
         e[n++] = (struct e820_entry){ mem->slot[1].gpa, mem->slot[1].size, E820_RAM };
@@ -64,6 +65,8 @@ int boot_load(struct guest_mem *mem, const struct boot_params_in *in, struct boo
     memset(entry, 0, sizeof(*entry));
     if (in->ncpus < 1 || in->ncpus > BOOT_MAX_CPUS)
         return fail(EINVAL, "vCPU count %d is out of range (1..%d)", in->ncpus, BOOT_MAX_CPUS);
+    if (in->acpi && (r = boot_write_acpi(mem, in, &img.rsdp)) < 0)
+        return r;
     if (in->kernel_len >= 4 && memcmp(in->kernel, "\x7f" "ELF", 4) == 0)
         r = boot_load_elf(mem, in, entry, &img);
     else if (in->kernel_len > 0x206 && memcmp(in->kernel + 0x202, "HdrS", 4) == 0)

@@ -32,6 +32,18 @@
 #define BOOT_EBDA_END 0xa0000
 #define BOOT_KERNEL_ADDR 0x100000
 
+#define BOOT_BIOS_AREA 0xe0000 /* ACPI tables; reserved in the e820 map */
+
+/* Where the VM's ACPI power-management registers are (I/O ports), for the
+ * FADT: the PM1a event block (4 bytes), the PM1a control block (2 bytes)
+ * and the reset register.  The only sleep state offered is S5 (power off),
+ * with SLP_TYP 5. */
+struct boot_acpi_pm {
+    uint16_t pm1a_evt, pm1a_cnt, reset;
+    uint8_t reset_value;
+    uint8_t sci_irq;
+};
+
 #define BOOT_SEL_CODE32 0x08
 #define BOOT_SEL_CODE64 0x10
 #define BOOT_SEL_DATA 0x18
@@ -47,6 +59,12 @@ struct boot_entry {
     uint64_t rbx;      /* hvm_start_info for PVH */
 };
 
+/* A memory-mapped device to describe in ACPI (virtio-mmio). */
+struct boot_mmio_dev {
+    uint64_t addr, len;
+    uint32_t irq;
+};
+
 struct boot_params_in {
     const uint8_t *kernel;
     size_t kernel_len;
@@ -54,6 +72,9 @@ struct boot_params_in {
     size_t initrd_len;
     const char *cmdline;   /* may be NULL */
     int ncpus;
+    const struct boot_acpi_pm *acpi; /* NULL: no ACPI tables */
+    const struct boot_mmio_dev *mmio; /* virtio-mmio devices for the DSDT */
+    int nmmio;
 };
 
 /* Loads everything into `mem` and fills `entry`.  Returns 0 or a negative
@@ -65,6 +86,8 @@ const char *boot_kind_name(enum boot_kind k);
 int boot_write_mptable(struct guest_mem *mem, int ncpus);
 int boot_write_page_tables(struct guest_mem *mem);
 int boot_write_gdt(struct guest_mem *mem);
+/* RSDP, XSDT, FADT, DSDT and MADT at BOOT_BIOS_AREA; *rsdp gets the RSDP's address. */
+int boot_write_acpi(struct guest_mem *mem, const struct boot_params_in *in, uint64_t *rsdp);
 /* Highest number of vCPUs the MP table can describe. */
 #define BOOT_MAX_CPUS 254
 

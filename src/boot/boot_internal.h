@@ -25,6 +25,7 @@ struct boot_image {
     uint64_t initrd_addr, initrd_len;
     uint64_t initrd_max;    /* highest byte the initrd may occupy */
     uint64_t cmdline_max;   /* protocol's limit on the command line, with NUL */
+    uint64_t rsdp;          /* ACPI RSDP address, 0 if none */
 };
 
 int boot_load_bzimage(struct guest_mem *mem, const struct boot_params_in *in,

@@ -22,6 +22,7 @@
 #define HDR_CMDLINE_SIZE 0x238
 #define HDR_INIT_SIZE 0x260
 
+#define BP_ACPI_RSDP_ADDR 0x070
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
 #define BP_EXT_RAMDISK_SIZE 0x0c4
 #define BP_EXT_CMD_LINE_PTR 0x0c8
@@ -62,6 +63,7 @@ int boot_write_zero_page(struct guest_mem *mem, const uint8_t *hdr, size_t hdr_e
     wr32(zp + HDR_RAMDISK_SIZE, (uint32_t)img->initrd_len);
     wr32(zp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(img->initrd_addr >> 32));
     wr32(zp + BP_EXT_RAMDISK_SIZE, (uint32_t)(img->initrd_len >> 32));
+    wr64(zp + BP_ACPI_RSDP_ADDR, img->rsdp);
 
     struct e820_entry e[E820_MAX];
     int n = boot_e820(mem, e, E820_MAX);

@@ -46,6 +46,7 @@ static int write_pvh_start_info(struct guest_mem *mem, const struct boot_image *
     wr32(si + 0, HVM_START_MAGIC);
     wr32(si + 4, 1);                        /* version 1: has the memory map */
     wr64(si + 24, BOOT_CMDLINE_ADDR);       /* cmdline_paddr */
+    wr64(si + 32, img->rsdp);               /* rsdp_paddr */
     wr64(si + 40, PVH_MEMMAP_ADDR);         /* memmap_paddr */
     wr32(si + 48, (uint32_t)n);             /* memmap_entries */
     if (img->initrd_len) {

@@ -148,6 +148,20 @@ struct rtc {
 
 int rtc_init(struct rtc *r, struct bus *pio);
 
+/* ACPI power management (the FADT points here): the PM1a event block
+ * (status, enable), the PM1a control block, where writing SLP_EN powers off
+ * (S5 is the only sleep state offered), and the reset register.  SCI_IRQ is
+ * reserved for ACPI; no device raises it. */
+#define ACPI_PM_PORT 0x600
+#define ACPI_PM1A_EVT (ACPI_PM_PORT + 0)
+#define ACPI_PM1A_CNT (ACPI_PM_PORT + 4)
+#define ACPI_PM_RESET (ACPI_PM_PORT + 8)
+#define ACPI_PM_LEN 9
+#define ACPI_PM_RESET_VALUE 0x01
+#define ACPI_SCI_IRQ 9
+
+int acpi_pm_init(struct dev_host *host, struct bus *pio);
+
 /* The hypercall channel: see docs/guest-abi.md. */
 #define HCALL_PORT 0x0ca0
 #define HCALL_PORT_LEN 8

@@ -45,7 +45,7 @@ static void controller_cmd(struct i8042 *k, uint8_t cmd)
         break;
     case 0xa7: s->ctr |= 0x20; break;                  /* disable aux */
     case 0xa8: s->ctr &= (uint8_t)~0x20; break;        /* enable aux */
-    case 0xa9: push(s, 0x00); break;                   /* aux interface test ok */
+    case 0xa9: push(s, 0x01); break;                   /* no aux (mouse) port */
     case 0xaa: push(s, 0x55); s->status |= STAT_SYS; break; /* self test ok */
     case 0xab: push(s, 0x00); break;                   /* kbd interface test ok */
     case 0xad: s->ctr |= CTR_KBD_DISABLE; break;

@@ -76,7 +76,6 @@ void virtio_mark_broken(struct virtio_dev *d, const char *why)
     log_warn("%s: %s; device needs reset", d->name, why);
     d->s.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
     /* The driver learns of NEEDS_RESET through a configuration interrupt. */
-    d->s.config_generation++;
     if (d->host)
         virtio_raise_irq(d, VIRTIO_MMIO_INT_CONFIG);
 }

@@ -11,8 +11,9 @@
  *     struct virtio_dev_ops plus a constructor.
  *
  * A device's requests run on the VMM's I/O loop thread (queue notify
- * eventfds are polled there); MMIO register accesses arrive on vCPU threads;
- * a per-device mutex orders the two.  A guest that breaks the rules
+ * eventfds are polled there; without ioeventfd support they run in the vCPU's
+ * MMIO exit instead); MMIO register accesses arrive on vCPU threads; a
+ * per-device mutex (d->lock) orders the two.  A guest that breaks the rules
  * (bad descriptor, index past the ring, address outside RAM) gets its
  * device marked DEVICE_NEEDS_RESET; the VMM itself carries on.
  */
@@ -135,6 +136,9 @@ int virtio_mmio_add(struct virtio_dev *d, struct dev_host *host, struct bus *mmi
 /* Undoes virtio_mmio_add's host side (loop registrations, eventfds) once the
  * vCPUs are stopped; the bus region stays, so drop the whole bus after this. */
 void virtio_mmio_remove(struct virtio_dev *d);
+/* Resets the device as the driver writing 0 to Status would: for a VM
+ * reboot, so no device keeps using rings in the old guest's memory. */
+void virtio_dev_reset(struct virtio_dev *d);
 /* Raises the used-buffer interrupt for queue q if the guest wants one.
  * Called with d->lock held (as ops->notify and the device's own fd handlers are). */
 void virtio_signal_used(struct virtio_dev *d, unsigned q);

@@ -34,6 +34,11 @@ static inline struct virtio_box *virtio_box_of(struct virtio_dev *d)
  * guest; d->lock held. */
 void virtio_raise_irq(struct virtio_dev *d, uint32_t why);
 
+/* The register block (mmio.c), and the device reset a Status write of 0
+ * does; d->lock held. */
+extern const struct io_ops virtio_mmio_ops;
+void virtio_reset(struct virtio_dev *d);
+
 /* Whether requests on queue q may be processed now: the driver is done
  * setting up (DRIVER_OK), the queue is live and the device not broken. */
 bool virtio_queue_live(const struct virtio_dev *d, unsigned q);

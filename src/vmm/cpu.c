@@ -113,19 +113,22 @@ static int set_msrs(struct kvm_vcpu *v)
         MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP, MSR_STAR,
         MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK, MSR_KERNEL_GS_BASE, MSR_IA32_TSC,
     };
-    struct {
+    enum { N = ARRAY_SIZE(zero) + 1 };
+    union {
         struct kvm_msrs hdr;
-        struct kvm_msr_entry e[ARRAY_SIZE(zero) + 1];
-    } m = { 0 };
+        uint8_t bytes[sizeof(struct kvm_msrs) + N * sizeof(struct kvm_msr_entry)];
+    } m;
+    memset(&m, 0, sizeof(m));
+    struct kvm_msr_entry *e = m.hdr.entries;
     for (size_t i = 0; i < ARRAY_SIZE(zero); i++)
-        m.e[i].index = zero[i];
-    m.e[ARRAY_SIZE(zero)] = (struct kvm_msr_entry){ .index = MSR_IA32_MISC_ENABLE, .data = 1 };
-    m.hdr.nmsrs = ARRAY_SIZE(m.e);
+        e[i].index = zero[i];
+    e[N - 1] = (struct kvm_msr_entry){ .index = MSR_IA32_MISC_ENABLE, .data = 1 };
+    m.hdr.nmsrs = N;
     int r = kvm_vcpu_ioctl(v, KVM_SET_MSRS, &m);
     /* KVM sets MSRs in order and stops at the first it refuses; the last
      * (fast-strings enable) is optional. */
     if (r < (int)ARRAY_SIZE(zero))
-        return fail(r < 0 ? -r : EINVAL, "vCPU %d: KVM_SET_MSRS set %d of %zu", v->id, r, ARRAY_SIZE(m.e));
+        return fail(r < 0 ? -r : EINVAL, "vCPU %d: KVM_SET_MSRS set %d of %d", v->id, r, (int)N);
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <linux/kvm.h>
 #include <sched.h>
+#include <signal.h>
 #include <seccomp.h>
 #include <string.h>
 #include <sys/capability.h>
@@ -57,7 +58,7 @@ static const int allowed[] = {
     SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
     SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev),
     SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(lseek), SCMP_SYS(close),
-    SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl),
+    SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(poll), SCMP_SYS(ppoll),
     SCMP_SYS(accept4), SCMP_SYS(eventfd2), SCMP_SYS(fcntl), SCMP_SYS(fstat),
     SCMP_SYS(newfstatat), SCMP_SYS(unlink),
     SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(madvise),
@@ -79,9 +80,36 @@ static const unsigned long allowed_ioctls[] = {
     TCGETS, TCSETS,
 };
 
+static struct scmp_arg_cmp arg_cmp(unsigned arg, enum scmp_compare op, uint64_t a, uint64_t b)
+{
+    return (struct scmp_arg_cmp){ .arg = arg, .op = op, .datum_a = a, .datum_b = b };
+}
+
+/* A call outside the allowlist is a bug or an attack either way: say which
+ * call it was, in one line, and end the VMM. */
+static void on_sigsys(int sig, siginfo_t *si, void *ctx)
+{
+    (void)sig;
+    (void)ctx;
+    char msg[96] = "corral-vmm: seccomp: blocked system call ";
+    char num[16];
+    int n = 0, v = si->si_syscall;
+    do
+        num[n++] = (char)('0' + v % 10);
+    while ((v /= 10) && n < (int)sizeof(num));
+    size_t len = strlen(msg);
+    while (n)
+        msg[len++] = num[--n];
+    msg[len++] = '\n';
+    (void)!write(STDERR_FILENO, msg, len);
+    _exit(VMM_EXIT_ERROR);
+}
+
 int isolate_seccomp(void)
 {
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+    struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
+    sigaction(SIGSYS, &sa, NULL);
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
     if (!ctx)
         return fail(ENOMEM, "seccomp_init failed");
     int r = 0;
@@ -89,19 +117,19 @@ int isolate_seccomp(void)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
     for (size_t i = 0; i < ARRAY_SIZE(allowed_ioctls) && r == 0; i++)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-                             SCMP_A1(SCMP_CMP_EQ, allowed_ioctls[i]));
+                             arg_cmp(1, SCMP_CMP_EQ, allowed_ioctls[i], 0));
     /* Threads only (a reboot starts new vCPU threads); never a new process.
      * clone3's flags live in memory seccomp cannot see: make glibc fall
      * back to clone. */
     if (r == 0)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-                             SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+                             arg_cmp(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
     if (r == 0)
         r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
     /* pthread_setname_np on the calling thread uses PR_SET_NAME. */
     if (r == 0)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                             SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+                             arg_cmp(0, SCMP_CMP_EQ, PR_SET_NAME, 0));
     if (r == 0)
         r = seccomp_load(ctx);
     seccomp_release(ctx);

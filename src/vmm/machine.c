@@ -237,7 +237,8 @@ static int create_devices(struct machine *m)
     if ((r = serial_init(&m->serial, &m->host, &m->pio, v->console, COM1_PORT, COM1_IRQ)) < 0 ||
         (r = i8042_init(&m->kbd, &m->host, &m->pio)) < 0 ||
         (r = rtc_init(&m->rtc, &m->pio)) < 0 ||
-        (r = hcall_init(&m->hcall, &m->host, &m->pio)) < 0)
+        (r = hcall_init(&m->hcall, &m->host, &m->pio)) < 0 ||
+        (r = acpi_pm_init(&m->host, &m->pio)) < 0)
         return r;
     for (int i = 0; i < cfg->ndisks; i++) {
         struct virtio_blk_cfg bc = { .fd = v->disk_fd[i], .readonly = cfg->disk[i].readonly,
@@ -290,7 +291,15 @@ int machine_create(struct vmm *v, struct machine **out)
         (r = kvm_vm_create(&m->vm, &v->kvm, &m->mem)) < 0 ||
         (r = create_devices(m)) < 0)
         goto fail;
+    static const struct boot_acpi_pm acpi = {
+        .pm1a_evt = ACPI_PM1A_EVT, .pm1a_cnt = ACPI_PM1A_CNT, .reset = ACPI_PM_RESET,
+        .reset_value = ACPI_PM_RESET_VALUE, .sci_irq = ACPI_SCI_IRQ,
+    };
+    struct boot_mmio_dev mmio[VIRTIO_MAX_DEVICES];
+    for (int i = 0; i < m->nvdev; i++)
+        mmio[i] = (struct boot_mmio_dev){ m->vdev[i]->mmio_base, VIRTIO_MMIO_SIZE, m->vdev[i]->irq };
     struct boot_params_in in = {
+        .acpi = &acpi, .mmio = mmio, .nmmio = m->nvdev,
         .kernel = v->kernel, .kernel_len = v->kernel_len,
         .initrd = v->initrd, .initrd_len = v->initrd_len,
         .cmdline = m->cmdline, .ncpus = m->ncpus,

@@ -17,14 +17,19 @@
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 
 static struct termios saved_tty;
 static bool tty_raw;
+static int saved_stdin_flags = -1;
 
+/* stdin's file description is shared with the shell that started us. */
 static void restore_tty(void)
 {
     if (tty_raw)
         tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+    if (saved_stdin_flags >= 0)
+        fcntl(STDIN_FILENO, F_SETFL, saved_stdin_flags);
 }
 
 /* The guest's console driver does its own echo and line editing. */
@@ -42,6 +47,50 @@ static void stdin_raw(void)
     }
 }
 
+/* Regular files and /dev/null cannot be polled; a thread copies such an
+ * input into a pipe, whose blocking writes pace it to the guest. */
+static void *feed_pipe(void *arg)
+{
+    int *fds = arg;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fds[0], buf, sizeof(buf))) > 0)
+        if (write_all(fds[1], buf, (size_t)n) < 0)
+            break;
+    close(fds[1]);
+    free(fds);
+    return NULL;
+}
+
+static int pollable_input(int fd, int *out)
+{
+    struct stat st;
+    *out = fd;
+    if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISCHR(st.st_mode)))
+        return 0;
+    if (S_ISCHR(st.st_mode) && isatty(fd))
+        return 0;
+    int p[2];
+    int *fds = malloc(2 * sizeof(int));
+    if (!fds || pipe2(p, O_CLOEXEC) < 0) {
+        free(fds);
+        return fail(errno ? errno : ENOMEM, "console input: %s", strerror(errno ? errno : ENOMEM));
+    }
+    fds[0] = fd;
+    fds[1] = p[1];
+    pthread_t t;
+    if (pthread_create(&t, NULL, feed_pipe, fds)) {
+        close(p[0]);
+        close(p[1]);
+        free(fds);
+        return fail(EAGAIN, "console input: cannot start a thread");
+    }
+    pthread_detach(t);
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    *out = p[0];
+    return 0;
+}
+
 static int open_console(const struct console_cfg *c, const char *what,
                         struct console_io *io, int *pty)
 {
@@ -49,12 +98,20 @@ static int open_console(const struct console_cfg *c, const char *what,
     switch (c->kind) {
     case CONSOLE_NONE:
         return 0;
-    case CONSOLE_STDIO:
-        io->in_fd = STDIN_FILENO;
+    case CONSOLE_STDIO: {
+        int r = pollable_input(STDIN_FILENO, &io->in_fd);
+        if (r < 0)
+            return r;
         io->out_fd = STDOUT_FILENO;
-        fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK);
-        stdin_raw();
+        if (io->in_fd == STDIN_FILENO) {
+            saved_stdin_flags = fcntl(STDIN_FILENO, F_GETFL);
+            fcntl(STDIN_FILENO, F_SETFL, saved_stdin_flags | O_NONBLOCK);
+            stdin_raw();
+        } else {
+            *pty = io->in_fd;
+        }
         return 0;
+    }
     case CONSOLE_PTY: {
         int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0 || grantpt(fd) < 0 || unlockpt(fd) < 0) {
@@ -223,6 +280,9 @@ int vmm_isolate(struct vmm *v)
 {
     const struct vmm_config *c = v->cfg;
     int r;
+    /* glibc reads /etc/localtime on first use of the time functions (the
+     * RTC calls gmtime_r); do it while files can still be opened. */
+    tzset();
     if (c->jail && (r = isolate_jail(c->jail, c->uid, c->gid, c->uid_set)) < 0)
         return r;
     if ((r = isolate_drop_caps()) < 0)

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "boot/boot.h"
 #include "vmm/vmm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -2,8 +2,14 @@
  * input is a device choice, a list of MMIO accesses (offset, size, value;
  * plus two shortcuts a real driver would take: a full set-up sequence and a
  * queue kick) and then the guest RAM the rings live in.  Everything runs
- * synchronously: no irqfd, no ioeventfd. */
+ * synchronously: no irqfd, no ioeventfd.
+ *
+ * Rings go in the first 4 KiB of RAM and buffers anywhere in its 16 KiB,
+ * so run with -max_len=8192 or more; the register shortcuts get the fuzzer
+ * to live queues quickly, a seed with one valid request per device type
+ * helps it reach the request parsers. */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
 #include <string.h>
@@ -12,14 +18,14 @@
 
 #include "virtio/virtio.h"
 
-#define RAM_SIZE (64 * 1024)
+#define RAM_SIZE (16 * 1024)
 #define DISK_SIZE (64 * 1024)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct {
     bool ready;
-    int disk, sock[2];
+    int disk, sock[2], pipe[2], devnull;
     struct evloop *loop;
     struct dev_host host;
 } g;
@@ -39,8 +45,10 @@ static void init_once(void)
     log_set_level(LOG_ERROR);
     g.disk = memfd_create("fuzz-disk", MFD_CLOEXEC);
     if (g.disk < 0 || ftruncate(g.disk, DISK_SIZE) < 0 ||
-        socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, g.sock) < 0 || evloop_new(&g.loop) < 0)
+        socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, g.sock) < 0 ||
+        pipe2(g.pipe, O_NONBLOCK | O_CLOEXEC) < 0 || evloop_new(&g.loop) < 0)
         abort();
+    g.devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
     g.host = (struct dev_host){ .loop = g.loop, .set_irq = no_irq, .irqfd = no_irqfd,
                                 .ioeventfd = no_ioeventfd };
     g.ready = true;
@@ -52,7 +60,7 @@ static struct virtio_dev *make_device(uint8_t sel)
     switch (sel % 8) {
     case 4: virtio_rng_new(&d); break;
     case 5: virtio_net_new(&d, &(struct virtio_net_cfg){ .tap_fd = g.sock[0] }); break;
-    case 6: virtio_console_new(&d, (struct console_io){ -1, -1 }); break;
+    case 6: virtio_console_new(&d, (struct console_io){ g.pipe[0], g.devnull }); break;
     default: {
         struct virtio_blk_cfg c = { .fd = g.disk, .readonly = sel & 8, .size = DISK_SIZE,
                                     .serial = "fuzz" };
@@ -89,12 +97,17 @@ static void driver_setup(struct bus *b, const struct op *o)
     wr32(b, VIRTIO_MMIO_DRIVER_FEATURES, 1); /* VERSION_1 */
     wr32(b, VIRTIO_MMIO_STATUS, 0x0b);
     for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
-        uint32_t base = ((o->extra >> (q * 16)) & 0xff) * 0x100;
+        /* Contiguous rings, as Linux lays them out, in the first 4 KiB so
+         * that short inputs can fill them. */
+        uint32_t num = ((o->off >> (q * 8)) & 0x1f) + 1;
+        uint32_t desc = q * 0x800 + ((o->extra >> (q * 8)) & 0x3f) * 16;
+        uint32_t avail = desc + 16 * num;
+        uint32_t used = ALIGN_UP(avail + 6 + 2 * num, 4);
         wr32(b, VIRTIO_MMIO_QUEUE_SEL, q);
-        wr32(b, VIRTIO_MMIO_QUEUE_NUM, ((o->off >> (q * 8)) & 0xff) + 1);
-        wr32(b, VIRTIO_MMIO_QUEUE_DESC_LOW, base);
-        wr32(b, VIRTIO_MMIO_QUEUE_AVAIL_LOW, base + 0x1000);
-        wr32(b, VIRTIO_MMIO_QUEUE_USED_LOW, base + 0x2000);
+        wr32(b, VIRTIO_MMIO_QUEUE_NUM, num);
+        wr32(b, VIRTIO_MMIO_QUEUE_DESC_LOW, desc);
+        wr32(b, VIRTIO_MMIO_QUEUE_AVAIL_LOW, avail);
+        wr32(b, VIRTIO_MMIO_QUEUE_USED_LOW, used);
         wr32(b, VIRTIO_MMIO_QUEUE_READY, 1);
     }
     wr32(b, VIRTIO_MMIO_STATUS, 0x0f);
@@ -135,7 +148,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!d || virtio_mmio_add(d, &g.host, &bus, 0, cmdline, sizeof(cmdline)) < 0)
         abort();
     static const char frame[60] = { 1, 2, 3 };
-    send(g.sock[1], frame, sizeof(frame), MSG_DONTWAIT); /* something to receive */
+    /* Something to receive for net and console. */
+    send(g.sock[1], frame, sizeof(frame), MSG_DONTWAIT);
+    (void)!write(g.pipe[1], "input", 5);
 
     static const unsigned sizes[] = { 1, 2, 4, 8, 3, 4, 4, 4 };
     for (size_t i = 0; i < nops; i++) {
@@ -152,6 +167,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     virtio_dev_free(d);
     drain(g.sock[0]);
     drain(g.sock[1]);
+    char buf[64];
+    while (read(g.pipe[0], buf, sizeof(buf)) > 0)
+        ;
     free(ram);
     return 0;
 }

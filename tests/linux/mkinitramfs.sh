@@ -1,27 +1,41 @@
 #!/bin/bash
 # Build a busybox initramfs for an L2 Linux guest (docs/nested-kvm.md).
-#   mkinitramfs.sh [--shell] OUT
-# Its /init prints one line, "CORRAL-LINUX-OK cpus=<online CPUs> kernel=<uname -r>", to the
-# console and powers off; with --shell it then runs an interactive sh on the console instead
-# (powering off when that shell exits).
+#   mkinitramfs.sh [--shell] [--modules KDIR] OUT
+# Its /init loads the modules listed in KDIR/modules.load (passing each its
+# parameters from the kernel command line, as modprobe would), prints one line,
+#   CORRAL-LINUX-OK cpus=<online CPUs> kernel=<uname -r> vda=<yes|no> hwrng=<current rng>
+# to the console, then ends as the kernel command line asks:
+#   corral.exit=poweroff (default) | reboot   poweroff -f / reboot -f
+#   corral.exit=cad     waits for Ctrl-Alt-Del, prints CORRAL-LINUX-CAD, powers off
+# With --shell it runs an interactive sh on the console first.
 set -euo pipefail
 
 die() { echo "mkinitramfs: error: $*" >&2; exit 1; }
-shell=0
-[ "${1:-}" = --shell ] && { shell=1; shift; }
-[ $# -eq 1 ] || die "usage: $0 [--shell] OUT"
+shell=0 kdir=
+while [ $# -gt 1 ]; do
+	case $1 in
+	--shell) shell=1; shift ;;
+	--modules) kdir=${2:?}; shift 2 ;;
+	*) break ;;
+	esac
+done
+[ $# -eq 1 ] || die "usage: $0 [--shell] [--modules KDIR] OUT"
 out=$1
-bb=$(command -v busybox || true)
-[ -n "$bb" ] && ! ldd "$bb" >/dev/null 2>&1 || die "need a static busybox (apt-get install busybox-static)"
+bb=$(command -v busybox) && ! ldd "$bb" >/dev/null 2>&1 ||
+	die "need a static busybox (apt-get install busybox-static)"
 command -v cpio >/dev/null || die "cpio not found"
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage"/{bin,dev,proc,sys,tmp}
+mkdir -p "$stage"/{bin,dev,proc,sys,tmp,lib/modules}
 cp "$bb" "$stage/bin/busybox"
 ln -s busybox "$stage/bin/sh"
 # The kernel opens /dev/console for init before anything is mounted.
 [ "$(id -u)" = 0 ] && mknod "$stage/dev/console" c 5 1
+if [ -n "$kdir" ]; then
+	[ -s "$kdir/modules.load" ] || die "$kdir/modules.load not found"
+	cp "$kdir"/modules/*.ko "$kdir/modules.load" "$stage/lib/modules/"
+fi
 
 cat >"$stage/init" <<'INIT'
 #!/bin/sh
@@ -30,15 +44,36 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-echo "CORRAL-LINUX-OK cpus=$(grep -c '^processor' /proc/cpuinfo) kernel=$(uname -r)"
+cmdline=$(cat /proc/cmdline)
+for ko in $(cat /lib/modules/modules.load 2>/dev/null); do
+	name=$(echo "${ko%.ko}" | tr - _) args=
+	for w in $cmdline; do
+		case $w in "$name".*) args="$args ${w#"$name".}" ;; esac
+	done
+	insmod "/lib/modules/$ko" $args
+done
+sleep 0.2
+vda=no; [ -b /dev/vda ] && vda=yes
+echo "CORRAL-LINUX-OK cpus=$(grep -c '^processor' /proc/cpuinfo) kernel=$(uname -r) vda=$vda hwrng=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)"
 INIT
 if [ $shell = 1 ]; then
 	# cttyhack gives the shell a controlling tty, so that job control and ^C work.
 	echo 'setsid cttyhack sh -l' >>"$stage/init"
 fi
-echo 'poweroff -f' >>"$stage/init"
+cat >>"$stage/init" <<'INIT'
+case " $cmdline " in
+*" corral.exit=reboot "*) reboot -f ;;
+*" corral.exit=cad "*)
+	# Ctrl-Alt-Del as a signal to init, not an immediate kernel restart.
+	echo 0 >/proc/sys/kernel/ctrl-alt-del
+	trap 'echo CORRAL-LINUX-CAD; poweroff -f' INT
+	echo CORRAL-LINUX-WAITING
+	while :; do sleep 1; done ;;
+esac
+poweroff -f
+INIT
 chmod +x "$stage/init"
 
 mkdir -p "$(dirname "$out")"
-(cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$out.tmp"
-mv "$out.tmp" "$out"
+(cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$out.tmp.$$"
+mv "$out.tmp.$$" "$out"

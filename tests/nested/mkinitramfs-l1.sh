@@ -10,10 +10,10 @@ set -euo pipefail
 die() { echo "mkinitramfs-l1: error: $*" >&2; exit 1; }
 [ $# -eq 2 ] || die "usage: $0 KDIR OUT"
 kdir=$1 out=$2
-bb=$(command -v busybox || true)
-[ -n "$bb" ] && ! ldd "$bb" >/dev/null 2>&1 || die "need a static busybox (apt-get install busybox-static)"
+bb=$(command -v busybox) && ! ldd "$bb" >/dev/null 2>&1 ||
+	die "need a static busybox (apt-get install busybox-static)"
 [ -s "$kdir/modules.load" ] || die "$kdir/modules.load missing (run scripts/fetch-kernels.sh)"
-for c in cpio; do command -v $c >/dev/null || die "$c not found"; done
+command -v cpio >/dev/null || die "cpio not found"
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
@@ -53,7 +53,8 @@ read -r work </ctl/work
 mkdir -p "/host$work" 2>/dev/null
 p9 rw,cache=mmap work "/host$work" || fail "cannot mount the work dir $work"
 
-# The command's stdout/stderr go to virtio-serial ports, named by l1.sh.
+# The command's stdout/stderr go to virtio-serial ports named by l1.sh, or in interactive
+# mode everything goes to the console (ttyS0 = the user's terminal).
 port() {
 	for i in $(seq 50); do
 		for d in /sys/class/virtio-ports/*; do
@@ -63,12 +64,18 @@ port() {
 	done
 	fail "virtio-serial port $1 not found"
 }
-out=$(port corral.stdout) err=$(port corral.stderr)
+if [ -e /ctl/interactive ]; then
+	in=/dev/console out=/dev/console err=/dev/console tty="setsid cttyhack"
+	read -r TERM </ctl/interactive
+else
+	in=/dev/null out=$(port corral.stdout) err=$(port corral.stderr) tty= TERM=dumb
+fi
 [ -c /dev/kvm ] || echo "l1: warning: no /dev/kvm in L1 (kvm-amd did not load)" >"$err"
 
 cut -d' ' -f1 /proc/uptime >/ctl/uptime
-chroot /host /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-	HOME=/root LANG=C.UTF-8 CORRAL_L1=1 /bin/bash -c "$(cat /ctl/cmd)" </dev/null >"$out" 2>"$err"
+$tty chroot /host /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	HOME=/root LANG=C.UTF-8 TERM="$TERM" CORRAL_L1=1 /bin/bash -c "$(cat /ctl/cmd)" \
+	<"$in" >"$out" 2>"$err"
 rc=$?
 msg "command exited with status $rc"
 echo $rc >/ctl/status
@@ -78,5 +85,5 @@ INIT
 chmod +x "$stage/init"
 
 mkdir -p "$(dirname "$out")"
-(cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$out.tmp"
-mv "$out.tmp" "$out"
+(cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$out.tmp.$$"
+mv "$out.tmp.$$" "$out"

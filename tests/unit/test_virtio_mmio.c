@@ -852,10 +852,12 @@ static void test_net_rx(void **state)
 static void test_net_reset_stops(void **state)
 {
     struct fx *f = *state;
-    net_setup(f);
+    struct virtio_dev *d = net_setup(f);
     struct seg rx = { BUF, NET_HDR + 1514, true };
     post(f, 0, &rx, 1);
-    wr(f, VIRTIO_MMIO_STATUS, 0);
+    virtio_dev_reset(d); /* as the VMM does on reboot */
+    assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0);
+    assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 0);
     uint8_t frame[20] = { 0 };
     assert_int_equal(send(f->sock[1], frame, sizeof(frame), 0), sizeof(frame));
     wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);

@@ -13,8 +13,8 @@ export CORRAL_ASSETS=${CORRAL_ASSETS:-$build/assets}
 # Kernel and initramfs for the Linux tests, prepared here on the host.
 "$repo/scripts/fetch-kernels.sh" "$CORRAL_ASSETS" >&2 || echo "# could not fetch Debian kernels" >&2
 initrd=$CORRAL_ASSETS/linux-initramfs.cpio
-if ! [ "$initrd" -nt "$repo/tests/linux/mkinitramfs.sh" ]; then
-  "$repo/tests/linux/mkinitramfs.sh" "$initrd" >&2 || echo "# could not build the Linux initramfs" >&2
+if ! [ "$initrd" -nt "$repo/tests/linux/mkinitramfs.sh" ] || ! [ "$initrd" -nt "$CORRAL_ASSETS/cloud/modules.load" ]; then
+  "$repo/tests/linux/mkinitramfs.sh" --modules "$CORRAL_ASSETS/cloud" "$initrd" >&2 || echo "# could not build the Linux initramfs" >&2
 fi
 
 kvm_kind() {

@@ -143,6 +143,20 @@ void virtio_print_features(const struct virtio_dev *dev, const char *const *name
     kprintf("%s\n", line);
 }
 
+void virtio_feature_option(const char *key, unsigned bit, uint64_t *want, uint64_t *need)
+{
+    char v[8] = "auto";
+    if (cmdline_get(key, v, sizeof(v)) && (v[0] == 0 || strcmp(v, "on") == 0)) {
+        *want |= BIT64(bit);
+        *need |= BIT64(bit);
+    } else if (strcmp(v, "auto") == 0) {
+        *want |= BIT64(bit);
+    } else if (strcmp(v, "off") != 0) {
+        kprintf("virtio: %s=%s: expected on, off or auto; using auto\n", key, v);
+        *want |= BIT64(bit);
+    }
+}
+
 /* ---- config space: natural-width accesses, 64-bit ones generation-checked ---- */
 
 uint8_t virtio_cfg8(const struct virtio_dev *d, unsigned off) { return mmio_read8(d->base + VM_CONFIG + off); }
@@ -208,6 +222,15 @@ bool virtq_init(struct virtq *vq, struct virtio_dev *dev, unsigned index, unsign
     vm_write(dev, VM_QUEUE_DEVICE_HIGH, (uint32_t)(gpa(vq->used) >> 32));
     vm_write(dev, VM_QUEUE_READY, 1);
     return true;
+}
+
+void virtq_reserve(struct virtq *vq, unsigned n)
+{
+    /* The free list starts as 0 -> 1 -> ... -> size-1: cut its tail. */
+    if (n >= vq->size || vq->num_free != vq->size)
+        return;
+    vq->num_free = (uint16_t)(vq->size - n);
+    vq->next_free[vq->size - n - 1] = vq->size;
 }
 
 static void put_desc(volatile struct virtq_desc *d, const struct vq_buf *b, uint16_t flags, uint16_t next)
@@ -283,6 +306,8 @@ bool virtq_poll(struct virtq *vq, uint32_t *id, uint32_t *len)
     vq->last_used++;
     if (vq->event_idx)
         *used_event(vq) = vq->last_used; /* interrupt me for the next one */
+    /* An id we did not submit (a bad device, or a reserved descriptor) is
+     * handed to the caller as is; nothing is freed for it. */
     if (head < vq->size && vq->chain_len[head]) {
         /* Return the chain to the free list, following our own links. */
         uint16_t d = (uint16_t)head;
@@ -292,8 +317,6 @@ bool virtq_poll(struct virtq *vq, uint32_t *id, uint32_t *len)
         vq->free_head = (uint16_t)head;
         vq->num_free = (uint16_t)(vq->num_free + vq->chain_len[head]);
         vq->chain_len[head] = 0;
-    } else {
-        kprintf("virtio: queue %u: device returned bad id %u\n", vq->index, head);
     }
     if (id)
         *id = head;

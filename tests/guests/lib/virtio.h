@@ -120,6 +120,10 @@ uint8_t virtio_status(const struct virtio_dev *dev);
 bool virtio_has(const struct virtio_dev *dev, unsigned feature);
 void virtio_print_features(const struct virtio_dev *dev, const char *const *names, unsigned n);
 
+/* Reads cmdline option KEY=on|off|auto (a bare KEY means on; absent means
+ * auto) for a feature bit: auto and on add it to *want, on also to *need. */
+void virtio_feature_option(const char *key, unsigned bit, uint64_t *want, uint64_t *need);
+
 uint8_t virtio_cfg8(const struct virtio_dev *dev, unsigned off);
 uint16_t virtio_cfg16(const struct virtio_dev *dev, unsigned off);
 uint32_t virtio_cfg32(const struct virtio_dev *dev, unsigned off);
@@ -127,6 +131,9 @@ uint64_t virtio_cfg64(const struct virtio_dev *dev, unsigned off);
 
 /* Sets up queue `index` with at most `max_size` entries. */
 bool virtq_init(struct virtq *vq, struct virtio_dev *dev, unsigned index, unsigned max_size);
+/* Keeps the last n descriptors out of the free list, for a caller that
+ * writes them by hand.  Call right after virtq_init(). */
+void virtq_reserve(struct virtq *vq, unsigned n);
 /* Places a chain (in an indirect table if `indirect`) in the descriptor table
  * and publishes it in the avail ring; returns the head, or -1 if full. */
 int virtq_submit(struct virtq *vq, const struct vq_buf *bufs, unsigned n, bool indirect);
@@ -134,7 +141,8 @@ int virtq_submit(struct virtq *vq, const struct vq_buf *bufs, unsigned n, bool i
 void virtq_publish(struct virtq *vq, uint16_t head);
 /* Notifies the device if it wants to be notified (EVENT_IDX or NO_NOTIFY). */
 void virtq_kick(struct virtq *vq);
-/* Takes one used element if there is one; frees its chain. */
+/* Takes one used element if there is one; frees its chain if it is one
+ * virtq_submit() made (other ids are returned without freeing anything). */
 bool virtq_poll(struct virtq *vq, uint32_t *id, uint32_t *len);
 /* virtq_poll() until one arrives or timeout_ms passes. */
 bool virtq_wait(struct virtq *vq, uint32_t *id, uint32_t *len, unsigned timeout_ms);
