@@ -43,8 +43,10 @@ run_meson() {
 run_tap() {
   local name=$1; shift
   echo "== $name tests"
-  local out rc
-  out=$("$@" 2>&1 | tee /dev/stderr); rc=$?
+  local out rc tmp
+  tmp=$(mktemp)
+  "$@" 2>&1 | tee "$tmp"; rc=${PIPESTATUS[0]}
+  out=$(cat "$tmp"); rm -f "$tmp"
   local p f s
   s=$(grep -cE '^ok\b.*# (SKIP|skip)' <<<"$out" || true)
   p=$(grep -cE '^ok\b' <<<"$out" || true); p=$((p - s))
@@ -56,6 +58,7 @@ run_tap() {
 }
 
 run_meson "$build" unit
+run_meson "$build" guests-qemu
 run_meson "$fuzz_build" fuzz
 run_tap vmm tests/vmm/run.sh "$build"
 

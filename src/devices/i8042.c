@@ -79,6 +79,9 @@ static void kbd_read(struct i8042 *k, bool data_port, uint8_t *data)
             *data = s->buf[s->head];
             s->head = (uint8_t)((s->head + 1) % sizeof(s->buf));
             s->count--;
+            /* Each byte is its own interrupt, as on a real controller: drop
+             * the (edge-triggered) line so the next byte raises it again. */
+            k->host->set_irq(k->host, KBD_IRQ, 0);
         }
     } else {
         *data = s->status;

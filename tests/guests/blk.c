@@ -8,7 +8,8 @@
  *                             refuse a write with VIRTIO_BLK_S_IOERR (the
  *                             disk is only read)
  *          sector=N           first sector to overwrite (default 1; 8 sectors)
- *          indirect=on|off|auto, event_idx=on|off|auto   (default auto) */
+ *          indirect=on|off|auto, event_idx=on|off|auto (default auto);
+ *                             noindirect, noeventidx = ...=off */
 #include "virtio.h"
 
 const char test_name[] = "blk";

@@ -5,7 +5,8 @@
  * every second.  Something on the host side must answer: net-peer.py does.
  *
  * cmdline: timeout=S   give up after S seconds (default 20)
- *          indirect=on|off|auto, event_idx=on|off|auto   (default auto) */
+ *          indirect=on|off|auto, event_idx=on|off|auto   (default auto);
+ *                      noindirect, noeventidx = ...=off */
 #include "virtio.h"
 
 const char test_name[] = "net";

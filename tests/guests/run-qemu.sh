@@ -67,7 +67,7 @@ done
 [ -r "$image" ] || { echo "run-qemu: cannot read $image" >&2; exit 2; }
 
 case $machine in
-microvm) mach=(-M microvm,acpi=off -global virtio-mmio.force-legacy=false) ;;
+microvm) mach=(-M microvm,acpi=off,rtc=on -global virtio-mmio.force-legacy=false) ;;
 pc) mach=(-M pc) ;;
 *) mach=(-M "$machine") ;;
 esac
@@ -75,10 +75,10 @@ esac
 	{ echo "run-qemu: virtio-mmio devices need --machine microvm" >&2; exit 2; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/corral-guest.XXXXXX")
-qpid= ppid_=
+qpid= peer_pid=
 cleanup() {
 	[ -n "$qpid" ] && kill -9 "$qpid" 2>/dev/null || true
-	[ -n "$ppid_" ] && kill "$ppid_" 2>/dev/null || true
+	[ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -90,7 +90,7 @@ devices=("${devices[@]//@TMP@/$tmp}")
 
 if [ $net -eq 1 ]; then
 	python3 "$here/net-peer.py" --udp 127.0.0.1:0 --port-file "$tmp/peer.port" --timeout "$timeout" >"$tmp/peer.log" 2>&1 &
-	ppid_=$!
+	peer_pid=$!
 	for _ in $(seq 50); do [ -s "$tmp/peer.port" ] && break; sleep 0.1; done
 	[ -s "$tmp/peer.port" ] || { echo "run-qemu: net-peer.py did not start" >&2; cat "$tmp/peer.log" >&2; exit 2; }
 	devices+=(-netdev "socket,id=net0,udp=127.0.0.1:$(cat "$tmp/peer.port"),localaddr=127.0.0.1:0"

@@ -131,7 +131,8 @@ static struct boot_params_in params(const uint8_t *k, size_t len, const char *cm
 static void check_e820(const uint8_t *base, size_t stride, unsigned n)
 {
     static const struct { uint64_t addr, size; uint32_t type; } want[] = {
-        { 0, 0x9fc00, 1 }, { 0x9fc00, 0x400, 2 }, { 0x100000, RAM_SIZE - 0x100000, 1 },
+        { 0, 0x9fc00, 1 }, { 0x9fc00, 0x400, 2 }, { 0xe0000, 0x20000, 2 },
+        { 0x100000, RAM_SIZE - 0x100000, 1 },
     };
     assert_int_equal(n, ARRAY_SIZE(want));
     for (unsigned i = 0; i < n; i++) {
@@ -359,6 +360,88 @@ static void test_elf64(void **state)
     free(k);
 }
 
+static uint8_t sum_bytes(const uint8_t *p, size_t len)
+{
+    uint8_t s = 0;
+    for (size_t i = 0; i < len; i++)
+        s = (uint8_t)(s + p[i]);
+    return s;
+}
+
+/* Follows RSDP -> XSDT -> table with signature `sig`; checks each checksum. */
+static const uint8_t *acpi_table(const uint8_t *ram, const char *sig)
+{
+    const uint8_t *rsdp = ram + 0xe0000;
+    assert_memory_equal(rsdp, "RSD PTR ", 8);
+    assert_int_equal(sum_bytes(rsdp, 20), 0);
+    assert_int_equal(sum_bytes(rsdp, 36), 0);
+    const uint8_t *xsdt = ram + get64(rsdp + 24);
+    assert_memory_equal(xsdt, "XSDT", 4);
+    assert_int_equal(sum_bytes(xsdt, get32(xsdt + 4)), 0);
+    for (uint32_t off = 36; off < get32(xsdt + 4); off += 8) {
+        const uint8_t *t = ram + get64(xsdt + off);
+        if (memcmp(t, sig, 4) == 0) {
+            assert_int_equal(sum_bytes(t, get32(t + 4)), 0);
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static void test_acpi(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t *k = make_elf(false);
+    static const struct boot_acpi_pm pm = { .pm1a_evt = 0x600, .pm1a_cnt = 0x604, .reset = 0x608,
+                                            .reset_value = 1, .sci_irq = 9 };
+    static const struct boot_mmio_dev mmio[] = { { 0xd0000000, 0x1000, 5 }, { 0xd0001000, 0x1000, 6 } };
+    struct boot_params_in in = params(k, ELF_LEN, "");
+    in.ncpus = 3;
+    in.acpi = &pm;
+    in.mmio = mmio;
+    in.nmmio = 2;
+    assert_int_equal(boot_load(&f->mem, &in, &f->entry), 0);
+    assert_true(get64(f->ram + BOOT_ZERO_PAGE_ADDR + 0x70) == 0xe0000); /* acpi_rsdp_addr */
+
+    const uint8_t *madt = acpi_table(f->ram, "APIC");
+    assert_non_null(madt);
+    int lapics = 0, ioapics = 0;
+    for (uint32_t off = 44; off < get32(madt + 4); off += madt[off + 1]) {
+        assert_true(madt[off + 1] > 0);
+        if (madt[off] == 0) {
+            assert_int_equal(madt[off + 3], lapics); /* APIC id = vCPU index */
+            lapics++;
+        }
+        ioapics += madt[off] == 1;
+    }
+    assert_int_equal(lapics, 3);
+    assert_int_equal(ioapics, 1);
+
+    const uint8_t *fadt = acpi_table(f->ram, "FACP");
+    assert_non_null(fadt);
+    assert_int_equal(get32(fadt + 64), 0x604);          /* PM1a_CNT_BLK */
+    assert_int_equal(get16(fadt + 46), 9);              /* SCI_INT */
+    assert_int_equal(fadt[128], 1);                     /* RESET_VALUE */
+    const uint8_t *dsdt = f->ram + get32(fadt + 40);
+    uint32_t dlen = get32(dsdt + 4);
+    assert_memory_equal(dsdt, "DSDT", 4);
+    assert_int_equal(sum_bytes(dsdt, dlen), 0);
+    assert_non_null(memmem(dsdt, dlen, "_S5_", 4));
+    /* One LNRO0005 device per virtio-mmio device, with its address and IRQ. */
+    const uint8_t *p = dsdt;
+    for (int i = 0; i < 2; i++) {
+        p = memmem(p, dlen - (size_t)(p - dsdt), "LNRO0005", 8);
+        assert_non_null(p);
+        const uint8_t *mem32 = memmem(p, dlen - (size_t)(p - dsdt), "\x86\x09\x00\x01", 4);
+        assert_non_null(mem32);
+        assert_int_equal(get32(mem32 + 4), mmio[i].addr);
+        assert_int_equal(get32(mem32 + 17), mmio[i].irq);
+        p += 8;
+    }
+    assert_null(memmem(p, dlen - (size_t)(p - dsdt), "LNRO0005", 8));
+    free(k);
+}
+
 static void test_pvh(void **state)
 {
     struct fixture *f = *state;
@@ -552,6 +635,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bzimage_cmdline_and_initrd_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_elf64, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pvh, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acpi, setup, teardown),
         cmocka_unit_test_setup_teardown(test_elf_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_kernel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ncpus, setup, teardown),

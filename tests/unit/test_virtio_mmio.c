@@ -258,8 +258,8 @@ static void test_add_slots(void **state)
     struct virtio_dev *d, *e;
     assert_int_equal(virtio_rng_new(&d), 0);
     add(f, d, 3);
-    assert_int_equal(d->irq, 9); /* 8 is the RTC's */
-    assert_string_equal(f->cmdline, " virtio_mmio.device=4K@0xd0003000:9");
+    assert_int_equal(d->irq, 10); /* 8 is the RTC's, 9 ACPI's SCI */
+    assert_string_equal(f->cmdline, " virtio_mmio.device=4K@0xd0003000:10");
     assert_int_equal(virtio_rng_new(&e), 0);
     assert_true(virtio_mmio_add(e, &f->host, &f->bus, VIRTIO_MAX_DEVICES, f->cmdline,
                                 sizeof(f->cmdline)) < 0);

@@ -1,7 +1,8 @@
 # Debian's stock cloud kernel under corral-vmm: boots to user space with two
-# vCPUs, finds its virtio disk and rng, and powers off cleanly.  Sourced by
-# suite.sh (uses its TAP helpers, $VMM, $work, $log).  The kernel and the
-# busybox initramfs are prepared on the host by run.sh in $CORRAL_ASSETS.
+# vCPUs, finds its virtio disk and rng, powers off through ACPI, and shuts
+# down gracefully when asked through the control API.  Sourced by suite.sh
+# (uses its TAP helpers, $VMM, $work, $log).  The kernel and the busybox
+# initramfs are prepared on the host by run.sh in $CORRAL_ASSETS.
 
 linux_tests() {
   local assets=${CORRAL_ASSETS:-$build/assets}
@@ -11,12 +12,26 @@ linux_tests() {
     echo "#   missing $kernel or $initrd (run.sh prepares them)"
     return
   fi
+  local args=(--kernel "$kernel" --initrd "$initrd" --memory 512M --cpus 2 --no-reboot)
   truncate -s 8M "$work/linux-disk.img"
-  vmm "$log" 300 --kernel "$kernel" --initrd "$initrd" --memory 512M --cpus 2 --no-reboot \
-    --cmdline "console=ttyS0 reboot=k panic=-1 corral.exit=reboot" \
-    --disk "$work/linux-disk.img" --rng
+  vmm "$log" 300 "${args[@]}" --cmdline "console=ttyS0 panic=-1" --disk "$work/linux-disk.img" --rng
   check "Linux (Debian cloud kernel, bzImage) boots to user space with 2 vCPUs" \
     eval 'has "CORRAL-LINUX-OK cpus=2"'
   check "Linux sees the virtio disk and rng" eval 'has "vda=yes" && has "hwrng=virtio"'
-  check "Linux reboot -f ends the VMM with 0 under --no-reboot" eval 'status_is 0'
+  check "Linux poweroff (ACPI S5) ends the VMM with status 0" eval 'status_is 0 && has "Power down"'
+
+  local sock=$work/linux.sock
+  timeout -k 5 300 "$VMM" "${args[@]}" --cmdline "console=ttyS0 panic=-1 corral.exit=cad" \
+    --api-socket "$sock" </dev/null >"$log" 2>&1 &
+  local vpid=$! i
+  for ((i = 0; i < 1200; i++)); do
+    has CORRAL-LINUX-WAITING && break
+    kill -0 $vpid 2>/dev/null || break
+    sleep 0.25
+  done
+  local r
+  r=$(api "$sock" '{"cmd":"shutdown"}' 2>&1)
+  wait $vpid; rc=$?
+  check "graceful shutdown through the API: Ctrl-Alt-Del reaches Linux's init, exit 0" \
+    eval '[ "$(json_get "$r" ok)" = true ] && has CORRAL-LINUX-CAD && status_is 0'
 }

@@ -12,8 +12,8 @@ void serial_init(void)
 {
     outb(COM1 + UART_IER, 0x00);
     outb(COM1 + UART_LCR, 0x80); /* DLAB: divisor 1 = 115200 baud */
-    outb(COM1 + UART_DATA, 0x01);
-    outb(COM1 + UART_IER, 0x00);
+    outb(COM1 + UART_DATA, 0x01); /* DLL */
+    outb(COM1 + UART_IER, 0x00);  /* DLM */
     outb(COM1 + UART_LCR, 0x03); /* 8N1 */
     /* FCR is left alone: switching the FIFOs on or off clears them, and a
      * harness may have typed ahead of the guest. */

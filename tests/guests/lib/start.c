@@ -145,8 +145,10 @@ void i8042_reset(void)
 NORETURN void power_off(void)
 {
     cli();
-    if (hcall_present())
-        hcall(HC_POWEROFF, 0, 0, NULL);
+    /* Once POWEROFF is accepted the VMM stops the vCPU: an i8042 reset
+     * after it could turn the power-off into a reboot. */
+    if (hcall_present() && hcall(HC_POWEROFF, 0, 0, NULL) == 0)
+        halt_forever();
     i8042_reset();
     halt_forever();
 }

@@ -145,6 +145,15 @@ void virtio_print_features(const struct virtio_dev *dev, const char *const *name
 
 void virtio_feature_option(const char *key, unsigned bit, uint64_t *want, uint64_t *need)
 {
+    /* "noKEY" with the underscores dropped (noindirect, noeventidx) means off. */
+    char off[32] = "no";
+    size_t n = 2;
+    for (const char *k = key; *k && n < sizeof(off) - 1; k++)
+        if (*k != '_')
+            off[n++] = *k;
+    off[n] = 0;
+    if (cmdline_has(off))
+        return;
     char v[8] = "auto";
     if (cmdline_get(key, v, sizeof(v)) && (v[0] == 0 || strcmp(v, "on") == 0)) {
         *want |= BIT64(bit);
@@ -197,15 +206,28 @@ bool virtq_init(struct virtq *vq, struct virtio_dev *dev, unsigned index, unsign
     unsigned size = 1;
     while (size * 2 <= max && size * 2 <= max_size)
         size *= 2;
+    /* Re-initialising a queue (after a device reset) reuses its rings. */
+    bool reuse = vq->dev == dev && vq->index == index && vq->size == size && vq->desc;
+    volatile struct virtq_desc *desc = vq->desc;
+    volatile struct virtq_avail *avail = vq->avail;
+    volatile struct virtq_used *used = vq->used;
+    struct virtq_desc *indirect = vq->indirect;
     memset(vq, 0, sizeof(*vq));
     vq->dev = dev;
     vq->index = index;
     vq->size = (uint16_t)size;
     vq->event_idx = virtio_has(dev, VIRTIO_F_EVENT_IDX);
-    vq->desc = arena_alloc(16 * size, 4096);
-    vq->avail = arena_alloc(6 + 2 * size, 4096);
-    vq->used = arena_alloc(6 + 8 * size, 4096);
-    vq->indirect = arena_alloc(sizeof(struct virtq_desc) * VQ_MAX_SEGS * size, 16);
+    if (reuse) {
+        memset((void *)desc, 0, 16 * size);
+        memset((void *)avail, 0, 6 + 2 * size);
+        memset((void *)used, 0, 6 + 8 * size);
+        vq->desc = desc, vq->avail = avail, vq->used = used, vq->indirect = indirect;
+    } else {
+        vq->desc = arena_alloc(16 * size, 4096);
+        vq->avail = arena_alloc(6 + 2 * size, 4096);
+        vq->used = arena_alloc(6 + 8 * size, 4096);
+        vq->indirect = arena_alloc(sizeof(struct virtq_desc) * VQ_MAX_SEGS * size, 16);
+    }
     if (!vq->desc || !vq->avail || !vq->used || !vq->indirect) {
         kprintf("virtio: out of memory for queue %u\n", index);
         return false;

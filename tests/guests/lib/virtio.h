@@ -121,7 +121,8 @@ bool virtio_has(const struct virtio_dev *dev, unsigned feature);
 void virtio_print_features(const struct virtio_dev *dev, const char *const *names, unsigned n);
 
 /* Reads cmdline option KEY=on|off|auto (a bare KEY means on; absent means
- * auto) for a feature bit: auto and on add it to *want, on also to *need. */
+ * auto; noKEY without underscores, e.g. noeventidx, means off) for a feature
+ * bit: auto and on add it to *want, on also to *need. */
 void virtio_feature_option(const char *key, unsigned bit, uint64_t *want, uint64_t *need);
 
 uint8_t virtio_cfg8(const struct virtio_dev *dev, unsigned off);
@@ -129,7 +130,8 @@ uint16_t virtio_cfg16(const struct virtio_dev *dev, unsigned off);
 uint32_t virtio_cfg32(const struct virtio_dev *dev, unsigned off);
 uint64_t virtio_cfg64(const struct virtio_dev *dev, unsigned off);
 
-/* Sets up queue `index` with at most `max_size` entries. */
+/* Sets up queue `index` with at most `max_size` entries.  `vq` must be
+ * zeroed the first time; later calls for the same queue reuse its rings. */
 bool virtq_init(struct virtq *vq, struct virtio_dev *dev, unsigned index, unsigned max_size);
 /* Keeps the last n descriptors out of the free list, for a caller that
  * writes them by hand.  Call right after virtq_init(). */
