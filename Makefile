@@ -3,7 +3,7 @@
 BUILD ?= build
 FUZZ_BUILD ?= build-fuzz
 
-.PHONY: all deps check bench fuzz clean
+.PHONY: all deps check bench fuzz clean run-guest
 
 all: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -22,6 +22,10 @@ fuzz: deps $(FUZZ_BUILD)/build.ninja
 
 check: all fuzz
 	@scripts/check.sh $(BUILD) $(FUZZ_BUILD)
+
+# Boots Debian's Linux under corral-vmm (nested when the host has no VT-x/AMD-V).
+run-guest: all
+	@scripts/run-guest.sh $(BUILD)
 
 bench: all
 	@bench/run.sh $(BUILD)

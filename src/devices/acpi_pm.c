@@ -1,38 +1,66 @@
 /* ACPI power management registers: how a Linux guest with ACPI powers off
  * (poweroff -> S5 -> SLP_EN in PM1a_CNT) and resets (the FADT reset
- * register).  The event block has no events to report. */
+ * register).  The event block keeps the enables the guest sets (ACPICA
+ * reads them back) but no event ever fires. */
 #include "devices.h"
+
+#include <string.h>
 
 #define PM1_SCI_EN 0x0001
 #define PM1_SLP_EN 0x2000
 
+enum {
+    OFF_EN = ACPI_PM1A_EVT - ACPI_PM_PORT + 2,
+    OFF_CNT = ACPI_PM1A_CNT - ACPI_PM_PORT,
+    OFF_RESET = ACPI_PM_RESET - ACPI_PM_PORT,
+};
+
+/* The registers as one little-endian byte image, so 1- and 2-byte
+ * accesses at any offset are handled the same way. */
+static void image(const struct acpi_pm_state *s, uint8_t img[ACPI_PM_LEN])
+{
+    memset(img, 0, ACPI_PM_LEN);
+    img[OFF_EN] = (uint8_t)s->pm1_en;
+    img[OFF_EN + 1] = (uint8_t)(s->pm1_en >> 8);
+    uint16_t cnt = s->pm1_cnt | PM1_SCI_EN; /* ACPI mode is always on */
+    img[OFF_CNT] = (uint8_t)cnt;
+    img[OFF_CNT + 1] = (uint8_t)(cnt >> 8);
+}
+
 static void pm_read(void *opaque, uint64_t off, uint8_t *data, unsigned size)
 {
-    (void)opaque;
-    /* ACPI mode is always on: PM1a_CNT reads with SCI_EN set. */
-    uint16_t v = off == ACPI_PM1A_CNT - ACPI_PM_PORT ? PM1_SCI_EN : 0;
-    data[0] = (uint8_t)v;
-    if (size > 1)
-        data[1] = (uint8_t)(v >> 8);
+    struct acpi_pm *pm = opaque;
+    uint8_t img[ACPI_PM_LEN];
+    pthread_mutex_lock(&pm->lock);
+    image(&pm->s, img);
+    pthread_mutex_unlock(&pm->lock);
+    memcpy(data, img + off, size); /* the bus keeps off + size within the region */
 }
 
 static void pm_write(void *opaque, uint64_t off, const uint8_t *data, unsigned size)
 {
-    struct dev_host *host = opaque;
-    uint64_t cnt = ACPI_PM1A_CNT - ACPI_PM_PORT;
-    /* SLP_EN is bit 13: the high byte of a 16-bit write or a byte write to
-     * the control block's second byte.  S5 is the only state offered. */
-    bool slp_en = (off == cnt && size >= 2 && (data[1] << 8 & PM1_SLP_EN)) ||
-                  (off == cnt + 1 && (data[0] << 8 & PM1_SLP_EN));
-    if (slp_en)
-        host->request(host, VM_REQ_POWEROFF);
-    else if (off == ACPI_PM_RESET - ACPI_PM_PORT && data[0] == ACPI_PM_RESET_VALUE)
-        host->request(host, VM_REQ_REBOOT);
+    struct acpi_pm *pm = opaque;
+    uint8_t img[ACPI_PM_LEN];
+    pthread_mutex_lock(&pm->lock);
+    image(&pm->s, img);
+    memcpy(img + off, data, size);
+    pm->s.pm1_en = (uint16_t)(img[OFF_EN] | img[OFF_EN + 1] << 8);
+    uint16_t cnt = (uint16_t)(img[OFF_CNT] | img[OFF_CNT + 1] << 8);
+    pm->s.pm1_cnt = cnt & (uint16_t)~PM1_SLP_EN;
+    pthread_mutex_unlock(&pm->lock);
+    /* S5 is the only sleep state the DSDT offers, so any SLP_EN is S5. */
+    if (off <= OFF_CNT + 1 && off + size > OFF_CNT && (cnt & PM1_SLP_EN))
+        pm->host->request(pm->host, VM_REQ_POWEROFF);
+    else if (off == OFF_RESET && data[0] == ACPI_PM_RESET_VALUE)
+        pm->host->request(pm->host, VM_REQ_REBOOT);
 }
 
 static const struct io_ops pm_ops = { .read = pm_read, .write = pm_write };
 
-int acpi_pm_init(struct dev_host *host, struct bus *pio)
+int acpi_pm_init(struct acpi_pm *pm, struct dev_host *host, struct bus *pio)
 {
-    return bus_add(pio, ACPI_PM_PORT, ACPI_PM_LEN, "acpi-pm", &pm_ops, host);
+    memset(pm, 0, sizeof(*pm));
+    pthread_mutex_init(&pm->lock, NULL);
+    pm->host = host;
+    return bus_add(pio, ACPI_PM_PORT, ACPI_PM_LEN, "acpi-pm", &pm_ops, pm);
 }

@@ -160,7 +160,18 @@ int rtc_init(struct rtc *r, struct bus *pio);
 #define ACPI_PM_RESET_VALUE 0x01
 #define ACPI_SCI_IRQ 9
 
-int acpi_pm_init(struct dev_host *host, struct bus *pio);
+struct acpi_pm_state {
+    uint16_t pm1_en;   /* event enables: kept, never fire */
+    uint16_t pm1_cnt;  /* control bits other than SLP_EN */
+};
+
+struct acpi_pm {
+    struct acpi_pm_state s;
+    pthread_mutex_t lock;
+    struct dev_host *host;
+};
+
+int acpi_pm_init(struct acpi_pm *pm, struct dev_host *host, struct bus *pio);
 
 /* The hypercall channel: see docs/guest-abi.md. */
 #define HCALL_PORT 0x0ca0

@@ -35,6 +35,7 @@ struct machine {
     struct i8042 kbd;
     struct rtc rtc;
     struct hcall hcall;
+    struct acpi_pm acpi_pm;
     struct virtio_dev *vdev[VIRTIO_MAX_DEVICES];
     int nvdev;
     char vname[VIRTIO_MAX_DEVICES][24];
@@ -238,7 +239,7 @@ static int create_devices(struct machine *m)
         (r = i8042_init(&m->kbd, &m->host, &m->pio)) < 0 ||
         (r = rtc_init(&m->rtc, &m->pio)) < 0 ||
         (r = hcall_init(&m->hcall, &m->host, &m->pio)) < 0 ||
-        (r = acpi_pm_init(&m->host, &m->pio)) < 0)
+        (r = acpi_pm_init(&m->acpi_pm, &m->host, &m->pio)) < 0)
         return r;
     for (int i = 0; i < cfg->ndisks; i++) {
         struct virtio_blk_cfg bc = { .fd = v->disk_fd[i], .readonly = cfg->disk[i].readonly,

@@ -25,6 +25,7 @@ struct stub {
     uint8_t *ram;
     struct bus pio;
     int irq[32];              /* last level per GSI, -1: never set */
+    int rises[32];            /* 0 -> 1 transitions per GSI (edges) */
     int irq_calls;
     enum vm_request req[8];
     int nreq;
@@ -36,6 +37,8 @@ static void stub_set_irq(struct dev_host *h, unsigned gsi, int level)
 {
     struct stub *s = h->opaque;
     assert_true(gsi < ARRAY_SIZE(s->irq));
+    if (level && s->irq[gsi] <= 0)
+        s->rises[gsi]++;
     s->irq[gsi] = level;
     s->irq_calls++;
 }
@@ -352,10 +355,13 @@ static void test_i8042(void **state)
     assert_int_equal(in8(s, 0x60), 0xfa);
     assert_int_equal(in8(s, 0x60), 0xaa);
     assert_int_equal(s->irq[1], 0);
+    int rises = s->rises[1];
     out8(s, 0x60, 0xf2);                        /* identify */
     assert_int_equal(in8(s, 0x60), 0xfa);
     assert_int_equal(in8(s, 0x60), 0xab);
     assert_int_equal(in8(s, 0x60), 0x83);
+    /* One edge per byte: the ISR reads a single byte per interrupt. */
+    assert_int_equal(s->rises[1] - rises, 3);
 
     assert_int_equal(s->nreq, 0);
     out8(s, 0x64, 0xfe);                        /* pulse the reset line */
@@ -387,6 +393,36 @@ static void test_i8042(void **state)
 }
 
 /* ---- rtc ------------------------------------------------------------------- */
+
+static void test_acpi_pm(void **state)
+{
+    struct stub *s = *state;
+    struct acpi_pm pm;
+    assert_int_equal(acpi_pm_init(&pm, &s->h, &s->pio), 0);
+    uint8_t v[2];
+    /* Enables read back what was written; ACPI mode (SCI_EN) reads as on. */
+    uint8_t en[2] = { 0x20, 0x01 };
+    bus_access(&s->pio, ACPI_PM1A_EVT + 2, en, 2, true);
+    bus_access(&s->pio, ACPI_PM1A_EVT + 2, v, 2, false);
+    assert_memory_equal(v, en, 2);
+    bus_access(&s->pio, ACPI_PM1A_CNT, v, 2, false);
+    assert_int_equal(v[0] & 1, 1);
+    /* A reset value other than the FADT's does nothing; the right one reboots. */
+    out8(s, ACPI_PM_RESET, 0x02);
+    assert_int_equal(s->nreq, 0);
+    out8(s, ACPI_PM_RESET, ACPI_PM_RESET_VALUE);
+    assert_int_equal(s->nreq, 1);
+    assert_int_equal(s->req[0], VM_REQ_REBOOT);
+    /* SLP_TYP=5 | SLP_EN, as Linux writes it for S5: power off. */
+    uint8_t s5[2] = { 0x00, 0x34 };
+    bus_access(&s->pio, ACPI_PM1A_CNT, s5, 2, true);
+    assert_int_equal(s->nreq, 2);
+    assert_int_equal(s->req[1], VM_REQ_POWEROFF);
+    /* The same through a byte write to the control block's high byte. */
+    out8(s, ACPI_PM1A_CNT + 1, 0x34);
+    assert_int_equal(s->nreq, 3);
+    assert_int_equal(s->req[2], VM_REQ_POWEROFF);
+}
 
 static uint8_t cmos(struct stub *s, uint8_t reg)
 {
@@ -597,6 +633,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_serial_loopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_i8042, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rtc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acpi_pm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hcall, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,13 +17,7 @@ if ! [ "$initrd" -nt "$repo/tests/linux/mkinitramfs.sh" ] || ! [ "$initrd" -nt "
   "$repo/tests/linux/mkinitramfs.sh" --modules "$CORRAL_ASSETS/cloud" "$initrd" >&2 || echo "# could not build the Linux initramfs" >&2
 fi
 
-kvm_kind() {
-  [ -c /dev/kvm ] && [ -r /dev/kvm ] || { echo none; return; }
-  if [ -d /sys/module/kvm_pvm ]; then echo pvm; return; fi
-  grep -qwE 'vmx|svm' /proc/cpuinfo && echo hw || echo other
-}
-
-kind=$(kvm_kind)
+kind=$("$repo/scripts/kvm-kind.sh")
 case $kind in
 hw)
   exec "$here/suite.sh" "$build"
