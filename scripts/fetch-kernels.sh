@@ -96,38 +96,24 @@ collect_modules() {
 	done
 }
 
-fetch_l1() {
-	local pkg ver root dst vmlinux
-	pkg=$(resolve linux-image-amd64) ver=${pkg#linux-image-} dst=$DIR/l1
+# fetch FLAVOUR METAPACKAGE "MODULES" "OPTIONAL": DIR/FLAVOUR gets vmlinuz, vmlinux,
+# config and the modules, unless it already holds the current package.
+fetch() {
+	local name=$1 pkg ver root dst vmlinux
+	pkg=$(resolve "$2") ver=${pkg#linux-image-} dst=$DIR/$name
 	if [ "$(cat "$dst/version" 2>/dev/null)" = "$pkg" ] && [ -s "$dst/modules.load" ]; then
-		echo "l1: $pkg already in $dst (vmlinuz$(add_vmlinux "$dst"), modules)"; return
+		echo "$name: $pkg already in $dst (vmlinuz$(add_vmlinux "$dst"), config, modules)"; return
 	fi
 	root=$(unpack "$pkg")
 	rm -rf "$dst" && mkdir -p "$dst"
-	collect_modules "$root" "$ver" "$dst" "$L1_MODULES" "$L1_OPTIONAL"
-	cp "$root/boot/vmlinuz-$ver" "$dst/vmlinuz"
-	rm -rf "$root"
-	vmlinux=$(add_vmlinux "$dst")
-	echo "$pkg" >"$dst/version"
-	echo "l1: $pkg -> $dst (vmlinuz$vmlinux, $(wc -l <"$dst/modules.load") modules)"
-}
-
-fetch_cloud() {
-	local pkg ver root dst vmlinux
-	pkg=$(resolve linux-image-cloud-amd64) ver=${pkg#linux-image-} dst=$DIR/cloud
-	if [ "$(cat "$dst/version" 2>/dev/null)" = "$pkg" ] && [ -s "$dst/modules.load" ]; then
-		echo "cloud: $pkg already in $dst (vmlinuz$(add_vmlinux "$dst"), config, modules)"; return
-	fi
-	root=$(unpack "$pkg")
-	rm -rf "$dst" && mkdir -p "$dst"
-	collect_modules "$root" "$ver" "$dst" "$CLOUD_MODULES" ""
+	collect_modules "$root" "$ver" "$dst" "$3" "$4"
 	cp "$root/boot/vmlinuz-$ver" "$dst/vmlinuz"
 	cp "$root/boot/config-$ver" "$dst/config"
 	rm -rf "$root"
 	vmlinux=$(add_vmlinux "$dst")
 	echo "$pkg" >"$dst/version"
-	echo "cloud: $pkg -> $dst (vmlinuz$vmlinux, config, $(wc -l <"$dst/modules.load") modules)"
+	echo "$name: $pkg -> $dst (vmlinuz$vmlinux, config, $(wc -l <"$dst/modules.load") modules)"
 }
 
-fetch_l1
-fetch_cloud
+fetch l1 linux-image-amd64 "$L1_MODULES" "$L1_OPTIONAL"
+fetch cloud linux-image-cloud-amd64 "$CLOUD_MODULES" ""

@@ -126,7 +126,9 @@ static int add_segment(struct walk *w, const struct desc *d)
     return 0;
 }
 
-/* Walks the indirect table `d` points at. */
+static int walk_table(struct walk *w, uint64_t table, unsigned n, unsigned i, bool top);
+
+/* Checks an indirect descriptor and walks the table it points at. */
 static int walk_indirect(struct walk *w, const struct desc *ind)
 {
     struct virtq *q = w->q;
@@ -136,50 +138,35 @@ static int walk_indirect(struct walk *w, const struct desc *ind)
         return fail(EINVAL, "indirect descriptor with NEXT set");
     if (ind->len == 0 || ind->len % DESC_SIZE || ind->len / DESC_SIZE > VIRTQ_MAX_SIZE)
         return fail(EINVAL, "bad indirect table length %u", ind->len);
-    unsigned n = ind->len / DESC_SIZE;
     if (!gm_ptr(q->mem, ind->addr, ind->len))
         return fail(EFAULT, "indirect table outside guest RAM");
-    unsigned i = 0;
-    /* A chain visiting more entries than the table has must loop. */
+    return walk_table(w, ind->addr, ind->len / DESC_SIZE, 0, false);
+}
+
+/* Follows a chain through the ring's descriptor table (top) or through an
+ * indirect table, from entry i of n.  A chain visiting more entries than the
+ * table has must loop. */
+static int walk_table(struct walk *w, uint64_t table, unsigned n, unsigned i, bool top)
+{
+    const char *what = top ? "descriptor" : "indirect descriptor";
     for (unsigned steps = 0;; steps++) {
         struct desc d;
         if (steps == n)
-            return fail(ELOOP, "indirect descriptor chain loops");
-        if (!read_desc(q->mem, ind->addr, i, &d))
-            return fail(EFAULT, "indirect table outside guest RAM");
+            return fail(ELOOP, "%s chain loops", what);
+        if (!read_desc(w->q->mem, table, i, &d))
+            return fail(EFAULT, "%s table outside guest RAM", what);
+        int r;
         if (d.flags & VRING_DESC_F_INDIRECT)
-            return fail(EINVAL, "nested indirect descriptor");
-        int r = add_segment(w, &d);
-        if (r < 0)
-            return r;
-        if (!(d.flags & VRING_DESC_F_NEXT))
-            return 0;
-        if (d.next >= n)
-            return fail(EINVAL, "indirect next index %u past table of %u", d.next, n);
-        i = d.next;
-    }
-}
-
-static int walk_chain(struct walk *w, uint16_t head)
-{
-    struct virtq *q = w->q;
-    uint16_t num = q->s.num;
-    unsigned i = head;
-    for (unsigned steps = 0;; steps++) {
-        struct desc d;
-        if (steps == num)
-            return fail(ELOOP, "descriptor chain loops");
-        if (!read_desc(q->mem, q->s.desc_gpa, i, &d))
-            return fail(EFAULT, "descriptor table outside guest RAM");
-        int r = (d.flags & VRING_DESC_F_INDIRECT) ? walk_indirect(w, &d)
-                                                  : add_segment(w, &d);
+            r = top ? walk_indirect(w, &d) : fail(EINVAL, "nested indirect descriptor");
+        else
+            r = add_segment(w, &d);
         if (r < 0)
             return r;
         /* An indirect descriptor ends the chain (NEXT was refused above). */
         if (!(d.flags & VRING_DESC_F_NEXT))
             return 0;
-        if (d.next >= num)
-            return fail(EINVAL, "next index %u past queue of %u", d.next, num);
+        if (d.next >= n)
+            return fail(EINVAL, "%s next index %u past table of %u", what, d.next, n);
         i = d.next;
     }
 }
@@ -212,7 +199,7 @@ int virtq_pop(struct virtq *q, struct virtq_req *req)
     req->nout = req->nin = 0;
     req->out_len = req->in_len = 0;
     struct walk w = { .q = q, .req = req };
-    int r = walk_chain(&w, head);
+    int r = walk_table(&w, q->s.desc_gpa, q->s.num, head, true);
     if (r < 0)
         return r;
     q->s.last_avail++;

@@ -201,12 +201,13 @@ static int json_disk(struct vmm_config *c, struct json_object *it)
     }
     if (!path || !*path)
         return fail(EINVAL, "config: a disk has no \"path\"");
-    int r = parse_disk(c, "x");
-    if (r < 0)
-        return r;
-    struct disk_cfg *d = &c->disk[c->ndisks - 1];
-    d->readonly = ro;
-    return set_str(&d->path, path);
+    if (c->ndisks == VMM_MAX_DISKS)
+        return fail(E2BIG, "config: at most %d disks", VMM_MAX_DISKS);
+    char *copy = strdup(path);
+    if (!copy)
+        return fail(ENOMEM, "out of memory");
+    c->disk[c->ndisks++] = (struct disk_cfg){ .path = copy, .readonly = ro };
+    return 0;
 }
 
 static int json_net(struct vmm_config *c, struct json_object *it)
