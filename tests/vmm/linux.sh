@@ -20,6 +20,16 @@ linux_tests() {
   check "Linux sees the virtio disk and rng" eval 'has "vda=yes" && has "hwrng=virtio"'
   check "Linux poweroff (ACPI S5) ends the VMM with status 0" eval 'status_is 0 && has "Power down"'
 
+  if [ -s "$assets/cloud/vmlinux" ]; then
+    vmm "$log" 300 --kernel "$assets/cloud/vmlinux" --initrd "$initrd" --memory 512M --cpus 2 \
+      --cmdline "console=ttyS0 panic=-1" --rng
+    check "Linux boots the same way from its ELF vmlinux through the PVH entry point" \
+      eval 'has "CORRAL-LINUX-OK cpus=2" && has "hwrng=virtio" && status_is 0'
+  else
+    not_ok "Linux through the PVH entry point"
+    echo "#   missing $assets/cloud/vmlinux (scripts/fetch-kernels.sh extracts it)"
+  fi
+
   local sock=$work/linux.sock
   timeout -k 5 300 "$VMM" "${args[@]}" --cmdline "console=ttyS0 panic=-1 corral.exit=cad" \
     --api-socket "$sock" </dev/null >"$log" 2>&1 &
