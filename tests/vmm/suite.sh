@@ -27,6 +27,35 @@ printf 'interrupt driven\n' >"$work/in"
 VMM_STDIN=$work/in vmm "$log" $T --kernel "$G/guest-serial.pvh.elf" --cmdline irq
 check "serial receive interrupt (IRQ 4)" eval 'status_is 0 && has "echo: interrupt driven" && pass_line serial'
 
+# The serial port on a pty: the VMM logs the pty's path; a line typed there
+# comes back echoed there.
+timeout -k 5 $T "$VMM" --kernel "$G/guest-serial.pvh.elf" --console pty </dev/null >"$log" 2>&1 &
+vpid=$!
+pty_out=$(python3 - "$log" <<'PY'
+import os, re, sys, time
+deadline = time.time() + 30
+while time.time() < deadline:
+    m = re.search(r"serial console on (/dev/pts/\d+)", open(sys.argv[1]).read())
+    if m:
+        break
+    time.sleep(0.1)
+else:
+    sys.exit("no pty announced")
+fd = os.open(m.group(1), os.O_RDWR | os.O_NOCTTY)
+os.write(fd, b"over the pty\n")
+buf = b""
+while time.time() < deadline and not re.search(rb"CORRAL-TEST .*\n", buf):
+    try:
+        buf += os.read(fd, 4096)
+    except OSError:
+        break
+print(buf.decode(errors="replace"))
+PY
+)
+wait $vpid; rc=$?
+echo "$pty_out" >>"$log"
+check "serial console on a pty" eval 'status_is 0 && has "echo: over the pty" && pass_line serial'
+
 # ---- CPUs and timers ----------------------------------------------------
 for n in 1 2 4; do
   vmm "$log" $T --kernel "$G/guest-smp.pvh.elf" --cpus $n
