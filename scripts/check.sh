@@ -2,6 +2,8 @@
 # Runs every test suite and ends with one line: "N passed, N failed, N skipped".
 #   unit   cmocka tests under ASan+UBSan           (meson, build dir $1)
 #   fuzz   a short libFuzzer run of every target    (meson, build dir $2)
+#   guests-qemu  the test guests under QEMU/TCG, validating them   (meson, $1)
+#   block  disk images interoperating with qemu-img (TAP from tests/block/interop.sh)
 #   vmm    corral-vmm booting the test guests and Linux (TAP from tests/vmm/run.sh)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +62,7 @@ run_tap() {
 run_meson "$build" unit
 run_meson "$build" guests-qemu
 run_meson "$fuzz_build" fuzz
+run_tap block tests/block/interop.sh "$build/tests/block/blktool"
 run_tap vmm tests/vmm/run.sh "$build"
 
 echo

@@ -1,0 +1,76 @@
+/* Internals shared by the block drivers (raw.c, qcow2*.c) and the generic
+ * layer (block.c).  Not part of the module's interface. */
+#ifndef CORRAL_BLOCK_INTERNAL_H
+#define CORRAL_BLOCK_INTERNAL_H
+
+#include <sys/types.h>
+
+#include "block/block.h"
+#include "util/util.h"
+
+struct blk_ops {
+    int (*pread)(struct blk *b, uint64_t off, void *buf, size_t len);
+    int (*pwrite)(struct blk *b, uint64_t off, const void *buf, size_t len);
+    void (*close)(struct blk *b);
+};
+
+struct blk {
+    const struct blk_ops *ops;
+    enum blk_format fmt;
+    int fd;
+    bool readonly;
+    uint64_t size;          /* virtual size */
+    char *path;
+    struct blk *backing;    /* NULL: unallocated data reads as zeros */
+    void *priv;             /* the driver's state */
+};
+
+/* The images opened so far along one backing chain, for loop detection. */
+struct blk_chain {
+    dev_t dev[BLK_MAX_BACKING_DEPTH + 1];
+    ino_t ino[BLK_MAX_BACKING_DEPTH + 1];
+    int n;
+};
+
+/* Opens one image as a link of `chain` (which it records itself in). */
+int blk_open_in_chain(const char *path, enum blk_format fmt, int flags,
+                      struct blk_chain *chain, struct blk **out);
+/* `name` relative to the directory of `image` (unless absolute); malloc'ed. */
+char *blk_resolve_path(const char *image, const char *name);
+/* Reads from the backing file, zero-filling beyond its end (or everything
+ * when there is no backing file). */
+int blk_read_backing(struct blk *b, uint64_t off, void *buf, size_t len);
+
+/* pread/pwrite that retry on EINTR and short transfers.  blk_pread_fd
+ * zero-fills past the end of the file and returns the bytes really read. */
+ssize_t blk_pread_fd(int fd, void *buf, size_t len, uint64_t off);
+int blk_pwrite_fd(int fd, const void *buf, size_t len, uint64_t off);
+
+int raw_open(struct blk *b);
+int raw_create(const char *path, uint64_t size);
+int qcow2_open(struct blk *b, int flags, struct blk_chain *chain);
+int qcow2_create(const char *path, const struct blk_create_opts *opts, uint64_t size);
+
+/* Big-endian field access: every qcow2 structure is big-endian. */
+static inline uint16_t get_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t get_be64(const uint8_t *p)
+{
+    return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+static inline void put_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+static inline void put_be64(uint8_t *p, uint64_t v)
+{
+    put_be32(p, (uint32_t)(v >> 32));
+    put_be32(p + 4, (uint32_t)v);
+}
+
+#endif

@@ -1,0 +1,114 @@
+/* qcow2 driver internals shared by qcow2*.c.  Layout facts follow QEMU's
+ * docs/interop/qcow2.rst; all on-disk fields are big-endian. */
+#ifndef CORRAL_BLOCK_QCOW2_H
+#define CORRAL_BLOCK_QCOW2_H
+
+#include "block/block_internal.h"
+
+#define QCOW2_MAGIC 0x514649fbu
+#define QCOW2_V2_HEADER_LEN 72
+#define QCOW2_V3_HEADER_LEN 104
+#define QCOW2_OUR_HEADER_LEN 112     /* v3 + compression type, padded to 8 */
+
+#define QCOW2_INCOMPAT_DIRTY (1ULL << 0)
+#define QCOW2_INCOMPAT_CORRUPT (1ULL << 1)
+#define QCOW2_INCOMPAT_DATA_FILE (1ULL << 2)
+#define QCOW2_INCOMPAT_COMPRESSION (1ULL << 3)
+#define QCOW2_INCOMPAT_EXTL2 (1ULL << 4)
+#define QCOW2_COMPAT_LAZY_REFCOUNTS (1ULL << 0)
+
+#define QCOW2_EXT_END 0
+#define QCOW2_EXT_BACKING_FORMAT 0xe2792acau
+#define QCOW2_EXT_FEATURE_TABLE 0x6803f857u
+
+/* Header field offsets. */
+#define QH_BACKING_OFFSET 8
+#define QH_BACKING_SIZE 16
+#define QH_CLUSTER_BITS 20
+#define QH_SIZE 24
+#define QH_CRYPT 32
+#define QH_L1_SIZE 36
+#define QH_L1_OFFSET 40
+#define QH_REFTABLE_OFFSET 48
+#define QH_REFTABLE_CLUSTERS 56
+#define QH_NB_SNAPSHOTS 60
+#define QH_SNAPSHOTS_OFFSET 64
+#define QH_INCOMPAT 72
+#define QH_COMPAT 80
+#define QH_AUTOCLEAR 88
+#define QH_REFCOUNT_ORDER 96
+#define QH_HEADER_LENGTH 100
+#define QH_COMPRESSION_TYPE 104
+
+/* Table entries. */
+#define QCOW2_OFFSET_MASK 0x00fffffffffffe00ULL  /* L1, L2 and refcount table */
+#define QCOW2_COPIED (1ULL << 63)
+#define QCOW2_COMPRESSED (1ULL << 62)
+#define QCOW2_ZERO 1ULL
+
+/* Limits that keep a hostile header from sizing our allocations (the same
+ * values QEMU uses, so every image QEMU makes opens here). */
+#define QCOW2_MAX_L1_BYTES (32 * MiB)
+#define QCOW2_MAX_REFTABLE_BYTES (8 * MiB)
+#define QCOW2_CACHE_BYTES (32 * MiB)
+
+/* A small cache of whole clusters (L2 tables or refcount blocks), written
+ * through: a slot is never dirty, so evicting one costs nothing and the
+ * on-disk update order is the order of the writes. */
+struct qcow2_cache {
+    struct qcow2_slot { uint64_t off; uint64_t used; uint8_t *data; } *slots;
+    size_t n;
+    uint64_t tick;
+};
+
+struct qcow2 {
+    struct blk *b;
+    int fd;
+    uint32_t version;
+    uint32_t cluster_bits;
+    uint64_t cluster_size;
+    uint32_t l2_bits;               /* log2 entries per L2 table */
+    uint64_t *l1;
+    uint32_t l1_size;
+    uint64_t l1_offset;
+    uint64_t *reftable;
+    uint64_t reftable_entries;
+    uint64_t reftable_offset;
+    uint32_t reftable_clusters;
+    uint32_t refcount_order;
+    uint32_t rb_bits;               /* log2 entries per refcount block */
+    uint32_t nb_snapshots;
+    uint64_t header_length;
+    uint64_t file_end;              /* cluster-aligned; new clusters go here */
+    struct qcow2_cache l2_cache, rb_cache;
+    uint8_t *zbuf, *cbuf;           /* compressed input, decompressed cluster */
+    uint64_t cbuf_entry;            /* L2 entry cbuf holds (0 = none) */
+};
+
+static inline uint64_t qcow2_cluster_of(const struct qcow2 *s, uint64_t host)
+{
+    return host >> s->cluster_bits;
+}
+
+/* qcow2_cache.c */
+int qcow2_cache_init(struct qcow2_cache *c, size_t n);
+void qcow2_cache_free(struct qcow2_cache *c);
+int qcow2_cache_get(struct qcow2 *s, struct qcow2_cache *c, uint64_t off, uint8_t **data);
+/* For a freshly allocated (all-zero) table: no need to read it back. */
+int qcow2_cache_get_new(struct qcow2 *s, struct qcow2_cache *c, uint64_t off, uint8_t **data);
+/* Checks that a table or data cluster offset from the image is usable. */
+int qcow2_check_cluster(struct qcow2 *s, uint64_t off, const char *what);
+
+/* qcow2_refcount.c */
+int qcow2_refcount_get(struct qcow2 *s, uint64_t host, uint64_t *val);
+int qcow2_refcount_set(struct qcow2 *s, uint64_t host, uint64_t val);
+/* Reserves n contiguous clusters at the end of the file (refcount blocks
+ * for them exist afterwards, their refcounts are still 0). */
+int qcow2_reserve(struct qcow2 *s, uint64_t n, uint64_t *off);
+int qcow2_find_end(struct qcow2 *s);
+
+/* qcow2_io.c */
+int qcow2_read(struct blk *b, uint64_t off, void *buf, size_t len);
+int qcow2_write(struct blk *b, uint64_t off, const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,254 @@
+/* qcow2: reading and writing guest data through the L1/L2 tables. */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "block/qcow2.h"
+
+struct l2_ref {
+    uint8_t *table;     /* NULL: no L2 table, the cluster is unallocated */
+    uint64_t table_off;
+    uint64_t idx;
+};
+
+static int io_fail(struct qcow2 *s, int r, const char *what)
+{
+    return fail(-r, "%s: %s failed: %s", s->b->path, what, strerror(-r));
+}
+
+/* A cluster we are about to overwrite must not be one of the tables we
+ * know: a corrupt L1/L2 entry must not turn a guest write into metadata
+ * corruption. */
+static int check_writable(struct qcow2 *s, uint64_t host, const char *what)
+{
+    int r = qcow2_check_cluster(s, host, what);
+    if (r < 0)
+        return r;
+    uint64_t end = host + s->cluster_size;
+    uint64_t l1_end = s->l1_offset + (uint64_t)s->l1_size * 8;
+    uint64_t rt_end = s->reftable_offset + (uint64_t)s->reftable_clusters * s->cluster_size;
+    if ((host < l1_end && s->l1_offset < end) || (host < rt_end && s->reftable_offset < end))
+        return fail(EIO, "%s: corrupt image: %s at 0x%" PRIx64 " overlaps the L1 or refcount "
+                    "table", s->b->path, what, host);
+    return 0;
+}
+
+static int alloc_l2(struct qcow2 *s, uint64_t l1i, struct l2_ref *ref)
+{
+    uint64_t off;
+    uint8_t e[8];
+    int r = qcow2_reserve(s, 1, &off);
+    if (!r)
+        r = qcow2_cache_get_new(s, &s->l2_cache, off, &ref->table);
+    if (!r && (r = blk_pwrite_fd(s->fd, ref->table, s->cluster_size, off)) < 0)
+        r = io_fail(s, r, "write");
+    if (!r)
+        r = qcow2_refcount_set(s, off, 1);
+    put_be64(e, off | QCOW2_COPIED);
+    if (!r && (r = blk_pwrite_fd(s->fd, e, 8, s->l1_offset + l1i * 8)) < 0)
+        r = io_fail(s, r, "write");
+    if (r < 0)
+        return r;
+    s->l1[l1i] = off | QCOW2_COPIED;
+    ref->table_off = off;
+    return 0;
+}
+
+/* Finds the L2 entry for guest offset `vo`, allocating its table if asked. */
+static int get_l2(struct qcow2 *s, uint64_t vo, bool alloc, struct l2_ref *ref)
+{
+    uint64_t l1i = vo >> (s->cluster_bits + s->l2_bits);
+    ref->idx = (vo >> s->cluster_bits) & ((1ULL << s->l2_bits) - 1);
+    ref->table = NULL;
+    if (l1i >= s->l1_size)
+        return fail(EIO, "%s: offset 0x%" PRIx64 " is beyond the L1 table", s->b->path, vo);
+    ref->table_off = s->l1[l1i] & QCOW2_OFFSET_MASK;
+    if (!ref->table_off)
+        return alloc ? alloc_l2(s, l1i, ref) : 0;
+    int r = alloc ? check_writable(s, ref->table_off, "L2 table")
+                  : qcow2_check_cluster(s, ref->table_off, "L2 table");
+    return r < 0 ? r : qcow2_cache_get(s, &s->l2_cache, ref->table_off, &ref->table);
+}
+
+/* Where a compressed cluster's data is and how long it may be. */
+static void compressed_span(const struct qcow2 *s, uint64_t e, uint64_t *off, uint64_t *len)
+{
+    uint32_t x = 62 - (s->cluster_bits - 8);
+    *off = e & ((1ULL << x) - 1);
+    uint64_t sectors = ((e >> x) & ((1ULL << (s->cluster_bits - 8)) - 1)) + 1;
+    *len = sectors * 512 - (*off & 511);
+}
+
+/* Inflates a compressed cluster into s->cbuf (raw deflate, 4 KiB window). */
+static int decompress(struct qcow2 *s, uint64_t e)
+{
+    if (s->cbuf_entry == e && s->cbuf)
+        return 0;
+    uint64_t coff, clen;
+    compressed_span(s, e, &coff, &clen);
+    if (coff >= s->file_end)
+        return fail(EIO, "%s: corrupt image: compressed cluster at 0x%" PRIx64
+                    " is past the end of the file", s->b->path, coff);
+    if (!s->zbuf)
+        s->zbuf = malloc(2 * s->cluster_size);
+    if (!s->cbuf)
+        s->cbuf = malloc(s->cluster_size);
+    if (!s->zbuf || !s->cbuf)
+        return fail(ENOMEM, "out of memory");
+    s->cbuf_entry = 0;
+    ssize_t n = blk_pread_fd(s->fd, s->zbuf, clen, coff);
+    if (n < 0)
+        return io_fail(s, (int)n, "read");
+    z_stream z = { .next_in = s->zbuf, .avail_in = (uInt)n, .next_out = s->cbuf,
+                   .avail_out = (uInt)s->cluster_size };
+    if (inflateInit2(&z, -12) != Z_OK)
+        return fail(ENOMEM, "%s: cannot set up zlib", s->b->path);
+    int zr = inflate(&z, Z_FINISH);
+    bool full = z.avail_out == 0;
+    inflateEnd(&z);
+    if ((zr != Z_STREAM_END && zr != Z_BUF_ERROR) || !full)
+        return fail(EIO, "%s: corrupt image: compressed cluster at 0x%" PRIx64
+                    " does not decompress to a whole cluster", s->b->path, coff);
+    s->cbuf_entry = e;
+    return 0;
+}
+
+static bool is_zero(const struct qcow2 *s, uint64_t e)
+{
+    return s->version >= 3 && !(e & QCOW2_COMPRESSED) && (e & QCOW2_ZERO);
+}
+
+/* Reads n bytes at `in` inside the guest cluster at `vo` mapped by entry e. */
+static int read_chunk(struct qcow2 *s, uint64_t e, uint64_t vo, uint64_t in, uint8_t *buf,
+                      size_t n)
+{
+    uint64_t host = e & QCOW2_OFFSET_MASK;
+    if (e & QCOW2_COMPRESSED) {
+        int r = decompress(s, e);
+        if (r == 0)
+            memcpy(buf, s->cbuf + in, n);
+        return r;
+    }
+    if (is_zero(s, e)) {
+        memset(buf, 0, n);
+        return 0;
+    }
+    if (!host)
+        return blk_read_backing(s->b, vo + in, buf, n);
+    int r = qcow2_check_cluster(s, host, "data cluster");
+    ssize_t got = r < 0 ? r : blk_pread_fd(s->fd, buf, n, host + in);
+    return got < 0 ? (r < 0 ? r : io_fail(s, (int)got, "read")) : 0;
+}
+
+static uint64_t l2_entry(const struct l2_ref *ref)
+{
+    return ref->table ? get_be64(ref->table + ref->idx * 8) : 0;
+}
+
+int qcow2_read(struct blk *b, uint64_t off, void *buf, size_t len)
+{
+    struct qcow2 *s = b->priv;
+    uint8_t *p = buf;
+    while (len) {
+        uint64_t in = off & (s->cluster_size - 1);
+        size_t n = (size_t)MIN((uint64_t)len, s->cluster_size - in);
+        struct l2_ref ref;
+        int r = get_l2(s, off, false, &ref);
+        if (!r)
+            r = read_chunk(s, l2_entry(&ref), off - in, in, p, n);
+        if (r < 0)
+            return r;
+        p += n;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* Drops the references a replaced compressed cluster held on the host
+ * clusters its bytes lie in. */
+static int release_compressed(struct qcow2 *s, uint64_t e)
+{
+    uint64_t coff, clen, v;
+    compressed_span(s, e, &coff, &clen);
+    for (uint64_t c = ALIGN_DOWN(coff, s->cluster_size); c < coff + clen; c += s->cluster_size) {
+        int r = qcow2_refcount_get(s, c, &v);
+        if (!r && v)
+            r = qcow2_refcount_set(s, c, v - 1);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* The old content of a cluster that is about to be rewritten as a whole. */
+static int read_base(struct qcow2 *s, uint64_t e, uint64_t vo, uint8_t *tmp)
+{
+    uint64_t end = MIN(s->cluster_size, s->b->size - vo);
+    memset(tmp + end, 0, s->cluster_size - end);
+    return read_chunk(s, e, vo, 0, tmp, (size_t)end);
+}
+
+/* Writes into a cluster that needs a new (or first) host cluster:
+ * data, then its refcount, then the L2 entry pointing at it. */
+static int write_new_cluster(struct qcow2 *s, struct l2_ref *ref, uint64_t e, uint64_t vo,
+                             uint64_t in, const uint8_t *buf, size_t n)
+{
+    _cleanup_free_ uint8_t *tmp = malloc(s->cluster_size);
+    if (!tmp)
+        return fail(ENOMEM, "out of memory");
+    int r = n < s->cluster_size ? read_base(s, e, vo, tmp) : 0;
+    if (r < 0)
+        return r;
+    memcpy(tmp + in, buf, n);
+    uint64_t host = e & QCOW2_OFFSET_MASK;
+    /* A preallocated zero cluster we own is reused in place. */
+    bool reuse = is_zero(s, e) && host && (e & QCOW2_COPIED);
+    r = reuse ? check_writable(s, host, "data cluster") : qcow2_reserve(s, 1, &host);
+    if (!r && (r = blk_pwrite_fd(s->fd, tmp, s->cluster_size, host)) < 0)
+        r = io_fail(s, r, "write");
+    if (!r && !reuse)
+        r = qcow2_refcount_set(s, host, 1);
+    uint8_t ne[8];
+    put_be64(ne, host | QCOW2_COPIED);
+    if (!r && (r = blk_pwrite_fd(s->fd, ne, 8, ref->table_off + ref->idx * 8)) < 0)
+        r = io_fail(s, r, "write");
+    if (r < 0)
+        return r;
+    memcpy(ref->table + ref->idx * 8, ne, 8);
+    return (e & QCOW2_COMPRESSED) ? release_compressed(s, e) : 0;
+}
+
+static int write_chunk(struct qcow2 *s, uint64_t vo, uint64_t in, const uint8_t *buf,
+                       size_t n)
+{
+    struct l2_ref ref;
+    int r = get_l2(s, vo, true, &ref);
+    if (r < 0)
+        return r;
+    uint64_t e = l2_entry(&ref), host = e & QCOW2_OFFSET_MASK;
+    if (!host || (e & (QCOW2_COMPRESSED)) || is_zero(s, e) || !(e & QCOW2_COPIED))
+        return write_new_cluster(s, &ref, e, vo, in, buf, n);
+    r = check_writable(s, host, "data cluster");
+    if (!r && (r = blk_pwrite_fd(s->fd, buf, n, host + in)) < 0)
+        r = io_fail(s, r, "write");
+    return r;
+}
+
+int qcow2_write(struct blk *b, uint64_t off, const void *buf, size_t len)
+{
+    struct qcow2 *s = b->priv;
+    const uint8_t *p = buf;
+    while (len) {
+        uint64_t in = off & (s->cluster_size - 1);
+        size_t n = (size_t)MIN((uint64_t)len, s->cluster_size - in);
+        int r = write_chunk(s, off - in, in, p, n);
+        if (r < 0)
+            return r;
+        p += n;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}

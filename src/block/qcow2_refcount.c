@@ -1,0 +1,236 @@
+/* qcow2: refcounts and cluster allocation.  New clusters are always taken
+ * from the end of the file; refcount blocks and a larger refcount table are
+ * added on the way.  Each step is written before the one that makes it
+ * reachable, so a crash leaves at worst leaked clusters. */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "block/qcow2.h"
+
+static uint64_t rc_get(const uint8_t *blk, uint64_t idx, uint32_t order)
+{
+    switch (order) {
+    case 3: return blk[idx];
+    case 4: return get_be16(blk + idx * 2);
+    case 5: return get_be32(blk + idx * 4);
+    case 6: return get_be64(blk + idx * 8);
+    default: {
+        /* Sub-byte widths are packed from the least significant bit up. */
+        uint32_t bits = 1u << order;
+        uint64_t bit = idx * bits;
+        return (uint64_t)(blk[bit / 8] >> (bit % 8)) & ((1u << bits) - 1);
+    }
+    }
+}
+
+/* Stores a refcount; returns the byte offset of what changed in *at and its
+ * length in *len. */
+static void rc_put(uint8_t *blk, uint64_t idx, uint32_t order, uint64_t v, uint64_t *at,
+                   size_t *len)
+{
+    *len = order <= 3 ? 1 : (size_t)1 << (order - 3);
+    *at = order <= 3 ? (idx << order) / 8 : idx * *len;
+    switch (order) {
+    case 3: blk[idx] = (uint8_t)v; break;
+    case 4: put_be16(blk + *at, (uint16_t)v); break;
+    case 5: put_be32(blk + *at, (uint32_t)v); break;
+    case 6: put_be64(blk + *at, v); break;
+    default: {
+        uint32_t bits = 1u << order, shift = (uint32_t)((idx * bits) % 8);
+        uint8_t mask = (uint8_t)(((1u << bits) - 1) << shift);
+        blk[*at] = (uint8_t)((blk[*at] & ~mask) | ((v << shift) & mask));
+    }
+    }
+}
+
+static int write_or_fail(struct qcow2 *s, const void *buf, size_t len, uint64_t off)
+{
+    int r = blk_pwrite_fd(s->fd, buf, len, off);
+    return r < 0 ? fail(-r, "%s: write failed: %s", s->b->path, strerror(-r)) : 0;
+}
+
+/* The cached refcount block for host offset `host`, or NULL if none. */
+static int get_block(struct qcow2 *s, uint64_t host, uint8_t **blk, uint64_t *blk_off)
+{
+    uint64_t rb = qcow2_cluster_of(s, host) >> s->rb_bits;
+    *blk = NULL;
+    if (rb >= s->reftable_entries || !(s->reftable[rb] & QCOW2_OFFSET_MASK))
+        return 0;
+    *blk_off = s->reftable[rb] & QCOW2_OFFSET_MASK;
+    int r = qcow2_check_cluster(s, *blk_off, "refcount block");
+    return r < 0 ? r : qcow2_cache_get(s, &s->rb_cache, *blk_off, blk);
+}
+
+int qcow2_refcount_get(struct qcow2 *s, uint64_t host, uint64_t *val)
+{
+    uint8_t *blk;
+    uint64_t blk_off;
+    int r = get_block(s, host, &blk, &blk_off);
+    uint64_t idx = qcow2_cluster_of(s, host) & ((1ULL << s->rb_bits) - 1);
+    *val = r == 0 && blk ? rc_get(blk, idx, s->refcount_order) : 0;
+    return r;
+}
+
+int qcow2_refcount_set(struct qcow2 *s, uint64_t host, uint64_t val)
+{
+    uint8_t *blk;
+    uint64_t blk_off, at;
+    size_t len;
+    int r = get_block(s, host, &blk, &blk_off);
+    if (r < 0)
+        return r;
+    if (!blk)
+        return fail(EIO, "%s: no refcount block covers offset 0x%" PRIx64, s->b->path, host);
+    uint64_t idx = qcow2_cluster_of(s, host) & ((1ULL << s->rb_bits) - 1);
+    rc_put(blk, idx, s->refcount_order, val, &at, &len);
+    return write_or_fail(s, blk + at, len, blk_off + at);
+}
+
+static int write_reftable(struct qcow2 *s, const uint64_t *t, uint64_t entries, uint64_t off)
+{
+    _cleanup_free_ uint8_t *buf = malloc(entries * 8);
+    if (!buf)
+        return fail(ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < entries; i++)
+        put_be64(buf + i * 8, t[i]);
+    return write_or_fail(s, buf, entries * 8, off);
+}
+
+/* Moves the refcount table to a larger one at the end of the file, with the
+ * refcount blocks that it and its own blocks need. */
+static int grow_reftable(struct qcow2 *s, uint64_t need_rb)
+{
+    uint64_t cs = s->cluster_size, cov = cs << s->rb_bits;
+    uint64_t want = 2 * MAX(s->file_end, (need_rb + 1) * cov) + 64 * cs;
+    uint64_t clusters = ((want + cov - 1) / cov * 8 + cs - 1) / cs;
+    if (clusters * cs > QCOW2_MAX_REFTABLE_BYTES)
+        return fail(EFBIG, "%s: image is too large for a refcount table", s->b->path);
+    uint64_t entries = clusters * cs / 8, start = s->file_end, pos = start + clusters * cs;
+    _cleanup_free_ uint64_t *t = calloc(entries, 8);
+    _cleanup_free_ uint8_t *blocks = calloc(16, cs);
+    uint64_t first_new = 0, nnew = 0;
+    if (!t || !blocks)
+        return fail(ENOMEM, "out of memory");
+    memcpy(t, s->reftable, s->reftable_entries * 8);
+    for (uint64_t c = start / cs; c < pos / cs; c++) {
+        uint64_t rb = c >> s->rb_bits;
+        if (rb >= entries || (!t[rb] && nnew == 16))
+            return fail(EFBIG, "%s: refcount table growth overflow", s->b->path);
+        if (!t[rb]) {
+            t[rb] = pos;
+            first_new = nnew ? first_new : rb;
+            nnew++;
+            pos += cs;
+        }
+    }
+    /* The new blocks cover consecutive indexes: the new area is contiguous. */
+    for (uint64_t c = start / cs; c < pos / cs; c++) {
+        uint64_t rb = c >> s->rb_bits, at;
+        size_t len;
+        int r = 0;
+        if (rb >= first_new && rb < first_new + nnew)
+            rc_put(blocks + (rb - first_new) * cs, c & ((1ULL << s->rb_bits) - 1),
+                   s->refcount_order, 1, &at, &len);
+        else
+            r = qcow2_refcount_set(s, c * cs, 1);
+        if (r < 0)
+            return r;
+    }
+    int r = 0;
+    for (uint64_t i = 0; i < nnew && !r; i++)
+        r = write_or_fail(s, blocks + i * cs, cs, t[first_new + i]);
+    if (!r)
+        r = write_reftable(s, t, entries, start);
+    if (!r && fdatasync(s->fd) < 0)
+        r = fail(errno, "%s: flush failed: %s", s->b->path, strerror(errno));
+    uint8_t hdr[12];
+    put_be64(hdr, start);
+    put_be32(hdr + 8, (uint32_t)clusters);
+    if (!r)
+        r = write_or_fail(s, hdr, sizeof(hdr), QH_REFTABLE_OFFSET);
+    if (r < 0)
+        return r;
+    uint64_t old_off = s->reftable_offset, old_clusters = s->reftable_clusters;
+    free(s->reftable);
+    s->reftable = t;
+    t = NULL;
+    s->reftable_entries = entries;
+    s->reftable_offset = start;
+    s->reftable_clusters = (uint32_t)clusters;
+    s->file_end = pos;
+    for (uint64_t i = 0; i < old_clusters && !r; i++)
+        r = qcow2_refcount_set(s, old_off + i * cs, 0);
+    return r;
+}
+
+/* Adds refcount block number `rb` at the end of the file. */
+static int add_refblock(struct qcow2 *s, uint64_t rb)
+{
+    if (rb >= s->reftable_entries)
+        return grow_reftable(s, rb);
+    uint64_t off = s->file_end, c = qcow2_cluster_of(s, off), at;
+    bool self = (c >> s->rb_bits) == rb;
+    size_t len;
+    uint8_t *blk;
+    int r = qcow2_cache_get_new(s, &s->rb_cache, off, &blk);
+    if (r < 0)
+        return r;
+    if (self)
+        rc_put(blk, c & ((1ULL << s->rb_bits) - 1), s->refcount_order, 1, &at, &len);
+    s->file_end += s->cluster_size;
+    r = write_or_fail(s, blk, s->cluster_size, off);
+    if (!r && !self)
+        r = qcow2_refcount_set(s, off, 1);
+    uint8_t e[8];
+    put_be64(e, off);
+    if (!r)
+        r = write_or_fail(s, e, 8, s->reftable_offset + rb * 8);
+    if (!r)
+        s->reftable[rb] = off;
+    return r;
+}
+
+int qcow2_reserve(struct qcow2 *s, uint64_t n, uint64_t *off)
+{
+    for (int guard = 0; guard < 1000; guard++) {
+        uint64_t first = qcow2_cluster_of(s, s->file_end), last = first + n - 1;
+        uint64_t rb = first >> s->rb_bits;
+        while (rb <= last >> s->rb_bits && rb < s->reftable_entries &&
+               (s->reftable[rb] & QCOW2_OFFSET_MASK))
+            rb++;
+        if (rb > last >> s->rb_bits) {
+            *off = s->file_end;
+            s->file_end += n * s->cluster_size;
+            return 0;
+        }
+        int r = add_refblock(s, rb);
+        if (r < 0)
+            return r;
+    }
+    return fail(EIO, "%s: cannot allocate refcount blocks", s->b->path);
+}
+
+/* The first cluster after everything with a nonzero refcount (or the end of
+ * the file, if later). */
+int qcow2_find_end(struct qcow2 *s)
+{
+    for (uint64_t rb = s->reftable_entries; rb-- > 0;) {
+        if (!(s->reftable[rb] & QCOW2_OFFSET_MASK))
+            continue;
+        uint64_t base = rb << s->rb_bits, n = 1ULL << s->rb_bits, v;
+        if (base >> (62 - s->cluster_bits))
+            return fail(EIO, "%s: corrupt image: refcounts far beyond the file", s->b->path);
+        for (uint64_t i = n; i-- > 0;) {
+            int r = qcow2_refcount_get(s, (base + i) << s->cluster_bits, &v);
+            if (r < 0)
+                return r;
+            if (v) {
+                s->file_end = MAX(s->file_end, (base + i + 1) << s->cluster_bits);
+                return 0;
+            }
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,61 @@
+/* The raw driver: the virtual disk is the file, byte for byte. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "block/block_internal.h"
+
+static int raw_pread(struct blk *b, uint64_t off, void *buf, size_t len)
+{
+    ssize_t n = blk_pread_fd(b->fd, buf, len, off);
+    if (n < 0)
+        return fail((int)-n, "%s: read failed: %s", b->path, strerror((int)-n));
+    return 0;
+}
+
+static int raw_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len)
+{
+    int r = blk_pwrite_fd(b->fd, buf, len, off);
+    if (r < 0)
+        return fail(-r, "%s: write failed: %s", b->path, strerror(-r));
+    return 0;
+}
+
+static void raw_close(struct blk *b) { (void)b; }
+
+static const struct blk_ops raw_ops = {
+    .pread = raw_pread,
+    .pwrite = raw_pwrite,
+    .close = raw_close,
+};
+
+int raw_open(struct blk *b)
+{
+    struct stat st;
+    if (fstat(b->fd, &st) < 0)
+        return fail(errno, "%s: %s", b->path, strerror(errno));
+    if (S_ISBLK(st.st_mode)) {
+        off_t end = lseek(b->fd, 0, SEEK_END);
+        if (end < 0)
+            return fail(errno, "%s: cannot find the size: %s", b->path, strerror(errno));
+        b->size = (uint64_t)end;
+    } else {
+        b->size = (uint64_t)st.st_size;
+    }
+    b->ops = &raw_ops;
+    return 0;
+}
+
+int raw_create(const char *path, uint64_t size)
+{
+    if (size > INT64_MAX)
+        return fail(EFBIG, "%s: size %llu is too large", path, (unsigned long long)size);
+    _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return fail(errno, "cannot create %s: %s", path, strerror(errno));
+    /* ftruncate leaves the file sparse: no blocks until data is written. */
+    if (ftruncate(fd, (off_t)size) < 0 || fdatasync(fd) < 0)
+        return fail(errno, "%s: %s", path, strerror(errno));
+    return 0;
+}
