@@ -1,9 +1,10 @@
-/* virtio-blk (virtio 1.2 section 5.2) over a raw image.
+/* virtio-blk (virtio 1.2 section 5.2) over a disk image of the block layer
+ * (raw or qcow2).
  *
  * A request is a 16-byte header the device reads, then data, then one
  * status byte the device writes: the last byte of the last writable buffer.
- * Data moves with preadv/pwritev straight between the image and guest
- * memory.  Requests run synchronously on the I/O thread.
+ * Data moves straight between the image and guest memory, segment by
+ * segment.  Requests run synchronously on the I/O thread.
  */
 #include "virtio_internal.h"
 
@@ -13,10 +14,12 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "block/block.h"
+
 #define SECTOR 512u
 
-struct blk {
-    int fd;
+struct vblk {
+    struct blk *disk;
     bool readonly;
     uint64_t sectors;
     char serial[VIRTIO_BLK_ID_BYTES];
@@ -24,7 +27,7 @@ struct blk {
 
 static uint64_t blk_features(struct virtio_dev *d)
 {
-    struct blk *b = d->priv;
+    struct vblk *b = d->priv;
     uint64_t f = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) |
                  (1ULL << VIRTIO_BLK_F_FLUSH);
     return f | (b->readonly ? 1ULL << VIRTIO_BLK_F_RO : 0);
@@ -32,7 +35,7 @@ static uint64_t blk_features(struct virtio_dev *d)
 
 static void blk_config_read(struct virtio_dev *d, uint64_t off, uint8_t *data, unsigned size)
 {
-    struct blk *b = d->priv;
+    struct vblk *b = d->priv;
     struct virtio_blk_config c = {
         .capacity = htole64(b->sectors),
         /* Header and status take two of an indirect table's entries. */
@@ -42,32 +45,20 @@ static void blk_config_read(struct virtio_dev *d, uint64_t off, uint8_t *data, u
     memcpy(data, (uint8_t *)&c + off, size);
 }
 
-/* preadv/pwritev until all of iov moved: the syscalls may stop short. */
-static int transfer(int fd, struct iovec *iov, unsigned n, uint64_t off, bool write)
+static int transfer(struct blk *disk, const struct iovec *iov, unsigned n, uint64_t off, bool write)
 {
-    while (n) {
-        ssize_t r = write ? pwritev(fd, iov, (int)n, (off_t)off)
-                          : preadv(fd, iov, (int)n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -EIO; /* error, or the image shrank under us */
-        off += (uint64_t)r;
-        while (n && (size_t)r >= iov->iov_len) {
-            r -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n) {
-            iov->iov_base = (uint8_t *)iov->iov_base + r;
-            iov->iov_len -= (size_t)r;
-        }
+    for (unsigned i = 0; i < n; i++) {
+        int r = write ? blk_pwrite(disk, off, iov[i].iov_base, iov[i].iov_len)
+                      : blk_pread(disk, off, iov[i].iov_base, iov[i].iov_len);
+        if (r < 0)
+            return r;
+        off += iov[i].iov_len;
     }
     return 0;
 }
 
 /* Moves `len` bytes at `sector`; the status to report. */
-static uint8_t blk_rw(struct blk *b, const struct iovec *src, unsigned n, size_t skip,
+static uint8_t blk_rw(struct vblk *b, const struct iovec *src, unsigned n, size_t skip,
                       uint64_t len, uint64_t sector, bool write)
 {
     if (write && b->readonly)
@@ -76,14 +67,14 @@ static uint8_t blk_rw(struct blk *b, const struct iovec *src, unsigned n, size_t
         return VIRTIO_BLK_S_IOERR;
     struct iovec iov[VIRTQ_MAX_SEGS];
     unsigned k = iov_slice(src, n, skip, len, iov, VIRTQ_MAX_SEGS);
-    return transfer(b->fd, iov, k, sector * SECTOR, write) < 0 ? VIRTIO_BLK_S_IOERR
-                                                                : VIRTIO_BLK_S_OK;
+    return transfer(b->disk, iov, k, sector * SECTOR, write) < 0 ? VIRTIO_BLK_S_IOERR
+                                                                  : VIRTIO_BLK_S_OK;
 }
 
 /* Returns the bytes written into the chain, including the status byte. */
 static long blk_request(struct virtio_dev *d, struct virtq_req *req)
 {
-    struct blk *b = d->priv;
+    struct vblk *b = d->priv;
     if (req->in_len == 0) {
         /* Nowhere to put a status: complete it empty and count it. */
         atomic_fetch_add_explicit(&d->errors, 1, memory_order_relaxed);
@@ -110,7 +101,7 @@ static long blk_request(struct virtio_dev *d, struct virtq_req *req)
                         sector, true);
             break;
         case VIRTIO_BLK_T_FLUSH:
-            st = fdatasync(b->fd) == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+            st = blk_flush(b->disk) == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
             break;
         case VIRTIO_BLK_T_GET_ID:
             written = buf_to_iov(req->in, req->nin, 0, b->serial,
@@ -149,13 +140,13 @@ int virtio_blk_new(struct virtio_dev **out, const struct virtio_blk_cfg *cfg)
 {
     struct virtio_dev *d;
     int r = virtio_dev_alloc(&d, &blk_ops, "virtio-blk", sizeof(struct virtio_blk_config),
-                             sizeof(struct blk));
+                             sizeof(struct vblk));
     if (r < 0)
         return r;
-    struct blk *b = d->priv;
-    b->fd = cfg->fd;
+    struct vblk *b = d->priv;
+    b->disk = cfg->disk;
     b->readonly = cfg->readonly;
-    b->sectors = cfg->size / SECTOR;
+    b->sectors = blk_size(cfg->disk) / SECTOR;
     memcpy(b->serial, cfg->serial, sizeof(b->serial));
     *out = d;
     return 0;

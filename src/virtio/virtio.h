@@ -147,10 +147,10 @@ void virtio_mark_broken(struct virtio_dev *d, const char *why);
 
 /* ---- device types -------------------------------------------------------- */
 
+struct blk;
 struct virtio_blk_cfg {
-    int fd;                          /* open disk image (raw) */
+    struct blk *disk;                /* open image (src/block); stays the caller's */
     bool readonly;
-    uint64_t size;                   /* bytes */
     char serial[20];                 /* GET_ID answer */
 };
 int virtio_blk_new(struct virtio_dev **out, const struct virtio_blk_cfg *cfg);

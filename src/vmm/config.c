@@ -72,7 +72,7 @@ static int parse_cpus(struct vmm_config *c, const char *s)
     return 0;
 }
 
-/* "PATH[,readonly]" (also "ro" and "readonly=on|off") */
+/* "PATH[,readonly][,format=raw|qcow2]" (also "ro" and "readonly=on|off") */
 static int parse_disk(struct vmm_config *c, const char *spec)
 {
     if (c->ndisks == VMM_MAX_DISKS)
@@ -89,8 +89,12 @@ static int parse_disk(struct vmm_config *c, const char *spec)
             d.readonly = true;
         else if (!strcmp(opt, "readonly=off"))
             d.readonly = false;
-        else
-            return fail(EINVAL, "--disk '%s': unknown option '%s' (known: readonly)", spec, opt);
+        else if (!strncmp(opt, "format=", 7)) {
+            if (blk_parse_format(opt + 7, &d.format) < 0)
+                return fail(EINVAL, "--disk '%s': unknown format '%s' (known: raw, qcow2)", spec, opt + 7);
+        } else
+            return fail(EINVAL, "--disk '%s': unknown option '%s' (known: readonly, format=raw|qcow2)",
+                        spec, opt);
     }
     if (!(d.path = strdup(path)))
         return fail(ENOMEM, "out of memory");
@@ -186,7 +190,7 @@ static int json_disk(struct vmm_config *c, struct json_object *it)
         return parse_disk(c, json_object_get_string(it));
     if (!json_object_is_type(it, json_type_object))
         return fail(EINVAL, "config: \"disks\" items must be strings or objects");
-    const char *path = NULL;
+    const char *path = NULL, *format = NULL;
     bool ro = false;
     json_object_object_foreach(it, k, v) {
         int r;
@@ -194,6 +198,8 @@ static int json_disk(struct vmm_config *c, struct json_object *it)
             r = get_json_str(v, "disks[].path", &path);
         else if (!strcmp(k, "readonly"))
             r = get_json_bool(v, "disks[].readonly", &ro);
+        else if (!strcmp(k, "format"))
+            r = get_json_str(v, "disks[].format", &format);
         else
             r = fail(EINVAL, "config: unknown key \"disks[].%s\"", k);
         if (r < 0)
@@ -203,10 +209,13 @@ static int json_disk(struct vmm_config *c, struct json_object *it)
         return fail(EINVAL, "config: a disk has no \"path\"");
     if (c->ndisks == VMM_MAX_DISKS)
         return fail(E2BIG, "config: at most %d disks", VMM_MAX_DISKS);
+    enum blk_format fmt = BLK_FMT_PROBE;
+    if (format && blk_parse_format(format, &fmt) < 0)
+        return fail(EINVAL, "config: unknown disk format \"%s\" (known: raw, qcow2)", format);
     char *copy = strdup(path);
     if (!copy)
         return fail(ENOMEM, "out of memory");
-    c->disk[c->ndisks++] = (struct disk_cfg){ .path = copy, .readonly = ro };
+    c->disk[c->ndisks++] = (struct disk_cfg){ .path = copy, .readonly = ro, .format = fmt };
     return 0;
 }
 
@@ -381,7 +390,8 @@ void vmm_usage(const char *prog)
 "  --memory SIZE         guest RAM, e.g. 512M, 2G (default 128M)\n"
 "  --cpus N              vCPUs, 1..%d (default 1)\n"
 "Devices:\n"
-"  --disk PATH[,readonly]  a virtio-blk disk backed by a raw file; repeatable\n"
+"  --disk PATH[,readonly][,format=raw|qcow2]\n"
+"                        a virtio-blk disk (format probed unless given); repeatable\n"
 "  --net tap=NAME[,mac=MAC]  a virtio-net NIC on an existing tap; repeatable\n"
 "  --console stdio|pty|file=PATH|none\n"
 "                        where the serial port (COM1) goes (default stdio)\n"
@@ -400,7 +410,7 @@ void vmm_usage(const char *prog)
 "  -v, --verbose         log more; -h, --help  show this text\n"
 "\n"
 "Config file keys: kernel, initrd, cmdline, memory, cpus, disks ([\"PATH,readonly\"]\n"
-"or [{\"path\":..,\"readonly\":..}]), nets ([{\"tap\":..,\"mac\":..}]), console,\n"
+"or [{\"path\":..,\"readonly\":..,\"format\":..}]), nets ([{\"tap\":..,\"mac\":..}]), console,\n"
 "virtio_console, rng, api_socket, no_reboot, no_seccomp, jail, uid, gid, kvm_device.\n"
 "\n"
 "Exit status: 0 guest powered off; 1 host error while running; 2 bad configuration\n"
@@ -528,6 +538,8 @@ struct json_object *vmm_config_to_json(const struct vmm_config *c)
         struct json_object *d = json_object_new_object();
         json_object_object_add(d, "path", json_object_new_string(c->disk[i].path));
         json_object_object_add(d, "readonly", json_object_new_boolean(c->disk[i].readonly));
+        if (c->disk[i].format != BLK_FMT_PROBE)
+            json_object_object_add(d, "format", json_object_new_string(blk_format_name(c->disk[i].format)));
         json_object_array_add(disks, d);
     }
     json_object_object_add(o, "disks", disks);

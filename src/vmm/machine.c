@@ -242,8 +242,7 @@ static int create_devices(struct machine *m)
         (r = acpi_pm_init(&m->acpi_pm, &m->host, &m->pio)) < 0)
         return r;
     for (int i = 0; i < cfg->ndisks; i++) {
-        struct virtio_blk_cfg bc = { .fd = v->disk_fd[i], .readonly = cfg->disk[i].readonly,
-                                     .size = v->disk_size[i] };
+        struct virtio_blk_cfg bc = { .disk = v->disk[i], .readonly = cfg->disk[i].readonly };
         snprintf(bc.serial, sizeof(bc.serial), "corral-disk%u", (unsigned)i % VMM_MAX_DISKS);
         struct virtio_dev *d = NULL;
         if ((r = virtio_blk_new(&d, &bc)) < 0 || (r = add_virtio(m, d)) < 0)

@@ -143,24 +143,13 @@ static int open_console(const struct console_cfg *c, const char *what,
 static int open_disk(struct vmm *v, int i)
 {
     const struct disk_cfg *d = &v->cfg->disk[i];
-    int fd = open(d->path, (d->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (fd < 0)
-        return fail(errno, "--disk %s: %s", d->path, strerror(errno));
-    v->disk_fd[i] = fd;
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return fail(errno, "--disk %s: %s", d->path, strerror(errno));
-    uint64_t size = (uint64_t)st.st_size;
-    if (S_ISBLK(st.st_mode)) {
-        if (ioctl(fd, BLKGETSIZE64, &size) < 0)
-            return fail(errno, "--disk %s: cannot read its size: %s", d->path, strerror(errno));
-    } else if (!S_ISREG(st.st_mode)) {
-        return fail(EINVAL, "--disk %s: not a regular file or block device", d->path);
-    }
+    int r = blk_open(d->path, d->format, d->readonly ? BLK_OPEN_RDONLY : 0, &v->disk[i]);
+    if (r < 0)
+        return fail(-r, "--disk %s: %s", d->path, err_msg());
+    uint64_t size = blk_size(v->disk[i]);
     if (size % 512)
         log_warn("--disk %s: size is not a multiple of 512; the last %llu bytes are not visible",
                  d->path, (unsigned long long)(size % 512));
-    v->disk_size[i] = size - size % 512;
     return 0;
 }
 
@@ -221,8 +210,6 @@ int vmm_open(struct vmm *v, struct vmm_config *cfg)
     v->cfg = cfg;
     v->kvm.fd = v->sigfd = -1;
     v->pty_fd[0] = v->pty_fd[1] = -1;
-    for (int i = 0; i < VMM_MAX_DISKS; i++)
-        v->disk_fd[i] = -1;
     for (int i = 0; i < VMM_MAX_NETS; i++)
         v->tap_fd[i] = -1;
     pthread_mutex_init(&v->machine_lock, NULL);
@@ -257,8 +244,8 @@ void vmm_close(struct vmm *v)
     if (v->api)
         api_close(v->api);
     for (int i = 0; i < VMM_MAX_DISKS; i++)
-        if (v->disk_fd[i] >= 0)
-            close(v->disk_fd[i]);
+        if (v->disk[i] && blk_close(v->disk[i]) < 0)
+            log_error("disk %d: %s", i, err_msg());
     for (int i = 0; i < VMM_MAX_NETS; i++)
         if (v->tap_fd[i] >= 0)
             close(v->tap_fd[i]);

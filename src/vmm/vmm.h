@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "block/block.h"
 #include "devices/devices.h"
 #include "kvm/kvm.h"
 #include "virtio/virtio.h"
@@ -42,6 +43,7 @@ struct console_cfg {
 struct disk_cfg {
     char *path;
     bool readonly;
+    enum blk_format format;       /* BLK_FMT_PROBE unless format= was given */
 };
 
 struct net_cfg {
@@ -94,8 +96,7 @@ struct vmm {
     struct kvm_sys kvm;
     uint8_t *kernel, *initrd;
     size_t kernel_len, initrd_len;
-    int disk_fd[VMM_MAX_DISKS];
-    uint64_t disk_size[VMM_MAX_DISKS];
+    struct blk *disk[VMM_MAX_DISKS];
     int tap_fd[VMM_MAX_NETS];
     struct console_io console, vconsole;
     int pty_fd[2];                /* console fds we own (pty master, file), -1 if none */

@@ -12,10 +12,12 @@
 #include <fcntl.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include "block/block.h"
 #include "virtio/virtio.h"
 
 #define RAM_SIZE (16 * 1024)
@@ -26,6 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct {
     bool ready;
     int disk, sock[2], pipe[2], devnull;
+    struct blk *blk;
     struct evloop *loop;
     struct dev_host host;
 } g;
@@ -49,6 +52,10 @@ static void init_once(void)
         pipe2(g.pipe, O_NONBLOCK | O_CLOEXEC) < 0 || evloop_new(&g.loop) < 0)
         abort();
     g.devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", g.disk);
+    if (blk_open(path, BLK_FMT_RAW, 0, &g.blk) < 0)
+        abort();
     g.host = (struct dev_host){ .loop = g.loop, .set_irq = no_irq, .irqfd = no_irqfd,
                                 .ioeventfd = no_ioeventfd };
     g.ready = true;
@@ -62,8 +69,7 @@ static struct virtio_dev *make_device(uint8_t sel)
     case 5: virtio_net_new(&d, &(struct virtio_net_cfg){ .tap_fd = g.sock[0] }); break;
     case 6: virtio_console_new(&d, (struct console_io){ g.pipe[0], g.devnull }); break;
     default: {
-        struct virtio_blk_cfg c = { .fd = g.disk, .readonly = sel & 8, .size = DISK_SIZE,
-                                    .serial = "fuzz" };
+        struct virtio_blk_cfg c = { .disk = g.blk, .readonly = sel & 8, .serial = "fuzz" };
         virtio_blk_new(&d, &c);
     }
     }

@@ -10,10 +10,12 @@
 #include <linux/virtio_ring.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include "block/block.h"
 #include "virtio/virtio.h"
 
 /* After the project headers: cmocka defines a fail() macro of its own. */
@@ -43,6 +45,7 @@ struct fx {
     bool fake_irqfd;     /* irqfd/ioeventfd "work": the test reads the eventfds */
     int irqfd;
     int tmpfd;
+    struct blk *disk;    /* the block layer over tmpfd */
     int pipe_in[2], pipe_out[2], sock[2];
     uint16_t avail_idx[VIRTIO_MAX_QUEUES];
 };
@@ -93,6 +96,8 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     virtio_dev_free(f->d);
+    if (f->disk)
+        blk_close(f->disk);
     evloop_free(f->loop);
     int fds[] = { f->tmpfd, f->pipe_in[0], f->pipe_in[1], f->pipe_out[0], f->pipe_out[1],
                   f->sock[0], f->sock[1] };
@@ -288,11 +293,28 @@ static void test_negotiation(void **state)
     assert_int_equal(d->s.driver_features, BASE_FEATURES | FEAT(VIRTIO_RING_F_EVENT_IDX));
 }
 
+#define DISK_SECTORS 64
+
+/* A raw disk of DISK_SECTORS in an unlinked temporary file, opened through
+ * the block layer; f->tmpfd lets tests look at the file directly. */
+static struct blk *make_disk(struct fx *f, bool ro)
+{
+    char path[] = "/tmp/corral-blk-XXXXXX";
+    f->tmpfd = mkstemp(path);
+    assert_true(f->tmpfd >= 0);
+    unlink(path);
+    assert_int_equal(ftruncate(f->tmpfd, DISK_SECTORS * 512), 0);
+    char fdpath[64];
+    snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", f->tmpfd);
+    assert_int_equal(blk_open(fdpath, BLK_FMT_RAW, ro ? BLK_OPEN_RDONLY : 0, &f->disk), 0);
+    return f->disk;
+}
+
 static void test_features_refused(void **state)
 {
     struct fx *f = *state;
     struct virtio_dev *d;
-    assert_int_equal(virtio_blk_new(&d, &(struct virtio_blk_cfg){ .fd = -1 }), 0);
+    assert_int_equal(virtio_blk_new(&d, &(struct virtio_blk_cfg){ .disk = make_disk(f, false) }), 0);
     add(f, d, 0);
     uint32_t st = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
     wr(f, VIRTIO_MMIO_STATUS, st);
@@ -511,16 +533,9 @@ static void test_eventfds(void **state)
 
 /* ---- virtio-blk ---------------------------------------------------------- */
 
-#define DISK_SECTORS 64
-
 static struct virtio_dev *blk_setup(struct fx *f, bool ro)
 {
-    char path[] = "/tmp/corral-blk-XXXXXX";
-    f->tmpfd = mkstemp(path);
-    assert_true(f->tmpfd >= 0);
-    unlink(path);
-    assert_int_equal(ftruncate(f->tmpfd, DISK_SECTORS * 512), 0);
-    struct virtio_blk_cfg cfg = { .fd = f->tmpfd, .readonly = ro, .size = DISK_SECTORS * 512 };
+    struct virtio_blk_cfg cfg = { .disk = make_disk(f, ro), .readonly = ro };
     memcpy(cfg.serial, "corral-disk-serial-1", 20);
     struct virtio_dev *d;
     assert_int_equal(virtio_blk_new(&d, &cfg), 0);

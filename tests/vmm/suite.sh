@@ -78,6 +78,19 @@ vmm "$log" $T --kernel "$G/guest-blk.pvh.elf" --disk "$work/ro.img,readonly" --c
 check "virtio-blk read-only: writes refused" eval 'status_is 0 && pass_line blk'
 check "virtio-blk read-only: file unchanged" eval '[ "$(md5sum <"$work/ro.img")" = "$sum_before" ]'
 
+# qcow2 through the block layer: a linked clone of a raw base image.
+qemu-img create -q -f raw "$work/base.raw" 4M
+qemu-img create -q -f qcow2 -b "$work/base.raw" -F raw "$work/clone.qcow2"
+base_sum=$(md5sum <"$work/base.raw")
+vmm "$log" $T --kernel "$G/guest-blk.pvh.elf" --disk "$work/clone.qcow2"
+check "virtio-blk on a qcow2 linked clone: write, flush, read back" eval 'status_is 0 && pass_line blk'
+check "qcow2 written by the guest passes qemu-img check; the base is untouched" \
+  eval 'qemu-img check "$work/clone.qcow2" >>"$log" 2>&1 && [ "$(md5sum <"$work/base.raw")" = "$base_sum" ]'
+check "the guest's writes are in the qcow2 image, as qemu-img sees it" \
+  eval 'qemu-img convert -O raw "$work/clone.qcow2" "$work/clone.raw" && [ "$(dd if="$work/clone.raw" bs=512 skip=1 count=8 status=none | tr -d "\\0" | wc -c)" -gt 0 ]'
+vmm "$log" 10 --kernel "$G/guest-blk.pvh.elf" --disk "$work/clone.qcow2,format=raw,readonly" --cmdline ro
+check "--disk format=raw on a qcow2 file exposes the file's bytes" eval 'status_is 0 && pass_line blk'
+
 # ---- virtio-net through a tap ------------------------------------------
 if ip netns add corral-vmm-t$$ 2>/dev/null; then
   ns="ip netns exec corral-vmm-t$$"
@@ -155,6 +168,9 @@ bad "bad memory size" "bad size" --kernel "$G/guest-serial.pvh.elf" --memory 12Q
 bad "too many vCPUs" "--cpus" --kernel "$G/guest-serial.pvh.elf" --cpus 999
 bad "unknown option" "unknown option" --kernel "$G/guest-serial.pvh.elf" --frobnicate
 bad "missing disk" "--disk" --kernel "$G/guest-serial.pvh.elf" --disk "$work/nope.img"
+head -c 4096 /dev/urandom | { printf 'QFI\xfb\0\0\0\x03'; cat; } >"$work/bad.qcow2"
+bad "corrupt qcow2 disk" "--disk $work/bad.qcow2" --kernel "$G/guest-serial.pvh.elf" --disk "$work/bad.qcow2"
+bad "unknown disk format" "unknown format" --kernel "$G/guest-serial.pvh.elf" --disk "$work/disk.img,format=vmdk"
 bad "tap that cannot be opened" "--net tap=lo" --kernel "$G/guest-serial.pvh.elf" --net tap=lo
 bad "no /dev/kvm" "cannot open /nonexistent/kvm" --kernel "$G/guest-serial.pvh.elf" --kvm-device /nonexistent/kvm
 printf '{"kernel": "%s", "memroy": "64M"}' "$G/guest-serial.pvh.elf" >"$work/bad.json"
