@@ -178,17 +178,17 @@ int blk_close(struct blk *b)
     return r;
 }
 
-static int check_range(const struct blk *b, uint64_t off, size_t len)
+int blk_check_range(const struct blk *b, uint64_t off, uint64_t len)
 {
     if (off > b->size || len > b->size - off)
-        return fail(EINVAL, "%s: access at %llu+%zu is beyond the end (%llu bytes)", b->path,
-                    (unsigned long long)off, len, (unsigned long long)b->size);
+        return fail(EINVAL, "%s: access at %llu+%llu is beyond the end (%llu bytes)", b->path,
+                    (unsigned long long)off, (unsigned long long)len, (unsigned long long)b->size);
     return 0;
 }
 
 int blk_pread(struct blk *b, uint64_t off, void *buf, size_t len)
 {
-    int r = check_range(b, off, len);
+    int r = blk_check_range(b, off, len);
     return r < 0 ? r : len ? b->ops->pread(b, off, buf, len) : 0;
 }
 
@@ -196,7 +196,7 @@ int blk_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len)
 {
     if (b->readonly)
         return fail(EROFS, "%s is open read-only", b->path);
-    int r = check_range(b, off, len);
+    int r = blk_check_range(b, off, len);
     return r < 0 ? r : len ? b->ops->pwrite(b, off, buf, len) : 0;
 }
 

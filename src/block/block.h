@@ -59,4 +59,78 @@ int blk_pread(struct blk *b, uint64_t off, void *buf, size_t len);
 int blk_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len);
 int blk_flush(struct blk *b);
 
+/* ---- what `corral img` needs beyond reading and writing --------------------
+ * Functions a format does not support return -ENOTSUP with a message. */
+
+struct blk_info {
+    enum blk_format format;
+    uint64_t virtual_size;
+    uint64_t actual_size;        /* bytes the file occupies on the host */
+    uint32_t cluster_size;       /* qcow2; 0 for raw */
+    int compat;                  /* qcow2: 2 or 3 */
+    unsigned refcount_bits;      /* qcow2 */
+    bool lazy_refcounts, dirty, corrupt;
+    char backing_file[1024];     /* as recorded in the image; "" if none */
+    enum blk_format backing_format; /* as recorded; BLK_FMT_PROBE if not */
+    int nsnapshots;
+};
+int blk_get_info(struct blk *b, struct blk_info *out);
+uint32_t blk_cluster_size(const struct blk *b); /* 0 for raw */
+
+/* Block status, as `qemu-img map` reports it. */
+enum {
+    BLK_STATUS_DATA = 1,         /* reads come from a file (this one or a backing one) */
+    BLK_STATUS_ZERO = 2,         /* reads as zeros */
+    BLK_STATUS_ALLOCATED = 4,    /* decided by this image, not its backing chain */
+    BLK_STATUS_COMPRESSED = 8,
+};
+/* Describes the range at `off`: *pnum (1..len) bytes share *status; for
+ * DATA ranges *host_off is the offset in the file of the image at chain
+ * depth *depth (0 = b itself) that holds them, else 0. */
+int blk_block_status(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,
+                     int *status, uint64_t *host_off, int *depth);
+
+/* Reads as zeros afterwards (qcow2 v3: zero clusters; v2: only where no
+ * backing file shows through, else written zeros). */
+int blk_write_zeroes(struct blk *b, uint64_t off, uint64_t len);
+/* Frees whole clusters in the range where the format allows it; partial
+ * clusters are left alone (discard is a hint). */
+int blk_discard(struct blk *b, uint64_t off, uint64_t len);
+/* Grows (new space reads as zeros) or shrinks (only if nothing is
+ * allocated past the new end, or raw). */
+int blk_resize(struct blk *b, uint64_t size);
+/* Records a new backing file (NULL = none) without copying data (rebase -u). */
+int blk_set_backing(struct blk *b, const char *backing_file, enum blk_format backing_format);
+/* Writes whole clusters compressed (qcow2; convert -c).  off and len are
+ * cluster-aligned except that the image's last cluster may be short. */
+int blk_write_compressed(struct blk *b, uint64_t off, const void *buf, size_t len);
+
+/* Consistency check (`qemu-img check`): refcounts recomputed from the
+ * metadata and compared with the stored ones. */
+struct blk_check_result {
+    uint64_t corruptions, leaks;             /* found (before fixing) */
+    uint64_t corruptions_fixed, leaks_fixed;
+    uint64_t check_errors;                   /* I/O errors while checking */
+    uint64_t allocated_clusters, total_clusters, fragmented_clusters, compressed_clusters;
+    uint64_t image_end_offset;
+};
+enum { BLK_FIX_LEAKS = 1, BLK_FIX_ERRORS = 2 };
+int blk_check(struct blk *b, int fix, struct blk_check_result *res);
+
+/* Internal snapshots (qcow2). */
+struct blk_snapshot {
+    char id[32];
+    char name[256];
+    uint64_t disk_size;
+    uint64_t vm_state_size;
+    uint64_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+};
+/* *out is malloc'ed (free it); *n entries. */
+int blk_snapshot_list(struct blk *b, struct blk_snapshot **out, int *n);
+int blk_snapshot_create(struct blk *b, const char *name);
+int blk_snapshot_apply(struct blk *b, const char *name_or_id);
+int blk_snapshot_delete(struct blk *b, const char *name_or_id);
+
 #endif

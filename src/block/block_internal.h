@@ -12,6 +12,20 @@ struct blk_ops {
     int (*pread)(struct blk *b, uint64_t off, void *buf, size_t len);
     int (*pwrite)(struct blk *b, uint64_t off, const void *buf, size_t len);
     void (*close)(struct blk *b);
+    /* Optional (NULL: -ENOTSUP), see block.h; ranges already checked. */
+    int (*get_info)(struct blk *b, struct blk_info *out);
+    int (*block_status)(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,
+                        int *status, uint64_t *host_off);
+    int (*write_zeroes)(struct blk *b, uint64_t off, uint64_t len);
+    int (*discard)(struct blk *b, uint64_t off, uint64_t len);
+    int (*resize)(struct blk *b, uint64_t size);
+    int (*set_backing)(struct blk *b, const char *file, enum blk_format fmt);
+    int (*write_compressed)(struct blk *b, uint64_t off, const void *buf, size_t len);
+    int (*check)(struct blk *b, int fix, struct blk_check_result *res);
+    int (*snapshot_list)(struct blk *b, struct blk_snapshot **out, int *n);
+    int (*snapshot_create)(struct blk *b, const char *name);
+    int (*snapshot_apply)(struct blk *b, const char *name_or_id);
+    int (*snapshot_delete)(struct blk *b, const char *name_or_id);
 };
 
 struct blk {
@@ -31,6 +45,9 @@ struct blk_chain {
     ino_t ino[BLK_MAX_BACKING_DEPTH + 1];
     int n;
 };
+
+/* 0 if [off, off+len) is inside the virtual size, else -EINVAL via fail(). */
+int blk_check_range(const struct blk *b, uint64_t off, uint64_t len);
 
 /* Opens one image as a link of `chain` (which it records itself in). */
 int blk_open_in_chain(const char *path, enum blk_format fmt, int flags,

@@ -248,6 +248,18 @@ static const struct blk_ops qcow2_ops = {
     .pread = qcow2_read,
     .pwrite = qcow2_write,
     .close = qcow2_close,
+    .get_info = qcow2_get_info,
+    .block_status = qcow2_block_status,
+    .write_zeroes = qcow2_write_zeroes,
+    .discard = qcow2_discard,
+    .resize = qcow2_resize,
+    .set_backing = qcow2_set_backing,
+    .write_compressed = qcow2_write_compressed,
+    .check = qcow2_check,
+    .snapshot_list = qcow2_snapshot_list,
+    .snapshot_create = qcow2_snapshot_create,
+    .snapshot_apply = qcow2_snapshot_apply,
+    .snapshot_delete = qcow2_snapshot_delete,
 };
 
 /* Writing needs the true end of the allocated area, and clears autoclear

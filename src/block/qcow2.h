@@ -111,4 +111,22 @@ int qcow2_find_end(struct qcow2 *s);
 int qcow2_read(struct blk *b, uint64_t off, void *buf, size_t len);
 int qcow2_write(struct blk *b, uint64_t off, const void *buf, size_t len);
 
+/* qcow2_meta.c: info, block status, zeroes, discard, resize, backing file. */
+int qcow2_get_info(struct blk *b, struct blk_info *out);
+int qcow2_block_status(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,
+                       int *status, uint64_t *host_off);
+int qcow2_write_zeroes(struct blk *b, uint64_t off, uint64_t len);
+int qcow2_discard(struct blk *b, uint64_t off, uint64_t len);
+int qcow2_resize(struct blk *b, uint64_t size);
+int qcow2_set_backing(struct blk *b, const char *file, enum blk_format fmt);
+/* qcow2_check.c */
+int qcow2_check(struct blk *b, int fix, struct blk_check_result *res);
+/* qcow2_compress.c */
+int qcow2_write_compressed(struct blk *b, uint64_t off, const void *buf, size_t len);
+/* qcow2_snapshot.c */
+int qcow2_snapshot_list(struct blk *b, struct blk_snapshot **out, int *n);
+int qcow2_snapshot_create(struct blk *b, const char *name);
+int qcow2_snapshot_apply(struct blk *b, const char *name_or_id);
+int qcow2_snapshot_delete(struct blk *b, const char *name_or_id);
+
 #endif
