@@ -266,10 +266,11 @@ static const struct blk_ops qcow2_ops = {
  * bits (we do not maintain what they vouch for, e.g. dirty bitmaps). */
 static int prepare_write(struct qcow2 *s, const uint8_t *h)
 {
-    if (s->nb_snapshots)
-        return fail(ENOTSUP, "%s: images with internal snapshots can only be opened "
-                    "read-only for now", s->b->path);
-    int r = qcow2_find_end(s);
+    /* Snapshots share clusters; the write path copies anything shared, but
+     * a broken table would make snapshot operations corrupt the image. */
+    int r = s->nb_snapshots ? qcow2_snapshot_validate(s, get_be64(h + QH_SIZE)) : 0;
+    if (r == 0)
+        r = qcow2_find_end(s);
     if (r < 0 || s->version < 3 || get_be64(h + QH_AUTOCLEAR) == 0)
         return r;
     uint8_t zero[8] = { 0 };

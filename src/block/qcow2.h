@@ -83,6 +83,7 @@ struct qcow2 {
     struct qcow2_cache l2_cache, rb_cache;
     uint8_t *zbuf, *cbuf;           /* compressed input, decompressed cluster */
     uint64_t cbuf_entry;            /* L2 entry cbuf holds (0 = none) */
+    uint64_t comp_next;             /* where packed compressed data may go on */
 };
 
 static inline uint64_t qcow2_cluster_of(const struct qcow2 *s, uint64_t host)
@@ -102,14 +103,33 @@ int qcow2_check_cluster(struct qcow2 *s, uint64_t off, const char *what);
 /* qcow2_refcount.c */
 int qcow2_refcount_get(struct qcow2 *s, uint64_t host, uint64_t *val);
 int qcow2_refcount_set(struct qcow2 *s, uint64_t host, uint64_t val);
+/* Adds addend (+1/-1); an overflow or underflow is an error, not a wrap. */
+int qcow2_refcount_add(struct qcow2 *s, uint64_t host, int addend);
 /* Reserves n contiguous clusters at the end of the file (refcount blocks
  * for them exist afterwards, their refcounts are still 0). */
 int qcow2_reserve(struct qcow2 *s, uint64_t n, uint64_t *off);
 int qcow2_find_end(struct qcow2 *s);
+/* Entry idx of a refcount block's contents (any refcount width). */
+uint64_t qcow2_refcount_in_block(const struct qcow2 *s, const uint8_t *blk, uint64_t idx);
 
 /* qcow2_io.c */
 int qcow2_read(struct blk *b, uint64_t off, void *buf, size_t len);
 int qcow2_write(struct blk *b, uint64_t off, const void *buf, size_t len);
+/* The L2 entry for guest offset vo: table == NULL if there is no L2 table
+ * (and alloc is false); with alloc, a missing table is created. */
+struct qcow2_l2ref { uint8_t *table; uint64_t table_off; uint64_t idx; };
+int qcow2_get_l2(struct qcow2 *s, uint64_t vo, bool alloc, struct qcow2_l2ref *ref);
+/* Host byte range of a compressed cluster's data (L2 entry e). */
+void qcow2_compressed_span(const struct qcow2 *s, uint64_t e, uint64_t *off, uint64_t *len);
+/* Drops the refcounts a compressed L2 entry held. */
+int qcow2_release_compressed(struct qcow2 *s, uint64_t e);
+/* Adds addend (+1/-1) to the refcount of each host cluster L2 entry e uses. */
+int qcow2_entry_ref(struct qcow2 *s, uint64_t e, int addend);
+/* The L2 entry of guest offset vo (0 if it has no L2 table). */
+int qcow2_get_entry(struct qcow2 *s, uint64_t vo, uint64_t *e);
+/* Points guest cluster vo at L2 entry e (its host clusters already
+ * referenced), then drops the references of the entry it replaces. */
+int qcow2_set_entry(struct qcow2 *s, uint64_t vo, uint64_t e);
 
 /* qcow2_meta.c: info, block status, zeroes, discard, resize, backing file. */
 int qcow2_get_info(struct blk *b, struct blk_info *out);
@@ -128,5 +148,7 @@ int qcow2_snapshot_list(struct blk *b, struct blk_snapshot **out, int *n);
 int qcow2_snapshot_create(struct blk *b, const char *name);
 int qcow2_snapshot_apply(struct blk *b, const char *name_or_id);
 int qcow2_snapshot_delete(struct blk *b, const char *name_or_id);
+/* Checks the snapshot table (on a read-write open); size is the header's. */
+int qcow2_snapshot_validate(struct qcow2 *s, uint64_t size);
 
 #endif

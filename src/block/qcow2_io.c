@@ -55,7 +55,44 @@ static int alloc_l2(struct qcow2 *s, uint64_t l1i, struct l2_ref *ref)
     return 0;
 }
 
-/* Finds the L2 entry for guest offset `vo`, allocating its table if asked. */
+/* An L2 table shared with a snapshot (L1 entry without COPIED) is copied
+ * before it is changed, so the snapshot keeps its view: copy, its
+ * refcount, the L1 entry, then the old table's reference is dropped.  The
+ * data clusters it maps keep their refcounts: they are still referenced
+ * once per L2 table that maps them. */
+static int cow_l2(struct qcow2 *s, uint64_t l1i, struct l2_ref *ref)
+{
+    _cleanup_free_ uint8_t *copy = malloc(s->cluster_size);
+    uint8_t *t, e[8];
+    uint64_t off;
+    if (!copy)
+        return fail(ENOMEM, "out of memory");
+    int r = qcow2_cache_get(s, &s->l2_cache, ref->table_off, &t);
+    if (r < 0)
+        return r;
+    memcpy(copy, t, s->cluster_size);
+    r = qcow2_reserve(s, 1, &off);
+    if (!r && (r = blk_pwrite_fd(s->fd, copy, s->cluster_size, off)) < 0)
+        r = io_fail(s, r, "write");
+    if (!r)
+        r = qcow2_refcount_set(s, off, 1);
+    put_be64(e, off | QCOW2_COPIED);
+    if (!r && (r = blk_pwrite_fd(s->fd, e, 8, s->l1_offset + l1i * 8)) < 0)
+        r = io_fail(s, r, "write");
+    if (r < 0)
+        return r;
+    s->l1[l1i] = off | QCOW2_COPIED;
+    r = qcow2_refcount_add(s, ref->table_off, -1);
+    ref->table_off = off;
+    if (!r)
+        r = qcow2_cache_get_new(s, &s->l2_cache, off, &ref->table);
+    if (!r)
+        memcpy(ref->table, copy, s->cluster_size);
+    return r;
+}
+
+/* Finds the L2 entry for guest offset `vo`, allocating its table if asked
+ * (and then also making it ours alone). */
 static int get_l2(struct qcow2 *s, uint64_t vo, bool alloc, struct l2_ref *ref)
 {
     uint64_t l1i = vo >> (s->cluster_bits + s->l2_bits);
@@ -68,6 +105,8 @@ static int get_l2(struct qcow2 *s, uint64_t vo, bool alloc, struct l2_ref *ref)
         return alloc ? alloc_l2(s, l1i, ref) : 0;
     int r = alloc ? check_writable(s, ref->table_off, "L2 table")
                   : qcow2_check_cluster(s, ref->table_off, "L2 table");
+    if (r == 0 && alloc && !(s->l1[l1i] & QCOW2_COPIED))
+        return cow_l2(s, l1i, ref);
     return r < 0 ? r : qcow2_cache_get(s, &s->l2_cache, ref->table_off, &ref->table);
 }
 
@@ -217,7 +256,9 @@ static int write_new_cluster(struct qcow2 *s, struct l2_ref *ref, uint64_t e, ui
     if (r < 0)
         return r;
     memcpy(ref->table + ref->idx * 8, ne, 8);
-    return (e & QCOW2_COMPRESSED) ? release_compressed(s, e) : 0;
+    /* The old cluster may be shared with a snapshot (no COPIED): drop our
+     * reference to it. */
+    return reuse ? 0 : qcow2_entry_ref(s, e, -1);
 }
 
 static int write_chunk(struct qcow2 *s, uint64_t vo, uint64_t in, const uint8_t *buf,
@@ -251,4 +292,62 @@ int qcow2_write(struct blk *b, uint64_t off, const void *buf, size_t len)
         len -= n;
     }
     return 0;
+}
+
+/* Entry points for qcow2_meta.c and qcow2_check.c. */
+int qcow2_get_l2(struct qcow2 *s, uint64_t vo, bool alloc, struct qcow2_l2ref *out)
+{
+    struct l2_ref ref;
+    int r = get_l2(s, vo, alloc, &ref);
+    *out = (struct qcow2_l2ref){ .table = ref.table, .table_off = ref.table_off, .idx = ref.idx };
+    return r;
+}
+
+void qcow2_compressed_span(const struct qcow2 *s, uint64_t e, uint64_t *off, uint64_t *len)
+{
+    compressed_span(s, e, off, len);
+}
+
+int qcow2_release_compressed(struct qcow2 *s, uint64_t e)
+{
+    return release_compressed(s, e);
+}
+
+/* Adds `addend` to the refcount of every host cluster entry e uses. */
+int qcow2_entry_ref(struct qcow2 *s, uint64_t e, int addend)
+{
+    uint64_t coff, clen, host = e & QCOW2_OFFSET_MASK;
+    if (!(e & QCOW2_COMPRESSED))
+        return host ? qcow2_refcount_add(s, host, addend) : 0;
+    compressed_span(s, e, &coff, &clen);
+    for (uint64_t c = ALIGN_DOWN(coff, s->cluster_size); c < coff + clen; c += s->cluster_size) {
+        int r = qcow2_refcount_add(s, c, addend);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int qcow2_get_entry(struct qcow2 *s, uint64_t vo, uint64_t *e)
+{
+    struct l2_ref ref;
+    int r = get_l2(s, vo, false, &ref);
+    *e = r == 0 ? l2_entry(&ref) : 0;
+    return r;
+}
+
+int qcow2_set_entry(struct qcow2 *s, uint64_t vo, uint64_t e)
+{
+    struct l2_ref ref;
+    uint8_t ne[8];
+    int r = get_l2(s, vo, true, &ref);
+    if (r < 0)
+        return r;
+    uint64_t old = l2_entry(&ref);
+    put_be64(ne, e);
+    if ((r = blk_pwrite_fd(s->fd, ne, 8, ref.table_off + ref.idx * 8)) < 0)
+        return io_fail(s, r, "write");
+    memcpy(ref.table + ref.idx * 8, ne, 8);
+    s->cbuf_entry = 0;
+    return qcow2_entry_ref(s, old, -1);
 }

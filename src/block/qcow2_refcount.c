@@ -88,6 +88,22 @@ int qcow2_refcount_set(struct qcow2 *s, uint64_t host, uint64_t val)
     return write_or_fail(s, blk + at, len, blk_off + at);
 }
 
+int qcow2_refcount_add(struct qcow2 *s, uint64_t host, int addend)
+{
+    uint64_t v, max = s->refcount_order == 6 ? UINT64_MAX
+                                             : (1ULL << (1u << s->refcount_order)) - 1;
+    int r = qcow2_refcount_get(s, host, &v);
+    if (r < 0)
+        return r;
+    if (addend < 0 && v == 0)
+        return fail(EIO, "%s: corrupt image: refcount of cluster 0x%" PRIx64 " would drop "
+                    "below zero", s->b->path, host);
+    if (addend > 0 && v == max)
+        return fail(ERANGE, "%s: refcount of cluster 0x%" PRIx64 " would exceed %" PRIu64
+                    " (refcount_bits too small)", s->b->path, host, max);
+    return qcow2_refcount_set(s, host, addend < 0 ? v - 1 : v + 1);
+}
+
 static int write_reftable(struct qcow2 *s, const uint64_t *t, uint64_t entries, uint64_t off)
 {
     _cleanup_free_ uint8_t *buf = malloc(entries * 8);
@@ -233,4 +249,9 @@ int qcow2_find_end(struct qcow2 *s)
         }
     }
     return 0;
+}
+
+uint64_t qcow2_refcount_in_block(const struct qcow2 *s, const uint8_t *blk, uint64_t idx)
+{
+    return rc_get(blk, idx, s->refcount_order);
 }

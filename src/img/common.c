@@ -1,0 +1,320 @@
+/* Helpers every corral-img command shares: error lines, opening images,
+ * qemu's size syntax and size strings, -o option lists and JSON printed
+ * exactly as qemu-img prints it. */
+#include "img/img.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+
+int img_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("corral-img: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int img_block_error(const char *context)
+{
+    return img_error("%s: %s", context, err_msg());
+}
+
+int img_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("corral-img: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'corral-img %s --help' for more information\n", cmd);
+    va_end(ap);
+    return 1;
+}
+
+int img_help(const char *cmd)
+{
+    for (const struct img_cmd *c = img_cmds; c->name; c++)
+        if (!strcmp(c->name, cmd)) {
+            printf("Usage: corral-img %s\n\n%s\n", c->usage, c->summary);
+            return 0;
+        }
+    return 1;
+}
+
+void img_getopt_reset(void)
+{
+    optind = 0;   /* 0: glibc re-initialises its scanner */
+    opterr = 0;   /* commands report bad options themselves */
+}
+
+int img_format(const char *name, enum blk_format *out)
+{
+    *out = BLK_FMT_PROBE;
+    if (!name)
+        return 0;
+    if (blk_parse_format(name, out) < 0)
+        return img_error("Unknown file format '%s'", name);
+    return 0;
+}
+
+int img_open(const char *path, const char *fmt, int flags, struct blk **out)
+{
+    enum blk_format f;
+    if (img_format(fmt, &f))
+        return 1;
+    if (blk_open(path, f, flags, out) < 0)
+        return img_error("Could not open '%s': %s", path, err_msg());
+    return 0;
+}
+
+/* QEMU's path_combine(): a relative backing name is relative to the
+ * directory of the image that names it. */
+char *img_backing_path(const char *image, const char *backing)
+{
+    const char *slash = strrchr(image, '/');
+    char *out = NULL;
+    if (backing[0] == '/' || !slash)
+        return strdup(backing);
+    if (asprintf(&out, "%.*s/%s", (int)(slash - image + 1) - 1, image, backing) < 0)
+        return NULL;
+    return out;
+}
+
+int img_parse_size(const char *s, uint64_t *out)
+{
+    static const char units[] = "bkmgtpe";
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)*s))
+        return -EINVAL;
+    double v = strtod(s, &end);
+    if (errno || end == s)
+        return -EINVAL;
+    uint64_t mul = 1;
+    if (*end) {
+        const char *u = strchr(units, tolower((unsigned char)*end));
+        if (!u || end[1])
+            return -EINVAL;
+        mul = 1ULL << (10 * (u - units));
+    }
+    double bytes = v * (double)mul;
+    if (bytes >= 18446744073709549568.0)
+        return -ERANGE;
+    if (mul == 1 && strchr(s, '.'))
+        return -EINVAL;   /* fractional bytes */
+    *out = (uint64_t)bytes;
+    return 0;
+}
+
+void img_size_str(uint64_t v, char *buf, size_t len)
+{
+    static const char *suffix[] = { "", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei" };
+    double x = (double)v / (1000.0 / 1024.0);
+    int i = 0;
+    while (i < 6 && x >= (double)(1ULL << (10 * (i + 1))))
+        i++;
+    snprintf(buf, len, "%0.3g %sB", (double)v / (double)(1ULL << (10 * i)), suffix[i]);
+}
+
+int img_parse_opts(const char *opts, img_opt_fn fn, void *arg)
+{
+    _cleanup_free_ char *copy = strdup(opts);
+    if (!copy)
+        return img_error("out of memory");
+    char *save = NULL;
+    for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!strcmp(kv, "help") || !strcmp(kv, "?"))
+            return img_error("-o help is not supported; see corral-img --help");
+        if (!eq)
+            return img_error("Invalid parameter '%s'", kv);
+        *eq = '\0';
+        if (fn(kv, eq + 1, arg))
+            return 1;
+    }
+    return 0;
+}
+
+int img_output_format(const char *s)
+{
+    if (!strcmp(s, "human"))
+        return 0;
+    if (!strcmp(s, "json"))
+        return 1;
+    img_error("--output must be used with human or json as argument.");
+    return -1;
+}
+
+bool img_is_zero(const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
+}
+
+void img_progress(bool enabled, double percent)
+{
+    if (enabled) {
+        printf("    (%.2f/100%%)\r", percent);
+        fflush(stdout);
+    }
+}
+
+/* ---- JSON in qemu-img's layout ---------------------------------------------
+ * QEMU's QDict keeps 512 hash buckets (tdb_hash) and iterates them in
+ * order, newest entry first within a bucket; its pretty printer indents by
+ * four spaces.  Reproducing both makes our text equal to qemu-img's. */
+
+static unsigned qdict_bucket(const char *name)
+{
+    unsigned value = 0x238F13AFu * (unsigned)strlen(name);
+    for (unsigned i = 0; name[i]; i++)
+        value = value + ((unsigned)(unsigned char)name[i] << (i * 5 % 24));
+    return (1103515243u * value + 12345u) % 512;
+}
+
+struct jkey {
+    const char *key;
+    struct json_object *val;
+    unsigned bucket;
+    int index;
+};
+
+static int jkey_cmp(const void *a, const void *b)
+{
+    const struct jkey *x = a, *y = b;
+    if (x->bucket != y->bucket)
+        return x->bucket < y->bucket ? -1 : 1;
+    return y->index - x->index;
+}
+
+static void indent(FILE *f, int level)
+{
+    fprintf(f, "\n%*s", level * 4, "");
+}
+
+static void json_print_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static void json_print(FILE *f, struct json_object *o, int level)
+{
+    switch (json_object_get_type(o)) {
+    case json_type_object: {
+        int n = json_object_object_length(o), i = 0;
+        struct jkey *keys = calloc((size_t)n + 1, sizeof(*keys));
+        if (!keys)
+            return;
+        json_object_object_foreach(o, k, v) {
+            keys[i] = (struct jkey){ k, v, qdict_bucket(k), i };
+            i++;
+        }
+        qsort(keys, (size_t)n, sizeof(*keys), jkey_cmp);
+        fputc('{', f);
+        for (i = 0; i < n; i++) {
+            fputs(i ? "," : "", f);
+            indent(f, level + 1);
+            json_print_string(f, keys[i].key);
+            fputs(": ", f);
+            json_print(f, keys[i].val, level + 1);
+        }
+        if (n)
+            indent(f, level);
+        fputc('}', f);
+        free(keys);
+        break;
+    }
+    case json_type_array: {
+        size_t n = json_object_array_length(o);
+        fputc('[', f);
+        for (size_t i = 0; i < n; i++) {
+            fputs(i ? "," : "", f);
+            indent(f, level + 1);
+            json_print(f, json_object_array_get_idx(o, i), level + 1);
+        }
+        if (n)
+            indent(f, level);
+        fputc(']', f);
+        break;
+    }
+    case json_type_string:
+        json_print_string(f, json_object_get_string(o));
+        break;
+    default:
+        fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), f);
+    }
+}
+
+void img_json_print(FILE *f, struct json_object *o)
+{
+    json_print(f, o, 0);
+    fputc('\n', f);
+}
+
+int img_open_backing(struct blk *b, const char *image, int flags, struct blk **out, char **path)
+{
+    struct blk_info info;
+    *out = NULL;
+    *path = NULL;
+    if (blk_get_info(b, &info) < 0)
+        return img_error("%s: %s", image, err_msg());
+    if (!info.backing_file[0])
+        return 0;
+    *path = img_backing_path(image, info.backing_file);
+    if (!*path)
+        return img_error("out of memory");
+    if (blk_open(*path, info.backing_format, flags, out) < 0) {
+        img_error("Could not open backing file '%s': %s", *path, err_msg());
+        free(*path);
+        *path = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+int img_raw_fd(struct blk *b, const char *path)
+{
+    return blk_format_of(b) == BLK_FMT_RAW ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+}
+
+int img_block_status(struct blk *b, int raw_fd, uint64_t off, uint64_t len, uint64_t *pnum,
+                     int *status, uint64_t *host_off, int *depth)
+{
+    if (raw_fd < 0)
+        return blk_block_status(b, off, len, pnum, status, host_off, depth);
+    uint64_t end = off + len;
+    off_t d = lseek(raw_fd, (off_t)off, SEEK_DATA);
+    uint64_t data = d < 0 ? end : MIN((uint64_t)d, end);
+    *depth = 0;
+    *host_off = off;
+    if (data > off) {
+        *pnum = data - off;
+        *status = BLK_STATUS_ZERO | BLK_STATUS_ALLOCATED;
+    } else {
+        off_t h = lseek(raw_fd, (off_t)off, SEEK_HOLE);
+        uint64_t hole = h < 0 ? end : MIN((uint64_t)h, end);
+        *pnum = (hole > off ? hole : end) - off;
+        *status = BLK_STATUS_DATA | BLK_STATUS_ALLOCATED;
+    }
+    return 0;
+}

@@ -1,0 +1,109 @@
+/* corral-img rebase: changes an image's backing file.  Safe mode first
+ * copies into the image every range it does not decide itself whose
+ * content differs between the old and the new backing file; -u only
+ * rewrites the header. */
+#include "img/img.h"
+
+#include <getopt.h>
+#include <string.h>
+
+#include "util/util.h"
+
+#define CHUNK (2 * MiB)
+
+struct rebase {
+    struct blk *img, *nb;      /* the image (old chain attached), the new backing */
+    uint32_t grain;
+    uint8_t *a, *b;
+};
+
+static int rebase_range(struct rebase *r, uint64_t off, size_t len)
+{
+    uint64_t pnum, host;
+    int status, depth;
+    if (blk_block_status(r->img, off, len, &pnum, &status, &host, &depth) == 0 && pnum == len &&
+        (status & BLK_STATUS_ALLOCATED))
+        return 0;   /* the image decides this range itself */
+    if (blk_pread(r->img, off, r->a, len) < 0)
+        return img_block_error("error while reading the image");
+    memset(r->b, 0, len);
+    uint64_t nsize = r->nb ? blk_size(r->nb) : 0;
+    if (off < nsize && blk_pread(r->nb, off, r->b, (size_t)MIN(len, nsize - off)) < 0)
+        return img_block_error("error while reading the new backing file");
+    for (size_t p = 0; p < len;) {
+        size_t n = (size_t)MIN(r->grain - (off + p) % r->grain, len - p);
+        if (memcmp(r->a + p, r->b + p, n) && blk_pwrite(r->img, off + p, r->a + p, n) < 0)
+            return img_block_error("error while writing the image");
+        p += n;
+    }
+    return 0;
+}
+
+int cmd_rebase(int argc, char **argv)
+{
+    const char *fmt = NULL, *backing = NULL, *bfmt = NULL;
+    bool unsafe = false, quiet = false, progress = false;
+    int c;
+    while ((c = getopt(argc, argv, ":f:F:b:t:T:upqUc")) != -1) {
+        switch (c) {
+        case 'f': fmt = optarg; break;
+        case 'F': bfmt = optarg; break;
+        case 'b': backing = optarg; break;
+        case 'u': unsafe = true; break;
+        case 'p': progress = true; break;
+        case 'q': quiet = true; break;
+        case 't': case 'T': case 'U': break;
+        case 'c': return img_error("-c (compressed rebase) is not supported");
+        case ':': return img_usage("rebase", "option '-%c' requires an argument", optopt);
+        default: return img_usage("rebase", "invalid option -- '%c'", optopt);
+        }
+    }
+    if (optind != argc - 1)
+        return img_usage("rebase", "Expecting one image file name");
+    if (!backing)
+        return img_usage("rebase", "Must specify backing file (-b)");
+    progress = progress && !quiet;
+    const char *file = argv[optind];
+    enum blk_format bf;
+    if (img_format(bfmt, &bf))
+        return 1;
+    struct rebase r = { 0 };
+    if (img_open(file, fmt, unsafe ? BLK_OPEN_NO_BACKING : 0, &r.img))
+        return 1;
+    int rc = 0;
+    if (backing[0]) {   /* relative names are relative to the image, as in qemu-img */
+        _cleanup_free_ char *path = img_backing_path(file, backing);
+        if (!path)
+            rc = img_error("out of memory");
+        else if (blk_open(path, bf, BLK_OPEN_RDONLY, &r.nb) < 0) {
+            if (!unsafe)
+                rc = img_error("Could not open new backing file '%s': %s", path, err_msg());
+        } else if (bf == BLK_FMT_PROBE) {
+            bf = blk_format_of(r.nb);   /* record what we found */
+        }
+    }
+    if (!rc && !unsafe) {
+        uint64_t size = blk_size(r.img);
+        r.grain = blk_cluster_size(r.img);
+        r.grain = r.grain ? r.grain : 64 * KiB;
+        r.a = malloc(CHUNK);
+        r.b = malloc(CHUNK);
+        if (!r.a || !r.b)
+            rc = img_error("out of memory");
+        for (uint64_t off = 0; !rc && off < size; off += CHUNK) {
+            rc = rebase_range(&r, off, (size_t)MIN(CHUNK, size - off));
+            img_progress(progress, (double)MIN(off + CHUNK, size) * 100.0 / (double)size);
+        }
+        if (progress)
+            printf("\n");
+        free(r.a);
+        free(r.b);
+    }
+    if (!rc && blk_set_backing(r.img, backing[0] ? backing : NULL, backing[0] ? bf : BLK_FMT_PROBE) < 0)
+        rc = img_error("Could not change the backing file to '%s': %s", backing, err_msg());
+    if (r.nb)
+        blk_close(r.nb);
+    if (blk_close(r.img) < 0 && !rc)
+        rc = img_block_error(file);
+    return rc;
+}

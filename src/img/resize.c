@@ -1,0 +1,66 @@
+/* corral-img resize: absolute or relative (+/-) sizes; shrinking needs
+ * --shrink, as with qemu-img. */
+#include "img/img.h"
+
+#include <getopt.h>
+#include <string.h>
+
+#include "util/util.h"
+
+int cmd_resize(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "shrink", no_argument, NULL, 'S' },
+        { "preallocation", required_argument, NULL, 'P' },
+        { "object", required_argument, NULL, 'j' },
+        { "image-opts", no_argument, NULL, 'I' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *fmt = NULL;
+    bool quiet = false, shrink = false;
+    int c;
+    /* The size is always last and "-1G" is not an option: take it out first,
+     * as qemu-img does. */
+    if (argc < 3)
+        return img_usage("resize", "Expecting image file name and size");
+    const char *arg = argv[--argc];
+    while ((c = getopt_long(argc, argv, ":f:qU", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f': fmt = optarg; break;
+        case 'q': quiet = true; break;
+        case 'S': shrink = true; break;
+        case 'U': break;
+        case 'P':
+            if (strcmp(optarg, "off"))
+                return img_error("Unsupported preallocation mode '%s'", optarg);
+            break;
+        case 'j': case 'I': return img_error("--object and --image-opts are not supported");
+        case ':': return img_usage("resize", "option '%s' requires an argument", argv[optind - 1]);
+        default: return img_usage("resize", "invalid option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 1)
+        return img_usage("resize", "Expecting image file name and size");
+    const char *file = argv[optind];
+    int sign = arg[0] == '+' ? 1 : arg[0] == '-' ? -1 : 0;
+    uint64_t n;
+    if (img_parse_size(arg + (sign != 0), &n))
+        return img_error("Invalid image size specified. You may use k, M, G, T, P or E suffixes "
+                         "for kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+    struct blk *b;
+    if (img_open(file, fmt, BLK_OPEN_NO_BACKING, &b))
+        return 1;
+    uint64_t cur = blk_size(b), size = sign > 0 ? cur + n : sign < 0 ? cur - n : n;
+    int rc = 0;
+    if (sign < 0 && n > cur)
+        rc = img_error("New image size must be positive");
+    else if (size < cur && !shrink)
+        rc = img_error("Use the --shrink option to perform a shrink operation.");
+    else if (size != cur && blk_resize(b, size) < 0)
+        rc = img_error("%s", err_msg());
+    if (blk_close(b) < 0 && !rc)
+        rc = img_block_error(file);
+    if (!rc && !quiet)
+        printf("Image resized.\n");
+    return rc;
+}
