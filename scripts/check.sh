@@ -3,6 +3,7 @@
 #   unit   cmocka tests under ASan+UBSan           (meson, build dir $1)
 #   fuzz   a short libFuzzer run of every target    (meson, build dir $2)
 #   guests-qemu  the test guests under QEMU/TCG, validating them   (meson, $1)
+#   img    corral-img against qemu-img, command by command (TAP from tests/img/run.sh)
 #   block  disk images interoperating with qemu-img (TAP from tests/block/interop.sh)
 #   vmm    corral-vmm booting the test guests and Linux (TAP from tests/vmm/run.sh)
 set -uo pipefail
@@ -63,6 +64,7 @@ run_meson "$build" unit
 run_meson "$build" guests-qemu
 run_meson "$fuzz_build" fuzz
 run_tap block tests/block/interop.sh "$build/tests/block/blktool"
+run_tap img tests/img/run.sh "$build/src/img/corral-img"
 run_tap vmm tests/vmm/run.sh "$build"
 
 echo

@@ -121,8 +121,6 @@ struct qcow2_l2ref { uint8_t *table; uint64_t table_off; uint64_t idx; };
 int qcow2_get_l2(struct qcow2 *s, uint64_t vo, bool alloc, struct qcow2_l2ref *ref);
 /* Host byte range of a compressed cluster's data (L2 entry e). */
 void qcow2_compressed_span(const struct qcow2 *s, uint64_t e, uint64_t *off, uint64_t *len);
-/* Drops the refcounts a compressed L2 entry held. */
-int qcow2_release_compressed(struct qcow2 *s, uint64_t e);
 /* Adds addend (+1/-1) to the refcount of each host cluster L2 entry e uses. */
 int qcow2_entry_ref(struct qcow2 *s, uint64_t e, int addend);
 /* The L2 entry of guest offset vo (0 if it has no L2 table). */

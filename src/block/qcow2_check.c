@@ -109,6 +109,8 @@ static void l2_entry(struct ck *c, uint64_t e, bool active)
 static void walk_l2(struct ck *c, uint64_t off, bool active)
 {
     struct qcow2 *s = c->s;
+    /* qemu-img counts fragmentation within each L2 table, not across them. */
+    c->next_contig = 0;
     if (!aligned(c, off, "L2 table"))
         return;
     inc(c, off, s->cluster_size, "L2 table");

@@ -205,22 +205,6 @@ int qcow2_read(struct blk *b, uint64_t off, void *buf, size_t len)
     return 0;
 }
 
-/* Drops the references a replaced compressed cluster held on the host
- * clusters its bytes lie in. */
-static int release_compressed(struct qcow2 *s, uint64_t e)
-{
-    uint64_t coff, clen, v;
-    compressed_span(s, e, &coff, &clen);
-    for (uint64_t c = ALIGN_DOWN(coff, s->cluster_size); c < coff + clen; c += s->cluster_size) {
-        int r = qcow2_refcount_get(s, c, &v);
-        if (!r && v)
-            r = qcow2_refcount_set(s, c, v - 1);
-        if (r < 0)
-            return r;
-    }
-    return 0;
-}
-
 /* The old content of a cluster that is about to be rewritten as a whole. */
 static int read_base(struct qcow2 *s, uint64_t e, uint64_t vo, uint8_t *tmp)
 {
@@ -306,11 +290,6 @@ int qcow2_get_l2(struct qcow2 *s, uint64_t vo, bool alloc, struct qcow2_l2ref *o
 void qcow2_compressed_span(const struct qcow2 *s, uint64_t e, uint64_t *off, uint64_t *len)
 {
     compressed_span(s, e, off, len);
-}
-
-int qcow2_release_compressed(struct qcow2 *s, uint64_t e)
-{
-    return release_compressed(s, e);
 }
 
 /* Adds `addend` to the refcount of every host cluster entry e uses. */

@@ -1,6 +1,6 @@
 /* block: what `corral img` needs beyond reading and writing — info, block
- * status, write-zeroes, discard, resize, set_backing and check — with
- * qemu-img as the referee where it is installed. */
+ * status, write-zeroes, discard, resize and set_backing — with blk_check
+ * and qemu-img (where installed) judging the result. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,117 +16,7 @@
 #include "block/block.h"
 #include "util/util.h"
 
-static char dir[64];
-static bool have_qemu;
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/corral-blkm-XXXXXX");
-    have_qemu = system("command -v qemu-img >/dev/null 2>&1 && "
-                       "command -v qemu-io >/dev/null 2>&1") == 0;
-    if (!have_qemu)
-        print_message("qemu-img/qemu-io missing: skipping the qemu-img cross-checks\n");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd);
-}
-
-static const char *path(const char *name)
-{
-    static char p[4][128];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof(p[i]), "%s/%s", dir, name);
-    return p[i];
-}
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    int r = system(cmd);
-    if (r != 0)
-        print_error("command failed: %s\n", cmd);
-    assert_int_equal(r, 0);
-}
-
-/* `qemu-img check` must find nothing wrong (skipped without qemu-img). */
-static void qemu_check_clean(const char *p)
-{
-    if (have_qemu)
-        sh("qemu-img check -q %s >/dev/null", p);
-}
-
-static void create(const char *p, uint64_t size, uint32_t cs, int compat, const char *backing,
-                   enum blk_format bfmt)
-{
-    struct blk_create_opts o = { .format = BLK_FMT_QCOW2, .size = size, .cluster_size = cs,
-                                 .compat = compat, .backing_file = backing,
-                                 .backing_format = bfmt };
-    int r = blk_create(p, &o);
-    if (r < 0)
-        print_error("create %s: %s\n", p, err_msg());
-    assert_int_equal(r, 0);
-}
-
-static struct blk *open_ok(const char *p, int flags)
-{
-    struct blk *b = NULL;
-    int r = blk_open(p, BLK_FMT_PROBE, flags, &b);
-    if (r < 0)
-        print_error("open %s: %s\n", p, err_msg());
-    assert_int_equal(r, 0);
-    return b;
-}
-
-static void fill(struct blk *b, uint8_t *model, uint64_t off, size_t len, uint8_t v)
-{
-    uint8_t *buf = malloc(len);
-    memset(buf, v, len);
-    assert_int_equal(blk_pwrite(b, off, buf, len), 0);
-    if (model)
-        memcpy(model + off, buf, len);
-    free(buf);
-}
-
-static void assert_model(struct blk *b, const uint8_t *model, uint64_t size)
-{
-    uint8_t *buf = malloc(size);
-    assert_int_equal(blk_pread(b, 0, buf, size), 0);
-    assert_memory_equal(buf, model, size);
-    free(buf);
-}
-
-/* blk_check finds `corruptions` and `leaks` (and fixes per `fix`). */
-static struct blk_check_result check(const char *p, int fix, uint64_t corruptions,
-                                     uint64_t leaks)
-{
-    struct blk *b = open_ok(p, fix ? 0 : BLK_OPEN_RDONLY);
-    struct blk_check_result res;
-    int r = blk_check(b, fix, &res);
-    if (r < 0)
-        print_error("check %s: %s\n", p, err_msg());
-    assert_int_equal(r, 0);
-    if (corruptions == (uint64_t)-1)
-        assert_true(res.corruptions >= 1);
-    else
-        assert_int_equal(res.corruptions, corruptions);
-    assert_int_equal(res.leaks, leaks);
-    assert_int_equal(res.check_errors, 0);
-    assert_int_equal(blk_close(b), 0);
-    return res;
-}
+#include "block_test_helpers.h"
 
 static void test_info(void **state)
 {
@@ -372,107 +262,6 @@ static void test_set_backing(void **state)
     qemu_check_clean(p);
 }
 
-/* Sets the stored 16-bit refcount of `cluster` (covered by the first
- * refcount block). */
-static void set_refcount(const char *p, uint64_t cluster, uint16_t v)
-{
-    int fd = open(p, O_RDWR);
-    uint8_t e[8], rc[2] = { (uint8_t)(v >> 8), (uint8_t)v };
-    assert_int_equal(pread(fd, e, 8, 48), 8);
-    uint64_t rt = 0, rb = 0;
-    for (int i = 0; i < 8; i++)
-        rt = rt << 8 | e[i];
-    assert_int_equal(pread(fd, e, 8, (off_t)rt), 8);
-    for (int i = 0; i < 8; i++)
-        rb = rb << 8 | e[i];
-    assert_int_equal(pwrite(fd, rc, 2, (off_t)(rb + cluster * 2)), 2);
-    close(fd);
-}
-
-static void test_check_fix(void **state)
-{
-    (void)state;
-    const uint32_t cs = 4096;
-    const char *p = path("ck.qcow2");
-    create(p, 1 * MiB, cs, 3, NULL, 0);
-    struct blk *b = open_ok(p, 0);
-    fill(b, NULL, 0, 8 * cs, 1);
-    uint64_t n, host;
-    int st, d;
-    assert_int_equal(blk_block_status(b, 0, cs, &n, &st, &host, &d), 0);
-    blk_close(b);
-    struct blk_check_result r = check(p, 0, 0, 0);
-    assert_int_equal(r.allocated_clusters, 8);
-    assert_int_equal(r.total_clusters, 256);
-    struct stat sb;
-    assert_int_equal(stat(p, &sb), 0);
-    assert_int_equal(r.image_end_offset, (uint64_t)sb.st_size);
-    /* A leak: one more cluster at the end with refcount 1. */
-    assert_int_equal(truncate(p, sb.st_size + cs), 0);
-    set_refcount(p, (uint64_t)sb.st_size / cs, 1);
-    check(p, 0, 0, 1);
-    r = check(p, BLK_FIX_LEAKS, 0, 1);
-    assert_int_equal(r.leaks_fixed, 1);
-    check(p, 0, 0, 0);
-    qemu_check_clean(p);
-    /* A corruption: an in-use data cluster with refcount 0 (its COPIED
-     * flag then disagrees too). */
-    set_refcount(p, host / cs, 0);
-    check(p, 0, (uint64_t)-1, 0);
-    check(p, BLK_FIX_LEAKS, (uint64_t)-1, 0);     /* leaks only: left alone */
-    r = check(p, BLK_FIX_ERRORS | BLK_FIX_LEAKS, (uint64_t)-1, 0);
-    assert_int_equal(r.corruptions_fixed, r.corruptions);
-    check(p, 0, 0, 0);
-    qemu_check_clean(p);
-    /* Refcount 2 on a COPIED entry: a leak, and the flag disagrees; once
-     * the leak is fixed first (as qemu-img does) the flag is right. */
-    set_refcount(p, host / cs, 2);
-    check(p, 0, 1, 1);
-    r = check(p, BLK_FIX_ERRORS | BLK_FIX_LEAKS, 0, 1);
-    assert_int_equal(r.leaks_fixed, 1);
-    check(p, 0, 0, 0);
-    qemu_check_clean(p);
-}
-
-/* Images made by qemu (snapshots, compressed clusters, odd refcount
- * widths, v2) check clean here as they do in qemu-img. */
-static void test_qemu_images(void **state)
-{
-    (void)state;
-    if (!have_qemu) {
-        print_message("skipped: qemu-img is not installed\n");
-        return;
-    }
-    static const char *const opts[] = {
-        "cluster_size=4k", "compat=0.10", "refcount_bits=2,cluster_size=512",
-        "refcount_bits=64", "refcount_bits=8,cluster_size=2M",
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
-        const char *p = path("q.qcow2"), *c = path("qc.qcow2");
-        sh("qemu-img create -q -f qcow2 -o %s %s 8M", opts[i], p);
-        sh("qemu-io -c 'write -P 1 0 1M' -c 'write -z 2M 64k' %s >/dev/null", p);
-        sh("qemu-img snapshot -c s1 %s && qemu-io -c 'write -P 2 512k 1M' %s >/dev/null", p, p);
-        sh("qemu-img snapshot -c s2 %s && qemu-io -c 'discard 0 64k' %s >/dev/null", p, p);
-        check(p, 0, 0, 0);
-        sh("qemu-img convert -c -O qcow2 -o %s %s %s", opts[i], p, c);
-        struct blk_check_result r = check(c, 0, 0, 0);
-        assert_true(r.compressed_clusters > 0);
-        /* Break the compressed image, repair it here, and let qemu judge. */
-        sh("qemu-io -c 'write -P 5 4M 64k' %s >/dev/null", c);
-        if (strstr(opts[i], "refcount_bits=") == NULL) {
-            struct blk *b = open_ok(c, 0);
-            uint64_t n, host;
-            int st, d;
-            assert_int_equal(blk_block_status(b, 4 * MiB, 1, &n, &st, &host, &d), 0);
-            blk_close(b);
-            set_refcount(c, host >> (strstr(opts[i], "4k") ? 12 : 16), 0);
-            check(c, BLK_FIX_ERRORS | BLK_FIX_LEAKS, (uint64_t)-1, 0);
-            check(c, 0, 0, 0);
-        }
-        qemu_check_clean(c);
-    }
-}
-
 /* Zeroes, discard and resize on an image with a qemu-made internal
  * snapshot: the snapshot keeps its data and the refcounts stay right. */
 static void test_snapshot_shared(void **state)
@@ -499,66 +288,6 @@ static void test_snapshot_shared(void **state)
     /* The export has the current size; the snapshot covers the first 1M. */
     sh("cmp -s -n 1048576 %s %s", raw, exp);
 }
-
-/* Damages `rounds` copies of image p at random bytes in [0, span) and runs
- * check (read-only, then repairing) on each. */
-static void fuzz_check(const char *p, uint64_t span, int rounds)
-{
-    const char *f = path("h.qcow2");
-    struct stat st;
-    assert_int_equal(stat(p, &st), 0);
-    size_t size = (size_t)st.st_size;
-    uint8_t *img = malloc(size), *d = malloc(size);
-    int fd = open(p, O_RDONLY);
-    assert_int_equal(read(fd, img, size), (ssize_t)size);
-    close(fd);
-    uint32_t seed = 12345;
-    for (int i = 0; i < rounds; i++) {
-        memcpy(d, img, size);
-        for (int k = 0; k < 1 + i % 16; k++) {
-            seed = seed * 1103515245 + 12345;
-            d[(seed >> 8) % MIN(size, span)] = (uint8_t)(seed >> 3);
-        }
-        fd = open(f, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        assert_int_equal(write(fd, d, size), (ssize_t)size);
-        close(fd);
-        struct blk_check_result res;
-        struct blk *b;
-        for (int fix = 0; fix <= (BLK_FIX_LEAKS | BLK_FIX_ERRORS); fix += 3) {
-            if (blk_open(f, BLK_FMT_QCOW2, fix ? 0 : BLK_OPEN_RDONLY, &b) < 0)
-                continue;
-            (void)blk_check(b, fix, &res);
-            blk_close(b);
-        }
-    }
-    free(img);
-    free(d);
-}
-
-/* Randomly damaged metadata: check (and repair) must never crash, hang or
- * allocate wildly; under ASan and UBSan here. */
-static void test_check_hostile(void **state)
-{
-    (void)state;
-    const char *p = path("h0.qcow2");
-    create(p, 4 * MiB, 4096, 3, NULL, 0);
-    struct blk *b = open_ok(p, 0);
-    fill(b, NULL, 0, 64 * KiB, 1);
-    fill(b, NULL, 3 * MiB, 8 * KiB, 2);
-    blk_close(b);
-    fuzz_check(p, 8 * 4096, 200);   /* the metadata: the first clusters */
-    if (!have_qemu)
-        return;
-    /* Snapshots and compressed clusters, damaged anywhere. */
-    sh("qemu-img create -q -f qcow2 -o cluster_size=4k %s 1M", p);
-    sh("qemu-io -c 'write -P 1 0 64k' %s >/dev/null && qemu-img snapshot -c s1 %s", p, p);
-    sh("qemu-io -c 'write -P 2 16k 64k' %s >/dev/null && qemu-img snapshot -c s2 %s", p, p);
-    sh("qemu-img convert -c -O qcow2 %s %s && qemu-img snapshot -c s1 %s", p, path("hc.qcow2"),
-       path("hc.qcow2"));
-    fuzz_check(p, UINT64_MAX, 150);
-    fuzz_check(path("hc.qcow2"), UINT64_MAX, 150);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -569,10 +298,7 @@ int main(void)
         cmocka_unit_test(test_resize),
         cmocka_unit_test(test_resize_backing),
         cmocka_unit_test(test_set_backing),
-        cmocka_unit_test(test_check_fix),
-        cmocka_unit_test(test_qemu_images),
         cmocka_unit_test(test_snapshot_shared),
-        cmocka_unit_test(test_check_hostile),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

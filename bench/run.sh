@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the benchmarks (`make bench`) where a hardware-assisted /dev/kvm
+# exists: on this host if it has one, otherwise inside the nested L1 VM of
+# tests/nested/l1.sh (docs/nested-kvm.md).  Usage: run.sh BUILD_DIR
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+build=$(cd "${1:-build}" && pwd)
+
+kvm_kind() { # as in tests/vmm/run.sh
+  [ -c /dev/kvm ] && [ -r /dev/kvm ] || { echo none; return; }
+  if [ -d /sys/module/kvm_pvm ]; then echo pvm; return; fi
+  grep -qwE 'vmx|svm' /proc/cpuinfo && echo hw || echo other
+}
+
+kind=$(kvm_kind)
+if [ "$kind" = hw ]; then
+  exec "$here/vmm-start" --build "$build"
+fi
+if ! command -v qemu-system-x86_64 >/dev/null; then
+  echo "bench: skipped: no hardware-assisted /dev/kvm ($kind) and no QEMU for the nested L1 VM"
+  exit 0
+fi
+echo "bench: no hardware-assisted /dev/kvm here ($kind): running inside the nested L1 VM (tests/nested/l1.sh)."
+echo "bench: L1 runs under TCG, so absolute times are far slower than on real hardware; the ratios are what count."
+# One L1 vCPU: with two, L1 (multi-threaded TCG) froze in about a third of
+# the runs that start dozens of L2 VMs; with one it never did.
+exec "$repo/tests/nested/l1.sh" --cpus 1 --timeout 1200 --share "$repo" -- \
+  "$here/vmm-start" --build "$build" --where "inside the nested L1 VM (TCG, 1 vCPU)"
