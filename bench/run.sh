@@ -7,13 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 build=$(cd "${1:-build}" && pwd)
 
-kvm_kind() { # as in tests/vmm/run.sh
-  [ -c /dev/kvm ] && [ -r /dev/kvm ] || { echo none; return; }
-  if [ -d /sys/module/kvm_pvm ]; then echo pvm; return; fi
-  grep -qwE 'vmx|svm' /proc/cpuinfo && echo hw || echo other
-}
-
-kind=$(kvm_kind)
+kind=$("$here/../scripts/kvm-kind.sh")
 if [ "$kind" = hw ]; then
   exec "$here/vmm-start" --build "$build"
 fi
