@@ -1,5 +1,4 @@
-/* Helpers shared by the block unit tests test_block_meta.c and
- * test_block_check.c: a scratch directory, image creation, shell commands
+/* Helpers shared by the block unit tests (test_block*.c): a scratch directory, image creation, shell commands
  * (qemu-img as referee, when installed) and blk_check with expectations.
  * Included by one test file each; everything is static and may go unused. */
 #ifndef CORRAL_TEST_BLOCK_HELPERS_H
@@ -80,6 +79,26 @@ HELPER struct blk *open_ok(const char *p, int flags)
         print_error("open %s: %s\n", p, err_msg());
     assert_int_equal(r, 0);
     return b;
+}
+
+/* A position-dependent byte pattern, different per seed. */
+HELPER void pattern(uint8_t *buf, size_t len, uint64_t off, uint8_t seed)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)((off + i) * 131 + seed + ((off + i) >> 9));
+}
+
+/* Writes `len` bytes of pattern at `off` into both the image and `model`. */
+HELPER void write_both(struct blk *b, uint8_t *model, uint64_t off, size_t len, uint8_t seed)
+{
+    uint8_t *buf = malloc(len);
+    pattern(buf, len, off, seed);
+    int r = blk_pwrite(b, off, buf, len);
+    if (r < 0)
+        print_error("write: %s\n", err_msg());
+    assert_int_equal(r, 0);
+    memcpy(model + off, buf, len);
+    free(buf);
 }
 
 HELPER void fill(struct blk *b, uint8_t *model, uint64_t off, size_t len, uint8_t v)

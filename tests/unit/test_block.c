@@ -15,69 +15,7 @@
 #include "block/block.h"
 #include "util/util.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/corral-blk-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd);
-}
-
-static const char *path(const char *name)
-{
-    static char p[4][128];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof(p[i]), "%s/%s", dir, name);
-    return p[i];
-}
-
-static void pattern(uint8_t *buf, size_t len, uint64_t off, uint8_t seed)
-{
-    for (size_t i = 0; i < len; i++)
-        buf[i] = (uint8_t)((off + i) * 131 + seed + ((off + i) >> 9));
-}
-
-static void create_qcow2(const char *p, uint64_t size, uint32_t cs, int compat,
-                         const char *backing, enum blk_format bfmt)
-{
-    struct blk_create_opts o = { .format = BLK_FMT_QCOW2, .size = size, .cluster_size = cs,
-                                 .compat = compat, .backing_file = backing,
-                                 .backing_format = bfmt };
-    int r = blk_create(p, &o);
-    if (r < 0)
-        print_error("create %s: %s\n", p, err_msg());
-    assert_int_equal(r, 0);
-}
-
-static struct blk *open_ok(const char *p, int flags)
-{
-    struct blk *b = NULL;
-    int r = blk_open(p, BLK_FMT_PROBE, flags, &b);
-    if (r < 0)
-        print_error("open %s: %s\n", p, err_msg());
-    assert_int_equal(r, 0);
-    return b;
-}
-
-/* Writes `len` bytes of pattern at `off` into both the image and `model`. */
-static void write_both(struct blk *b, uint8_t *model, uint64_t off, size_t len, uint8_t seed)
-{
-    uint8_t *buf = malloc(len);
-    pattern(buf, len, off, seed);
-    assert_int_equal(blk_pwrite(b, off, buf, len), 0);
-    memcpy(model + off, buf, len);
-    free(buf);
-}
+#include "block_test_helpers.h"
 
 static void assert_reads(struct blk *b, const uint8_t *model, uint64_t size)
 {
@@ -116,7 +54,7 @@ static void test_raw(void **state)
 static void qcow2_roundtrip(uint32_t cs, int compat)
 {
     const uint64_t size = MAX(8 * MiB, 4ULL * cs);
-    create_qcow2(path("q.qcow2"), size, cs, compat, NULL, 0);
+    create(path("q.qcow2"), size, cs, compat, NULL, 0);
     struct blk *b = open_ok(path("q.qcow2"), 0);
     assert_int_equal(blk_format_of(b), BLK_FMT_QCOW2);
     assert_true(blk_size(b) == size);
@@ -149,7 +87,7 @@ static void test_qcow2_refcount_growth(void **state)
 {
     (void)state;
     const uint64_t size = 64 * MiB;
-    create_qcow2(path("g.qcow2"), size, 512, 3, NULL, 0);
+    create(path("g.qcow2"), size, 512, 3, NULL, 0);
     struct blk *b = open_ok(path("g.qcow2"), 0);
     uint8_t *model = calloc(1, size);
     write_both(b, model, 0, 12 * MiB, 5);
@@ -173,8 +111,8 @@ static void test_backing_chain(void **state)
     struct blk *b = open_ok(path("base.raw"), 0);
     assert_int_equal(blk_pwrite(b, 0, model, size), 0);
     blk_close(b);
-    create_qcow2(path("mid.qcow2"), 0, 65536, 3, "base.raw", BLK_FMT_RAW);
-    create_qcow2(path("top.qcow2"), 0, 4096, 2, "mid.qcow2", BLK_FMT_PROBE);
+    create(path("mid.qcow2"), 0, 65536, 3, "base.raw", BLK_FMT_RAW);
+    create(path("top.qcow2"), 0, 4096, 2, "mid.qcow2", BLK_FMT_PROBE);
     b = open_ok(path("mid.qcow2"), 0);
     assert_true(blk_size(b) == size);
     write_both(b, model, 70000, 100, 10);   /* COW from the raw base */
@@ -228,7 +166,7 @@ static void test_zero_flag(void **state)
 {
     (void)state;
     const char *p = path("z.qcow2");
-    create_qcow2(p, 1 * MiB, 4096, 3, NULL, 0);
+    create(p, 1 * MiB, 4096, 3, NULL, 0);
     struct blk *b = open_ok(p, 0);
     uint8_t *model = calloc(1, 1 * MiB);
     write_both(b, model, 0, 8192, 1);
@@ -254,7 +192,7 @@ static void test_zero_flag(void **state)
 static void expect_bad(off_t off, const void *data, size_t len, int flags, const char *want)
 {
     const char *p = path("bad.qcow2");
-    create_qcow2(p, 16 * MiB, 65536, 3, NULL, 0);
+    create(p, 16 * MiB, 65536, 3, NULL, 0);
     if (data)
         patch(p, off, data, len);
     else
@@ -302,7 +240,7 @@ static void test_bad_images(void **state)
                "backing file name");
 
     /* A corrupt or dirty image still opens read-only. */
-    create_qcow2(path("bad.qcow2"), 16 * MiB, 65536, 3, NULL, 0);
+    create(path("bad.qcow2"), 16 * MiB, 65536, 3, NULL, 0);
     put64(v, 3);
     patch(path("bad.qcow2"), 72, v, 8);
     struct blk *b = open_ok(path("bad.qcow2"), BLK_OPEN_RDONLY);
@@ -312,18 +250,18 @@ static void test_bad_images(void **state)
 static void test_backing_loop(void **state)
 {
     (void)state;
-    create_qcow2(path("la.qcow2"), 1 * MiB, 0, 3, NULL, 0);
-    create_qcow2(path("lb.qcow2"), 0, 0, 3, "la.qcow2", BLK_FMT_QCOW2);
-    create_qcow2(path("la.qcow2"), 1 * MiB, 0, 3, "lb.qcow2", BLK_FMT_QCOW2);
+    create(path("la.qcow2"), 1 * MiB, 0, 3, NULL, 0);
+    create(path("lb.qcow2"), 0, 0, 3, "la.qcow2", BLK_FMT_QCOW2);
+    create(path("la.qcow2"), 1 * MiB, 0, 3, "lb.qcow2", BLK_FMT_QCOW2);
     struct blk *b = NULL;
     assert_true(blk_open(path("la.qcow2"), BLK_FMT_PROBE, BLK_OPEN_RDONLY, &b) < 0);
     assert_non_null(strstr(err_msg(), "loop"));
     /* A self-reference too. */
-    create_qcow2(path("self.qcow2"), 1 * MiB, 0, 3, "self.qcow2", BLK_FMT_QCOW2);
+    create(path("self.qcow2"), 1 * MiB, 0, 3, "self.qcow2", BLK_FMT_QCOW2);
     assert_true(blk_open(path("self.qcow2"), BLK_FMT_PROBE, 0, &b) < 0);
     assert_non_null(strstr(err_msg(), "loop"));
     /* Missing backing file: a clear error naming it. */
-    create_qcow2(path("orphan.qcow2"), 1 * MiB, 0, 3, "nonexistent.img", BLK_FMT_RAW);
+    create(path("orphan.qcow2"), 1 * MiB, 0, 3, "nonexistent.img", BLK_FMT_RAW);
     assert_true(blk_open(path("orphan.qcow2"), BLK_FMT_PROBE, 0, &b) < 0);
     assert_non_null(strstr(err_msg(), "nonexistent.img"));
 }

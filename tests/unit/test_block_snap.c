@@ -17,39 +17,11 @@
 #include "block/block.h"
 #include "util/util.h"
 
-static char dir[64];
-static bool have_qemu;
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/corral-snap-XXXXXX");
-    have_qemu = system("qemu-img --version >/dev/null 2>&1 && "
-                       "qemu-io --version >/dev/null 2>&1") == 0;
-    if (!have_qemu)
-        print_message("qemu-img/qemu-io not found: skipping the QEMU interop asserts\n");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd);
-}
-
-static const char *path(const char *name)
-{
-    static char p[4][128];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof(p[i]), "%s/%s", dir, name);
-    return p[i];
-}
+#include "block_test_helpers.h"
 
 /* Runs a shell command; returns its exit status (output to out if given). */
-static int sh(char *out, size_t out_len, const char *fmt, ...)
+static int sh_out(char *out, size_t out_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int sh_out(char *out, size_t out_len, const char *fmt, ...)
 {
     char cmd[1024];
     va_list ap;
@@ -70,66 +42,11 @@ static int sh(char *out, size_t out_len, const char *fmt, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* `qemu-img check` must find no errors and no leaks. */
-static void qemu_check_clean(const char *p)
-{
-    if (!have_qemu)
-        return;
-    static char out[65536];
-    int st = sh(out, sizeof(out), "qemu-img check %s 2>&1", p);
-    if (st != 0)
-        print_error("qemu-img check %s: exit %d\n%s\n", p, st, out);
-    assert_int_equal(st, 0);
-}
-
-static void pattern(uint8_t *buf, size_t len, uint64_t off, uint8_t seed)
-{
-    for (size_t i = 0; i < len; i++)
-        buf[i] = (uint8_t)((off + i) * 131 + seed + ((off + i) >> 9));
-}
-
-static void create_qcow2(const char *p, uint64_t size, uint32_t cs, int compat)
-{
-    struct blk_create_opts o = { .format = BLK_FMT_QCOW2, .size = size, .cluster_size = cs,
-                                 .compat = compat };
-    int r = blk_create(p, &o);
-    if (r < 0)
-        print_error("create %s: %s\n", p, err_msg());
-    assert_int_equal(r, 0);
-}
-
-static struct blk *open_ok(const char *p, int flags)
-{
-    struct blk *b = NULL;
-    int r = blk_open(p, BLK_FMT_PROBE, flags, &b);
-    if (r < 0)
-        print_error("open %s: %s\n", p, err_msg());
-    assert_int_equal(r, 0);
-    return b;
-}
-
 static void ok(int r)
 {
     if (r < 0)
         print_error("failed: %s\n", err_msg());
     assert_int_equal(r, 0);
-}
-
-static void write_both(struct blk *b, uint8_t *model, uint64_t off, size_t len, uint8_t seed)
-{
-    uint8_t *buf = malloc(len);
-    pattern(buf, len, off, seed);
-    ok(blk_pwrite(b, off, buf, len));
-    memcpy(model + off, buf, len);
-    free(buf);
-}
-
-static void assert_reads(struct blk *b, const uint8_t *model, uint64_t size)
-{
-    uint8_t *buf = malloc(size);
-    ok(blk_pread(b, 0, buf, size));
-    assert_memory_equal(buf, model, size);
-    free(buf);
 }
 
 /* A raw file with the model's content, for qemu-img compare. */
@@ -147,7 +64,7 @@ static void qemu_compare(const char *img, const uint8_t *model, uint64_t size)
         return;
     write_raw(path("model.raw"), model, size);
     char out[4096];
-    int st = sh(out, sizeof(out), "qemu-img compare %s %s 2>&1", img,
+    int st = sh_out(out, sizeof(out), "qemu-img compare %s %s 2>&1", img,
                 path("model.raw"));
     if (st != 0)
         print_error("qemu-img compare: %d %s\n", st, out);
@@ -182,7 +99,7 @@ static int count_snaps(struct blk *b)
 static bool qemu_lists(const char *img, const char *name)
 {
     static char out[65536];
-    assert_int_equal(sh(out, sizeof(out), "qemu-img snapshot -l %s", img), 0);
+    assert_int_equal(sh_out(out, sizeof(out), "qemu-img snapshot -l %s", img), 0);
     char word[300];
     snprintf(word, sizeof(word), " %s ", name);
     return strstr(out, word) != NULL;
@@ -193,7 +110,7 @@ static void snap_cycle(uint32_t cs, int compat)
     char p[128];
     snprintf(p, sizeof(p), "%s", path("s.qcow2"));
     const uint64_t size = MAX(4 * MiB, 8ULL * cs);
-    create_qcow2(p, size, cs, compat);
+    create(p, size, cs, compat, NULL, BLK_FMT_PROBE);
     uint8_t *m0 = calloc(1, size), *m1;
     struct blk *b = open_ok(p, 0);
     write_both(b, m0, 0, 3 * cs + 100, 1);
@@ -204,7 +121,7 @@ static void snap_cycle(uint32_t cs, int compat)
     write_both(b, m1, 50, 10, 3);              /* COW of a shared cluster */
     write_both(b, m1, 2 * cs, 2 * cs, 4);      /* whole shared clusters */
     write_both(b, m1, size / 2, 3000, 5);      /* a new cluster */
-    assert_reads(b, m1, size);
+    assert_model(b, m1, size);
     /* Duplicate names are refused with a clear message. */
     assert_true(blk_snapshot_create(b, "s1") < 0);
     assert_non_null(strstr(err_msg(), "already exists"));
@@ -216,7 +133,7 @@ static void snap_cycle(uint32_t cs, int compat)
     assert_string_equal(id, "2");
     write_both(b, m1, cs + 7, 20, 6);
     ok(blk_snapshot_apply(b, "s1"));
-    assert_reads(b, m0, size);
+    assert_model(b, m0, size);
     assert_true(blk_snapshot_apply(b, "nope") < 0);
     assert_non_null(strstr(err_msg(), "nope"));
     write_both(b, m0, 0, 4096, 7);
@@ -231,7 +148,7 @@ static void snap_cycle(uint32_t cs, int compat)
     ok(blk_snapshot_delete(b, "1"));           /* by ID */
     assert_false(listed(b, "s1", NULL));
     assert_int_equal(count_snaps(b), 1);
-    assert_reads(b, m0, size);
+    assert_model(b, m0, size);
     write_both(b, m0, 3 * cs, 100, 8);
     ok(blk_close(b));
     qemu_check_clean(p);
@@ -242,7 +159,7 @@ static void snap_cycle(uint32_t cs, int compat)
     b = open_ok(p, 0);
     ok(blk_snapshot_delete(b, "s2"));
     assert_int_equal(count_snaps(b), 0);
-    assert_reads(b, m0, size);
+    assert_model(b, m0, size);
     ok(blk_close(b));
     qemu_check_clean(p);
     qemu_compare(p, m0, size);
@@ -275,21 +192,21 @@ static void test_snapshot_qemu_made(void **state)
     snprintf(p, sizeof(p), "%s", path("q.qcow2"));
     const uint64_t size = 4 * MiB;
     uint8_t *m0 = calloc(1, size), *m1 = malloc(size);
-    assert_int_equal(sh(NULL, 0, "qemu-img create -q -f qcow2 %s 4M", p), 0);
-    assert_int_equal(sh(NULL, 0, "qemu-io -c 'write -P 0x11 0 1M' %s >/dev/null", p), 0);
+    assert_int_equal(sh_out(NULL, 0, "qemu-img create -q -f qcow2 %s 4M", p), 0);
+    assert_int_equal(sh_out(NULL, 0, "qemu-io -c 'write -P 0x11 0 1M' %s >/dev/null", p), 0);
     fill_qemu(m0, 0, MiB, 0x11);
-    assert_int_equal(sh(NULL, 0, "qemu-img snapshot -c qs1 %s", p), 0);
+    assert_int_equal(sh_out(NULL, 0, "qemu-img snapshot -c qs1 %s", p), 0);
     memcpy(m1, m0, size);
-    assert_int_equal(sh(NULL, 0, "qemu-io -c 'write -P 0x22 512k 1M' %s >/dev/null", p), 0);
+    assert_int_equal(sh_out(NULL, 0, "qemu-io -c 'write -P 0x22 512k 1M' %s >/dev/null", p), 0);
     fill_qemu(m1, 512 * KiB, MiB, 0x22);
     struct blk *b = open_ok(p, BLK_OPEN_RDONLY);
     assert_true(listed(b, "qs1", NULL));
-    assert_reads(b, m1, size);
+    assert_model(b, m1, size);
     blk_close(b);
     b = open_ok(p, 0);
     ok(blk_snapshot_create(b, "c2"));
     ok(blk_snapshot_apply(b, "qs1"));
-    assert_reads(b, m0, size);
+    assert_model(b, m0, size);
     write_both(b, m0, 100 * KiB, 300 * KiB, 9);
     ok(blk_close(b));
     qemu_check_clean(p);
@@ -297,13 +214,13 @@ static void test_snapshot_qemu_made(void **state)
     qemu_compare(p, m0, size);
     /* QEMU sees corral's snapshot content. */
     write_raw(path("m1.raw"), m1, size);
-    assert_int_equal(sh(NULL, 0, "qemu-img convert -f qcow2 -l snapshot.name=c2 -O raw %s %s && "
+    assert_int_equal(sh_out(NULL, 0, "qemu-img convert -f qcow2 -l snapshot.name=c2 -O raw %s %s && "
                         "cmp -s %s %s", p, path("c2.raw"), path("c2.raw"), path("m1.raw")), 0);
     /* A v2 image whose snapshot table ends the file (the last entry's
      * padding is not there). */
     char p2[128];
     snprintf(p2, sizeof(p2), "%s", path("v2.qcow2"));
-    assert_int_equal(sh(NULL, 0, "qemu-img create -q -f qcow2 -o compat=0.10,cluster_size=4096 "
+    assert_int_equal(sh_out(NULL, 0, "qemu-img create -q -f qcow2 -o compat=0.10,cluster_size=4096 "
                         "%s 64M && qemu-io -c 'write -P 0x33 0 64k' %s >/dev/null && "
                         "qemu-img snapshot -c abc %s", p2, p2, p2), 0);
     b = open_ok(p2, 0);
@@ -317,10 +234,10 @@ static void test_snapshot_qemu_made(void **state)
     ok(blk_close(b));
     qemu_check_clean(p);
     assert_false(qemu_lists(p, "qs1"));
-    assert_int_equal(sh(NULL, 0, "qemu-img snapshot -a c2 %s", p), 0);
+    assert_int_equal(sh_out(NULL, 0, "qemu-img snapshot -a c2 %s", p), 0);
     qemu_check_clean(p);
     b = open_ok(p, BLK_OPEN_RDONLY);
-    assert_reads(b, m1, size);
+    assert_model(b, m1, size);
     blk_close(b);
     free(m0);
     free(m1);
@@ -351,7 +268,7 @@ static void expect_bad_table(off_t rel, const void *data, size_t len, const char
 {
     char p[128];
     snprintf(p, sizeof(p), "%s", path("bt.qcow2"));
-    create_qcow2(p, MiB, 65536, 3);
+    create(p, MiB, 65536, 3, NULL, BLK_FMT_PROBE);
     struct blk *b = open_ok(p, 0);
     uint8_t m[4096];
     write_both(b, (uint8_t[8192]){ 0 }, 0, 4096, 1);
@@ -387,7 +304,7 @@ static void test_snapshot_bad_table(void **state)
      * it, and the active data stays as it was. */
     char q[128];
     snprintf(q, sizeof(q), "%s", path("bl1.qcow2"));
-    create_qcow2(q, MiB, 65536, 3);
+    create(q, MiB, 65536, 3, NULL, BLK_FMT_PROBE);
     uint8_t *m = calloc(1, MiB);
     struct blk *b = open_ok(q, 0);
     write_both(b, m, 0, 4096, 1);
@@ -400,13 +317,13 @@ static void test_snapshot_bad_table(void **state)
     assert_non_null(strstr(err_msg(), "L2 table"));
     assert_true(blk_snapshot_delete(b, "x") < 0);
     assert_int_equal(count_snaps(b), 1);
-    assert_reads(b, m, MiB);
+    assert_model(b, m, MiB);
     blk_close(b);
     free(m);
     /* Too many snapshots. */
     char p[128];
     snprintf(p, sizeof(p), "%s", path("bt.qcow2"));
-    create_qcow2(p, MiB, 65536, 3);
+    create(p, MiB, 65536, 3, NULL, BLK_FMT_PROBE);
     patch(p, 60, "\0\x02\0\0", 4);
     assert_true(blk_open(p, BLK_FMT_PROBE, BLK_OPEN_RDONLY, &b) < 0);
     assert_non_null(strstr(err_msg(), "snapshots"));
@@ -438,30 +355,30 @@ static void compress_roundtrip(uint32_t cs, int compat, uint64_t size)
 {
     char p[128];
     snprintf(p, sizeof(p), "%s", path("c.qcow2"));
-    create_qcow2(p, size, cs, compat);
+    create(p, size, cs, compat, NULL, BLK_FMT_PROBE);
     uint8_t *m = malloc(size);
     make_content(m, size, cs);
     struct blk *b = open_ok(p, 0);
     ok(blk_write_compressed(b, 0, m, size));
-    assert_reads(b, m, size);
+    assert_model(b, m, size);
     assert_true(blk_write_compressed(b, 1, m, cs) < 0);
     ok(blk_close(b));
     b = open_ok(p, BLK_OPEN_RDONLY);
-    assert_reads(b, m, size);
+    assert_model(b, m, size);
     blk_close(b);
     qemu_check_clean(p);
     qemu_compare(p, m, size);
     if (have_qemu) {
         static char out[1 << 20];
-        assert_int_equal(sh(out, sizeof(out), "qemu-img map --output=json %s", p), 0);
+        assert_int_equal(sh_out(out, sizeof(out), "qemu-img map --output=json %s", p), 0);
         /* QEMU before 8.0 has no "compressed" key: compressed data is data
          * without a host offset there. */
         assert_true(strstr(out, "\"compressed\": true") || strstr(out, "\"data\": true}"));
-        assert_int_equal(sh(out, sizeof(out), "qemu-img check %s", p), 0);
+        assert_int_equal(sh_out(out, sizeof(out), "qemu-img check %s", p), 0);
         assert_non_null(strstr(out, "compressed clusters"));
         assert_null(strstr(out, " 0.00% compressed clusters"));
         write_raw(path("m.raw"), m, size);
-        assert_int_equal(sh(NULL, 0, "qemu-img convert -O raw %s %s && cmp -s %s %s", p,
+        assert_int_equal(sh_out(NULL, 0, "qemu-img convert -O raw %s %s && cmp -s %s %s", p,
                             path("conv.raw"), path("conv.raw"), path("m.raw")), 0);
     }
     /* Overwriting compressed clusters (normally, and compressed again)
@@ -473,7 +390,7 @@ static void compress_roundtrip(uint32_t cs, int compat, uint64_t size)
     ok(blk_snapshot_create(b, "z"));
     write_both(b, m, cs * 4 + 1, 10, 5);
     ok(blk_write_compressed(b, 0, m, cs));
-    assert_reads(b, m, size);
+    assert_model(b, m, size);
     ok(blk_close(b));
     qemu_check_clean(p);
     qemu_compare(p, m, size);
