@@ -36,9 +36,9 @@ hw)
     exit 0
   fi
   echo "# no hardware-assisted /dev/kvm here ($kind): running the suite in a nested L1 VM" >&2
-  # One L1 vCPU: with two, L1 (TCG emulating SVM) was seen to freeze under many
-  # back-to-back guest starts (bench/README.md); one has not.
-  exec "$repo/tests/nested/l1.sh" --mem 3G --cpus 1 --timeout 1500 --share "$repo" -- \
+  # Two L1 vCPUs: with one, the Linux tests run several times slower.  Under
+  # heavy load on the host, two have been seen to freeze L1 (bench/README.md).
+  exec "$repo/tests/nested/l1.sh" --mem 3G --timeout 1500 --share "$repo" -- \
     env CORRAL_ASSETS="$CORRAL_ASSETS" "$here/suite.sh" "$build"
   ;;
 esac
