@@ -139,6 +139,15 @@ HELPER struct blk_check_result check(const char *p, int fix, uint64_t corruption
     return res;
 }
 
+/* Overwrites bytes of an image file directly, to craft a damaged image. */
+HELPER void patch(const char *p, off_t off, const void *data, size_t len)
+{
+    int fd = open(p, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, data, len, off), (ssize_t)len);
+    close(fd);
+}
+
 HELPER uint64_t read_be64(const char *p, off_t off)
 {
     uint8_t e[8];

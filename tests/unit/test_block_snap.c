@@ -243,26 +243,6 @@ static void test_snapshot_qemu_made(void **state)
     free(m1);
 }
 
-static void patch(const char *p, off_t off, const void *data, size_t len)
-{
-    int fd = open(p, O_RDWR);
-    assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, data, len, off), (ssize_t)len);
-    close(fd);
-}
-
-static uint64_t read_be64_at(const char *p, off_t off)
-{
-    uint8_t v[8];
-    int fd = open(p, O_RDONLY);
-    assert_int_equal(pread(fd, v, 8, off), 8);
-    close(fd);
-    uint64_t x = 0;
-    for (int i = 0; i < 8; i++)
-        x = x << 8 | v[i];
-    return x;
-}
-
 /* A corrupt snapshot table gets a clear error, not a crash. */
 static void expect_bad_table(off_t rel, const void *data, size_t len, const char *want)
 {
@@ -275,7 +255,7 @@ static void expect_bad_table(off_t rel, const void *data, size_t len, const char
     ok(blk_snapshot_create(b, "x"));
     ok(blk_close(b));
     (void)m;
-    off_t table = (off_t)read_be64_at(p, 64);
+    off_t table = (off_t)read_be64(p, 64);
     patch(p, table + rel, data, len);
     int r = blk_open(p, BLK_FMT_PROBE, 0, &b);
     if (r == 0 || !strstr(err_msg(), want))
@@ -311,7 +291,7 @@ static void test_snapshot_bad_table(void **state)
     ok(blk_snapshot_create(b, "x"));
     ok(blk_close(b));
     uint8_t e[8] = { 0, 0, 0, 0x10, 0, 0, 0, 0 };
-    patch(q, (off_t)read_be64_at(q, (off_t)read_be64_at(q, 64)), e, 8);
+    patch(q, (off_t)read_be64(q, (off_t)read_be64(q, 64)), e, 8);
     b = open_ok(q, 0);
     assert_true(blk_snapshot_apply(b, "x") < 0);
     assert_non_null(strstr(err_msg(), "L2 table"));
