@@ -126,6 +126,7 @@ struct blk_snapshot {
     uint64_t date_sec;
     uint32_t date_nsec;
     uint64_t vm_clock_nsec;
+    uint64_t icount;             /* instructions executed; UINT64_MAX = not recorded */
 };
 /* *out is malloc'ed (free it); *n entries. */
 int blk_snapshot_list(struct blk *b, struct blk_snapshot **out, int *n);

@@ -197,6 +197,7 @@ int qcow2_snapshot_list(struct blk *b, struct blk_snapshot **out, int *n)
         o->date_sec = sn->date_sec;
         o->date_nsec = sn->date_nsec;
         o->vm_clock_nsec = sn->vm_clock_nsec;
+        o->icount = sn->extra_size >= 24 ? get_be64(sn->extra + 16) : UINT64_MAX;
     }
     *n = (int)t.n;
     snaptab_free(&t);

@@ -67,7 +67,7 @@ int cmd_check(int argc, char **argv)
     static const struct option longopts[] = {
         { "output", required_argument, NULL, 'O' },
         { "repair", required_argument, NULL, 'r' },
-        { "force-share", no_argument, NULL, 'U' },
+        IMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     const char *fmt = NULL;
@@ -89,9 +89,12 @@ int cmd_check(int argc, char **argv)
                 return 1;
             break;
         case 'q': quiet = true; break;
-        case 'T': case 'U': break;
-        case ':': return img_usage("check", "option '%s' requires an argument", argv[optind - 1]);
-        default: return img_usage("check", "invalid option '%s'", argv[optind - 1]);
+        case 'T':
+            if (img_cache_mode(optarg, true))
+                return 1;
+            break;
+        case 'U': break;
+        default: return img_bad_option("check", c, argv);
         }
     }
     if (optind != argc - 1)

@@ -1,7 +1,8 @@
-/* corral-img commit: writes what the image itself holds into its backing
- * file, then empties the image (unless -d).  Where block status is not
- * available, every range whose content differs from the backing file is
- * written, which gives the backing file the same content. */
+/* corral-img commit: writes what the image and the files above the base
+ * hold into the base (its backing file, or -b BASE deeper in the chain),
+ * then empties the image (unless -d; -b implies -d, as in qemu-img).  Every
+ * range the base does not already read the same is written, which gives
+ * the base the image's content. */
 #include "img/img.h"
 
 #include <errno.h>
@@ -12,14 +13,16 @@
 
 #define CHUNK (2 * MiB)
 
-/* Copies [off, off+len) from top to base if top decides it and it differs. */
-static int commit_range(struct blk *top, struct blk *base, uint64_t off, size_t len, uint8_t *a, uint8_t *b)
+/* Copies [off, off+len) from top to the base at chain depth base_depth if
+ * a file above the base decides it and it differs. */
+static int commit_range(struct blk *top, struct blk *base, int base_depth, uint64_t off, size_t len,
+                        uint8_t *a, uint8_t *b)
 {
     uint64_t pnum, host;
     int status, depth;
     if (blk_block_status(top, off, len, &pnum, &status, &host, &depth) == 0 && pnum == len &&
-        !(status & BLK_STATUS_ALLOCATED))
-        return 0;   /* the backing chain decides this range already */
+        depth >= base_depth)
+        return 0;   /* the base or its backing chain decides this range already */
     if (blk_pread(top, off, a, len) < 0 || blk_pread(base, off, b, len) < 0)
         return img_block_error("error while reading");
     if (!memcmp(a, b, len))
@@ -56,21 +59,42 @@ static int make_empty(struct blk *top, const char *file, bool quiet)
     return 0;
 }
 
+/* The chain depth of -b BASE: the recorded name, or the same file. */
+static int find_base(const struct img_chain *c, const char *base, const char *file)
+{
+    _cleanup_free_ char *want = realpath(base, NULL);
+    for (int d = 1; d < c->n; d++) {
+        _cleanup_free_ char *have = realpath(c->path[d], NULL);
+        if (!strcmp(c->path[d], base) || (want && have && !strcmp(want, have)))
+            return d;
+    }
+    img_error("Did not find '%s' in the backing chain of '%s'", base, file);
+    return -1;
+}
+
 int cmd_commit(int argc, char **argv)
 {
-    const char *fmt = NULL;
+    static const struct option longopts[] = { IMG_COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
+    const char *fmt = NULL, *base_name = NULL;
     bool quiet = false, drop = true, progress = false;
+    struct img_rate rate = { 0 };
     int c;
-    while ((c = getopt(argc, argv, ":f:t:b:dpqr:")) != -1) {
+    while ((c = getopt_long(argc, argv, ":f:t:b:dpqr:", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': fmt = optarg; break;
         case 'd': drop = false; break;
         case 'p': progress = true; break;
         case 'q': quiet = true; break;
-        case 'b': return img_error("-b (commit into a deeper base) is not supported; commit one level at a time");
-        case 't': case 'r': break;
-        case ':': return img_usage("commit", "option '-%c' requires an argument", optopt);
-        default: return img_usage("commit", "invalid option -- '%c'", optopt);
+        case 'b': base_name = optarg; drop = false; break;
+        case 't':
+            if (img_cache_mode(optarg, false))
+                return 1;
+            break;
+        case 'r':
+            if (img_parse_rate(optarg, &rate))
+                return 1;
+            break;
+        default: return img_bad_option("commit", c, argv);
         }
     }
     if (optind != argc - 1)
@@ -78,12 +102,18 @@ int cmd_commit(int argc, char **argv)
     progress = progress && !quiet;
     const char *file = argv[optind];
     struct blk *top, *base = NULL;
-    _cleanup_free_ char *base_path = NULL;
+    struct img_chain chain;
     if (img_open(file, fmt, BLK_OPEN_RDONLY, &top))
         return 1;
-    int rc = img_open_backing(top, file, BLK_OPEN_NO_BACKING, &base, &base_path);
-    if (!rc && !base)
+    int rc = img_chain_load(file, blk_format_of(top), &chain), depth = 1;
+    if (!rc && chain.n < 2)
         rc = img_error("Image does not have a backing file");
+    if (!rc && base_name && (depth = find_base(&chain, base_name, file)) < 0)
+        rc = 1;
+    /* The base keeps its own backing file: ranges it already reads the
+     * same as the image are not written. */
+    if (!rc && blk_open(chain.path[depth], chain.fmt[depth], 0, &base) < 0)
+        rc = img_error("Could not open '%s': %s", chain.path[depth], err_msg());
     uint64_t size = blk_size(top);
     if (!rc && blk_size(base) < size && blk_resize(base, size) < 0)
         rc = img_error("Could not grow the backing file: %s", err_msg());
@@ -91,15 +121,18 @@ int cmd_commit(int argc, char **argv)
     if (!rc && (!a || !b))
         rc = img_error("out of memory");
     for (uint64_t off = 0; !rc && off < size; off += CHUNK) {
-        rc = commit_range(top, base, off, (size_t)MIN(CHUNK, size - off), a, b);
-        img_progress(progress, (double)MIN(off + CHUNK, size) * 100.0 / (double)size);
+        size_t len = (size_t)MIN(CHUNK, size - off);
+        rc = commit_range(top, base, depth, off, len, a, b);
+        img_rate_wait(&rate, len);
+        img_progress(progress, (double)(off + len) * 100.0 / (double)size);
     }
     if (progress)
         printf("\n");
     free(a);
     free(b);
     if (base && blk_close(base) < 0 && !rc)
-        rc = img_block_error(base_path);
+        rc = img_block_error(chain.path[depth]);
+    img_chain_free(&chain);
     if (!rc && drop)
         return make_empty(top, file, quiet);
     if (blk_close(top) < 0 && !rc)

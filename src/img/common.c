@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/util.h"
 
@@ -57,6 +58,92 @@ void img_getopt_reset(void)
     opterr = 0;   /* commands report bad options themselves */
 }
 
+int img_bad_option(const char *cmd, int c, char **argv)
+{
+    char opt[3] = { '-', (char)optopt, '\0' };
+    const char *name = optopt && optopt < IMG_OPT_OBJECT && c == '?' ? opt : argv[optind - 1];
+    switch (c) {
+    case IMG_OPT_OBJECT:
+        return img_error("--object is not supported: corral-img has no QEMU objects "
+                         "(secrets, encryption)");
+    case IMG_OPT_IMAGE_OPTS:
+        return img_error("--image-opts is not supported: give image file names");
+    case ':':
+        return img_usage(cmd, "missing argument for option '%s'", argv[optind - 1]);
+    default:
+        return img_usage(cmd, "unrecognized option '%s'", name);
+    }
+}
+
+int img_cache_mode(const char *mode, bool src)
+{
+    static const char *const modes[] = { "none", "off", "writeback", "writethrough",
+                                         "directsync", "unsafe" };
+    for (size_t i = 0; i < ARRAY_SIZE(modes); i++)
+        if (!strcmp(mode, modes[i]))
+            return 0;
+    return img_error("Invalid %scache option: %s", src ? "source " : "", mode);
+}
+
+int img_parse_rate(const char *s, struct img_rate *r)
+{
+    if (img_parse_size(s, &r->bps))
+        return img_error("Invalid rate limit specified. You may use k, M, G, T, P or E "
+                         "suffixes for kilobytes, megabytes, gigabytes, terabytes, petabytes "
+                         "and exabytes.");
+    return 0;
+}
+
+void img_rate_wait(struct img_rate *r, uint64_t bytes)
+{
+    if (!r->bps)
+        return;
+    if (!r->start_ns)
+        r->start_ns = now_ns();
+    r->done += bytes;
+    double due = (double)r->done / (double)r->bps * 1e9;
+    double elapsed = (double)(now_ns() - r->start_ns);
+    if (due > elapsed) {
+        uint64_t wait = (uint64_t)(due - elapsed);
+        struct timespec ts = { (time_t)(wait / 1000000000), (long)(wait % 1000000000) };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
+}
+
+int img_prealloc_mode(const char *mode)
+{
+    if (strcmp(mode, "off") && strcmp(mode, "metadata") && strcmp(mode, "falloc") &&
+        strcmp(mode, "full"))
+        return img_error("Invalid preallocation mode '%s' (off, metadata, falloc or full)", mode);
+    return 0;
+}
+
+int img_preallocate_raw(const char *path, uint64_t from, uint64_t to, const char *mode)
+{
+    if (!mode || !strcmp(mode, "off") || to <= from)
+        return 0;
+    _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return img_error("Could not open '%s': %s", path, strerror(errno));
+    int r = 0;
+    if (!strcmp(mode, "falloc")) {
+        r = posix_fallocate(fd, (off_t)from, (off_t)(to - from));
+    } else {   /* full: zeros written, as qemu does */
+        static const uint8_t zeros[64 * 1024];
+        for (uint64_t off = from; off < to && !r; off += sizeof(zeros)) {
+            size_t n = (size_t)MIN(sizeof(zeros), to - off);
+            if (pwrite(fd, zeros, n, (off_t)off) != (ssize_t)n)
+                r = errno ? errno : EIO;
+        }
+        if (!r && fsync(fd) < 0)
+            r = errno;
+    }
+    if (r)
+        return img_error("Could not preallocate '%s': %s", path, strerror(r));
+    return 0;
+}
+
 int img_format(const char *name, enum blk_format *out)
 {
     *out = BLK_FMT_PROBE;
@@ -93,13 +180,28 @@ char *img_backing_path(const char *image, const char *backing)
 int img_parse_size(const char *s, uint64_t *out)
 {
     static const char units[] = "bkmgtpe";
+    const char *p = s;
     char *end;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (*p == '+')
+        p++;
+    if (!isdigit((unsigned char)*p))
+        return -EINVAL;   /* no sign, no leading dot */
     errno = 0;
-    if (!isdigit((unsigned char)*s))
-        return -EINVAL;
-    double v = strtod(s, &end);
-    if (errno || end == s)
-        return -EINVAL;
+    unsigned long long v = strtoull(p, &end, 10);
+    bool hex = v == 0 && (*end == 'x' || *end == 'X');
+    if (hex)
+        v = strtoull(p, &end, 16);
+    if (errno)
+        return -ERANGE;
+    double frac = 0;
+    if (!hex && *end == '.') {   /* "1.5G", "1.k"; no exponent */
+        const char *f = end++;
+        while (isdigit((unsigned char)*end))
+            end++;
+        frac = strtod(f, NULL);
+    }
     uint64_t mul = 1;
     if (*end) {
         const char *u = strchr(units, tolower((unsigned char)*end));
@@ -107,12 +209,14 @@ int img_parse_size(const char *s, uint64_t *out)
             return -EINVAL;
         mul = 1ULL << (10 * (u - units));
     }
-    double bytes = v * (double)mul;
-    if (bytes >= 18446744073709549568.0)
-        return -ERANGE;
-    if (mul == 1 && strchr(s, '.'))
+    if (mul == 1 && frac > 0)
         return -EINVAL;   /* fractional bytes */
-    *out = (uint64_t)bytes;
+    if (v > INT64_MAX / mul)
+        return -ERANGE;
+    uint64_t bytes = v * mul + (uint64_t)(frac * (double)mul);
+    if (bytes > INT64_MAX)
+        return -ERANGE;
+    *out = bytes;
     return 0;
 }
 
@@ -126,16 +230,16 @@ void img_size_str(uint64_t v, char *buf, size_t len)
     snprintf(buf, len, "%0.3g %sB", (double)v / (double)(1ULL << (10 * i)), suffix[i]);
 }
 
-int img_parse_opts(const char *opts, img_opt_fn fn, void *arg)
+int img_parse_opts(char *opts, img_opt_fn fn, void *arg)
 {
-    _cleanup_free_ char *copy = strdup(opts);
-    if (!copy)
-        return img_error("out of memory");
     char *save = NULL;
-    for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+    for (char *kv = strtok_r(opts, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(kv, '=');
-        if (!strcmp(kv, "help") || !strcmp(kv, "?"))
-            return img_error("-o help is not supported; see corral-img --help");
+        if (!strcmp(kv, "help") || !strcmp(kv, "?")) {
+            if (fn("help", NULL, arg))
+                return 1;
+            continue;
+        }
         if (!eq)
             return img_error("Invalid parameter '%s'", kv);
         *eq = '\0';
@@ -290,6 +394,36 @@ int img_open_backing(struct blk *b, const char *image, int flags, struct blk **o
         return 1;
     }
     return 0;
+}
+
+int img_chain_load(const char *file, enum blk_format fmt, struct img_chain *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->path[0] = strdup(file);
+    c->fmt[0] = fmt;
+    if (!c->path[0])
+        return img_error("out of memory");
+    for (c->n = 1; c->n <= BLK_MAX_BACKING_DEPTH; c->n++) {
+        struct blk *lvl;
+        struct blk_info info;
+        int d = c->n - 1;
+        if (blk_open(c->path[d], c->fmt[d], BLK_OPEN_RDONLY | BLK_OPEN_NO_BACKING, &lvl) < 0)
+            break;
+        int r = blk_get_info(lvl, &info);
+        blk_close(lvl);
+        if (r < 0 || !info.backing_file[0])
+            break;
+        if (!(c->path[d + 1] = img_backing_path(c->path[d], info.backing_file)))
+            return img_error("out of memory");
+        c->fmt[d + 1] = info.backing_format;
+    }
+    return 0;
+}
+
+void img_chain_free(struct img_chain *c)
+{
+    for (int d = 0; d <= BLK_MAX_BACKING_DEPTH; d++)
+        free(c->path[d]);
 }
 
 int img_raw_fd(struct blk *b, const char *path)

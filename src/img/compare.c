@@ -49,7 +49,7 @@ static int status_of(struct blk *b, int raw_fd, uint64_t off, uint64_t len, uint
 int cmd_compare(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "force-share", no_argument, NULL, 'U' },
+        IMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     const char *fmt1 = NULL, *fmt2 = NULL;
@@ -62,9 +62,12 @@ int cmd_compare(int argc, char **argv)
         case 's': strict = true; break;
         case 'q': quiet = true; break;
         case 'p': progress = true; break;
-        case 'T': case 'U': break;
-        case ':': img_usage("compare", "option '-%c' requires an argument", optopt); return 2;
-        default: img_usage("compare", "invalid option -- '%c'", optopt); return 2;
+        case 'T':
+            if (img_cache_mode(optarg, true))
+                return 2;
+            break;
+        case 'U': break;
+        default: return img_bad_option("compare", c, argv);   /* 1, as qemu-img */
         }
     }
     if (argc - optind != 2) {

@@ -15,39 +15,10 @@
 struct convert {
     struct blk *dst;
     uint32_t grain;       /* unit of zero detection and of compression */
-    bool compress, fresh, has_backing, progress;
+    bool compress, fresh, has_backing, progress, sparse, salvage;
     uint8_t *buf, *old;
+    struct img_rate rate;
 };
-
-struct out_opts {
-    struct blk_create_opts o;
-    const char *backing_fmt;
-};
-
-static int out_opt(const char *key, const char *val, void *arg)
-{
-    struct out_opts *a = arg;
-    uint64_t v;
-    if (!strcmp(key, "cluster_size")) {
-        if (img_parse_size(val, &v) || v > UINT32_MAX)
-            return img_error("Invalid cluster_size '%s'", val);
-        a->o.cluster_size = (uint32_t)v;
-    } else if (!strcmp(key, "compat")) {
-        a->o.compat = !strcmp(val, "0.10") ? 2 : !strcmp(val, "1.1") ? 3 : -1;
-        if (a->o.compat < 0)
-            return img_error("Invalid parameter '%s'", val);
-    } else if (!strcmp(key, "lazy_refcounts")) {
-        a->o.lazy_refcounts = !strcmp(val, "on");
-    } else if (!strcmp(key, "backing_file")) {
-        a->o.backing_file = val;
-    } else if (!strcmp(key, "backing_fmt")) {
-        a->backing_fmt = val;
-    } else if (strcmp(key, "refcount_bits") && strcmp(key, "compression_type") &&
-               strcmp(key, "extended_l2") && strcmp(key, "preallocation")) {
-        return img_error("Invalid parameter '%s'", key);
-    }
-    return 0;
-}
 
 /* Writes one grain-aligned piece of `len` bytes at dst offset `off`. */
 static int put(struct convert *cv, uint64_t off, const uint8_t *data, size_t len)
@@ -57,7 +28,7 @@ static int put(struct convert *cv, uint64_t off, const uint8_t *data, size_t len
             return img_block_error("error while reading target");
         if (!memcmp(cv->old, data, len))
             return 0;
-    } else if (img_is_zero(data, len)) {
+    } else if (cv->sparse && img_is_zero(data, len)) {
         if (cv->fresh)
             return 0;
         if (blk_write_zeroes(cv->dst, off, len) == 0)
@@ -65,6 +36,25 @@ static int put(struct convert *cv, uint64_t off, const uint8_t *data, size_t len
     }
     int r = cv->compress ? blk_write_compressed(cv->dst, off, data, len) : blk_pwrite(cv->dst, off, data, len);
     return r < 0 ? img_block_error("error while writing") : 0;
+}
+
+/* Reads a chunk of the source; with --salvage, 512-byte sectors that
+ * cannot be read are reported and read as zeros, as qemu-img does. */
+static int read_source(struct convert *cv, struct blk *src, uint64_t off, size_t len)
+{
+    if (blk_pread(src, off, cv->buf, len) == 0)
+        return 0;
+    if (!cv->salvage)
+        return img_block_error("error while reading");
+    for (size_t p = 0; p < len; p += 512) {
+        size_t n = (size_t)MIN(512, len - p);
+        if (blk_pread(src, off + p, cv->buf + p, n) < 0) {
+            fprintf(stderr, "corral-img: warning: error while reading offset %llu: %s\n",
+                    (unsigned long long)(off + p), err_msg());
+            memset(cv->buf + p, 0, n);
+        }
+    }
+    return 0;
 }
 
 static int copy_image(struct convert *cv, struct blk *src, uint64_t dst_off, uint64_t total, uint64_t *done)
@@ -76,23 +66,23 @@ static int copy_image(struct convert *cv, struct blk *src, uint64_t dst_off, uin
         int status, depth;
         uint64_t host;
         /* Regions that read as zeros need no read at all in a fresh image. */
-        if (cv->fresh && !cv->has_backing && !((off | dst_off) % cv->grain) &&
+        if (cv->fresh && cv->sparse && !cv->has_backing && !((off | dst_off) % cv->grain) &&
             blk_block_status(src, off, len, &pnum, &status, &host, &depth) == 0 &&
             (status & BLK_STATUS_ZERO) && !(status & BLK_STATUS_DATA) && pnum >= cv->grain) {
-            pnum = ALIGN_DOWN(pnum, cv->grain);
+            pnum -= pnum % cv->grain;
             off += pnum;
             *done += pnum;
             continue;
         }
-        if (blk_pread(src, off, cv->buf, len) < 0)
-            return img_block_error("error while reading");
+        if (read_source(cv, src, off, len))
+            return 1;
         for (size_t p = 0; p < len;) {
             /* grains are aligned in the target */
             size_t n = (size_t)MIN(cv->grain - (dst_off + off + p) % cv->grain, len - p);
-            if (!cv->compress && !cv->has_backing && !img_is_zero(cv->buf + p, n)) {
+            if (!cv->compress && !cv->has_backing && !(cv->sparse && img_is_zero(cv->buf + p, n))) {
                 /* a run of data grains: one write */
                 size_t q = p + n;
-                while (q < len && !img_is_zero(cv->buf + q, MIN(cv->grain, len - q)))
+                while (q < len && !(cv->sparse && img_is_zero(cv->buf + q, MIN(cv->grain, len - q))))
                     q += MIN(cv->grain, len - q);
                 if (blk_pwrite(cv->dst, dst_off + off + p, cv->buf + p, q - p) < 0)
                     return img_block_error("error while writing");
@@ -105,50 +95,115 @@ static int copy_image(struct convert *cv, struct blk *src, uint64_t dst_off, uin
         }
         off += len;
         *done += len;
+        img_rate_wait(&cv->rate, len);
         img_progress(cv->progress, total ? (double)*done * 100.0 / (double)total : 100.0);
     }
     return 0;
 }
 
+enum { OPT_TARGET_IMAGE_OPTS = IMG_OPT_LOCAL, OPT_TARGET_IS_ZERO, OPT_BITMAPS, OPT_SALVAGE };
+
+static int parse_sparse(const char *s, struct convert *cv)
+{
+    uint64_t v;
+    if (img_parse_size(s, &v) || v % 512 || v > 16 * MiB)
+        return img_error("Invalid buffer size for sparse output specified. Valid sizes are "
+                         "multiples of 512 up to 16777216. Select 0 to disable sparse detection "
+                         "(fully allocates output).");
+    cv->sparse = v != 0;
+    cv->grain = v ? (uint32_t)MIN(v, CHUNK) : 4 * KiB;
+    return 0;
+}
+
 int cmd_convert(int argc, char **argv)
 {
-    struct out_opts oo = { .o = { .format = BLK_FMT_RAW } };
-    const char *src_fmt = NULL, *dst_fmt = "raw", *backing = NULL;
-    struct convert cv = { .fresh = true };
-    bool quiet = false, no_create = false;
+    static const struct option longopts[] = {
+        IMG_COMMON_LONGOPTS,
+        { "target-image-opts", no_argument, NULL, OPT_TARGET_IMAGE_OPTS },
+        { "target-is-zero", no_argument, NULL, OPT_TARGET_IS_ZERO },
+        { "bitmaps", no_argument, NULL, OPT_BITMAPS },
+        { "salvage", no_argument, NULL, OPT_SALVAGE },
+        { NULL, 0, NULL, 0 },
+    };
+    struct img_create_args oo = { .o = { .format = BLK_FMT_RAW } };
+    const char *src_fmt = NULL, *dst_fmt = NULL, *backing = NULL;
+    struct convert cv = { .fresh = true, .sparse = true, .grain = 4 * KiB };
+    bool quiet = false, no_create = false, target_zero = false, opts_given = false, copy_off = false;
+    uint64_t v;
     int c;
-    while ((c = getopt(argc, argv, ":f:O:co:B:F:pqnt:T:S:m:WUC")) != -1) {
+    while ((c = getopt_long(argc, argv, ":f:O:co:B:F:pqnt:T:S:m:WUCl:r:", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': src_fmt = optarg; break;
         case 'O': dst_fmt = optarg; break;
         case 'c': cv.compress = true; break;
         case 'o':
-            if (img_parse_opts(optarg, out_opt, &oo))
+            if (img_parse_opts(optarg, img_create_opt, &oo))
                 return 1;
+            opts_given = true;
             break;
         case 'B': backing = optarg; break;
         case 'F': oo.backing_fmt = optarg; break;
         case 'p': cv.progress = true; break;
         case 'q': quiet = true; break;
         case 'n': no_create = true; break;
-        case 't': case 'T': case 'S': case 'm': case 'W': case 'U': case 'C': break;
-        case ':': return img_usage("convert", "option '-%c' requires an argument", optopt);
-        default: return img_usage("convert", "invalid option -- '%c'", optopt);
+        case 't': case 'T':
+            if (img_cache_mode(optarg, c == 'T'))
+                return 1;
+            break;
+        case 'S':
+            if (parse_sparse(optarg, &cv))
+                return 1;
+            break;
+        case 'm':
+            if (parse_uint(optarg, 1, 16, &v) < 0)
+                return img_error("Invalid number of coroutines. Allowed number of coroutines is "
+                                 "between 1 and 16");
+            break;
+        case 'r':
+            if (img_parse_rate(optarg, &cv.rate))
+                return 1;
+            break;
+        case 'C': copy_off = true; break;
+        case 'W': case 'U': break;   /* out-of-order writes, no locks: same result */
+        case OPT_TARGET_IS_ZERO: target_zero = true; break;
+        case OPT_SALVAGE: cv.salvage = true; break;
+        case 'l':
+            return img_error("-l is not supported: corral cannot read an internal snapshot "
+                             "without applying it (use 'snapshot -a' on a copy)");
+        case OPT_BITMAPS:
+            return img_error("--bitmaps is not supported: corral keeps no persistent bitmaps");
+        case OPT_TARGET_IMAGE_OPTS:
+            return img_error("--target-image-opts is not supported: give image file names");
+        default: return img_bad_option("convert", c, argv);
         }
     }
     cv.progress = cv.progress && !quiet;
+    if (img_format(dst_fmt ? dst_fmt : "raw", &oo.o.format) || img_format(oo.backing_fmt, &oo.o.backing_format))
+        return 1;
+    if (oo.o.format == BLK_FMT_PROBE)
+        return img_error("Unknown file format '%s'", dst_fmt);
+    if (oo.help) {
+        img_create_help(oo.o.format);
+        return 0;
+    }
     if (backing)
         oo.o.backing_file = backing;
     if (argc - optind < 2)
         return img_usage("convert", "Must specify image file name");
     int nsrc = argc - optind - 1;
     const char *dst_path = argv[argc - 1];
-    if (img_format(dst_fmt, &oo.o.format) || img_format(oo.backing_fmt, &oo.o.backing_format))
+    if (copy_off && cv.compress)
+        return img_error("Cannot enable copy offloading when -c is used");
+    if (target_zero && !no_create)
+        return img_error("--target-is-zero requires use of -n flag");
+    if (no_create && opts_given)
+        return img_error("-o has no effect when skipping image creation");
+    if (!no_create && img_create_check(&oo, dst_path))
         return 1;
-    if (cv.compress && oo.o.format != BLK_FMT_QCOW2)
+    if (oo.o.backing_file && !oo.backing_fmt)
+        return img_error("Use of backing file requires explicit backing format");
+    if (cv.compress && !(no_create && !dst_fmt) && oo.o.format != BLK_FMT_QCOW2)
         return img_error("Compression not supported for this file format");
-    if (oo.o.backing_file && oo.o.format != BLK_FMT_QCOW2)
-        return img_error("Backing file not supported for file format '%s'", dst_fmt);
 
     struct blk **src = calloc((size_t)nsrc, sizeof(*src));
     int rc = src ? 0 : img_error("out of memory");
@@ -159,20 +214,22 @@ int cmd_convert(int argc, char **argv)
     }
     if (!rc && !no_create) {
         oo.o.size = total;
-        if (blk_create(dst_path, &oo.o) < 0)
-            rc = img_error("%s: error while converting %s: %s", dst_path, dst_fmt, err_msg());
+        if (img_create_image(dst_path, &oo))
+            rc = 1;
     }
-    cv.fresh = !no_create;
+    /* A new image (or one the user says reads as zeros) needs no zeros written. */
+    cv.fresh = !no_create || target_zero;
     cv.has_backing = oo.o.backing_file != NULL;
-    if (!rc)
-        rc = img_open(dst_path, no_create ? NULL : dst_fmt, 0, &cv.dst);
+    if (!rc)   /* -n without -O: the existing target's own format */
+        rc = img_open(dst_path, no_create && !dst_fmt ? NULL : blk_format_name(oo.o.format), 0, &cv.dst);
     if (!rc && blk_size(cv.dst) < total)
         rc = img_error("%s: target image is smaller than the source", dst_path);
     if (!rc) {
         uint32_t cs = blk_cluster_size(cv.dst);
-        cv.grain = cv.compress || cs ? (cs ? cs : 64 * KiB) : 4 * KiB;
+        if (cs)
+            cv.grain = cs;   /* zeros are skipped, and data compressed, by cluster */
         if (cv.compress && !cs)
-            rc = img_error("Compression needs the target's cluster size: %s", err_msg());
+            rc = img_error("Compression not supported for this file format");
         cv.buf = malloc(CHUNK);
         cv.old = malloc(cv.grain);
         if (!cv.buf || !cv.old)

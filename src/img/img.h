@@ -49,6 +49,54 @@ int img_help(const char *cmd);
 /* Resets getopt before a command parses its options. */
 void img_getopt_reset(void);
 
+/* Long options every command takes, as qemu-img does.  --object (QEMU
+ * objects: secrets for encrypted images, throttle groups) and --image-opts
+ * (QEMU option strings instead of file names) have no meaning for corral
+ * and are refused by img_bad_option(); -U (--force-share) is accepted by
+ * every command that qemu-img accepts it for (corral takes no image locks). */
+enum { IMG_OPT_OBJECT = 0x100, IMG_OPT_IMAGE_OPTS, IMG_OPT_LOCAL };
+#define IMG_COMMON_LONGOPTS                                  \
+    { "object", required_argument, NULL, IMG_OPT_OBJECT },   \
+    { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS }, \
+    { "force-share", no_argument, NULL, 'U' }
+/* The default case of each command's option switch: one error line for an
+ * unknown option, a missing argument or a refused option.  Returns 1. */
+int img_bad_option(const char *cmd, int c, char **argv);
+/* -t cache / -T src_cache: one of qemu's cache modes.  corral's I/O is the
+ * same for every mode (written data is flushed before the command ends),
+ * so the mode is only validated.  Returns 0, or 1 with the error printed. */
+int img_cache_mode(const char *mode, bool src);
+
+/* -r rate_limit: at most `bps` bytes per second (0: no limit). */
+struct img_rate {
+    uint64_t bps, start_ns, done;
+};
+int img_parse_rate(const char *s, struct img_rate *r);   /* prints the error */
+/* Counts `bytes` as done and sleeps as long as the rate requires. */
+void img_rate_wait(struct img_rate *r, uint64_t bytes);
+
+/* Preallocates [from, to) of a raw image file: "falloc" allocates blocks,
+ * "full" writes zeros, "off" does nothing.  Prints the error. */
+int img_preallocate_raw(const char *path, uint64_t from, uint64_t to, const char *mode);
+/* Whether `mode` names a preallocation mode qemu knows; prints the error if not. */
+int img_prealloc_mode(const char *mode);
+
+/* create -o / convert -o: the options qemu-img's create takes. */
+struct img_create_args {
+    struct blk_create_opts o;
+    const char *backing_fmt;   /* as given */
+    const char *compat;        /* as given, for the "Formatting" line */
+    const char *prealloc;      /* NULL = off */
+    bool size_given, help;
+};
+int img_create_opt(const char *key, const char *val, void *arg);
+/* Checks the options against the chosen format; prints the error. */
+int img_create_check(const struct img_create_args *a, const char *file);
+/* -o help: the options corral supports for format f. */
+void img_create_help(enum blk_format f);
+/* Creates the image and preallocates it as asked; prints the error. */
+int img_create_image(const char *file, const struct img_create_args *a);
+
 /* Opens an image, format by name (NULL = probe).  Prints the error. */
 int img_open(const char *path, const char *fmt, int flags, struct blk **out);
 int img_format(const char *name, enum blk_format *out);   /* prints the error */
@@ -58,14 +106,29 @@ char *img_backing_path(const char *image, const char *backing);
 /* Opens the backing file recorded in `b` (whose path is `image`) with
  * `flags`; *out = NULL and 0 if there is none.  Prints the error. */
 int img_open_backing(struct blk *b, const char *image, int flags, struct blk **out, char **path);
-/* "10G", "512M", "1T", "4096", "1k": qemu-img's size syntax. */
+/* The files of an image's backing chain: path[0] is `file`, path[d + 1]
+ * the backing file recorded in path[d], resolved relative to it, with the
+ * recorded format (PROBE if none).  The walk stops at the first file that
+ * cannot be opened (opening the image reports that).  1 if out of memory. */
+struct img_chain {
+    char *path[BLK_MAX_BACKING_DEPTH + 1];
+    enum blk_format fmt[BLK_MAX_BACKING_DEPTH + 1];
+    int n;
+};
+int img_chain_load(const char *file, enum blk_format fmt, struct img_chain *c);
+void img_chain_free(struct img_chain *c);
+
+/* "10G", "512M", "1.5T", "4096", "0x1000", "1k": qemu-img's size syntax
+ * (qemu_strtosz()).  -EINVAL if malformed, -ERANGE above INT64_MAX. */
 int img_parse_size(const char *s, uint64_t *out);
 /* qemu's size_to_str(): "10 MiB", "196 KiB", "0 B". */
 void img_size_str(uint64_t v, char *buf, size_t len);
 
-/* -o key=value,key=value: calls fn for each pair; a "help" key is refused. */
+/* -o key=value,key=value: calls fn for each pair; "help" or "?" calls fn
+ * with key "help" and a NULL value.  Splits `opts` in place (an argv
+ * string), so keys and values stay valid for the whole command. */
 typedef int (*img_opt_fn)(const char *key, const char *val, void *arg);
-int img_parse_opts(const char *opts, img_opt_fn fn, void *arg);
+int img_parse_opts(char *opts, img_opt_fn fn, void *arg);
 
 /* Output format of --output=…: 0 human, 1 json; -1 (printed) if invalid. */
 int img_output_format(const char *s);

@@ -2,6 +2,7 @@
 #include "img/img.h"
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <string.h>
 #include <time.h>
@@ -42,7 +43,7 @@ static int describe(const char *path, const char *fmt, int flags, struct img_des
 
 void img_snapshot_row(FILE *f, const struct blk_snapshot *s)
 {
-    char size[32], date[32], clock[64];
+    char size[32], date[32], clock[64], icount[24] = "";
     struct tm tm;
     time_t t = (time_t)s->date_sec;
     localtime_r(&t, &tm);
@@ -51,7 +52,9 @@ void img_snapshot_row(FILE *f, const struct blk_snapshot *s)
     snprintf(clock, sizeof(clock), "%02d:%02d:%02d.%03d", (int)(secs / 3600), (int)((secs / 60) % 60),
              (int)(secs % 60), (int)((s->vm_clock_nsec / 1000000) % 1000));
     img_size_str(s->vm_state_size, size, sizeof(size));
-    fprintf(f, "%-9s %-16s %8s%20s%13s%11s\n", s->id, s->name, size, date, clock, "0");
+    if (s->icount != UINT64_MAX)
+        snprintf(icount, sizeof(icount), "%" PRIu64, s->icount);
+    fprintf(f, "%-9s %-16s %8s%20s%13s%11s\n", s->id, s->name, size, date, clock, icount);
 }
 
 void img_snapshot_header(FILE *f)
@@ -128,7 +131,8 @@ static struct json_object *json_desc(const struct img_desc *d)
             J_ADD(so, "date-nsec", json_object_new_int64(s->date_nsec));
             J_ADD(so, "vm-clock-sec", json_object_new_int64((int64_t)(s->vm_clock_nsec / 1000000000)));
             J_ADD(so, "vm-clock-nsec", json_object_new_int64((int64_t)(s->vm_clock_nsec % 1000000000)));
-            J_ADD(so, "icount", json_object_new_int64(0));
+            if (s->icount != UINT64_MAX)
+                J_ADD(so, "icount", json_object_new_int64((int64_t)s->icount));
             json_object_array_add(a, so);
         }
         J_ADD(o, "snapshots", a);
@@ -156,8 +160,7 @@ int cmd_info(int argc, char **argv)
     static const struct option longopts[] = {
         { "output", required_argument, NULL, 'O' },
         { "backing-chain", no_argument, NULL, 'B' },
-        { "force-share", no_argument, NULL, 'U' },
-        { "image-opts", no_argument, NULL, 'I' },
+        IMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     const char *fmt = NULL;
@@ -172,9 +175,7 @@ int cmd_info(int argc, char **argv)
             break;
         case 'B': chain = true; break;
         case 'U': break;
-        case 'I': return img_error("--image-opts is not supported");
-        case ':': return img_usage("info", "option '%s' requires an argument", argv[optind - 1]);
-        default: return img_usage("info", "invalid option '%s'", argv[optind - 1]);
+        default: return img_bad_option("info", c, argv);
         }
     }
     if (optind != argc - 1)

@@ -17,21 +17,26 @@ const struct img_cmd img_cmds[] = {
       "Checks the image for consistency.  Exit status: 0 no errors, 1 check not completed,\n"
       "2 corruptions, 3 leaked clusters only, 63 format does not support checks." },
     { "commit", cmd_commit,
-      "commit [-q] [-f fmt] [-t cache] [-d] [-p] filename",
-      "Writes the image's allocated data into its backing file, then empties the image\n"
-      "(unless -d)." },
+      "commit [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p] filename",
+      "Writes the image's data into its backing file (or into base, deeper in the backing\n"
+      "chain), then empties the image (unless -d; -b implies -d).  -r limits the rate\n"
+      "(bytes per second, size suffixes allowed)." },
     { "compare", cmd_compare,
       "compare [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] [-U] filename1 filename2",
       "Compares the contents of two images.  Exit status: 0 identical, 1 different, 2 error." },
     { "convert", cmd_convert,
-      "convert [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] "
-      "[-B backing_file [-F backing_fmt]] [-o options] [-S sparse_size] [-m num] [-W] [-U] "
+      "convert [--target-is-zero] [--salvage] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] "
+      "[-T src_cache] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] "
+      "[-S sparse_size] [-r rate_limit] [-m num_coroutines] [-W] "
       "filename [filename2 [...]] output_filename",
-      "Converts (concatenates) images into output_filename; -c compresses (qcow2)." },
+      "Converts (concatenates) images into output_filename; -c compresses (qcow2); -n writes\n"
+      "into an existing image; -S 0 fully allocates the output; -o help lists the options.\n"
+      "Refused: -l, --bitmaps, --target-image-opts, --object, --image-opts." },
     { "create", cmd_create,
       "create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]",
-      "Creates an image.  Options (-o): cluster_size, compat (0.10|1.1), lazy_refcounts (on|off),\n"
-      "backing_file, backing_fmt.  Sizes take k, M, G, T, P, E suffixes (powers of 1024)." },
+      "Creates an image.  -o help lists the options (size, preallocation, and for qcow2\n"
+      "cluster_size, compat, lazy_refcounts, backing_file, backing_fmt, ...).\n"
+      "Sizes take k, M, G, T, P, E suffixes (powers of 1024)." },
     { "info", cmd_info,
       "info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename",
       "Describes the image (human text or --output=json, as qemu-img)." },
@@ -47,7 +52,8 @@ const struct img_cmd img_cmds[] = {
       "removes the backing file." },
     { "resize", cmd_resize,
       "resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename [+ | -]size",
-      "Grows or shrinks the image's virtual size; shrinking needs --shrink." },
+      "Grows or shrinks the image's virtual size; shrinking needs --shrink.\n"
+      "--preallocation=falloc|full allocates the new space of a raw image." },
     { "snapshot", cmd_snapshot,
       "snapshot [-q] [-l | -a snapshot | -c snapshot | -d snapshot] [-U] filename",
       "Lists (-l), creates (-c), applies (-a) or deletes (-d) internal snapshots (qcow2)." },
@@ -81,6 +87,10 @@ int main(int argc, char **argv)
         printf("corral-img version 0.1.0\n");
         return 0;
     }
+    if (!strcmp(cmd, "-T") || !strncmp(cmd, "--trace", 7))
+        return img_error("--trace is not supported: corral-img has no QEMU trace events");
+    if (cmd[0] == '-')
+        return img_error("unrecognized option '%s'\nTry 'corral-img --help' for more information", cmd);
     for (const struct img_cmd *c = img_cmds; c->name; c++) {
         if (strcmp(c->name, cmd))
             continue;

@@ -81,10 +81,10 @@ static int map_blk(struct mapper *m, struct blk *b, int raw_fd, uint64_t start, 
 int cmd_map(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        IMG_COMMON_LONGOPTS,
         { "output", required_argument, NULL, 'O' },
         { "start-offset", required_argument, NULL, 's' },
         { "max-length", required_argument, NULL, 'l' },
-        { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 },
     };
     const char *fmt = NULL;
@@ -101,15 +101,18 @@ int cmd_map(int argc, char **argv)
             break;
         case 's':
             if (img_parse_size(optarg, &start))
-                return img_error("Invalid start offset specified! You may use k, M, G, T, P or E suffixes for");
+                return img_error("Invalid start offset specified. You may use k, M, G, T, P or E "
+                                 "suffixes for kilobytes, megabytes, gigabytes, terabytes, "
+                                 "petabytes and exabytes.");
             break;
         case 'l':
             if (img_parse_size(optarg, &max_len))
-                return img_error("Invalid length specified! You may use k, M, G, T, P or E suffixes for");
+                return img_error("Invalid length specified. You may use k, M, G, T, P or E "
+                                 "suffixes for kilobytes, megabytes, gigabytes, terabytes, "
+                                 "petabytes and exabytes.");
             break;
         case 'U': break;
-        case ':': return img_usage("map", "option '%s' requires an argument", argv[optind - 1]);
-        default: return img_usage("map", "invalid option '%s'", argv[optind - 1]);
+        default: return img_bad_option("map", c, argv);
         }
     }
     if (optind != argc - 1)
@@ -120,19 +123,13 @@ int cmd_map(int argc, char **argv)
         return 1;
     uint64_t size = blk_size(b), end = max_len < size - MIN(start, size) ? start + max_len : size;
     /* Names of the files along the chain, for the human "File" column. */
-    char *owned[BLK_MAX_BACKING_DEPTH + 1] = { NULL };
-    m.names[0] = file;
-    for (int d = 0; d < BLK_MAX_BACKING_DEPTH && !m.json; d++) {
-        struct blk *lvl;
-        struct blk_info info;
-        if (blk_open(m.names[d], BLK_FMT_PROBE, BLK_OPEN_RDONLY | BLK_OPEN_NO_BACKING, &lvl) < 0)
-            break;
-        int r = blk_get_info(lvl, &info);
-        blk_close(lvl);
-        if (r < 0 || !info.backing_file[0] || !(owned[d + 1] = img_backing_path(m.names[d], info.backing_file)))
-            break;
-        m.names[d + 1] = owned[d + 1];
+    struct img_chain chain;
+    if (img_chain_load(file, blk_format_of(b), &chain)) {
+        blk_close(b);
+        return 1;
     }
+    for (int d = 0; d < chain.n; d++)
+        m.names[d] = chain.path[d];
     if (!m.json)
         printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
     _cleanup_close_ int raw_fd = img_raw_fd(b, file);
@@ -144,7 +141,6 @@ int cmd_map(int argc, char **argv)
     else if (m.json)
         printf("[]\n");
     blk_close(b);
-    for (int d = 0; d <= BLK_MAX_BACKING_DEPTH; d++)
-        free(owned[d]);
+    img_chain_free(&chain);
     return rc;
 }

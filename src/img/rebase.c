@@ -41,10 +41,11 @@ static int rebase_range(struct rebase *r, uint64_t off, size_t len)
 
 int cmd_rebase(int argc, char **argv)
 {
+    static const struct option longopts[] = { IMG_COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
     const char *fmt = NULL, *backing = NULL, *bfmt = NULL;
     bool unsafe = false, quiet = false, progress = false;
     int c;
-    while ((c = getopt(argc, argv, ":f:F:b:t:T:upqUc")) != -1) {
+    while ((c = getopt_long(argc, argv, ":f:F:b:t:T:upqU", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': fmt = optarg; break;
         case 'F': bfmt = optarg; break;
@@ -52,10 +53,12 @@ int cmd_rebase(int argc, char **argv)
         case 'u': unsafe = true; break;
         case 'p': progress = true; break;
         case 'q': quiet = true; break;
-        case 't': case 'T': case 'U': break;
-        case 'c': return img_error("-c (compressed rebase) is not supported");
-        case ':': return img_usage("rebase", "option '-%c' requires an argument", optopt);
-        default: return img_usage("rebase", "invalid option -- '%c'", optopt);
+        case 't': case 'T':
+            if (img_cache_mode(optarg, c == 'T'))
+                return 1;
+            break;
+        case 'U': break;
+        default: return img_bad_option("rebase", c, argv);
         }
     }
     if (optind != argc - 1)

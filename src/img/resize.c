@@ -12,11 +12,10 @@ int cmd_resize(int argc, char **argv)
     static const struct option longopts[] = {
         { "shrink", no_argument, NULL, 'S' },
         { "preallocation", required_argument, NULL, 'P' },
-        { "object", required_argument, NULL, 'j' },
-        { "image-opts", no_argument, NULL, 'I' },
+        IMG_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL;
+    const char *fmt = NULL, *prealloc = NULL;
     bool quiet = false, shrink = false;
     int c;
     /* The size is always last and "-1G" is not an option: take it out first,
@@ -31,12 +30,11 @@ int cmd_resize(int argc, char **argv)
         case 'S': shrink = true; break;
         case 'U': break;
         case 'P':
-            if (strcmp(optarg, "off"))
-                return img_error("Unsupported preallocation mode '%s'", optarg);
+            if (img_prealloc_mode(optarg))
+                return 1;
+            prealloc = optarg;
             break;
-        case 'j': case 'I': return img_error("--object and --image-opts are not supported");
-        case ':': return img_usage("resize", "option '%s' requires an argument", argv[optind - 1]);
-        default: return img_usage("resize", "invalid option '%s'", argv[optind - 1]);
+        default: return img_bad_option("resize", c, argv);
         }
     }
     if (argc - optind != 1)
@@ -56,10 +54,16 @@ int cmd_resize(int argc, char **argv)
         rc = img_error("New image size must be positive");
     else if (size < cur && !shrink)
         rc = img_error("Use the --shrink option to perform a shrink operation.");
+    else if (prealloc && strcmp(prealloc, "off") &&
+             (blk_format_of(b) != BLK_FMT_RAW || !strcmp(prealloc, "metadata")))
+        rc = img_error("preallocation=%s is not supported for %s images", prealloc,
+                       blk_format_name(blk_format_of(b)));
     else if (size != cur && blk_resize(b, size) < 0)
         rc = img_error("%s", err_msg());
     if (blk_close(b) < 0 && !rc)
         rc = img_block_error(file);
+    if (!rc && size > cur)   /* raw: the new space as --preallocation asks */
+        rc = img_preallocate_raw(file, cur, size, prealloc);
     if (!rc && !quiet)
         printf("Image resized.\n");
     return rc;

@@ -7,10 +7,11 @@
 
 int cmd_snapshot(int argc, char **argv)
 {
+    static const struct option longopts[] = { IMG_COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
     const char *fmt = NULL, *name = NULL;
     int action = 0, c;
     bool quiet = false;
-    while ((c = getopt(argc, argv, ":f:c:a:d:lqU")) != -1) {
+    while ((c = getopt_long(argc, argv, ":f:c:a:d:lqU", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': fmt = optarg; break;
         case 'c': case 'a': case 'd': case 'l':
@@ -21,8 +22,7 @@ int cmd_snapshot(int argc, char **argv)
             break;
         case 'q': quiet = true; break;
         case 'U': break;
-        case ':': return img_usage("snapshot", "option '-%c' requires an argument", optopt);
-        default: return img_usage("snapshot", "invalid option -- '%c'", optopt);
+        default: return img_bad_option("snapshot", c, argv);
         }
     }
     if (optind != argc - 1)
