@@ -106,10 +106,10 @@ int cmd_commit(int argc, char **argv)
     if (img_open(file, fmt, BLK_OPEN_RDONLY, &top))
         return 1;
     int rc = img_chain_load(file, blk_format_of(top), &chain), depth = 1;
-    if (!rc && chain.n < 2)
-        rc = img_error("Image does not have a backing file");
     if (!rc && base_name && (depth = find_base(&chain, base_name, file)) < 0)
         rc = 1;
+    else if (!rc && chain.n < 2)
+        rc = img_error("Image does not have a backing file");
     /* The base keeps its own backing file: ranges it already reads the
      * same as the image are not written. */
     if (!rc && blk_open(chain.path[depth], chain.fmt[depth], 0, &base) < 0)
@@ -120,6 +120,7 @@ int cmd_commit(int argc, char **argv)
     uint8_t *a = malloc(CHUNK), *b = malloc(CHUNK);
     if (!rc && (!a || !b))
         rc = img_error("out of memory");
+    img_progress(progress && !rc, 0.0);
     for (uint64_t off = 0; !rc && off < size; off += CHUNK) {
         size_t len = (size_t)MIN(CHUNK, size - off);
         rc = commit_range(top, base, depth, off, len, a, b);

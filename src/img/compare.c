@@ -71,8 +71,7 @@ int cmd_compare(int argc, char **argv)
         }
     }
     if (argc - optind != 2) {
-        img_usage("compare", "Expecting two image file names");
-        return 2;
+        return img_usage("compare", "Expecting two image file names");
     }
     progress = progress && !quiet;
     const char *f1 = argv[optind], *f2 = argv[optind + 1];

@@ -106,20 +106,20 @@ int img_create_check(const struct img_create_args *a, const char *file)
 void img_create_help(enum blk_format f)
 {
     static const char *const qcow2[][2] = {
-        { "backing_file=<str>", "File name of a base image" },
-        { "backing_fmt=<str>", "Image format of the base image" },
-        { "cluster_size=<size>", "qcow2 cluster size" },
-        { "compat=<str>", "Compatibility level (v2 [0.10] or v3 [1.1])" },
-        { "compression_type=<str>", "Compression method used for image cluster compression (zlib)" },
-        { "extended_l2=<bool (on/off)>", "Extended L2 tables (off)" },
-        { "lazy_refcounts=<bool (on/off)>", "Postpone refcount updates" },
-        { "preallocation=<str>", "Preallocation mode (allowed values: off)" },
-        { "refcount_bits=<num>", "Width of a reference count entry in bits (16)" },
-        { "size=<size>", "Virtual disk size" },
+        { "backing_file=<str>", "the backing file, recorded in the image" },
+        { "backing_fmt=<str>", "the backing file's format (raw or qcow2)" },
+        { "cluster_size=<size>", "a power of two from 512 to 2M (default 64k)" },
+        { "compat=<str>", "0.10 (v2) or 1.1 (v3, the default)" },
+        { "compression_type=<str>", "zlib only" },
+        { "extended_l2=<bool (on/off)>", "off only" },
+        { "lazy_refcounts=<bool (on/off)>", "v3: refcounts updated lazily (dirty bit)" },
+        { "preallocation=<str>", "off only" },
+        { "refcount_bits=<num>", "16 only" },
+        { "size=<size>", "the virtual size" },
     };
     static const char *const raw[][2] = {
-        { "preallocation=<str>", "Preallocation mode (allowed values: off, falloc, full)" },
-        { "size=<size>", "Virtual disk size" },
+        { "preallocation=<str>", "off, falloc (allocated) or full (zeros written)" },
+        { "size=<size>", "the virtual size" },
     };
     bool q = f == BLK_FMT_QCOW2;
     printf("Supported %s options:\n", blk_format_name(f));
@@ -127,13 +127,20 @@ void img_create_help(enum blk_format f)
         printf("  %-22s - %s\n", q ? qcow2[i][0] : raw[i][0], q ? qcow2[i][1] : raw[i][1]);
 }
 
-int img_create_image(const char *file, const struct img_create_args *a)
+int img_create_image(const char *file, const struct img_create_args *args)
 {
+    /* Virtual sizes are whole 512-byte sectors, rounded up as QEMU does. */
+    struct img_create_args rounded = *args, *a = &rounded;
+    a->o.size = ALIGN_UP(a->o.size, 512);
     if (blk_create(file, &a->o) < 0)
         return img_error("%s: %s", file, err_msg());
-    if (a->o.format == BLK_FMT_RAW)
-        return img_preallocate_raw(file, 0, a->o.size, a->prealloc);
-    return 0;
+    if (a->o.format != BLK_FMT_RAW)
+        return 0;
+    /* Like QEMU, write the first block of a raw image (up to 4 KiB): the
+     * file system then has an allocated block to probe alignment with, and
+     * `map` shows what qemu-img's map shows for a new image. */
+    return img_preallocate_raw(file, 0, a->o.size, a->prealloc) ||
+           img_preallocate_raw(file, 0, MIN(a->o.size, 4096), "full");
 }
 
 /* The virtual size of a backing file, for a create without a size. */

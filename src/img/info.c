@@ -186,7 +186,9 @@ int cmd_info(int argc, char **argv)
     int n = 0, rc = 0;
     const char *path = argv[optind];
     for (;;) {
-        if (describe(path, fmt, chain && n ? BLK_OPEN_NO_BACKING : 0, &descs[n])) {
+        /* Only --backing-chain needs the backing files (opening the top
+         * with its chain checks them all, as qemu-img does). */
+        if (describe(path, fmt, chain && !n ? 0 : BLK_OPEN_NO_BACKING, &descs[n])) {
             rc = 1;
             break;
         }

@@ -63,8 +63,13 @@ int cmd_rebase(int argc, char **argv)
     }
     if (optind != argc - 1)
         return img_usage("rebase", "Expecting one image file name");
+    if (!backing && !unsafe)
+        return img_usage("rebase", "Must specify backing file (-b) or use unsafe mode (-u)");
     if (!backing)
-        return img_usage("rebase", "Must specify backing file (-b)");
+        backing = "";   /* -u alone: the image becomes standalone, as in qemu-img */
+    if (backing[0] && !bfmt)
+        return img_error("Could not change the backing file to '%s': backing format must be "
+                         "specified", backing);
     progress = progress && !quiet;
     const char *file = argv[optind];
     enum blk_format bf;
@@ -81,8 +86,6 @@ int cmd_rebase(int argc, char **argv)
         else if (blk_open(path, bf, BLK_OPEN_RDONLY, &r.nb) < 0) {
             if (!unsafe)
                 rc = img_error("Could not open new backing file '%s': %s", path, err_msg());
-        } else if (bf == BLK_FMT_PROBE) {
-            bf = blk_format_of(r.nb);   /* record what we found */
         }
     }
     if (!rc && !unsafe) {
