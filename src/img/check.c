@@ -129,7 +129,7 @@ int cmd_check(int argc, char **argv)
     }
     if (blk_close(b) < 0)
         return img_error("Check failed: %s", err_msg());
-    if (json)
+    if (json && !quiet)
         print_json(file, fmt_name, &res);
     else if (!quiet)
         print_human(&res);

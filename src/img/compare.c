@@ -29,12 +29,14 @@ static size_t first_nonzero(const uint8_t *a, size_t len)
     return len;
 }
 
-enum { ST_DATA = 1, ST_ZERO = 2, ST_ALLOCATED = 4, ST_OFFSET_VALID = 8 };
+enum { ST_DATA = 1, ST_ZERO = 2, ST_ALLOCATED = 4, ST_OFFSET_VALID = 8, ST_EOF = 16 };
 
-/* The status as QEMU's bdrv_block_status_above() would give it, as far as
- * ours tells: allocated anywhere in the chain, data, zero, offset valid. */
-static int status_of(struct blk *b, int raw_fd, uint64_t off, uint64_t len, uint64_t *pnum, int *st)
+/* The status of [off, end of image) as QEMU's bdrv_block_status_above()
+ * would give it, as far as ours tells: allocated anywhere in the chain,
+ * data, zero, offset valid, and whether the range reaches the end. */
+static int status_of(struct blk *b, int raw_fd, uint64_t off, uint64_t *pnum, int *st)
 {
+    uint64_t len = blk_size(b) - off;
     uint64_t host;
     int s, depth;
     if (img_block_status(b, raw_fd, off, len, pnum, &s, &host, &depth) < 0)
@@ -42,7 +44,8 @@ static int status_of(struct blk *b, int raw_fd, uint64_t off, uint64_t len, uint
     bool data = s & BLK_STATUS_DATA;
     *st = (data ? ST_DATA : 0) | (s & BLK_STATUS_ZERO ? ST_ZERO : 0) |
           (s & BLK_STATUS_ALLOCATED || data ? ST_ALLOCATED : 0) |
-          (raw_fd >= 0 || (data && !(s & BLK_STATUS_COMPRESSED)) ? ST_OFFSET_VALID : 0);
+          (raw_fd >= 0 || (data && !(s & BLK_STATUS_COMPRESSED)) ? ST_OFFSET_VALID : 0) |
+          (off + *pnum == blk_size(b) ? ST_EOF : 0);
     return 0;
 }
 
@@ -99,7 +102,7 @@ int cmd_compare(int argc, char **argv)
          * with -s (as qemu-img) it must also agree. */
         int st1 = 0, st2 = 0;
         uint64_t n1, n2;
-        bool known = status_of(b1, fd1, off, len, &n1, &st1) == 0 && status_of(b2, fd2, off, len, &n2, &st2) == 0;
+        bool known = status_of(b1, fd1, off, &n1, &st1) == 0 && status_of(b2, fd2, off, &n2, &st2) == 0;
         if (strict && !known) {
             img_error("Error while checking the block status at offset %" PRIu64 ": %s", off, err_msg());
             rc = 2;
@@ -112,11 +115,12 @@ int cmd_compare(int argc, char **argv)
             break;
         }
         if (known) {
-            len = (size_t)MIN(len, MIN(n1, n2));
+            uint64_t n = MIN(MIN(n1, n2), common - off);
             if ((st1 & ST_ZERO) && (st2 & ST_ZERO) && !(st1 & ST_DATA) && !(st2 & ST_DATA)) {
-                step = len;
+                step = n;
                 continue;
             }
+            len = (size_t)MIN(len, n);
         }
         step = len;
         if (blk_pread(b1, off, a, len) < 0 || blk_pread(b2, off, b, len) < 0) {
@@ -138,7 +142,7 @@ int cmd_compare(int argc, char **argv)
         uint64_t n;
         int st;
         step = len;
-        if (status_of(longer, longer_fd, off, len, &n, &st) == 0 && (st & ST_ZERO) && !(st & ST_DATA)) {
+        if (status_of(longer, longer_fd, off, &n, &st) == 0 && (st & ST_ZERO) && !(st & ST_DATA)) {
             step = n;
             continue;
         }
