@@ -25,11 +25,8 @@ static int commit_range(struct blk *top, struct blk *base, int base_depth, uint6
         return 0;   /* the base or its backing chain decides this range already */
     if (blk_pread(top, off, a, len) < 0 || blk_pread(base, off, b, len) < 0)
         return img_block_error("error while reading");
-    if (!memcmp(a, b, len))
-        return 0;
-    if (blk_pwrite(base, off, a, len) < 0)
-        return img_block_error("error while writing the backing file");
-    return 0;
+    uint32_t grain = blk_cluster_size(base);
+    return img_write_diff(base, off, a, b, len, grain ? grain : 64 * KiB);
 }
 
 /* Empties the committed image: its data now lives in the backing file.

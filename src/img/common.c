@@ -115,7 +115,7 @@ int img_prealloc_mode(const char *mode)
 {
     if (strcmp(mode, "off") && strcmp(mode, "metadata") && strcmp(mode, "falloc") &&
         strcmp(mode, "full"))
-        return img_error("Invalid preallocation mode '%s' (off, metadata, falloc or full)", mode);
+        return img_error("Invalid preallocation mode '%s'", mode);
     return 0;
 }
 
@@ -392,6 +392,21 @@ int img_open_backing(struct blk *b, const char *image, int flags, struct blk **o
         free(*path);
         *path = NULL;
         return 1;
+    }
+    return 0;
+}
+
+int img_write_diff(struct blk *dst, uint64_t off, const uint8_t *want, const uint8_t *have,
+                   size_t len, uint32_t grain)
+{
+    for (size_t p = 0, n; p < len; p += n) {
+        n = (size_t)MIN(grain - (off + p) % grain, len - p);
+        if (!memcmp(want + p, have + p, n))
+            continue;
+        if (img_is_zero(want + p, n) && blk_write_zeroes(dst, off + p, n) == 0)
+            continue;
+        if (blk_pwrite(dst, off + p, want + p, n) < 0)
+            return img_block_error("error while writing");
     }
     return 0;
 }

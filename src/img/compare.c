@@ -78,8 +78,6 @@ int cmd_compare(int argc, char **argv)
     }
     progress = progress && !quiet;
     const char *f1 = argv[optind], *f2 = argv[optind + 1];
-    if (!fmt2)
-        fmt2 = fmt1;   /* qemu-img: -F defaults to -f */
     struct blk *b1 = NULL, *b2 = NULL;
     if (img_open(f1, fmt1, BLK_OPEN_RDONLY, &b1) || img_open(f2, fmt2, BLK_OPEN_RDONLY, &b2)) {
         if (b1)

@@ -26,6 +26,8 @@ static int put(struct convert *cv, uint64_t off, const uint8_t *data, size_t len
     if (cv->has_backing) {   /* write only what the backing file does not already say */
         if (blk_pread(cv->dst, off, cv->old, len) < 0)
             return img_block_error("error while reading target");
+        if (!cv->compress)
+            return img_write_diff(cv->dst, off, data, cv->old, len, cv->grain);
         if (!memcmp(cv->old, data, len))
             return 0;
     } else if (cv->sparse && img_is_zero(data, len)) {

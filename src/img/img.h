@@ -148,6 +148,12 @@ int img_raw_fd(struct blk *b, const char *path);   /* -1 unless raw */
 int img_block_status(struct blk *b, int raw_fd, uint64_t off, uint64_t len, uint64_t *pnum,
                      int *status, uint64_t *host_off, int *depth);
 
+/* Writes to dst at off each grain-aligned piece of `want` (len bytes) that
+ * differs from `have` (what dst reads there now); pieces of zeros are
+ * written as zeros (qcow2 v3: zero clusters).  Prints the error. */
+int img_write_diff(struct blk *dst, uint64_t off, const uint8_t *want, const uint8_t *have,
+                   size_t len, uint32_t grain);
+
 /* Whether the buffer is all zeros. */
 bool img_is_zero(const void *buf, size_t len);
 

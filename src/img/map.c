@@ -133,7 +133,11 @@ int cmd_map(int argc, char **argv)
     if (!m.json)
         printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
     _cleanup_close_ int raw_fd = img_raw_fd(b, file);
-    int rc = start < end ? map_blk(&m, b, raw_fd, start, end) : 0;
+    int rc = 0;
+    if (start < end)
+        rc = map_blk(&m, b, raw_fd, start, end);
+    else   /* an empty range: qemu-img prints one empty entry */
+        add(&m, &(struct map_entry){ .start = start });
     if (!rc && m.have)
         rc = emit(&m, &m.cur);
     if (m.json && !m.first)

@@ -30,13 +30,9 @@ static int rebase_range(struct rebase *r, uint64_t off, size_t len)
     uint64_t nsize = r->nb ? blk_size(r->nb) : 0;
     if (off < nsize && blk_pread(r->nb, off, r->b, (size_t)MIN(len, nsize - off)) < 0)
         return img_block_error("error while reading the new backing file");
-    for (size_t p = 0; p < len;) {
-        size_t n = (size_t)MIN(r->grain - (off + p) % r->grain, len - p);
-        if (memcmp(r->a + p, r->b + p, n) && blk_pwrite(r->img, off + p, r->a + p, n) < 0)
-            return img_block_error("error while writing the image");
-        p += n;
-    }
-    return 0;
+    /* Where the new backing file would read differently, the image keeps
+     * what it reads now. */
+    return img_write_diff(r->img, off, r->a, r->b, len, r->grain);
 }
 
 int cmd_rebase(int argc, char **argv)

@@ -52,10 +52,10 @@ int cmd_resize(int argc, char **argv)
     int rc = 0;
     if (sign < 0 && n > cur)
         rc = img_error("New image size must be positive");
-    else if (size % 512 && blk_format_of(b) == BLK_FMT_QCOW2)
-        rc = img_error("The new size must be a multiple of 512");
     else if (size < cur && !shrink)
         rc = img_error("Use the --shrink option to perform a shrink operation.");
+    else if (size % 512 && blk_format_of(b) == BLK_FMT_QCOW2)
+        rc = img_error("The new size must be a multiple of 512");
     else if (prealloc && strcmp(prealloc, "off") &&
              (blk_format_of(b) != BLK_FMT_RAW || !strcmp(prealloc, "metadata")))
         rc = img_error("preallocation=%s is not supported for %s images", prealloc,

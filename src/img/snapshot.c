@@ -28,7 +28,7 @@ int cmd_snapshot(int argc, char **argv)
     if (optind != argc - 1)
         return img_usage("snapshot", "Expecting one image file name");
     if (!action)
-        action = 'l';   /* like qemu-img */
+        return 0;   /* qemu-img does nothing either */
     const char *file = argv[optind];
     struct blk *b;
     if (img_open(file, fmt, action == 'l' ? BLK_OPEN_RDONLY | BLK_OPEN_NO_BACKING : BLK_OPEN_NO_BACKING, &b))

@@ -8,7 +8,8 @@
 # reported as "# SKIP library support pending"; this is decided at run time.
 set -u
 I=$(realpath "${1:?usage: run.sh CORRAL-IMG}")
-. "$(dirname "$0")/../vmm/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../vmm/lib.sh"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$dir" || exit 1
@@ -18,8 +19,9 @@ export TZ=UTC LC_ALL=C
 
 # ci ARGS: corral-img, stdout to c.out, stderr appended to $log, status in $rc_c.
 # qi ARGS: qemu-img, the same into q.out and $rc_q.
-ci() { rc_c=0; "$I" "$@" >c.out 2>>"$log" || rc_c=$?; cat c.out >>"$log"; }
-qi() { rc_q=0; qemu-img "$@" >q.out 2>>"$log" || rc_q=$?; }
+# Both also keep their stderr in c.err / q.err.
+ci() { rc_c=0; "$I" "$@" >c.out 2>c.err || rc_c=$?; cat c.err c.out >>"$log"; }
+qi() { rc_q=0; qemu-img "$@" >q.out 2>q.err || rc_q=$?; cat q.err >>"$log"; }
 run() { "$@" >>"$log" 2>&1; }
 same_out() { diff -u q.out c.out >>"$log"; }
 same_rc() { [ "$rc_c" -eq "$rc_q" ] || { echo "corral $rc_c, qemu $rc_q" >>"$log"; false; }; }
@@ -46,6 +48,12 @@ qcheck() { qemu-img check "$1" >>"$log" 2>&1 && qemu-img check "$1" 2>&1 | grep 
 qcmp() { qemu-img compare "$@" >>"$log" 2>&1; }
 qfield() { qemu-img info --output=json "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)$2)"; }
 is() { [ "$1" = "$2" ] || { echo "got '$1', expected '$2'" >>"$log"; false; }; }
+# The same first error line, but for the program name.
+same_err() { is "$(sed -n '1s/^corral-img: //p' c.err)" "$(sed -n '1s/^qemu-img: //p' q.err)"; }
+same_rc_err() { same_rc && same_err; }
+# A refusal: exit 1 and one error line that names the option.
+refused() { [ "$rc_c" -eq 1 ] && [ "$(wc -l <c.err)" -eq 1 ] && grep -q -e "$1" c.err; }
+same_map() { diff -u <(qemu-img map --output=json "$1") <(qemu-img map --output=json "$2") >>"$log"; }
 
 # Reference content: a raw file with data here and there, and qcow2 copies.
 qemu-img create -q -f raw ref.raw 64M
@@ -275,6 +283,9 @@ t "bench -w: check clean" qcheck bw.qcow2
 t "bench -w: the pattern was written" run qemu-io -f qcow2 -c 'read -P 7 128k 64k' bw.qcow2
 new; ci bench --random -c 1000 -o 1M -d 16 q3.qcow2
 t "bench --random: runs" grep -q "Run completed" c.out
+
+# ---- options of every command, against qemu-img's ---------------------------
+. "$here/options.sh"
 
 echo "1..$tap_n"
 [ "$tap_failed" -eq 0 ]
