@@ -425,6 +425,7 @@ int img_chain_load(const char *file, enum blk_format fmt, struct img_chain *c)
         if (blk_open(c->path[d], c->fmt[d], BLK_OPEN_RDONLY | BLK_OPEN_NO_BACKING, &lvl) < 0)
             break;
         int r = blk_get_info(lvl, &info);
+        c->fmt[d] = blk_format_of(lvl);
         blk_close(lvl);
         if (r < 0 || !info.backing_file[0])
             break;
@@ -441,29 +442,50 @@ void img_chain_free(struct img_chain *c)
         free(c->path[d]);
 }
 
-int img_raw_fd(struct blk *b, const char *path)
+void img_raw_fds_open(const struct img_chain *c, struct img_raw_fds *r)
 {
-    return blk_format_of(b) == BLK_FMT_RAW ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    for (int d = 0; d <= BLK_MAX_BACKING_DEPTH; d++)
+        r->fd[d] = d < c->n && c->fmt[d] == BLK_FMT_RAW ? open(c->path[d], O_RDONLY | O_CLOEXEC) : -1;
 }
 
-int img_block_status(struct blk *b, int raw_fd, uint64_t off, uint64_t len, uint64_t *pnum,
-                     int *status, uint64_t *host_off, int *depth)
+void img_raw_fds_close(struct img_raw_fds *r)
 {
-    if (raw_fd < 0)
-        return blk_block_status(b, off, len, pnum, status, host_off, depth);
+    for (int d = 0; d <= BLK_MAX_BACKING_DEPTH; d++)
+        if (r->fd[d] >= 0)
+            close(r->fd[d]);
+}
+
+/* The status of [off, off + len) of a raw file from its holes. */
+static void raw_status(int fd, uint64_t off, uint64_t len, uint64_t *pnum, int *status)
+{
     uint64_t end = off + len;
-    off_t d = lseek(raw_fd, (off_t)off, SEEK_DATA);
+    off_t d = lseek(fd, (off_t)off, SEEK_DATA);
     uint64_t data = d < 0 ? end : MIN((uint64_t)d, end);
-    *depth = 0;
-    *host_off = off;
     if (data > off) {
         *pnum = data - off;
         *status = BLK_STATUS_ZERO | BLK_STATUS_ALLOCATED;
     } else {
-        off_t h = lseek(raw_fd, (off_t)off, SEEK_HOLE);
+        off_t h = lseek(fd, (off_t)off, SEEK_HOLE);
         uint64_t hole = h < 0 ? end : MIN((uint64_t)h, end);
         *pnum = (hole > off ? hole : end) - off;
         *status = BLK_STATUS_DATA | BLK_STATUS_ALLOCATED;
     }
-    return 0;
+}
+
+int img_block_status(struct blk *b, const struct img_raw_fds *raw, uint64_t off, uint64_t len,
+                     uint64_t *pnum, int *status, uint64_t *host_off, int *depth)
+{
+    if (raw->fd[0] >= 0) {
+        *depth = 0;
+        *host_off = off;
+        raw_status(raw->fd[0], off, len, pnum, status);
+        return 0;
+    }
+    int r = blk_block_status(b, off, len, pnum, status, host_off, depth);
+    /* Data from a raw backing file: its holes read as zeros (at the same
+     * offset: raw files map one to one). */
+    if (r == 0 && *depth > 0 && *depth <= BLK_MAX_BACKING_DEPTH && raw->fd[*depth] >= 0 &&
+        (*status & BLK_STATUS_DATA))
+        raw_status(raw->fd[*depth], *host_off, *pnum, pnum, status);
+    return r;
 }

@@ -34,17 +34,17 @@ enum { ST_DATA = 1, ST_ZERO = 2, ST_ALLOCATED = 4, ST_OFFSET_VALID = 8, ST_EOF =
 /* The status of [off, end of image) as QEMU's bdrv_block_status_above()
  * would give it, as far as ours tells: allocated anywhere in the chain,
  * data, zero, offset valid, and whether the range reaches the end. */
-static int status_of(struct blk *b, int raw_fd, uint64_t off, uint64_t *pnum, int *st)
+static int status_of(struct blk *b, const struct img_raw_fds *raw, uint64_t off, uint64_t *pnum, int *st)
 {
     uint64_t len = blk_size(b) - off;
     uint64_t host;
     int s, depth;
-    if (img_block_status(b, raw_fd, off, len, pnum, &s, &host, &depth) < 0)
+    if (img_block_status(b, raw, off, len, pnum, &s, &host, &depth) < 0)
         return -1;
     bool data = s & BLK_STATUS_DATA;
     *st = (data ? ST_DATA : 0) | (s & BLK_STATUS_ZERO ? ST_ZERO : 0) |
           (s & BLK_STATUS_ALLOCATED || data ? ST_ALLOCATED : 0) |
-          (raw_fd >= 0 || (data && !(s & BLK_STATUS_COMPRESSED)) ? ST_OFFSET_VALID : 0) |
+          (raw->fd[depth] >= 0 || (data && !(s & BLK_STATUS_COMPRESSED)) ? ST_OFFSET_VALID : 0) |
           (off + *pnum == blk_size(b) ? ST_EOF : 0);
     return 0;
 }
@@ -92,15 +92,19 @@ int cmd_compare(int argc, char **argv)
             printf("Strict mode: Image size mismatch!\n");
         rc = 1;
     }
-    _cleanup_close_ int fd1 = img_raw_fd(b1, f1);
-    _cleanup_close_ int fd2 = img_raw_fd(b2, f2);
+    struct img_chain c1 = { .n = 0 }, c2 = { .n = 0 };
+    struct img_raw_fds fd1, fd2;
+    if (rc < 0 && (img_chain_load(f1, blk_format_of(b1), &c1) || img_chain_load(f2, blk_format_of(b2), &c2)))
+        rc = 2;
+    img_raw_fds_open(&c1, &fd1);
+    img_raw_fds_open(&c2, &fd2);
     for (uint64_t off = 0, step; rc < 0 && off < common; off += step) {
         size_t len = (size_t)MIN(CHUNK, common - off), d;
         /* Block status lets ranges that read as zeros in both be skipped;
          * with -s (as qemu-img) it must also agree. */
         int st1 = 0, st2 = 0;
         uint64_t n1, n2;
-        bool known = status_of(b1, fd1, off, &n1, &st1) == 0 && status_of(b2, fd2, off, &n2, &st2) == 0;
+        bool known = status_of(b1, &fd1, off, &n1, &st1) == 0 && status_of(b2, &fd2, off, &n2, &st2) == 0;
         if (strict && !known) {
             img_error("Error while checking the block status at offset %" PRIu64 ": %s", off, err_msg());
             rc = 2;
@@ -134,13 +138,13 @@ int cmd_compare(int argc, char **argv)
     if (rc < 0 && s1 != s2 && !quiet)
         printf("Warning: Image size mismatch!\n");
     struct blk *longer = s1 > s2 ? b1 : b2;
-    int longer_fd = s1 > s2 ? fd1 : fd2;
+    const struct img_raw_fds *longer_fds = s1 > s2 ? &fd1 : &fd2;
     for (uint64_t off = common, end = MAX(s1, s2), step; rc < 0 && off < end; off += step) {
         size_t len = (size_t)MIN(CHUNK, end - off), d;
         uint64_t n;
         int st;
         step = len;
-        if (status_of(longer, longer_fd, off, &n, &st) == 0 && (st & ST_ZERO) && !(st & ST_DATA)) {
+        if (status_of(longer, longer_fds, off, &n, &st) == 0 && (st & ST_ZERO) && !(st & ST_DATA)) {
             step = n;
             continue;
         }
@@ -162,6 +166,10 @@ int cmd_compare(int argc, char **argv)
     }
     free(a);
     free(b);
+    img_raw_fds_close(&fd1);
+    img_raw_fds_close(&fd2);
+    img_chain_free(&c1);
+    img_chain_free(&c2);
     blk_close(b1);
     blk_close(b2);
     return rc;

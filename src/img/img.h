@@ -107,8 +107,8 @@ char *img_backing_path(const char *image, const char *backing);
  * `flags`; *out = NULL and 0 if there is none.  Prints the error. */
 int img_open_backing(struct blk *b, const char *image, int flags, struct blk **out, char **path);
 /* The files of an image's backing chain: path[0] is `file`, path[d + 1]
- * the backing file recorded in path[d], resolved relative to it, with the
- * recorded format (PROBE if none).  The walk stops at the first file that
+ * the backing file recorded in path[d], resolved relative to it, and the
+ * format of each (as recorded, else probed).  The walk stops at the first file that
  * cannot be opened (opening the image reports that).  1 if out of memory. */
 struct img_chain {
     char *path[BLK_MAX_BACKING_DEPTH + 1];
@@ -141,12 +141,17 @@ void img_json_print(FILE *f, struct json_object *o);
 void img_snapshot_header(FILE *f);
 void img_snapshot_row(FILE *f, const struct blk_snapshot *s);
 
-/* blk_block_status(), except that raw files are looked at with SEEK_DATA/
- * SEEK_HOLE (raw_fd from img_raw_fd()), as QEMU's file driver does, so
- * holes read as ZERO. */
-int img_raw_fd(struct blk *b, const char *path);   /* -1 unless raw */
-int img_block_status(struct blk *b, int raw_fd, uint64_t off, uint64_t len, uint64_t *pnum,
-                     int *status, uint64_t *host_off, int *depth);
+/* blk_block_status(), except that the raw files along the chain are
+ * looked at with SEEK_DATA/SEEK_HOLE, as QEMU's file driver does, so holes
+ * read as ZERO; a range a raw file decides is ALLOCATED (present) at its
+ * depth.  The descriptors come from img_raw_fds_open() (-1: not raw). */
+struct img_raw_fds {
+    int fd[BLK_MAX_BACKING_DEPTH + 1];
+};
+void img_raw_fds_open(const struct img_chain *c, struct img_raw_fds *r);
+void img_raw_fds_close(struct img_raw_fds *r);
+int img_block_status(struct blk *b, const struct img_raw_fds *raw, uint64_t off, uint64_t len,
+                     uint64_t *pnum, int *status, uint64_t *host_off, int *depth);
 
 /* Writes to dst at off each grain-aligned piece of `want` (len bytes) that
  * differs from `have` (what dst reads there now); pieces of zeros are

@@ -73,6 +73,8 @@ static void print_human(const struct img_desc *d)
            d->filename, blk_format_name(i->format), vs, (unsigned long long)i->virtual_size, ds);
     if (i->cluster_size)
         printf("cluster_size: %u\n", i->cluster_size);
+    if (i->dirty)
+        printf("cleanly shut down: no\n");
     if (i->backing_file[0]) {
         printf("backing file: %s", i->backing_file);
         if (d->full_backing && strcmp(d->full_backing, i->backing_file))
@@ -81,8 +83,6 @@ static void print_human(const struct img_desc *d)
         if (i->backing_format != BLK_FMT_PROBE)
             printf("backing file format: %s\n", blk_format_name(i->backing_format));
     }
-    if (i->dirty)
-        printf("dirty flag: yes\n");
     if (d->nsnaps) {
         img_snapshot_header(stdout);
         for (int k = 0; k < d->nsnaps; k++)

@@ -57,19 +57,19 @@ static int add(struct mapper *m, const struct map_entry *e)
     return r;
 }
 
-static int map_blk(struct mapper *m, struct blk *b, int raw_fd, uint64_t start, uint64_t end)
+static int map_blk(struct mapper *m, struct blk *b, const struct img_raw_fds *raw, uint64_t start, uint64_t end)
 {
     for (uint64_t off = start; off < end;) {
         uint64_t pnum, host;
         int status, depth;
-        if (img_block_status(b, raw_fd, off, end - off, &pnum, &status, &host, &depth) < 0)
+        if (img_block_status(b, raw, off, end - off, &pnum, &status, &host, &depth) < 0)
             return img_error("%s", err_msg());
         struct map_entry e = {
             .start = off, .length = pnum, .depth = depth,
             .present = (status & (BLK_STATUS_ALLOCATED | BLK_STATUS_DATA)) != 0,
             .zero = (status & BLK_STATUS_ZERO) != 0, .data = (status & BLK_STATUS_DATA) != 0,
         };
-        e.has_offset = raw_fd >= 0 || (e.data && !(status & BLK_STATUS_COMPRESSED));
+        e.has_offset = raw->fd[depth] >= 0 || (e.data && !(status & BLK_STATUS_COMPRESSED));
         e.offset = e.has_offset ? host : 0;
         if (add(m, &e))
             return 1;
@@ -132,10 +132,11 @@ int cmd_map(int argc, char **argv)
         m.names[d] = chain.path[d];
     if (!m.json)
         printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
-    _cleanup_close_ int raw_fd = img_raw_fd(b, file);
+    struct img_raw_fds raw;
+    img_raw_fds_open(&chain, &raw);
     int rc = 0;
     if (start < end)
-        rc = map_blk(&m, b, raw_fd, start, end);
+        rc = map_blk(&m, b, &raw, start, end);
     else   /* an empty range: qemu-img prints one empty entry */
         add(&m, &(struct map_entry){ .start = start });
     if (!rc && m.have)
@@ -145,6 +146,7 @@ int cmd_map(int argc, char **argv)
     else if (m.json)
         printf("[]\n");
     blk_close(b);
+    img_raw_fds_close(&raw);
     img_chain_free(&chain);
     return rc;
 }

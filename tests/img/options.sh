@@ -199,3 +199,22 @@ for a in "-x cz1.qcow2 cz2.qcow2" "cz1.qcow2" "-f raw -F qcow2 cz1.qcow2 cz2.qco
   new; ci compare $a; qi compare $a
   t "compare $a: exit $rc_q like qemu-img" same_rc
 done
+
+# ---- images qemu left dirty; chains over raw files ----------------------------
+qemu-img create -q -f qcow2 -o lazy_refcounts=on -b ref.raw -F raw dirty.qcow2
+sh -c "ulimit -c 0; qemu-io -f qcow2 -c 'write -P 3 0 64k' -c abort dirty.qcow2; true" >/dev/null 2>&1
+for o in human json; do
+  new; ci info --output=$o dirty.qcow2; qi info --output=$o dirty.qcow2
+  t "info --output=$o of a dirty image: same as qemu-img" same_out
+done
+qemu-img create -q -f qcow2 -b ref.raw -F raw onraw.qcow2
+qemu-io -f qcow2 -c 'write -P 5 1M 4k' onraw.qcow2 >/dev/null
+qemu-img convert -O raw onraw.qcow2 onraw.raw
+for o in human json; do
+  new; ci map --output=$o onraw.qcow2; qi map --output=$o onraw.qcow2
+  t "map --output=$o over a raw backing file (holes): same as qemu-img" same_out
+done
+for s in "" -s; do
+  new; ci compare $s onraw.qcow2 onraw.raw; qi compare $s onraw.qcow2 onraw.raw
+  t "compare $s of an overlay over raw with raw: same as qemu-img" same_out
+done
