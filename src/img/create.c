@@ -185,7 +185,7 @@ int cmd_create(int argc, char **argv)
     static const struct option longopts[] = { IMG_COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
     struct img_create_args a = { .o = { .format = BLK_FMT_RAW } };
     const char *fmt = "raw", *backing = NULL;
-    bool quiet = false;
+    bool quiet = false, unsafe = false;
     int c;
     while ((c = getopt_long(argc, argv, ":f:b:F:o:qu", longopts, NULL)) != -1) {
         switch (c) {
@@ -197,7 +197,7 @@ int cmd_create(int argc, char **argv)
                 return 1;
             break;
         case 'q': quiet = true; break;
-        case 'u': break;   /* unsafe: we never open the backing file unless we need its size */
+        case 'u': unsafe = true; break;   /* the backing file is not opened */
         default: return img_bad_option("create", c, argv);
         }
     }
@@ -233,7 +233,9 @@ int cmd_create(int argc, char **argv)
         return 1;
     if (a.o.backing_file && !a.backing_fmt)
         return img_error("%s: Backing file specified without backing format", file);
-    if (!a.size_given && !a.o.backing_file)
+    if (a.backing_fmt && !a.o.backing_file)
+        return img_error("%s: Backing format cannot be used without backing file", file);
+    if (!a.size_given && (!a.o.backing_file || unsafe))
         return img_error("%s: Image creation needs a size parameter", file);
     if (!a.size_given && backing_size(file, a.o.backing_file, a.o.backing_format, &a.o.size))
         return 1;

@@ -50,7 +50,7 @@ int cmd_resize(int argc, char **argv)
         return 1;
     uint64_t cur = blk_size(b), size = sign > 0 ? cur + n : sign < 0 ? cur - n : n;
     int rc = 0;
-    if (sign < 0 && n > cur)
+    if (size == 0 || (sign < 0 && n >= cur))
         rc = img_error("New image size must be positive");
     else if (size < cur && !shrink)
         rc = img_error("Use the --shrink option to perform a shrink operation.");

@@ -218,3 +218,14 @@ for s in "" -s; do
   new; ci compare $s onraw.qcow2 onraw.raw; qi compare $s onraw.qcow2 onraw.raw
   t "compare $s of an overlay over raw with raw: same as qemu-img" same_out
 done
+
+# ---- odd corners ----------------------------------------------------------------
+new; ci create -f qcow2 -F qcow2 fnob.qcow2 1M; qi create -f qcow2 -F qcow2 fnob2.qcow2 1M
+t "create -F without -b: refused like qemu-img" same_rc
+new; ci create -f qcow2 -u -b gone.qcow2 -F qcow2 unosize.qcow2; qi create -f qcow2 -u -b gone.qcow2 -F qcow2 unosize.qcow2
+t "create -u -b without a size: same error as qemu-img" same_rc_err
+qemu-img create -q -f qcow2 rs0.qcow2 1M
+new; ci resize --shrink rs0.qcow2 -- -1M; qi resize --shrink rs0.qcow2 -- -1M
+t "resize to 0 bytes: same error as qemu-img" same_rc_err
+new; ci resize --shrink rs0.qcow2 0; qi resize --shrink rs0.qcow2 0
+t "resize to an absolute 0: same error as qemu-img" same_rc_err
