@@ -41,7 +41,7 @@ const struct img_cmd img_cmds[] = {
       "info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename",
       "Describes the image (human text or --output=json, as qemu-img)." },
     { "map", cmd_map,
-      "map [--object objectdef] [--image-opts] [-f fmt] [--start-offset=offset] "
+      "map [-f fmt] [--start-offset=offset] "
       "[--max-length=len] [--output=ofmt] [-U] filename",
       "Prints the image's allocation map (human text or --output=json, as qemu-img)." },
     { "rebase", cmd_rebase,
@@ -71,6 +71,7 @@ static void usage(FILE *f)
     for (const struct img_cmd *c = img_cmds; c->name; c++)
         fprintf(f, "  %s\n", c->usage);
     fputs("\nSupported formats: raw qcow2\n"
+          "qemu-img's --object and --image-opts are refused by every command.\n"
           "'corral-img COMMAND --help' describes one command.\n", f);
 }
 
