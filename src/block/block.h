@@ -83,6 +83,7 @@ enum {
     BLK_STATUS_ZERO = 2,         /* reads as zeros */
     BLK_STATUS_ALLOCATED = 4,    /* decided by this image, not its backing chain */
     BLK_STATUS_COMPRESSED = 8,
+    BLK_STATUS_PRESENT = 16,     /* decided by some file of the chain (map's "present") */
 };
 /* Describes the range at `off`: *pnum (1..len) bytes share *status; for
  * DATA ranges *host_off is the offset in the file of the image at chain

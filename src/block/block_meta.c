@@ -47,13 +47,17 @@ int blk_block_status(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,
     *host_off = 0;
     if (!b->ops->block_status) { /* raw: all data, at the same offset */
         *pnum = len;
-        *status = BLK_STATUS_DATA | BLK_STATUS_ALLOCATED;
+        *status = BLK_STATUS_DATA | BLK_STATUS_ALLOCATED | BLK_STATUS_PRESENT;
         *host_off = off;
         return 0;
     }
     r = b->ops->block_status(b, off, len, pnum, status, host_off);
-    if (r < 0 || (*status & BLK_STATUS_ALLOCATED))
+    if (r < 0)
         return r;
+    if (*status & BLK_STATUS_ALLOCATED) {
+        *status |= BLK_STATUS_PRESENT;
+        return 0;
+    }
     /* Not decided here: ask the backing chain, within its size. */
     if (!b->backing || off >= b->backing->size) {
         *status = BLK_STATUS_ZERO;

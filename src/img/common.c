@@ -463,12 +463,12 @@ static void raw_status(int fd, uint64_t off, uint64_t len, uint64_t *pnum, int *
     uint64_t data = d < 0 ? end : MIN((uint64_t)d, end);
     if (data > off) {
         *pnum = data - off;
-        *status = BLK_STATUS_ZERO | BLK_STATUS_ALLOCATED;
+        *status = BLK_STATUS_ZERO | BLK_STATUS_ALLOCATED | BLK_STATUS_PRESENT;
     } else {
         off_t h = lseek(fd, (off_t)off, SEEK_HOLE);
         uint64_t hole = h < 0 ? end : MIN((uint64_t)h, end);
         *pnum = (hole > off ? hole : end) - off;
-        *status = BLK_STATUS_DATA | BLK_STATUS_ALLOCATED;
+        *status = BLK_STATUS_DATA | BLK_STATUS_ALLOCATED | BLK_STATUS_PRESENT;
     }
 }
 

@@ -43,7 +43,7 @@ static int status_of(struct blk *b, const struct img_raw_fds *raw, uint64_t off,
         return -1;
     bool data = s & BLK_STATUS_DATA;
     *st = (data ? ST_DATA : 0) | (s & BLK_STATUS_ZERO ? ST_ZERO : 0) |
-          (s & BLK_STATUS_ALLOCATED || data ? ST_ALLOCATED : 0) |
+          (s & BLK_STATUS_PRESENT ? ST_ALLOCATED : 0) |
           (raw->fd[depth] >= 0 || (data && !(s & BLK_STATUS_COMPRESSED)) ? ST_OFFSET_VALID : 0) |
           (off + *pnum == blk_size(b) ? ST_EOF : 0);
     return 0;

@@ -66,7 +66,7 @@ static int map_blk(struct mapper *m, struct blk *b, const struct img_raw_fds *ra
             return img_error("%s", err_msg());
         struct map_entry e = {
             .start = off, .length = pnum, .depth = depth,
-            .present = (status & (BLK_STATUS_ALLOCATED | BLK_STATUS_DATA)) != 0,
+            .present = (status & BLK_STATUS_PRESENT) != 0,
             .zero = (status & BLK_STATUS_ZERO) != 0, .data = (status & BLK_STATUS_DATA) != 0,
         };
         e.has_offset = raw->fd[depth] >= 0 || (e.data && !(status & BLK_STATUS_COMPRESSED));

@@ -229,3 +229,11 @@ new; ci resize --shrink rs0.qcow2 -- -1M; qi resize --shrink rs0.qcow2 -- -1M
 t "resize to 0 bytes: same error as qemu-img" same_rc_err
 new; ci resize --shrink rs0.qcow2 0; qi resize --shrink rs0.qcow2 0
 t "resize to an absolute 0: same error as qemu-img" same_rc_err
+# Zero clusters in a backing file are "present" for map and compare -s.
+qemu-img create -q -f qcow2 zb.qcow2 4M
+qemu-io -f qcow2 -c 'write -P 1 0 1M' -c 'write -z 1M 1M' zb.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -b zb.qcow2 -F qcow2 zt.qcow2
+new; ci map --output=json zt.qcow2; qi map --output=json zt.qcow2
+t "map of zero clusters in the backing file: same as qemu-img" same_out
+new; ci compare -s zt.qcow2 zb.qcow2; qi compare -s zt.qcow2 zb.qcow2
+t "compare -s of an empty overlay with its backing file: same as qemu-img" same_out

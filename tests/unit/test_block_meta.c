@@ -68,20 +68,22 @@ static void test_block_status(void **state)
 {
     (void)state;
     const uint32_t cs = 4096;
-    enum { A = BLK_STATUS_ALLOCATED, D = BLK_STATUS_DATA, Z = BLK_STATUS_ZERO };
+    enum { A = BLK_STATUS_ALLOCATED, D = BLK_STATUS_DATA, Z = BLK_STATUS_ZERO, P = BLK_STATUS_PRESENT };
     create(path("sb.qcow2"), 64 * KiB, cs, 3, NULL, 0);
     struct blk *b = open_ok(path("sb.qcow2"), 0);
-    fill(b, NULL, 5 * cs, cs, 7);
+    fill(b, NULL, 5 * cs, 2 * cs, 7);
+    assert_int_equal(blk_write_zeroes(b, 6 * cs, cs), 0); /* backing cluster 6: zero flag */
     blk_close(b);
     create(path("st.qcow2"), 64 * KiB, cs, 3, "sb.qcow2", BLK_FMT_QCOW2);
     b = open_ok(path("st.qcow2"), 0);
     fill(b, NULL, 0, 2 * cs, 1);                          /* clusters 0-1: data */
     assert_int_equal(blk_write_zeroes(b, 2 * cs, cs), 0); /* cluster 2: zero flag */
-    expect_status(b, 0, 64 * KiB, 2 * cs, A | D, 0);
-    expect_status(b, 100, cs, cs, A | D, 0);               /* pnum <= len */
-    expect_status(b, 2 * cs, 64 * KiB - 2 * cs, cs, A | Z, 0);
-    expect_status(b, 3 * cs, 2 * cs + 10, 2 * cs, Z, 1);   /* unallocated everywhere */
-    expect_status(b, 5 * cs, cs, cs, D, 1);                /* from the backing file */
+    expect_status(b, 0, 64 * KiB, 2 * cs, A | D | P, 0);
+    expect_status(b, 100, cs, cs, A | D | P, 0);               /* pnum <= len */
+    expect_status(b, 2 * cs, 64 * KiB - 2 * cs, cs, A | Z | P, 0);
+    expect_status(b, 3 * cs, 2 * cs + 10, 2 * cs, Z, 1);       /* unallocated everywhere */
+    expect_status(b, 5 * cs, cs, cs, D | P, 1);                /* from the backing file */
+    expect_status(b, 6 * cs, cs, cs, Z | P, 1);                /* zeros the backing file decides */
     blk_close(b);
     if (!have_qemu)
         return;
@@ -90,7 +92,7 @@ static void test_block_status(void **state)
     sh("qemu-img convert -c -f raw -O qcow2 -o cluster_size=4k %s %s", path("c.raw"),
        path("c.qcow2"));
     b = open_ok(path("c.qcow2"), BLK_OPEN_RDONLY);
-    expect_status(b, 0, 64 * KiB, 2 * cs, A | D | BLK_STATUS_COMPRESSED, 0);
+    expect_status(b, 0, 64 * KiB, 2 * cs, A | D | P | BLK_STATUS_COMPRESSED, 0);
     blk_close(b);
 }
 
