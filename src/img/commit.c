@@ -88,7 +88,7 @@ int cmd_commit(int argc, char **argv)
                 return 1;
             break;
         case 'r':
-            if (img_parse_rate(optarg, &rate))
+            if (img_cvtnum("rate limit", optarg, &rate.bps))
                 return 1;
             break;
         default: return img_bad_option("commit", c, argv);

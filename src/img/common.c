@@ -85,12 +85,14 @@ int img_cache_mode(const char *mode, bool src)
     return img_error("Invalid %scache option: %s", src ? "source " : "", mode);
 }
 
-int img_parse_rate(const char *s, struct img_rate *r)
+int img_cvtnum(const char *what, const char *s, uint64_t *out)
 {
-    if (img_parse_size(s, &r->bps))
-        return img_error("Invalid rate limit specified. You may use k, M, G, T, P or E "
-                         "suffixes for kilobytes, megabytes, gigabytes, terabytes, petabytes "
-                         "and exabytes.");
+    int r = img_parse_size(s, out);
+    if (r == -ERANGE)
+        return img_error("Invalid %s specified. Must be between 0 and 9223372036854775807.", what);
+    if (r)
+        return img_error("Invalid %s specified. You may use k, M, G, T, P or E suffixes for "
+                         "kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.", what);
     return 0;
 }
 
@@ -230,10 +232,29 @@ void img_size_str(uint64_t v, char *buf, size_t len)
     snprintf(buf, len, "%0.3g %sB", (double)v / (double)(1ULL << (10 * i)), suffix[i]);
 }
 
+/* Cuts the next element off a QemuOpts list in place: up to a single
+ * comma, with ",," standing for a comma.  NULL at the end. */
+static char *next_opt(char **p)
+{
+    char *start = *p, *w = start, *r = start;
+    if (!start)
+        return NULL;
+    for (; *r; r++) {
+        if (*r == ',' && r[1] != ',')
+            break;
+        *w++ = *r;
+        r += *r == ',';   /* ",," -> "," */
+    }
+    *p = *r ? r + 1 : NULL;
+    *w = '\0';
+    return start;
+}
+
 int img_parse_opts(char *opts, img_opt_fn fn, void *arg)
 {
-    char *save = NULL;
-    for (char *kv = strtok_r(opts, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+    if (!*opts || opts[strlen(opts) - 1] == ',')
+        return img_error("Invalid option list: %s", opts);
+    for (char *p = opts, *kv; (kv = next_opt(&p));) {
         char *eq = strchr(kv, '=');
         if (!strcmp(kv, "help") || !strcmp(kv, "?")) {
             if (fn("help", NULL, arg))

@@ -162,7 +162,7 @@ int cmd_convert(int argc, char **argv)
                                  "between 1 and 16");
             break;
         case 'r':
-            if (img_parse_rate(optarg, &cv.rate))
+            if (img_cvtnum("rate limit", optarg, &cv.rate.bps))
                 return 1;
             break;
         case 'C': copy_off = true; break;

@@ -2,7 +2,6 @@
  * The -o parser is shared with convert (img_create_opt()). */
 #include "img/img.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <string.h>
 
@@ -217,13 +216,8 @@ int cmd_create(int argc, char **argv)
     if (optind < argc) {
         if (a.size_given)
             return img_error("%s: The image size must be specified only once", file);
-        int r = img_parse_size(argv[optind], &a.o.size);
-        if (r == -ERANGE)
-            return img_error("Invalid image size specified. Must be between 0 and 9223372036854775807.");
-        if (r)
-            return img_error("Invalid image size specified. You may use k, M, G, T, P or E "
-                             "suffixes for kilobytes, megabytes, gigabytes, terabytes, petabytes "
-                             "and exabytes.");
+        if (img_cvtnum("image size", argv[optind], &a.o.size))
+            return 1;
         a.size_given = true;
         optind++;
     }

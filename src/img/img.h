@@ -71,7 +71,6 @@ int img_cache_mode(const char *mode, bool src);
 struct img_rate {
     uint64_t bps, start_ns, done;
 };
-int img_parse_rate(const char *s, struct img_rate *r);   /* prints the error */
 /* Counts `bytes` as done and sleeps as long as the rate requires. */
 void img_rate_wait(struct img_rate *r, uint64_t bytes);
 
@@ -121,11 +120,13 @@ void img_chain_free(struct img_chain *c);
 /* "10G", "512M", "1.5T", "4096", "0x1000", "1k": qemu-img's size syntax
  * (qemu_strtosz()).  -EINVAL if malformed, -ERANGE above INT64_MAX. */
 int img_parse_size(const char *s, uint64_t *out);
+/* img_parse_size() with qemu-img's error line, "Invalid WHAT specified. …". */
+int img_cvtnum(const char *what, const char *s, uint64_t *out);
 /* qemu's size_to_str(): "10 MiB", "196 KiB", "0 B". */
 void img_size_str(uint64_t v, char *buf, size_t len);
 
-/* -o key=value,key=value: calls fn for each pair; "help" or "?" calls fn
- * with key "help" and a NULL value.  Splits `opts` in place (an argv
+/* -o key=value,key=value (",," is a comma in a value): calls fn for each
+ * pair; "help" or "?" calls fn with key "help" and a NULL value.  Splits `opts` in place (an argv
  * string), so keys and values stay valid for the whole command. */
 typedef int (*img_opt_fn)(const char *key, const char *val, void *arg);
 int img_parse_opts(char *opts, img_opt_fn fn, void *arg);

@@ -100,16 +100,12 @@ int cmd_map(int argc, char **argv)
             m.json = json;
             break;
         case 's':
-            if (img_parse_size(optarg, &start))
-                return img_error("Invalid start offset specified. You may use k, M, G, T, P or E "
-                                 "suffixes for kilobytes, megabytes, gigabytes, terabytes, "
-                                 "petabytes and exabytes.");
+            if (img_cvtnum("start offset", optarg, &start))
+                return 1;
             break;
         case 'l':
-            if (img_parse_size(optarg, &max_len))
-                return img_error("Invalid length specified. You may use k, M, G, T, P or E "
-                                 "suffixes for kilobytes, megabytes, gigabytes, terabytes, "
-                                 "petabytes and exabytes.");
+            if (img_cvtnum("max length", optarg, &max_len))
+                return 1;
             break;
         case 'U': break;
         default: return img_bad_option("map", c, argv);

@@ -42,9 +42,8 @@ int cmd_resize(int argc, char **argv)
     const char *file = argv[optind];
     int sign = arg[0] == '+' ? 1 : arg[0] == '-' ? -1 : 0;
     uint64_t n;
-    if (img_parse_size(arg + (sign != 0), &n))
-        return img_error("Invalid image size specified. You may use k, M, G, T, P or E suffixes "
-                         "for kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+    if (img_cvtnum("image size", arg + (sign != 0), &n))
+        return 1;
     struct blk *b;
     if (img_open(file, fmt, BLK_OPEN_NO_BACKING, &b))
         return 1;

@@ -237,3 +237,17 @@ new; ci map --output=json zt.qcow2; qi map --output=json zt.qcow2
 t "map of zero clusters in the backing file: same as qemu-img" same_out
 new; ci compare -s zt.qcow2 zb.qcow2; qi compare -s zt.qcow2 zb.qcow2
 t "compare -s of an empty overlay with its backing file: same as qemu-img" same_out
+
+# ---- -o lists and number syntax ----------------------------------------------------
+for o in "" "," "cluster_size=64k,,lazy_refcounts=on" "=x" "cluster_size="; do
+  new; ci create -f qcow2 -o "$o" olist.qcow2 1M; qi create -f qcow2 -o "$o" olist2.qcow2 1M
+  t "create -o '$o': exit $rc_q like qemu-img" same_rc
+done
+mkdir -p 'with,comma'
+qemu-img create -q -f qcow2 'with,comma/b.qcow2' 1M
+new; ci create -f qcow2 -o 'backing_file=with,,comma/b.qcow2,backing_fmt=qcow2' comma.qcow2
+t "create -o with ',,' in a value: the comma is kept" is "$(qfield comma.qcow2 "['backing-filename']")" "with,comma/b.qcow2"
+for a in "--max-length=8E" "--max-length=99999999999999999999" "--start-offset=-5" "--start-offset=1x"; do
+  new; ci map $a q3.qcow2; qi map $a q3.qcow2
+  t "map $a: same error as qemu-img" same_rc_err_start
+done

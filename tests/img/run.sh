@@ -51,6 +51,11 @@ is() { [ "$1" = "$2" ] || { echo "got '$1', expected '$2'" >>"$log"; false; }; }
 # The same first error line, but for the program name.
 same_err() { is "$(sed -n '1s/^corral-img: //p' c.err)" "$(sed -n '1s/^qemu-img: //p' q.err)"; }
 same_rc_err() { same_rc && same_err; }
+# qemu-img splits some messages over two lines; corral's one line starts the same.
+same_rc_err_start() {
+  local q; q=$(sed -n '1s/^qemu-img: //p' q.err)
+  same_rc && [ -n "$q" ] && case "$(sed -n '1s/^corral-img: //p' c.err)" in "$q"*) true ;; *) false ;; esac
+}
 # A refusal: exit 1 and one error line that names the option.
 refused() { [ "$rc_c" -eq 1 ] && [ "$(wc -l <c.err)" -eq 1 ] && grep -q -e "$1" c.err; }
 same_map() { diff -u <(qemu-img map --output=json "$1") <(qemu-img map --output=json "$2") >>"$log"; }
