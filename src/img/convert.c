@@ -212,6 +212,8 @@ int cmd_convert(int argc, char **argv)
     uint64_t total = 0, done = 0;
     for (int i = 0; i < nsrc && !rc; i++) {
         rc = img_open(argv[optind + i], src_fmt, BLK_OPEN_RDONLY, &src[i]);
+        if (!rc && blk_size(src[i]) > INT64_MAX - total)
+            rc = img_error("The sources add up to more than 2^63 - 1 bytes");
         total += rc ? 0 : blk_size(src[i]);
     }
     if (!rc && !no_create) {
