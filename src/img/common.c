@@ -146,6 +146,15 @@ int img_preallocate_raw(const char *path, uint64_t from, uint64_t to, const char
     return 0;
 }
 
+int img_preallocate_blk(struct blk *b, uint64_t from, uint64_t to)
+{
+    static const uint8_t zeros[256 * 1024];
+    for (uint64_t off = from; off < to; off += sizeof(zeros))
+        if (blk_pwrite(b, off, zeros, (size_t)MIN(sizeof(zeros), to - off)) < 0)
+            return img_block_error("Could not preallocate");
+    return 0;
+}
+
 int img_format(const char *name, enum blk_format *out)
 {
     *out = BLK_FMT_PROBE;

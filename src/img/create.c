@@ -94,7 +94,7 @@ int img_create_check(const struct img_create_args *a, const char *file)
                          a->o.cluster_size ? "cluster_size" : a->compat ? "compat" : "lazy_refcounts", fmt);
     if (a->o.backing_file && !qcow2)
         return img_error("%s: Backing file not supported for file format '%s'", file, fmt);
-    if (a->prealloc && strcmp(a->prealloc, "off") && (qcow2 || !strcmp(a->prealloc, "metadata")))
+    if (a->prealloc && !strcmp(a->prealloc, "metadata"))
         return img_error("%s: preallocation=%s is not supported for %s images", file, a->prealloc, fmt);
     if (a->o.compat == 2 && a->o.lazy_refcounts)
         return img_error("%s: Lazy refcounts only supported with compatibility level 1.1 and above "
@@ -112,7 +112,7 @@ void img_create_help(enum blk_format f)
         { "compression_type=<str>", "zlib only" },
         { "extended_l2=<bool (on/off)>", "off only" },
         { "lazy_refcounts=<bool (on/off)>", "v3: refcounts updated lazily (dirty bit)" },
-        { "preallocation=<str>", "off only" },
+        { "preallocation=<str>", "off, falloc or full (zeros written)" },
         { "refcount_bits=<num>", "16 only" },
         { "size=<size>", "the virtual size" },
     };
@@ -133,8 +133,17 @@ int img_create_image(const char *file, const struct img_create_args *args)
     a->o.size = ALIGN_UP(a->o.size, 512);
     if (blk_create(file, &a->o) < 0)
         return img_error("%s: %s", file, err_msg());
-    if (a->o.format != BLK_FMT_RAW)
-        return 0;
+    if (a->o.format != BLK_FMT_RAW) {
+        struct blk *b;
+        if (!a->prealloc || !strcmp(a->prealloc, "off"))
+            return 0;
+        if (blk_open(file, a->o.format, BLK_OPEN_NO_BACKING, &b) < 0)
+            return img_error("Could not open '%s': %s", file, err_msg());
+        int rc = img_preallocate_blk(b, 0, a->o.size);
+        if (blk_close(b) < 0 && !rc)
+            rc = img_block_error(file);
+        return rc;
+    }
     /* Like QEMU, write the first block of a raw image (up to 4 KiB): the
      * file system then has an allocated block to probe alignment with, and
      * `map` shows what qemu-img's map shows for a new image. */

@@ -77,6 +77,10 @@ void img_rate_wait(struct img_rate *r, uint64_t bytes);
 /* Preallocates [from, to) of a raw image file: "falloc" allocates blocks,
  * "full" writes zeros, "off" does nothing.  Prints the error. */
 int img_preallocate_raw(const char *path, uint64_t from, uint64_t to, const char *mode);
+/* Preallocates [from, to) of an image through the block layer: zeros are
+ * written, so every cluster is allocated (qcow2 falloc and full).  Prints
+ * the error. */
+int img_preallocate_blk(struct blk *b, uint64_t from, uint64_t to);
 /* Whether `mode` names a preallocation mode qemu knows; prints the error if not. */
 int img_prealloc_mode(const char *mode);
 

@@ -53,7 +53,7 @@ const struct img_cmd img_cmds[] = {
     { "resize", cmd_resize,
       "resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename [+ | -]size",
       "Grows or shrinks the image's virtual size; shrinking needs --shrink.\n"
-      "--preallocation=falloc|full allocates the new space of a raw image." },
+      "--preallocation=falloc|full allocates the new space (metadata is refused)." },
     { "snapshot", cmd_snapshot,
       "snapshot [-q] [-l | -a snapshot | -c snapshot | -d snapshot] [-U] filename",
       "Lists (-l), creates (-c), applies (-a) or deletes (-d) internal snapshots (qcow2)." },

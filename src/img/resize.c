@@ -55,15 +55,18 @@ int cmd_resize(int argc, char **argv)
         rc = img_error("Use the --shrink option to perform a shrink operation.");
     else if (size % 512 && blk_format_of(b) == BLK_FMT_QCOW2)
         rc = img_error("The new size must be a multiple of 512");
-    else if (prealloc && strcmp(prealloc, "off") &&
-             (blk_format_of(b) != BLK_FMT_RAW || !strcmp(prealloc, "metadata")))
-        rc = img_error("preallocation=%s is not supported for %s images", prealloc,
-                       blk_format_name(blk_format_of(b)));
+    else if (prealloc && !strcmp(prealloc, "metadata"))
+        rc = img_error("preallocation=metadata is not supported");
     else if (size != cur && blk_resize(b, size) < 0)
         rc = img_error("%s", err_msg());
+    /* The new space as --preallocation asks: qcow2 through the block layer,
+     * raw (fallocate or zeros) once the file is closed. */
+    bool raw = blk_format_of(b) == BLK_FMT_RAW, pre = prealloc && strcmp(prealloc, "off");
+    if (!rc && pre && !raw && size > cur)
+        rc = img_preallocate_blk(b, cur, size);
     if (blk_close(b) < 0 && !rc)
         rc = img_block_error(file);
-    if (!rc && size > cur)   /* raw: the new space as --preallocation asks */
+    if (!rc && pre && raw && size > cur)
         rc = img_preallocate_raw(file, cur, size, prealloc);
     if (!rc && !quiet)
         printf("Image resized.\n");

@@ -52,6 +52,12 @@ for o in "compat=v2,lazy_refcounts=on" "refcount_bits=7" "compat=2" "cluster_siz
 done
 new; ci create -f qcow2 -o size=2M twice.qcow2 3M; qi create -f qcow2 -o size=2M twice2.qcow2 3M
 t "create with -o size= and a size: refused like qemu-img" same_rc
+for p in falloc full; do
+  new; (cd q && qemu-img create -f qcow2 -o preallocation=$p img 3M) >q.out; (cd c && "$I" create -f qcow2 -o preallocation=$p img 3M) >c.out
+  t "create -f qcow2 -o preallocation=$p: same 'Formatting' line" same_out
+  t "create -f qcow2 -o preallocation=$p: same map as qemu-img's" same_map q/img c/img
+  t "create -f qcow2 -o preallocation=$p: check clean" qcheck c/img
+done
 for o in extended_l2=on refcount_bits=8 compression_type=zstd preallocation=metadata data_file=x \
          encrypt.format=luks; do
   new; ci create -f qcow2 -o "$o" ref-o.qcow2 1M
@@ -174,8 +180,13 @@ t "resize --preallocation=bogus: same error as qemu-img" same_rc_err
 qemu-img create -q -f qcow2 rs512.qcow2 1M
 new; ci resize rs512.qcow2 1000; qi resize rs512.qcow2 1000
 t "resize qcow2 to a size not a multiple of 512: same error as qemu-img" same_rc_err
-new; ci resize --preallocation=full rs512.qcow2 2M
-t "resize --preallocation=full of qcow2: refused in one line naming it" refused preallocation
+new; ci resize --preallocation=metadata rs512.qcow2 2M
+t "resize --preallocation=metadata: refused in one line naming it" refused preallocation
+qemu-img create -q -f qcow2 rspq.qcow2 1M; qemu-img create -q -f qcow2 rspc.qcow2 1M
+new; ci resize --preallocation=full rspc.qcow2 3M; qi resize --preallocation=full rspq.qcow2 3M
+t "resize --preallocation=full (qcow2): same output as qemu-img" same_out
+t "resize --preallocation=full (qcow2): same map as qemu-img's" same_map rspq.qcow2 rspc.qcow2
+t "resize --preallocation=full (qcow2): check clean" qcheck rspc.qcow2
 
 # ---- map ----------------------------------------------------------------------
 for a in "--start-offset=1000 --max-length=3M" "--start-offset=3M --max-length=1" "--start-offset=100M" \
