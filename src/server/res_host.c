@@ -119,9 +119,12 @@ int h_host(struct server *s, struct req *r, struct resp *out)
     if (read_proc("/proc/loadavg", la, sizeof(la)) &&
         sscanf(la, "%lf %lf %lf", &l1, &l5, &l15) == 3) {
         struct json_object *l = json_object_new_array();
-        json_object_array_add(l, json_object_new_double(l1));
-        json_object_array_add(l, json_object_new_double(l5));
-        json_object_array_add(l, json_object_new_double(l15));
+        double v[3] = { l1, l5, l15 };
+        for (int i = 0; i < 3; i++) {
+            char t[32];
+            snprintf(t, sizeof(t), "%.2f", v[i]);
+            json_object_array_add(l, json_object_new_double_s(v[i], t));
+        }
         json_object_object_add(h, "load", l);
     }
     json_object_object_add(h, "engines", engines());
