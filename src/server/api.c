@@ -323,6 +323,21 @@ static bool is_write(const char *method)
     return strcmp(method, "GET") && strcmp(method, "HEAD");
 }
 
+/* json-c accepts 'single-quoted' strings even when strict; JSON does not. */
+static bool single_quote_outside_strings(const char *s, size_t len)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (in_string && s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            in_string = !in_string;
+        else if (!in_string && s[i] == '\'')
+            return true;
+    }
+    return false;
+}
+
 static int parse_body(struct req *r, struct resp *out)
 {
     if (!r->body || r->body_len == 0)
@@ -334,10 +349,16 @@ static int parse_body(struct req *r, struct resp *out)
         return api_error(out, E_TOO_LARGE, "the body is larger than %d bytes", API_MAX_BODY);
     if (strlen(r->body) != r->body_len)
         return api_error(out, E_BAD_JSON, "the body contains a NUL byte");
+    if (single_quote_outside_strings(r->body, r->body_len))
+        return api_error(out, E_BAD_JSON, "the body is not valid JSON (strings need double quotes)");
     struct json_tokener *tok = json_tokener_new_ex(16);
     if (!tok)
         return api_error(out, E_INTERNAL, "out of memory");
+    #ifdef JSON_TOKENER_VALIDATE_UTF8
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+#else
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+#endif
     struct json_object *o = json_tokener_parse_ex(tok, r->body, (int)r->body_len);
     enum json_tokener_error e = json_tokener_get_error(tok);
     size_t used = json_tokener_get_parse_end(tok);
