@@ -70,7 +70,7 @@ void events_emit(struct events *e, const char *type, struct json_object *metadat
     uint64_t seq = e->next++;
     char *frame = NULL;
     if (asprintf(&frame, "id: %llu\nevent: %s\ndata: %s\n\n", (unsigned long long)seq, type,
-                 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) < 0)
+                 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
         frame = NULL;
     free(e->ring[seq % EVENTS_RING]);
     e->ring[seq % EVENTS_RING] = frame;

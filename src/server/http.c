@@ -23,6 +23,7 @@
 #include "util/util.h"
 
 #define SSE_KEEPALIVE_MS 15000
+#define API_DISCARD_MAX (1024 * 1024)
 
 struct http {
     struct server *s;
@@ -35,6 +36,7 @@ struct body {                   /* one request's upload, per connection */
     char *data;
     size_t len;
     bool too_big;
+    bool answered;              /* a 413 was queued before the upload */
 };
 
 struct sse {                    /* one event-stream listener */
@@ -94,7 +96,7 @@ static struct MHD_Response *make_response(struct http *h, struct resp *out)
             free(st);
         return rsp;
     }
-    const char *text = out->raw ? out->raw : json_object_to_json_string_ext(out->body, JSON_C_TO_STRING_PLAIN);
+    const char *text = out->raw ? out->raw : json_object_to_json_string_ext(out->body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     size_t len = out->raw ? out->raw_len : strlen(text);
     struct MHD_Response *rsp = MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
     if (!rsp)
@@ -172,24 +174,42 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         b->too_big = cl && strtoull(cl, NULL, 10) > API_MAX_BODY;
         if (!b->too_big)
             return MHD_YES;
+        b->answered = true;    /* answer now, before the client sends it all */
+        api_error(&out, E_TOO_LARGE, "the request body is larger than %d bytes", API_MAX_BODY);
+        enum MHD_Result ret = send_resp(h, c, &out);
+        resp_free(&out);
+        return ret;
     }
-    if (*upload_size && !b->too_big) {
-        if (b->len + *upload_size > API_MAX_BODY) {
+    if (b->answered) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        /* MHD cannot answer in the middle of an upload: a body over the
+         * limit is read and dropped up to API_DISCARD_MAX, then answered
+         * 413 at its end; one that goes on past that loses its connection. */
+        size_t total = b->len + *upload_size;
+        if (total > API_MAX_BODY && !b->too_big) {
             b->too_big = true;
-        } else {
-            char *d = realloc(b->data, b->len + *upload_size + 1);
-            if (!d)
-                return MHD_NO;
-            memcpy(d + b->len, upload, *upload_size);
-            b->len += *upload_size;
-            d[b->len] = 0;
-            b->data = d;
-            *upload_size = 0;
-            return MHD_YES;
+            free(b->data);
+            b->data = NULL;
         }
+        if (b->too_big) {
+            b->len = total;
+            *upload_size = 0;
+            return total > API_DISCARD_MAX ? MHD_NO : MHD_YES;
+        }
+        char *d = realloc(b->data, total + 1);
+        if (!d)
+            return MHD_NO;
+        memcpy(d + b->len, upload, *upload_size);
+        d[total] = 0;
+        b->data = d;
+        b->len = total;
+        *upload_size = 0;
+        return MHD_YES;
     }
     if (b->too_big) {
-        /* Answer now; MHD closes the connection instead of reading the rest. */
         api_error(&out, E_TOO_LARGE, "the request body is larger than %d bytes", API_MAX_BODY);
         enum MHD_Result ret = send_resp(h, c, &out);
         resp_free(&out);
