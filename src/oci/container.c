@@ -86,22 +86,6 @@ static int write_proc(const char *path, const char *value, const char *what)
     return 0;
 }
 
-static int set_sysctls(const struct oci_spec *s)
-{
-    for (size_t i = 0; s->sysctl_keys && s->sysctl_keys[i]; i++) {
-        char path[PATH_MAX], what[300];
-        int n = snprintf(path, sizeof(path), "/proc/sys/%s", s->sysctl_keys[i]);
-        for (char *p = path + 10; p < path + n; p++)
-            if (*p == '.')
-                *p = '/';
-        snprintf(what, sizeof(what), "linux.sysctl.%.200s", s->sysctl_keys[i]);
-        int r = write_proc(path, s->sysctl_values[i], what);
-        if (r < 0)
-            return r;
-    }
-    return 0;
-}
-
 /* Hands the pty master to whoever listens on --console-socket, as runc does
  * (SCM_RIGHTS, the payload is the pty's name). */
 static int send_console(int sock, int master)
@@ -127,11 +111,13 @@ static int send_console(int sock, int master)
 
 static int setup_terminal(const struct init_args *a, int master)
 {
+    if (unlockpt(master) < 0)
+        return fail(errno, "process.terminal: unlockpt: %s", strerror(errno));
     int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (slave < 0)
         return fail(errno, "process.terminal: opening the pty: %s", strerror(errno));
     int r = 0;
-    if (unlockpt(master) < 0 || fchown(slave, a->s->process.uid, a->s->process.gid) < 0)
+    if (fchown(slave, a->s->process.uid, a->s->process.gid) < 0)
         r = fail(errno, "process.terminal: %s", strerror(errno));
     if (r == 0)
         r = send_console(a->console_fd, master);
@@ -171,8 +157,6 @@ static int init_setup(const struct init_args *a, char *exe, size_t exe_len)
     int master = -1;
     bool in_userns = a->new_userns || (oci_spec_ns(s, CLONE_NEWUSER) != NULL);
     if ((r = rootfs_setup(s, a->rootfs, in_userns, p->terminal ? &master : NULL)) < 0)
-        return r;
-    if ((r = set_sysctls(s)) < 0)
         return r;
     if (master >= 0) {
         r = setup_terminal(a, master);
@@ -651,7 +635,9 @@ int oci_run(const struct oci_ctx *ctx, const char *id, const struct oci_create_o
     }
     if (r == 0 && !detach) {
         *exit_status = wait_forwarding(pid, pidfd, &fwd);
-        r = oci_delete(ctx, id, false);
+        /* Someone may have run delete --force meanwhile: that is fine. */
+        if ((r = oci_delete(ctx, id, false)) == -ENOENT)
+            r = 0;
     }
     if (pidfd >= 0)
         close(pidfd);

@@ -12,12 +12,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -324,6 +326,31 @@ static int readonly_path(int rootfd, const char *path)
     return r < 0 ? fail(-r, "linux.readonlyPaths: %s", err_msg()) : 0;
 }
 
+/* ---- sysctl ---- */
+
+/* Written through the container's own /proc (the keys were checked to be
+ * namespaced), before readonlyPaths makes /proc/sys read-only. */
+static int set_sysctls(int rootfd, const struct oci_spec *s)
+{
+    for (size_t i = 0; s->sysctl_keys && s->sysctl_keys[i]; i++) {
+        char path[PATH_MAX];
+        int n = snprintf(path, sizeof(path), "/proc/sys/%s", s->sysctl_keys[i]);
+        for (char *p = path + 10; p < path + n; p++)
+            if (*p == '.')
+                *p = '/';
+        _cleanup_close_ int fd = openat2_in_root(rootfd, path, O_WRONLY | O_TRUNC);
+        struct statfs sf;
+        if (fd < 0 || fstatfs(fd, &sf) < 0)
+            return fail(errno, "linux.sysctl.%s: %s", s->sysctl_keys[i], strerror(errno));
+        if (sf.f_type != PROC_SUPER_MAGIC)
+            return fail(EINVAL, "linux.sysctl.%s: the container has no procfs at /proc",
+                        s->sysctl_keys[i]);
+        if (write_all(fd, s->sysctl_values[i], strlen(s->sysctl_values[i])) < 0)
+            return fail(errno, "linux.sysctl.%s: %s", s->sysctl_keys[i], strerror(errno));
+    }
+    return 0;
+}
+
 /* ---- the sequence ---- */
 
 static int pivot(const char *rootfs)
@@ -374,6 +401,8 @@ int rootfs_setup(const struct oci_spec *s, const char *rootfs, bool in_userns, i
         if (*pty_master < 0)
             return fail(errno, "process.terminal: opening /dev/pts/ptmx: %s", strerror(errno));
     }
+    if ((r = set_sysctls(rootfd, s)) < 0)
+        return r;
     for (size_t i = 0; s->masked_paths && s->masked_paths[i]; i++)
         if ((r = mask_path(rootfd, s->masked_paths[i])) < 0)
             return r;
