@@ -112,7 +112,8 @@ struct oci_spec {
 
 /* Parses config.json text.  Unknown fields are ignored (the spec says so);
  * a wrong value fails with "FIELD: problem", e.g.
- * 'process.rlimits[1].type: unknown rlimit "RLIMIT_FOO"'. */
+ * 'process.rlimits[1].type: unknown rlimit "RLIMIT_FOO"'.  On failure
+ * *out holds nothing to free. */
 int oci_spec_parse(const char *text, size_t len, struct oci_spec *out);
 /* Reads and parses BUNDLE/config.json; messages start with "config.json: ". */
 int oci_spec_load(const char *bundle, struct oci_spec *out);

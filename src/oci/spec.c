@@ -838,6 +838,8 @@ int oci_spec_parse(const char *text, size_t len, struct oci_spec *s)
     r = check_spec(s);
 out:
     json_object_put(root);
+    if (r < 0)
+        oci_spec_free(s);   /* callers get nothing to free on failure */
     return r;
 }
 
