@@ -9,6 +9,8 @@ packages=(
   libjson-c-dev libseccomp-dev libcap-dev libcmocka-dev
   # tests: guests, the nested KVM harness, Linux boot, tap networking
   qemu-system-x86 qemu-utils busybox-static cpio kmod iproute2 procps python3 socat
+  # tests: corral-oci compared with the reference runtime (bench)
+  runc
 )
 
 missing=()
