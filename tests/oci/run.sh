@@ -79,7 +79,7 @@ crun() { local b; b=$(bundle "$1" "$2") && oci run --bundle "$b" "$1"; }
 is() { [ "$1" = "$2" ] || { echo "got '$1', expected '$2'" >>"$log"; false; }; }
 has_out() { grep -q -- "$1" <<<"$out" || { echo "missing '$1'" >>"$log"; false; }; }
 # state_of ID FIELD: one field of `corral-oci state` (pretty-printed JSON).
-state_of() { "$OCI" --root "$STATE" state "$1" 2>/dev/null | sed -n 's/^ *"'"$2"'": "\{0,1\}\([^",]*\)"\{0,1\},\{0,1\}$/\1/p'; }
+state_of() { "$OCI" --root "$STATE" state "$1" 2>/dev/null | sed -nE 's/^ *"'"$2"'": *"?([^",]*)"?,?$/\1/p'; }
 t() { : >"$log"; }   # starts a new check's log
 
 # ---- basics ----
