@@ -168,10 +168,9 @@ static int init_setup(const struct init_args *a, char *exe, size_t exe_len)
     /* The container gets fds 0-2 only; ours close on execve(). */
     if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         return fail(errno, "close_range: %s", strerror(errno));
-    if ((r = process_setup(p)) < 0)
+    if ((r = process_setup(p, s->seccomp)) < 0)
         return r;
-    /* TODO(oci step 2): install linux.seccomp here (after no_new_privs,
-     * before the FIFO wait) and run the createContainer hooks. */
+    /* TODO(oci step 2): run the createContainer hooks here. */
     return process_find_exec(p, exe, exe_len);
 }
 
@@ -346,11 +345,12 @@ static int create_container(const struct oci_ctx *ctx, const char *id,
         r = fail(EINVAL, "--console-socket needs process.terminal to be true");
     if (r == 0)
         r = resolve_paths(o->bundle ? o->bundle : ".", &s, bundle, rootfs);
-    /* TODO(oci step 2): linux.resources (cgroups v1/v2/hybrid) and hooks. */
+    /* TODO(oci step 2): linux.resources (cgroups v1/v2/hybrid) and hooks.
+     * Until then the user is told, every time, that they are not applied. */
     if (r == 0 && s.has_resources)
-        log_debug("linux.resources: cgroup limits are not applied yet");
+        log_warn("linux.resources: cgroup limits are not applied yet");
     if (r == 0 && s.has_hooks)
-        log_debug("hooks: not run yet");
+        log_warn("hooks: not run yet");
     int dirfd = -1;
     if (r == 0)
         r = state_lock(ctx->root, id, true, LOCK_EX, &dirfd);

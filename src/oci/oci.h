@@ -19,6 +19,7 @@
  *   container.c  create/start/kill/delete/run, the init's set-up sequence
  *   mounts.c     rootfs, mounts, default devices, pivot_root, masked/readonly paths
  *   process.c    rlimits, user/groups, capabilities, no_new_privs, PATH lookup
+ *   seccomp.c    linux.seccomp -> a libseccomp filter
  */
 #ifndef CORRAL_OCI_H
 #define CORRAL_OCI_H
@@ -106,8 +107,9 @@ struct oci_spec {
     char **sysctl_keys, **sysctl_values;    /* NULL-terminated, same length */
     unsigned long rootfs_propagation;       /* MS_* or 0 (default: rslave) */
     json_object *annotations;               /* object of strings, or NULL */
+    json_object *seccomp;                   /* linux.seccomp, validated (seccomp.c) */
     /* Parsed by a later step; their presence is reported (see container.c). */
-    bool has_seccomp, has_resources, has_hooks;
+    bool has_resources, has_hooks;
 };
 
 /* Parses config.json text.  Unknown fields are ignored (the spec says so);

@@ -45,9 +45,18 @@ int rootfs_setup(const struct oci_spec *s, const char *rootfs, bool in_userns, i
  * executable file not found in $PATH'. */
 int process_find_exec(const struct oci_process *p, char *out, size_t len);
 /* rlimits, bounding set, groups/gid/uid, capabilities, ambient set, umask,
- * cwd and no_new_privs, in the order the kernel requires. */
-int process_setup(const struct oci_process *p);
+ * cwd, no_new_privs and the seccomp filter (if not NULL), in the order the
+ * kernel requires. */
+int process_setup(const struct oci_process *p, json_object *seccomp);
 /* stdio on the pty slave: new session, controlling terminal, fds 0-2. */
 int process_setup_tty(int slave);
+
+/* ---- seccomp.c ---- */
+
+/* linux.seccomp -> a libseccomp filter context (void * keeps seccomp.h out
+ * of this header); seccomp_install() builds and loads it. */
+int seccomp_build(json_object *seccomp, void **ctx);
+void seccomp_free(void *ctx);
+int seccomp_install(json_object *seccomp);
 
 #endif

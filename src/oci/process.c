@@ -134,7 +134,7 @@ static int set_caps(const struct oci_caps *c)
     return 0;
 }
 
-int process_setup(const struct oci_process *p)
+int process_setup(const struct oci_process *p, json_object *seccomp)
 {
     int r;
     if ((r = set_rlimits(p)) < 0)
@@ -147,6 +147,11 @@ int process_setup(const struct oci_process *p)
     /* chdir as the container's root: the cwd may be closed to the user. */
     if (chdir(p->cwd) < 0)
         return fail(errno, "process.cwd: %s: %s", p->cwd, strerror(errno));
+    /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
+     * while the runtime still has it (the profile then covers the rest of
+     * the set-up, as with runc). */
+    if (seccomp && !p->no_new_privileges && (r = seccomp_install(seccomp)) < 0)
+        return r;
     if (p->caps.present && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
         return fail(errno, "PR_SET_KEEPCAPS: %s", strerror(errno));
     if ((r = set_user(p)) < 0)
@@ -161,6 +166,8 @@ int process_setup(const struct oci_process *p)
         umask(p->umask);
     if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return fail(errno, "process.noNewPrivileges: %s", strerror(errno));
+    if (seccomp && p->no_new_privileges && (r = seccomp_install(seccomp)) < 0)
+        return r;
     return 0;
 }
 

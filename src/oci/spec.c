@@ -712,7 +712,11 @@ static int parse_linux(json_object *o, struct oci_spec *s)
     if ((v = member(o, "seccomp"))) {
         if (!json_object_is_type(v, json_type_object))
             return type_err("linux.seccomp", "an object");
-        s->has_seccomp = true;
+        void *ctx;
+        if ((r = seccomp_build(v, &ctx)) < 0)
+            return r;
+        seccomp_free(ctx);
+        s->seccomp = json_object_get(v);
     }
     if ((v = member(o, "resources"))) {
         if (!json_object_is_type(v, json_type_object))
@@ -905,5 +909,6 @@ void oci_spec_free(struct oci_spec *s)
     oci_strv_free(s->sysctl_keys);
     oci_strv_free(s->sysctl_values);
     json_object_put(s->annotations);
+    json_object_put(s->seccomp);
     memset(s, 0, sizeof(*s));
 }

@@ -229,6 +229,13 @@ check "oomScoreAdj" eval '[ $rc = 0 ] && [ "$out" = 500 ]'
 t; crun fds 'p["args"] = ["ls", "/proc/self/fd"]'
 check "only fds 0-2 reach the container (3 is ls's own)" eval '[ $rc = 0 ] && [ "$(echo $out)" = "0 1 2 3" ]'
 
+t; crun seccomp 'c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}; p["args"] = ["sh", "-c", "mkdir /dev/shm/x; echo after"]'
+check "linux.seccomp: a rule's errno reaches the program" eval '[ $rc = 0 ] && has_out "Operation not permitted" && has_out after'
+t; crun seccompnnp 'p["noNewPrivileges"] = False; c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdirat", "mkdir"], "action": "SCMP_ACT_ERRNO"}]}; p["args"] = ["sh", "-c", "mkdir /dev/shm/x"]'
+check "... also without noNewPrivileges" eval '[ $rc != 0 ] && has_out "Operation not permitted"'
+t; crun seccompbad 'c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_BOGUS"}]}'
+check "... and a bad action is named" eval '[ $rc = 1 ] && has_out "linux.seccomp.syscalls\[0\].action: unknown action"'
+
 # ---- terminal over --console-socket ----
 t; b=$(bundle tty 'p["terminal"] = True; p["args"] = ["sh", "-c", "tty; echo tty-ok"]')
 python3 - "$T/console.sock" >"$T/console.out" 2>>"$log" <<'PY' & conspid=$!

@@ -136,7 +136,7 @@ static void test_linux_fields(void **state)
     assert_string_equal(s.sysctl_keys[0], "kernel.domainname");
     assert_string_equal(s.sysctl_values[0], "d");
     assert_int_equal(s.rootfs_propagation, MS_PRIVATE | MS_REC);
-    assert_true(s.has_seccomp);
+    assert_non_null(s.seccomp);
     oci_spec_free(&s);
 }
 
@@ -188,6 +188,12 @@ static void test_refused(void **state)
             "linux.rootfsPropagation: unknown propagation \"sideways\"");
     refused("", "\"uidMappings\": [{\"containerID\": 0, \"hostID\": 1, \"size\": 0}]",
             "linux.uidMappings[0].size: must be at least 1");
+    refused("", "\"seccomp\": {\"defaultAction\": \"SCMP_ACT_NOPE\"}",
+            "linux.seccomp.defaultAction: unknown action \"SCMP_ACT_NOPE\"");
+    refused("", "\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": "
+            "[\"read\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": [{\"index\": 9, \"value\": 1, "
+            "\"op\": \"SCMP_CMP_EQ\"}]}]}",
+            "linux.seccomp.syscalls[0].args[0].index: must be 0 to 5");
 }
 
 static void test_bad_documents(void **state)
