@@ -11,6 +11,8 @@ packages=(
   libmicrohttpd-dev libsqlite3-dev libsodium-dev libgnutls28-dev libcurl4-openssl-dev
   # tests: guests, the nested KVM harness, Linux boot, tap networking
   qemu-system-x86 qemu-utils busybox-static cpio kmod iproute2 procps python3 socat curl
+  # tests: corral-oci compared with the reference runtime (bench)
+  runc
 )
 
 missing=()
