@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   # build
   gcc clang libclang-rt-14-dev meson ninja-build pkg-config
-  libjson-c-dev libseccomp-dev libcap-dev libcmocka-dev
+  libjson-c-dev libseccomp-dev libcap-dev libcmocka-dev liburing-dev
   # tests: guests, the nested KVM harness, Linux boot, tap networking
   qemu-system-x86 qemu-utils busybox-static cpio kmod iproute2 procps python3 socat
 )
