@@ -176,20 +176,25 @@ static int submit(struct blk_queue *q, bool write, uint64_t off, void *buf, size
     *r = (struct req){ .tag = tag, .write = write };
     unsigned n = 0;
     if (q->async && map_parts(q, r, off, buf, len, &n) && n) {
+        /* Counted first: a full ring submits (and may complete) parts early. */
+        r->pending = n;
+        q->in_flight += n;
         for (unsigned i = 0; i < n; i++) {
             struct part *p = &r->parts[i];
             struct io_uring_sqe *sqe;
-            while (!(sqe = io_uring_get_sqe(&q->ring)))
-                if ((e = harvest(q, false)) < 0)
-                    return e;
+            while (!(sqe = io_uring_get_sqe(&q->ring)) && (e = harvest(q, false)) == 0)
+                ;
+            if (!sqe) {   /* the ring failed: the parts not sent fail */
+                for (unsigned j = i; j < n; j++)
+                    part_done(q, &r->parts[j], e);
+                return 0;
+            }
             if (write)
                 io_uring_prep_write(sqe, p->fd, p->buf, (unsigned)p->len, p->host);
             else
                 io_uring_prep_read(sqe, p->fd, p->buf, (unsigned)p->len, p->host);
             io_uring_sqe_set_data(sqe, p);
         }
-        r->pending = n;
-        q->in_flight += n;
         return 0;
     }
     /* The slow path: nothing in flight while the driver works. */
