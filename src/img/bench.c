@@ -22,7 +22,7 @@
 struct bench {
     const char *file, *fmt;
     uint64_t count, depth, offset, bufsize, step, pattern, flush_every;
-    bool write, random, drain;
+    bool write, random, drain, force_share;
     int flags;                  /* BLK_OPEN_* from -t */
     bool native;                /* -n or -i native */
 };
@@ -121,7 +121,8 @@ static int parse_args(int argc, char **argv, struct bench *o)
                 return img_error("Invalid cache mode");
             break;
         case 'w': o->write = true; break;
-        case 'q': case 'U': break;
+        case 'U': o->force_share = true; break;
+        case 'q': break;
         case OPT_PATTERN:
             if (parse_num(optarg, 255, &o->pattern))
                 return img_error("Invalid pattern byte specified");
@@ -147,6 +148,9 @@ static int parse_args(int argc, char **argv, struct bench *o)
         return img_error("--flush-interval is only available in write tests");
     if (o->flush_every && o->flush_every < o->depth)
         return img_error("Flush interval can't be smaller than depth");
+    if (o->force_share && o->write)
+        return img_error("Could not open '%s': force-share=on can only be used with "
+                         "read-only images", o->file);
     if (o->native && !(o->flags & BLK_OPEN_DIRECT))
         return img_error("Could not open '%s': aio=native was specified, but it requires "
                          "cache.direct=on, which was not specified.", o->file);
