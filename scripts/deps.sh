@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   # build
   gcc clang libclang-rt-14-dev meson ninja-build pkg-config
-  libjson-c-dev libseccomp-dev libcap-dev libcmocka-dev
+  libjson-c-dev libseccomp-dev libcap-dev libcmocka-dev liburing-dev
   # corrald and the corral CLI
   libmicrohttpd-dev libsqlite3-dev libsodium-dev libgnutls28-dev libcurl4-openssl-dev
   # tests: guests, the nested KVM harness, Linux boot, tap networking
