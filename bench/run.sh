@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Runs the benchmarks (`make bench`) where a hardware-assisted /dev/kvm
-# exists: on this host if it has one, otherwise inside the nested L1 VM of
+# Runs the benchmarks (`make bench`): bench/img on this host, then the VMM
+# ones where a hardware-assisted /dev/kvm exists: on this host if it has one, otherwise inside the nested L1 VM of
 # tests/nested/l1.sh (docs/nested-kvm.md).  Usage: run.sh BUILD_DIR
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 build=$(cd "${1:-build}" && pwd)
+
+# Disk images first: corral-img vs qemu-img on this host (no KVM needed).
+"$here/img" --build "$build" || echo "bench: bench/img failed"
 
 kind=$("$here/../scripts/kvm-kind.sh")
 if [ "$kind" = hw ]; then
@@ -17,7 +20,5 @@ if ! command -v qemu-system-x86_64 >/dev/null; then
 fi
 echo "bench: no hardware-assisted /dev/kvm here ($kind): running inside the nested L1 VM (tests/nested/l1.sh)."
 echo "bench: L1 runs under TCG, so absolute times are far slower than on real hardware; the ratios are what count."
-# One L1 vCPU: with two, L1 (multi-threaded TCG) froze in about a third of
-# the runs that start dozens of L2 VMs; with one it never did.
-exec "$repo/tests/nested/l1.sh" --cpus 1 --timeout 1200 --share "$repo" -- \
-  "$here/vmm-start" --build "$build" --where "inside the nested L1 VM (TCG, 1 vCPU)"
+exec "$repo/tests/nested/l1.sh" --timeout 1200 --share "$repo" -- \
+  "$here/vmm-start" --build "$build" --where "inside the nested L1 VM (TCG, 2 vCPUs)"

@@ -6,9 +6,13 @@ set -euo pipefail
 packages=(
   # build
   gcc clang libclang-rt-14-dev meson ninja-build pkg-config
-  libjson-c-dev libseccomp-dev libcap-dev libcmocka-dev
+  libjson-c-dev libseccomp-dev libcap-dev libcmocka-dev liburing-dev
+  # corrald and the corral CLI
+  libmicrohttpd-dev libsqlite3-dev libsodium-dev libgnutls28-dev libcurl4-openssl-dev
   # tests: guests, the nested KVM harness, Linux boot, tap networking
-  qemu-system-x86 qemu-utils busybox-static cpio kmod iproute2 procps python3 socat
+  qemu-system-x86 qemu-utils busybox-static cpio kmod iproute2 procps python3 socat curl
+  # tests: corral-oci compared with the reference runtime (bench)
+  runc
 )
 
 missing=()

@@ -67,6 +67,27 @@ int blk_pwrite_fd(int fd, const void *buf, size_t len, uint64_t off)
     return 0;
 }
 
+int blk_data_fd(const struct blk *b, const void *buf, size_t len, uint64_t host)
+{
+    uint64_t mis = (uintptr_t)buf | len | host;
+    return b->dfd != b->fd && !(mis & (BLK_DIRECT_ALIGN - 1)) ? b->dfd : b->fd;
+}
+
+int blk_data_pread(struct blk *b, void *buf, size_t len, uint64_t host)
+{
+    int fd = blk_data_fd(b, buf, len, host);
+    ssize_t n = blk_pread_fd(fd, buf, len, host);
+    /* O_DIRECT refuses the partial block at the end of a file: */
+    if (n == -EINVAL && fd != b->fd)
+        n = blk_pread_fd(b->fd, buf, len, host);
+    return n < 0 ? (int)n : 0;
+}
+
+int blk_data_pwrite(struct blk *b, const void *buf, size_t len, uint64_t host)
+{
+    return blk_pwrite_fd(blk_data_fd(b, buf, len, host), buf, len, host);
+}
+
 char *blk_resolve_path(const char *image, const char *name)
 {
     const char *slash = strrchr(image, '/');
@@ -135,9 +156,19 @@ int blk_open_in_chain(const char *path, enum blk_format fmt, int flags,
     if (!b)
         return fail(ENOMEM, "out of memory");
     b->readonly = flags & BLK_OPEN_RDONLY;
+    b->flags = flags;
     b->path = strdup(path);
-    b->fd = open(path, (b->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    int oflags = (b->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+                 (flags & BLK_OPEN_DSYNC ? O_DSYNC : 0);
+    b->fd = b->dfd = open(path, oflags);
     int r = b->fd < 0 ? fail(errno, "cannot open %s: %s", path, strerror(errno)) : 0;
+    if (!r && (flags & BLK_OPEN_DIRECT)) {
+        b->dfd = open(path, oflags | O_DIRECT);
+        if (b->dfd < 0)
+            r = fail(errno, "cannot open %s with O_DIRECT (cache mode none/directsync): %s",
+                     path, errno == EINVAL ? "the file system does not support it"
+                                           : strerror(errno));
+    }
     if (!r && !b->path)
         r = fail(ENOMEM, "out of memory");
     if (!r)
@@ -171,6 +202,8 @@ int blk_close(struct blk *b)
         b->ops->close(b);
     if (b->backing)
         blk_close(b->backing);
+    if (b->dfd >= 0 && b->dfd != b->fd)
+        close(b->dfd);
     if (b->fd >= 0)
         close(b->fd);
     free(b->path);
@@ -202,7 +235,7 @@ int blk_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len)
 
 int blk_flush(struct blk *b)
 {
-    if (b->readonly)
+    if (b->readonly || (b->flags & BLK_OPEN_NO_FLUSH))
         return 0;
     /* Metadata is written through, so one data sync covers data and tables. */
     if (fdatasync(b->fd) < 0)

@@ -14,7 +14,8 @@
  * is written in an order that leaves the image consistent (at worst with
  * leaked clusters) if the process dies at any point.
  *
- * Thread safety: one handle is used by one thread at a time.
+ * Thread safety: one handle is used by one thread at a time.  That thread
+ * may keep many requests in flight with a blk_queue (below).
  */
 #ifndef CORRAL_BLOCK_H
 #define CORRAL_BLOCK_H
@@ -44,7 +45,18 @@ struct blk_create_opts {
 /* Creates (truncating) an image.  Returns 0 or a negative errno via fail(). */
 int blk_create(const char *path, const struct blk_create_opts *opts);
 
-enum { BLK_OPEN_RDONLY = 1, BLK_OPEN_NO_BACKING = 2 };
+/* Caching (QEMU's -t modes map onto these, see docs/img.md):
+ * DIRECT   guest data bypasses the host page cache (O_DIRECT) wherever the
+ *          buffer, offset and length are 4 KiB-aligned; the rest of the data
+ *          and the image's own tables go through the page cache.  The file
+ *          system must support O_DIRECT.  Backing files inherit it.
+ * DSYNC    every write is durable when it returns (O_DSYNC): writethrough.
+ * NO_FLUSH blk_flush() and blk_close() do not sync (cache=unsafe). */
+enum {
+    BLK_OPEN_RDONLY = 1, BLK_OPEN_NO_BACKING = 2,
+    BLK_OPEN_DIRECT = 4, BLK_OPEN_DSYNC = 8, BLK_OPEN_NO_FLUSH = 16,
+};
+#define BLK_DIRECT_ALIGN 4096
 int blk_open(const char *path, enum blk_format fmt, int flags, struct blk **out);
 /* Flushes (if writable) and frees; returns the flush result. */
 int blk_close(struct blk *b);
@@ -58,6 +70,40 @@ int blk_parse_format(const char *name, enum blk_format *out);
 int blk_pread(struct blk *b, uint64_t off, void *buf, size_t len);
 int blk_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len);
 int blk_flush(struct blk *b);
+
+/* ---- many requests in flight from one thread ---------------------------------
+ * A queue keeps up to `depth` reads and writes in flight at once (io_uring).
+ * A request whose bytes lie in the image file as they are (any raw range;
+ * qcow2 clusters that are allocated and ours alone, contiguous ones merged
+ * into one host I/O) goes to the kernel directly.  Anything else
+ * (allocation, copy-on-write, zero or compressed clusters, the backing
+ * file) waits until the requests in flight have completed and then runs
+ * synchronously, so the image's metadata never changes under data I/O.
+ * Without io_uring (old kernel, seccomp) every request runs synchronously.
+ * Requests in flight complete in any order; overlapping ones in any order.
+ * Buffers belong to the queue until their request has been reaped. */
+struct blk_queue;
+struct blk_done {
+    void *tag;              /* as given when the request was queued */
+    int ret;                /* 0 or a negative errno */
+};
+int blk_queue_new(struct blk *b, unsigned depth, struct blk_queue **out);
+/* Waits for the requests in flight, then frees the queue. */
+void blk_queue_free(struct blk_queue *q);
+/* Queue a request (sent to the kernel by the next blk_queue_reap).  The
+ * range is checked at once; -EBUSY when `depth` requests are outstanding
+ * (queued and not yet reaped). */
+int blk_queue_read(struct blk_queue *q, uint64_t off, void *buf, size_t len, void *tag);
+int blk_queue_write(struct blk_queue *q, uint64_t off, const void *buf, size_t len, void *tag);
+/* Submits what is queued, waits until at least `min` requests (at most all
+ * outstanding ones) have completed and stores up to `max` completions in
+ * done[].  Returns how many it stored, or a negative errno if the queue
+ * itself failed.  After a failed completion err_msg() describes the last
+ * failed one stored. */
+int blk_queue_reap(struct blk_queue *q, struct blk_done *done, unsigned max, unsigned min);
+unsigned blk_queue_outstanding(const struct blk_queue *q);
+/* Whether requests really overlap (false: io_uring unavailable, all sync). */
+bool blk_queue_is_async(const struct blk_queue *q);
 
 /* ---- what `corral img` needs beyond reading and writing --------------------
  * Functions a format does not support return -ENOTSUP with a message. */

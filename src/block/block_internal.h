@@ -12,6 +12,12 @@ struct blk_ops {
     int (*pread)(struct blk *b, uint64_t off, void *buf, size_t len);
     int (*pwrite)(struct blk *b, uint64_t off, const void *buf, size_t len);
     void (*close)(struct blk *b);
+    /* Where [off, off+len) of the disk lies in the file, for a blk_queue:
+     * 1 if its first *n bytes (1..len) are at *host as they are and (for
+     * a write) may be overwritten in place; 0 if the range needs the
+     * driver's pread/pwrite.  Changes nothing. */
+    int (*map)(struct blk *b, uint64_t off, uint64_t len, bool write, uint64_t *host,
+               uint64_t *n);
     /* Optional (NULL: -ENOTSUP), see block.h; ranges already checked. */
     int (*get_info)(struct blk *b, struct blk_info *out);
     int (*block_status)(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,
@@ -32,6 +38,8 @@ struct blk {
     const struct blk_ops *ops;
     enum blk_format fmt;
     int fd;
+    int dfd;                /* data: fd itself, or an O_DIRECT descriptor */
+    int flags;              /* BLK_OPEN_* */
     bool readonly;
     uint64_t size;          /* virtual size */
     char *path;
@@ -62,6 +70,13 @@ int blk_read_backing(struct blk *b, uint64_t off, void *buf, size_t len);
  * zero-fills past the end of the file and returns the bytes really read. */
 ssize_t blk_pread_fd(int fd, void *buf, size_t len, uint64_t off);
 int blk_pwrite_fd(int fd, const void *buf, size_t len, uint64_t off);
+/* Guest data at host offset `host` of b's file: through b->dfd when the
+ * transfer is aligned for O_DIRECT, else b->fd.  blk_data_fd names the
+ * descriptor; the others return 0 or a negative errno (not via fail()),
+ * reads zero-filled past the end of the file. */
+int blk_data_fd(const struct blk *b, const void *buf, size_t len, uint64_t host);
+int blk_data_pread(struct blk *b, void *buf, size_t len, uint64_t host);
+int blk_data_pwrite(struct blk *b, const void *buf, size_t len, uint64_t host);
 
 int raw_open(struct blk *b);
 int raw_create(const char *path, uint64_t size);

@@ -222,8 +222,8 @@ static int open_backing(struct qcow2 *s, const struct qcow2_hdr_info *info, int 
     _cleanup_free_ char *path = blk_resolve_path(s->b->path, info->backing);
     if (!path)
         return fail(ENOMEM, "out of memory");
-    int r = blk_open_in_chain(path, fmt, BLK_OPEN_RDONLY | (flags & BLK_OPEN_NO_BACKING),
-                              chain, &s->b->backing);
+    int bflags = BLK_OPEN_RDONLY | (flags & (BLK_OPEN_NO_BACKING | BLK_OPEN_DIRECT));
+    int r = blk_open_in_chain(path, fmt, bflags, chain, &s->b->backing);
     if (r < 0)
         return fail(-r, "%s: backing file: %s", s->b->path, err_msg());
     return 0;
@@ -240,6 +240,7 @@ static void qcow2_close(struct blk *b)
     free(s->reftable);
     free(s->zbuf);
     free(s->cbuf);
+    free(s->wbuf);
     free(s);
     b->priv = NULL;
 }
@@ -248,6 +249,7 @@ static const struct blk_ops qcow2_ops = {
     .pread = qcow2_read,
     .pwrite = qcow2_write,
     .close = qcow2_close,
+    .map = qcow2_map,
     .get_info = qcow2_get_info,
     .block_status = qcow2_block_status,
     .write_zeroes = qcow2_write_zeroes,

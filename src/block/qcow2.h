@@ -54,10 +54,18 @@
 
 /* A small cache of whole clusters (L2 tables or refcount blocks), written
  * through: a slot is never dirty, so evicting one costs nothing and the
- * on-disk update order is the order of the writes. */
+ * on-disk update order is the order of the writes.  Lookups go through a
+ * hash of the cluster offset (chains of slot indexes); only a miss, which
+ * reads a cluster anyway, scans the slots for the least recently used. */
 struct qcow2_cache {
-    struct qcow2_slot { uint64_t off; uint64_t used; uint8_t *data; } *slots;
-    size_t n;
+    struct qcow2_slot {
+        uint64_t off;           /* 0: empty (no table lives at offset 0) */
+        uint64_t used;
+        uint8_t *data;
+        int32_t next;           /* next slot in the same hash chain, or -1 */
+    } *slots;
+    int32_t *heads;             /* nheads chains, -1 = empty */
+    size_t n, nheads;
     uint64_t tick;
 };
 
@@ -84,7 +92,12 @@ struct qcow2 {
     uint8_t *zbuf, *cbuf;           /* compressed input, decompressed cluster */
     uint64_t cbuf_entry;            /* L2 entry cbuf holds (0 = none) */
     uint64_t comp_next;             /* where packed compressed data may go on */
+    uint8_t *wbuf;                  /* new clusters being written (QCOW2_WBUF_BYTES) */
 };
+
+/* New clusters a write allocates at once: up to this many bytes (and at
+ * least one cluster). */
+#define QCOW2_WBUF_BYTES (2 * MiB)
 
 static inline uint64_t qcow2_cluster_of(const struct qcow2 *s, uint64_t host)
 {
@@ -115,6 +128,8 @@ uint64_t qcow2_refcount_in_block(const struct qcow2 *s, const uint8_t *blk, uint
 /* qcow2_io.c */
 int qcow2_read(struct blk *b, uint64_t off, void *buf, size_t len);
 int qcow2_write(struct blk *b, uint64_t off, const void *buf, size_t len);
+int qcow2_map(struct blk *b, uint64_t off, uint64_t len, bool write, uint64_t *host,
+              uint64_t *n);
 /* The L2 entry for guest offset vo: table == NULL if there is no L2 table
  * (and alloc is false); with alloc, a missing table is created. */
 struct qcow2_l2ref { uint8_t *table; uint64_t table_off; uint64_t idx; };

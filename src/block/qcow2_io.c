@@ -176,8 +176,9 @@ static int read_chunk(struct qcow2 *s, uint64_t e, uint64_t vo, uint64_t in, uin
     if (!host)
         return blk_read_backing(s->b, vo + in, buf, n);
     int r = qcow2_check_cluster(s, host, "data cluster");
-    ssize_t got = r < 0 ? r : blk_pread_fd(s->fd, buf, n, host + in);
-    return got < 0 ? (r < 0 ? r : io_fail(s, (int)got, "read")) : 0;
+    if (r == 0 && (r = blk_data_pread(s->b, buf, n, host + in)) < 0)
+        r = io_fail(s, r, "read");
+    return r;
 }
 
 static uint64_t l2_entry(const struct l2_ref *ref)
@@ -185,22 +186,70 @@ static uint64_t l2_entry(const struct l2_ref *ref)
     return ref->table ? get_be64(ref->table + ref->idx * 8) : 0;
 }
 
+/* Whether entry e maps its guest cluster to a host cluster as is (for a
+ * write: one that may be overwritten in place). */
+static bool plain_entry(const struct qcow2 *s, uint64_t e, bool write)
+{
+    if (!(e & QCOW2_OFFSET_MASK) || (e & QCOW2_COMPRESSED) || is_zero(s, e))
+        return false;
+    return !write || (e & QCOW2_COPIED);
+}
+
+/* Straight from the cached L2 table: the run of plain clusters from `off`
+ * that are also contiguous in the file.  Any doubt (no table, a table
+ * shared with a snapshot, an entry that fails the checks) answers 0 and
+ * leaves the request to the slow path, which reports errors properly. */
+int qcow2_map(struct blk *b, uint64_t off, uint64_t len, bool write, uint64_t *host,
+              uint64_t *n)
+{
+    struct qcow2 *s = b->priv;
+    uint64_t done = 0, entries = 1ULL << s->l2_bits;
+    while (done < len) {
+        uint64_t vo = off + done, l1i = vo >> (s->cluster_bits + s->l2_bits);
+        struct l2_ref ref;
+        if (l1i >= s->l1_size || (write && !(s->l1[l1i] & QCOW2_COPIED)) ||
+            get_l2(s, vo, false, &ref) < 0 || !ref.table)
+            break;
+        for (uint64_t i = ref.idx; i < entries && done < len; i++) {
+            uint64_t e = get_be64(ref.table + i * 8), h = e & QCOW2_OFFSET_MASK;
+            uint64_t in = (off + done) & (s->cluster_size - 1);
+            if (!plain_entry(s, e, write) || (done && h + in != *host + done))
+                goto out;
+            if (write ? check_writable(s, h, "data cluster") < 0
+                      : qcow2_check_cluster(s, h, "data cluster") < 0)
+                goto out;
+            if (!done)
+                *host = h + in;
+            done += MIN(len - done, s->cluster_size - in);
+        }
+    }
+out:
+    *n = done;
+    return done > 0;
+}
+
 int qcow2_read(struct blk *b, uint64_t off, void *buf, size_t len)
 {
     struct qcow2 *s = b->priv;
     uint8_t *p = buf;
     while (len) {
-        uint64_t in = off & (s->cluster_size - 1);
-        size_t n = (size_t)MIN((uint64_t)len, s->cluster_size - in);
-        struct l2_ref ref;
-        int r = get_l2(s, off, false, &ref);
-        if (!r)
-            r = read_chunk(s, l2_entry(&ref), off - in, in, p, n);
+        uint64_t in = off & (s->cluster_size - 1), host, n = 0;
+        int r = 0;
+        if (qcow2_map(b, off, len, false, &host, &n)) {
+            if ((r = blk_data_pread(b, p, (size_t)n, host)) < 0)
+                r = io_fail(s, r, "read");
+        } else {
+            struct l2_ref ref;
+            n = MIN((uint64_t)len, s->cluster_size - in);
+            r = get_l2(s, off, false, &ref);
+            if (!r)
+                r = read_chunk(s, l2_entry(&ref), off - in, in, p, (size_t)n);
+        }
         if (r < 0)
             return r;
         p += n;
         off += n;
-        len -= n;
+        len -= (size_t)n;
     }
     return 0;
 }
@@ -213,50 +262,85 @@ static int read_base(struct qcow2 *s, uint64_t e, uint64_t vo, uint8_t *tmp)
     return read_chunk(s, e, vo, 0, tmp, (size_t)end);
 }
 
-/* Writes into a cluster that needs a new (or first) host cluster:
- * data, then its refcount, then the L2 entry pointing at it. */
-static int write_new_cluster(struct qcow2 *s, struct l2_ref *ref, uint64_t e, uint64_t vo,
-                             uint64_t in, const uint8_t *buf, size_t n)
+/* How many clusters from the one at `vo` (entry `e`, index ref->idx) a
+ * write of `len` bytes from `in` can give new host clusters at once: the
+ * following ones in the same L2 table that also need one, within wbuf. */
+static uint64_t new_run(struct qcow2 *s, const struct l2_ref *ref, uint64_t in, uint64_t len)
 {
-    _cleanup_free_ uint8_t *tmp = malloc(s->cluster_size);
-    if (!tmp)
-        return fail(ENOMEM, "out of memory");
-    int r = n < s->cluster_size ? read_base(s, e, vo, tmp) : 0;
-    if (r < 0)
-        return r;
-    memcpy(tmp + in, buf, n);
-    uint64_t host = e & QCOW2_OFFSET_MASK;
-    /* A preallocated zero cluster we own is reused in place. */
-    bool reuse = is_zero(s, e) && host && (e & QCOW2_COPIED);
-    r = reuse ? check_writable(s, host, "data cluster") : qcow2_reserve(s, 1, &host);
-    if (!r && (r = blk_pwrite_fd(s->fd, tmp, s->cluster_size, host)) < 0)
-        r = io_fail(s, r, "write");
-    if (!r && !reuse)
-        r = qcow2_refcount_set(s, host, 1);
-    uint8_t ne[8];
-    put_be64(ne, host | QCOW2_COPIED);
-    if (!r && (r = blk_pwrite_fd(s->fd, ne, 8, ref->table_off + ref->idx * 8)) < 0)
-        r = io_fail(s, r, "write");
-    if (r < 0)
-        return r;
-    memcpy(ref->table + ref->idx * 8, ne, 8);
-    /* The old cluster may be shared with a snapshot (no COPIED): drop our
-     * reference to it. */
-    return reuse ? 0 : qcow2_entry_ref(s, e, -1);
+    uint64_t max = MAX(QCOW2_WBUF_BYTES >> s->cluster_bits, 1);
+    uint64_t want = (in + len + s->cluster_size - 1) >> s->cluster_bits;
+    uint64_t k = 1, left = (1ULL << s->l2_bits) - ref->idx;
+    while (k < MIN(MIN(want, max), left)) {
+        uint64_t e = get_be64(ref->table + (ref->idx + k) * 8);
+        if (plain_entry(s, e, true) || (is_zero(s, e) && (e & QCOW2_OFFSET_MASK)))
+            break;
+        k++;
+    }
+    return k;
 }
 
+/* Writes into k clusters that need new (or first) host clusters: the data
+ * (old content around the edges of the request), then their refcounts,
+ * then the L2 entries pointing at them, then the old entries' references
+ * are dropped (they may be shared with a snapshot).  A preallocated zero
+ * cluster we own (k = 1) is reused in place. */
+static int write_new_clusters(struct qcow2 *s, struct l2_ref *ref, uint64_t k, uint64_t vo,
+                              uint64_t in, const uint8_t *buf, size_t n)
+{
+    uint64_t cs = s->cluster_size, total = k * cs, host, e0 = l2_entry(ref);
+    uint64_t data_bytes = MAX(QCOW2_WBUF_BYTES, cs);
+    /* One buffer, allocated once: the clusters, then old and new entries. */
+    if (!s->wbuf && posix_memalign((void **)&s->wbuf, BLK_DIRECT_ALIGN,
+                                   data_bytes + 16 * (data_bytes >> s->cluster_bits)))
+        return fail(ENOMEM, "out of memory");
+    uint8_t *old = s->wbuf + data_bytes, *ne = old + 8 * k;
+    int r = in ? read_base(s, e0, vo, s->wbuf) : 0;
+    uint64_t last = (k - 1) * cs;
+    if (!r && in + n < total && (k > 1 || !in))
+        r = read_base(s, get_be64(ref->table + (ref->idx + k - 1) * 8), vo + last,
+                      s->wbuf + last);
+    if (r < 0)
+        return r;
+    memcpy(s->wbuf + in, buf, n);
+    bool reuse = k == 1 && is_zero(s, e0) && (e0 & QCOW2_OFFSET_MASK) && (e0 & QCOW2_COPIED);
+    host = e0 & QCOW2_OFFSET_MASK;
+    r = reuse ? check_writable(s, host, "data cluster") : qcow2_reserve(s, k, &host);
+    if (!r && (r = blk_data_pwrite(s->b, s->wbuf, total, host)) < 0)
+        r = io_fail(s, r, "write");
+    for (uint64_t i = 0; i < k && !r && !reuse; i++)
+        r = qcow2_refcount_set(s, host + i * cs, 1);
+    if (r < 0)
+        return r;
+    memcpy(old, ref->table + ref->idx * 8, 8 * k);
+    for (uint64_t i = 0; i < k; i++)
+        put_be64(ne + i * 8, (host + i * cs) | QCOW2_COPIED);
+    if ((r = blk_pwrite_fd(s->fd, ne, 8 * k, ref->table_off + ref->idx * 8)) < 0)
+        return io_fail(s, r, "write");
+    memcpy(ref->table + ref->idx * 8, ne, 8 * k);
+    for (uint64_t i = 0; i < k && !r && !reuse; i++)
+        r = qcow2_entry_ref(s, get_be64(old + i * 8), -1);
+    return r;
+}
+
+/* Writes up to *n bytes at in-cluster offset `in` of the cluster at vo;
+ * *n becomes what was written (new clusters may be allocated several at a
+ * time). */
 static int write_chunk(struct qcow2 *s, uint64_t vo, uint64_t in, const uint8_t *buf,
-                       size_t n)
+                       uint64_t *n)
 {
     struct l2_ref ref;
     int r = get_l2(s, vo, true, &ref);
     if (r < 0)
         return r;
     uint64_t e = l2_entry(&ref), host = e & QCOW2_OFFSET_MASK;
-    if (!host || (e & (QCOW2_COMPRESSED)) || is_zero(s, e) || !(e & QCOW2_COPIED))
-        return write_new_cluster(s, &ref, e, vo, in, buf, n);
+    if (!plain_entry(s, e, true)) {
+        uint64_t k = new_run(s, &ref, in, *n);
+        *n = MIN(*n, k * s->cluster_size - in);
+        return write_new_clusters(s, &ref, k, vo, in, buf, (size_t)*n);
+    }
+    *n = MIN(*n, s->cluster_size - in);
     r = check_writable(s, host, "data cluster");
-    if (!r && (r = blk_pwrite_fd(s->fd, buf, n, host + in)) < 0)
+    if (!r && (r = blk_data_pwrite(s->b, buf, (size_t)*n, host + in)) < 0)
         r = io_fail(s, r, "write");
     return r;
 }
@@ -266,14 +350,20 @@ int qcow2_write(struct blk *b, uint64_t off, const void *buf, size_t len)
     struct qcow2 *s = b->priv;
     const uint8_t *p = buf;
     while (len) {
-        uint64_t in = off & (s->cluster_size - 1);
-        size_t n = (size_t)MIN((uint64_t)len, s->cluster_size - in);
-        int r = write_chunk(s, off - in, in, p, n);
+        uint64_t in = off & (s->cluster_size - 1), host, n = len;
+        int r;
+        if (qcow2_map(b, off, len, true, &host, &n)) {
+            if ((r = blk_data_pwrite(b, p, (size_t)n, host)) < 0)
+                r = io_fail(s, r, "write");
+        } else {
+            n = len;
+            r = write_chunk(s, off - in, in, p, &n);
+        }
         if (r < 0)
             return r;
         p += n;
         off += n;
-        len -= n;
+        len -= (size_t)n;
     }
     return 0;
 }

@@ -8,18 +8,28 @@
 
 static int raw_pread(struct blk *b, uint64_t off, void *buf, size_t len)
 {
-    ssize_t n = blk_pread_fd(b->fd, buf, len, off);
-    if (n < 0)
-        return fail((int)-n, "%s: read failed: %s", b->path, strerror((int)-n));
+    int r = blk_data_pread(b, buf, len, off);
+    if (r < 0)
+        return fail(-r, "%s: read failed: %s", b->path, strerror(-r));
     return 0;
 }
 
 static int raw_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len)
 {
-    int r = blk_pwrite_fd(b->fd, buf, len, off);
+    int r = blk_data_pwrite(b, buf, len, off);
     if (r < 0)
         return fail(-r, "%s: write failed: %s", b->path, strerror(-r));
     return 0;
+}
+
+static int raw_map(struct blk *b, uint64_t off, uint64_t len, bool write, uint64_t *host,
+                   uint64_t *n)
+{
+    (void)b;
+    (void)write;
+    *host = off;
+    *n = len;
+    return 1;
 }
 
 static void raw_close(struct blk *b) { (void)b; }
@@ -69,6 +79,7 @@ static const struct blk_ops raw_ops = {
     .pread = raw_pread,
     .pwrite = raw_pwrite,
     .close = raw_close,
+    .map = raw_map,
     .write_zeroes = raw_write_zeroes,
     .discard = raw_discard,
     .resize = raw_resize,

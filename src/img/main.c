@@ -8,10 +8,14 @@
 
 const struct img_cmd img_cmds[] = {
     { "bench", cmd_bench,
-      "bench [-c count] [-d depth] [-f fmt] [-n] [-o offset] [--pattern=pattern] [-q] "
-      "[-s buffer_size] [-S step_size] [-t cache] [-i aio] [-w] [-U] filename",
-      "Runs a simple I/O benchmark: count requests of buffer_size bytes, sequential from\n"
-      "offset with step_size (default buffer_size), reads or writes (-w); -n uses O_DIRECT." },
+      "bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-i aio] [-n] "
+      "[--no-drain] [-o offset] [--pattern=pattern] [-q] [-s buffer_size] [-S step_size] "
+      "[-t cache] [-w] [-U] [--random] filename",
+      "Runs a simple I/O benchmark: count requests of buffer_size bytes (default 75000 of\n"
+      "4096), depth of them in flight (default 64), from offset on with step_size (default\n"
+      "buffer_size); reads, or writes of the pattern byte with -w.  -t none|directsync use\n"
+      "O_DIRECT; every -i engine (and -n, native) runs on io_uring.  --random (corral):\n"
+      "random offsets aligned to buffer_size." },
     { "check", cmd_check,
       "check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-T src_cache] [-U] filename",
       "Checks the image for consistency.  Exit status: 0 no errors, 1 check not completed,\n"

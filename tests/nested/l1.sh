@@ -7,7 +7,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
 assets=${CORRAL_ASSETS:-$repo/build/assets}
-mem=2G cpus=2 share=$repo cwd='' timeout=600 verbose=0 interactive=0
+mem=2G cpus=2 share=$repo cwd='' timeout=600 freeze=240 verbose=0 interactive=0
 
 usage() {
 	cat >&2 <<-USAGE
@@ -16,9 +16,11 @@ usage() {
 	  --share DIR    shared read-write at the same path in L1 (default: the repo root)
 	  --cwd DIR      CMD's working directory (default: \$PWD if inside the share, else the share)
 	  --timeout SEC  kill L1 after SEC seconds (default 600)
+	  --freeze SEC   L1 has frozen when its heartbeat (every 5 s) stops for SEC seconds
+	                 (default 240): print where its vCPUs are and kill it
 	  -i             interactive: L1's console (CMD's stdio) is this terminal; C-a x quits
 	  -v             show L1's boot time, QEMU's messages and the end of L1's console
-	exit status: CMD's; 124 on timeout; 125 if L1 failed before reporting one
+	exit status: CMD's; 123 if L1 froze; 124 on timeout; 125 if L1 failed before reporting one
 	USAGE
 	exit 2
 }
@@ -31,6 +33,7 @@ while [ $# -gt 0 ]; do
 	--share) share=${2:?}; shift 2 ;;
 	--cwd) cwd=${2:?}; shift 2 ;;
 	--timeout) timeout=${2:?}; shift 2 ;;
+	--freeze) freeze=${2:?}; shift 2 ;;
 	-i | --interactive) interactive=1; shift ;;
 	-v | --verbose) verbose=1; shift ;;
 	--) shift; break ;;
@@ -58,12 +61,38 @@ initrd=$assets/l1/initramfs.cpio
 	fi
 ) 9>"$assets/.lock" || die "could not prepare the L1 kernel and initramfs in $assets"
 
+# Asks QEMU (QMP socket $1) where each vCPU is: its state and RIP/RSP/CR3/EFLAGS, plus
+# whether it is in guest mode (nested SVM: the L2 guest's state is then shown).
+vcpu_report() {
+	python3 - "$1" <<-'PY'
+	import json, re, socket, sys
+	s = socket.socket(socket.AF_UNIX)
+	s.settimeout(10)
+	s.connect(sys.argv[1])
+	f = s.makefile("rw")
+	def cmd(c, **a):
+	    f.write(json.dumps({"execute": c, "arguments": a}) + "\n"); f.flush()
+	    while True:
+	        r = json.loads(f.readline())
+	        if "return" in r or "error" in r:
+	            return r.get("return", r.get("error"))
+	json.loads(f.readline())
+	cmd("qmp_capabilities")
+	for c in cmd("query-cpus-fast"):
+	    print("vcpu %d: thread %d" % (c["cpu-index"], c["thread-id"]))
+	regs = cmd("human-monitor-command", **{"command-line": "info registers -a"})
+	for line in regs.splitlines():
+	    if re.match(r"^(CPU#|RAX|RSI|RIP|CS |CR0|EFER)", line):
+	        print("  " + line)
+	PY
+}
+
 run=$(mktemp -d "${TMPDIR:-/tmp}/corral-l1.XXXXXX")
-qpid='' spid=''
+qpid=''
 # shellcheck disable=SC2317 # (a trap handler)
 cleanup() {
 	local p
-	for p in $qpid $spid; do kill "$p" 2>/dev/null || true; done
+	[ -z "$qpid" ] || kill "$qpid" 2>/dev/null || true
 	rm -rf "$run"
 }
 trap cleanup EXIT
@@ -98,27 +127,39 @@ bios=()
 start=$(date +%s%N)
 qemu-system-x86_64 -accel tcg,thread=multi -cpu EPYC,+svm -m "$mem" -smp "$cpus" "${bios[@]}" \
 	-nographic -no-reboot -monitor none -parallel none -nic none \
+	-qmp "unix:$(q "$run/qmp.sock"),server=on,wait=off" \
 	-kernel "$kernel" -initrd "$initrd" -append "console=ttyS0 quiet panic=-1" \
 	-virtfs local,path=/,mount_tag=host,security_model=passthrough,readonly=on,multidevs=remap \
 	-virtfs "local,path=$(q "$run"),mount_tag=ctl,security_model=passthrough" \
 	-virtfs "local,path=$(q "$share"),mount_tag=work,security_model=passthrough,multidevs=remap" \
 	"${io[@]}" <&0 2>"$run/qemu.log" &
 qpid=$!
-sleep "$timeout" &
-spid=$!
 
-wait -n "$qpid" "$spid" || true
-rc='' failed=0
-if kill -0 "$qpid" 2>/dev/null; then
+# Wait for QEMU to end, the timeout, or a freeze: L1's init rewrites ctl/heartbeat every 5 s
+# (before that, booting counts against the same limit).
+rc='' failed=0 began=$SECONDS
+while kill -0 "$qpid" 2>/dev/null; do
+	sleep 1
+	if [ $((SECONDS - began)) -ge "$timeout" ]; then
+		rc=124 failed=1
+		break
+	fi
+	beat=$began
+	[ -e "$run/heartbeat" ] && beat=$(($(stat -c %Y "$run/heartbeat") - $(date +%s) + SECONDS))
+	if [ $((SECONDS - beat)) -ge "$freeze" ]; then
+		rc=123 failed=1
+		echo "l1: error: L1 froze: no heartbeat for ${freeze}s; where its vCPUs are:" >&2
+		vcpu_report "$run/qmp.sock" 2>&1 | sed 's/^/l1: /' >&2
+		break
+	fi
+done
+if [ -n "$rc" ]; then
 	kill "$qpid" 2>/dev/null || true
 	for _ in $(seq 10); do kill -0 "$qpid" 2>/dev/null || break; sleep 0.5; done
 	kill -9 "$qpid" 2>/dev/null || true
-	rc=124 failed=1
 fi
 wait "$qpid" 2>/dev/null || true
 qpid=
-kill "$spid" 2>/dev/null || true
-spid=
 if [ $interactive = 0 ]; then
 	# If QEMU died before opening the FIFOs, their readers still block in open(): release them.
 	for f in out err; do exec 3<>"$run/$f"; exec 3>&-; done
@@ -128,6 +169,8 @@ end=$(date +%s%N)
 
 if [ "$rc" = 124 ]; then
 	echo "l1: timeout: the command did not finish within ${timeout}s; L1 killed" >&2
+elif [ "$rc" = 123 ]; then
+	: # reported above
 elif [ -s "$run/status" ]; then
 	rc=$(cat "$run/status")
 else

@@ -72,7 +72,28 @@ else
 fi
 [ -c /dev/kvm ] || echo "l1: warning: no /dev/kvm in L1 (kvm-amd did not load)" >"$err"
 
+# Keep one idle KVM VM (irqchip + one vCPU) open for L1's lifetime.  Each first VM and
+# each last VM to go toggles static keys in L1's kernel (preempt notifiers, the LAPIC
+# keys), and every toggle live-patches code such as __schedule on both vCPUs.  Under
+# QEMU's multi-threaded TCG that patching froze L1 now and then (both vCPUs spinning
+# in __schedule with interrupts off) when tests start and stop dozens of L2 VMs; with
+# the counts held above zero the code is never patched again.
+if [ -c /dev/kvm ]; then
+	chroot /host /usr/bin/python3 -c '
+import fcntl, os, signal
+kvm = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+vm = fcntl.ioctl(kvm, 0xAE01, 0)     # KVM_CREATE_VM
+fcntl.ioctl(vm, 0xAE60, 0)           # KVM_CREATE_IRQCHIP
+fcntl.ioctl(vm, 0xAE41, 0)           # KVM_CREATE_VCPU 0
+open("/run/l1-kvm-hold", "w").close()
+signal.pause()' </dev/null >/dev/null 2>/dev/console &
+	for i in $(seq 100); do [ -e /host/run/l1-kvm-hold ] && break; sleep 0.1; done
+	[ -e /host/run/l1-kvm-hold ] || echo "l1: warning: could not keep an idle KVM VM open" >"$err"
+fi
+
 cut -d' ' -f1 /proc/uptime >/ctl/uptime
+# A heartbeat l1.sh watches: when it stops, L1 has frozen (l1.sh --freeze).
+( while :; do cut -d' ' -f1 /proc/uptime >/ctl/heartbeat; sleep 5; done ) &
 $tty chroot /host /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	HOME=/root LANG=C.UTF-8 TERM="$TERM" CORRAL_L1=1 /bin/bash -c "$(cat /ctl/cmd)" \
 	<"$in" >"$out" 2>"$err"

@@ -36,8 +36,8 @@ hw)
     exit 0
   fi
   echo "# no hardware-assisted /dev/kvm here ($kind): running the suite in a nested L1 VM" >&2
-  # Two L1 vCPUs: with one, the Linux tests run several times slower.  Under
-  # heavy load on the host, two have been seen to freeze L1 (bench/README.md).
+  # Two L1 vCPUs: with one, the Linux tests run several times slower.  A frozen
+  # L1 (bench/README.md) is reported by l1.sh after 240 s without a heartbeat.
   exec "$repo/tests/nested/l1.sh" --mem 3G --timeout 1500 --share "$repo" -- \
     env CORRAL_ASSETS="$CORRAL_ASSETS" "$here/suite.sh" "$build"
   ;;

@@ -1,0 +1,343 @@
+/* Every `corral NOUN VERB`: each builds one request from its arguments and
+ * prints the answer.  Adding a command is one function and one table row. */
+#include "cli/cli.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/util.h"
+
+#define V "/api/v1"
+
+static const char *const pool_cols[] = { "name", "path", "description", NULL };
+static const char *const vol_cols[] = { "name", "format", "size", "base", "state", "description", NULL };
+static const char *const user_cols[] = { "name", "role", "created", NULL };
+static const char *const token_cols[] = { "id", "name", "user", "role", "expires", NULL };
+static const char *const op_cols[] = { "id", "kind", "status", "progress", "owner", "error", NULL };
+static const char *const audit_cols[] = { "time", "actor", "action", "target", NULL };
+
+static bool flag(const struct args *a, const char *name) { return arg_opt(a, name) != NULL; }
+
+/* GET a path and print it as a table (cols) or an object (cols NULL). */
+static int get(struct cli *c, const char *path, const char *const *cols)
+{
+    struct json_object *m;
+    int r = cli_call(c, "GET", path, NULL, false, &m);
+    if (r)
+        return r;
+    if (cols)
+        out_table(c, m, cols);
+    else
+        out_object(c, m);
+    json_object_put(m);
+    return 0;
+}
+
+/* Sends a change; prints the result (or the operation when --no-wait). */
+static int change(struct cli *c, const struct args *a, const char *method, const char *path,
+                  struct json_object *body, bool quiet)
+{
+    struct json_object *m = NULL;
+    int r = cli_call(c, method, path, body, flag(a, "no-wait"), &m);
+    json_object_put(body);
+    if (r == 0 && m && (!quiet || c->json))
+        out_object(c, m);
+    json_object_put(m);
+    return r;
+}
+
+static void add_str(struct json_object *o, const char *key, const char *v)
+{
+    if (v)
+        json_object_object_add(o, key, json_object_new_string(v));
+}
+
+/* Reads a password from a file (first line), so it never shows in `ps`. */
+static int password_from(const char *file, struct json_object *body)
+{
+    uint8_t *data;
+    size_t len;
+    if (read_file(file, 4096, &data, &len) < 0) {
+        fprintf(stderr, "corral: --password-file: %s\n", err_msg());
+        return EXIT_USAGE;
+    }
+    char pw[300];
+    snprintf(pw, sizeof(pw), "%.*s", (int)len, (char *)data);
+    pw[strcspn(pw, "\r\n")] = 0;
+    free(data);
+    add_str(body, "password", pw);
+    memset(pw, 0, sizeof(pw));
+    return 0;
+}
+
+static int host_show(struct cli *c, const struct args *a) { (void)a; return get(c, V "/host", NULL); }
+static int whoami(struct cli *c, const struct args *a) { (void)a; return get(c, V "/auth/whoami", NULL); }
+
+/* ---- pools and volumes ---------------------------------------------------- */
+
+static int pool_list(struct cli *c, const struct args *a) { (void)a; return get(c, V "/pools", pool_cols); }
+
+static int pool_show(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/pools/%s", a->pos[0]);
+    return get(c, p, NULL);
+}
+
+static int pool_create(struct cli *c, const struct args *a)
+{
+    struct json_object *b = json_object_new_object();
+    add_str(b, "name", a->pos[0]);
+    add_str(b, "path", arg_opt(a, "path"));
+    add_str(b, "description", arg_opt(a, "description"));
+    return change(c, a, "POST", V "/pools", b, false);
+}
+
+static int pool_set(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/pools/%s", a->pos[0]);
+    struct json_object *b = json_object_new_object();
+    add_str(b, "description", arg_opt(a, "description"));
+    return change(c, a, "PATCH", p, b, false);
+}
+
+static int pool_delete(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/pools/%s", a->pos[0]);
+    return change(c, a, "DELETE", p, NULL, true);
+}
+
+static int vol_list(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/pools/%s/volumes", a->pos[0]);
+    return get(c, p, vol_cols);
+}
+
+static void vol_path(const struct args *a, char *p, size_t len)
+{
+    snprintf(p, len, V "/pools/%s/volumes/%s", a->pos[0], a->pos[1]);
+}
+
+static int vol_show(struct cli *c, const struct args *a)
+{
+    char p[300];
+    vol_path(a, p, sizeof(p));
+    return get(c, p, NULL);
+}
+
+/* Sizes go to the server as given ("10G"); it parses and checks them. */
+static int vol_create(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/pools/%s/volumes", a->pos[0]);
+    struct json_object *b = json_object_new_object();
+    add_str(b, "name", a->pos[1]);
+    add_str(b, "size", arg_opt(a, "size"));
+    add_str(b, "format", arg_opt(a, "format"));
+    add_str(b, "description", arg_opt(a, "description"));
+    if (flag(a, "preallocate"))
+        json_object_object_add(b, "preallocate", json_object_new_boolean(true));
+    int r = change(c, a, "POST", p, b, true);
+    if (r == 0 && !flag(a, "no-wait") && !c->json)
+        printf("volume %s/%s created\n", a->pos[0], a->pos[1]);
+    return r;
+}
+
+static int vol_clone(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/pools/%s/volumes", a->pos[0]);
+    struct json_object *b = json_object_new_object();
+    add_str(b, "name", a->pos[2]);
+    add_str(b, "source", a->pos[1]);
+    add_str(b, "size", arg_opt(a, "size"));
+    int r = change(c, a, "POST", p, b, true);
+    if (r == 0 && !flag(a, "no-wait") && !c->json)
+        printf("volume %s/%s created as a linked clone of %s\n", a->pos[0], a->pos[2], a->pos[1]);
+    return r;
+}
+
+static int vol_resize(struct cli *c, const struct args *a)
+{
+    char p[300];
+    vol_path(a, p, sizeof(p));
+    struct json_object *b = json_object_new_object();
+    add_str(b, "size", a->pos[2]);
+    return change(c, a, "PATCH", p, b, true);
+}
+
+static int vol_delete(struct cli *c, const struct args *a)
+{
+    char p[300];
+    vol_path(a, p, sizeof(p));
+    return change(c, a, "DELETE", p, NULL, true);
+}
+
+/* ---- users and tokens ------------------------------------------------------ */
+
+static int user_list(struct cli *c, const struct args *a) { (void)a; return get(c, V "/users", user_cols); }
+
+static int user_show(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/users/%s", a->pos[0]);
+    return get(c, p, NULL);
+}
+
+static int user_create(struct cli *c, const struct args *a)
+{
+    struct json_object *b = json_object_new_object();
+    add_str(b, "name", a->pos[0]);
+    add_str(b, "role", arg_opt(a, "role"));
+    if (arg_opt(a, "password-file") && password_from(arg_opt(a, "password-file"), b)) {
+        json_object_put(b);
+        return EXIT_USAGE;
+    }
+    return change(c, a, "POST", V "/users", b, false);
+}
+
+static int user_set(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/users/%s", a->pos[0]);
+    struct json_object *b = json_object_new_object();
+    add_str(b, "role", arg_opt(a, "role"));
+    if (arg_opt(a, "password-file") && password_from(arg_opt(a, "password-file"), b)) {
+        json_object_put(b);
+        return EXIT_USAGE;
+    }
+    return change(c, a, "PATCH", p, b, false);
+}
+
+static int user_delete(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/users/%s", a->pos[0]);
+    return change(c, a, "DELETE", p, NULL, true);
+}
+
+static int token_list(struct cli *c, const struct args *a) { (void)a; return get(c, V "/tokens", token_cols); }
+
+static int token_create(struct cli *c, const struct args *a)
+{
+    struct json_object *b = json_object_new_object(), *m;
+    add_str(b, "name", a->pos[0]);
+    add_str(b, "role", arg_opt(a, "role"));
+    if (arg_opt(a, "expires-days"))
+        json_object_object_add(b, "expires_days", json_object_new_int64(atoll(arg_opt(a, "expires-days"))));
+    int r = cli_call(c, "POST", V "/tokens", b, false, &m);
+    json_object_put(b);
+    if (r)
+        return r;
+    if (c->json)
+        out_object(c, m);
+    else
+        printf("%s\n(token id %s; this is the only time it is shown)\n",
+               json_object_get_string(json_object_object_get(m, "token")),
+               json_object_get_string(json_object_object_get(m, "id")));
+    json_object_put(m);
+    return 0;
+}
+
+static int token_delete(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/tokens/%s", a->pos[0]);
+    return change(c, a, "DELETE", p, NULL, true);
+}
+
+/* ---- operations, audit, events --------------------------------------------- */
+
+static int op_list(struct cli *c, const struct args *a) { (void)a; return get(c, V "/operations", op_cols); }
+
+static int op_show(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/operations/%s", a->pos[0]);
+    return get(c, p, NULL);
+}
+
+static int op_wait(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/operations/%s/wait?timeout=%s", a->pos[0],
+             arg_opt(a, "timeout") ? arg_opt(a, "timeout") : "60");
+    return get(c, p, NULL);
+}
+
+static int op_cancel(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/operations/%s", a->pos[0]);
+    return change(c, a, "DELETE", p, NULL, false);
+}
+
+static int audit_list(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/audit?limit=%s", arg_opt(a, "limit") ? arg_opt(a, "limit") : "50");
+    return get(c, p, audit_cols);
+}
+
+static int events_watch(struct cli *c, const struct args *a) { (void)a; return cli_stream(c, V "/events"); }
+
+#define NW "no-wait"
+static const struct verb host_verbs[] = {
+    { "show", "", "CPUs, memory, load and the VM engines usable here", 0, 0, "", "", host_show },
+    { "whoami", "", "who you are to corrald", 0, 0, "", "", whoami },
+    { 0 } };
+static const struct verb pool_verbs[] = {
+    { "list", "", "list storage pools", 0, 0, "", "", pool_list },
+    { "show", "POOL", "show a pool and its space", 1, 1, "", "", pool_show },
+    { "create", "POOL [--path DIR] [--description TEXT]", "create a directory pool", 1, 1, "path,description", "", pool_create },
+    { "set", "POOL --description TEXT", "change a pool's description", 1, 1, "description", "", pool_set },
+    { "delete", "POOL", "delete an empty pool", 1, 1, "", "", pool_delete },
+    { 0 } };
+static const struct verb vol_verbs[] = {
+    { "list", "POOL", "list a pool's volumes", 1, 1, "", "", vol_list },
+    { "show", "POOL VOLUME", "show a volume", 2, 2, "", "", vol_show },
+    { "create", "POOL VOLUME --size SIZE [--format qcow2|raw] [--preallocate] [--description TEXT] [--no-wait]",
+      "create a volume (SIZE like 10G)", 2, 2, "size,format,description", "preallocate," NW, vol_create },
+    { "clone", "POOL BASE VOLUME [--size SIZE] [--no-wait]", "make a linked clone (qcow2 over BASE)", 3, 3, "size", NW, vol_clone },
+    { "resize", "POOL VOLUME SIZE [--no-wait]", "grow (or shrink) a volume", 3, 3, "", NW, vol_resize },
+    { "delete", "POOL VOLUME [--no-wait]", "delete a volume", 2, 2, "", NW, vol_delete },
+    { 0 } };
+static const struct verb user_verbs[] = {
+    { "list", "", "list users", 0, 0, "", "", user_list },
+    { "show", "USER", "show a user", 1, 1, "", "", user_show },
+    { "create", "USER --role admin|operator|auditor --password-file FILE", "create a user", 1, 1, "role,password-file", "", user_create },
+    { "set", "USER [--role ROLE] [--password-file FILE]", "change a user's role or password", 1, 1, "role,password-file", "", user_set },
+    { "delete", "USER", "delete a user", 1, 1, "", "", user_delete },
+    { 0 } };
+static const struct verb token_verbs[] = {
+    { "list", "", "list your API tokens (admins: all)", 0, 0, "", "", token_list },
+    { "create", "NAME [--role ROLE] [--expires-days N]", "create an API token (printed once)", 1, 1, "role,expires-days", "", token_create },
+    { "delete", "ID", "revoke a token", 1, 1, "", "", token_delete },
+    { 0 } };
+static const struct verb op_verbs[] = {
+    { "list", "", "list recent operations", 0, 0, "", "", op_list },
+    { "show", "ID", "show an operation", 1, 1, "", "", op_show },
+    { "wait", "ID [--timeout SECONDS]", "wait for an operation to finish", 1, 1, "timeout", "", op_wait },
+    { "cancel", "ID", "cancel an operation", 1, 1, "", "", op_cancel },
+    { 0 } };
+static const struct verb audit_verbs[] = {
+    { "list", "[--limit N]", "the latest changes: who did what, when", 0, 0, "limit", "", audit_list },
+    { 0 } };
+static const struct verb events_verbs[] = {
+    { "watch", "", "print lifecycle and operation events as they happen", 0, 0, "", "", events_watch },
+    { 0 } };
+
+const struct noun nouns[] = {
+    { "host", "this host and you", host_verbs },
+    { "pool", "storage pools", pool_verbs },
+    { "volume", "volumes in pools (disks, linked clones)", vol_verbs },
+    { "user", "users and their roles", user_verbs },
+    { "token", "API tokens for programs", token_verbs },
+    { "op", "operations (slow work)", op_verbs },
+    { "audit", "the audit log", audit_verbs },
+    { "events", "the event stream", events_verbs },
+    { 0 } };

@@ -1,0 +1,422 @@
+/* The container's root filesystem, built by its init in a fresh mount
+ * namespace before pivot_root.
+ *
+ * Every path inside the rootfs is resolved with openat2(RESOLVE_IN_ROOT), so
+ * a symlink planted in the image ("/etc -> /host/etc", "../../..") can never
+ * send a mount, a device node or a directory outside the rootfs.  Mounts
+ * then target the resolved O_PATH fd through /proc/self/fd/N (the host's
+ * /proc, still visible here), never a path string that could be swapped. */
+#include "oci/oci_internal.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+
+static int openat2_in_root(int rootfd, const char *path, int flags)
+{
+    struct open_how how = {
+        .flags = (uint64_t)(flags | O_CLOEXEC),
+        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    for (;;) {
+        int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+        if (fd >= 0 || errno != EAGAIN)
+            return fd;
+    }
+}
+
+/* "/proc/self/fd/N" for mount(2). */
+struct fdpath { char s[40]; };
+static struct fdpath fdpath(int fd)
+{
+    struct fdpath p;
+    snprintf(p.s, sizeof(p.s), "/proc/self/fd/%d", fd);
+    return p;
+}
+
+/* Resolves path inside the rootfs, creating what is missing (directories,
+ * and the last component as a file when file is set).  Returns an O_PATH fd. */
+static int resolve_create(int rootfd, const char *path, bool file)
+{
+    char prefix[PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof(prefix))
+        return fail(ENAMETOOLONG, "%s: path too long", path);
+    int fd = openat2_in_root(rootfd, path, O_PATH);
+    if (fd >= 0 || errno != ENOENT)
+        return fd >= 0 ? fd : fail(errno, "%s: %s", path, strerror(errno));
+    /* Walk the prefixes from the root, creating each missing component in
+     * the directory its parent resolved to. */
+    int parent = openat2_in_root(rootfd, "/", O_PATH | O_DIRECTORY);
+    if (parent < 0)
+        return fail(errno, "cannot open the rootfs: %s", strerror(errno));
+    for (size_t i = 0; i < len;) {
+        while (path[i] == '/')
+            i++;
+        size_t j = i;
+        while (j < len && path[j] != '/')
+            j++;
+        if (j == i)
+            break;
+        memcpy(prefix, path, j);
+        prefix[j] = 0;
+        char name[NAME_MAX + 1];
+        if (j - i > NAME_MAX) {
+            close(parent);
+            return fail(ENAMETOOLONG, "%s: name too long", path);
+        }
+        memcpy(name, path + i, j - i);
+        name[j - i] = 0;
+        bool last = true;
+        for (size_t k = j; k < len; k++)
+            if (path[k] != '/')
+                last = false;
+        fd = openat2_in_root(rootfd, prefix, O_PATH);
+        if (fd < 0 && errno == ENOENT) {
+            if (strcmp(name, "..") == 0 || strcmp(name, ".") == 0) {
+                close(parent);
+                return fail(EINVAL, "%s: cannot create \"%s\"", path, name);
+            }
+            int r;
+            if (last && file) {
+                r = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (r >= 0)
+                    close(r);
+            } else {
+                r = mkdirat(parent, name, 0755);
+            }
+            if (r < 0 && errno != EEXIST) {
+                r = fail(errno, "cannot create %s in the rootfs: %s", prefix, strerror(errno));
+                close(parent);
+                return r;
+            }
+            fd = openat2_in_root(rootfd, prefix, O_PATH);
+        }
+        close(parent);
+        if (fd < 0)
+            return fail(errno, "%s: %s", prefix, strerror(errno));
+        parent = fd;
+        i = j;
+    }
+    return parent;
+}
+
+/* Flags the kernel keeps on a bind mount's remount ("locked" in a user
+ * namespace): carry them over unless the config turned them off. */
+static unsigned long locked_flags(int fd, const struct oci_mount *m)
+{
+    struct statvfs sv;
+    unsigned long f = 0;
+    if (fstatvfs(fd, &sv) < 0)
+        return 0;
+    if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+    if (!(m->flags & (MS_NOATIME | MS_RELATIME | MS_STRICTATIME | MS_NODIRATIME))) {
+        if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
+        if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+        if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+    }
+    return f & ~m->clear;
+}
+
+/* Remounts the mount now on top of path with the flags of m. */
+static int remount(int rootfd, const char *path, const struct oci_mount *m)
+{
+    _cleanup_close_ int fd = openat2_in_root(rootfd, path, O_PATH);
+    if (fd < 0)
+        return fail(errno, "%s: %s", path, strerror(errno));
+    unsigned long flags = (m->flags & ~(MS_REC | MS_BIND)) | locked_flags(fd, m);
+    if (mount(NULL, fdpath(fd).s, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+        return fail(errno, "cannot remount %s: %s", path, strerror(errno));
+    return 0;
+}
+
+static int do_mount(int rootfd, const struct oci_mount *m, const char *bundle, bool in_userns)
+{
+    const char *dst = m->destination;
+    char src[PATH_MAX];
+    bool bind = m->flags & MS_BIND;
+    int n = bind && m->source[0] != '/'
+        ? snprintf(src, sizeof(src), "%s/%s", bundle, m->source)
+        : snprintf(src, sizeof(src), "%s", m->source ? m->source : m->type);
+    if (n < 0 || n >= (int)sizeof(src))
+        return fail(ENAMETOOLONG, "mount %s: source path too long", dst);
+    struct stat st;
+    bool file = false;
+    if (bind) {
+        if (stat(src, &st) < 0)
+            return fail(errno, "mount %s: source %s: %s", dst, src, strerror(errno));
+        file = !S_ISDIR(st.st_mode);
+    }
+    _cleanup_close_ int fd = resolve_create(rootfd, dst, file);
+    if (fd < 0)
+        return fail(-fd, "mount %s: %s", dst, err_msg());
+    const char *type = m->type;
+    /* cgroups: hybrid and v2 hosts both have a cgroup2 hierarchy; the v1
+     * controllers are mounted by the cgroups step (TODO). */
+    if (type && strcmp(type, "cgroup") == 0)
+        type = "cgroup2";
+    if (bind) {
+        if (mount(src, fdpath(fd).s, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
+            return fail(errno, "mount %s: bind %s: %s", dst, src, strerror(errno));
+        if (m->flags & ~(MS_BIND | MS_REC)) {
+            int r = remount(rootfd, dst, m);
+            if (r < 0)
+                return r;
+        }
+    } else if (mount(src, fdpath(fd).s, type, m->flags, m->data) < 0) {
+        int e = errno;
+        /* In a user namespace sysfs and mqueue need namespaces owned by it;
+         * otherwise bind the host's instance, as runc does. */
+        const char *host = strcmp(type, "sysfs") == 0 ? "/sys"
+                         : strcmp(type, "mqueue") == 0 ? "/dev/mqueue" : NULL;
+        if (!(in_userns && e == EPERM && host))
+            return fail(e, "mount %s (%s): %s", dst, type, strerror(e));
+        if (mount(host, fdpath(fd).s, NULL, MS_BIND | MS_REC, NULL) < 0)
+            return fail(errno, "mount %s: bind %s: %s", dst, host, strerror(errno));
+        struct oci_mount ro = *m;
+        ro.flags |= MS_BIND;
+        int r = remount(rootfd, dst, &ro);
+        if (r < 0)
+            return r;
+    }
+    if (m->propagation) {
+        _cleanup_close_ int top = openat2_in_root(rootfd, dst, O_PATH);
+        if (top < 0 || mount(NULL, fdpath(top).s, NULL, m->propagation, NULL) < 0)
+            return fail(errno, "mount %s: propagation: %s", dst, strerror(errno));
+    }
+    return 0;
+}
+
+/* ---- /dev ---- */
+
+static const struct oci_device default_devices[] = {
+    { "/dev/null", 'c', 1, 3, 0666, 0, 0 },    { "/dev/zero", 'c', 1, 5, 0666, 0, 0 },
+    { "/dev/full", 'c', 1, 7, 0666, 0, 0 },    { "/dev/random", 'c', 1, 8, 0666, 0, 0 },
+    { "/dev/urandom", 'c', 1, 9, 0666, 0, 0 }, { "/dev/tty", 'c', 5, 0, 0666, 0, 0 },
+};
+
+static const char *const dev_symlinks[][2] = {
+    { "/dev/fd", "/proc/self/fd" },        { "/dev/stdin", "/proc/self/fd/0" },
+    { "/dev/stdout", "/proc/self/fd/1" },  { "/dev/stderr", "/proc/self/fd/2" },
+    { "/dev/ptmx", "pts/ptmx" },
+};
+
+/* Splits "/dev/x/y" into an O_PATH fd of "/dev/x" (created if missing) and "y". */
+static int open_parent(int rootfd, const char *path, const char **name)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t n = (size_t)(slash - path);
+    if (n >= sizeof(dir) || !slash[1] || strcmp(slash + 1, "..") == 0 || strcmp(slash + 1, ".") == 0)
+        return fail(EINVAL, "%s: invalid path", path);
+    memcpy(dir, path, n);
+    dir[n] = 0;
+    *name = slash + 1;
+    int fd = resolve_create(rootfd, n ? dir : "/", false);
+    return fd < 0 ? fail(-fd, "%s: %s", path, err_msg()) : fd;
+}
+
+static int create_device(int rootfd, const struct oci_device *d, bool in_userns)
+{
+    const char *name;
+    _cleanup_close_ int dir = open_parent(rootfd, d->path, &name);
+    if (dir < 0)
+        return dir;
+    /* mknodat and friends refuse O_PATH parents for some calls: reopen. */
+    _cleanup_close_ int dfd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return fail(errno, "%s: %s", d->path, strerror(errno));
+    if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT && errno != EISDIR)
+        return fail(errno, "%s: cannot replace: %s", d->path, strerror(errno));
+    mode_t type = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
+    if (!in_userns || d->type == 'p') {
+        if (mknodat(dfd, name, type | (d->mode & 07777), makedev(d->major, d->minor)) < 0)
+            return fail(errno, "%s: mknod: %s", d->path, strerror(errno));
+        if (fchownat(dfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+            return fail(errno, "%s: chown: %s", d->path, strerror(errno));
+        return 0;
+    }
+    /* No mknod in a user namespace: bind the host's node over an empty file. */
+    int f = openat(dfd, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (f < 0)
+        return fail(errno, "%s: %s", d->path, strerror(errno));
+    int r = 0;
+    if (mount(d->path, fdpath(f).s, NULL, MS_BIND, NULL) < 0)
+        r = fail(errno, "%s: bind from the host: %s", d->path, strerror(errno));
+    close(f);
+    return r;
+}
+
+/* A bind mount of the whole /dev means the config brings its own devices. */
+static bool config_binds_dev(const struct oci_spec *s)
+{
+    for (size_t i = 0; i < s->nmounts; i++)
+        if ((s->mounts[i].flags & MS_BIND) && strcmp(s->mounts[i].destination, "/dev") == 0)
+            return true;
+    return false;
+}
+
+static int setup_dev(int rootfd, const struct oci_spec *s, bool in_userns)
+{
+    int r;
+    if (config_binds_dev(s))
+        return 0;
+    for (size_t i = 0; i < ARRAY_SIZE(default_devices); i++)
+        if ((r = create_device(rootfd, &default_devices[i], in_userns)) < 0)
+            return r;
+    for (size_t i = 0; i < s->ndevices; i++)
+        if ((r = create_device(rootfd, &s->devices[i], in_userns)) < 0)
+            return r;
+    for (size_t i = 0; i < ARRAY_SIZE(dev_symlinks); i++) {
+        const char *name;
+        _cleanup_close_ int dir = open_parent(rootfd, dev_symlinks[i][0], &name);
+        if (dir < 0)
+            return dir;
+        if (strcmp(name, "ptmx") == 0)
+            (void)unlinkat(dir, name, 0);
+        if (symlinkat(dev_symlinks[i][1], dir, name) < 0 && errno != EEXIST)
+            return fail(errno, "%s: symlink: %s", dev_symlinks[i][0], strerror(errno));
+    }
+    return 0;
+}
+
+/* ---- masked and read-only paths ---- */
+
+static int mask_path(int rootfd, const char *path)
+{
+    _cleanup_close_ int fd = openat2_in_root(rootfd, path, O_PATH);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : fail(errno, "linux.maskedPaths: %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return fail(errno, "linux.maskedPaths: %s: %s", path, strerror(errno));
+    int r = S_ISDIR(st.st_mode)
+        ? mount("tmpfs", fdpath(fd).s, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)
+        : mount("/dev/null", fdpath(fd).s, NULL, MS_BIND, NULL);
+    if (r < 0)
+        return fail(errno, "linux.maskedPaths: %s: %s", path, strerror(errno));
+    return 0;
+}
+
+static int readonly_path(int rootfd, const char *path)
+{
+    _cleanup_close_ int fd = openat2_in_root(rootfd, path, O_PATH);
+    if (fd < 0)
+        return errno == ENOENT ? 0
+                               : fail(errno, "linux.readonlyPaths: %s: %s", path, strerror(errno));
+    if (mount(fdpath(fd).s, fdpath(fd).s, NULL, MS_BIND | MS_REC, NULL) < 0)
+        return fail(errno, "linux.readonlyPaths: %s: %s", path, strerror(errno));
+    struct oci_mount m = { .flags = MS_RDONLY };
+    int r = remount(rootfd, path, &m);
+    return r < 0 ? fail(-r, "linux.readonlyPaths: %s", err_msg()) : 0;
+}
+
+/* ---- sysctl ---- */
+
+/* Written through the container's own /proc (the keys were checked to be
+ * namespaced), before readonlyPaths makes /proc/sys read-only. */
+static int set_sysctls(int rootfd, const struct oci_spec *s)
+{
+    for (size_t i = 0; s->sysctl_keys && s->sysctl_keys[i]; i++) {
+        char path[PATH_MAX];
+        int n = snprintf(path, sizeof(path), "/proc/sys/%s", s->sysctl_keys[i]);
+        for (char *p = path + 10; p < path + n; p++)
+            if (*p == '.')
+                *p = '/';
+        _cleanup_close_ int fd = openat2_in_root(rootfd, path, O_WRONLY | O_TRUNC);
+        struct statfs sf;
+        if (fd < 0 || fstatfs(fd, &sf) < 0)
+            return fail(errno, "linux.sysctl.%s: %s", s->sysctl_keys[i], strerror(errno));
+        if (sf.f_type != PROC_SUPER_MAGIC)
+            return fail(EINVAL, "linux.sysctl.%s: the container has no procfs at /proc",
+                        s->sysctl_keys[i]);
+        if (write_all(fd, s->sysctl_values[i], strlen(s->sysctl_values[i])) < 0)
+            return fail(errno, "linux.sysctl.%s: %s", s->sysctl_keys[i], strerror(errno));
+    }
+    return 0;
+}
+
+/* ---- the sequence ---- */
+
+static int pivot(const char *rootfs)
+{
+    _cleanup_close_ int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    _cleanup_close_ int newroot = open(rootfs, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    if (oldroot < 0 || newroot < 0 || fchdir(newroot) < 0)
+        return fail(errno, "pivot_root: %s: %s", rootfs, strerror(errno));
+    /* pivot_root(".", ".") stacks the old root on the new one; detach it. */
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+        return fail(errno, "pivot_root: %s", strerror(errno));
+    if (fchdir(oldroot) < 0 || mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0 ||
+        umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+        return fail(errno, "pivot_root: detaching the old root: %s", strerror(errno));
+    return 0;
+}
+
+int rootfs_setup(const struct oci_spec *s, const char *rootfs, bool in_userns, int *pty_master)
+{
+    int r;
+    /* Nothing done below may propagate back to the host. */
+    unsigned long prop = s->rootfs_propagation & (MS_PRIVATE | MS_SLAVE) ? s->rootfs_propagation
+                                                                        : MS_SLAVE | MS_REC;
+    if (mount(NULL, "/", NULL, prop | MS_REC, NULL) < 0)
+        return fail(errno, "making / %s: %s", prop & MS_PRIVATE ? "private" : "slave",
+                    strerror(errno));
+    if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+        return fail(errno, "bind-mounting the rootfs %s: %s", rootfs, strerror(errno));
+    _cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return fail(errno, "rootfs %s: %s", rootfs, strerror(errno));
+    /* Bind sources relative to the bundle: the rootfs's parent is not
+     * necessarily the bundle, so use the cwd the caller set (the bundle). */
+    char bundle[PATH_MAX];
+    if (!getcwd(bundle, sizeof(bundle)))
+        return fail(errno, "getcwd: %s", strerror(errno));
+    for (size_t i = 0; i < s->nmounts; i++)
+        if ((r = do_mount(rootfd, &s->mounts[i], bundle, in_userns)) < 0)
+            return r;
+    if ((r = setup_dev(rootfd, s, in_userns)) < 0)
+        return r;
+    if (pty_master) {
+        _cleanup_close_ int ptmx = openat2_in_root(rootfd, "/dev/pts/ptmx", O_PATH);
+        if (ptmx < 0)
+            return fail(errno, "process.terminal: the container has no /dev/pts/ptmx (mount "
+                               "devpts with newinstance): %s", strerror(errno));
+        *pty_master = open(fdpath(ptmx).s, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (*pty_master < 0)
+            return fail(errno, "process.terminal: opening /dev/pts/ptmx: %s", strerror(errno));
+    }
+    if ((r = set_sysctls(rootfd, s)) < 0)
+        return r;
+    for (size_t i = 0; s->masked_paths && s->masked_paths[i]; i++)
+        if ((r = mask_path(rootfd, s->masked_paths[i])) < 0)
+            return r;
+    for (size_t i = 0; s->readonly_paths && s->readonly_paths[i]; i++)
+        if ((r = readonly_path(rootfd, s->readonly_paths[i])) < 0)
+            return r;
+    if (s->root_readonly) {
+        struct oci_mount m = { .flags = MS_RDONLY };
+        if ((r = remount(rootfd, "/", &m)) < 0)
+            return fail(-r, "root.readonly: %s", err_msg());
+    }
+    if ((r = pivot(rootfs)) < 0)
+        return r;
+    if (s->rootfs_propagation && mount(NULL, "/", NULL, s->rootfs_propagation, NULL) < 0)
+        return fail(errno, "linux.rootfsPropagation: %s", strerror(errno));
+    return 0;
+}

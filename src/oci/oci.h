@@ -1,0 +1,180 @@
+/* oci — corral-oci, an OCI runtime: the library behind the corral-oci CLI.
+ *
+ * A container is a bundle (config.json + a root filesystem) plus a state
+ * directory under the runtime's root (--root, default /run/corral-oci).  The
+ * lifecycle follows the OCI runtime spec: oci_create() builds every namespace,
+ * mount and process attribute and leaves the container's init blocked on a
+ * FIFO in the state directory, just before execve(); oci_start() releases it;
+ * oci_kill() signals it; oci_delete() removes what is left.  No process stays
+ * behind for the container: the init is re-parented to the caller's subreaper
+ * (or pid 1), and "stopped" is read from /proc (pid + its start time, so a
+ * reused pid is never mistaken for the container).
+ *
+ * Every function follows util.h's convention: a negative errno and one line
+ * in err_msg().  Commands on one container serialise on flock() of its state
+ * directory, so concurrent create/start/kill/delete never tear the state.
+ *
+ *   spec.c       config.json -> struct oci_spec, validated field by field
+ *   state.c      state directory, locking, state.json, liveness from /proc
+ *   container.c  create/start/kill/delete/run, the init's set-up sequence
+ *   mounts.c     rootfs, mounts, default devices, pivot_root, masked/readonly paths
+ *   process.c    rlimits, user/groups, capabilities, no_new_privs, PATH lookup
+ *   seccomp.c    linux.seccomp -> a libseccomp filter
+ */
+#ifndef CORRAL_OCI_H
+#define CORRAL_OCI_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define OCI_VERSION "1.1.0"
+#define OCI_DEFAULT_ROOT "/run/corral-oci"
+#define OCI_ID_MAX 255     /* one directory name */
+#define OCI_CONFIG_MAX (4 * 1024 * 1024)
+
+/* ---- config.json ---- */
+
+struct oci_mount {
+    char *destination;      /* absolute, inside the rootfs */
+    char *type;             /* NULL for a bind mount */
+    char *source;
+    char *data;             /* filesystem options left after the flags ("mode=755,size=1m") */
+    unsigned long flags;    /* MS_* (MS_BIND, MS_REC, MS_RDONLY, ...) */
+    unsigned long clear;    /* MS_* the options explicitly turned off ("rw", "suid") */
+    unsigned long propagation; /* MS_PRIVATE/SLAVE/SHARED/UNBINDABLE (| MS_REC), or 0 */
+};
+
+struct oci_idmap { uint32_t container_id, host_id, size; };
+struct oci_rlimit { int resource; uint64_t soft, hard; };
+
+struct oci_device {
+    char *path;
+    char type;              /* 'c', 'b', 'u' (unbuffered char) or 'p' (fifo) */
+    uint32_t major, minor;
+    uint32_t mode;          /* permission bits (fileMode), 0666 if absent */
+    uint32_t uid, gid;
+};
+
+struct oci_namespace {
+    int type;               /* CLONE_NEWPID, CLONE_NEWNET, ... */
+    char *path;             /* join this namespace instead of creating one */
+};
+
+struct oci_caps {
+    bool present;           /* false: keep what the runtime has (all, as root) */
+    uint64_t bounding, effective, inheritable, permitted, ambient; /* bit = cap number */
+};
+
+struct oci_process {
+    bool terminal;
+    char **args;            /* NULL-terminated */
+    char **env;             /* NULL-terminated */
+    char *cwd;
+    uint32_t uid, gid;
+    uint32_t *gids;         /* additionalGids */
+    size_t ngids;
+    bool has_umask;
+    uint32_t umask;
+    struct oci_caps caps;
+    struct oci_rlimit *rlimits;
+    size_t nrlimits;
+    bool no_new_privileges;
+    bool has_oom_score_adj;
+    int oom_score_adj;
+};
+
+#define OCI_MAX_NS 8
+
+struct oci_spec {
+    char *oci_version;
+    char *root_path;        /* as written (relative to the bundle or absolute) */
+    bool root_readonly;
+    char *hostname, *domainname;
+    bool has_process;
+    struct oci_process process;
+    struct oci_mount *mounts;
+    size_t nmounts;
+    struct oci_namespace ns[OCI_MAX_NS];
+    size_t nns;
+    struct oci_idmap *uid_maps, *gid_maps;
+    size_t nuid_maps, ngid_maps;
+    struct oci_device *devices;
+    size_t ndevices;
+    char **masked_paths, **readonly_paths;  /* NULL-terminated */
+    char **sysctl_keys, **sysctl_values;    /* NULL-terminated, same length */
+    unsigned long rootfs_propagation;       /* MS_* or 0 (default: rslave) */
+    json_object *annotations;               /* object of strings, or NULL */
+    json_object *seccomp;                   /* linux.seccomp, validated (seccomp.c) */
+    /* Parsed by a later step; their presence is reported (see container.c). */
+    bool has_resources, has_hooks;
+};
+
+/* Parses config.json text.  Unknown fields are ignored (the spec says so);
+ * a wrong value fails with "FIELD: problem", e.g.
+ * 'process.rlimits[1].type: unknown rlimit "RLIMIT_FOO"'.  On failure
+ * *out holds nothing to free. */
+int oci_spec_parse(const char *text, size_t len, struct oci_spec *out);
+/* Reads and parses BUNDLE/config.json; messages start with "config.json: ". */
+int oci_spec_load(const char *bundle, struct oci_spec *out);
+void oci_spec_free(struct oci_spec *s);
+/* The namespace entry of the given CLONE_NEW* type, or NULL. */
+const struct oci_namespace *oci_spec_ns(const struct oci_spec *s, int type);
+/* A default config.json (like `runc spec`), as a new JSON object. */
+json_object *oci_spec_default(void);
+
+/* Name <-> number tables shared by the parser and the CLI. */
+int oci_signal_parse(const char *s);       /* "KILL", "SIGKILL", "9" -> 9; -1 if unknown */
+const char *oci_ns_name(int type);         /* CLONE_NEWNET -> "network" */
+
+/* ---- state ---- */
+
+enum oci_status { OCI_CREATING, OCI_CREATED, OCI_RUNNING, OCI_STOPPED };
+
+struct oci_state {
+    char id[OCI_ID_MAX + 1];
+    enum oci_status status;
+    pid_t pid;
+    uint64_t start_time;    /* /proc/PID/stat field 22, pins the pid */
+    char *bundle;
+    char *rootfs;
+    char *created;          /* RFC 3339 */
+    json_object *annotations;
+    bool own_pidns;         /* the container has its own pid namespace */
+};
+
+const char *oci_status_name(enum oci_status s);
+/* "state" output per the spec (+ rootfs, created like runc). */
+json_object *oci_state_json(const struct oci_state *st);
+void oci_state_free(struct oci_state *st);
+
+/* ---- operations ---- */
+
+struct oci_ctx {
+    const char *root;       /* state root (--root) */
+};
+
+struct oci_create_opts {
+    const char *bundle;         /* default "." */
+    const char *console_socket; /* NULL: stdio is inherited */
+    const char *pid_file;
+};
+
+int oci_validate_id(const char *id);
+int oci_create(const struct oci_ctx *ctx, const char *id, const struct oci_create_opts *o);
+int oci_start(const struct oci_ctx *ctx, const char *id);
+/* Fills *st with the current state (status re-read from /proc). */
+int oci_state(const struct oci_ctx *ctx, const char *id, struct oci_state *st);
+int oci_kill(const struct oci_ctx *ctx, const char *id, int sig, bool all);
+int oci_delete(const struct oci_ctx *ctx, const char *id, bool force);
+/* create + start; unless detach, waits, deletes and returns the container's
+ * exit status (128+N for a signal) in *exit_status. */
+int oci_run(const struct oci_ctx *ctx, const char *id, const struct oci_create_opts *o,
+            bool detach, int *exit_status);
+/* The ids under ctx->root, sorted; NULL-terminated, free with oci_strv_free. */
+int oci_list(const struct oci_ctx *ctx, char ***ids);
+void oci_strv_free(char **v);
+
+#endif

@@ -1,0 +1,155 @@
+/* The host resource (CPUs, memory, load, and which VM engines work here and
+ * why), the API's own description and its OpenAPI document. */
+#include "server/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+/* /proc files report size 0, so read_file() cannot read them. */
+static bool read_proc(const char *path, char *buf, size_t len)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read_full(fd, buf, len - 1);
+    buf[n > 0 ? n : 0] = 0;
+    return n > 0;
+}
+
+/* The same classification as scripts/kvm-kind.sh. */
+static const char *kvm_kind(const char **why)
+{
+    if (access("/dev/kvm", R_OK | W_OK) < 0) {
+        *why = "no usable /dev/kvm (load kvm-intel or kvm-amd, or enable virtualization in the firmware)";
+        return "none";
+    }
+    struct stat st;
+    if (stat("/sys/module/kvm_pvm", &st) == 0) {
+        *why = "/dev/kvm is the paravirtual kvm_pvm module: guest ring 0 is emulated, too slow for stock Linux";
+        return "pvm";
+    }
+    static char cpuinfo[1 << 16];    /* the first CPU's flags are enough */
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    bool hw = read_proc("/proc/cpuinfo", cpuinfo, sizeof(cpuinfo)) &&
+              (strstr(cpuinfo, " vmx") || strstr(cpuinfo, " svm"));
+    pthread_mutex_unlock(&lock);
+    {
+        if (hw) {
+            *why = "hardware-assisted /dev/kvm (VT-x/AMD-V)";
+            return "hw";
+        }
+    }
+    *why = "/dev/kvm exists but the CPU shows no vmx/svm flags";
+    return "other";
+}
+
+static bool find_in_path(const char *prog, char *out, size_t len)
+{
+    const char *path = getenv("PATH");
+    char dirs[4096];
+    snprintf(dirs, sizeof(dirs), "%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        snprintf(out, len, "%s/%s", d, prog);
+        if (access(out, X_OK) == 0)
+            return true;
+    }
+    return false;
+}
+
+static struct json_object *engine(bool ok, const char *why)
+{
+    struct json_object *e = json_object_new_object();
+    json_object_object_add(e, "available", json_object_new_boolean(ok));
+    json_object_object_add(e, "reason", json_object_new_string(why));
+    return e;
+}
+
+static struct json_object *engines(void)
+{
+    const char *why;
+    const char *kind = kvm_kind(&why);
+    bool hw = !strcmp(kind, "hw");
+    char qemu[512], qwhy[600];
+    bool have_qemu = find_in_path("qemu-system-x86_64", qemu, sizeof(qemu));
+    if (have_qemu)
+        snprintf(qwhy, sizeof(qwhy), "%s with %s", qemu,
+                 hw ? "KVM acceleration" : "TCG binary translation (no hardware-assisted /dev/kvm)");
+    else
+        snprintf(qwhy, sizeof(qwhy), "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)");
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "kvm_kind", json_object_new_string(kind));
+    json_object_object_add(o, "kvm", engine(hw, why));
+    json_object_object_add(o, "qemu", engine(have_qemu, qwhy));
+    json_object_object_add(o, "default", json_object_new_string(hw ? "kvm" : have_qemu ? "qemu" : "none"));
+    return o;
+}
+
+static int64_t meminfo(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+    long long kb = 0;
+    return p && sscanf(p + strlen(key), ": %lld kB", &kb) == 1 ? kb * 1024 : -1;
+}
+
+int h_host(struct server *s, struct req *r, struct resp *out)
+{
+    (void)s, (void)r;
+    struct json_object *h = json_object_new_object();
+    struct utsname u;
+    if (uname(&u) == 0) {
+        json_object_object_add(h, "hostname", json_object_new_string(u.nodename));
+        json_object_object_add(h, "kernel", json_object_new_string(u.release));
+    }
+    json_object_object_add(h, "cpus", json_object_new_int64(sysconf(_SC_NPROCESSORS_ONLN)));
+    char mi[8192], la[256];
+    if (read_proc("/proc/meminfo", mi, sizeof(mi))) {
+        struct json_object *m = json_object_new_object();
+        json_object_object_add(m, "total", json_object_new_int64(meminfo(mi, "MemTotal")));
+        json_object_object_add(m, "available", json_object_new_int64(meminfo(mi, "MemAvailable")));
+        json_object_object_add(h, "memory", m);
+    }
+    double l1, l5, l15;
+    if (read_proc("/proc/loadavg", la, sizeof(la)) &&
+        sscanf(la, "%lf %lf %lf", &l1, &l5, &l15) == 3) {
+        struct json_object *l = json_object_new_array();
+        double v[3] = { l1, l5, l15 };
+        for (int i = 0; i < 3; i++) {
+            char t[32];
+            snprintf(t, sizeof(t), "%.2f", v[i]);
+            json_object_array_add(l, json_object_new_double_s(v[i], t));
+        }
+        json_object_object_add(h, "load", l);
+    }
+    json_object_object_add(h, "engines", engines());
+    return api_sync(out, 200, h);
+}
+
+int h_api_info(struct server *s, struct req *r, struct resp *out)
+{
+    (void)r;
+    struct json_object *m = json_object_new_object();
+    json_object_object_add(m, "api_version", json_object_new_string("1"));
+    json_object_object_add(m, "server", json_object_new_string("corrald"));
+    json_object_object_add(m, "schema_version", json_object_new_int(db_schema_version(s->db)));
+    json_object_object_add(m, "openapi", json_object_new_string(API_PREFIX "/openapi.json"));
+    return api_sync(out, 200, m);
+}
+
+int h_openapi(struct server *s, struct req *r, struct resp *out)
+{
+    (void)s, (void)r;
+    out->raw = malloc(openapi_json_len);
+    if (!out->raw)
+        return api_error(out, E_INTERNAL, "out of memory");
+    memcpy(out->raw, openapi_json, openapi_json_len);
+    out->raw_len = openapi_json_len;
+    out->raw_type = "application/json";
+    return out->status = 200;
+}

@@ -1,0 +1,53 @@
+/* The route table: every endpoint, the role it needs and its handler.
+ * docs/api/openapi.json documents each one (a test checks it does), and the
+ * end-to-end test drives its 401/403 checks from `corrald --list-routes`. */
+#include "server/server.h"
+
+#include "util/util.h"
+
+#define V API_PREFIX
+#define POOL V "/pools/{pool}"
+#define VOL POOL "/volumes/{volume}"
+
+const struct route routes[] = {
+    { "POST", V "/auth/login", ROLE_NONE, h_login, "Log in: session cookie + CSRF token" },
+    { "POST", V "/auth/logout", ROLE_AUDITOR, h_logout, "End this session" },
+    { "GET", V "/auth/whoami", ROLE_AUDITOR, h_whoami, "Who the caller is" },
+    { "GET", V, ROLE_AUDITOR, h_api_info, "API version and server facts" },
+    { "GET", V "/openapi.json", ROLE_AUDITOR, h_openapi, "This API's OpenAPI 3 document" },
+    { "GET", V "/host", ROLE_AUDITOR, h_host, "CPUs, memory, load and the VM engines usable here" },
+
+    { "GET", V "/pools", ROLE_AUDITOR, h_pools_list, "List storage pools" },
+    { "POST", V "/pools", ROLE_ADMIN, h_pools_create, "Create a directory storage pool" },
+    { "GET", POOL, ROLE_AUDITOR, h_pool_get, "Get a pool" },
+    { "PATCH", POOL, ROLE_ADMIN, h_pool_patch, "Change a pool's description" },
+    { "DELETE", POOL, ROLE_ADMIN, h_pool_delete, "Delete an empty pool" },
+
+    { "GET", POOL "/volumes", ROLE_AUDITOR, h_volumes_list, "List a pool's volumes" },
+    { "POST", POOL "/volumes", ROLE_OPERATOR, h_volumes_create,
+      "Create a volume, or a linked clone of one (async)" },
+    { "GET", VOL, ROLE_AUDITOR, h_volume_get, "Get a volume" },
+    { "PATCH", VOL, ROLE_OPERATOR, h_volume_patch, "Resize a volume or change its description (async)" },
+    { "DELETE", VOL, ROLE_OPERATOR, h_volume_delete, "Delete a volume (async)" },
+
+    { "GET", V "/users", ROLE_AUDITOR, h_users_list, "List users" },
+    { "POST", V "/users", ROLE_ADMIN, h_users_create, "Create a user" },
+    { "GET", V "/users/{user}", ROLE_AUDITOR, h_user_get, "Get a user" },
+    { "PATCH", V "/users/{user}", ROLE_ADMIN, h_user_patch, "Change a user's role or password" },
+    { "DELETE", V "/users/{user}", ROLE_ADMIN, h_user_delete, "Delete a user" },
+
+    { "GET", V "/tokens", ROLE_AUDITOR, h_tokens_list, "List your API tokens (admins: all)" },
+    { "POST", V "/tokens", ROLE_AUDITOR, h_tokens_create, "Create an API token (shown once)" },
+    { "DELETE", V "/tokens/{token}", ROLE_AUDITOR, h_token_delete, "Revoke an API token" },
+
+    { "GET", V "/operations", ROLE_AUDITOR, h_ops_list, "List recent operations" },
+    { "GET", V "/operations/{op}", ROLE_AUDITOR, h_op_get, "Get an operation" },
+    { "GET", V "/operations/{op}/wait", ROLE_AUDITOR, h_op_wait,
+      "Wait for an operation to finish (?timeout=seconds)" },
+    { "DELETE", V "/operations/{op}", ROLE_OPERATOR, h_op_cancel, "Cancel an operation" },
+
+    { "GET", V "/events", ROLE_AUDITOR, h_events, "Lifecycle and operation events (SSE)" },
+    { "GET", V "/audit", ROLE_AUDITOR, h_audit, "The audit log of changes (?limit=N)" },
+};
+
+const size_t routes_count = ARRAY_SIZE(routes);

@@ -1,0 +1,97 @@
+/* Opening and closing the server's parts in order, and server_changed(),
+ * the one place a change is recorded (audit row + lifecycle event). */
+#include "server/server.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "util/util.h"
+
+static int make_dir(const char *path, mode_t mode)
+{
+    struct stat st;
+    if (mkdir(path, mode) < 0 && errno != EEXIST)
+        return fail(errno, "cannot create %s: %m", path);
+    if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+        return fail(ENOTDIR, "%s is not a directory", path);
+    return 0;
+}
+
+int server_open(const struct server_config *cfg, struct server **out)
+{
+    if (sodium_init() < 0)
+        return fail(EIO, "libsodium failed to initialize");
+    struct server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return fail(ENOMEM, "out of memory");
+    s->cfg = *cfg;
+    char db_path[4096];
+    int r = make_dir(cfg->state_dir, 0700);
+    if (r == 0 && asprintf(&s->pools_dir, "%s/pools", cfg->state_dir) < 0)
+        r = fail(ENOMEM, "out of memory");
+    if (r == 0)
+        r = make_dir(s->pools_dir, 0700);
+    snprintf(db_path, sizeof(db_path), "%s/corral.db", cfg->state_dir);
+    if (r == 0)
+        r = events_new(&s->events);
+    if (r == 0)
+        r = db_open(db_path, &s->db);
+    if (r == 0)
+        r = auth_new(s, &s->auth);
+    if (r == 0)
+        r = auth_bootstrap(s, cfg->admin_password_file);
+    /* Settle what a killed predecessor left half-done before taking requests. */
+    if (r == 0)
+        r = ops_recover(s);
+    if (r == 0)
+        r = storage_recover(s);
+    if (r == 0)
+        r = ops_new(s, cfg->workers > 0 ? cfg->workers : 4, &s->ops);
+    if (r == 0)
+        r = http_start(s, &s->http);
+    if (r < 0) {
+        server_close(s);
+        return r;
+    }
+    *out = s;
+    return 0;
+}
+
+void server_close(struct server *s)
+{
+    if (!s)
+        return;
+    /* Wake streams and waiters first: stopping HTTP joins their threads. */
+    if (s->events)
+        events_shutdown(s->events);
+    if (s->ops)
+        ops_stop(s->ops);
+    if (s->http)
+        http_stop(s->http);
+    ops_free(s->ops);
+    auth_free(s->auth);
+    db_close(s->db);
+    events_free(s->events);
+    free(s->pools_dir);
+    free(s);
+}
+
+void server_changed(struct server *s, const struct principal *who, const char *action,
+                    const char *target, struct json_object *detail)
+{
+    const char *d = detail ? json_object_to_json_string_ext(detail, JSON_C_TO_STRING_PLAIN) : "{}";
+    if (db_exec(s->db, "INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                "issss", (int64_t)time(NULL), who->name, action, target, d) < 0)
+        log_error("audit log: %s", err_msg());
+    struct json_object *m = json_object_new_object();
+    json_object_object_add(m, "action", json_object_new_string(action));
+    json_object_object_add(m, "target", json_object_new_string(target));
+    json_object_object_add(m, "actor", json_object_new_string(who->name));
+    json_object_object_add(m, "detail", detail ? json_object_get(detail) : json_object_new_object());
+    events_emit(s->events, "lifecycle", m);
+}

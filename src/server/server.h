@@ -1,0 +1,327 @@
+/* server — corrald, the host server: the REST API under /api/v1, users,
+ * roles and tokens, durable state in SQLite, operations run by a worker
+ * pool, an event stream, and the host, storage pool and volume resources.
+ *
+ * How it fits together: http.c turns each HTTP request (HTTPS on TCP, or
+ * plain HTTP on the root-only Unix socket) into a `struct req` and hands it
+ * to api_handle(), which authenticates the caller (auth.c), finds the route
+ * in the route table (routes.c; each route declares the role it needs),
+ * enforces CSRF and parses the JSON body strictly, then calls the route's
+ * handler.  Handlers fill a `struct resp` with one of three envelopes
+ * (docs/api.md):
+ *
+ *   {"type":"sync",  "status_code":200, "metadata":...}
+ *   {"type":"async", "status_code":202, "operation":"/api/v1/operations/ID", "metadata":{op}}
+ *   {"type":"error", "status_code":4xx, "error":{"code":"bad_name", "message":"..."}}
+ *
+ * Anything that may take over a second runs as an operation (ops.c) on the
+ * worker pool; operations hold per-resource locks, and a second operation on
+ * a busy resource gets 409 "busy" naming the operation to wait for.
+ * Every change goes through server_changed(), which writes the audit log and
+ * publishes a lifecycle event.
+ *
+ * Everything here is thread-safe: HTTP connections each have a thread, the
+ * database has one lock, operations and events have their own.
+ */
+#ifndef CORRAL_SERVER_H
+#define CORRAL_SERVER_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_object;
+struct server;
+
+#define API_PREFIX "/api/v1"
+#define API_MAX_BODY (64 * 1024)
+#define API_MAX_PARAMS 4
+#define NAME_MAX_LEN 63
+
+/* ---- roles and the authenticated caller ------------------------------- */
+
+enum role { ROLE_NONE = 0, ROLE_AUDITOR, ROLE_OPERATOR, ROLE_ADMIN };
+const char *role_name(enum role r);
+int role_parse(const char *s, enum role *out);   /* 0 or -EINVAL */
+
+enum auth_kind { AUTH_ANON = 0, AUTH_SESSION, AUTH_TOKEN, AUTH_PEER };
+
+struct principal {
+    enum auth_kind kind;
+    enum role role;
+    int64_t user_id;             /* 0 for a root Unix-socket peer */
+    char name[NAME_MAX_LEN + 16];
+    char session[65];            /* AUTH_SESSION: the session's hash (hex) */
+    char csrf[65];               /* AUTH_SESSION: the token writes must echo */
+};
+
+/* ---- requests and responses ------------------------------------------ */
+
+struct req {
+    const char *method;
+    const char *path;            /* raw, not percent-decoded */
+    const char *query;           /* raw text after '?', or NULL */
+    const char *body;            /* NUL-terminated; NULL if none */
+    size_t body_len;
+    /* Headers (NULL if absent). */
+    const char *content_type, *authorization, *cookie_session, *csrf_token, *if_match;
+    const char *peer_ip;         /* "unix" for the Unix socket */
+    int peer_uid;                /* Unix socket: SO_PEERCRED uid, else -1 */
+
+    /* Filled by api_handle(). */
+    struct principal who;
+    const char *param[API_MAX_PARAMS];  /* the route's {placeholders}, in order */
+    char param_buf[256];
+    struct json_object *json;    /* the parsed body (an object), or NULL */
+};
+
+struct resp {
+    int status;
+    struct json_object *body;    /* the envelope; owned */
+    char *raw;                   /* a non-envelope body (openapi.json); owned */
+    size_t raw_len;
+    const char *raw_type;        /* its Content-Type */
+    char etag[24];               /* "" = none */
+    char *set_cookie;            /* owned */
+    int retry_after;             /* seconds; 0 = none */
+    bool stream_events;          /* answer with the SSE event stream */
+};
+
+void resp_free(struct resp *r);
+
+/* Stable error codes: clients match on the code, people read the message. */
+enum api_err {
+    E_BAD_JSON, E_UNKNOWN_FIELD, E_BAD_FIELD, E_MISSING_FIELD, E_BAD_NAME, E_BAD_PATH,
+    E_BAD_QUERY, E_UNAUTHENTICATED, E_FORBIDDEN, E_CSRF, E_NOT_FOUND,
+    E_METHOD_NOT_ALLOWED, E_EXISTS, E_BUSY, E_CONFLICT, E_PRECONDITION, E_TOO_LARGE,
+    E_MEDIA_TYPE, E_TOO_MANY, E_INTERNAL, E_UNAVAILABLE,
+};
+const char *api_err_code(enum api_err e);
+int api_err_status(enum api_err e);
+
+/* Envelope builders.  Each returns the HTTP status it set. */
+int api_sync(struct resp *out, int status, struct json_object *metadata);
+int api_error(struct resp *out, enum api_err e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* An error from a negative errno with err_msg(): ENOENT 404, EEXIST 409,
+ * EBUSY 409, EINVAL/ERANGE 400, else 500 (the message is logged, the
+ * client gets a generic one). */
+int api_errno(struct resp *out, int neg_errno);
+/* The ETag of a representation: a hash of its JSON text. */
+void api_etag(struct json_object *o, char out[24]);
+/* 412 unless If-Match is absent, "*" or equals the current representation's ETag. */
+int api_check_if_match(const struct req *r, struct json_object *current, struct resp *out);
+
+/* Names of pools, volumes, users and tokens: ^[a-z0-9][a-z0-9-]{0,62}$ */
+bool name_valid(const char *s);
+
+/* Strict body parsing: every member of the body must be listed, with its
+ * type; required members must be present.  Sizes accept bytes or "10G". */
+enum field_type { F_STRING, F_INT, F_BOOL, F_SIZE };
+struct field {
+    const char *name;
+    enum field_type type;
+    bool required;
+    void *out;                   /* const char **, int64_t *, bool *, uint64_t * */
+    bool *present;               /* optional */
+};
+int api_fields(const struct req *r, const struct field *f, size_t n, struct resp *out);
+/* A query parameter (raw value, letters/digits/,-_. only) or NULL. */
+const char *api_query(const struct req *r, const char *key, char *buf, size_t len);
+
+/* ---- the route table -------------------------------------------------- */
+
+typedef int (*route_fn)(struct server *s, struct req *r, struct resp *out);
+struct route {
+    const char *method;
+    const char *path;            /* "/api/v1/pools/{pool}/volumes/{volume}" */
+    enum role role;              /* ROLE_NONE = anyone (only login) */
+    route_fn fn;
+    const char *summary;
+};
+extern const struct route routes[];
+extern const size_t routes_count;
+
+/* Splits and checks the path, then finds its route.  Returns the route or
+ * NULL with *err set (E_BAD_PATH, E_NOT_FOUND, E_METHOD_NOT_ALLOWED and a
+ * message via fail()); fills r->param. */
+const struct route *route_match(struct req *r, enum api_err *err);
+
+/* The whole pipeline: auth, route, role, CSRF, body, handler.  `s` may be
+ * NULL in tests of the pipeline's front half (nothing reaches a handler). */
+void api_handle(struct server *s, struct req *r, struct resp *out);
+
+/* ---- the server ------------------------------------------------------- */
+
+struct server_config {
+    const char *state_dir;       /* default /var/lib/corral */
+    const char *listen;          /* "ADDR:PORT" or "none"; default 0.0.0.0:8006 */
+    const char *socket_path;     /* default /run/corral/corrald.sock */
+    const char *tls_cert, *tls_key;  /* default: generated under state_dir/tls */
+    const char *admin_password_file;
+    int workers;                 /* operation worker threads; default 4 */
+};
+
+struct db;
+struct ops;
+struct events;
+struct auth;
+
+struct server {
+    struct server_config cfg;
+    struct db *db;
+    struct ops *ops;
+    struct events *events;
+    struct auth *auth;
+    struct http *http;
+    char *pools_dir;             /* state_dir/pools */
+};
+
+int server_open(const struct server_config *cfg, struct server **out);
+void server_close(struct server *s);     /* stops HTTP, operations, closes state */
+
+/* Records a change: one audit row and one lifecycle event.  `detail` is
+ * borrowed and must hold no secrets. */
+void server_changed(struct server *s, const struct principal *who, const char *action,
+                    const char *target, struct json_object *detail);
+
+/* ---- db.c: SQLite (WAL, numbered migrations, one lock) ----------------- */
+
+int db_open(const char *path, struct db **out);
+void db_close(struct db *db);
+/* A transaction holds the database lock from begin to commit/rollback. */
+int db_begin(struct db *db);
+int db_commit(struct db *db);
+void db_rollback(struct db *db);
+/* Bind types: 's' text (NULL = NULL), 'i' int64_t.  Returns the number of
+ * changed rows, -EEXIST on a constraint violation, other negative errnos. */
+int db_exec(struct db *db, const char *sql, const char *types, ...);
+/* All rows as a JSON array of objects keyed by column name. */
+int db_rows(struct db *db, struct json_object **out, const char *sql, const char *types, ...);
+/* The first row as an object, or -ENOENT. */
+int db_row(struct db *db, struct json_object **out, const char *sql, const char *types, ...);
+int db_schema_version(struct db *db);
+
+/* ---- auth.c ----------------------------------------------------------- */
+
+int auth_new(struct server *s, struct auth **out);
+void auth_free(struct auth *a);
+/* Creates `admin` when there are no users (password from the file or random,
+ * printed once to stderr). */
+int auth_bootstrap(struct server *s, const char *password_file);
+/* Who is calling: Unix peer uid 0, bearer token or session cookie.  Returns
+ * 0 (who->kind may be AUTH_ANON) or -EACCES for bad credentials. */
+int auth_identify(struct server *s, struct req *r);
+int auth_hash_password(const char *password, char *out, size_t len);
+/* A random URL-safe secret and its storage hash (hex BLAKE2b-256). */
+void auth_secret(char *out, size_t bytes);
+void auth_hash_secret(const char *secret, char out[65]);
+int auth_password_ok(const char *password, struct resp *out);
+
+/* ---- ops.c: operations on a worker pool -------------------------------- */
+
+enum op_status { OP_PENDING, OP_RUNNING, OP_SUCCESS, OP_FAILURE, OP_CANCELLED };
+struct op;
+/* Runs on a worker; returns 0 or a negative errno via fail().  Calls
+ * op_progress() now and then and stops early when op_cancelled(). */
+typedef int (*op_fn)(struct server *s, struct op *op, void *arg);
+/* Called after fn (or instead of it, when cancelled while pending) with the
+ * result, to commit or undo; runs on a worker thread. */
+typedef void (*op_done_fn)(struct server *s, struct op *op, void *arg, int result);
+
+struct op_spec {
+    const char *kind;            /* "volume.create" */
+    const char *locks[2];        /* resource keys: "pools/p1/volumes/v1"; NULL = unused */
+    op_fn fn;
+    op_done_fn done;
+    void *arg;                   /* freed with free() after done */
+    struct json_object *resources;   /* borrowed: URLs the op concerns */
+};
+
+int ops_new(struct server *s, int workers, struct ops **out);
+/* Cancels running and queued work and joins the workers; later submits get
+ * 503.  ops_free() then frees (once no request thread can use it). */
+void ops_stop(struct ops *o);
+void ops_free(struct ops *o);
+/* Marks operations left pending/running by a previous process as failed. */
+int ops_recover(struct server *s);
+/* Queues an operation and answers 202 with it, or 409 when a lock is held
+ * by another operation, or 503 when shutting down. */
+int ops_submit(struct server *s, const struct principal *who, const struct op_spec *spec,
+               struct resp *out);
+/* True when an operation holds a lock at or below `key` ("pools/p1"). */
+bool ops_busy(struct server *s, const char *key, char *op_id, size_t len);
+void op_progress(struct op *op, int percent);
+bool op_cancelled(struct op *op);
+const char *op_id(const struct op *op);
+/* Blocks until the op finishes or timeout_ms passes; -ENOENT if unknown to
+ * this process (already finished or never existed). */
+int ops_wait(struct server *s, const char *id, int timeout_ms);
+int ops_cancel(struct server *s, const char *id);
+int ops_get(struct server *s, const char *id, struct json_object **out);
+
+/* ---- events.c --------------------------------------------------------- */
+
+int events_new(struct events **out);
+void events_free(struct events *e);
+void events_shutdown(struct events *e);   /* wakes every listener for good */
+/* Publishes {"type":type,"time":...,"metadata":metadata}; takes metadata. */
+void events_emit(struct events *e, const char *type, struct json_object *metadata);
+/* For one listener: copies the next event after *seq into buf as an SSE
+ * frame, waiting up to timeout_ms.  Returns its length, 0 on timeout (the
+ * caller sends a keep-alive), -EPIPE after shutdown. */
+long events_next(struct events *e, uint64_t *seq, char *buf, size_t len, int timeout_ms);
+uint64_t events_head(struct events *e);
+
+/* ---- http.c ----------------------------------------------------------- */
+
+struct http;
+int http_start(struct server *s, struct http **out);
+void http_stop(struct http *h);
+/* Loads or generates (self-signed, ECDSA P-256) the TLS key and certificate. */
+int tls_load_or_create(const char *dir, const char *cert_path, const char *key_path,
+                       char **cert_pem, char **key_pem);
+
+/* ---- handlers (one file per resource) --------------------------------- */
+
+int h_login(struct server *, struct req *, struct resp *);
+int h_logout(struct server *, struct req *, struct resp *);
+int h_whoami(struct server *, struct req *, struct resp *);
+int h_api_info(struct server *, struct req *, struct resp *);
+int h_openapi(struct server *, struct req *, struct resp *);
+int h_host(struct server *, struct req *, struct resp *);
+int h_pools_list(struct server *, struct req *, struct resp *);
+int h_pools_create(struct server *, struct req *, struct resp *);
+int h_pool_get(struct server *, struct req *, struct resp *);
+int h_pool_patch(struct server *, struct req *, struct resp *);
+int h_pool_delete(struct server *, struct req *, struct resp *);
+int h_volumes_list(struct server *, struct req *, struct resp *);
+int h_volumes_create(struct server *, struct req *, struct resp *);
+int h_volume_get(struct server *, struct req *, struct resp *);
+int h_volume_patch(struct server *, struct req *, struct resp *);
+int h_volume_delete(struct server *, struct req *, struct resp *);
+int h_users_list(struct server *, struct req *, struct resp *);
+int h_users_create(struct server *, struct req *, struct resp *);
+int h_user_get(struct server *, struct req *, struct resp *);
+int h_user_patch(struct server *, struct req *, struct resp *);
+int h_user_delete(struct server *, struct req *, struct resp *);
+int h_tokens_list(struct server *, struct req *, struct resp *);
+int h_tokens_create(struct server *, struct req *, struct resp *);
+int h_token_delete(struct server *, struct req *, struct resp *);
+int h_ops_list(struct server *, struct req *, struct resp *);
+int h_op_get(struct server *, struct req *, struct resp *);
+int h_op_wait(struct server *, struct req *, struct resp *);
+int h_op_cancel(struct server *, struct req *, struct resp *);
+int h_events(struct server *, struct req *, struct resp *);
+int h_audit(struct server *, struct req *, struct resp *);
+
+/* Volumes that were being created, resized or deleted when the process
+ * died are finished or undone at start. */
+int storage_recover(struct server *s);
+
+extern const char openapi_json[];
+extern const size_t openapi_json_len;
+
+#endif

@@ -1,0 +1,306 @@
+#!/bin/bash
+# corral-oci end to end: real containers from a busybox rootfs, one TAP line
+# per check.  Usage: run.sh BUILD_DIR   (needs root: namespaces, mounts)
+#
+# Everything lives in one temporary directory (rootfs, bundles, the state
+# root); the EXIT trap force-deletes every container, removes the network
+# namespace and the host mount it made, and the directory.
+set -u
+B=$(realpath "${1:?usage: run.sh BUILD_DIR}")
+OCI=$B/corral-oci
+. "$(dirname "$0")/../vmm/lib.sh"
+export LC_ALL=C
+
+if [ "$(id -u)" -ne 0 ] || [ ! -x "$OCI" ] || [ ! -x /bin/busybox ]; then
+  skip "corral-oci tests" "need root, $OCI and /bin/busybox (busybox-static)"
+  echo "1..$tap_n"
+  exit 0
+fi
+
+T=$(mktemp -d /tmp/corral-oci-test.XXXXXX)
+chmod 755 "$T"   # the user-namespace test's mapped root must reach the bundle
+STATE=$T/state
+NETNS=corral-oci-test-$$
+log=$T/log
+cleanup() {
+  local id
+  for id in $(ls "$STATE" 2>/dev/null); do "$OCI" --root "$STATE" delete -f "$id" >/dev/null 2>&1; done
+  ip netns del "$NETNS" 2>/dev/null
+  umount "$T/hostonly" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+# ---- the rootfs: busybox-static and its applet links, shared read-only ----
+R=$T/rootfs
+mkdir -p "$R"/{bin,proc,sys,dev,tmp,etc,data}
+cp /bin/busybox "$R/bin/busybox"
+for a in $("$R/bin/busybox" --list); do
+  [ "$a" = busybox ] || ln -s busybox "$R/bin/$a"
+done
+echo "root:x:0:0:root:/:/bin/sh" >"$R/etc/passwd"
+echo "root:x:0:" >"$R/etc/group"
+echo marker >"$R/etc/marker"
+echo secret >"$R/data/secret"
+chmod 1777 "$R/tmp"
+# Symlinks that point out of the rootfs: mounts through them must stay inside
+# (the relative one resolves to the rootfs's /tmp, the absolute one to a
+# directory that exists on the host only).
+mkdir -p "$T/hostside"
+ln -s ../../../../../../../../tmp "$R/escape"
+ln -s "$T/hostside" "$R/escape2"
+
+# bundle NAME PYTHON: a bundle whose config.json is `corral-oci spec`'s with
+# the rootfs above, no terminal, and PYTHON applied to the dict c.
+bundle() {
+  local b=$T/$1
+  mkdir -p "$b"
+  rm -f "$b/config.json"
+  "$OCI" spec --bundle "$b" || return 1
+  python3 - "$b/config.json" "$R" "$2" <<'PY'
+import json, sys
+path, rootfs, code = sys.argv[1:4]
+c = json.load(open(path))
+c["root"]["path"] = rootfs
+c["process"]["terminal"] = False
+p = c["process"]
+def ns(t):
+    return [n for n in c["linux"]["namespaces"] if n["type"] == t]
+exec(code)
+json.dump(c, open(path, "w"), indent=1)
+PY
+  echo "$b"
+}
+
+# oci ARGS: corral-oci with the test state root; output in $out, status in $rc.
+oci() { rc=0; "$OCI" --root "$STATE" "$@" >"$T/out" 2>&1 || rc=$?; out=$(cat "$T/out"); echo "\$ corral-oci $* -> $rc: $out" >>"$log"; }
+# crun NAME PYTHON: runs a container to completion from a fresh bundle.
+crun() { local b; b=$(bundle "$1" "$2") && oci run --bundle "$b" "$1"; }
+is() { [ "$1" = "$2" ] || { echo "got '$1', expected '$2'" >>"$log"; false; }; }
+has_out() { grep -q -- "$1" <<<"$out" || { echo "missing '$1'" >>"$log"; false; }; }
+# state_of ID FIELD: one field of `corral-oci state` (pretty-printed JSON).
+state_of() { "$OCI" --root "$STATE" state "$1" 2>/dev/null | sed -nE 's/^ *"'"$2"'": *"?([^",]*)"?,?$/\1/p'; }
+t() { : >"$log"; }   # starts a new check's log
+
+# ---- basics ----
+t; crun true 'p["args"] = ["/bin/true"]'
+check "run /bin/true exits 0" status_is 0
+t; crun exit7 'p["args"] = ["sh", "-c", "exit 7"]'
+check "run propagates the exit status (7)" status_is 7
+t; crun notfound 'p["args"] = ["nosuchprog"]'
+check "a missing program fails at create with runc's message" \
+  eval '[ $rc = 1 ] && has_out "exec: \"nosuchprog\": executable file not found in \$PATH"'
+t; check "a failed run leaves no state behind" eval '[ -z "$(ls "$STATE")" ]'
+
+# ---- lifecycle ----
+t; b=$(bundle life 'p["args"] = ["sleep", "100"]')
+oci create --bundle "$b" --pid-file "$T/life.pid" life
+check "create succeeds" status_is 0
+check "state after create is created" eval '[ "$(state_of life status)" = created ]'
+check "the pid file holds the state's pid" eval '[ "$(cat "$T/life.pid")" = "$(state_of life pid)" ]'
+check "state JSON has the spec's fields" eval '"$OCI" --root "$STATE" state life | python3 -c "
+import json,sys; s=json.load(sys.stdin)
+assert s[\"ociVersion\"] and s[\"id\"]==\"life\" and s[\"bundle\"]==\"$b\" and \"annotations\" in s"'
+oci create --bundle "$b" life
+check "create of an existing id fails" eval '[ $rc = 1 ] && has_out "already exists"'
+check "... and the first container is untouched" eval '[ "$(state_of life status)" = created ]'
+oci delete life
+check "delete of a created container without --force fails" eval '[ $rc = 1 ] && [ "$(state_of life status)" = created ]'
+oci start life
+check "start succeeds" status_is 0
+check "state after start is running" eval '[ "$(state_of life status)" = running ]'
+pid=$(state_of life pid)
+check "the container runs sleep" eval 'grep -q "^sleep" /proc/$pid/cmdline 2>/dev/null || tr "\0" " " </proc/$pid/cmdline | grep -q sleep'
+oci start life
+check "start twice fails and leaves it running" eval '[ $rc = 1 ] && has_out "not created" && [ "$(state_of life status)" = running ]'
+oci delete life
+check "delete of a running container without --force fails" eval '[ $rc = 1 ] && [ "$(state_of life status)" = running ]'
+oci list
+check "list shows it in the table" eval 'has_out "^ID" && has_out "^life .*running"'
+oci list --format json
+check "list --format json" eval 'python3 -c "import json,sys; l=json.loads(sys.argv[1]); assert l[0][\"id\"]==\"life\"" "$out"'
+oci kill life KILL
+check "kill KILL succeeds" status_is 0
+for i in $(seq 50); do [ "$(state_of life status)" = stopped ] && break; sleep 0.05; done
+check "state after kill is stopped" eval '[ "$(state_of life status)" = stopped ]'
+oci kill life KILL
+check "kill of a stopped container fails" eval '[ $rc = 1 ] && has_out "stopped"'
+oci delete life
+check "delete of a stopped container" eval '[ $rc = 0 ] && [ ! -e "$STATE/life" ]'
+oci state life
+check "state of an unknown id fails" eval '[ $rc = 1 ] && has_out "does not exist"'
+oci start nosuch
+check "start of an unknown id fails" eval '[ $rc = 1 ] && has_out "does not exist"'
+oci state ../etc
+check "an id with a slash or .. is refused" eval '[ $rc = 1 ] && has_out "invalid container id"'
+
+t; b=$(bundle trap 'p["args"] = ["sh", "-c", "trap \"exit 3\" TERM; while :; do sleep 0.05; done"]')
+"$OCI" --root "$STATE" run --bundle "$b" trapper >/dev/null 2>>"$log" & runpid=$!
+for i in $(seq 100); do [ "$(state_of trapper status)" = running ] && break; sleep 0.05; done
+sleep 0.2
+oci kill trapper SIGTERM
+wait $runpid; rc=$?
+check "kill by name reaches the init's handler; run exits with its status" status_is 3
+check "foreground run deletes the container afterwards" eval '[ ! -e "$STATE/trapper" ]'
+
+t; b=$(bundle fg 'p["args"] = ["sleep", "100"]')
+"$OCI" --root "$STATE" run --bundle "$b" fg >/dev/null 2>>"$log" & runpid=$!
+for i in $(seq 100); do [ "$(state_of fg status)" = running ] && break; sleep 0.05; done
+oci delete -f fg
+wait $runpid; rc=$?
+check "delete --force kills a running container (run exits 137)" eval '[ $rc = 137 ] && [ ! -e "$STATE/fg" ]'
+
+t; b=$(bundle det 'p["args"] = ["sleep", "100"]')
+oci run -d --bundle "$b" det
+check "run --detach returns with the container running" eval '[ $rc = 0 ] && [ "$(state_of det status)" = running ]'
+oci kill --all det KILL
+for i in $(seq 50); do [ "$(state_of det status)" = stopped ] && break; sleep 0.05; done
+check "kill --all stops it" eval '[ "$(state_of det status)" = stopped ]'
+oci delete det
+
+# ---- namespaces ----
+t; crun pidns 'p["args"] = ["sh", "-c", "echo pid=$$"]'
+check "pid namespace: the init is pid 1" eval '[ $rc = 0 ] && has_out "^pid=1$"'
+t; crun uts 'c["hostname"] = "box1"; c["domainname"] = "dom1"; p["args"] = ["sh", "-c", "hostname; cat /proc/sys/kernel/domainname"]'
+check "uts namespace: hostname and domainname set" eval '[ $rc = 0 ] && has_out "^box1$" && has_out "^dom1$" && [ "$(hostname)" != box1 ]'
+mkdir -p "$T/hostonly" && mount -t tmpfs corral-oci-hostonly "$T/hostonly"
+t; crun mnt 'p["args"] = ["cat", "/proc/self/mountinfo"]'
+check "mount namespace: host mounts are not visible" eval '[ $rc = 0 ] && has_out " / " && ! has_out hostonly'
+umount "$T/hostonly"
+hostipc=$(readlink /proc/self/ns/ipc)
+t; crun ipc 'p["args"] = ["readlink", "/proc/self/ns/ipc"]'
+check "ipc namespace: a new one" eval '[ $rc = 0 ] && has_out "^ipc:" && ! has_out "^$hostipc$"'
+t; crun net 'p["args"] = ["ls", "/sys/class/net"]'
+check "network namespace: only lo" eval '[ $rc = 0 ] && [ "$out" = lo ]'
+t; crun user 'c["linux"]["namespaces"].append({"type": "user"}); c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]; c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]; p["args"] = ["sh", "-c", "id -u; cat /proc/self/uid_map"]'
+check "user namespace: mapped root" eval '[ $rc = 0 ] && has_out "^0$" && has_out "0 *100000 *65536"'
+t; crun usernomap 'c["linux"]["namespaces"].append({"type": "user"})'
+check "a user namespace without mappings is refused" eval '[ $rc = 1 ] && has_out "uidMappings"'
+ip netns add "$NETNS" && ip -n "$NETNS" link add corral0 type veth peer name corral1
+t; crun joinnet 'ns("network")[0]["path"] = "/var/run/netns/'"$NETNS"'"; p["args"] = ["ls", "/sys/class/net"]'
+check "joining a network namespace by path" eval '[ $rc = 0 ] && has_out "^corral0$" && has_out "^corral1$"'
+t; crun sysctl 'c["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}; p["args"] = ["cat", "/proc/sys/net/ipv4/ip_forward"]'
+check "linux.sysctl sets a namespaced sysctl" eval '[ $rc = 0 ] && [ "$out" = 1 ] && [ "$(cat /proc/sys/net/ipv4/ip_forward)" != x ]'
+t; crun sysctlbad 'c["linux"]["sysctl"] = {"kernel.panic": "1"}'
+check "a non-namespaced sysctl is refused" eval '[ $rc = 1 ] && has_out "kernel.panic.*not namespaced"'
+
+# ---- filesystem ----
+t; crun rofs 'p["args"] = ["sh", "-c", "touch /newfile"]'
+check "readonly root: writes fail" eval '[ $rc != 0 ] && has_out "Read-only file system" && [ ! -e "$R/newfile" ]'
+t; crun rwfs 'c["root"]["readonly"] = False; p["args"] = ["sh", "-c", "touch /tmp/rwtest && rm /tmp/rwtest"]'
+check "a writable root accepts writes" status_is 0
+t; crun masked 'c["linux"]["maskedPaths"] += ["/data", "/etc/marker"]; p["args"] = ["sh", "-c", "ls /data | wc -l; wc -c </etc/marker; wc -c </proc/timer_list"]'
+check "maskedPaths hide a directory and files" eval '[ $rc = 0 ] && [ "$(echo $out)" = "0 0 0" ] && [ "$(head -c1 /proc/timer_list | wc -c)" = 1 ]'
+t; crun ropath 'c["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs"}); c["linux"]["readonlyPaths"] = ["/data"]; p["args"] = ["sh", "-c", "touch /data/x"]'
+check "readonlyPaths make a path read-only" eval '[ $rc != 0 ] && has_out "Read-only file system"'
+t; crun tmpfs 'c["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "noexec", "mode=1777", "size=1m"]}); p["args"] = ["sh", "-c", "grep \" /data \" /proc/mounts; stat -c %a /data"]'
+check "tmpfs mount options (nosuid,nodev,noexec,mode,size)" eval '[ $rc = 0 ] && has_out "nosuid,nodev,noexec" && has_out "size=1024k" && has_out "^1777$"'
+t; crun bindro 'c["mounts"].append({"destination": "/host/etc", "source": "/etc", "options": ["rbind", "ro"]}); p["args"] = ["sh", "-c", "test -f /host/etc/hostname && ! touch /host/etc/x 2>/dev/null && echo fine"]'
+check "a read-only bind mount of a host directory" eval '[ $rc = 0 ] && [ "$out" = fine ] && [ ! -e /etc/x ]'
+t; crun escape 'c["root"]["readonly"] = False; c["mounts"].append({"destination": "/escape/inner-'$$'", "type": "tmpfs", "source": "tmpfs"}); p["args"] = ["true"]'
+check "a mount through a ../../ symlink stays inside the rootfs" eval '[ $rc = 0 ] && [ ! -e /tmp/inner-$$ ] && [ -d "$R/tmp/inner-$$" ]'
+rm -rf "$R/tmp/"*
+t; crun escape2 'c["root"]["readonly"] = False; c["mounts"].append({"destination": "/escape2/inner", "type": "tmpfs", "source": "tmpfs"}); p["args"] = ["true"]'
+check "a mount through an absolute symlink never reaches the host" eval '[ ! -e "$T/hostside/inner" ] && { [ $rc = 0 ] || has_out "mount /escape2/inner"; }'
+rm -rf "${R:?}/${T#/}"
+t; crun devs 'c["linux"]["devices"] = [{"path": "/dev/mydev", "type": "c", "major": 1, "minor": 3, "fileMode": 438}]; p["args"] = ["sh", "-c", "test -c /dev/null && test -c /dev/urandom && test -c /dev/mydev && test -L /dev/ptmx && test -L /dev/fd && echo x >/dev/mydev && echo devs-ok"]'
+check "default devices, symlinks and linux.devices" eval '[ $rc = 0 ] && [ "$out" = devs-ok ]'
+
+# ---- the process ----
+t; crun envcwd 'p["env"] = ["FOO=bar baz", "PATH=/bin"]; p["cwd"] = "/tmp"; p["args"] = ["sh", "-c", "echo \"$FOO\"; pwd"]'
+check "env and cwd" eval '[ $rc = 0 ] && [ "$(echo $out)" = "bar baz /tmp" ]'
+t; crun user1000 'p["user"] = {"uid": 1000, "gid": 1001, "additionalGids": [10, 20], "umask": 23}; p["args"] = ["sh", "-c", "id; umask"]'
+check "user uid/gid/additionalGids/umask" eval '[ $rc = 0 ] && has_out "uid=1000 gid=1001 groups=10,20" && has_out "^0027$"'
+t; crun capsnone 'p["args"] = ["sh", "-c", "grep CapEff /proc/self/status; ip link add d0 type veth peer name d1"]'
+check "capabilities dropped: CapEff is the configured set, ip link add fails" \
+  eval '[ $rc != 0 ] && has_out "CapEff:.*0000000020000420" && has_out "Operation not permitted"'
+t; crun capsnet 'p["capabilities"]["effective"].append("CAP_NET_ADMIN"); p["capabilities"]["permitted"].append("CAP_NET_ADMIN"); p["capabilities"]["bounding"].append("CAP_NET_ADMIN"); p["args"] = ["sh", "-c", "ip link add d0 type veth peer name d1 && echo added"]'
+check "... and with CAP_NET_ADMIN it works" eval '[ $rc = 0 ] && has_out added'
+t; crun bounding 'p["args"] = ["grep", "CapBnd", "/proc/self/status"]'
+check "the bounding set is the configured one" eval '[ $rc = 0 ] && has_out "0000000020000420"'
+t; crun rlimit 'p["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]; p["args"] = ["sh", "-c", "ulimit -n; ulimit -Hn"]'
+check "rlimits (RLIMIT_NOFILE 123/456)" eval '[ $rc = 0 ] && [ "$(echo $out)" = "123 456" ]'
+t; crun nnp 'p["args"] = ["grep", "NoNewPrivs", "/proc/self/status"]'
+check "noNewPrivileges: NoNewPrivs is 1" eval '[ $rc = 0 ] && has_out "NoNewPrivs:.*1"'
+t; crun nnp0 'p["noNewPrivileges"] = False; p["args"] = ["grep", "NoNewPrivs", "/proc/self/status"]'
+check "... and 0 when false" eval '[ $rc = 0 ] && has_out "NoNewPrivs:.*0"'
+t; crun oom 'p["oomScoreAdj"] = 500; p["args"] = ["cat", "/proc/self/oom_score_adj"]'
+check "oomScoreAdj" eval '[ $rc = 0 ] && [ "$out" = 500 ]'
+t; crun fds 'p["args"] = ["ls", "/proc/self/fd"]'
+check "only fds 0-2 reach the container (3 is ls's own)" eval '[ $rc = 0 ] && [ "$(echo $out)" = "0 1 2 3" ]'
+
+t; crun seccomp 'c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}; p["args"] = ["sh", "-c", "mkdir /dev/shm/x; echo after"]'
+check "linux.seccomp: a rule's errno reaches the program" eval '[ $rc = 0 ] && has_out "Operation not permitted" && has_out after'
+t; crun seccompnnp 'p["noNewPrivileges"] = False; c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdirat", "mkdir"], "action": "SCMP_ACT_ERRNO"}]}; p["args"] = ["sh", "-c", "mkdir /dev/shm/x"]'
+check "... also without noNewPrivileges" eval '[ $rc != 0 ] && has_out "Operation not permitted"'
+t; crun seccompbad 'c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_BOGUS"}]}'
+check "... and a bad action is named" eval '[ $rc = 1 ] && has_out "linux.seccomp.syscalls\[0\].action: unknown action"'
+
+# ---- terminal over --console-socket ----
+t; b=$(bundle tty 'p["terminal"] = True; p["args"] = ["sh", "-c", "tty; echo tty-ok"]')
+python3 - "$T/console.sock" >"$T/console.out" 2>>"$log" <<'PY' & conspid=$!
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(1); s.settimeout(10)
+c, _ = s.accept()
+msg, fds, _, _ = socket.recv_fds(c, 256, 1)
+data = b""
+while True:
+    try:
+        d = os.read(fds[0], 4096)
+    except OSError:
+        break
+    if not d:
+        break
+    data += d
+print(msg.decode(), data.decode(errors="replace").replace("\r", ""))
+PY
+for i in $(seq 50); do [ -S "$T/console.sock" ] && break; sleep 0.05; done
+oci run --bundle "$b" --console-socket "$T/console.sock" tty
+wait $conspid
+cat "$T/console.out" >>"$log"
+check "process.terminal: the pty master arrives over --console-socket" \
+  eval '[ $rc = 0 ] && grep -q "^/dev/pts/0 /dev/pts/0" "$T/console.out" && grep -q tty-ok "$T/console.out"'
+t; crun ttynosock 'p["terminal"] = True'
+check "terminal without --console-socket is refused" eval '[ $rc = 1 ] && has_out "console-socket"'
+
+# ---- bad input ----
+t; crun badrl 'p["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1}, {"type": "RLIMIT_FOO", "soft": 1, "hard": 1}]'
+check "an invalid field is named in the error" \
+  eval '[ $rc = 1 ] && [ "$out" = "corral-oci: config.json: process.rlimits[1].type: unknown rlimit \"RLIMIT_FOO\"" ]'
+t; crun badns 'c["linux"]["namespaces"].append({"type": "bogus"})'
+check "an unknown namespace type" eval '[ $rc = 1 ] && has_out "linux.namespaces\[6\].type: unknown namespace"'
+t; crun badcap 'p["capabilities"]["bounding"].append("CAP_FLY")'
+check "an unknown capability" eval '[ $rc = 1 ] && has_out "process.capabilities.bounding\[3\]: unknown capability"'
+t; b=$(bundle badjson 'pass'); echo '{"ociVersion": "1.0.0", ' >"$b/config.json"; oci run --bundle "$b" badjson
+check "truncated JSON" eval '[ $rc = 1 ] && has_out "config.json: not valid JSON"'
+check "bad configs leave no state behind" eval '[ -z "$(ls "$STATE")" ]'
+oci --frobnicate list
+check "an unknown option: one line, exit 1" eval '[ $rc = 1 ] && [ $(wc -l <<<"$out") = 1 ] && has_out frobnicate'
+oci delete --bogus x
+check "an unknown command option: one line, exit 1" eval '[ $rc = 1 ] && [ $(wc -l <<<"$out") = 1 ]'
+oci --log "$T/oci.log" --log-format json state nosuch
+check "--log --log-format json records the error" \
+  eval 'python3 -c "import json; e=json.loads(open(\"$T/oci.log\").readline()); assert e[\"level\"]==\"error\" and \"does not exist\" in e[\"msg\"]"'
+oci features
+check "features prints JSON" eval 'python3 -c "import json,sys; f=json.loads(sys.argv[1]); assert \"pid\" in f[\"linux\"][\"namespaces\"]" "$out"'
+
+# ---- concurrency: start and delete -f racing on one container ----
+t; b=$(bundle race 'p["args"] = ["sleep", "100"]')
+bad=0
+for i in $(seq 10); do
+  oci create --bundle "$b" race
+  [ $rc = 0 ] || { bad=1; break; }
+  pid=$(state_of race pid)
+  "$OCI" --root "$STATE" start race >/dev/null 2>&1 & a=$!
+  "$OCI" --root "$STATE" delete -f race >/dev/null 2>&1 & d=$!
+  wait $a; wait $d; rd=$?
+  # delete -f must win or fail cleanly; either way a second one finishes the job.
+  [ $rd = 0 ] || oci delete -f race
+  for j in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.02; done
+  if [ -e "$STATE/race" ] || kill -0 "$pid" 2>/dev/null; then bad=1; echo "iteration $i: leftover" >>"$log"; break; fi
+done
+check "concurrent start/delete -f: no leftover state or process (10 rounds)" is "$bad" 0
+
+echo "1..$tap_n"
+[ "$tap_failed" -eq 0 ]

@@ -1,0 +1,202 @@
+/* corrald's request pipeline without a server: routing and path checks,
+ * names, the envelopes, strict body fields, CSRF and roles. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "server/server.h"
+
+static const struct route *match(const char *method, const char *path, struct req *r, enum api_err *err)
+{
+    memset(r, 0, sizeof(*r));
+    r->method = method;
+    r->path = path;
+    return route_match(r, err);
+}
+
+static void test_routes(void **state)
+{
+    (void)state;
+    struct req r;
+    enum api_err err;
+    const struct route *rt = match("GET", "/api/v1/pools/p1/volumes/v-2", &r, &err);
+    assert_non_null(rt);
+    assert_string_equal(rt->path, "/api/v1/pools/{pool}/volumes/{volume}");
+    assert_string_equal(r.param[0], "p1");
+    assert_string_equal(r.param[1], "v-2");
+    assert_non_null(match("POST", "/api/v1/auth/login", &r, &err));
+    assert_null(match("PUT", "/api/v1/pools", &r, &err));
+    assert_int_equal(err, E_METHOD_NOT_ALLOWED);
+    assert_null(match("GET", "/api/v1/nothing", &r, &err));
+    assert_int_equal(err, E_NOT_FOUND);
+    assert_null(match("GET", "/api/v1/pools/", &r, &err));    /* trailing slash: empty segment */
+    assert_int_equal(err, E_BAD_PATH);
+    static const char *const tricks[] = {
+        "/api/v1/pools/..", "/api/v1/pools/./x", "/api/v1//pools", "/api/v1/pools/a%2fb",
+        "/api/v1/pools/%2e%2e", "api/v1/pools", "/api/v1/pools/a b", "/api/v1/pools/a\\b", "",
+    };
+    for (size_t i = 0; i < sizeof(tricks) / sizeof(tricks[0]); i++) {
+        assert_null(match("GET", tricks[i], &r, &err));
+        assert_int_equal(err, E_BAD_PATH);
+    }
+    /* Every route's role is a real role; only login is open. */
+    for (size_t i = 0; i < routes_count; i++)
+        assert_true(routes[i].role != ROLE_NONE || !strcmp(routes[i].path, "/api/v1/auth/login"));
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    assert_true(name_valid("a"));
+    assert_true(name_valid("0-base-image"));
+    char long63[64], long64[65];
+    memset(long63, 'a', 63), long63[63] = 0;
+    memset(long64, 'a', 64), long64[64] = 0;
+    assert_true(name_valid(long63));
+    assert_false(name_valid(long64));
+    static const char *const bad[] = { "", "-a", "A", "a_b", "a.b", "a/b", "..", "é", "a b", NULL };
+    for (int i = 0; bad[i]; i++)
+        assert_false(name_valid(bad[i]));
+    assert_false(name_valid(NULL));
+}
+
+static struct json_object *member(struct json_object *o, const char *path)
+{
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *save = NULL, *k = strtok_r(buf, ".", &save); k; k = strtok_r(NULL, ".", &save))
+        o = json_object_object_get(o, k);
+    return o;
+}
+
+static void test_envelopes(void **state)
+{
+    (void)state;
+    struct resp out = { 0 };
+    assert_int_equal(api_error(&out, E_BAD_NAME, "bad %s", "x"), 400);
+    assert_string_equal(json_object_get_string(member(out.body, "type")), "error");
+    assert_int_equal(json_object_get_int(member(out.body, "status_code")), 400);
+    assert_string_equal(json_object_get_string(member(out.body, "error.code")), "bad_name");
+    assert_string_equal(json_object_get_string(member(out.body, "error.message")), "bad x");
+    assert_int_equal(api_sync(&out, 201, json_object_new_int(5)), 201);
+    assert_string_equal(json_object_get_string(member(out.body, "type")), "sync");
+    assert_int_equal(json_object_get_int(member(out.body, "metadata")), 5);
+    resp_free(&out);
+    /* Every error code is distinct and has an HTTP error status. */
+    for (int a = E_BAD_JSON; a <= E_UNAVAILABLE; a++) {
+        assert_true(api_err_status(a) >= 400);
+        for (int b = a + 1; b <= E_UNAVAILABLE; b++)
+            assert_string_not_equal(api_err_code(a), api_err_code(b));
+    }
+    char e1[24], e2[24];
+    struct json_object *o = json_tokener_parse("{\"a\":1}"), *p = json_tokener_parse("{\"a\":2}");
+    api_etag(o, e1);
+    api_etag(p, e2);
+    assert_string_not_equal(e1, e2);
+    struct req r = { .if_match = e2 };
+    assert_int_equal(api_check_if_match(&r, o, &out), 412);
+    resp_free(&out);
+    r.if_match = e1;
+    assert_int_equal(api_check_if_match(&r, o, &out), 0);
+    json_object_put(o);
+    json_object_put(p);
+}
+
+static int fields(const char *body, struct resp *out, const char **name, uint64_t *size, bool *flag)
+{
+    struct req r = { .json = json_tokener_parse(body) };
+    const struct field f[] = {
+        { "name", F_STRING, true, name, NULL },
+        { "size", F_SIZE, false, size, NULL },
+        { "flag", F_BOOL, false, flag, NULL },
+    };
+    int rc = api_fields(&r, f, 3, out);
+    json_object_put(r.json);
+    return rc;
+}
+
+static void test_fields(void **state)
+{
+    (void)state;
+    struct resp out = { 0 };
+    const char *name = NULL;
+    uint64_t size = 0;
+    bool flag = false;
+    assert_int_equal(fields("{\"name\":\"a\",\"size\":\"2G\",\"flag\":true}", &out, &name, &size, &flag), 0);
+    assert_int_equal(size, 2ULL << 30);
+    assert_true(flag);
+    assert_int_equal(fields("{\"name\":\"a\",\"extra\":1}", &out, &name, &size, &flag), 400);
+    assert_string_equal(json_object_get_string(member(out.body, "error.code")), "unknown_field");
+    assert_int_equal(fields("{\"size\":1}", &out, &name, &size, &flag), 400);
+    assert_string_equal(json_object_get_string(member(out.body, "error.code")), "missing_field");
+    assert_int_equal(fields("{\"name\":5}", &out, &name, &size, &flag), 400);
+    assert_string_equal(json_object_get_string(member(out.body, "error.code")), "bad_field");
+    assert_int_equal(fields("{\"name\":\"a\",\"size\":-1}", &out, &name, &size, &flag), 400);
+    assert_int_equal(fields("{\"name\":\"a\",\"size\":\"1.5G\"}", &out, &name, &size, &flag), 400);
+    assert_int_equal(fields("{\"name\":\"a\",\"flag\":\"yes\"}", &out, &name, &size, &flag), 400);
+    resp_free(&out);
+}
+
+/* The pipeline's front half, with no server: auth failures and body checks. */
+static int handle(const char *method, const char *path, const char *body, enum role role,
+                  enum auth_kind kind, const char *csrf, struct resp *out)
+{
+    struct req r = { .method = method, .path = path, .body = body, .body_len = body ? strlen(body) : 0,
+                     .content_type = "application/json", .csrf_token = csrf, .peer_uid = -1 };
+    r.who.kind = kind;
+    r.who.role = role;
+    snprintf(r.who.csrf, sizeof(r.who.csrf), "secret-csrf");
+    api_handle(NULL, &r, out);
+    json_object_put(r.json);
+    return out->status;
+}
+
+static void test_pipeline(void **state)
+{
+    (void)state;
+    struct resp out;
+    assert_int_equal(handle("GET", "/api/v1/pools", NULL, ROLE_NONE, AUTH_ANON, NULL, &out), 401);
+    resp_free(&out);
+    assert_int_equal(handle("GET", "/api/v1/nothing", NULL, ROLE_NONE, AUTH_ANON, NULL, &out), 401);
+    resp_free(&out);
+    assert_int_equal(handle("POST", "/api/v1/pools", "{}", ROLE_AUDITOR, AUTH_TOKEN, NULL, &out), 403);
+    resp_free(&out);
+    assert_int_equal(handle("DELETE", "/api/v1/pools/p", NULL, ROLE_OPERATOR, AUTH_TOKEN, NULL, &out), 403);
+    resp_free(&out);
+    assert_int_equal(handle("POST", "/api/v1/pools", "{}", ROLE_ADMIN, AUTH_SESSION, NULL, &out), 403);
+    assert_string_equal(json_object_get_string(member(out.body, "error.code")), "csrf_token_required");
+    resp_free(&out);
+    assert_int_equal(handle("POST", "/api/v1/pools", "{}", ROLE_ADMIN, AUTH_SESSION, "wrong-csrf!", &out), 403);
+    resp_free(&out);
+    assert_int_equal(handle("POST", "/api/v1/pools", "{}", ROLE_ADMIN, AUTH_SESSION, "secret-csrf", &out), 200);
+    resp_free(&out);
+    assert_int_equal(handle("POST", "/api/v1/pools", "{}", ROLE_ADMIN, AUTH_TOKEN, NULL, &out), 200);
+    resp_free(&out);
+    static const char *const bad_json[] = { "{", "[1]", "{\"a\":1} x", "{\"a\":1}{}", "nul", "{'a':1}", NULL };
+    for (int i = 0; bad_json[i]; i++) {
+        assert_int_equal(handle("POST", "/api/v1/pools", bad_json[i], ROLE_ADMIN, AUTH_TOKEN, NULL, &out), 400);
+        assert_string_equal(json_object_get_string(member(out.body, "error.code")), "bad_json");
+        resp_free(&out);
+    }
+    assert_int_equal(handle("GET", "/api/v1/pools", "{}", ROLE_ADMIN, AUTH_TOKEN, NULL, &out), 400);
+    resp_free(&out);
+    assert_int_equal(handle("GET", "/api/v1/pools/a%2fb", NULL, ROLE_ADMIN, AUTH_TOKEN, NULL, &out), 400);
+    assert_string_equal(json_object_get_string(member(out.body, "error.code")), "bad_path");
+    resp_free(&out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_envelopes),
+        cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_pipeline),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
