@@ -71,7 +71,7 @@ int cmd_check(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *fmt = NULL;
-    int json = 0, fix = 0, c;
+    int json = 0, fix = 0, cache = 0, c;
     bool quiet = false;
     while ((c = getopt_long(argc, argv, ":f:r:T:qU", longopts, NULL)) != -1) {
         switch (c) {
@@ -90,7 +90,7 @@ int cmd_check(int argc, char **argv)
             break;
         case 'q': quiet = true; break;
         case 'T':
-            if (img_cache_mode(optarg, true))
+            if (img_cache_mode(optarg, true, &cache))
                 return 1;
             break;
         case 'U': break;
@@ -101,7 +101,7 @@ int cmd_check(int argc, char **argv)
         return img_usage("check", "Expecting one image file name");
     const char *file = argv[optind];
     struct blk *b;
-    if (img_open(file, fmt, fix ? BLK_OPEN_NO_BACKING : BLK_OPEN_RDONLY | BLK_OPEN_NO_BACKING, &b))
+    if (img_open(file, fmt, cache | (fix ? BLK_OPEN_NO_BACKING : BLK_OPEN_RDONLY | BLK_OPEN_NO_BACKING), &b))
         return 1;
     if (blk_format_of(b) == BLK_FMT_RAW) {
         blk_close(b);

@@ -75,7 +75,7 @@ int cmd_commit(int argc, char **argv)
     const char *fmt = NULL, *base_name = NULL;
     bool quiet = false, drop = true, progress = false;
     struct img_rate rate = { 0 };
-    int c;
+    int cache = 0, c;
     while ((c = getopt_long(argc, argv, ":f:t:b:dpqr:", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': fmt = optarg; break;
@@ -84,7 +84,7 @@ int cmd_commit(int argc, char **argv)
         case 'q': quiet = true; break;
         case 'b': base_name = optarg; drop = false; break;
         case 't':
-            if (img_cache_mode(optarg, false))
+            if (img_cache_mode(optarg, false, &cache))
                 return 1;
             break;
         case 'r':
@@ -109,7 +109,7 @@ int cmd_commit(int argc, char **argv)
         rc = img_error("Image does not have a backing file");
     /* The base keeps its own backing file: ranges it already reads the
      * same as the image are not written. */
-    if (!rc && blk_open(chain.path[depth], chain.fmt[depth], 0, &base) < 0)
+    if (!rc && blk_open(chain.path[depth], chain.fmt[depth], cache, &base) < 0)
         rc = img_error("Could not open '%s': %s", chain.path[depth], err_msg());
     uint64_t size = blk_size(top);
     if (!rc && blk_size(base) < size && blk_resize(base, size) < 0)

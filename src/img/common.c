@@ -75,13 +75,21 @@ int img_bad_option(const char *cmd, int c, char **argv)
     }
 }
 
-int img_cache_mode(const char *mode, bool src)
+int img_cache_mode(const char *mode, bool src, int *flags)
 {
-    static const char *const modes[] = { "none", "off", "writeback", "writethrough",
-                                         "directsync", "unsafe" };
+    static const struct {
+        const char *name;
+        int flags;
+    } modes[] = {
+        { "none", BLK_OPEN_DIRECT }, { "off", BLK_OPEN_DIRECT }, { "writeback", 0 },
+        { "writethrough", BLK_OPEN_DSYNC }, { "directsync", BLK_OPEN_DIRECT | BLK_OPEN_DSYNC },
+        { "unsafe", BLK_OPEN_NO_FLUSH },
+    };
     for (size_t i = 0; i < ARRAY_SIZE(modes); i++)
-        if (!strcmp(mode, modes[i]))
+        if (!strcmp(mode, modes[i].name)) {
+            *flags = modes[i].flags;
             return 0;
+        }
     return img_error("Invalid %scache option: %s", src ? "source " : "", mode);
 }
 

@@ -57,7 +57,7 @@ int cmd_compare(int argc, char **argv)
     };
     const char *fmt1 = NULL, *fmt2 = NULL;
     bool strict = false, quiet = false, progress = false;
-    int c;
+    int cache = 0, c;
     while ((c = getopt_long(argc, argv, ":f:F:T:spqU", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': fmt1 = optarg; break;
@@ -66,7 +66,7 @@ int cmd_compare(int argc, char **argv)
         case 'q': quiet = true; break;
         case 'p': progress = true; break;
         case 'T':
-            if (img_cache_mode(optarg, true))
+            if (img_cache_mode(optarg, true, &cache))
                 return 2;
             break;
         case 'U': break;
@@ -79,7 +79,7 @@ int cmd_compare(int argc, char **argv)
     progress = progress && !quiet;
     const char *f1 = argv[optind], *f2 = argv[optind + 1];
     struct blk *b1 = NULL, *b2 = NULL;
-    if (img_open(f1, fmt1, BLK_OPEN_RDONLY, &b1) || img_open(f2, fmt2, BLK_OPEN_RDONLY, &b2)) {
+    if (img_open(f1, fmt1, BLK_OPEN_RDONLY | cache, &b1) || img_open(f2, fmt2, BLK_OPEN_RDONLY | cache, &b2)) {
         if (b1)
             blk_close(b1);
         return 2;

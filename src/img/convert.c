@@ -132,7 +132,7 @@ int cmd_convert(int argc, char **argv)
     struct convert cv = { .fresh = true, .sparse = true, .grain = 4 * KiB };
     bool quiet = false, no_create = false, target_zero = false, opts_given = false, copy_off = false;
     uint64_t v;
-    int c;
+    int cache = 0, src_cache = 0, c;
     while ((c = getopt_long(argc, argv, ":f:O:co:B:F:pqnt:T:S:m:WUCl:r:", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': src_fmt = optarg; break;
@@ -149,7 +149,7 @@ int cmd_convert(int argc, char **argv)
         case 'q': quiet = true; break;
         case 'n': no_create = true; break;
         case 't': case 'T':
-            if (img_cache_mode(optarg, c == 'T'))
+            if (img_cache_mode(optarg, c == 'T', c == 'T' ? &src_cache : &cache))
                 return 1;
             break;
         case 'S':
@@ -211,7 +211,7 @@ int cmd_convert(int argc, char **argv)
     int rc = src ? 0 : img_error("out of memory");
     uint64_t total = 0, done = 0;
     for (int i = 0; i < nsrc && !rc; i++) {
-        rc = img_open(argv[optind + i], src_fmt, BLK_OPEN_RDONLY, &src[i]);
+        rc = img_open(argv[optind + i], src_fmt, BLK_OPEN_RDONLY | src_cache, &src[i]);
         if (!rc && blk_size(src[i]) > INT64_MAX - total)
             rc = img_error("The sources add up to more than 2^63 - 1 bytes");
         total += rc ? 0 : blk_size(src[i]);
@@ -225,7 +225,7 @@ int cmd_convert(int argc, char **argv)
     cv.fresh = !no_create || target_zero;
     cv.has_backing = oo.o.backing_file != NULL;
     if (!rc)   /* -n without -O: the existing target's own format */
-        rc = img_open(dst_path, no_create && !dst_fmt ? NULL : blk_format_name(oo.o.format), 0, &cv.dst);
+        rc = img_open(dst_path, no_create && !dst_fmt ? NULL : blk_format_name(oo.o.format), cache, &cv.dst);
     if (!rc && blk_size(cv.dst) < total)
         rc = img_error("%s: target image is smaller than the source", dst_path);
     if (!rc) {

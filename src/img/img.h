@@ -62,10 +62,10 @@ enum { IMG_OPT_OBJECT = 0x100, IMG_OPT_IMAGE_OPTS, IMG_OPT_LOCAL };
 /* The default case of each command's option switch: one error line for an
  * unknown option, a missing argument or a refused option.  Returns 1. */
 int img_bad_option(const char *cmd, int c, char **argv);
-/* -t cache / -T src_cache: one of qemu's cache modes.  corral's I/O is the
- * same for every mode (written data is flushed before the command ends),
- * so the mode is only validated.  Returns 0, or 1 with the error printed. */
-int img_cache_mode(const char *mode, bool src);
+/* -t cache / -T src_cache: one of QEMU's cache modes, as blk_open() flags
+ * (none: DIRECT, writethrough: DSYNC, directsync: both, unsafe: NO_FLUSH,
+ * writeback: 0).  Returns 0, or 1 with the error printed. */
+int img_cache_mode(const char *mode, bool src, int *flags);
 
 /* -r rate_limit: at most `bps` bytes per second (0: no limit). */
 struct img_rate {

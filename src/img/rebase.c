@@ -40,7 +40,7 @@ int cmd_rebase(int argc, char **argv)
     static const struct option longopts[] = { IMG_COMMON_LONGOPTS, { NULL, 0, NULL, 0 } };
     const char *fmt = NULL, *backing = NULL, *bfmt = NULL;
     bool unsafe = false, quiet = false, progress = false;
-    int c;
+    int cache = 0, src_cache = 0, c;
     while ((c = getopt_long(argc, argv, ":f:F:b:t:T:upqU", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': fmt = optarg; break;
@@ -50,7 +50,7 @@ int cmd_rebase(int argc, char **argv)
         case 'p': progress = true; break;
         case 'q': quiet = true; break;
         case 't': case 'T':
-            if (img_cache_mode(optarg, c == 'T'))
+            if (img_cache_mode(optarg, c == 'T', c == 'T' ? &src_cache : &cache))
                 return 1;
             break;
         case 'U': break;
@@ -72,14 +72,14 @@ int cmd_rebase(int argc, char **argv)
     if (img_format(bfmt, &bf))
         return 1;
     struct rebase r = { 0 };
-    if (img_open(file, fmt, unsafe ? BLK_OPEN_NO_BACKING : 0, &r.img))
+    if (img_open(file, fmt, cache | (unsafe ? BLK_OPEN_NO_BACKING : 0), &r.img))
         return 1;
     int rc = 0;
     if (backing[0]) {   /* relative names are relative to the image, as in qemu-img */
         _cleanup_free_ char *path = img_backing_path(file, backing);
         if (!path)
             rc = img_error("out of memory");
-        else if (blk_open(path, bf, BLK_OPEN_RDONLY, &r.nb) < 0) {
+        else if (blk_open(path, bf, BLK_OPEN_RDONLY | src_cache, &r.nb) < 0) {
             if (!unsafe)
                 rc = img_error("Could not open new backing file '%s': %s", path, err_msg());
         }

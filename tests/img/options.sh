@@ -262,3 +262,13 @@ for a in "--max-length=8E" "--max-length=99999999999999999999" "--start-offset=-
   new; ci map $a q3.qcow2; qi map $a q3.qcow2
   t "map $a: same error as qemu-img" same_rc_err_start
 done
+
+# ---- cache modes are honoured (O_DIRECT, O_DSYNC, no flush) ---------------------
+for m in none writethrough directsync unsafe writeback; do
+  new; run "$I" convert -t $m -T $m -O qcow2 qtop.qcow2 cache-$m.qcow2
+  t "convert -t $m -T $m: same content" qcmp cache-$m.qcow2 top-ref.raw
+  t "convert -t $m -T $m: check clean" qcheck cache-$m.qcow2
+done
+cp cq/base.qcow2 cq/mid.qcow2 cq/top.qcow2 cc/
+new; (cd cc && "$I" commit -t none top.qcow2) >c.out 2>c.err
+t "commit -t none: the backing file reads as the top did" qcmp cc/mid.qcow2 cq/top.qcow2
