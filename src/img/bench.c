@@ -49,22 +49,6 @@ static int parse_num(const char *s, uint64_t max, uint64_t *out)
     return 0;
 }
 
-/* QEMU's cache modes (bdrv_parse_cache_mode) as open flags. */
-static int parse_cache(const char *mode, int *flags)
-{
-    static const struct { const char *name; int flags; } modes[] = {
-        { "none", BLK_OPEN_DIRECT }, { "off", BLK_OPEN_DIRECT },
-        { "writeback", 0 }, { "writethrough", BLK_OPEN_DSYNC },
-        { "directsync", BLK_OPEN_DIRECT | BLK_OPEN_DSYNC }, { "unsafe", BLK_OPEN_NO_FLUSH },
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(modes); i++)
-        if (!strcmp(mode, modes[i].name)) {
-            *flags = modes[i].flags;
-            return 0;
-        }
-    return -1;
-}
-
 /* Every engine name qemu-img knows runs on corral's one, io_uring. */
 static int parse_aio(const char *mode, bool *native)
 {
@@ -117,7 +101,7 @@ static int parse_args(int argc, char **argv, struct bench *o)
                 return img_error("Invalid step size specified");
             break;
         case 't':
-            if (parse_cache(optarg, &o->flags))
+            if (img_cache_flags(optarg, &o->flags))
                 return img_error("Invalid cache mode");
             break;
         case 'w': o->write = true; break;

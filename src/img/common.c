@@ -75,7 +75,7 @@ int img_bad_option(const char *cmd, int c, char **argv)
     }
 }
 
-int img_cache_mode(const char *mode, bool src, int *flags)
+int img_cache_flags(const char *mode, int *flags)
 {
     static const struct {
         const char *name;
@@ -90,7 +90,14 @@ int img_cache_mode(const char *mode, bool src, int *flags)
             *flags = modes[i].flags;
             return 0;
         }
-    return img_error("Invalid %scache option: %s", src ? "source " : "", mode);
+    return -1;
+}
+
+int img_cache_mode(const char *mode, bool src, int *flags)
+{
+    if (img_cache_flags(mode, flags))
+        return img_error("Invalid %scache option: %s", src ? "source " : "", mode);
+    return 0;
 }
 
 int img_cvtnum(const char *what, const char *s, uint64_t *out)

@@ -65,6 +65,7 @@ int img_bad_option(const char *cmd, int c, char **argv);
 /* -t cache / -T src_cache: one of QEMU's cache modes, as blk_open() flags
  * (none: DIRECT, writethrough: DSYNC, directsync: both, unsafe: NO_FLUSH,
  * writeback: 0).  Returns 0, or 1 with the error printed. */
+int img_cache_flags(const char *mode, int *flags);   /* -1 if unknown, no message */
 int img_cache_mode(const char *mode, bool src, int *flags);
 
 /* -r rate_limit: at most `bps` bytes per second (0: no limit). */
