@@ -12,6 +12,10 @@ struct blk_ops {
     int (*pread)(struct blk *b, uint64_t off, void *buf, size_t len);
     int (*pwrite)(struct blk *b, uint64_t off, const void *buf, size_t len);
     void (*close)(struct blk *b);
+    /* Optional (NULL: fdatasync): makes everything written durable. */
+    int (*flush)(struct blk *b);
+    /* Optional: a writable image's last words before close (and flush). */
+    int (*shutdown)(struct blk *b);
     /* Optional (NULL: -ENOTSUP), see block.h; ranges already checked. */
     int (*get_info)(struct blk *b, struct blk_info *out);
     int (*block_status)(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,

@@ -240,14 +240,27 @@ static void qcow2_close(struct blk *b)
     free(s->reftable);
     free(s->zbuf);
     free(s->cbuf);
+    free(s->pending);
     free(s);
     b->priv = NULL;
+}
+
+static int qcow2_flush(struct blk *b)
+{
+    return qcow2_sync(b->priv);
+}
+
+static int qcow2_close_cleanly(struct blk *b)
+{
+    return qcow2_shutdown(b->priv);
 }
 
 static const struct blk_ops qcow2_ops = {
     .pread = qcow2_read,
     .pwrite = qcow2_write,
     .close = qcow2_close,
+    .flush = qcow2_flush,
+    .shutdown = qcow2_close_cleanly,
     .get_info = qcow2_get_info,
     .block_status = qcow2_block_status,
     .write_zeroes = qcow2_write_zeroes,

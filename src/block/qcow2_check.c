@@ -339,7 +339,10 @@ int qcow2_check(struct blk *b, int fix, struct blk_check_result *res)
 {
     struct qcow2 *s = b->priv;
     bool changed = false;
-    int r = run(s, fix, res, &changed);
+    /* Deferred decrements and the allocation pool would look like leaks. */
+    int r = b->readonly ? 0 : qcow2_settle(s);
+    if (r == 0)
+        r = run(s, fix, res, &changed);
     if (r < 0 || !fix || !changed)
         return r;
     if (fdatasync(s->fd) < 0)
