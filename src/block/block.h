@@ -44,7 +44,11 @@ struct blk_create_opts {
 /* Creates (truncating) an image.  Returns 0 or a negative errno via fail(). */
 int blk_create(const char *path, const struct blk_create_opts *opts);
 
-enum { BLK_OPEN_RDONLY = 1, BLK_OPEN_NO_BACKING = 2 };
+/* A qcow2 image marked dirty (lazy refcounts, not closed cleanly) gets its
+ * refcounts rebuilt when opened read-write, with one line on stderr; one
+ * marked corrupt opens read-only only.  BLK_OPEN_CHECK (for `check -r`)
+ * opens either read-write as it is, for blk_check to repair and unmark. */
+enum { BLK_OPEN_RDONLY = 1, BLK_OPEN_NO_BACKING = 2, BLK_OPEN_CHECK = 4 };
 int blk_open(const char *path, enum blk_format fmt, int flags, struct blk **out);
 /* Flushes (if writable) and frees; returns the flush result. */
 int blk_close(struct blk *b);

@@ -216,7 +216,7 @@ static void compare(struct ck *c, int fix, bool *changed)
         for (uint64_t i = rb * per; i < MIN(c->n, (rb + 1) * per); i++) {
             uint64_t want = c->rc[i];
             uint64_t stored = blk ? qcow2_refcount_in_block(s, blk, i - rb * per) : 0;
-            if (want)
+            if (want || stored)   /* leaks count, as in qemu-img */
                 c->res->image_end_offset = (i + 1) << s->cluster_bits;
             bool low = stored < want, high = stored > want;
             if (low)
@@ -335,6 +335,27 @@ static int run(struct qcow2 *s, int fix, struct blk_check_result *res, bool *cha
     return 0;
 }
 
+/* A repaired image is no longer dirty or corrupt (QEMU unmarks it too). */
+static int unmark(struct qcow2 *s, const struct blk_check_result *left)
+{
+    uint8_t f[8];
+    if (s->version < 3 || left->corruptions || left->check_errors)
+        return 0;
+    if (blk_pread_fd(s->fd, f, 8, QH_INCOMPAT) != 8)
+        return fail(EIO, "%s: cannot read the header", s->b->path);
+    uint64_t inc = get_be64(f);
+    if (!(inc & (QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT)))
+        return 0;
+    put_be64(f, inc & ~(QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT));
+    int r = blk_pwrite_fd(s->fd, f, 8, QH_INCOMPAT);
+    if (r == 0 && fdatasync(s->fd) < 0)
+        r = -errno;
+    if (r < 0)
+        return fail(-r, "%s: cannot update the header: %s", s->b->path, strerror(-r));
+    s->dirty_set = s->keep_dirty = false;
+    return 0;
+}
+
 int qcow2_check(struct blk *b, int fix, struct blk_check_result *res)
 {
     struct qcow2 *s = b->priv;
@@ -343,8 +364,10 @@ int qcow2_check(struct blk *b, int fix, struct blk_check_result *res)
     int r = b->readonly ? 0 : qcow2_settle(s);
     if (r == 0)
         r = run(s, fix, res, &changed);
-    if (r < 0 || !fix || !changed)
+    if (r < 0 || !fix)
         return r;
+    if (!changed)
+        return unmark(s, res);
     if (fdatasync(s->fd) < 0)
         return fail(errno, "%s: flush failed: %s", b->path, strerror(errno));
     s->cbuf_entry = 0;
@@ -356,5 +379,5 @@ int qcow2_check(struct blk *b, int fix, struct blk_check_result *res)
     res->corruptions_fixed = res->corruptions - MIN(again.corruptions, res->corruptions);
     res->leaks_fixed = res->leaks - MIN(again.leaks, res->leaks);
     res->check_errors += again.check_errors;
-    return 0;
+    return unmark(s, &again);
 }

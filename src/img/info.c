@@ -79,7 +79,7 @@ static void print_human(const struct img_desc *d)
             printf("backing file format: %s\n", blk_format_name(i->backing_format));
     }
     if (i->dirty)
-        printf("dirty flag: yes\n");
+        printf("cleanly shut down: no\n");   /* qemu-img 7.x words it so */
     if (d->nsnaps) {
         img_snapshot_header(stdout);
         for (int k = 0; k < d->nsnaps; k++)
