@@ -5,6 +5,8 @@
 #   guests-qemu  the test guests under QEMU/TCG, validating them   (meson, $1)
 #   img    corral-img against qemu-img, command by command (TAP from tests/img/run.sh)
 #   block  disk images interoperating with qemu-img (TAP from tests/block/interop.sh)
+#   crash  writers killed at random; images must check clean and keep every flushed write
+#          (TAP from tests/img/crash.sh)
 #   vmm    corral-vmm booting the test guests and Linux (TAP from tests/vmm/run.sh)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -65,6 +67,7 @@ run_meson "$build" guests-qemu
 run_meson "$fuzz_build" fuzz
 run_tap block tests/block/interop.sh "$build/tests/block/blktool"
 run_tap img tests/img/run.sh "$build/src/img/corral-img"
+run_tap crash tests/img/crash.sh "$build"
 run_tap vmm tests/vmm/run.sh "$build"
 
 echo
