@@ -92,19 +92,17 @@ static struct op gen_next(struct gen *x)
     return gen_op(x->g, &x->rng, x->k);
 }
 
-static uint64_t sector_word(const struct geom *g, uint64_t gen, uint64_t s, uint64_t j)
-{
-    return mix(g->seed ^ mix(gen * 0x100000001b3ULL ^ mix(s << 7 | j)));
-}
-
+/* A sector of generation gen: one hash of (seed, gen, sector), then cheap
+ * words after it (the writer's time should go to the image, not to this). */
 static void fill_sector(const struct geom *g, uint64_t gen, uint64_t s, uint8_t *p)
 {
     if (gen == G_ZERO) {
         memset(p, 0, SECTOR);
         return;
     }
+    uint64_t h = mix(g->seed ^ mix(gen * 0x100000001b3ULL ^ s));
     for (uint64_t j = 0; j < SECTOR / 8; j++) {
-        uint64_t w = sector_word(g, gen, s, j);
+        uint64_t w = h + j * 0x9e3779b97f4a7c15ULL;
         memcpy(p + j * 8, &w, 8);
     }
 }
