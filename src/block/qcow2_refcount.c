@@ -427,20 +427,23 @@ int qcow2_shutdown(struct qcow2 *s)
 }
 
 /* The first cluster after everything with a nonzero refcount (or the end of
- * the file, if later). */
+ * the file, if later).  Each block is fetched once and scanned in memory:
+ * a hostile reftable costs entries x one cluster, not a cache lookup per
+ * refcount. */
 int qcow2_find_end(struct qcow2 *s)
 {
     for (uint64_t rb = s->reftable_entries; rb-- > 0;) {
         if (!(s->reftable[rb] & QCOW2_OFFSET_MASK))
             continue;
-        uint64_t base = rb << s->rb_bits, n = 1ULL << s->rb_bits, v;
+        uint64_t base = rb << s->rb_bits, blk_off;
+        uint8_t *blk;
         if (base >> (62 - s->cluster_bits))
             return fail(EIO, "%s: corrupt image: refcounts far beyond the file", s->b->path);
-        for (uint64_t i = n; i-- > 0;) {
-            int r = qcow2_refcount_get(s, (base + i) << s->cluster_bits, &v);
-            if (r < 0)
-                return r;
-            if (v) {
+        int r = get_block(s, base << s->cluster_bits, &blk, &blk_off);
+        if (r < 0)
+            return r;
+        for (uint64_t i = 1ULL << s->rb_bits; i-- > 0;) {
+            if (rc_get(blk, i, s->refcount_order)) {
                 s->file_end = MAX(s->file_end, (base + i + 1) << s->cluster_bits);
                 return 0;
             }
