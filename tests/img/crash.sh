@@ -3,7 +3,10 @@
 # write-zeroes, discards and flushes on a qcow2 image is killed with SIGKILL
 # at a random moment, many times, over several image shapes (cluster sizes
 # 512 B to 64 KiB, v2 and v3, lazy refcounts, a backing file, internal
-# snapshots taken before).  After each kill:
+# snapshots taken before).  Every other kill comes after a random delay; the
+# others right after the writer's Nth pwrite, for a random N (killshim.so,
+# preloaded), so that every boundary between two metadata writes is as
+# likely to be hit as any other.  After each kill:
 #   - qemu-img check finds no corruption (exit 0, or 3: leaks only), and
 #     corral-img check reports exactly the same;
 #   - every write acknowledged before the last journalled flush reads back,
@@ -20,6 +23,7 @@
 set -u
 B=$(realpath "${1:?usage: crash.sh BUILD_DIR}")
 T=$B/tests/block/crashtool
+shim=$B/tests/block/libkillshim.so
 I=$B/src/img/corral-img
 . "$(dirname "$0")/../vmm/lib.sh"
 dir=$(mktemp -d -p "${CRASH_DIR:-/dev/shm}" 2>/dev/null || mktemp -d)
@@ -63,15 +67,23 @@ dirty() { [ "$1" = 3 ] && [ $(($(od -An -j79 -N1 -tu1 w/img.qcow2) & 1)) -ne 0 ]
 iteration() {
   local i=$1 n=$(($1 % ${#configs[@]}))
   local pseed=$((seed0 + n)) wseed=$((seed0 * 1000 + i)) cfg=(${configs[n]})
-  local ms=$((10 + RANDOM % 240)) rc q c out
+  local ms=$((10 + RANDOM % 240)) nw=$((1 + (RANDOM << 15 | RANDOM) % 20000)) rc q c out
   rm -rf w && mkdir w && cp --sparse=always prep$n/* w/
-  what="$(describe ${configs[n]}), seeds $pseed/$wseed, killed after ${ms} ms"
-  "$T" write w/img.qcow2 $pseed $wseed w/journal 2>>"$log" &
-  local pid=$!
-  sleep "$(printf '0.%03d' $ms)"
-  kill -KILL $pid 2>/dev/null
-  { wait $pid; } 2>/dev/null
-  rc=$?
+  what="$(describe ${configs[n]}), seeds $pseed/$wseed"
+  if (((i + i / ${#configs[@]}) % 2)); then   # each shape gets both kinds
+    what="$what, killed after $nw writes"
+    { LD_PRELOAD=$shim CRASH_KILL_AFTER=$nw "$T" write w/img.qcow2 $pseed $wseed w/journal; } \
+      2>>"$log"
+    rc=$?
+  else
+    what="$what, killed after $ms ms"
+    "$T" write w/img.qcow2 $pseed $wseed w/journal 2>>"$log" &
+    local pid=$!
+    sleep "$(printf '0.%03d' $ms)"
+    kill -KILL $pid 2>/dev/null
+    { wait $pid; } 2>/dev/null
+    rc=$?
+  fi
   [ $rc -eq 137 ] || { why="the writer exited with $rc before it was killed"; return 1; }
   # (qemu-img lists every leaked cluster on stderr: only the rest is kept.)
   q=$(qemu-img check --output=json w/img.qcow2 2>w/check.err)
