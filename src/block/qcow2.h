@@ -138,8 +138,9 @@ int qcow2_sync(struct qcow2 *s);
 int qcow2_settle(struct qcow2 *s);
 /* Before a clean close: settles, syncs, clears the dirty bit we set. */
 int qcow2_shutdown(struct qcow2 *s);
-/* Sets (or clears) the dirty bit in the header, durably. */
-int qcow2_set_dirty(struct qcow2 *s, bool dirty);
+/* Sets and clears incompatible-feature bits in a v3 header, durably (after
+ * an fdatasync of everything before). */
+int qcow2_update_incompat(struct qcow2 *s, uint64_t set, uint64_t clear);
 /* Entry idx of a refcount block's contents (any refcount width). */
 uint64_t qcow2_refcount_in_block(const struct qcow2 *s, const uint8_t *blk, uint64_t idx);
 

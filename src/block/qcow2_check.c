@@ -338,22 +338,12 @@ static int run(struct qcow2 *s, int fix, struct blk_check_result *res, bool *cha
 /* A repaired image is no longer dirty or corrupt (QEMU unmarks it too). */
 static int unmark(struct qcow2 *s, const struct blk_check_result *left)
 {
-    uint8_t f[8];
-    if (s->version < 3 || left->corruptions || left->check_errors)
+    if (left->corruptions || left->check_errors)
         return 0;
-    if (blk_pread_fd(s->fd, f, 8, QH_INCOMPAT) != 8)
-        return fail(EIO, "%s: cannot read the header", s->b->path);
-    uint64_t inc = get_be64(f);
-    if (!(inc & (QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT)))
-        return 0;
-    put_be64(f, inc & ~(QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT));
-    int r = blk_pwrite_fd(s->fd, f, 8, QH_INCOMPAT);
-    if (r == 0 && fdatasync(s->fd) < 0)
-        r = -errno;
-    if (r < 0)
-        return fail(-r, "%s: cannot update the header: %s", s->b->path, strerror(-r));
-    s->dirty_set = s->keep_dirty = false;
-    return 0;
+    int r = qcow2_update_incompat(s, 0, QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT);
+    if (r == 0)
+        s->keep_dirty = false;
+    return r;
 }
 
 int qcow2_check(struct blk *b, int fix, struct blk_check_result *res)

@@ -117,8 +117,11 @@ int qcow2_refcount_set(struct qcow2 *s, uint64_t host, uint64_t val)
     size_t len;
     int r = get_block(s, host, &blk, &blk_off);
     /* Only a repair meets a cluster in use that no block covers yet. */
-    if (r == 0 && !blk && val > 0 && (r = add_refblock(s, qcow2_cluster_of(s, host) >> s->rb_bits)) == 0)
-        r = get_block(s, host, &blk, &blk_off);
+    if (r == 0 && !blk && val > 0) {
+        r = add_refblock(s, qcow2_cluster_of(s, host) >> s->rb_bits);
+        if (r == 0)
+            r = get_block(s, host, &blk, &blk_off);
+    }
     if (r < 0)
         return r;
     if (!blk)
@@ -338,21 +341,25 @@ int qcow2_alloc(struct qcow2 *s, uint64_t n, uint64_t *off)
     return 0;
 }
 
-int qcow2_set_dirty(struct qcow2 *s, bool dirty)
+int qcow2_update_incompat(struct qcow2 *s, uint64_t set, uint64_t clear)
 {
     uint8_t f[8];
+    if (s->version < 3)
+        return 0;
     ssize_t n = blk_pread_fd(s->fd, f, 8, QH_INCOMPAT);
     if (n != 8)
         return fail(n < 0 ? (int)-n : EIO, "%s: cannot read the header", s->b->path);
-    uint64_t inc = get_be64(f);
-    put_be64(f, dirty ? inc | QCOW2_INCOMPAT_DIRTY : inc & ~QCOW2_INCOMPAT_DIRTY);
-    int r = sync_fd(s);   /* clearing: everything before it first */
+    uint64_t inc = get_be64(f), v = (inc | set) & ~clear;
+    if (v == inc)
+        return 0;
+    put_be64(f, v);
+    int r = sync_fd(s);   /* a bit cleared vouches for everything before it */
     if (!r)
         r = write_or_fail(s, f, 8, QH_INCOMPAT);
     if (!r)
         r = sync_fd(s);
-    if (!r)
-        s->dirty_set = dirty;
+    if (!r && (set | clear) & QCOW2_INCOMPAT_DIRTY)
+        s->dirty_set = set & QCOW2_INCOMPAT_DIRTY;
     return r;
 }
 
@@ -361,7 +368,7 @@ int qcow2_barrier(struct qcow2 *s)
     if (s->lazy && !s->data_unsynced) {
         bool need = s->rc_unsynced && !s->dirty_set;
         s->rc_unsynced = false;
-        return need ? qcow2_set_dirty(s, true) : 0;
+        return need ? qcow2_update_incompat(s, QCOW2_INCOMPAT_DIRTY, 0) : 0;
     }
     return s->rc_unsynced || s->data_unsynced ? sync_fd(s) : 0;
 }
@@ -422,7 +429,8 @@ int qcow2_shutdown(struct qcow2 *s)
 {
     int r = qcow2_settle(s);
     if (!r)
-        r = s->dirty_set && !s->keep_dirty ? qcow2_set_dirty(s, false) : sync_fd(s);
+        r = s->dirty_set && !s->keep_dirty ? qcow2_update_incompat(s, 0, QCOW2_INCOMPAT_DIRTY)
+                                           : sync_fd(s);
     return r;
 }
 
