@@ -12,7 +12,8 @@
  * a corrupt or hostile image gets one clear error (fail()/err_msg()), never
  * a crash, a hang or an allocation sized by an untrusted field.  Metadata
  * is written in an order that leaves the image consistent (at worst with
- * leaked clusters) if the process dies at any point.
+ * leaked clusters) if the process dies at any point, and with the syncs
+ * that keep it so across a power loss (see block/qcow2_refcount.c).
  *
  * Thread safety: one handle is used by one thread at a time.
  */
