@@ -197,7 +197,7 @@ int blk_close(struct blk *b)
 {
     if (!b)
         return 0;
-    int r = b->readonly ? 0 : blk_flush(b);
+    int r = b->readonly ? 0 : b->ops && b->ops->shutdown ? b->ops->shutdown(b) : blk_flush(b);
     if (b->ops)
         b->ops->close(b);
     if (b->backing)
@@ -237,7 +237,8 @@ int blk_flush(struct blk *b)
 {
     if (b->readonly || (b->flags & BLK_OPEN_NO_FLUSH))
         return 0;
-    /* Metadata is written through, so one data sync covers data and tables. */
+    if (b->ops->flush)
+        return b->ops->flush(b);
     if (fdatasync(b->fd) < 0)
         return fail(errno, "%s: flush failed: %s", b->path, strerror(errno));
     return 0;

@@ -12,7 +12,8 @@
  * a corrupt or hostile image gets one clear error (fail()/err_msg()), never
  * a crash, a hang or an allocation sized by an untrusted field.  Metadata
  * is written in an order that leaves the image consistent (at worst with
- * leaked clusters) if the process dies at any point.
+ * leaked clusters) if the process dies at any point, and with the syncs
+ * that keep it so across a power loss (see block/qcow2_refcount.c).
  *
  * Thread safety: one handle is used by one thread at a time.  That thread
  * may keep many requests in flight with a blk_queue (below).
@@ -45,6 +46,10 @@ struct blk_create_opts {
 /* Creates (truncating) an image.  Returns 0 or a negative errno via fail(). */
 int blk_create(const char *path, const struct blk_create_opts *opts);
 
+/* A qcow2 image marked dirty (lazy refcounts, not closed cleanly) gets its
+ * refcounts rebuilt when opened read-write, with one line on stderr; one
+ * marked corrupt opens read-only only.  BLK_OPEN_CHECK (for `check -r`)
+ * opens either read-write as it is, for blk_check to repair and unmark. */
 /* Caching (QEMU's -t modes map onto these, see docs/img.md):
  * DIRECT   guest data bypasses the host page cache (O_DIRECT) wherever the
  *          buffer, offset and length are 4 KiB-aligned; the rest of the data
@@ -54,7 +59,7 @@ int blk_create(const char *path, const struct blk_create_opts *opts);
  * NO_FLUSH blk_flush() and blk_close() do not sync (cache=unsafe). */
 enum {
     BLK_OPEN_RDONLY = 1, BLK_OPEN_NO_BACKING = 2,
-    BLK_OPEN_DIRECT = 4, BLK_OPEN_DSYNC = 8, BLK_OPEN_NO_FLUSH = 16,
+    BLK_OPEN_DIRECT = 4, BLK_OPEN_DSYNC = 8, BLK_OPEN_NO_FLUSH = 16, BLK_OPEN_CHECK = 32,
 };
 #define BLK_DIRECT_ALIGN 4096
 int blk_open(const char *path, enum blk_format fmt, int flags, struct blk **out);

@@ -18,6 +18,10 @@ struct blk_ops {
      * driver's pread/pwrite.  Changes nothing. */
     int (*map)(struct blk *b, uint64_t off, uint64_t len, bool write, uint64_t *host,
                uint64_t *n);
+    /* Optional (NULL: fdatasync): makes everything written durable. */
+    int (*flush)(struct blk *b);
+    /* Optional: a writable image's last words before close (and flush). */
+    int (*shutdown)(struct blk *b);
     /* Optional (NULL: -ENOTSUP), see block.h; ranges already checked. */
     int (*get_info)(struct blk *b, struct blk_info *out);
     int (*block_status)(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,

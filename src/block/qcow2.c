@@ -51,13 +51,11 @@ static int check_features(struct qcow2 *s, const uint8_t *h, int flags)
     } else if (s->header_length > QH_COMPRESSION_TYPE && h[QH_COMPRESSION_TYPE] != 0) {
         return bad(s, "compression type set without its incompatible feature bit", "");
     }
-    bool rw = !(flags & BLK_OPEN_RDONLY);
-    if ((inc & QCOW2_INCOMPAT_CORRUPT) && rw)
+    if ((inc & QCOW2_INCOMPAT_CORRUPT) && !(flags & (BLK_OPEN_RDONLY | BLK_OPEN_CHECK)))
         return fail(EROFS, "%s: image is marked corrupt; it can only be opened read-only "
                     "(repair it with 'qemu-img check -r all')", s->b->path);
-    if ((inc & QCOW2_INCOMPAT_DIRTY) && rw)
-        return fail(EROFS, "%s: image is marked dirty (lazy refcounts were not written back); "
-                    "repair it with 'qemu-img check -r all' or open it read-only", s->b->path);
+    s->lazy = get_be64(h + QH_COMPAT) & QCOW2_COMPAT_LAZY_REFCOUNTS;
+    s->keep_dirty = inc & QCOW2_INCOMPAT_DIRTY;
     return 0;
 }
 
@@ -241,8 +239,19 @@ static void qcow2_close(struct blk *b)
     free(s->zbuf);
     free(s->cbuf);
     free(s->wbuf);
+    free(s->pending);
     free(s);
     b->priv = NULL;
+}
+
+static int qcow2_flush(struct blk *b)
+{
+    return qcow2_sync(b->priv);
+}
+
+static int qcow2_close_cleanly(struct blk *b)
+{
+    return qcow2_shutdown(b->priv);
 }
 
 static const struct blk_ops qcow2_ops = {
@@ -250,6 +259,8 @@ static const struct blk_ops qcow2_ops = {
     .pwrite = qcow2_write,
     .close = qcow2_close,
     .map = qcow2_map,
+    .flush = qcow2_flush,
+    .shutdown = qcow2_close_cleanly,
     .get_info = qcow2_get_info,
     .block_status = qcow2_block_status,
     .write_zeroes = qcow2_write_zeroes,
@@ -280,6 +291,24 @@ static int prepare_write(struct qcow2 *s, const uint8_t *h)
     return r < 0 ? fail(-r, "%s: write failed: %s", s->b->path, strerror(-r)) : 0;
 }
 
+/* A dirty image's refcounts may be too low (lazy refcounts, not closed
+ * cleanly): they are rebuilt from the tables before anything is written,
+ * as QEMU does.  The work is bounded by the file's real size (qcow2_check). */
+static int repair_dirty(struct qcow2 *s)
+{
+    struct blk_check_result res = { 0 };
+    int r = qcow2_check(s->b, BLK_FIX_ERRORS | BLK_FIX_LEAKS, &res);
+    if (r == 0 && (res.check_errors || res.corruptions > res.corruptions_fixed))
+        r = fail(EIO, "%s: image is marked dirty and its refcounts could not be repaired "
+                 "(%" PRIu64 " errors left); see 'qemu-img check -r all'", s->b->path,
+                 res.corruptions - res.corruptions_fixed + res.check_errors);
+    if (r == 0)
+        log_warn("%s: image was not closed cleanly; refcounts repaired (%" PRIu64
+                 " leaked clusters, %" PRIu64 " errors fixed)", s->b->path, res.leaks_fixed,
+                 res.corruptions_fixed);
+    return r;
+}
+
 static int qcow2_setup(struct qcow2 *s, int flags, struct blk_chain *chain)
 {
     _cleanup_free_ uint8_t *h = NULL;
@@ -305,11 +334,13 @@ static int qcow2_setup(struct qcow2 *s, int flags, struct blk_chain *chain)
     if (!r)
         r = qcow2_cache_init(&s->rb_cache, MAX(4 * MiB / s->cluster_size, 2));
     s->file_end = ALIGN_UP(file_size, s->cluster_size);
+    s->b->size = size;
     if (!r && !(flags & BLK_OPEN_RDONLY))
         r = prepare_write(s, h);
+    if (!r && s->keep_dirty && !(flags & (BLK_OPEN_RDONLY | BLK_OPEN_CHECK)))
+        r = repair_dirty(s);
     if (!r && info.has_backing && !(flags & BLK_OPEN_NO_BACKING))
         r = open_backing(s, &info, flags, chain);
-    s->b->size = size;
     return r;
 }
 

@@ -3,6 +3,8 @@
 #ifndef CORRAL_BLOCK_QCOW2_H
 #define CORRAL_BLOCK_QCOW2_H
 
+#include <string.h>
+
 #include "block/block_internal.h"
 
 #define QCOW2_MAGIC 0x514649fbu
@@ -93,6 +95,15 @@ struct qcow2 {
     uint64_t cbuf_entry;            /* L2 entry cbuf holds (0 = none) */
     uint64_t comp_next;             /* where packed compressed data may go on */
     uint8_t *wbuf;                  /* new clusters being written (QCOW2_WBUF_BYTES) */
+    /* Crash safety (the rules are at the top of qcow2_refcount.c). */
+    uint64_t pool_next, pool_end;   /* clusters whose refcount is already 1, unused */
+    bool rc_unsynced;               /* refcounts raised since the last fdatasync */
+    bool data_unsynced;             /* copied contents written since then */
+    bool lazy;                      /* lazy_refcounts: the dirty bit instead of syncs */
+    bool dirty_set;                 /* we set the header's dirty bit */
+    bool keep_dirty;                /* it was set on open and is not repaired yet */
+    uint64_t *pending;              /* deferred refcount decrements (host offsets) */
+    size_t npending;
 };
 
 /* New clusters a write allocates at once: up to this many bytes (and at
@@ -102,6 +113,11 @@ struct qcow2 {
 static inline uint64_t qcow2_cluster_of(const struct qcow2 *s, uint64_t host)
 {
     return host >> s->cluster_bits;
+}
+
+static inline bool qcow2_all_zero(const uint8_t *p, size_t n)
+{
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
 /* qcow2_cache.c */
@@ -122,6 +138,22 @@ int qcow2_refcount_add(struct qcow2 *s, uint64_t host, int addend);
  * for them exist afterwards, their refcounts are still 0). */
 int qcow2_reserve(struct qcow2 *s, uint64_t n, uint64_t *off);
 int qcow2_find_end(struct qcow2 *s);
+/* n clusters with refcount 1 (single ones come from a preallocated pool). */
+int qcow2_alloc(struct qcow2 *s, uint64_t n, uint64_t *off);
+/* Call before writing a reference (L1/L2/reftable entry) to something just
+ * allocated or copied: makes what it points to durable first. */
+int qcow2_barrier(struct qcow2 *s);
+/* Drops the references of L2 entry e once its replacement is durable. */
+int qcow2_release(struct qcow2 *s, uint64_t e);
+/* fdatasync, then the deferred decrements (the flush of a qcow2 image). */
+int qcow2_sync(struct qcow2 *s);
+/* qcow2_sync, then the unused pool is freed: refcounts are exact. */
+int qcow2_settle(struct qcow2 *s);
+/* Before a clean close: settles, syncs, clears the dirty bit we set. */
+int qcow2_shutdown(struct qcow2 *s);
+/* Sets and clears incompatible-feature bits in a v3 header, durably (after
+ * an fdatasync of everything before). */
+int qcow2_update_incompat(struct qcow2 *s, uint64_t set, uint64_t clear);
 /* Entry idx of a refcount block's contents (any refcount width). */
 uint64_t qcow2_refcount_in_block(const struct qcow2 *s, const uint8_t *blk, uint64_t idx);
 
@@ -141,7 +173,7 @@ int qcow2_entry_ref(struct qcow2 *s, uint64_t e, int addend);
 /* The L2 entry of guest offset vo (0 if it has no L2 table). */
 int qcow2_get_entry(struct qcow2 *s, uint64_t vo, uint64_t *e);
 /* Points guest cluster vo at L2 entry e (its host clusters already
- * referenced), then drops the references of the entry it replaces. */
+ * referenced), then releases the references of the entry it replaces. */
 int qcow2_set_entry(struct qcow2 *s, uint64_t vo, uint64_t e);
 
 /* qcow2_meta.c: info, block status, zeroes, discard, resize, backing file. */

@@ -216,7 +216,7 @@ static void compare(struct ck *c, int fix, bool *changed)
         for (uint64_t i = rb * per; i < MIN(c->n, (rb + 1) * per); i++) {
             uint64_t want = c->rc[i];
             uint64_t stored = blk ? qcow2_refcount_in_block(s, blk, i - rb * per) : 0;
-            if (want)
+            if (want || stored)   /* leaks count, as in qemu-img */
                 c->res->image_end_offset = (i + 1) << s->cluster_bits;
             bool low = stored < want, high = stored > want;
             if (low)
@@ -335,13 +335,29 @@ static int run(struct qcow2 *s, int fix, struct blk_check_result *res, bool *cha
     return 0;
 }
 
+/* A repaired image is no longer dirty or corrupt (QEMU unmarks it too). */
+static int unmark(struct qcow2 *s, const struct blk_check_result *left)
+{
+    if (left->corruptions || left->check_errors)
+        return 0;
+    int r = qcow2_update_incompat(s, 0, QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT);
+    if (r == 0)
+        s->keep_dirty = false;
+    return r;
+}
+
 int qcow2_check(struct blk *b, int fix, struct blk_check_result *res)
 {
     struct qcow2 *s = b->priv;
     bool changed = false;
-    int r = run(s, fix, res, &changed);
-    if (r < 0 || !fix || !changed)
+    /* Deferred decrements and the allocation pool would look like leaks. */
+    int r = b->readonly ? 0 : qcow2_settle(s);
+    if (r == 0)
+        r = run(s, fix, res, &changed);
+    if (r < 0 || !fix)
         return r;
+    if (!changed)
+        return unmark(s, res);
     if (fdatasync(s->fd) < 0)
         return fail(errno, "%s: flush failed: %s", b->path, strerror(errno));
     s->cbuf_entry = 0;
@@ -353,5 +369,5 @@ int qcow2_check(struct blk *b, int fix, struct blk_check_result *res)
     res->corruptions_fixed = res->corruptions - MIN(again.corruptions, res->corruptions);
     res->leaks_fixed = res->leaks - MIN(again.leaks, res->leaks);
     res->check_errors += again.check_errors;
-    return 0;
+    return unmark(s, &again);
 }

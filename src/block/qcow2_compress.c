@@ -7,8 +7,9 @@
  * so a host cluster may hold pieces of several compressed clusters; its
  * refcount is the number of L2 entries whose data touches it.
  *
- * Order, for crash safety: data, refcounts, L2 entry, then the references
- * of what the entry pointed at before are dropped. */
+ * Order, for crash safety (see qcow2_refcount.c): the data and refcounts
+ * of every cluster of one call, one barrier, then their L2 entries (each
+ * releasing what it replaces).  One sync per call, not per cluster. */
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
@@ -62,8 +63,8 @@ static int alloc_bytes(struct qcow2 *s, uint64_t len, uint64_t *host)
 }
 
 /* Writes zlen compressed bytes (in buf, with room to pad them to a whole
- * sector) for guest cluster vo and points its L2 entry at them. */
-static int store(struct qcow2 *s, uint64_t vo, uint8_t *buf, size_t zlen)
+ * sector) and references them; *e is the L2 entry for them. */
+static int store(struct qcow2 *s, uint8_t *buf, size_t zlen, uint64_t *e)
 {
     uint64_t host, x = 62 - (s->cluster_bits - 8);
     int r = alloc_bytes(s, zlen, &host);
@@ -74,56 +75,58 @@ static int store(struct qcow2 *s, uint64_t vo, uint8_t *buf, size_t zlen)
     memset(buf + zlen, 0, end - host - zlen);
     if ((r = blk_pwrite_fd(s->fd, buf, end - host, host)) < 0)
         return fail(-r, "%s: write failed: %s", s->b->path, strerror(-r));
+    s->data_unsynced = true;   /* lost, it would not inflate */
     uint64_t nsec = ((host + zlen - 1) >> 9) - (host >> 9);
-    uint64_t e = QCOW2_COMPRESSED | nsec << x | host;
+    *e = QCOW2_COMPRESSED | nsec << x | host;
     s->comp_next = end;
-    r = qcow2_entry_ref(s, e, 1);
-    return r < 0 ? r : qcow2_set_entry(s, vo, e);
+    return qcow2_entry_ref(s, *e, 1);
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
-}
-
+/* Compresses and stores one guest cluster; *e is its new L2 entry, or 0
+ * if nothing is left to do (written uncompressed, or already zero). */
 static int write_one(struct qcow2 *s, uint64_t vo, const uint8_t *p, size_t n, uint8_t *in,
-                     uint8_t *out)
+                     uint8_t *out, uint64_t *e)
 {
     /* A short last cluster is compressed as a whole one, zero-padded:
      * readers always inflate whole clusters. */
     memcpy(in, p, n);
     memset(in + n, 0, s->cluster_size - n);
-    uint64_t e;
     size_t zlen = 0;
     int r;
-    if (all_zero(in, s->cluster_size) && !s->b->backing) {
+    *e = 0;
+    if (qcow2_all_zero(in, s->cluster_size) && !s->b->backing) {
         /* Unallocated reads as zeros already (as qemu-img convert leaves it). */
-        if ((r = qcow2_get_entry(s, vo, &e)) < 0 || e == 0)
+        uint64_t old;
+        if ((r = qcow2_get_entry(s, vo, &old)) < 0 || old == 0)
             return r;
     }
     r = deflate_cluster(s, in, out, &zlen);
     if (r < 0)
         return r;
-    return zlen ? store(s, vo, out, zlen) : qcow2_write(s->b, vo, p, n);
+    return zlen ? store(s, out, zlen, e) : qcow2_write(s->b, vo, p, n);
 }
 
 int qcow2_write_compressed(struct blk *b, uint64_t off, const void *buf, size_t len)
 {
     struct qcow2 *s = b->priv;
-    uint64_t cs = s->cluster_size;
+    uint64_t cs = s->cluster_size, n = (len + cs - 1) / cs;
     if (off % cs || (len % cs && off + len != b->size))
         return fail(EINVAL, "%s: compressed writes must cover whole clusters (offset %" PRIu64
                     ", length %zu)", b->path, off, len);
     _cleanup_free_ uint8_t *in = malloc(cs);
     _cleanup_free_ uint8_t *out = malloc(cs + 512);
-    if (!in || !out)
+    _cleanup_free_ uint64_t *entries = calloc(n ? n : 1, sizeof(uint64_t));
+    if (!in || !out || !entries)
         return fail(ENOMEM, "out of memory");
     const uint8_t *p = buf;
-    for (uint64_t done = 0; done < len; done += cs) {
-        size_t n = (size_t)MIN(cs, len - done);
-        int r = write_one(s, off + done, p + done, n, in, out);
-        if (r < 0)
-            return r;
-    }
-    return 0;
+    int r = 0;
+    for (uint64_t i = 0; i < n && r == 0; i++)
+        r = write_one(s, off + i * cs, p + i * cs, (size_t)MIN(cs, len - i * cs), in, out,
+                      &entries[i]);
+    if (r == 0)
+        r = qcow2_barrier(s);
+    for (uint64_t i = 0; i < n && r == 0; i++)
+        if (entries[i])
+            r = qcow2_set_entry(s, off + i * cs, entries[i]);
+    return r;
 }

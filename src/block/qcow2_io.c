@@ -1,4 +1,7 @@
-/* qcow2: reading and writing guest data through the L1/L2 tables. */
+/* qcow2: reading and writing guest data through the L1/L2 tables.  Every
+ * change follows the order described at the top of qcow2_refcount.c:
+ * contents and refcount, qcow2_barrier(), the reference, qcow2_release()
+ * of what it replaced. */
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
@@ -38,13 +41,14 @@ static int alloc_l2(struct qcow2 *s, uint64_t l1i, struct l2_ref *ref)
 {
     uint64_t off;
     uint8_t e[8];
-    int r = qcow2_reserve(s, 1, &off);
+    int r = qcow2_alloc(s, 1, &off);
     if (!r)
         r = qcow2_cache_get_new(s, &s->l2_cache, off, &ref->table);
     if (!r && (r = blk_pwrite_fd(s->fd, ref->table, s->cluster_size, off)) < 0)
         r = io_fail(s, r, "write");
+    /* A lost write of the new table leaves zeros: the same empty table. */
     if (!r)
-        r = qcow2_refcount_set(s, off, 1);
+        r = qcow2_barrier(s);
     put_be64(e, off | QCOW2_COPIED);
     if (!r && (r = blk_pwrite_fd(s->fd, e, 8, s->l1_offset + l1i * 8)) < 0)
         r = io_fail(s, r, "write");
@@ -71,18 +75,19 @@ static int cow_l2(struct qcow2 *s, uint64_t l1i, struct l2_ref *ref)
     if (r < 0)
         return r;
     memcpy(copy, t, s->cluster_size);
-    r = qcow2_reserve(s, 1, &off);
+    r = qcow2_alloc(s, 1, &off);
     if (!r && (r = blk_pwrite_fd(s->fd, copy, s->cluster_size, off)) < 0)
         r = io_fail(s, r, "write");
+    s->data_unsynced = true;
     if (!r)
-        r = qcow2_refcount_set(s, off, 1);
+        r = qcow2_barrier(s);
     put_be64(e, off | QCOW2_COPIED);
     if (!r && (r = blk_pwrite_fd(s->fd, e, 8, s->l1_offset + l1i * 8)) < 0)
         r = io_fail(s, r, "write");
     if (r < 0)
         return r;
     s->l1[l1i] = off | QCOW2_COPIED;
-    r = qcow2_refcount_add(s, ref->table_off, -1);
+    r = qcow2_release(s, ref->table_off);
     ref->table_off = off;
     if (!r)
         r = qcow2_cache_get_new(s, &s->l2_cache, off, &ref->table);
@@ -254,6 +259,12 @@ int qcow2_read(struct blk *b, uint64_t off, void *buf, size_t len)
     return 0;
 }
 
+/* Whether everything but [in, in+n) of a cluster buffer is zero. */
+static bool all_zero_outside(const uint8_t *p, size_t size, uint64_t in, size_t n)
+{
+    return qcow2_all_zero(p, (size_t)in) && qcow2_all_zero(p + in + n, size - in - n);
+}
+
 /* The old content of a cluster that is about to be rewritten as a whole. */
 static int read_base(struct qcow2 *s, uint64_t e, uint64_t vo, uint8_t *tmp)
 {
@@ -280,10 +291,10 @@ static uint64_t new_run(struct qcow2 *s, const struct l2_ref *ref, uint64_t in, 
 }
 
 /* Writes into k clusters that need new (or first) host clusters: the data
- * (old content around the edges of the request), then their refcounts,
- * then the L2 entries pointing at them, then the old entries' references
- * are dropped (they may be shared with a snapshot).  A preallocated zero
- * cluster we own (k = 1) is reused in place. */
+ * (old content around the edges of the request) into clusters whose
+ * refcounts are already 1, qcow2_barrier(), the L2 entries pointing at
+ * them, then the old entries' references are released.  A preallocated
+ * zero cluster we own (k = 1) is reused in place. */
 static int write_new_clusters(struct qcow2 *s, struct l2_ref *ref, uint64_t k, uint64_t vo,
                               uint64_t in, const uint8_t *buf, size_t n)
 {
@@ -304,11 +315,15 @@ static int write_new_clusters(struct qcow2 *s, struct l2_ref *ref, uint64_t k, u
     memcpy(s->wbuf + in, buf, n);
     bool reuse = k == 1 && is_zero(s, e0) && (e0 & QCOW2_OFFSET_MASK) && (e0 & QCOW2_COPIED);
     host = e0 & QCOW2_OFFSET_MASK;
-    r = reuse ? check_writable(s, host, "data cluster") : qcow2_reserve(s, k, &host);
+    r = reuse ? check_writable(s, host, "data cluster") : qcow2_alloc(s, k, &host);
     if (!r && (r = blk_data_pwrite(s->b, s->wbuf, total, host)) < 0)
         r = io_fail(s, r, "write");
-    for (uint64_t i = 0; i < k && !r && !reuse; i++)
-        r = qcow2_refcount_set(s, host + i * cs, 1);
+    /* A fresh cluster whose write is lost reads as zeros: harmless unless
+     * it holds copied old contents (or reuses a cluster with stale ones). */
+    if (reuse || !all_zero_outside(s->wbuf, total, in, n))
+        s->data_unsynced = true;
+    if (!r)
+        r = qcow2_barrier(s);
     if (r < 0)
         return r;
     memcpy(old, ref->table + ref->idx * 8, 8 * k);
@@ -317,8 +332,10 @@ static int write_new_clusters(struct qcow2 *s, struct l2_ref *ref, uint64_t k, u
     if ((r = blk_pwrite_fd(s->fd, ne, 8 * k, ref->table_off + ref->idx * 8)) < 0)
         return io_fail(s, r, "write");
     memcpy(ref->table + ref->idx * 8, ne, 8 * k);
+    /* The old clusters may be shared with a snapshot (no COPIED): drop our
+     * references once the new entries are durable. */
     for (uint64_t i = 0; i < k && !r && !reuse; i++)
-        r = qcow2_entry_ref(s, get_be64(old + i * 8), -1);
+        r = qcow2_release(s, get_be64(old + i * 8));
     return r;
 }
 
@@ -414,9 +431,11 @@ int qcow2_set_entry(struct qcow2 *s, uint64_t vo, uint64_t e)
         return r;
     uint64_t old = l2_entry(&ref);
     put_be64(ne, e);
+    if ((e & QCOW2_OFFSET_MASK) && (r = qcow2_barrier(s)) < 0)
+        return r;
     if ((r = blk_pwrite_fd(s->fd, ne, 8, ref.table_off + ref.idx * 8)) < 0)
         return io_fail(s, r, "write");
     memcpy(ref.table + ref.idx * 8, ne, 8);
     s->cbuf_entry = 0;
-    return qcow2_entry_ref(s, old, -1);
+    return qcow2_release(s, old);
 }

@@ -244,11 +244,9 @@ static int grow_l1(struct qcow2 *s, uint64_t need)
     memcpy(t, s->l1, (size_t)s->l1_size * 8);
     for (uint64_t i = 0; i < need; i++)
         put_be64(buf + i * 8, t[i]);
-    int r = qcow2_reserve(s, n, &off);
+    int r = qcow2_alloc(s, n, &off);
     if (!r)
         r = write_at(s, buf, n * s->cluster_size, off);
-    for (uint64_t i = 0; i < n && !r; i++)
-        r = qcow2_refcount_set(s, off + i * s->cluster_size, 1);
     if (!r)
         r = sync_file(s);
     uint8_t h[12];

@@ -140,6 +140,15 @@ static int write_l1_copy(struct qcow2 *s, const uint64_t *l1, uint32_t n, uint64
 
 /* ---- operations ---------------------------------------------------------- */
 
+/* Each operation starts from exact refcounts (no deferred decrements: the
+ * COPIED flags are recomputed from them) and makes its decrements durable
+ * before the flags are set again. */
+static int begin(struct blk *b, struct snaptab *t)
+{
+    int r = qcow2_sync(b->priv);
+    return r < 0 ? r : snap_with_table(b, t);
+}
+
 static uint64_t next_id(const struct snaptab *t)
 {
     uint64_t max = 0;
@@ -179,7 +188,7 @@ static int create_in(struct qcow2 *s, struct snaptab *t, const char *name)
 int qcow2_snapshot_create(struct blk *b, const char *name)
 {
     struct snaptab t;
-    int r = snap_with_table(b, &t);
+    int r = begin(b, &t);
     if (!r)
         r = create_in(b->priv, &t, name);
     snaptab_free(&t);
@@ -231,13 +240,15 @@ static int apply_in(struct qcow2 *s, const struct snap *sn)
     free(old);
     if (!r)
         r = snap_free_clusters(s, old_off, (uint64_t)old_n * 8);
+    if (!r)
+        r = snap_sync_or_fail(s);
     return r < 0 ? r : walk(s, s->l1, s->l1_size, 0, true);
 }
 
 int qcow2_snapshot_apply(struct blk *b, const char *name_or_id)
 {
     struct snaptab t;
-    int r = snap_with_table(b, &t);
+    int r = begin(b, &t);
     struct snap *sn = r ? NULL : snap_find(&t, name_or_id);
     if (!r && !sn)
         r = fail(ENOENT, "%s: no snapshot with ID or name '%s'", b->path, name_or_id);
@@ -258,6 +269,8 @@ static int delete_in(struct qcow2 *s, struct snaptab *t, struct snap *sn)
     if (!r)
         r = snap_free_clusters(s, sn->l1_offset, (uint64_t)sn->l1_size * 8);
     free(l1);
+    if (!r)
+        r = snap_sync_or_fail(s);
     /* Clusters only the active tables use now get their COPIED flag back. */
     return r < 0 ? r : walk(s, s->l1, s->l1_size, 0, true);
 }
@@ -265,7 +278,7 @@ static int delete_in(struct qcow2 *s, struct snaptab *t, struct snap *sn)
 int qcow2_snapshot_delete(struct blk *b, const char *name_or_id)
 {
     struct snaptab t;
-    int r = snap_with_table(b, &t);
+    int r = begin(b, &t);
     struct snap *sn = r ? NULL : snap_find(&t, name_or_id);
     if (!r && !sn)
         r = fail(ENOENT, "%s: no snapshot with ID or name '%s'", b->path, name_or_id);

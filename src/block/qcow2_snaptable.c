@@ -241,11 +241,9 @@ int snap_write_new(struct qcow2 *s, const void *buf, uint64_t bytes, uint64_t *o
     *off = 0;
     if (n == 0)
         return 0;
-    int r = qcow2_reserve(s, n, off);
+    int r = qcow2_alloc(s, n, off);
     if (!r && (r = blk_pwrite_fd(s->fd, buf, bytes, *off)) < 0)
         r = snap_io_fail(s, r, "write");
-    for (uint64_t i = 0; i < n && r == 0; i++)
-        r = qcow2_refcount_set(s, *off + i * s->cluster_size, 1);
     return r;
 }
 

@@ -101,7 +101,7 @@ int cmd_check(int argc, char **argv)
         return img_usage("check", "Expecting one image file name");
     const char *file = argv[optind];
     struct blk *b;
-    if (img_open(file, fmt, cache | (fix ? BLK_OPEN_NO_BACKING : BLK_OPEN_RDONLY | BLK_OPEN_NO_BACKING), &b))
+    if (img_open(file, fmt, cache | (fix ? BLK_OPEN_NO_BACKING | BLK_OPEN_CHECK : BLK_OPEN_RDONLY | BLK_OPEN_NO_BACKING), &b))
         return 1;
     if (blk_format_of(b) == BLK_FMT_RAW) {
         blk_close(b);
