@@ -6,6 +6,7 @@
 #   img    corral-img against qemu-img, command by command (TAP from tests/img/run.sh)
 #   block  disk images interoperating with qemu-img (TAP from tests/block/interop.sh)
 #   server corrald and the corral CLI end to end (TAP from tests/server/run.sh)
+#   vms    VMs, networks and consoles through corrald (TAP from tests/server/vms.sh)
 #   vmm    corral-vmm booting the test guests and Linux (TAP from tests/vmm/run.sh)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -67,6 +68,7 @@ run_meson "$fuzz_build" fuzz
 run_tap block tests/block/interop.sh "$build/tests/block/blktool"
 run_tap img tests/img/run.sh "$build/src/img/corral-img"
 run_tap server tests/server/run.sh "$build"
+run_tap vms tests/server/vms.sh "$build"
 run_tap vmm tests/vmm/run.sh "$build"
 
 echo
