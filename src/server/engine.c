@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -246,6 +247,9 @@ static int spawn(char *const argv[], const char *dir, pid_t *out)
         dup2(nullfd, 0);
         dup2(logfd, 1);
         dup2(logfd, 2);
+        /* Nothing of corrald's (sockets, database) may leak into the guest's
+         * engine, whatever flags its opener used. */
+        close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
         execv(argv[0], argv);
         int e = errno;
         (void)!write(p[1], &e, sizeof(e));
