@@ -9,6 +9,7 @@
 #   oci    corral-oci running real containers (TAP from tests/oci/run.sh)
 #   crash  writers killed at random; images must check clean and keep every flushed write
 #          (TAP from tests/img/crash.sh)
+#   vms    VMs, networks and consoles through corrald (TAP from tests/server/vms.sh)
 #   vmm    corral-vmm booting the test guests and Linux (TAP from tests/vmm/run.sh)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +73,7 @@ run_tap img tests/img/run.sh "$build/src/img/corral-img"
 run_tap server tests/server/run.sh "$build"
 run_tap oci tests/oci/run.sh "$build"
 run_tap crash tests/img/crash.sh "$build"
+run_tap vms tests/server/vms.sh "$build"
 run_tap vmm tests/vmm/run.sh "$build"
 
 echo

@@ -21,7 +21,7 @@ struct cli {
 };
 
 /* Parsed arguments of one command: positionals, --key value options, flags. */
-#define ARGS_MAX 8
+#define ARGS_MAX 16
 struct args {
     const char *pos[ARGS_MAX];
     int npos;
@@ -37,6 +37,14 @@ int cli_call(struct cli *c, const char *method, const char *path, struct json_ob
              bool no_wait, struct json_object **meta);
 /* Streams GET path (SSE) to stdout until interrupted. */
 int cli_stream(struct cli *c, const char *path);
+/* Attaches the terminal to a WebSocket console (console.c). */
+int cli_console(struct cli *c, const char *path);
+/* For console.c: a curl handle for path (Unix socket or HTTPS with the
+ * token), and the error printers. */
+struct curl_slist;
+void *cli_setup(struct cli *c, const char *method, const char *path, struct curl_slist **hdrs);
+int cli_connect_error(struct cli *c, int rc);
+int cli_server_error(struct json_object *env);
 
 /* Output: a table of the listed columns, or key: value lines, or JSON. */
 void out_table(const struct cli *c, struct json_object *rows, const char *const *cols);

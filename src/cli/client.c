@@ -39,7 +39,7 @@ static size_t on_stream(char *p, size_t size, size_t n, void *arg)
     return len * size;
 }
 
-static CURL *setup(struct cli *c, const char *method, const char *path, struct curl_slist **hdrs)
+CURL *cli_setup(struct cli *c, const char *method, const char *path, struct curl_slist **hdrs)
 {
     CURL *h = curl_easy_init();
     if (!h)
@@ -72,10 +72,10 @@ static CURL *setup(struct cli *c, const char *method, const char *path, struct c
     return h;
 }
 
-static int connect_error(struct cli *c, CURLcode rc)
+int cli_connect_error(struct cli *c, int rc)
 {
     fprintf(stderr, "corral: cannot reach corrald at %s: %s\n", c->remote ? c->remote : c->socket,
-            curl_easy_strerror(rc));
+            curl_easy_strerror((CURLcode)rc));
     return EXIT_CONNECT;
 }
 
@@ -85,7 +85,7 @@ static int request(struct cli *c, const char *method, const char *path, const ch
 {
     struct curl_slist *hdrs = NULL;
     struct buf b = { 0 };
-    CURL *h = setup(c, method, path, &hdrs);
+    CURL *h = cli_setup(c, method, path, &hdrs);
     if (!h)
         return EXIT_CONNECT;
     if (body)
@@ -97,7 +97,7 @@ static int request(struct cli *c, const char *method, const char *path, const ch
     curl_slist_free_all(hdrs);
     if (rc != CURLE_OK) {
         free(b.data);
-        return connect_error(c, rc);
+        return cli_connect_error(c, rc);
     }
     *env = b.data ? json_tokener_parse(b.data) : NULL;
     free(b.data);
@@ -115,7 +115,7 @@ static const char *field(struct json_object *o, const char *key)
     return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
 }
 
-static int server_error(struct json_object *env)
+int cli_server_error(struct json_object *env)
 {
     struct json_object *e = json_object_object_get(env, "error");
     fprintf(stderr, "corral: error: %s (%s)\n", field(e, "message"), field(e, "code"));
@@ -132,7 +132,7 @@ int cli_call(struct cli *c, const char *method, const char *path, struct json_ob
         return r;
     const char *type = field(env, "type");
     if (!strcmp(type, "error")) {
-        r = server_error(env);
+        r = cli_server_error(env);
         json_object_put(env);
         return r;
     }
@@ -144,7 +144,7 @@ int cli_call(struct cli *c, const char *method, const char *path, struct json_ob
             if ((r = request(c, "GET", wait, NULL, &env)))
                 return r;
             if (!strcmp(field(env, "type"), "error")) {
-                r = server_error(env);
+                r = cli_server_error(env);
                 json_object_put(env);
                 return r;
             }
@@ -169,7 +169,7 @@ int cli_call(struct cli *c, const char *method, const char *path, struct json_ob
 int cli_stream(struct cli *c, const char *path)
 {
     struct curl_slist *hdrs = NULL;
-    CURL *h = setup(c, "GET", path, &hdrs);
+    CURL *h = cli_setup(c, "GET", path, &hdrs);
     if (!h)
         return EXIT_CONNECT;
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_stream);
@@ -179,6 +179,6 @@ int cli_stream(struct cli *c, const char *path)
     curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);
     if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR)
-        return connect_error(c, rc);
+        return cli_connect_error(c, rc);
     return status == 200 ? EXIT_OK : EXIT_SERVER;
 }

@@ -16,6 +16,8 @@ static const char *const user_cols[] = { "name", "role", "created", NULL };
 static const char *const token_cols[] = { "id", "name", "user", "role", "expires", NULL };
 static const char *const op_cols[] = { "id", "kind", "status", "progress", "owner", "error", NULL };
 static const char *const audit_cols[] = { "time", "actor", "action", "target", NULL };
+static const char *const vm_cols[] = { "name", "state", "running_engine", "vcpus", "memory", "description", NULL };
+static const char *const net_cols[] = { "name", "subnet", "gateway", "bridge", "description", NULL };
 
 static bool flag(const struct args *a, const char *name) { return arg_opt(a, name) != NULL; }
 
@@ -250,6 +252,147 @@ static int token_delete(struct cli *c, const struct args *a)
     return change(c, a, "DELETE", p, NULL, true);
 }
 
+/* ---- VMs and networks --------------------------------------------------------- */
+
+static int vm_list(struct cli *c, const struct args *a) { (void)a; return get(c, V "/vms", vm_cols); }
+
+static int vm_show(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/vms/%s", a->pos[0]);
+    return get(c, p, NULL);
+}
+
+/* "a,b,c" -> ["a","b","c"] (each as made by one()) */
+static struct json_object *list_of(const char *csv, struct json_object *(*one)(const char *, size_t))
+{
+    struct json_object *arr = json_object_new_array();
+    for (const char *p = csv; p && *p;) {
+        size_t n = strcspn(p, ",");
+        if (n)
+            json_object_array_add(arr, one(p, n));
+        p += n + (p[n] == ',');
+    }
+    return arr;
+}
+
+static struct json_object *str_n(const char *p, size_t n) { return json_object_new_string_len(p, (int)n); }
+
+static struct json_object *nic_n(const char *p, size_t n)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "network", json_object_new_string_len(p, (int)n));
+    return o;
+}
+
+/* The options create and set share; numbers go as given, the server checks them. */
+static void vm_body(const struct args *a, struct json_object *b)
+{
+    add_str(b, "description", arg_opt(a, "description"));
+    add_str(b, "memory", arg_opt(a, "memory"));
+    add_str(b, "engine", arg_opt(a, "engine"));
+    if (arg_opt(a, "vcpus")) {
+        char *end;
+        long long n = strtoll(arg_opt(a, "vcpus"), &end, 10);
+        json_object_object_add(b, "vcpus", *end ? json_object_new_string(arg_opt(a, "vcpus"))
+                                                : json_object_new_int64(n));
+    }
+    if (arg_opt(a, "kernel") || arg_opt(a, "boot-volume")) {
+        struct json_object *boot = json_object_new_object();
+        add_str(boot, "kernel", arg_opt(a, "kernel"));
+        add_str(boot, "initrd", arg_opt(a, "initrd"));
+        add_str(boot, "cmdline", arg_opt(a, "cmdline"));
+        add_str(boot, "volume", arg_opt(a, "boot-volume"));
+        json_object_object_add(b, "boot", boot);
+    }
+    if (arg_opt(a, "disks"))
+        json_object_object_add(b, "disks", list_of(arg_opt(a, "disks"), str_n));
+    if (arg_opt(a, "nets"))
+        json_object_object_add(b, "nics", list_of(arg_opt(a, "nets"), nic_n));
+}
+
+static int vm_create(struct cli *c, const struct args *a)
+{
+    struct json_object *b = json_object_new_object();
+    add_str(b, "name", a->pos[0]);
+    vm_body(a, b);
+    return change(c, a, "POST", V "/vms", b, false);
+}
+
+static int vm_set(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/vms/%s", a->pos[0]);
+    struct json_object *b = json_object_new_object();
+    vm_body(a, b);
+    return change(c, a, "PATCH", p, b, false);
+}
+
+static int vm_delete(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/vms/%s", a->pos[0]);
+    return change(c, a, "DELETE", p, NULL, true);
+}
+
+/* start, stop, pause, resume, shutdown, restart: POST /vms/NAME/VERB */
+static int vm_action(struct cli *c, const struct args *a, const char *verb)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/vms/%s/%s", a->pos[0], verb);
+    struct json_object *b = NULL;
+    if (arg_opt(a, "timeout") || flag(a, "force")) {
+        b = json_object_new_object();
+        if (arg_opt(a, "timeout"))
+            json_object_object_add(b, "timeout", json_object_new_int64(atoll(arg_opt(a, "timeout"))));
+        if (flag(a, "force"))
+            json_object_object_add(b, "force", json_object_new_boolean(true));
+    }
+    int r = change(c, a, "POST", p, b, true);
+    if (r == 0 && !flag(a, "no-wait") && !c->json)
+        printf("vm %s: %s done\n", a->pos[0], verb);
+    return r;
+}
+
+static int vm_start(struct cli *c, const struct args *a) { return vm_action(c, a, "start"); }
+static int vm_stop(struct cli *c, const struct args *a) { return vm_action(c, a, "stop"); }
+static int vm_shutdown(struct cli *c, const struct args *a) { return vm_action(c, a, "shutdown"); }
+static int vm_pause(struct cli *c, const struct args *a) { return vm_action(c, a, "pause"); }
+static int vm_resume(struct cli *c, const struct args *a) { return vm_action(c, a, "resume"); }
+static int vm_restart(struct cli *c, const struct args *a) { return vm_action(c, a, "restart"); }
+
+static int vm_console(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/vms/%s/console", a->pos[0]);
+    return cli_console(c, p);
+}
+
+static int net_list(struct cli *c, const struct args *a) { (void)a; return get(c, V "/networks", net_cols); }
+
+static int net_show(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/networks/%s", a->pos[0]);
+    return get(c, p, NULL);
+}
+
+static int net_create(struct cli *c, const struct args *a)
+{
+    struct json_object *b = json_object_new_object();
+    add_str(b, "name", a->pos[0]);
+    add_str(b, "subnet", arg_opt(a, "subnet"));
+    add_str(b, "description", arg_opt(a, "description"));
+    return change(c, a, "POST", V "/networks", b, false);
+}
+
+static int net_delete(struct cli *c, const struct args *a)
+{
+    char p[256];
+    snprintf(p, sizeof(p), V "/networks/%s", a->pos[0]);
+    return change(c, a, "DELETE", p, NULL, true);
+}
+
 /* ---- operations, audit, events --------------------------------------------- */
 
 static int op_list(struct cli *c, const struct args *a) { (void)a; return get(c, V "/operations", op_cols); }
@@ -306,6 +449,30 @@ static const struct verb vol_verbs[] = {
     { "resize", "POOL VOLUME SIZE [--no-wait]", "grow (or shrink) a volume", 3, 3, "", NW, vol_resize },
     { "delete", "POOL VOLUME [--no-wait]", "delete a volume", 2, 2, "", NW, vol_delete },
     { 0 } };
+#define VMOPTS "kernel,initrd,cmdline,boot-volume,vcpus,memory,engine,disks,nets,description"
+#define VMUSE "[--kernel FILE [--initrd FILE] [--cmdline TEXT] | --boot-volume POOL/VOL] [--vcpus N] [--memory SIZE]\n" \
+              "        [--engine auto|kvm|qemu] [--disks POOL/VOL,...] [--nets NETWORK,...] [--description TEXT]"
+static const struct verb vm_verbs[] = {
+    { "list", "", "list VMs", 0, 0, "", "", vm_list },
+    { "show", "VM", "show a VM: configuration, state, NIC addresses", 1, 1, "", "", vm_show },
+    { "create", "VM " VMUSE, "create a VM (stopped)", 1, 1, VMOPTS, "", vm_create },
+    { "set", "VM " VMUSE, "change a stopped VM's configuration (lists replace the old ones)", 1, 1, VMOPTS, "", vm_set },
+    { "delete", "VM", "delete a stopped VM (its volumes stay)", 1, 1, "", "", vm_delete },
+    { "start", "VM [--no-wait]", "start a VM", 1, 1, "", NW, vm_start },
+    { "stop", "VM [--no-wait]", "stop a VM at once (pull the plug)", 1, 1, "", NW, vm_stop },
+    { "shutdown", "VM [--timeout SECONDS] [--force] [--no-wait]",
+      "ask the guest to power off (ACPI); --force stops it after the timeout (default 60)", 1, 1, "timeout", "force," NW, vm_shutdown },
+    { "pause", "VM [--no-wait]", "pause a VM's vCPUs", 1, 1, "", NW, vm_pause },
+    { "resume", "VM [--no-wait]", "resume a paused VM", 1, 1, "", NW, vm_resume },
+    { "restart", "VM [--timeout SECONDS] [--no-wait]", "shut down (forced after the timeout, default 30) and start", 1, 1, "timeout", NW, vm_restart },
+    { "console", "VM", "attach to the serial console (Ctrl-] quits)", 1, 1, "", "", vm_console },
+    { 0 } };
+static const struct verb net_verbs[] = {
+    { "list", "", "list networks", 0, 0, "", "", net_list },
+    { "show", "NETWORK", "show a network and the NICs on it", 1, 1, "", "", net_show },
+    { "create", "NETWORK --subnet CIDR [--description TEXT]", "create a network (a bridge; the gateway is the subnet's first address)", 1, 1, "subnet,description", "", net_create },
+    { "delete", "NETWORK", "delete a network no VM uses", 1, 1, "", "", net_delete },
+    { 0 } };
 static const struct verb user_verbs[] = {
     { "list", "", "list users", 0, 0, "", "", user_list },
     { "show", "USER", "show a user", 1, 1, "", "", user_show },
@@ -335,6 +502,8 @@ const struct noun nouns[] = {
     { "host", "this host and you", host_verbs },
     { "pool", "storage pools", pool_verbs },
     { "volume", "volumes in pools (disks, linked clones)", vol_verbs },
+    { "vm", "virtual machines", vm_verbs },
+    { "net", "networks (bridges with a subnet)", net_verbs },
     { "user", "users and their roles", user_verbs },
     { "token", "API tokens for programs", token_verbs },
     { "op", "operations (slow work)", op_verbs },

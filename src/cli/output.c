@@ -14,7 +14,8 @@ static void cell(const char *key, struct json_object *v, char *out, size_t len)
 {
     if (!v) {
         snprintf(out, len, "-");
-    } else if (json_object_is_type(v, json_type_int) && (!strcmp(key, "size") || !strcmp(key, "allocated"))) {
+    } else if (json_object_is_type(v, json_type_int) && (!strcmp(key, "size") || !strcmp(key, "allocated") ||
+                                                  !strcmp(key, "memory"))) {
         static const char units[] = "BKMGTP";
         double n = (double)json_object_get_int64(v);
         int u = 0;

@@ -145,8 +145,32 @@ bool name_valid(const char *s)
     return n <= NAME_MAX_LEN;
 }
 
+/* An absolute path without ".", ".." or empty components. */
+bool path_valid(const char *p)
+{
+    if (p[0] != '/' || strlen(p) > 1024)
+        return false;
+    for (const char *q = p; *q;) {
+        q++;
+        size_t n = strcspn(q, "/");
+        if ((n == 0 && q[0]) || (n == 1 && q[0] == '.') || (n == 2 && !strncmp(q, "..", 2)))
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)q[i] < ' ')
+                return false;
+        q += n;
+    }
+    return true;
+}
+
+const char *json_str(struct json_object *o, const char *key)
+{
+    return json_object_get_string(json_object_object_get(o, key));
+}
+
 static const char *const type_names[] = { "a string", "an integer", "true or false",
-                                          "a size (bytes, or a string like \"10G\")" };
+                                          "a size (bytes, or a string like \"10G\")", "an object",
+                                          "an array" };
 
 static int field_value(const struct field *f, struct json_object *v, struct resp *out)
 {
@@ -167,6 +191,12 @@ static int field_value(const struct field *f, struct json_object *v, struct resp
         if (!json_object_is_type(v, json_type_boolean))
             break;
         *(bool *)f->out = json_object_get_boolean(v);
+        return 0;
+    case F_OBJECT:
+    case F_ARRAY:
+        if (!json_object_is_type(v, f->type == F_OBJECT ? json_type_object : json_type_array))
+            break;
+        *(struct json_object **)f->out = v;
         return 0;
     case F_SIZE:
         if (json_object_is_type(v, json_type_int)) {
@@ -426,6 +456,6 @@ void api_handle(struct server *s, struct req *r, struct resp *out)
         return;
     }
     rt->fn(s, r, out);
-    if (!out->body && !out->raw && !out->stream_events)
+    if (!out->body && !out->raw && !out->stream_events && out->ws_fd <= 0)
         api_error(out, E_INTERNAL, "the handler gave no answer");
 }

@@ -42,6 +42,14 @@ static const char *const migrations[] = {
     "  format TEXT NOT NULL, size INTEGER NOT NULL, base TEXT NOT NULL DEFAULT '',"
     "  state TEXT NOT NULL, description TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL,"
     "  PRIMARY KEY (pool, name));",
+    /* 2: VMs (configuration as JSON, the running engine's handle) and networks */
+    "CREATE TABLE networks (name TEXT PRIMARY KEY, bridge TEXT NOT NULL UNIQUE, subnet TEXT NOT NULL UNIQUE,"
+    "  gateway TEXT NOT NULL, description TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL);"
+    "CREATE TABLE vms (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,"
+    "  tag TEXT NOT NULL UNIQUE, config TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',"
+    "  state TEXT NOT NULL, engine TEXT NOT NULL DEFAULT '', pid INTEGER NOT NULL DEFAULT 0,"
+    "  pid_start INTEGER NOT NULL DEFAULT 0, control TEXT NOT NULL DEFAULT '',"
+    "  console TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL);",
 };
 
 static void db_lock(struct db *db) { pthread_mutex_lock(&db->lock); }

@@ -37,6 +37,7 @@ struct body {                   /* one request's upload, per connection */
     size_t len;
     bool too_big;
     bool answered;              /* a 413 was queued before the upload */
+    struct resp *up;            /* a console upgrade: its fd until on_upgrade takes it */
 };
 
 struct sse {                    /* one event-stream listener */
@@ -80,8 +81,41 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)n;
 }
 
-static struct MHD_Response *make_response(struct http *h, struct resp *out)
+static void on_upgrade(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra, size_t extra_len,
+                       MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
+    (void)c, (void)req_cls, (void)extra, (void)extra_len;
+    struct resp *up = cls;    /* the handler's ws fields, copied; freed by on_done */
+    if (ws_relay_start(sock, up->ws_fd, up->ws_name, urh) < 0) {
+        close(up->ws_fd);
+        console_release(up->ws_name);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+    }
+    up->ws_fd = 0;
+}
+
+static struct MHD_Response *make_response(struct http *h, struct resp *out, struct body *b)
+{
+    if (out->ws_fd > 0 && b) {
+        /* MHD calls on_upgrade at most once; the copy outlives this request. */
+        struct resp *up = calloc(1, sizeof(*up));
+        if (!up)
+            return NULL;
+        up->ws_fd = out->ws_fd;
+        snprintf(up->ws_name, sizeof(up->ws_name), "%s", out->ws_name);
+        out->ws_fd = 0;
+        struct MHD_Response *rsp = MHD_create_response_for_upgrade(on_upgrade, up);
+        if (!rsp) {
+            close(up->ws_fd);
+            console_release(up->ws_name);
+            free(up);
+            return NULL;
+        }
+        b->up = up;
+        MHD_add_response_header(rsp, MHD_HTTP_HEADER_UPGRADE, "websocket");
+        MHD_add_response_header(rsp, "Sec-WebSocket-Accept", out->ws_accept);
+        return rsp;
+    }
     if (out->stream_events) {
         struct sse *st = calloc(1, sizeof(*st));
         if (!st)
@@ -114,9 +148,9 @@ static struct MHD_Response *make_response(struct http *h, struct resp *out)
     return rsp;
 }
 
-static enum MHD_Result send_resp(struct http *h, struct MHD_Connection *c, struct resp *out)
+static enum MHD_Result send_resp(struct http *h, struct MHD_Connection *c, struct resp *out, struct body *b)
 {
-    struct MHD_Response *rsp = make_response(h, out);
+    struct MHD_Response *rsp = make_response(h, out, b);
     if (!rsp)
         return MHD_NO;
     MHD_add_response_header(rsp, "Cache-Control", "no-store");
@@ -176,7 +210,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_YES;
         b->answered = true;    /* answer now, before the client sends it all */
         api_error(&out, E_TOO_LARGE, "the request body is larger than %d bytes", API_MAX_BODY);
-        enum MHD_Result ret = send_resp(h, c, &out);
+        enum MHD_Result ret = send_resp(h, c, &out, b);
         resp_free(&out);
         return ret;
     }
@@ -211,7 +245,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (b->too_big) {
         api_error(&out, E_TOO_LARGE, "the request body is larger than %d bytes", API_MAX_BODY);
-        enum MHD_Result ret = send_resp(h, c, &out);
+        enum MHD_Result ret = send_resp(h, c, &out, b);
         resp_free(&out);
         return ret;
     }
@@ -227,11 +261,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     r.csrf_token = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
     r.if_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MATCH);
     r.cookie_session = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "corral_session");
+    r.upgrade = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
+    r.ws_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key");
+    r.ws_version = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version");
 
     api_handle(h->s, &r, &out);
     json_object_put(r.json);
     log_debug("%s %s %s -> %d", r.who.name[0] ? r.who.name : ip, method, url, out.status);
-    enum MHD_Result ret = send_resp(h, c, &out);
+    enum MHD_Result ret = send_resp(h, c, &out, b);
     resp_free(&out);
     return ret;
 }
@@ -240,6 +277,13 @@ static void on_done(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_Re
 {
     (void)cls, (void)c, (void)tc;
     struct body *b = *ctx;
+    if (b && b->up) {
+        if (b->up->ws_fd > 0) {    /* the client left before the upgrade */
+            close(b->up->ws_fd);
+            console_release(b->up->ws_name);
+        }
+        free(b->up);
+    }
     if (b) {
         free(b->data);
         free(b);
@@ -322,6 +366,7 @@ static int listen_unix(const char *path)
 static struct MHD_Daemon *start(struct http *h, int fd, bool tls, int family)
 {
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                     MHD_ALLOW_UPGRADE |
                      MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0) | (family == AF_INET6 ? MHD_USE_IPv6 : 0);
     struct MHD_OptionItem opts[] = {
         { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL },
@@ -381,6 +426,7 @@ void http_stop(struct http *h)
 {
     if (!h)
         return;
+    ws_relay_stop_all();
     if (h->tcp)
         MHD_stop_daemon(h->tcp);
     if (h->unix_d)

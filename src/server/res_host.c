@@ -11,6 +11,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "server/engine.h"
 #include "util/util.h"
 
 /* /proc files report size 0, so read_file() cannot read them. */
@@ -20,75 +21,6 @@ static bool read_proc(const char *path, char *buf, size_t len)
     ssize_t n = fd < 0 ? -1 : read_full(fd, buf, len - 1);
     buf[n > 0 ? n : 0] = 0;
     return n > 0;
-}
-
-/* The same classification as scripts/kvm-kind.sh. */
-static const char *kvm_kind(const char **why)
-{
-    if (access("/dev/kvm", R_OK | W_OK) < 0) {
-        *why = "no usable /dev/kvm (load kvm-intel or kvm-amd, or enable virtualization in the firmware)";
-        return "none";
-    }
-    struct stat st;
-    if (stat("/sys/module/kvm_pvm", &st) == 0) {
-        *why = "/dev/kvm is the paravirtual kvm_pvm module: guest ring 0 is emulated, too slow for stock Linux";
-        return "pvm";
-    }
-    static char cpuinfo[1 << 16];    /* the first CPU's flags are enough */
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&lock);
-    bool hw = read_proc("/proc/cpuinfo", cpuinfo, sizeof(cpuinfo)) &&
-              (strstr(cpuinfo, " vmx") || strstr(cpuinfo, " svm"));
-    pthread_mutex_unlock(&lock);
-    {
-        if (hw) {
-            *why = "hardware-assisted /dev/kvm (VT-x/AMD-V)";
-            return "hw";
-        }
-    }
-    *why = "/dev/kvm exists but the CPU shows no vmx/svm flags";
-    return "other";
-}
-
-static bool find_in_path(const char *prog, char *out, size_t len)
-{
-    const char *path = getenv("PATH");
-    char dirs[4096];
-    snprintf(dirs, sizeof(dirs), "%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-        snprintf(out, len, "%s/%s", d, prog);
-        if (access(out, X_OK) == 0)
-            return true;
-    }
-    return false;
-}
-
-static struct json_object *engine(bool ok, const char *why)
-{
-    struct json_object *e = json_object_new_object();
-    json_object_object_add(e, "available", json_object_new_boolean(ok));
-    json_object_object_add(e, "reason", json_object_new_string(why));
-    return e;
-}
-
-static struct json_object *engines(void)
-{
-    const char *why;
-    const char *kind = kvm_kind(&why);
-    bool hw = !strcmp(kind, "hw");
-    char qemu[512], qwhy[600];
-    bool have_qemu = find_in_path("qemu-system-x86_64", qemu, sizeof(qemu));
-    if (have_qemu)
-        snprintf(qwhy, sizeof(qwhy), "%s with %s", qemu,
-                 hw ? "KVM acceleration" : "TCG binary translation (no hardware-assisted /dev/kvm)");
-    else
-        snprintf(qwhy, sizeof(qwhy), "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)");
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "kvm_kind", json_object_new_string(kind));
-    json_object_object_add(o, "kvm", engine(hw, why));
-    json_object_object_add(o, "qemu", engine(have_qemu, qwhy));
-    json_object_object_add(o, "default", json_object_new_string(hw ? "kvm" : have_qemu ? "qemu" : "none"));
-    return o;
 }
 
 static int64_t meminfo(const char *text, const char *key)
@@ -127,7 +59,7 @@ int h_host(struct server *s, struct req *r, struct resp *out)
         }
         json_object_object_add(h, "load", l);
     }
-    json_object_object_add(h, "engines", engines());
+    json_object_object_add(h, "engines", engine_describe());
     return api_sync(out, 200, h);
 }
 

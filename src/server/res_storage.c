@@ -30,10 +30,7 @@
 #define VOL_COLS "pool, name, format, size, base, state, description, created"
 #define NAME_RULE "(^[a-z0-9][a-z0-9-]{0,62}$)"
 
-static const char *jstr(struct json_object *o, const char *key)
-{
-    return json_object_get_string(json_object_object_get(o, key));
-}
+#define jstr json_str
 
 static int load_pool(struct server *s, const char *name, struct json_object **out, struct resp *resp)
 {
@@ -97,24 +94,6 @@ int h_pool_get(struct server *s, struct req *r, struct resp *out)
     return answer(out, 200, p, path);
 }
 
-/* An absolute path without ".", ".." or empty components. */
-static bool path_clean(const char *p)
-{
-    if (p[0] != '/' || strlen(p) > 1024)
-        return false;
-    for (const char *q = p; *q;) {
-        q++;
-        size_t n = strcspn(q, "/");
-        if ((n == 0 && q[0]) || (n == 1 && q[0] == '.') || (n == 2 && !strncmp(q, "..", 2)))
-            return false;
-        for (size_t i = 0; i < n; i++)
-            if ((unsigned char)q[i] < ' ')
-                return false;
-        q += n;
-    }
-    return true;
-}
-
 int h_pools_create(struct server *s, struct req *r, struct resp *out)
 {
     const char *name = NULL, *path = NULL, *desc = "";
@@ -132,7 +111,7 @@ int h_pools_create(struct server *s, struct req *r, struct resp *out)
         return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
     char def[1100];
     snprintf(def, sizeof(def), "%s/%s", s->pools_dir, name);
-    if (path && !path_clean(path))
+    if (path && !path_valid(path))
         return api_error(out, E_BAD_FIELD, "path must be absolute, at most 1024 bytes, without '.', '..' "
                                            "or empty components");
     if (!path)
@@ -501,6 +480,10 @@ static int volume_settled(struct server *s, struct json_object *v, const char *w
     if (strcmp(jstr(v, "state"), "ready"))
         return api_error(out, E_BUSY, "volume '%s' is %s: wait until it is ready", jstr(v, "name"),
                          jstr(v, "state"));
+    char vm[NAME_MAX_LEN + 1];
+    if (vms_using_volume(s, jstr(v, "pool"), jstr(v, "name"), vm, sizeof(vm)))
+        return api_error(out, E_CONFLICT, "cannot %s volume '%s': VM '%s' uses it as a disk", what,
+                         jstr(v, "name"), vm);
     struct json_object *row = NULL;
     if (db_row(s->db, &row, "SELECT group_concat(name, ', ') AS clones FROM volumes WHERE pool = ? AND base = ?",
                "ss", jstr(v, "pool"), jstr(v, "name")) == 0 && jstr(row, "clones")) {

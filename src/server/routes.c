@@ -8,6 +8,8 @@
 #define V API_PREFIX
 #define POOL V "/pools/{pool}"
 #define VOL POOL "/volumes/{volume}"
+#define VM V "/vms/{vm}"
+#define NET V "/networks/{network}"
 
 const struct route routes[] = {
     { "POST", V "/auth/login", ROLE_NONE, h_login, "Log in: session cookie + CSRF token" },
@@ -29,6 +31,26 @@ const struct route routes[] = {
     { "GET", VOL, ROLE_AUDITOR, h_volume_get, "Get a volume" },
     { "PATCH", VOL, ROLE_OPERATOR, h_volume_patch, "Resize a volume or change its description (async)" },
     { "DELETE", VOL, ROLE_OPERATOR, h_volume_delete, "Delete a volume (async)" },
+
+    { "GET", V "/vms", ROLE_AUDITOR, h_vms_list, "List VMs" },
+    { "POST", V "/vms", ROLE_OPERATOR, h_vms_create, "Create a VM (stopped)" },
+    { "GET", VM, ROLE_AUDITOR, h_vm_get, "Get a VM" },
+    { "PATCH", VM, ROLE_OPERATOR, h_vm_patch, "Change a VM's configuration (stopped) or description" },
+    { "DELETE", VM, ROLE_OPERATOR, h_vm_delete, "Delete a stopped VM" },
+    { "POST", VM "/start", ROLE_OPERATOR, h_vm_start, "Start a VM (async)" },
+    { "POST", VM "/stop", ROLE_OPERATOR, h_vm_stop, "Stop a VM at once, like pulling the plug (async)" },
+    { "POST", VM "/shutdown", ROLE_OPERATOR, h_vm_shutdown,
+      "Ask the guest to power off, within a timeout; force stops it after (async)" },
+    { "POST", VM "/pause", ROLE_OPERATOR, h_vm_pause, "Pause a VM's vCPUs (async)" },
+    { "POST", VM "/resume", ROLE_OPERATOR, h_vm_resume, "Resume a paused VM (async)" },
+    { "POST", VM "/restart", ROLE_OPERATOR, h_vm_restart, "Shut down (forced after the timeout) and start (async)" },
+    { "GET", VM "/console", ROLE_OPERATOR, h_vm_console, "The VM's serial console (WebSocket)" },
+
+    { "GET", V "/networks", ROLE_AUDITOR, h_networks_list, "List networks" },
+    { "POST", V "/networks", ROLE_ADMIN, h_networks_create, "Create a network: a bridge with its own subnet" },
+    { "GET", NET, ROLE_AUDITOR, h_network_get, "Get a network and the NICs on it" },
+    { "PATCH", NET, ROLE_ADMIN, h_network_patch, "Change a network's description" },
+    { "DELETE", NET, ROLE_ADMIN, h_network_delete, "Delete a network no VM uses" },
 
     { "GET", V "/users", ROLE_AUDITOR, h_users_list, "List users" },
     { "POST", V "/users", ROLE_ADMIN, h_users_create, "Create a user" },

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "server/engine.h"
 #include "util/util.h"
 
 static int make_dir(const char *path, mode_t mode)
@@ -36,6 +37,15 @@ int server_open(const struct server_config *cfg, struct server **out)
         r = fail(ENOMEM, "out of memory");
     if (r == 0)
         r = make_dir(s->pools_dir, 0700);
+    if (r == 0 && asprintf(&s->vms_dir, "%s/vms", cfg->state_dir) < 0)
+        r = fail(ENOMEM, "out of memory");
+    if (r == 0)
+        r = make_dir(s->vms_dir, 0700);
+    /* VM sockets live in vms/ID/: they must fit a Unix socket address. */
+    if (r == 0 && strlen(s->vms_dir) > 80)
+        r = fail(ENAMETOOLONG, "--state-dir %s is too long for the VMs' Unix sockets (at most 76 bytes)",
+                 cfg->state_dir);
+    engine_setup(cfg->vmm_path);
     snprintf(db_path, sizeof(db_path), "%s/corral.db", cfg->state_dir);
     if (r == 0)
         r = events_new(&s->events);
@@ -51,7 +61,13 @@ int server_open(const struct server_config *cfg, struct server **out)
     if (r == 0)
         r = storage_recover(s);
     if (r == 0)
+        r = networks_recover(s);
+    if (r == 0)
+        r = vms_recover(s);
+    if (r == 0)
         r = ops_new(s, cfg->workers > 0 ? cfg->workers : 4, &s->ops);
+    if (r == 0)
+        r = vms_watch_start(s);
     if (r == 0)
         r = http_start(s, &s->http);
     if (r < 0) {
@@ -69,6 +85,7 @@ void server_close(struct server *s)
     /* Wake streams and waiters first: stopping HTTP joins their threads. */
     if (s->events)
         events_shutdown(s->events);
+    vms_watch_stop(s);
     if (s->ops)
         ops_stop(s->ops);
     if (s->http)
@@ -78,6 +95,7 @@ void server_close(struct server *s)
     db_close(s->db);
     events_free(s->events);
     free(s->pools_dir);
+    free(s->vms_dir);
     free(s);
 }
 

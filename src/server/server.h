@@ -67,6 +67,7 @@ struct req {
     size_t body_len;
     /* Headers (NULL if absent). */
     const char *content_type, *authorization, *cookie_session, *csrf_token, *if_match;
+    const char *upgrade, *ws_key, *ws_version;   /* WebSocket handshake headers */
     const char *peer_ip;         /* "unix" for the Unix socket */
     int peer_uid;                /* Unix socket: SO_PEERCRED uid, else -1 */
 
@@ -87,6 +88,9 @@ struct resp {
     char *set_cookie;            /* owned */
     int retry_after;             /* seconds; 0 = none */
     bool stream_events;          /* answer with the SSE event stream */
+    int ws_fd;                   /* > 0: upgrade to a WebSocket relaying this fd (owned) */
+    char ws_accept[32];          /* its Sec-WebSocket-Accept */
+    char ws_name[NAME_MAX_LEN + 1];   /* the VM whose console this is */
 };
 
 void resp_free(struct resp *r);
@@ -116,15 +120,21 @@ int api_check_if_match(const struct req *r, struct json_object *current, struct 
 
 /* Names of pools, volumes, users and tokens: ^[a-z0-9][a-z0-9-]{0,62}$ */
 bool name_valid(const char *s);
+/* An absolute path of at most 1024 bytes without ".", ".." or empty
+ * components or control characters. */
+bool path_valid(const char *p);
+/* A member's string value, or NULL. */
+const char *json_str(struct json_object *o, const char *key);
 
 /* Strict body parsing: every member of the body must be listed, with its
  * type; required members must be present.  Sizes accept bytes or "10G". */
-enum field_type { F_STRING, F_INT, F_BOOL, F_SIZE };
+enum field_type { F_STRING, F_INT, F_BOOL, F_SIZE, F_OBJECT, F_ARRAY };
 struct field {
     const char *name;
     enum field_type type;
     bool required;
-    void *out;                   /* const char **, int64_t *, bool *, uint64_t * */
+    void *out;                   /* const char **, int64_t *, bool *, uint64_t *,
+                                    struct json_object ** (borrowed from the body) */
     bool *present;               /* optional */
 };
 int api_fields(const struct req *r, const struct field *f, size_t n, struct resp *out);
@@ -162,6 +172,7 @@ struct server_config {
     const char *tls_cert, *tls_key;  /* default: generated under state_dir/tls */
     const char *admin_password_file;
     int workers;                 /* operation worker threads; default 4 */
+    const char *vmm_path;        /* corral-vmm; default: next to corrald */
 };
 
 struct db;
@@ -177,7 +188,12 @@ struct server {
     struct auth *auth;
     struct http *http;
     char *pools_dir;             /* state_dir/pools */
+    char *vms_dir;               /* state_dir/vms: one run directory per VM */
+    struct vm_watch *vm_watch;
 };
+
+/* The principal of changes corrald makes by itself (a guest powered off). */
+extern const struct principal principal_corrald;
 
 int server_open(const struct server_config *cfg, struct server **out);
 void server_close(struct server *s);     /* stops HTTP, operations, closes state */
@@ -317,9 +333,55 @@ int h_op_cancel(struct server *, struct req *, struct resp *);
 int h_events(struct server *, struct req *, struct resp *);
 int h_audit(struct server *, struct req *, struct resp *);
 
+int h_networks_list(struct server *, struct req *, struct resp *);
+int h_networks_create(struct server *, struct req *, struct resp *);
+int h_network_get(struct server *, struct req *, struct resp *);
+int h_network_patch(struct server *, struct req *, struct resp *);
+int h_network_delete(struct server *, struct req *, struct resp *);
+int h_vms_list(struct server *, struct req *, struct resp *);
+int h_vms_create(struct server *, struct req *, struct resp *);
+int h_vm_get(struct server *, struct req *, struct resp *);
+int h_vm_patch(struct server *, struct req *, struct resp *);
+int h_vm_delete(struct server *, struct req *, struct resp *);
+int h_vm_start(struct server *, struct req *, struct resp *);
+int h_vm_stop(struct server *, struct req *, struct resp *);
+int h_vm_shutdown(struct server *, struct req *, struct resp *);
+int h_vm_pause(struct server *, struct req *, struct resp *);
+int h_vm_resume(struct server *, struct req *, struct resp *);
+int h_vm_restart(struct server *, struct req *, struct resp *);
+int h_vm_console(struct server *, struct req *, struct resp *);
+
 /* Volumes that were being created, resized or deleted when the process
  * died are finished or undone at start. */
 int storage_recover(struct server *s);
+/* Recreates the bridges of networks (after a host reboot, or a crash
+ * between the row and the bridge). */
+int networks_recover(struct server *s);
+/* Re-adopts VMs whose engine still runs, settles the others as stopped;
+ * then watches running VMs for guests that power off by themselves. */
+int vms_recover(struct server *s);
+int vms_watch_start(struct server *s);
+void vms_watch_stop(struct server *s);
+/* Picks a NIC's address on a network (`want`, or the first free one; VM
+ * `vm`'s own NICs do not count as taken) and names its bridge; call in a
+ * database transaction.  0 or a 4xx in out. */
+int network_assign(struct server *s, const char *network, const char *want, const char *vm,
+                   char addr[16], char bridge[16], struct resp *out);
+/* Whether a VM uses the volume (so it may not be deleted or resized). */
+bool vms_using_volume(struct server *s, const char *pool, const char *volume, char *vm, size_t len);
+
+/* ---- console.c: a VM's serial console over a WebSocket ---------------- */
+
+/* Checks the handshake headers and fills out->ws_accept; 0 or a 4xx. */
+int ws_handshake(const struct req *r, struct resp *out);
+/* Relays between the upgraded socket and the console fd on a thread of its
+ * own; takes both fds.  Returns 0 or a negative errno. */
+int ws_relay_start(int sock, int console_fd, const char *vm, void *upgrade_handle);
+/* Ends every relay (at shutdown) and waits for them. */
+void ws_relay_stop_all(void);
+/* One console client per VM: claims (true) or reports it taken. */
+bool console_claim(const char *vm);
+void console_release(const char *vm);
 
 extern const char openapi_json[];
 extern const size_t openapi_json_len;

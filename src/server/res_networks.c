@@ -1,0 +1,305 @@
+/* Networks: a named Linux bridge per network with its own IPv4 subnet; the
+ * bridge holds the subnet's first address (the gateway).  VMs attach NICs
+ * through taps on the bridge (res_vms.c); each NIC gets a static address
+ * from the subnet, recorded with the VM (DHCP is a later step).
+ *
+ * Isolation: separate bridges share no layer 2, and forwarding is turned
+ * off for packets arriving on each bridge (nl_isolate), so the host never
+ * routes between two networks even with net.ipv4.ip_forward=1.
+ *
+ * The row is written before the bridge is made, and networks_recover()
+ * recreates missing bridges at start, so a crash or a host reboot leaves
+ * every network usable. */
+#include "server/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/netlink.h"
+#include "util/util.h"
+
+#define NET_COLS "name, bridge, subnet, gateway, description, created"
+#define NAME_RULE "(^[a-z0-9][a-z0-9-]{0,62}$)"
+
+/* "10.1.2.0/24" -> network address (host order) and prefix (8..30). */
+static int parse_subnet(const char *s, uint32_t *net, int *prefix)
+{
+    char ip[32];
+    const char *slash = s ? strchr(s, '/') : NULL;
+    uint64_t p;
+    struct in_addr a;
+    if (!slash || (size_t)(slash - s) >= sizeof(ip) || parse_uint(slash + 1, 8, 30, &p) < 0)
+        return fail(EINVAL, "subnet must be IPv4 CIDR like 10.10.1.0/24 (prefix 8..30)");
+    snprintf(ip, sizeof(ip), "%.*s", (int)(slash - s), s);
+    if (inet_pton(AF_INET, ip, &a) != 1)
+        return fail(EINVAL, "subnet must be IPv4 CIDR like 10.10.1.0/24 (prefix 8..30)");
+    uint32_t mask = ~0u << (32 - p), n = ntohl(a.s_addr);
+    if (n & ~mask)
+        return fail(EINVAL, "subnet %s has host bits set: did you mean %u.%u.%u.%u/%u?", s, (n & mask) >> 24,
+                    ((n & mask) >> 16) & 255, ((n & mask) >> 8) & 255, (n & mask) & 255, (unsigned)p);
+    *net = n;
+    *prefix = (int)p;
+    return 0;
+}
+
+static void ip_str(uint32_t host_order, char out[16])
+{
+    struct in_addr a = { htonl(host_order) };
+    inet_ntop(AF_INET, &a, out, 16);
+}
+
+static int load_network(struct server *s, const char *name, struct json_object **out, struct resp *resp)
+{
+    if (!name_valid(name))
+        return api_error(resp, E_BAD_NAME, "'%.64s' is not a valid network name " NAME_RULE, name);
+    if (db_row(s->db, out, "SELECT " NET_COLS " FROM networks WHERE name = ?", "s", name) < 0)
+        return api_error(resp, E_NOT_FOUND, "no network '%s'", name);
+    return 0;
+}
+
+/* Makes the bridge: up, isolated, with the gateway address. */
+static int bridge_make(const char *bridge, const char *subnet)
+{
+    uint32_t net;
+    int prefix, r = parse_subnet(subnet, &net, &prefix);
+    if (r == 0 && (r = nl_bridge_add(bridge)) == 0) {
+        if ((r = nl_isolate(bridge)) == 0 && (r = nl_addr_add(bridge, htonl(net + 1), prefix)) == 0)
+            r = nl_link_up(bridge);
+        if (r < 0)
+            nl_link_del(bridge);
+    }
+    return r;
+}
+
+int h_networks_list(struct server *s, struct req *r, struct resp *out)
+{
+    (void)r;
+    struct json_object *rows;
+    int rc = db_rows(s->db, &rows, "SELECT " NET_COLS " FROM networks ORDER BY name", "");
+    return rc < 0 ? api_errno(out, rc) : api_sync(out, 200, rows);
+}
+
+static int answer(struct server *s, struct resp *out, int status, struct json_object *n)
+{
+    api_etag(n, out->etag);
+    struct json_object *vms = NULL;
+    db_rows(s->db, &vms, "SELECT vms.name AS vm, json_extract(n.value, '$.address') AS address, "
+            "json_extract(n.value, '$.mac') AS mac FROM vms, json_each(vms.config, '$.nics') AS n "
+            "WHERE json_extract(n.value, '$.network') = ? ORDER BY vms.name", "s", json_str(n, "name"));
+    json_object_object_add(n, "nics", vms ? vms : json_object_new_array());
+    json_object_object_add(n, "bridge_present", json_object_new_boolean(nl_link_exists(json_str(n, "bridge"))));
+    return api_sync(out, status, n);
+}
+
+int h_network_get(struct server *s, struct req *r, struct resp *out)
+{
+    struct json_object *n;
+    int rc = load_network(s, r->param[0], &n, out);
+    return rc ? rc : answer(s, out, 200, n);
+}
+
+int h_networks_create(struct server *s, struct req *r, struct resp *out)
+{
+    const char *name = NULL, *subnet = NULL, *desc = "";
+    const struct field f[] = {
+        { "name", F_STRING, true, &name, NULL },
+        { "subnet", F_STRING, true, &subnet, NULL },
+        { "description", F_STRING, false, &desc, NULL },
+    };
+    int rc = api_fields(r, f, ARRAY_SIZE(f), out);
+    if (rc)
+        return rc;
+    uint32_t net;
+    int prefix;
+    if (!name_valid(name))
+        return api_error(out, E_BAD_NAME, "'%.64s' is not a valid network name " NAME_RULE, name);
+    if (strlen(desc) > 1024)
+        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    if (parse_subnet(subnet, &net, &prefix) < 0)
+        return api_error(out, E_BAD_FIELD, "%s", err_msg());
+    char canon[24], gw[16], bridge[16];
+    ip_str(net, gw);
+    snprintf(canon, sizeof(canon), "%s/%d", gw, prefix);
+    ip_str(net + 1, gw);
+    uint8_t rnd[3];
+    randombytes_buf(rnd, sizeof(rnd));
+    snprintf(bridge, sizeof(bridge), "cbr%02x%02x%02x", rnd[0], rnd[1], rnd[2]);
+
+    /* No overlap with another network's subnet. */
+    struct json_object *rows = NULL;
+    if ((rc = db_begin(s->db)) < 0)
+        return api_errno(out, rc);
+    db_rows(s->db, &rows, "SELECT name, subnet FROM networks", "");
+    for (size_t i = 0; rows && i < json_object_array_length(rows) && !rc; i++) {
+        struct json_object *o = json_object_array_get_idx(rows, i);
+        uint32_t n2;
+        int p2;
+        if (parse_subnet(json_str(o, "subnet"), &n2, &p2) == 0) {
+            uint32_t m = ~0u << (32 - MIN(prefix, p2));
+            if ((net & m) == (n2 & m))
+                rc = api_error(out, E_CONFLICT, "subnet %s overlaps network '%s' (%s)", canon, json_str(o, "name"),
+                               json_str(o, "subnet"));
+        }
+    }
+    json_object_put(rows);
+    if (!rc) {
+        int e = db_exec(s->db, "INSERT INTO networks (name, bridge, subnet, gateway, description, created) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", "sssssi", name, bridge, canon, gw, desc, (int64_t)time(NULL));
+        if (e == -EEXIST)
+            rc = api_error(out, E_EXISTS, "network '%s' already exists", name);
+        else if (e < 0)
+            rc = api_errno(out, e);
+    }
+    if (rc) {
+        db_rollback(s->db);
+        return rc;
+    }
+    if ((rc = db_commit(s->db)) < 0)
+        return api_errno(out, rc);
+    if ((rc = bridge_make(bridge, canon)) < 0) {
+        db_exec(s->db, "DELETE FROM networks WHERE name = ?", "s", name);
+        return api_errno(out, rc);
+    }
+    struct json_object *d = json_object_new_object(), *n;
+    json_object_object_add(d, "subnet", json_object_new_string(canon));
+    json_object_object_add(d, "bridge", json_object_new_string(bridge));
+    server_changed(s, &r->who, "network.create", name, d);
+    json_object_put(d);
+    if ((rc = load_network(s, name, &n, out)))
+        return rc;
+    return answer(s, out, 201, n);
+}
+
+int h_network_patch(struct server *s, struct req *r, struct resp *out)
+{
+    const char *desc = NULL;
+    const struct field f[] = { { "description", F_STRING, true, &desc, NULL } };
+    int rc = api_fields(r, f, ARRAY_SIZE(f), out);
+    if (rc)
+        return rc;
+    if (strlen(desc) > 1024)
+        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    struct json_object *n;
+    if ((rc = db_begin(s->db)) < 0)
+        return api_errno(out, rc);
+    if ((rc = load_network(s, r->param[0], &n, out)) == 0) {
+        rc = api_check_if_match(r, n, out);
+        json_object_put(n);
+    }
+    if (rc == 0) {
+        int e = db_exec(s->db, "UPDATE networks SET description = ? WHERE name = ?", "ss", desc, r->param[0]);
+        rc = e < 0 ? api_errno(out, e) : 0;
+    }
+    if (rc) {
+        db_rollback(s->db);
+        return rc;
+    }
+    if ((rc = db_commit(s->db)) < 0)
+        return api_errno(out, rc);
+    server_changed(s, &r->who, "network.update", r->param[0], NULL);
+    return h_network_get(s, r, out);
+}
+
+int h_network_delete(struct server *s, struct req *r, struct resp *out)
+{
+    struct json_object *n, *row = NULL;
+    int rc;
+    if ((rc = db_begin(s->db)) < 0)
+        return api_errno(out, rc);
+    if ((rc = load_network(s, r->param[0], &n, out))) {
+        db_rollback(s->db);
+        return rc;
+    }
+    db_row(s->db, &row, "SELECT group_concat(DISTINCT vms.name) AS vms FROM vms, json_each(vms.config, '$.nics') "
+           "AS n WHERE json_extract(n.value, '$.network') = ?", "s", r->param[0]);
+    if (row && json_str(row, "vms")) {
+        api_error(out, E_CONFLICT, "network '%s' is used by VM(s) %s: remove their NICs first", r->param[0],
+                  json_str(row, "vms"));
+        json_object_put(row);
+        json_object_put(n);
+        db_rollback(s->db);
+        return out->status;
+    }
+    json_object_put(row);
+    rc = db_exec(s->db, "DELETE FROM networks WHERE name = ?", "s", r->param[0]);
+    rc = rc < 0 ? rc : db_commit(s->db);
+    if (rc < 0) {
+        db_rollback(s->db);
+        json_object_put(n);
+        return api_errno(out, rc);
+    }
+    if (nl_link_del(json_str(n, "bridge")) < 0)
+        log_warn("network %s: %s", r->param[0], err_msg());
+    json_object_put(n);
+    server_changed(s, &r->who, "network.delete", r->param[0], NULL);
+    return api_sync(out, 200, NULL);
+}
+
+int networks_recover(struct server *s)
+{
+    struct json_object *rows;
+    int rc = db_rows(s->db, &rows, "SELECT name, bridge, subnet FROM networks", "");
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < json_object_array_length(rows); i++) {
+        struct json_object *n = json_object_array_get_idx(rows, i);
+        if (nl_link_exists(json_str(n, "bridge")))
+            continue;
+        if (bridge_make(json_str(n, "bridge"), json_str(n, "subnet")) < 0)
+            log_error("network %s: cannot recreate bridge %s: %s", json_str(n, "name"), json_str(n, "bridge"),
+                      err_msg());
+        else
+            log_info("network %s: recreated bridge %s", json_str(n, "name"), json_str(n, "bridge"));
+    }
+    json_object_put(rows);
+    return 0;
+}
+
+/* ---- addresses for NICs (called by res_vms.c inside its transaction) ---- */
+
+int network_assign(struct server *s, const char *network, const char *want, const char *vm,
+                   char addr[16], char bridge[16], struct resp *out)
+{
+    struct json_object *n, *used = NULL;
+    int rc = load_network(s, network, &n, out);
+    if (rc)
+        return rc;
+    uint32_t net, a = 0;
+    int prefix;
+    parse_subnet(json_str(n, "subnet"), &net, &prefix);
+    snprintf(bridge, 16, "%s", json_str(n, "bridge"));
+    uint32_t last = net | ~(~0u << (32 - prefix));    /* the broadcast address */
+    db_rows(s->db, &used, "SELECT json_extract(n.value, '$.address') AS a FROM vms, json_each(vms.config, "
+            "'$.nics') AS n WHERE json_extract(n.value, '$.network') = ? AND vms.name != ?", "ss", network, vm);
+    if (want) {
+        struct in_addr ia;
+        if (inet_pton(AF_INET, want, &ia) != 1)
+            rc = api_error(out, E_BAD_FIELD, "NIC address '%.32s' is not an IPv4 address", want);
+        else if ((a = ntohl(ia.s_addr)) <= net + 1 || a >= last)
+            rc = api_error(out, E_BAD_FIELD, "NIC address %s is not a free host address of %s (the gateway is "
+                           "the first one)", want, json_str(n, "subnet"));
+    }
+    for (uint32_t cand = want ? a : net + 2; !rc && cand < last; cand = want ? last : cand + 1) {
+        char c[16];
+        ip_str(cand, c);
+        bool taken = false;
+        for (size_t i = 0; used && i < json_object_array_length(used) && !taken; i++)
+            taken = !strcmp(c, json_str(json_object_array_get_idx(used, i), "a") ?: "");
+        if (!taken) {
+            snprintf(addr, 16, "%s", c);
+            break;
+        }
+        if (want)
+            rc = api_error(out, E_CONFLICT, "address %s is already used on network '%s'", want, network);
+    }
+    if (!rc && !addr[0])
+        rc = api_error(out, E_CONFLICT, "network '%s' has no free address left", network);
+    json_object_put(used);
+    json_object_put(n);
+    return rc;
+}

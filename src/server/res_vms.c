@@ -1,0 +1,894 @@
+/* Virtual machines: configuration in the database, one engine process per
+ * running VM (engine.h), lifecycle actions as operations locked per VM
+ * ("vms/NAME"), so two actions on one VM never interleave.
+ *
+ * A VM's row holds its configuration (JSON: vcpus, memory, engine, boot,
+ * disks, nics) and, while it runs, the engine handle (pid, pid start time,
+ * control and console paths).  The handle is written as soon as the engine
+ * answers; vms_recover() checks every handle at start (re-adopting live
+ * engines, settling vanished ones as stopped), and a watcher thread notices
+ * guests that power off by themselves.
+ *
+ * Taps are named after the VM's random tag (ctpTAGnI), created when it
+ * starts and removed when it stops, so stale ones are found by name. */
+#include "server/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/engine.h"
+#include "server/netlink.h"
+#include "util/util.h"
+
+#define VM_COLS "id, name, tag, config, description, state, engine, pid, pid_start, control, console, created"
+#define NAME_RULE "(^[a-z0-9][a-z0-9-]{0,62}$)"
+#define MAX_FILE_SIZE (1ULL << 30)
+
+const struct principal principal_corrald = { .kind = AUTH_PEER, .role = ROLE_ADMIN, .name = "corrald" };
+
+enum vm_action { A_START, A_STOP, A_SHUTDOWN, A_PAUSE, A_RESUME, A_RESTART };
+static const char *const action_names[] = { "start", "stop", "shutdown", "pause", "resume", "restart" };
+
+struct vm_job {
+    struct principal who;
+    enum vm_action action;
+    char name[NAME_MAX_LEN + 1];
+    char prev_state[16];
+    int timeout;                 /* shutdown/restart: seconds */
+    bool force;
+};
+
+static int64_t jint(struct json_object *o, const char *key)
+{
+    return json_object_get_int64(json_object_object_get(o, key));
+}
+
+static int load_vm(struct server *s, const char *name, struct json_object **out, struct resp *resp)
+{
+    if (!name_valid(name))
+        return api_error(resp, E_BAD_NAME, "'%.64s' is not a valid VM name " NAME_RULE, name);
+    if (db_row(s->db, out, "SELECT " VM_COLS " FROM vms WHERE name = ?", "s", name) < 0)
+        return api_error(resp, E_NOT_FOUND, "no VM '%s'", name);
+    return 0;
+}
+
+static void handle_of(struct json_object *row, struct vm_handle *h)
+{
+    memset(h, 0, sizeof(*h));
+    engine_parse(json_str(row, "engine"), &h->engine);
+    h->pid = (pid_t)jint(row, "pid");
+    h->start_time = (uint64_t)jint(row, "pid_start");
+    snprintf(h->control, sizeof(h->control), "%s", json_str(row, "control") ?: "");
+    snprintf(h->console, sizeof(h->console), "%s", json_str(row, "console") ?: "");
+}
+
+static void run_dir(struct server *s, struct json_object *row, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%lld", s->vms_dir, (long long)jint(row, "id"));
+}
+
+static void tap_name(struct json_object *row, int i, char out[16])
+{
+    snprintf(out, 16, "ctp%.6sn%d", json_str(row, "tag"), i % VM_MAX_NICS);
+}
+
+/* The public view: configuration (what the ETag covers) plus run state. */
+static struct json_object *vm_view(struct json_object *row, char etag[24])
+{
+    struct json_object *o = json_tokener_parse(json_str(row, "config"));
+    if (!o)
+        o = json_object_new_object();
+    json_object_object_add(o, "name", json_object_new_string(json_str(row, "name")));
+    json_object_object_add(o, "description", json_object_new_string(json_str(row, "description")));
+    if (etag)
+        api_etag(o, etag);
+    json_object_object_add(o, "state", json_object_new_string(json_str(row, "state")));
+    const char *eng = json_str(row, "engine");
+    json_object_object_add(o, "running_engine", eng && *eng ? json_object_new_string(eng) : NULL);
+    json_object_object_add(o, "pid", jint(row, "pid") ? json_object_new_int64(jint(row, "pid")) : NULL);
+    json_object_object_add(o, "created", json_object_new_int64(jint(row, "created")));
+    return o;
+}
+
+int h_vms_list(struct server *s, struct req *r, struct resp *out)
+{
+    (void)r;
+    struct json_object *rows;
+    int rc = db_rows(s->db, &rows, "SELECT " VM_COLS " FROM vms ORDER BY name", "");
+    if (rc < 0)
+        return api_errno(out, rc);
+    struct json_object *list = json_object_new_array();
+    for (size_t i = 0; i < json_object_array_length(rows); i++)
+        json_object_array_add(list, vm_view(json_object_array_get_idx(rows, i), NULL));
+    json_object_put(rows);
+    return api_sync(out, 200, list);
+}
+
+int h_vm_get(struct server *s, struct req *r, struct resp *out)
+{
+    struct json_object *row;
+    int rc = load_vm(s, r->param[0], &row, out);
+    if (rc)
+        return rc;
+    struct json_object *v = vm_view(row, out->etag);
+    json_object_put(row);
+    return api_sync(out, 200, v);
+}
+
+/* ---- configuration ------------------------------------------------------------ */
+
+static int check_file(const char *what, const char *path, struct resp *out)
+{
+    if (!path_valid(path) || strchr(path, ','))
+        return api_error(out, E_BAD_FIELD, "boot.%s must be an absolute path of at most 1024 bytes without '.', "
+                         "'..', empty components or ','", what);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return api_error(out, E_BAD_FIELD, "boot.%s %s is not a readable regular file", what, path);
+    if ((uint64_t)st.st_size > MAX_FILE_SIZE || st.st_size == 0)
+        return api_error(out, E_BAD_FIELD, "boot.%s %s is empty or larger than 1 GiB", what, path);
+    return 0;
+}
+
+/* "POOL/VOLUME" -> its file and format; 0 or a 4xx. */
+static int volume_file(struct server *s, const char *ref, char *path, size_t len, char format[8], struct resp *out)
+{
+    char pool[NAME_MAX_LEN + 2] = "", vol[NAME_MAX_LEN + 2] = "";
+    const char *slash = ref ? strchr(ref, '/') : NULL;
+    if (slash && (size_t)(slash - ref) < sizeof(pool)) {
+        snprintf(pool, sizeof(pool), "%.*s", (int)(slash - ref), ref);
+        snprintf(vol, sizeof(vol), "%s", slash + 1);
+    }
+    if (!name_valid(pool) || !name_valid(vol))
+        return api_error(out, E_BAD_FIELD, "a disk is \"POOL/VOLUME\" with valid names, not '%.64s'", ref ? ref : "");
+    struct json_object *v;
+    if (db_row(s->db, &v, "SELECT v.format, v.state, p.path FROM volumes v JOIN pools p ON p.name = v.pool "
+               "WHERE v.pool = ? AND v.name = ?", "ss", pool, vol) < 0)
+        return api_error(out, E_BAD_FIELD, "no volume '%s' in pool '%s'", vol, pool);
+    int rc = 0;
+    if (strcmp(json_str(v, "state"), "ready"))
+        rc = api_error(out, E_BUSY, "volume %s is %s: wait until it is ready", ref, json_str(v, "state"));
+    else if (snprintf(path, len, "%s/%s.%s", json_str(v, "path"), vol, json_str(v, "format")) >= (int)len ||
+             strchr(path, ','))
+        rc = api_error(out, E_BAD_FIELD, "volume %s's path is too long or holds a ','", ref);
+    snprintf(format, 8, "%s", json_str(v, "format"));
+    json_object_put(v);
+    return rc;
+}
+
+/* A sub-object checked with the same strict rules as a body. */
+static int sub_fields(struct json_object *o, const struct field *f, size_t n, struct resp *out)
+{
+    struct req sub = { .json = o };
+    return api_fields(&sub, f, n, out);
+}
+
+/* Another VM using this volume (as a disk or boot volume), into vm. */
+static bool volume_taken(struct server *s, const char *ref, const char *self, char *vm, size_t len)
+{
+    struct json_object *row = NULL;
+    bool taken = db_row(s->db, &row, "SELECT vms.name FROM vms, json_each(vms.config, '$.disks') AS d "
+                        "WHERE d.value = ? AND vms.name != ? LIMIT 1", "ss", ref, self) == 0;
+    if (taken)
+        snprintf(vm, len, "%s", json_str(row, "name"));
+    json_object_put(row);
+    return taken;
+}
+
+bool vms_using_volume(struct server *s, const char *pool, const char *volume, char *vm, size_t len)
+{
+    char ref[2 * NAME_MAX_LEN + 2];
+    snprintf(ref, sizeof(ref), "%s/%s", pool, volume);
+    return volume_taken(s, ref, "", vm, len);
+}
+
+static int check_boot(struct json_object *boot, struct json_object *disks, struct resp *out)
+{
+    const char *kernel = NULL, *initrd = NULL, *cmdline = NULL, *volume = NULL;
+    const struct field f[] = {
+        { "kernel", F_STRING, false, &kernel, NULL }, { "initrd", F_STRING, false, &initrd, NULL },
+        { "cmdline", F_STRING, false, &cmdline, NULL }, { "volume", F_STRING, false, &volume, NULL },
+    };
+    int rc = sub_fields(boot, f, ARRAY_SIZE(f), out);
+    if (rc)
+        return rc;
+    if (!kernel == !volume)
+        return api_error(out, E_BAD_FIELD, "boot needs either 'kernel' (with optional 'initrd' and 'cmdline') "
+                         "or 'volume' (\"POOL/VOLUME\" to boot from)");
+    if (volume && (initrd || cmdline))
+        return api_error(out, E_BAD_FIELD, "boot.initrd and boot.cmdline go with boot.kernel, not boot.volume");
+    if (kernel && (rc = check_file("kernel", kernel, out)))
+        return rc;
+    if (initrd && (rc = check_file("initrd", initrd, out)))
+        return rc;
+    if (cmdline) {
+        if (strlen(cmdline) > 2048)
+            return api_error(out, E_BAD_FIELD, "boot.cmdline is longer than 2048 bytes");
+        for (const char *p = cmdline; *p; p++)
+            if (*p < ' ' || *p > '~')
+                return api_error(out, E_BAD_FIELD, "boot.cmdline must be printable ASCII");
+    }
+    if (volume) {    /* the boot volume is the first disk */
+        size_t n = json_object_array_length(disks);
+        if (!n || strcmp(json_object_get_string(json_object_array_get_idx(disks, 0)) ?: "", volume)) {
+            json_object_array_add(disks, NULL);
+            for (size_t i = n; i > 0; i--)
+                json_object_array_put_idx(disks, i, json_object_get(json_object_array_get_idx(disks, i - 1)));
+            json_object_array_put_idx(disks, 0, json_object_new_string(volume));
+        }
+    }
+    return 0;
+}
+
+static int check_disks(struct server *s, struct json_object *disks, const char *self, struct resp *out)
+{
+    size_t n = json_object_array_length(disks);
+    if (n > VM_MAX_DISKS)
+        return api_error(out, E_BAD_FIELD, "at most %d disks", VM_MAX_DISKS);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *d = json_object_array_get_idx(disks, i);
+        if (!json_object_is_type(d, json_type_string))
+            return api_error(out, E_BAD_FIELD, "each disk is a string \"POOL/VOLUME\"");
+        const char *ref = json_object_get_string(d);
+        char path[VM_PATH_MAX], fmt[8], other[NAME_MAX_LEN + 1];
+        int rc = volume_file(s, ref, path, sizeof(path), fmt, out);
+        if (rc)
+            return rc;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(ref, json_object_get_string(json_object_array_get_idx(disks, j))))
+                return api_error(out, E_BAD_FIELD, "volume %s is listed twice", ref);
+        if (volume_taken(s, ref, self, other, sizeof(other)))
+            return api_error(out, E_CONFLICT, "volume %s is already a disk of VM '%s'", ref, other);
+    }
+    return 0;
+}
+
+static int check_nics(struct server *s, struct json_object *nics, const char *self, struct resp *out)
+{
+    size_t n = json_object_array_length(nics);
+    if (n > VM_MAX_NICS)
+        return api_error(out, E_BAD_FIELD, "at most %d NICs", VM_MAX_NICS);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *nic = json_object_array_get_idx(nics, i);
+        const char *network = NULL, *address = NULL, *mac = NULL;
+        const struct field f[] = {
+            { "network", F_STRING, true, &network, NULL }, { "address", F_STRING, false, &address, NULL },
+            { "mac", F_STRING, false, &mac, NULL },
+        };
+        if (!json_object_is_type(nic, json_type_object))
+            return api_error(out, E_BAD_FIELD, "each NIC is an object {\"network\": NAME}");
+        int rc = sub_fields(nic, f, ARRAY_SIZE(f), out);
+        if (rc)
+            return rc;
+        uint8_t m[6];
+        char addr[16] = "", bridge[16], macs[18];
+        if (mac && (parse_mac(mac, m) < 0 || (m[0] & 1)))
+            return api_error(out, E_BAD_FIELD, "NIC mac '%.32s' is not a unicast MAC like 52:54:00:12:34:56", mac);
+        if ((rc = network_assign(s, network, address, self, addr, bridge, out)))
+            return rc;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(addr, json_str(json_object_array_get_idx(nics, j), "address")))
+                return api_error(out, E_CONFLICT, "two NICs would get address %s", addr);
+        if (!mac) {
+            randombytes_buf(m + 3, 3);
+            m[0] = 0x52, m[1] = 0x54, m[2] = 0x00;
+        }
+        snprintf(macs, sizeof(macs), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+        json_object_object_add(nic, "address", json_object_new_string(addr));
+        json_object_object_add(nic, "mac", json_object_new_string(macs));
+    }
+    return 0;
+}
+
+/* Checks and normalizes a whole configuration in place (sizes to bytes,
+ * addresses and MACs assigned).  Call inside a database transaction. */
+static int check_config(struct server *s, struct json_object *cfg, const char *self, struct resp *out)
+{
+    int64_t vcpus = 1;
+    uint64_t memory = 256 * MiB;
+    const char *engine = "auto";
+    struct json_object *boot = NULL, *disks = NULL, *nics = NULL;
+    const struct field f[] = {
+        { "vcpus", F_INT, false, &vcpus, NULL }, { "memory", F_SIZE, false, &memory, NULL },
+        { "engine", F_STRING, false, &engine, NULL }, { "boot", F_OBJECT, true, &boot, NULL },
+        { "disks", F_ARRAY, false, &disks, NULL }, { "nics", F_ARRAY, false, &nics, NULL },
+    };
+    int rc = sub_fields(cfg, f, ARRAY_SIZE(f), out);
+    if (rc)
+        return rc;
+    enum vm_engine e;
+    if (vcpus < 1 || vcpus > 64)
+        return api_error(out, E_BAD_FIELD, "vcpus must be 1..64");
+    if (memory < 16 * MiB || memory > 1024 * GiB || memory % MiB)
+        return api_error(out, E_BAD_FIELD, "memory must be whole MiB between 16M and 1T");
+    if (engine_parse(engine, &e) < 0)
+        return api_error(out, E_BAD_FIELD, "%s", err_msg());
+    if (e == ENGINE_KVM && boot && json_object_object_get(boot, "volume"))
+        return api_error(out, E_BAD_FIELD, "the kvm engine boots a kernel, not a volume: use engine qemu");
+    json_object_object_add(cfg, "vcpus", json_object_new_int64(vcpus));
+    json_object_object_add(cfg, "memory", json_object_new_int64((int64_t)memory));
+    json_object_object_add(cfg, "engine", json_object_new_string(engine));
+    if (!disks)
+        json_object_object_add(cfg, "disks", disks = json_object_new_array());
+    if (!nics)
+        json_object_object_add(cfg, "nics", nics = json_object_new_array());
+    if ((rc = check_boot(boot, disks, out)) || (rc = check_disks(s, disks, self, out)))
+        return rc;
+    return check_nics(s, nics, self, out);
+}
+
+static const char *const config_keys[] = { "vcpus", "memory", "engine", "boot", "disks", "nics" };
+
+/* Copies the body's configuration members onto cfg. */
+static void merge_config(struct json_object *cfg, struct json_object *body)
+{
+    json_object_object_foreach(body, key, val) {
+        for (size_t i = 0; i < ARRAY_SIZE(config_keys); i++)
+            if (!strcmp(key, config_keys[i])) {
+                struct json_object *copy = NULL;
+                json_object_deep_copy(val, &copy, NULL);
+                json_object_object_add(cfg, key, copy);
+            }
+    }
+}
+
+int h_vms_create(struct server *s, struct req *r, struct resp *out)
+{
+    const char *name = NULL, *desc = "";
+    int64_t i;
+    uint64_t u;
+    struct json_object *o;
+    const char *str;
+    const struct field f[] = {
+        { "name", F_STRING, true, &name, NULL }, { "description", F_STRING, false, &desc, NULL },
+        { "vcpus", F_INT, false, &i, NULL }, { "memory", F_SIZE, false, &u, NULL },
+        { "engine", F_STRING, false, &str, NULL }, { "boot", F_OBJECT, true, &o, NULL },
+        { "disks", F_ARRAY, false, &o, NULL }, { "nics", F_ARRAY, false, &o, NULL },
+    };
+    int rc = api_fields(r, f, ARRAY_SIZE(f), out);
+    if (rc)
+        return rc;
+    if (!name_valid(name))
+        return api_error(out, E_BAD_NAME, "'%.64s' is not a valid VM name " NAME_RULE, name);
+    if (strlen(desc) > 1024)
+        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    struct json_object *cfg = json_object_new_object();
+    merge_config(cfg, r->json);
+    uint8_t rnd[3];
+    char tag[8];
+    randombytes_buf(rnd, sizeof(rnd));
+    snprintf(tag, sizeof(tag), "%02x%02x%02x", rnd[0], rnd[1], rnd[2]);
+    if ((rc = db_begin(s->db)) < 0) {
+        json_object_put(cfg);
+        return api_errno(out, rc);
+    }
+    if ((rc = check_config(s, cfg, name, out)) == 0) {
+        int e = db_exec(s->db, "INSERT INTO vms (name, tag, config, description, state, created) "
+                        "VALUES (?, ?, ?, ?, 'stopped', ?)", "ssssi", name, tag,
+                        json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN), desc, (int64_t)time(NULL));
+        if (e == -EEXIST)
+            rc = api_error(out, E_EXISTS, "VM '%s' already exists", name);
+        else if (e < 0)
+            rc = api_errno(out, e);
+    }
+    if (rc == 0 && (rc = db_commit(s->db)) < 0)
+        rc = api_errno(out, rc);
+    else if (rc)
+        db_rollback(s->db);
+    if (rc == 0)
+        server_changed(s, &r->who, "vm.create", name, cfg);
+    json_object_put(cfg);
+    if (rc)
+        return rc;
+    struct json_object *row;
+    if ((rc = load_vm(s, name, &row, out)))
+        return rc;
+    struct json_object *v = vm_view(row, out->etag);
+    json_object_put(row);
+    return api_sync(out, 201, v);
+}
+
+static int refuse_busy(struct server *s, const char *name, struct resp *out)
+{
+    char key[80], holder[40];
+    snprintf(key, sizeof(key), "vms/%s", name);
+    if (ops_busy(s, key, holder, sizeof(holder)))
+        return api_error(out, E_BUSY, "operation %s is working on VM '%s': wait for it "
+                         "(GET /api/v1/operations/%s/wait) and retry", holder, name, holder);
+    return 0;
+}
+
+int h_vm_patch(struct server *s, struct req *r, struct resp *out)
+{
+    const char *desc = NULL, *str;
+    int64_t i;
+    uint64_t u;
+    struct json_object *o;
+    const struct field f[] = {
+        { "description", F_STRING, false, &desc, NULL }, { "vcpus", F_INT, false, &i, NULL },
+        { "memory", F_SIZE, false, &u, NULL }, { "engine", F_STRING, false, &str, NULL },
+        { "boot", F_OBJECT, false, &o, NULL }, { "disks", F_ARRAY, false, &o, NULL },
+        { "nics", F_ARRAY, false, &o, NULL },
+    };
+    int rc = api_fields(r, f, ARRAY_SIZE(f), out);
+    if (rc || (rc = refuse_busy(s, r->param[0], out)))
+        return rc;
+    if (!r->json || !json_object_object_length(r->json))
+        return api_error(out, E_MISSING_FIELD, "give the fields to change (description, vcpus, memory, engine, "
+                         "boot, disks, nics)");
+    if (desc && strlen(desc) > 1024)
+        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    bool config = json_object_object_length(r->json) > (desc ? 1 : 0);
+    struct json_object *row = NULL, *cfg = NULL;
+    if ((rc = db_begin(s->db)) < 0)
+        return api_errno(out, rc);
+    if ((rc = load_vm(s, r->param[0], &row, out)) == 0) {
+        struct json_object *view = vm_view(row, NULL);
+        json_object_object_del(view, "state");
+        json_object_object_del(view, "running_engine");
+        json_object_object_del(view, "pid");
+        json_object_object_del(view, "created");
+        rc = api_check_if_match(r, view, out);
+        json_object_put(view);
+    }
+    if (rc == 0 && config && strcmp(json_str(row, "state"), "stopped"))
+        rc = api_error(out, E_CONFLICT, "VM '%s' is %s: stop it before changing its configuration (only the "
+                       "description can change while it runs)", r->param[0], json_str(row, "state"));
+    if (rc == 0 && config) {
+        cfg = json_tokener_parse(json_str(row, "config"));
+        merge_config(cfg, r->json);
+        if ((rc = check_config(s, cfg, r->param[0], out)) == 0) {
+            int e = db_exec(s->db, "UPDATE vms SET config = ? WHERE name = ?", "ss",
+                            json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN), r->param[0]);
+            rc = e < 0 ? api_errno(out, e) : 0;
+        }
+    }
+    if (rc == 0 && desc) {
+        int e = db_exec(s->db, "UPDATE vms SET description = ? WHERE name = ?", "ss", desc, r->param[0]);
+        rc = e < 0 ? api_errno(out, e) : 0;
+    }
+    json_object_put(row);
+    if (rc == 0 && (rc = db_commit(s->db)) < 0)
+        rc = api_errno(out, rc);
+    else if (rc)
+        db_rollback(s->db);
+    if (rc == 0)
+        server_changed(s, &r->who, "vm.update", r->param[0], cfg);
+    json_object_put(cfg);
+    return rc ? rc : h_vm_get(s, r, out);
+}
+
+int h_vm_delete(struct server *s, struct req *r, struct resp *out)
+{
+    struct json_object *row;
+    int rc = load_vm(s, r->param[0], &row, out);
+    if (rc || (rc = refuse_busy(s, r->param[0], out))) {
+        if (!rc)
+            json_object_put(row);
+        return rc;
+    }
+    if (strcmp(json_str(row, "state"), "stopped")) {
+        api_error(out, E_CONFLICT, "VM '%s' is %s: stop it first", r->param[0], json_str(row, "state"));
+        json_object_put(row);
+        return out->status;
+    }
+    rc = db_exec(s->db, "DELETE FROM vms WHERE name = ? AND state = 'stopped'", "s", r->param[0]);
+    char dir[1200], path[1300];
+    run_dir(s, row, dir, sizeof(dir));
+    json_object_put(row);
+    if (rc < 0)
+        return api_errno(out, rc);
+    snprintf(path, sizeof(path), "%s/engine.log", dir);
+    unlink(path);
+    rmdir(dir);
+    server_changed(s, &r->who, "vm.delete", r->param[0], NULL);
+    return api_sync(out, 200, NULL);
+}
+
+/* ---- running ------------------------------------------------------------------------- */
+
+static void remove_taps(struct json_object *row)
+{
+    for (int i = 0; i < VM_MAX_NICS; i++) {
+        char tap[16];
+        tap_name(row, i, tap);
+        if (nl_link_exists(tap))
+            nl_link_del(tap);
+    }
+}
+
+/* The VM's engine is gone: clear the handle, remove its taps. */
+static void settle_stopped(struct server *s, struct json_object *row)
+{
+    remove_taps(row);
+    db_exec(s->db, "UPDATE vms SET state = 'stopped', engine = '', pid = 0, pid_start = 0, control = '', "
+            "console = '' WHERE id = ?", "i", jint(row, "id"));
+}
+
+static int make_taps(struct server *s, struct json_object *row, struct json_object *nics, struct vm_spec *spec)
+{
+    spec->nnics = (int)json_object_array_length(nics);
+    for (int i = 0; i < spec->nnics; i++) {
+        struct json_object *nic = json_object_array_get_idx(nics, i), *net;
+        if (db_row(s->db, &net, "SELECT bridge FROM networks WHERE name = ?", "s", json_str(nic, "network")) < 0)
+            return fail(ENOENT, "network '%s' is gone", json_str(nic, "network"));
+        char bridge[16];
+        snprintf(bridge, sizeof(bridge), "%s", json_str(net, "bridge"));
+        json_object_put(net);
+        tap_name(row, i, spec->nics[i].tap);
+        snprintf(spec->nics[i].mac, sizeof(spec->nics[i].mac), "%s", json_str(nic, "mac"));
+        int r = nl_tap_add(spec->nics[i].tap);
+        if (r == 0 && (r = nl_link_master(spec->nics[i].tap, bridge)) == 0)
+            r = nl_link_up(spec->nics[i].tap);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int vm_start(struct server *s, struct json_object *row)
+{
+    struct json_object *cfg = json_tokener_parse(json_str(row, "config"));
+    if (!cfg)
+        return fail(EIO, "the VM's stored configuration is unreadable");
+    struct vm_spec *spec = calloc(1, sizeof(*spec));
+    if (!spec) {
+        json_object_put(cfg);
+        return fail(ENOMEM, "out of memory");
+    }
+    char dir[1200];
+    struct vm_handle h;
+    struct json_object *boot = json_object_object_get(cfg, "boot"), *disks = json_object_object_get(cfg, "disks");
+    int r = 0;
+    {
+        spec->name = json_str(row, "name");
+        engine_parse(json_str(cfg, "engine"), &spec->engine);
+        if (spec->engine == ENGINE_AUTO)
+            spec->engine = engine_auto();
+        spec->vcpus = (int)jint(cfg, "vcpus");
+        spec->memory = (uint64_t)jint(cfg, "memory");
+        spec->kernel = json_str(boot, "kernel");
+        spec->initrd = json_str(boot, "initrd");
+        spec->cmdline = json_str(boot, "cmdline");
+        run_dir(s, row, dir, sizeof(dir));
+        spec->dir = dir;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+            r = fail(errno, "cannot create %s: %m", dir);
+    }
+    /* Volumes are looked up again: a pool may have moved since create. */
+    spec->ndisks = (int)MIN(json_object_array_length(disks), VM_MAX_DISKS);
+    for (int i = 0; r == 0 && i < spec->ndisks; i++) {
+        struct resp tmp = { 0 };
+        char fmt[8];
+        const char *ref = json_object_get_string(json_object_array_get_idx(disks, i));
+        if (volume_file(s, ref, spec->disks[i].path, sizeof(spec->disks[i].path), fmt, &tmp))
+            r = fail(ENOENT, "%s", json_str(json_object_object_get(tmp.body, "error"), "message"));
+        spec->disks[i].format = !strcmp(fmt, "raw") ? "raw" : "qcow2";
+        resp_free(&tmp);
+    }
+    if (r == 0)
+        r = make_taps(s, row, json_object_object_get(cfg, "nics"), spec);
+    if (r == 0)
+        r = engine_start(spec, &h);
+    if (r == 0 && db_exec(s->db, "UPDATE vms SET state = 'running', engine = ?, pid = ?, pid_start = ?, "
+                          "control = ?, console = ? WHERE id = ?", "siissi", engine_name(h.engine),
+                          (int64_t)h.pid, (int64_t)h.start_time, h.control, h.console, jint(row, "id")) < 0) {
+        engine_stop(&h);
+        r = fail(EIO, "cannot record the running VM: %s", err_msg());
+    }
+    if (r < 0) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        remove_taps(row);
+        r = fail(-r, "%s", msg);
+    }
+    free(spec);
+    json_object_put(cfg);
+    return r;
+}
+
+/* Graceful power-off with a deadline, then (force) a hard stop. */
+static int vm_shutdown(struct op *op, const struct vm_handle *h, int timeout, bool force)
+{
+    int r = engine_powerdown(h);
+    if (r < 0)
+        return r;
+    for (int ms = 0; ms < timeout * 1000; ms += 200) {
+        if (engine_wait_gone(h, 200))
+            return 0;
+        if (op_cancelled(op))
+            return fail(ECANCELED, "cancelled; the guest was asked to power off and may still do so");
+        op_progress(op, ms / (timeout * 10));
+    }
+    if (force)
+        return engine_stop(h);
+    return fail(ETIMEDOUT, "the guest did not power off within %d s (it may ignore the ACPI power button): "
+                "retry with force, or stop it", timeout);
+}
+
+static int vm_action_run(struct server *s, struct op *op, void *arg)
+{
+    struct vm_job *j = arg;
+    struct json_object *row;
+    if (db_row(s->db, &row, "SELECT " VM_COLS " FROM vms WHERE name = ?", "s", j->name) < 0)
+        return fail(ENOENT, "VM '%s' is gone", j->name);
+    struct vm_handle h;
+    handle_of(row, &h);
+    int r = 0;
+    switch (j->action) {
+    case A_START: r = vm_start(s, row); break;
+    case A_STOP: r = engine_stop(&h); break;
+    case A_SHUTDOWN: r = vm_shutdown(op, &h, j->timeout, j->force); break;
+    case A_PAUSE: r = engine_pause(&h); break;
+    case A_RESUME: r = engine_resume(&h); break;
+    case A_RESTART:
+        r = vm_shutdown(op, &h, j->timeout, true);
+        if (r == 0) {
+            settle_stopped(s, row);
+            r = vm_start(s, row);
+        }
+        break;
+    }
+    json_object_put(row);
+    return r;
+}
+
+static void vm_action_done(struct server *s, struct op *op, void *arg, int result)
+{
+    (void)op;
+    struct vm_job *j = arg;
+    struct json_object *row;
+    if (db_row(s->db, &row, "SELECT " VM_COLS " FROM vms WHERE name = ?", "s", j->name) < 0)
+        return;
+    struct vm_handle h;
+    handle_of(row, &h);
+    bool alive = engine_alive(&h);
+    const char *state = j->prev_state;
+    if (!alive)
+        state = "stopped";
+    else if (result == 0)
+        state = j->action == A_PAUSE ? "paused" : "running";
+    else if (j->action != A_RESUME && j->action != A_PAUSE)
+        state = "running";    /* a failed stop/shutdown leaves it running */
+    if (!alive)
+        settle_stopped(s, row);
+    else
+        db_exec(s->db, "UPDATE vms SET state = ? WHERE id = ?", "si", state, jint(row, "id"));
+    json_object_put(row);
+    if (result == 0) {
+        char action[32];
+        snprintf(action, sizeof(action), "vm.%s", action_names[j->action]);
+        struct json_object *d = json_object_new_object();
+        json_object_object_add(d, "state", json_object_new_string(state));
+        server_changed(s, &j->who, action, j->name, d);
+        json_object_put(d);
+    }
+}
+
+/* Checks the VM is in a state the action applies to, marks the transition
+ * and submits the operation. */
+static int submit_action(struct server *s, struct req *r, enum vm_action a, int timeout, bool force,
+                         struct resp *out)
+{
+    static const char *const allowed[] = {
+        [A_START] = "stopped", [A_STOP] = "running paused", [A_SHUTDOWN] = "running paused",
+        [A_PAUSE] = "running", [A_RESUME] = "paused", [A_RESTART] = "running paused",
+    };
+    static const char *const transit[] = {
+        [A_START] = "starting", [A_STOP] = "stopping", [A_SHUTDOWN] = "stopping",
+        [A_PAUSE] = NULL, [A_RESUME] = NULL, [A_RESTART] = "stopping",
+    };
+    struct json_object *row;
+    int rc = load_vm(s, r->param[0], &row, out);
+    if (rc || (rc = refuse_busy(s, r->param[0], out))) {
+        if (!rc)
+            json_object_put(row);
+        return rc;
+    }
+    char state[16];
+    snprintf(state, sizeof(state), "%s", json_str(row, "state"));
+    json_object_put(row);
+    size_t n = strlen(state);
+    const char *p = strstr(allowed[a], state);
+    if (!p || (p[n] && p[n] != ' '))
+        return api_error(out, E_CONFLICT, "VM '%s' is %s: %s needs it %s", r->param[0], state, action_names[a],
+                         a == A_START ? "stopped" : a == A_RESUME ? "paused" : a == A_PAUSE ? "running"
+                                                                             : "running or paused");
+    struct vm_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return api_error(out, E_INTERNAL, "out of memory");
+    j->who = r->who;
+    j->action = a;
+    j->timeout = timeout;
+    j->force = force;
+    snprintf(j->name, sizeof(j->name), "%s", r->param[0]);
+    snprintf(j->prev_state, sizeof(j->prev_state), "%s", state);
+    char lock[80], kind[32], url[128];
+    snprintf(lock, sizeof(lock), "vms/%s", j->name);
+    snprintf(kind, sizeof(kind), "vm.%s", action_names[a]);
+    snprintf(url, sizeof(url), API_PREFIX "/vms/%s", j->name);
+    struct json_object *res = json_object_new_array();
+    json_object_array_add(res, json_object_new_string(url));
+    struct op_spec spec = { .kind = kind, .locks = { lock }, .fn = vm_action_run, .done = vm_action_done,
+                            .arg = j, .resources = res };
+    if (transit[a])
+        db_exec(s->db, "UPDATE vms SET state = ? WHERE name = ?", "ss", transit[a], r->param[0]);
+    rc = ops_submit(s, &r->who, &spec, out);
+    json_object_put(res);
+    if (rc != 202 && transit[a])
+        db_exec(s->db, "UPDATE vms SET state = ? WHERE name = ?", "ss", state, r->param[0]);
+    return rc;
+}
+
+static int no_body_action(struct server *s, struct req *r, struct resp *out, enum vm_action a)
+{
+    int rc = api_fields(r, NULL, 0, out);
+    return rc ? rc : submit_action(s, r, a, 0, false, out);
+}
+
+int h_vm_start(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, A_START); }
+int h_vm_stop(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, A_STOP); }
+int h_vm_pause(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, A_PAUSE); }
+int h_vm_resume(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, A_RESUME); }
+
+static int timed_action(struct server *s, struct req *r, struct resp *out, enum vm_action a, int64_t timeout)
+{
+    bool force = a == A_RESTART;
+    const struct field f[] = {
+        { "timeout", F_INT, false, &timeout, NULL }, { "force", F_BOOL, false, &force, NULL },
+    };
+    int rc = api_fields(r, f, a == A_SHUTDOWN ? 2 : 1, out);
+    if (rc)
+        return rc;
+    if (timeout < 1 || timeout > 3600)
+        return api_error(out, E_BAD_FIELD, "timeout must be 1..3600 seconds");
+    return submit_action(s, r, a, (int)timeout, force, out);
+}
+
+int h_vm_shutdown(struct server *s, struct req *r, struct resp *out) { return timed_action(s, r, out, A_SHUTDOWN, 60); }
+int h_vm_restart(struct server *s, struct req *r, struct resp *out) { return timed_action(s, r, out, A_RESTART, 30); }
+
+int h_vm_console(struct server *s, struct req *r, struct resp *out)
+{
+    struct json_object *row;
+    int rc = load_vm(s, r->param[0], &row, out);
+    if (rc)
+        return rc;
+    struct vm_handle h;
+    handle_of(row, &h);
+    bool up = !strcmp(json_str(row, "state"), "running") || !strcmp(json_str(row, "state"), "paused");
+    json_object_put(row);
+    if (!up || !engine_alive(&h))
+        return api_error(out, E_CONFLICT, "VM '%s' is not running: start it first", r->param[0]);
+    if ((rc = ws_handshake(r, out)))
+        return rc;
+    if (!console_claim(r->param[0]))
+        return api_error(out, E_BUSY, "another client is attached to VM '%s''s console", r->param[0]);
+    int fd = engine_console(&h);
+    if (fd < 0) {
+        console_release(r->param[0]);
+        return api_errno(out, fd);
+    }
+    out->ws_fd = fd;
+    snprintf(out->ws_name, sizeof(out->ws_name), "%s", r->param[0]);
+    server_changed(s, &r->who, "vm.console", r->param[0], NULL);
+    return out->status = 101;
+}
+
+/* ---- after a restart, and guests that power off by themselves ------------------------- */
+
+int vms_recover(struct server *s)
+{
+    struct json_object *rows;
+    int rc = db_rows(s->db, &rows, "SELECT " VM_COLS " FROM vms WHERE state != 'stopped' OR pid != 0", "");
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < json_object_array_length(rows); i++) {
+        struct json_object *row = json_object_array_get_idx(rows, i);
+        struct vm_handle h;
+        handle_of(row, &h);
+        char state[16] = "running";
+        if (engine_alive(&h) && engine_status(&h, state, sizeof(state)) == 0) {
+            db_exec(s->db, "UPDATE vms SET state = ? WHERE id = ?", "si", state, jint(row, "id"));
+            log_info("VM %s: re-adopted its %s engine (pid %d, %s)", json_str(row, "name"), engine_name(h.engine),
+                     (int)h.pid, state);
+            continue;
+        }
+        if (engine_alive(&h))    /* alive but not answering: do not leave it half-known */
+            engine_stop(&h);
+        settle_stopped(s, row);
+        log_warn("VM %s was %s but its engine is gone: now stopped", json_str(row, "name"), json_str(row, "state"));
+    }
+    json_object_put(rows);
+    return 0;
+}
+
+struct vm_watch {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stop;
+};
+
+static void watch_once(struct server *s)
+{
+    struct json_object *rows;
+    if (db_rows(s->db, &rows, "SELECT " VM_COLS " FROM vms WHERE state IN ('running', 'paused')", "") < 0)
+        return;
+    for (size_t i = 0; i < json_object_array_length(rows); i++) {
+        struct json_object *row = json_object_array_get_idx(rows, i);
+        struct vm_handle h;
+        handle_of(row, &h);
+        struct resp tmp = { 0 };
+        if (engine_alive(&h) || refuse_busy(s, json_str(row, "name"), &tmp)) {
+            resp_free(&tmp);
+            continue;
+        }
+        settle_stopped(s, row);
+        struct json_object *d = json_object_new_object();
+        json_object_object_add(d, "reason", json_object_new_string("the guest powered off or its engine exited"));
+        server_changed(s, &principal_corrald, "vm.stopped", json_str(row, "name"), d);
+        json_object_put(d);
+    }
+    json_object_put(rows);
+}
+
+static void *watch_main(void *arg)
+{
+    struct server *s = arg;
+    struct vm_watch *w = s->vm_watch;
+    pthread_mutex_lock(&w->lock);
+    while (!w->stop) {
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += 1;
+        pthread_cond_timedwait(&w->cond, &w->lock, &dl);
+        if (w->stop)
+            break;
+        pthread_mutex_unlock(&w->lock);
+        watch_once(s);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+int vms_watch_start(struct server *s)
+{
+    struct vm_watch *w = calloc(1, sizeof(*w));
+    if (!w)
+        return fail(ENOMEM, "out of memory");
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    s->vm_watch = w;
+    if (pthread_create(&w->thread, NULL, watch_main, s)) {
+        free(w);
+        s->vm_watch = NULL;
+        return fail(EAGAIN, "cannot start the VM watcher");
+    }
+    return 0;
+}
+
+void vms_watch_stop(struct server *s)
+{
+    struct vm_watch *w = s->vm_watch;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stop = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+    s->vm_watch = NULL;
+}
