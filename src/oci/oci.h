@@ -20,6 +20,12 @@
  *   mounts.c     rootfs, mounts, default devices, pivot_root, masked/readonly paths
  *   process.c    rlimits, user/groups, capabilities, no_new_privs, PATH lookup
  *   seccomp.c    linux.seccomp -> a libseccomp filter
+ *   resources.c  linux.resources (and `update -r`) -> struct oci_resources
+ *   cgroup.c     the container's cgroups on v1, v2 and hybrid hosts
+ *   hooks.c      hooks: parsing, running with the state on stdin and a timeout
+ *   control.c    pause, resume, update, the pids for ps
+ *   exec.c       exec: a new process in a live container's namespaces and cgroups
+ *   tty.c        --console-socket and the terminal relay
  */
 #ifndef CORRAL_OCI_H
 #define CORRAL_OCI_H
