@@ -84,7 +84,7 @@ interface ConsoleHandle { close(): void; }
 
 function openConsole(box: HTMLElement, name: string): ConsoleHandle {
   const status = h('p', { class: 'loading', role: 'status' }, 'Connecting to the console…');
-  const screen = h('div', { class: 'terminal', 'data-terminal': name });
+  const screen = h('div', { class: 'console-screen', 'data-terminal': name });
   box.appendChild(status);
   box.appendChild(screen);
   const term = new Terminal({ convertEol: false, cursorBlink: true, fontSize: 14, scrollback: 2000 });
