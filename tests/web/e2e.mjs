@@ -164,6 +164,16 @@ try {
   await page.getByLabel('Password').press('Enter');
   await step('the admin creates an operator in the users view', () =>
     page.getByRole('cell', { name: 'op2' }).waitFor({ timeout: T }).then(() => true));
+  await page.locator('[data-action=create-tokens]').click();
+  await page.getByLabel('Name').fill('ci');
+  await page.getByLabel('Name').press('Enter');
+  await step('the admin creates an API token, shown once to copy', async () => {
+    const field = page.getByLabel('API token', { exact: true });
+    await field.waitFor({ timeout: T });
+    const token = await field.inputValue();
+    await page.keyboard.press('Escape');
+    return token.startsWith('corral_');
+  });
   await step('an auditor is created through the API', async () =>
     (await api('POST', '/users', { name: 'aud1', role: 'auditor', password: PW })) === 201);
   await shot('users');
