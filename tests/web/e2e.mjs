@@ -214,8 +214,13 @@ try {
     await page.locator('table, p.empty').first().waitFor({ timeout: T });
     return (await page.locator('[data-action]').count()) === 0;
   });
-  await page.getByRole('button', { name: 'Log out' }).click();
-  await page.waitForURL('**/login', { timeout: T });
+  // The admin sets op2's password: that ends op2's sessions, so op2's next call gets 401.
+  await admin.request.fetch(URL + '/api/v1/users/op2', { method: 'PATCH', data: { password: PW + '-2' }, headers: { 'X-CSRF-Token': csrf } });
+  await nav('Networks');
+  await step('a session ended on the server sends the page back to /login, saying so', async () => {
+    await page.waitForURL('**/login', { timeout: T });
+    return (await page.locator('.notice.error', { hasText: 'session ended' }).count()) === 1;
+  });
 
   // ---- the auditor ----------------------------------------------------------------------
   await login('aud1', PW);
@@ -239,6 +244,17 @@ try {
   }
   await admin.request.fetch(URL + '/api/v1/vms/vm1/stop', { method: 'POST', data: {}, headers: { 'X-CSRF-Token': csrf } }).catch(() => {});
   await admin.close();
+
+  // Repeated failures are slowed: the page says how long to wait.
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.waitForURL('**/login', { timeout: T });
+  for (let i = 0; i < 4; i++) {
+    await login('nobody', 'wrong-password-' + i);
+    await page.getByRole('alert').filter({ hasText: /Wrong|Too many/ }).waitFor({ timeout: T });
+  }
+  await step('after repeated failures the login page says "too many attempts, retry in N s"', () =>
+    page.getByRole('alert').filter({ hasText: /Too many attempts, retry in \d+ s/ }).waitFor({ timeout: T }).then(() => true));
+  await shot('login-slowed');
 
   ok(dialogs.length === 0, 'no JavaScript dialog (alert) fired', dialogs.join('; '));
   ok(cspErrors.length === 0, 'no Content-Security-Policy violation in the console', cspErrors.join('; '));

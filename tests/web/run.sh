@@ -18,6 +18,7 @@ check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else nok "$d
 . "$SRC/tests/server/lib.sh"
 
 command -v node >/dev/null || { echo "1..0 # SKIP node is not installed"; exit 0; }
+[ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] || { echo "1..0 # SKIP playwright-core needs node 20 or later"; exit 0; }
 [ -x "$CHROMIUM" ] || { echo "1..0 # SKIP $CHROMIUM is not installed (scripts/deps.sh)"; exit 0; }
 "$SRC/scripts/build-web.sh" >&2 || { echo "1..0 # SKIP cannot build web/ (npm ci)"; exit 0; }
 [ -f "$WEB/dist/index.html" ] || { echo "1..0 # SKIP web/dist was not built"; exit 0; }
@@ -81,7 +82,8 @@ for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null
 s=$(get /assets/leak.js | cut -d' ' -f1)
 check "a symlink out of the web directory is not followed (openat2 RESOLVE_BENEATH) -> $s" bash -c "[ '$s' = 404 ] && ! grep -q root: '$T/b'"
 kill "$PID"; wait "$PID" 2>/dev/null
-"$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" --web-dir "$WEB/dist" --workers 2 2>>"$T/log" &
+"$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" --web-dir "$WEB/dist" --workers 2 \
+  --log-level debug 2>>"$T/log" &
 PID=$!
 for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null 2>&1 && break; sleep 0.1; done
 
@@ -102,4 +104,5 @@ failed=$((failed + $(grep -cE '^not ok ' "$T/e2e")))
 if [ "$rc" -ne 0 ]; then nok "the browser run ended cleanly (exit $rc)" "$(tail -5 "$T/e2e.err" | tr '\n' ' ')"; fi
 check "corrald is still running after the browser run" kill -0 "$PID"
 echo "1..$n"
+[ "$failed" -eq 0 ] || { cp "$T/log" "$B/web-corrald.log"; cp "$T/e2e.err" "$B/web-e2e.err"; echo "# logs: $B/web-corrald.log, $B/web-e2e.err"; }
 [ "$failed" -eq 0 ]
