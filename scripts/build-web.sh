@@ -12,6 +12,6 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
-if [ ! -f dist/index.html ] || [ -n "$(find src public index.html build.mjs package-lock.json -newer dist/index.html 2>/dev/null | head -1)" ]; then
+if [ ! -f dist/index.html ] || [ -n "$(find src public index.html build.mjs tsconfig.json package-lock.json -newer dist/index.html 2>/dev/null | head -1)" ]; then
   npm run --silent build
 fi

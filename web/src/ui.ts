@@ -72,7 +72,7 @@ export function field(label: string, input: HTMLElement, hint?: string): HTMLEle
     hint ? h('small', { class: 'hint' }, hint) : null);
 }
 
-export function replace(el: HTMLElement, ...nodes: Node[]): void {
+export function replace(el: HTMLElement, ...nodes: (Node | null)[]): void {
   clear(el);
-  for (const n of nodes) el.appendChild(n);
+  for (const n of nodes) if (n) el.appendChild(n);
 }

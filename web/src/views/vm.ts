@@ -41,7 +41,7 @@ export function vmView(main: HTMLElement, params: string[]): () => void {
               h('dt', {}, 'PID'), h('dd', {}, vm.pid ? String(vm.pid) : '—'),
               h('dt', {}, 'Created'), h('dd', {}, when(vm.created)))),
           h('section', { class: 'card' }, h('h2', {}, 'Disks'),
-            table((vm.disks ?? []).map((d: string) => ({ d })), [{ title: 'Volume', cell: (r) => r.d }], 'No disks.')),
+            table<{ d: string }>((vm.disks ?? []).map((d: string) => ({ d })), [{ title: 'Volume', cell: (r) => r.d }], 'No disks.')),
           h('section', { class: 'card' }, h('h2', {}, 'NICs'),
             table(vm.nics ?? [], [
               { title: 'Network', cell: (n: any) => n.network },
