@@ -59,4 +59,10 @@ int seccomp_build(json_object *seccomp, void **ctx);
 void seccomp_free(void *ctx);
 int seccomp_install(json_object *seccomp);
 
+/* ---- shared with the image code (image.c, bundle.c) ---- */
+
+/* openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): symlinks resolve inside
+ * rootfd, ".." stops at it (mounts.c). */
+int openat2_in_root(int rootfd, const char *path, int flags);
+
 #endif
