@@ -236,6 +236,7 @@ struct pending {
     size_t config_len;
     struct img_config cfg;
     char **layer_paths;         /* inside the source directory */
+    bool docker;                /* no blob digests: layers checked by diff_id only */
 };
 
 static void pending_clear(struct pending *p)
@@ -418,6 +419,7 @@ static int docker_archive(int srcfd, struct pending **v, size_t *n)
         if (r == 0) {
             p.names = d[i].tags;
             p.layer_paths = d[i].layers;
+            p.docker = true;
             d[i].tags = d[i].layers = NULL;
             r = add_pending(v, n, &p);
         }
@@ -473,26 +475,32 @@ static int collect(int srcfd, const char *override, struct pending **v, size_t *
 
 /* ---- import ---- */
 
-static int ensure_layer(int sfd, int srcfd, const char *rel, const char *diff_id,
+static int ensure_layer(int sfd, int srcfd, const char *rel, const char *diff_id, bool verify,
                         const struct oci_store *st, uint64_t *budget)
 {
     char dst[100], tmp[100];
     snprintf(dst, sizeof(dst), "layers/%s", diff_id);
-    if (faccessat(sfd, dst, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-        return 0;   /* shared with an image imported before */
     snprintf(tmp, sizeof(tmp), "tmp/layer-%s", diff_id);
     _cleanup_close_ int src = openat2_in_root(srcfd, rel, O_RDONLY);
     if (src < 0)
         return fail(errno, "layer %s: %s", rel,
                     errno == ENOENT ? "missing from the archive" : strerror(errno));
-    if (mkdirat(sfd, tmp, 0755) < 0)
-        return fail(errno, "%s: %s", tmp, strerror(errno));
-    _cleanup_close_ int root = openat(sfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     struct layer_opts o = { .max_bytes = *budget, .whiteouts = true, .diff_id = diff_id,
                             .max_entries = st->max_entries ? st->max_entries
                                                            : DEFAULT_MAX_ENTRIES };
     uint64_t used = 0;
-    int r = root < 0 ? fail(errno, "%s: %s", tmp, strerror(errno))
+    int r;
+    if (faccessat(sfd, dst, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+        /* Shared with an image imported before.  Without a blob digest
+         * (docker archives) the bytes are still held to the diff_id. */
+        if (verify && (r = layer_unpack(src, -1, &o, &used)) < 0)
+            return fail(-r, "layer sha256:%.12s (%s): %s", diff_id, rel, err_msg());
+        return 0;
+    }
+    if (mkdirat(sfd, tmp, 0755) < 0)
+        return fail(errno, "%s: %s", tmp, strerror(errno));
+    _cleanup_close_ int root = openat(sfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    r = root < 0 ? fail(errno, "%s: %s", tmp, strerror(errno))
                      : layer_unpack(src, root, &o, &used);
     if (r == 0 && renameat(sfd, tmp, sfd, dst) < 0)
         r = fail(errno, "%s: %s", dst, strerror(errno));
@@ -607,8 +615,8 @@ int oci_image_import(const struct oci_store *st, const char *path, const char *n
         r = fail(-r, "%s: %s", path, err_msg());
     for (size_t i = 0; r == 0 && i < np; i++)
         for (size_t j = 0; r == 0 && j < p[i].cfg.ndiff_ids; j++)
-            if ((r = ensure_layer(sfd, srcfd, p[i].layer_paths[j], p[i].cfg.diff_ids[j], st,
-                                  &budget)) < 0)
+            if ((r = ensure_layer(sfd, srcfd, p[i].layer_paths[j], p[i].cfg.diff_ids[j],
+                                  p[i].docker, st, &budget)) < 0)
                 r = fail(-r, "%s: %s", path, err_msg());
     for (size_t i = 0; r == 0 && i < np; i++)
         r = write_blob(sfd, p[i].config_hex, p[i].config_text, p[i].config_len);

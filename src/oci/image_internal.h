@@ -94,7 +94,8 @@ int layer_classify(struct archive_entry *e, const struct layer_opts *o, char *pa
 
 /* Unpacks the (maybe gzip/zstd/xz-compressed) tar stream read from srcfd
  * into the directory rootfd, never following a symlink and never leaving
- * rootfd.  *expanded receives the uncompressed size. */
+ * rootfd (rootfd < 0: only checks the diff_id).  *expanded receives the
+ * uncompressed size. */
 int layer_unpack(int srcfd, int rootfd, const struct layer_opts *o, uint64_t *expanded);
 
 /* Removes NAME below dirfd recursively without following symlinks; refuses
