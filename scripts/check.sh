@@ -7,6 +7,8 @@
 #   block  disk images interoperating with qemu-img (TAP from tests/block/interop.sh)
 #   server corrald and the corral CLI end to end (TAP from tests/server/run.sh)
 #   oci    corral-oci running real containers (TAP from tests/oci/run.sh)
+#   oci-image  images, bundles, networking (TAP from tests/oci/image.sh)
+#   podman podman driving corral-oci (TAP from tests/oci/podman.sh)
 #   vmm    corral-vmm booting the test guests and Linux (TAP from tests/vmm/run.sh)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -69,6 +71,8 @@ run_tap block tests/block/interop.sh "$build/tests/block/blktool"
 run_tap img tests/img/run.sh "$build/src/img/corral-img"
 run_tap server tests/server/run.sh "$build"
 run_tap oci tests/oci/run.sh "$build"
+run_tap oci-image tests/oci/image.sh "$build"
+run_tap podman tests/oci/podman.sh "$build"
 run_tap vmm tests/vmm/run.sh "$build"
 
 echo

@@ -2,7 +2,7 @@
 """Builds test images for corral-oci (and podman) from /bin/busybox: no registry.
 
 usage: mkimage.py FORMAT OUT [--layers base,extra] [--name NAME] [--hostile KIND]
-                  [--target DIR] [--gzip] [--user USER]
+                  [--target DIR] [--gzip] [--user USER] [--plain]
   FORMAT   docker (docker-archive tar), oci (OCI layout directory), oci-tar
   layers   base   busybox-static, its applets, /etc/passwd and /etc/group, /etc/gone,
                   /opq/{a,b}
@@ -19,6 +19,7 @@ usage: mkimage.py FORMAT OUT [--layers base,extra] [--name NAME] [--hostile KIND
 import argparse, gzip, hashlib, io, json, os, shutil, tarfile, time
 
 MTIME = 1700000000
+PLAIN = False
 
 
 def entry(name, kind=tarfile.REGTYPE, data=b"", mode=0o644, uid=0, gid=0, **kw):
@@ -105,10 +106,13 @@ def sha(b):
     return hashlib.sha256(b).hexdigest()
 
 
-def config_for(diff_ids, user):
+def config_for(diff_ids, user, plain=False):
     cfg = {"Env": ["PATH=/usr/bin:/bin", "GREETING=hello world"],
            "Entrypoint": ["/bin/sh", "-c"],
            "Cmd": ['echo "$GREETING"; id; pwd'], "WorkingDir": "/"}
+    if plain:   # as docker's busybox image: no Entrypoint, Cmd ["sh"]
+        del cfg["Entrypoint"]
+        cfg["Cmd"] = ["sh"]
     if user:
         cfg["User"] = user
         cfg["WorkingDir"] = "/home/app"
@@ -129,7 +133,7 @@ def write_docker(out, layers, name, user, hostile):
         files[paths[-1]] = files[paths[-1]][:-1] + b"\x01"
     if hostile == "missing":
         del files[paths[-1]]
-    cfg = config_for(diff_ids, user)
+    cfg = config_for(diff_ids, user, PLAIN)
     files[sha(cfg) + ".json"] = cfg
     files["manifest.json"] = json.dumps([{"Config": sha(cfg) + ".json", "RepoTags": [name],
                                           "Layers": paths}]).encode()
@@ -153,7 +157,7 @@ def write_oci(out, layers, name, user, hostile, compress, as_tar):
         blobs[last] = blobs[last][:-1] + bytes([blobs[last][-1] ^ 1])
     if hostile == "missing":
         del blobs[last]
-    cfg = config_for([sha(t) for t in layers], user)
+    cfg = config_for([sha(t) for t in layers], user, PLAIN)
     blobs[sha(cfg)] = cfg
     man = json.dumps({"schemaVersion": 2,
                       "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -191,7 +195,10 @@ def main():
     ap.add_argument("--target", default="/nonexistent")
     ap.add_argument("--gzip", action="store_true")
     ap.add_argument("--user")
+    ap.add_argument("--plain", action="store_true", help="no Entrypoint, Cmd [\"sh\"]")
     a = ap.parse_args()
+    global PLAIN
+    PLAIN = a.plain
     makers = {"base": base_layer, "extra": extra_layer, "note": note_layer}
     layers = [makers[n]() for n in a.layers.split(",") if n]
     if a.hostile:
