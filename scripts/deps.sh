@@ -8,7 +8,9 @@ packages=(
   gcc clang libclang-rt-14-dev meson ninja-build pkg-config
   libjson-c-dev libseccomp-dev libcap-dev libcmocka-dev liburing-dev
   # corral-oci images (tar, gzip/zstd; sha256) and container networking (netlink)
-  libarchive-dev libmnl-dev
+  # (libarchive is linked statically: its shared form drags in libxml2 and ICU,
+  # which doubled the start-up time of every corral-oci command)
+  libarchive-dev libzstd-dev liblz4-dev libacl1-dev liblzma-dev libbz2-dev libmnl-dev
   # corrald and the corral CLI
   libmicrohttpd-dev libsqlite3-dev libsodium-dev libgnutls28-dev libcurl4-openssl-dev
   # tests: guests, the nested KVM harness, Linux boot, tap networking
