@@ -154,7 +154,7 @@ int rm_tree_at(int parentfd, const char *name)
     int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return fail(errno, "removing %s: %s", name, strerror(errno));
-    if (fstat(parentfd, &parent) < 0 || fstat(fd, &st) < 0 || parent.st_dev != st.st_dev) {
+    if (fstatat(fd, "..", &parent, 0) < 0 || fstat(fd, &st) < 0 || parent.st_dev != st.st_dev) {
         close(fd);
         return fail(EBUSY, "removing %s: it is a mount point", name);
     }

@@ -70,12 +70,12 @@ static bool match_entry(char *f[7], size_t n, void *arg)
 {
     struct match *m = arg;
     uint32_t id;
-    (void)n;
     if (!parse_id(f[2], &id) || (m->by_id ? id != m->id : strcmp(f[0], m->key) != 0))
         return false;
     m->found_id = id;
-    if (!parse_id(f[3], &m->found_gid))
-        m->found_gid = 0;   /* group lines: field 3 is the member list */
+    /* passwd: field 3 is the gid; group lines have the member list there. */
+    if (n < 4 || !parse_id(f[3], &m->found_gid))
+        m->found_gid = 0;
     snprintf(m->name, sizeof(m->name), "%s", f[0]);
     return true;
 }
