@@ -7,6 +7,8 @@
 #   block  disk images interoperating with qemu-img (TAP from tests/block/interop.sh)
 #   server corrald and the corral CLI end to end (TAP from tests/server/run.sh)
 #   oci    corral-oci running real containers (TAP from tests/oci/run.sh)
+#   oci-image  images, bundles, networking (TAP from tests/oci/image.sh)
+#   podman podman driving corral-oci (TAP from tests/oci/podman.sh)
 #   crash  writers killed at random; images must check clean and keep every flushed write
 #          (TAP from tests/img/crash.sh)
 #   vms    VMs, networks and consoles through corrald (TAP from tests/server/vms.sh)
@@ -73,6 +75,8 @@ run_tap block tests/block/interop.sh "$build/tests/block/blktool"
 run_tap img tests/img/run.sh "$build/src/img/corral-img"
 run_tap server tests/server/run.sh "$build"
 run_tap oci tests/oci/run.sh "$build"
+run_tap oci-image tests/oci/image.sh "$build"
+run_tap podman tests/oci/podman.sh "$build"
 run_tap crash tests/img/crash.sh "$build"
 run_tap vms tests/server/vms.sh "$build"
 run_tap web tests/web/run.sh "$build"

@@ -7,12 +7,16 @@ packages=(
   # build
   gcc clang libclang-rt-14-dev meson ninja-build pkg-config
   libjson-c-dev libseccomp-dev libcap-dev libcmocka-dev liburing-dev
+  # corral-oci images (tar, gzip/zstd; sha256) and container networking (netlink)
+  # (libarchive is linked statically: its shared form drags in libxml2 and ICU,
+  # which doubled the start-up time of every corral-oci command)
+  libarchive-dev libzstd-dev liblz4-dev libacl1-dev liblzma-dev libbz2-dev libmnl-dev
   # corrald and the corral CLI
   libmicrohttpd-dev libsqlite3-dev libsodium-dev libgnutls28-dev libcurl4-openssl-dev
   # tests: guests, the nested KVM harness, Linux boot, tap networking
   qemu-system-x86 qemu-utils busybox-static cpio kmod iproute2 procps python3 socat curl
-  # tests: corral-oci compared with the reference runtime (bench)
-  runc
+  # tests: corral-oci compared with the reference runtimes (bench), driven by podman
+  runc crun podman conmon
   # tests: the web console in a headless browser (tests/web/run.sh)
   chromium
 )

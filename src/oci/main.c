@@ -1,6 +1,7 @@
 /* corral-oci: runc's command line over the oci library (src/oci/oci.h).
  * Global options come before the command, command options after it, as
  * podman and other engines pass them to runc. */
+#include "oci/cli_ext.h"
 #include "oci/oci.h"
 #include "util/util.h"
 
@@ -628,7 +629,9 @@ static void usage(void)
            "  ps [--format table|json] ID [PS-OPTIONS]   pause ID   resume ID\n"
            "  update [-r RESOURCES.json] [--memory N] [--memory-swap N] [--cpu-shares N]\n"
            "         [--cpu-quota N] [--cpu-period N] [--cpuset-cpus L] [--cpuset-mems L]\n"
-           "         [--pids-limit N] [--blkio-weight N] ID\n");
+           "         [--pids-limit N] [--blkio-weight N] ID\n\n"
+           "corral extensions (see `corral-oci image --help`, `corral-oci net --help`):\n"
+           "  image import|list|rm|bundle|unbundle    net attach|detach|rm-bridge\n");
 }
 
 int main(int argc, char **argv)
@@ -696,6 +699,11 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "features") == 0)
         return argc > 1 ? usage_error("features: unexpected argument \"%s\"", argv[1])
                         : cmd_features();
+    /* corral extensions (cli_ext.c) */
+    if (strcmp(cmd, "image") == 0 || strcmp(cmd, "net") == 0) {
+        int r = cmd[0] == 'i' ? cli_image(argc, argv) : cli_net(argc, argv);
+        return r < 0 ? error(r) : 0;
+    }
     if (strcmp(cmd, "help") == 0) {
         usage();
         return 0;

@@ -25,7 +25,7 @@
 #include <sys/sysmacros.h>
 #include <termios.h>
 
-static int openat2_in_root(int rootfd, const char *path, int flags)
+int openat2_in_root(int rootfd, const char *path, int flags)
 {
     struct open_how how = {
         .flags = (uint64_t)(flags | O_CLOEXEC),

@@ -295,4 +295,66 @@ struct oci_exec_opts {
 int oci_exec(const struct oci_ctx *ctx, const char *id, const struct oci_exec_opts *o,
              int *exit_status);
 
+/* ---- images and networking (corral extensions; image.c, bundle.c, net.c) ----
+ *
+ * An image store is a directory (default OCI_DEFAULT_STORE): configs under
+ * blobs/sha256/, each layer unpacked once under layers/DIFF_ID/ (shared by
+ * every image that has it), the image names in images.json, staging under
+ * tmp/.  Commands on one store serialise on flock() of store/lock.  A
+ * bundle made from an image mounts an overlay of its layers plus a private
+ * upper directory as BUNDLE/rootfs and writes BUNDLE/config.json. */
+
+#define OCI_DEFAULT_STORE "/var/lib/corral-oci"
+
+struct oci_store {
+    const char *path;
+    uint64_t max_size;      /* cap on an import's uncompressed bytes (0: 16 GiB) */
+    uint64_t max_entries;   /* cap on the tar entries of one layer (0: 1000000) */
+};
+
+struct oci_image_info {
+    char *name;             /* "busybox:latest" */
+    char *config;           /* "sha256:..." of the image config */
+    char **layers;          /* diff_ids "sha256:...", bottom first, NULL-terminated */
+};
+
+/* Imports an OCI image layout (directory or tar) or a docker-archive tar.
+ * name overrides the archive's own name (then it must hold one image).
+ * The names imported are returned NULL-terminated in *names (may be NULL). */
+int oci_image_import(const struct oci_store *st, const char *path, const char *name,
+                     char ***names);
+int oci_image_list(const struct oci_store *st, struct oci_image_info **out, size_t *n);
+void oci_image_info_free(struct oci_image_info *v, size_t n);
+/* Removes the name, then every layer and config no image uses any more
+ * (layers still mounted by a bundle stay). */
+int oci_image_remove(const struct oci_store *st, const char *name);
+
+struct oci_bundle_opts {
+    char *const *args;      /* replaces the image's Cmd if not NULL */
+    bool terminal;
+};
+/* Makes DIR (absent or empty) a bundle of the image: config.json from the
+ * image config and the runtime defaults, rootfs an overlay mount. */
+int oci_image_bundle(const struct oci_store *st, const char *name, const char *dir,
+                     const struct oci_bundle_opts *o);
+/* Unmounts a bundle made by oci_image_bundle and deletes it with its upper. */
+int oci_bundle_remove(const char *dir);
+
+struct oci_net_opts {
+    pid_t pid;              /* the container's netns: /proc/PID/ns/net ... */
+    const char *netns;      /* ... or this path */
+    const char *host_if;    /* host end of the veth pair (required) */
+    const char *ifname;     /* container end, default "eth0" */
+    const char *bridge;     /* attach the host end to it, or NULL */
+    bool create_bridge;     /* create the bridge if it does not exist */
+    const char *address;    /* "10.88.0.2/24" on the container end, or NULL */
+    const char *gateway;    /* default route via it, or NULL */
+};
+/* A veth pair: one end in the container's netns (up, with lo up), the
+ * other on the host (up, attached to the bridge). */
+int oci_net_attach(const struct oci_net_opts *o);
+/* Deletes the pair by its host end. */
+int oci_net_detach(const char *host_if);
+int oci_net_bridge_delete(const char *bridge);
+
 #endif

@@ -146,5 +146,10 @@ int get_u64(json_object *v, const char *path, uint64_t *out);
 int get_array(json_object *v, const char *path, size_t max, size_t *n);
 int get_strv(json_object *v, const char *path, size_t max, char ***out);
 int check_abs(const char *path, const char *s);
+/* ---- shared with the image code (image.c, bundle.c) ---- */
+
+/* openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): symlinks resolve inside
+ * rootfd, ".." stops at it (mounts.c). */
+int openat2_in_root(int rootfd, const char *path, int flags);
 
 #endif
