@@ -35,22 +35,22 @@ static int parse_hook(json_object *o, const char *path, struct oci_hook *h)
     char p[128];
     int r;
     if (!json_object_is_type(o, json_type_object))
-        return type_err(path, "an object");
+        return spec_type_err(path, "an object");
     snprintf(p, sizeof(p), "%s.path", path);
-    if (!(v = member(o, "path")))
+    if (!(v = spec_member(o, "path")))
         return fail(EINVAL, "%s: missing", p);
-    if ((r = get_str(v, p, &h->path)) < 0 || (r = check_abs(p, h->path)) < 0)
+    if ((r = spec_get_str(v, p, &h->path)) < 0 || (r = check_abs(p, h->path)) < 0)
         return r;
     snprintf(p, sizeof(p), "%s.args", path);
-    if ((v = member(o, "args")) && (r = get_strv(v, p, 4096, &h->args)) < 0)
+    if ((v = spec_member(o, "args")) && (r = get_strv(v, p, 4096, &h->args)) < 0)
         return r;
     snprintf(p, sizeof(p), "%s.env", path);
-    if ((v = member(o, "env")) && (r = get_strv(v, p, 4096, &h->env)) < 0)
+    if ((v = spec_member(o, "env")) && (r = get_strv(v, p, 4096, &h->env)) < 0)
         return r;
     snprintf(p, sizeof(p), "%s.timeout", path);
     int64_t t;
-    if ((v = member(o, "timeout"))) {
-        if ((r = get_int(v, p, 1, 86400, &t)) < 0)
+    if ((v = spec_member(o, "timeout"))) {
+        if ((r = spec_get_int(v, p, 1, 86400, &t)) < 0)
             return r;
         h->timeout = (int)t;
     }
@@ -61,13 +61,13 @@ int hooks_parse(json_object *o, struct oci_hooks *h)
 {
     memset(h, 0, sizeof(*h));
     if (!json_object_is_type(o, json_type_object))
-        return type_err("hooks", "an object");
+        return spec_type_err("hooks", "an object");
     int r = 0;
     for (int k = 0; k < OCI_HOOK_N && r == 0; k++) {
-        json_object *arr = member(o, kind_names[k]);
+        json_object *arr = spec_member(o, kind_names[k]);
         char p[64];
         snprintf(p, sizeof(p), "hooks.%s", kind_names[k]);
-        if (!arr || (r = get_array(arr, p, 256, &h->n[k])) < 0)
+        if (!arr || (r = spec_get_array(arr, p, 256, &h->n[k])) < 0)
             continue;
         if (!(h->list[k] = calloc(h->n[k] + 1, sizeof(struct oci_hook)))) {
             r = fail(ENOMEM, "out of memory");

@@ -38,7 +38,7 @@ static int parse_json(const char *text, size_t len, const char *what, json_type 
     return 0;
 }
 
-static json_object *member(json_object *o, const char *key)
+static json_object *spec_member(json_object *o, const char *key)
 {
     json_object *v = NULL;
     if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
@@ -49,7 +49,7 @@ static json_object *member(json_object *o, const char *key)
 /* A string member: NULL when absent or null; an error if another type. */
 static int opt_str(json_object *o, const char *key, const char *what, char **out)
 {
-    json_object *v = member(o, key);
+    json_object *v = spec_member(o, key);
     *out = NULL;
     if (!v)
         return 0;
@@ -63,7 +63,7 @@ static int opt_str(json_object *o, const char *key, const char *what, char **out
 /* A string array member -> NULL-terminated vector (NULL if absent/null). */
 static int opt_strv(json_object *o, const char *key, const char *what, char ***out, size_t *n)
 {
-    json_object *v = member(o, key);
+    json_object *v = spec_member(o, key);
     *out = NULL;
     if (n)
         *n = 0;
@@ -112,7 +112,7 @@ static int parse_desc(json_object *o, const char *what, struct img_desc *d)
 {
     memset(d, 0, sizeof(*d));
     char *digest = NULL;
-    json_object *size = member(o, "size"), *platform = member(o, "platform");
+    json_object *size = spec_member(o, "size"), *platform = spec_member(o, "platform");
     int r = json_object_is_type(o, json_type_object) ? 0
             : fail(EINVAL, "%s: must be an object", what);
     if (r == 0)
@@ -126,11 +126,11 @@ static int parse_desc(json_object *o, const char *what, struct img_desc *d)
     if (r == 0 && (!json_object_is_type(size, json_type_int) ||
                    (d->size = json_object_get_int64(size)) < 0))
         r = fail(EINVAL, "%s.size: must be a non-negative integer", what);
-    json_object *ann = member(o, "annotations");
+    json_object *ann = spec_member(o, "annotations");
     if (r == 0 && ann)
         r = opt_str(ann, "org.opencontainers.image.ref.name", what, &d->ref_name);
     if (r == 0 && platform) {
-        json_object *os = member(platform, "os"), *arch = member(platform, "architecture");
+        json_object *os = spec_member(platform, "os"), *arch = spec_member(platform, "architecture");
         d->other_platform = (os && strcmp(json_object_get_string(os), "linux") != 0) ||
                             (arch && strcmp(json_object_get_string(arch), "amd64") != 0);
     }
@@ -178,7 +178,7 @@ int img_parse_index(const char *text, size_t len, const char *what, struct img_i
         return r;
     char where[128];
     snprintf(where, sizeof(where), "%s: manifests", what);
-    json_object *m = member(o, "manifests");
+    json_object *m = spec_member(o, "manifests");
     r = m ? parse_descs(m, where, 1024, &out->v, &out->n) : fail(EINVAL, "%s: missing", where);
     json_object_put(o);
     return r;
@@ -215,7 +215,7 @@ int img_parse_manifest(const char *text, size_t len, const char *what, struct im
     if (r < 0)
         return r;
     char where[160];
-    json_object *cfg = member(o, "config"), *layers = member(o, "layers");
+    json_object *cfg = spec_member(o, "config"), *layers = spec_member(o, "layers");
     snprintf(where, sizeof(where), "%s: config", what);
     r = cfg ? parse_desc(cfg, where, &out->config) : fail(EINVAL, "%s: missing", where);
     snprintf(where, sizeof(where), "%s: layers", what);
@@ -251,7 +251,7 @@ int img_parse_config(const char *text, size_t len, const char *what, struct img_
         return r;
     char where[160];
     snprintf(where, sizeof(where), "%s: config", what);
-    json_object *c = member(o, "config"), *os = member(o, "os");
+    json_object *c = spec_member(o, "config"), *os = spec_member(o, "os");
     if (os && (!json_object_is_type(os, json_type_string) ||
                strcmp(json_object_get_string(os), "linux") != 0))
         r = fail(ENOTSUP, "%s: os: \"%s\" images cannot run here", what,
@@ -270,7 +270,7 @@ int img_parse_config(const char *text, size_t len, const char *what, struct img_
             r = fail(EINVAL, "%s.Env: \"%.80s\" is not NAME=VALUE", where, *s);
     if (r == 0 && out->workdir && out->workdir[0] != '/' && out->workdir[0])
         r = fail(EINVAL, "%s.WorkingDir: \"%.80s\" is not absolute", where, out->workdir);
-    json_object *rootfs = member(o, "rootfs");
+    json_object *rootfs = spec_member(o, "rootfs");
     char **ids = NULL;
     snprintf(where, sizeof(where), "%s: rootfs", what);
     if (r == 0 && (r = opt_strv(rootfs, "diff_ids", where, &ids, &out->ndiff_ids)) == 0 && !ids)

@@ -136,14 +136,14 @@ char *hooks_state(const char *id, enum oci_status status, pid_t pid, const char 
 
 /* ---- spec.c: typed JSON access, the field's path in every error ---- */
 
-json_object *member(json_object *obj, const char *key);    /* NULL if absent or null */
-int type_err(const char *path, const char *want);
-int get_str(json_object *v, const char *path, char **out);
-int get_bool(json_object *v, const char *path, bool *out);
-int get_int(json_object *v, const char *path, int64_t min, int64_t max, int64_t *out);
-int get_u32(json_object *v, const char *path, uint32_t *out);
-int get_u64(json_object *v, const char *path, uint64_t *out);
-int get_array(json_object *v, const char *path, size_t max, size_t *n);
+json_object *spec_member(json_object *obj, const char *key);    /* NULL if absent or null */
+int spec_type_err(const char *path, const char *want);
+int spec_get_str(json_object *v, const char *path, char **out);
+int spec_get_bool(json_object *v, const char *path, bool *out);
+int spec_get_int(json_object *v, const char *path, int64_t min, int64_t max, int64_t *out);
+int spec_get_u32(json_object *v, const char *path, uint32_t *out);
+int spec_get_u64(json_object *v, const char *path, uint64_t *out);
+int spec_get_array(json_object *v, const char *path, size_t max, size_t *n);
 int get_strv(json_object *v, const char *path, size_t max, char ***out);
 int check_abs(const char *path, const char *s);
 /* ---- shared with the image code (image.c, bundle.c) ---- */

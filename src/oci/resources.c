@@ -74,13 +74,13 @@ struct field {
 static int get_fields(json_object *o, const char *path, const struct field *f, size_t n)
 {
     if (!json_object_is_type(o, json_type_object))
-        return type_err(path, "an object");
+        return spec_type_err(path, "an object");
     for (size_t i = 0; i < n; i++) {
-        json_object *v = member(o, f[i].key);
+        json_object *v = spec_member(o, f[i].key);
         char p[256];
         snprintf(p, sizeof(p), "%.200s.%s", path, f[i].key);
         int r;
-        if (v && (r = get_int(v, p, f[i].min, f[i].max, f[i].dst)) < 0)
+        if (v && (r = spec_get_int(v, p, f[i].min, f[i].max, f[i].dst)) < 0)
             return r;
     }
     return 0;
@@ -90,11 +90,11 @@ static int get_fields(json_object *o, const char *path, const struct field *f, s
  * characters are checked; the kernel checks the rest. */
 static int get_cpuset(json_object *o, const char *path, const char *key, char **out)
 {
-    json_object *v = member(o, key);
+    json_object *v = spec_member(o, key);
     char p[256];
     snprintf(p, sizeof(p), "%.200s.%s", path, key);
     int r;
-    if (!v || (r = get_str(v, p, out)) < 0)
+    if (!v || (r = spec_get_str(v, p, out)) < 0)
         return v ? r : 0;
     if ((*out)[strspn(*out, "0123456789,-")] || strlen(*out) > 4096)
         return fail(EINVAL, "%s: \"%.64s\" is not a list like \"0-3,7\"", p, *out);
@@ -112,11 +112,11 @@ static int parse_memory(json_object *o, const char *path, struct oci_resources *
         { "swappiness", 0, 100, &r->mem_swappiness },
     };
     int ret = get_fields(o, path, f, ARRAY_SIZE(f));
-    json_object *v = member(o, "disableOOMKiller");
+    json_object *v = spec_member(o, "disableOOMKiller");
     bool b;
     char p[256];
     snprintf(p, sizeof(p), "%.200s.disableOOMKiller", path);
-    if (ret == 0 && v && (ret = get_bool(v, p, &b)) == 0)
+    if (ret == 0 && v && (ret = spec_get_bool(v, p, &b)) == 0)
         r->disable_oom_killer = b;
     return ret;
 }
@@ -144,7 +144,7 @@ static int parse_cpu(json_object *o, const char *path, struct oci_resources *r)
 static int parse_blkio_devs(json_object *arr, const char *path, bool weight,
                             struct oci_blkio_dev **out, size_t *n)
 {
-    int r = get_array(arr, path, 256, n);
+    int r = spec_get_array(arr, path, 256, n);
     if (r < 0)
         return r;
     if (!(*out = calloc(*n + 1, sizeof(**out))))
@@ -168,9 +168,9 @@ static int parse_blkio_devs(json_object *arr, const char *path, bool weight,
         d->minor = (uint32_t)min;
         if (!weight) {
             snprintf(fp, sizeof(fp), "%.200s.rate", p);
-            if (!(v = member(o, "rate")))
+            if (!(v = spec_member(o, "rate")))
                 return fail(EINVAL, "%s: missing", fp);
-            if ((r = get_u64(v, fp, &d->rate)) < 0)
+            if ((r = spec_get_u64(v, fp, &d->rate)) < 0)
                 return r;
         }
     }
@@ -189,12 +189,12 @@ static int parse_blockio(json_object *o, const char *path, struct oci_resources 
     int ret = get_fields(o, path, f, ARRAY_SIZE(f));
     char p[256];
     json_object *v;
-    if (ret == 0 && (v = member(o, "weightDevice"))) {
+    if (ret == 0 && (v = spec_member(o, "weightDevice"))) {
         snprintf(p, sizeof(p), "%.200s.weightDevice", path);
         ret = parse_blkio_devs(v, p, true, &r->weight_devs, &r->nweight_devs);
     }
     for (int i = 0; ret == 0 && i < OCI_THROTTLE_N; i++)
-        if ((v = member(o, throttle[i]))) {
+        if ((v = spec_member(o, throttle[i]))) {
             snprintf(p, sizeof(p), "%.200s.%s", path, throttle[i]);
             ret = parse_blkio_devs(v, p, false, &r->throttle[i], &r->nthrottle[i]);
         }
@@ -212,7 +212,7 @@ static bool valid_page_size(const char *s)
 
 static int parse_hugepages(json_object *arr, const char *path, struct oci_resources *r)
 {
-    int ret = get_array(arr, path, 16, &r->nhugepages);
+    int ret = spec_get_array(arr, path, 16, &r->nhugepages);
     if (ret < 0)
         return ret;
     if (!(r->hugepages = calloc(r->nhugepages + 1, sizeof(*r->hugepages))))
@@ -223,18 +223,18 @@ static int parse_hugepages(json_object *arr, const char *path, struct oci_resour
         char p[256], fp[320];
         snprintf(p, sizeof(p), "%.200s[%zu]", path, i);
         if (!json_object_is_type(o, json_type_object))
-            return type_err(p, "an object");
+            return spec_type_err(p, "an object");
         snprintf(fp, sizeof(fp), "%.200s.pageSize", p);
-        if (!(v = member(o, "pageSize")))
+        if (!(v = spec_member(o, "pageSize")))
             return fail(EINVAL, "%s: missing", fp);
-        if ((ret = get_str(v, fp, &h->page_size)) < 0)
+        if ((ret = spec_get_str(v, fp, &h->page_size)) < 0)
             return ret;
         if (!valid_page_size(h->page_size))
             return fail(EINVAL, "%s: \"%.32s\" is not a size like \"2MB\"", fp, h->page_size);
         snprintf(fp, sizeof(fp), "%.200s.limit", p);
-        if (!(v = member(o, "limit")))
+        if (!(v = spec_member(o, "limit")))
             return fail(EINVAL, "%s: missing", fp);
-        if ((ret = get_u64(v, fp, &h->limit)) < 0)
+        if ((ret = spec_get_u64(v, fp, &h->limit)) < 0)
             return ret;
     }
     return 0;
@@ -242,7 +242,7 @@ static int parse_hugepages(json_object *arr, const char *path, struct oci_resour
 
 static int parse_dev_rules(json_object *arr, const char *path, struct oci_resources *r)
 {
-    int ret = get_array(arr, path, 4096, &r->ndevices);
+    int ret = spec_get_array(arr, path, 4096, &r->ndevices);
     if (ret < 0)
         return ret;
     r->has_devices = true;
@@ -259,13 +259,13 @@ static int parse_dev_rules(json_object *arr, const char *path, struct oci_resour
         if ((ret = get_fields(o, p, f, ARRAY_SIZE(f))) < 0)
             return ret;
         snprintf(fp, sizeof(fp), "%.200s.allow", p);
-        if (!(v = member(o, "allow")))
+        if (!(v = spec_member(o, "allow")))
             return fail(EINVAL, "%s: missing", fp);
-        if ((ret = get_bool(v, fp, &d->allow)) < 0)
+        if ((ret = spec_get_bool(v, fp, &d->allow)) < 0)
             return ret;
         d->type = 'a';
         snprintf(fp, sizeof(fp), "%.200s.type", p);
-        if ((v = member(o, "type"))) {
+        if ((v = spec_member(o, "type"))) {
             const char *t = json_object_get_string(v);
             if (!json_object_is_type(v, json_type_string) || strlen(t) != 1 || !strchr("acb", t[0]))
                 return fail(EINVAL, "%s: must be \"a\", \"c\" or \"b\"", fp);
@@ -273,7 +273,7 @@ static int parse_dev_rules(json_object *arr, const char *path, struct oci_resour
         }
         snprintf(fp, sizeof(fp), "%.200s.access", p);
         strcpy(d->access, "rwm");
-        if ((v = member(o, "access"))) {
+        if ((v = spec_member(o, "access"))) {
             const char *a = json_object_get_string(v);
             if (!json_object_is_type(v, json_type_string) || strlen(a) > 3 || a[strspn(a, "rwm")])
                 return fail(EINVAL, "%s: must be letters of \"rwm\"", fp);
@@ -287,7 +287,7 @@ static int parse_dev_rules(json_object *arr, const char *path, struct oci_resour
 static int parse_unified(json_object *o, const char *path, struct oci_resources *r)
 {
     if (!json_object_is_type(o, json_type_object))
-        return type_err(path, "an object");
+        return spec_type_err(path, "an object");
     size_t n = (size_t)json_object_object_length(o), i = 0;
     if (n > 256)
         return fail(E2BIG, "%s: more than 256 entries", path);
@@ -301,7 +301,7 @@ static int parse_unified(json_object *o, const char *path, struct oci_resources 
         /* A file of the container's own cgroup: one name, with a controller prefix. */
         if (!key[0] || strchr(key, '/') || key[0] == '.' || !strchr(key, '.') || strlen(key) > 200)
             return fail(EINVAL, "%s: not a cgroup file name", p);
-        int ret = get_str(val, p, &r->unified_values[i]);
+        int ret = spec_get_str(val, p, &r->unified_values[i]);
         if (ret < 0)
             return ret;
         if (!(r->unified_keys[i++] = strdup(key)))
@@ -314,12 +314,12 @@ int oci_resources_parse(json_object *o, const char *prefix, struct oci_resources
 {
     oci_resources_init(r);
     if (!json_object_is_type(o, json_type_object))
-        return type_err(prefix, "an object");
+        return spec_type_err(prefix, "an object");
     char p[256];
     json_object *v;
     int ret = 0;
 #define SECTION(key, fn)                                   \
-    if (ret == 0 && (v = member(o, key))) {                \
+    if (ret == 0 && (v = spec_member(o, key))) {                \
         snprintf(p, sizeof(p), "%.200s.%s", prefix, key);      \
         ret = fn(v, p, r);                                 \
     }
@@ -330,21 +330,21 @@ int oci_resources_parse(json_object *o, const char *prefix, struct oci_resources
     SECTION("devices", parse_dev_rules)
     SECTION("unified", parse_unified)
 #undef SECTION
-    if (ret == 0 && (v = member(o, "pids"))) {
+    if (ret == 0 && (v = spec_member(o, "pids"))) {
         snprintf(p, sizeof(p), "%.200s.pids", prefix);
         const struct field f[] = { { "limit", -1, INT64_MAX, &r->pids_limit } };
         ret = get_fields(v, p, f, 1);
     }
-    if (ret == 0 && (v = member(o, "network"))) {
+    if (ret == 0 && (v = spec_member(o, "network"))) {
         snprintf(p, sizeof(p), "%.200s.network", prefix);
         const struct field f[] = { { "classID", 0, UINT32_MAX, &r->net_class_id } };
-        json_object *prio = member(v, "priorities");
+        json_object *prio = spec_member(v, "priorities");
         ret = get_fields(v, p, f, 1);
         if (ret == 0 && prio && (!json_object_is_type(prio, json_type_array) ||
                                  json_object_array_length(prio) > 0))
             ret = fail(ENOTSUP, "%s.priorities: not supported (no net_prio controller)", p);
     }
-    if (ret == 0 && (v = member(o, "rdma")) &&
+    if (ret == 0 && (v = spec_member(o, "rdma")) &&
         (!json_object_is_type(v, json_type_object) || json_object_object_length(v) > 0))
         ret = fail(ENOTSUP, "%s.rdma: not supported", prefix);
     if (ret < 0)

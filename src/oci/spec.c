@@ -17,13 +17,13 @@
 
 /* ---- small helpers: typed access with the field path in every error ---- */
 
-int type_err(const char *path, const char *want)
+int spec_type_err(const char *path, const char *want)
 {
     return fail(EINVAL, "%s: must be %s", path, want);
 }
 
 /* The member `key` of `obj` if present (NULL if absent or JSON null). */
-json_object *member(json_object *obj, const char *key)
+json_object *spec_member(json_object *obj, const char *key)
 {
     json_object *v = NULL;
     if (!obj || !json_object_object_get_ex(obj, key, &v))
@@ -31,10 +31,10 @@ json_object *member(json_object *obj, const char *key)
     return v;
 }
 
-int get_str(json_object *v, const char *path, char **out)
+int spec_get_str(json_object *v, const char *path, char **out)
 {
     if (!json_object_is_type(v, json_type_string))
-        return type_err(path, "a string");
+        return spec_type_err(path, "a string");
     const char *s = json_object_get_string(v);
     if (strlen(s) != (size_t)json_object_get_string_len(v))
         return fail(EINVAL, "%s: contains a NUL byte", path);
@@ -42,18 +42,18 @@ int get_str(json_object *v, const char *path, char **out)
     return *out ? 0 : fail(ENOMEM, "out of memory");
 }
 
-int get_bool(json_object *v, const char *path, bool *out)
+int spec_get_bool(json_object *v, const char *path, bool *out)
 {
     if (!json_object_is_type(v, json_type_boolean))
-        return type_err(path, "true or false");
+        return spec_type_err(path, "true or false");
     *out = json_object_get_boolean(v);
     return 0;
 }
 
-int get_int(json_object *v, const char *path, int64_t min, int64_t max, int64_t *out)
+int spec_get_int(json_object *v, const char *path, int64_t min, int64_t max, int64_t *out)
 {
     if (!json_object_is_type(v, json_type_int))
-        return type_err(path, "an integer");
+        return spec_type_err(path, "an integer");
     errno = 0;
     int64_t x = json_object_get_int64(v);
     /* json-c saturates out-of-range values; uint64 above INT64_MAX too. */
@@ -65,30 +65,30 @@ int get_int(json_object *v, const char *path, int64_t min, int64_t max, int64_t 
     return 0;
 }
 
-int get_u32(json_object *v, const char *path, uint32_t *out)
+int spec_get_u32(json_object *v, const char *path, uint32_t *out)
 {
     int64_t x;
-    int r = get_int(v, path, 0, UINT32_MAX, &x);
+    int r = spec_get_int(v, path, 0, UINT32_MAX, &x);
     if (r == 0)
         *out = (uint32_t)x;
     return r;
 }
 
 /* rlimit values are uint64 (RLIM_INFINITY = 2^64-1 is common). */
-int get_u64(json_object *v, const char *path, uint64_t *out)
+int spec_get_u64(json_object *v, const char *path, uint64_t *out)
 {
     if (!json_object_is_type(v, json_type_int))
-        return type_err(path, "an integer");
+        return spec_type_err(path, "an integer");
     if (json_object_get_int64(v) < 0)
         return fail(ERANGE, "%s: must not be negative", path);
     *out = json_object_get_uint64(v);
     return 0;
 }
 
-int get_array(json_object *v, const char *path, size_t max, size_t *n)
+int spec_get_array(json_object *v, const char *path, size_t max, size_t *n)
 {
     if (!json_object_is_type(v, json_type_array))
-        return type_err(path, "an array");
+        return spec_type_err(path, "an array");
     *n = json_object_array_length(v);
     if (*n > max)
         return fail(E2BIG, "%s: more than %zu entries", path, max);
@@ -99,7 +99,7 @@ int get_array(json_object *v, const char *path, size_t max, size_t *n)
 int get_strv(json_object *v, const char *path, size_t max, char ***out)
 {
     size_t n;
-    int r = get_array(v, path, max, &n);
+    int r = spec_get_array(v, path, max, &n);
     if (r < 0)
         return r;
     char **vec = calloc(n + 1, sizeof(*vec));
@@ -109,7 +109,7 @@ int get_strv(json_object *v, const char *path, size_t max, char ***out)
     for (size_t i = 0; i < n; i++) {
         char p[256];
         snprintf(p, sizeof(p), "%s[%zu]", path, i);
-        if ((r = get_str(json_object_array_get_idx(v, i), p, &vec[i])) < 0)
+        if ((r = spec_get_str(json_object_array_get_idx(v, i), p, &vec[i])) < 0)
             return r;
     }
     return 0;
@@ -232,7 +232,7 @@ static int parse_propagation(const char *s, unsigned long *out)
 static int parse_mount_options(json_object *opts, const char *path, struct oci_mount *m)
 {
     size_t n;
-    int r = get_array(opts, path, 256, &n);
+    int r = spec_get_array(opts, path, 256, &n);
     if (r < 0)
         return r;
     size_t cap = 1, used = 0;
@@ -241,7 +241,7 @@ static int parse_mount_options(json_object *opts, const char *path, struct oci_m
         char p[300];
         snprintf(p, sizeof(p), "%s[%zu]", path, i);
         if (!json_object_is_type(o, json_type_string))
-            return type_err(p, "a string");
+            return spec_type_err(p, "a string");
         cap += (size_t)json_object_get_string_len(o) + 1;
     }
     if (!(m->data = calloc(1, cap)))
@@ -283,7 +283,7 @@ static int parse_mount_options(json_object *opts, const char *path, struct oci_m
 
 static int parse_mounts(json_object *arr, struct oci_spec *s)
 {
-    int r = get_array(arr, "mounts", 1024, &s->nmounts);
+    int r = spec_get_array(arr, "mounts", 1024, &s->nmounts);
     if (r < 0)
         return r;
     if (!(s->mounts = calloc(s->nmounts + 1, sizeof(*s->mounts))))
@@ -294,20 +294,20 @@ static int parse_mounts(json_object *arr, struct oci_spec *s)
         char p[64], f[96];
         snprintf(p, sizeof(p), "mounts[%zu]", i);
         if (!json_object_is_type(o, json_type_object))
-            return type_err(p, "an object");
+            return spec_type_err(p, "an object");
         snprintf(f, sizeof(f), "%s.destination", p);
-        if (!(v = member(o, "destination")))
+        if (!(v = spec_member(o, "destination")))
             return fail(EINVAL, "%s: missing", f);
-        if ((r = get_str(v, f, &m->destination)) < 0 || (r = check_abs(f, m->destination)) < 0)
+        if ((r = spec_get_str(v, f, &m->destination)) < 0 || (r = check_abs(f, m->destination)) < 0)
             return r;
         snprintf(f, sizeof(f), "%s.type", p);
-        if ((v = member(o, "type")) && (r = get_str(v, f, &m->type)) < 0)
+        if ((v = spec_member(o, "type")) && (r = spec_get_str(v, f, &m->type)) < 0)
             return r;
         snprintf(f, sizeof(f), "%s.source", p);
-        if ((v = member(o, "source")) && (r = get_str(v, f, &m->source)) < 0)
+        if ((v = spec_member(o, "source")) && (r = spec_get_str(v, f, &m->source)) < 0)
             return r;
         snprintf(f, sizeof(f), "%s.options", p);
-        if ((v = member(o, "options")) && (r = parse_mount_options(v, f, m)) < 0)
+        if ((v = spec_member(o, "options")) && (r = parse_mount_options(v, f, m)) < 0)
             return r;
         if (m->type && strcmp(m->type, "bind") == 0) {
             free(m->type);
@@ -325,7 +325,7 @@ static int parse_mounts(json_object *arr, struct oci_spec *s)
 static int parse_cap_list(json_object *v, const char *path, uint64_t *set)
 {
     size_t n;
-    int r = get_array(v, path, 128, &n);
+    int r = spec_get_array(v, path, 128, &n);
     if (r < 0)
         return r;
     for (size_t i = 0; i < n; i++) {
@@ -333,7 +333,7 @@ static int parse_cap_list(json_object *v, const char *path, uint64_t *set)
         char p[96];
         snprintf(p, sizeof(p), "%s[%zu]", path, i);
         if (!json_object_is_type(c, json_type_string))
-            return type_err(p, "a string");
+            return spec_type_err(p, "a string");
         const char *name = json_object_get_string(c);
         cap_value_t cap;
         if (strncasecmp(name, "CAP_", 4) != 0 || cap_from_name(name, &cap) < 0 || cap < 0 ||
@@ -351,10 +351,10 @@ static int parse_caps(json_object *o, struct oci_caps *c)
     uint64_t *sets[] = { &c->bounding, &c->effective, &c->inheritable, &c->permitted,
                          &c->ambient };
     if (!json_object_is_type(o, json_type_object))
-        return type_err("process.capabilities", "an object");
+        return spec_type_err("process.capabilities", "an object");
     c->present = true;
     for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-        json_object *v = member(o, names[i]);
+        json_object *v = spec_member(o, names[i]);
         char p[64];
         snprintf(p, sizeof(p), "process.capabilities.%s", names[i]);
         int r;
@@ -366,7 +366,7 @@ static int parse_caps(json_object *o, struct oci_caps *c)
 
 static int parse_rlimits(json_object *arr, struct oci_process *pr)
 {
-    int r = get_array(arr, "process.rlimits", 64, &pr->nrlimits);
+    int r = spec_get_array(arr, "process.rlimits", 64, &pr->nrlimits);
     if (r < 0)
         return r;
     if (!(pr->rlimits = calloc(pr->nrlimits + 1, sizeof(*pr->rlimits))))
@@ -377,12 +377,12 @@ static int parse_rlimits(json_object *arr, struct oci_process *pr)
         char p[64], f[96];
         snprintf(p, sizeof(p), "process.rlimits[%zu]", i);
         if (!json_object_is_type(o, json_type_object))
-            return type_err(p, "an object");
+            return spec_type_err(p, "an object");
         snprintf(f, sizeof(f), "%s.type", p);
-        if (!(v = member(o, "type")))
+        if (!(v = spec_member(o, "type")))
             return fail(EINVAL, "%s: missing", f);
         if (!json_object_is_type(v, json_type_string))
-            return type_err(f, "a string");
+            return spec_type_err(f, "a string");
         const char *name = json_object_get_string(v);
         rl->resource = -1;
         for (size_t k = 0; k < ARRAY_SIZE(rlimit_names); k++)
@@ -394,14 +394,14 @@ static int parse_rlimits(json_object *arr, struct oci_process *pr)
             if (pr->rlimits[k].resource == rl->resource)
                 return fail(EINVAL, "%s: \"%s\" given twice", f, name);
         snprintf(f, sizeof(f), "%s.soft", p);
-        if (!(v = member(o, "soft")))
+        if (!(v = spec_member(o, "soft")))
             return fail(EINVAL, "%s: missing", f);
-        if ((r = get_u64(v, f, &rl->soft)) < 0)
+        if ((r = spec_get_u64(v, f, &rl->soft)) < 0)
             return r;
         snprintf(f, sizeof(f), "%s.hard", p);
-        if (!(v = member(o, "hard")))
+        if (!(v = spec_member(o, "hard")))
             return fail(EINVAL, "%s: missing", f);
-        if ((r = get_u64(v, f, &rl->hard)) < 0)
+        if ((r = spec_get_u64(v, f, &rl->hard)) < 0)
             return r;
         if (rl->soft > rl->hard)
             return fail(EINVAL, "%s: soft limit %llu is above the hard limit %llu", p,
@@ -415,31 +415,31 @@ static int parse_user(json_object *o, struct oci_process *pr)
     json_object *v;
     int r;
     if (!json_object_is_type(o, json_type_object))
-        return type_err("process.user", "an object");
-    if ((v = member(o, "uid")) && (r = get_u32(v, "process.user.uid", &pr->uid)) < 0)
+        return spec_type_err("process.user", "an object");
+    if ((v = spec_member(o, "uid")) && (r = spec_get_u32(v, "process.user.uid", &pr->uid)) < 0)
         return r;
-    if ((v = member(o, "gid")) && (r = get_u32(v, "process.user.gid", &pr->gid)) < 0)
+    if ((v = spec_member(o, "gid")) && (r = spec_get_u32(v, "process.user.gid", &pr->gid)) < 0)
         return r;
-    if ((v = member(o, "umask"))) {
-        if ((r = get_u32(v, "process.user.umask", &pr->umask)) < 0)
+    if ((v = spec_member(o, "umask"))) {
+        if ((r = spec_get_u32(v, "process.user.umask", &pr->umask)) < 0)
             return r;
         if (pr->umask > 0777)
             return fail(EINVAL, "process.user.umask: %o is not a file mode mask", pr->umask);
         pr->has_umask = true;
     }
-    if ((v = member(o, "additionalGids"))) {
-        if ((r = get_array(v, "process.user.additionalGids", 65536, &pr->ngids)) < 0)
+    if ((v = spec_member(o, "additionalGids"))) {
+        if ((r = spec_get_array(v, "process.user.additionalGids", 65536, &pr->ngids)) < 0)
             return r;
         if (!(pr->gids = calloc(pr->ngids + 1, sizeof(*pr->gids))))
             return fail(ENOMEM, "out of memory");
         for (size_t i = 0; i < pr->ngids; i++) {
             char p[64];
             snprintf(p, sizeof(p), "process.user.additionalGids[%zu]", i);
-            if ((r = get_u32(json_object_array_get_idx(v, i), p, &pr->gids[i])) < 0)
+            if ((r = spec_get_u32(json_object_array_get_idx(v, i), p, &pr->gids[i])) < 0)
                 return r;
         }
     }
-    if (member(o, "username"))
+    if (spec_member(o, "username"))
         return fail(EINVAL, "process.user.username: only for Windows");
     return 0;
 }
@@ -449,18 +449,18 @@ static int parse_process(json_object *o, struct oci_process *pr)
     json_object *v;
     int r;
     if (!json_object_is_type(o, json_type_object))
-        return type_err("process", "an object");
-    if ((v = member(o, "terminal")) && (r = get_bool(v, "process.terminal", &pr->terminal)) < 0)
+        return spec_type_err("process", "an object");
+    if ((v = spec_member(o, "terminal")) && (r = spec_get_bool(v, "process.terminal", &pr->terminal)) < 0)
         return r;
-    if ((v = member(o, "consoleSize")) && !json_object_is_type(v, json_type_object))
-        return type_err("process.consoleSize", "an object");
-    if (!(v = member(o, "args")))
+    if ((v = spec_member(o, "consoleSize")) && !json_object_is_type(v, json_type_object))
+        return spec_type_err("process.consoleSize", "an object");
+    if (!(v = spec_member(o, "args")))
         return fail(EINVAL, "process.args: missing");
     if ((r = get_strv(v, "process.args", 4096, &pr->args)) < 0)
         return r;
     if (!pr->args[0] || !pr->args[0][0])
         return fail(EINVAL, "process.args: the program to run is missing");
-    if ((v = member(o, "env"))) {
+    if ((v = spec_member(o, "env"))) {
         if ((r = get_strv(v, "process.env", 65536, &pr->env)) < 0)
             return r;
         for (size_t i = 0; pr->env[i]; i++)
@@ -470,30 +470,30 @@ static int parse_process(json_object *o, struct oci_process *pr)
     } else if (!(pr->env = calloc(1, sizeof(char *)))) {
         return fail(ENOMEM, "out of memory");
     }
-    if (!(v = member(o, "cwd")))
+    if (!(v = spec_member(o, "cwd")))
         return fail(EINVAL, "process.cwd: missing");
-    if ((r = get_str(v, "process.cwd", &pr->cwd)) < 0 || (r = check_abs("process.cwd", pr->cwd)) < 0)
+    if ((r = spec_get_str(v, "process.cwd", &pr->cwd)) < 0 || (r = check_abs("process.cwd", pr->cwd)) < 0)
         return r;
-    if ((v = member(o, "user")) && (r = parse_user(v, pr)) < 0)
+    if ((v = spec_member(o, "user")) && (r = parse_user(v, pr)) < 0)
         return r;
-    if ((v = member(o, "capabilities")) && (r = parse_caps(v, &pr->caps)) < 0)
+    if ((v = spec_member(o, "capabilities")) && (r = parse_caps(v, &pr->caps)) < 0)
         return r;
-    if ((v = member(o, "rlimits")) && (r = parse_rlimits(v, pr)) < 0)
+    if ((v = spec_member(o, "rlimits")) && (r = parse_rlimits(v, pr)) < 0)
         return r;
-    if ((v = member(o, "noNewPrivileges")) &&
-        (r = get_bool(v, "process.noNewPrivileges", &pr->no_new_privileges)) < 0)
+    if ((v = spec_member(o, "noNewPrivileges")) &&
+        (r = spec_get_bool(v, "process.noNewPrivileges", &pr->no_new_privileges)) < 0)
         return r;
-    if ((v = member(o, "oomScoreAdj"))) {
+    if ((v = spec_member(o, "oomScoreAdj"))) {
         int64_t x;
-        if ((r = get_int(v, "process.oomScoreAdj", -1000, 1000, &x)) < 0)
+        if ((r = spec_get_int(v, "process.oomScoreAdj", -1000, 1000, &x)) < 0)
             return r;
         pr->oom_score_adj = (int)x;
         pr->has_oom_score_adj = true;
     }
     /* Security attributes this host cannot enforce are refused, not ignored. */
-    if ((v = member(o, "selinuxLabel")) && json_object_get_string_len(v))
+    if ((v = spec_member(o, "selinuxLabel")) && json_object_get_string_len(v))
         return fail(ENOTSUP, "process.selinuxLabel: SELinux is not supported");
-    if ((v = member(o, "apparmorProfile")) && json_object_get_string_len(v))
+    if ((v = spec_member(o, "apparmorProfile")) && json_object_get_string_len(v))
         return fail(ENOTSUP, "process.apparmorProfile: AppArmor is not supported");
     return 0;
 }
@@ -501,7 +501,7 @@ static int parse_process(json_object *o, struct oci_process *pr)
 static int parse_namespaces(json_object *arr, struct oci_spec *s)
 {
     size_t n;
-    int r = get_array(arr, "linux.namespaces", OCI_MAX_NS, &n);
+    int r = spec_get_array(arr, "linux.namespaces", OCI_MAX_NS, &n);
     if (r < 0)
         return r;
     for (size_t i = 0; i < n; i++) {
@@ -509,12 +509,12 @@ static int parse_namespaces(json_object *arr, struct oci_spec *s)
         char p[64], f[96];
         snprintf(p, sizeof(p), "linux.namespaces[%zu]", i);
         if (!json_object_is_type(o, json_type_object))
-            return type_err(p, "an object");
+            return spec_type_err(p, "an object");
         snprintf(f, sizeof(f), "%s.type", p);
-        if (!(v = member(o, "type")))
+        if (!(v = spec_member(o, "type")))
             return fail(EINVAL, "%s: missing", f);
         if (!json_object_is_type(v, json_type_string))
-            return type_err(f, "a string");
+            return spec_type_err(f, "a string");
         const char *name = json_object_get_string(v);
         int type = 0;
         for (size_t k = 0; k < ARRAY_SIZE(ns_names); k++)
@@ -527,8 +527,8 @@ static int parse_namespaces(json_object *arr, struct oci_spec *s)
         struct oci_namespace *ns = &s->ns[s->nns++];
         ns->type = type;
         snprintf(f, sizeof(f), "%s.path", p);
-        if ((v = member(o, "path"))) {
-            if ((r = get_str(v, f, &ns->path)) < 0 || (r = check_abs(f, ns->path)) < 0)
+        if ((v = spec_member(o, "path"))) {
+            if ((r = spec_get_str(v, f, &ns->path)) < 0 || (r = check_abs(f, ns->path)) < 0)
                 return r;
         }
     }
@@ -537,7 +537,7 @@ static int parse_namespaces(json_object *arr, struct oci_spec *s)
 
 static int parse_idmaps(json_object *arr, const char *path, struct oci_idmap **out, size_t *n)
 {
-    int r = get_array(arr, path, 340, n);  /* the kernel's limit per map */
+    int r = spec_get_array(arr, path, 340, n);  /* the kernel's limit per map */
     if (r < 0)
         return r;
     if (!(*out = calloc(*n + 1, sizeof(**out))))
@@ -549,12 +549,12 @@ static int parse_idmaps(json_object *arr, const char *path, struct oci_idmap **o
         char p[64], f[96];
         snprintf(p, sizeof(p), "%s[%zu]", path, i);
         if (!json_object_is_type(o, json_type_object))
-            return type_err(p, "an object");
+            return spec_type_err(p, "an object");
         for (size_t k = 0; k < 3; k++) {
             snprintf(f, sizeof(f), "%s.%s", p, keys[k]);
-            if (!(v = member(o, keys[k])))
+            if (!(v = spec_member(o, keys[k])))
                 return fail(EINVAL, "%s: missing", f);
-            if ((r = get_u32(v, f, dst[k])) < 0)
+            if ((r = spec_get_u32(v, f, dst[k])) < 0)
                 return r;
         }
         if ((*out)[i].size == 0)
@@ -568,7 +568,7 @@ static int parse_idmaps(json_object *arr, const char *path, struct oci_idmap **o
 
 static int parse_devices(json_object *arr, struct oci_spec *s)
 {
-    int r = get_array(arr, "linux.devices", 4096, &s->ndevices);
+    int r = spec_get_array(arr, "linux.devices", 4096, &s->ndevices);
     if (r < 0)
         return r;
     if (!(s->devices = calloc(s->ndevices + 1, sizeof(*s->devices))))
@@ -579,17 +579,17 @@ static int parse_devices(json_object *arr, struct oci_spec *s)
         char p[64], f[96];
         snprintf(p, sizeof(p), "linux.devices[%zu]", i);
         if (!json_object_is_type(o, json_type_object))
-            return type_err(p, "an object");
+            return spec_type_err(p, "an object");
         snprintf(f, sizeof(f), "%s.path", p);
-        if (!(v = member(o, "path")))
+        if (!(v = spec_member(o, "path")))
             return fail(EINVAL, "%s: missing", f);
-        if ((r = get_str(v, f, &d->path)) < 0 || (r = check_abs(f, d->path)) < 0)
+        if ((r = spec_get_str(v, f, &d->path)) < 0 || (r = check_abs(f, d->path)) < 0)
             return r;
         snprintf(f, sizeof(f), "%s.type", p);
-        if (!(v = member(o, "type")))
+        if (!(v = spec_member(o, "type")))
             return fail(EINVAL, "%s: missing", f);
         if (!json_object_is_type(v, json_type_string))
-            return type_err(f, "a string");
+            return spec_type_err(f, "a string");
         const char *t = json_object_get_string(v);
         if (strlen(t) != 1 || !strchr("cbup", t[0]))
             return fail(EINVAL, "%s: \"%s\" is not one of c, b, u, p", f, t);
@@ -599,12 +599,12 @@ static int parse_devices(json_object *arr, struct oci_spec *s)
         uint32_t *dst[] = { &d->major, &d->minor, &d->mode, &d->uid, &d->gid };
         for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
             snprintf(f, sizeof(f), "%s.%s", p, keys[k]);
-            if (!(v = member(o, keys[k]))) {
+            if (!(v = spec_member(o, keys[k]))) {
                 if (k < 2 && d->type != 'p')
                     return fail(EINVAL, "%s: missing", f);
                 continue;
             }
-            if ((r = get_u32(v, f, dst[k])) < 0)
+            if ((r = spec_get_u32(v, f, dst[k])) < 0)
                 return r;
         }
         if (d->major > 0xfff || d->minor > 0xfffff)
@@ -658,7 +658,7 @@ static int check_sysctl(const struct oci_spec *s, const char *key)
 static int parse_sysctl(json_object *o, struct oci_spec *s)
 {
     if (!json_object_is_type(o, json_type_object))
-        return type_err("linux.sysctl", "an object");
+        return spec_type_err("linux.sysctl", "an object");
     size_t n = (size_t)json_object_object_length(o), i = 0;
     if (n > 1024)
         return fail(E2BIG, "linux.sysctl: more than 1024 entries");
@@ -670,7 +670,7 @@ static int parse_sysctl(json_object *o, struct oci_spec *s)
         char p[300];
         snprintf(p, sizeof(p), "linux.sysctl.%.200s", key);
         int r;
-        if ((r = check_sysctl(s, key)) < 0 || (r = get_str(val, p, &s->sysctl_values[i])) < 0)
+        if ((r = check_sysctl(s, key)) < 0 || (r = spec_get_str(val, p, &s->sysctl_values[i])) < 0)
             return r;
         if (!(s->sysctl_keys[i++] = strdup(key)))
             return fail(ENOMEM, "out of memory");
@@ -683,42 +683,42 @@ static int parse_linux(json_object *o, struct oci_spec *s)
     json_object *v;
     int r;
     if (!json_object_is_type(o, json_type_object))
-        return type_err("linux", "an object");
-    if ((v = member(o, "namespaces")) && (r = parse_namespaces(v, s)) < 0)
+        return spec_type_err("linux", "an object");
+    if ((v = spec_member(o, "namespaces")) && (r = parse_namespaces(v, s)) < 0)
         return r;
-    if ((v = member(o, "uidMappings")) &&
+    if ((v = spec_member(o, "uidMappings")) &&
         (r = parse_idmaps(v, "linux.uidMappings", &s->uid_maps, &s->nuid_maps)) < 0)
         return r;
-    if ((v = member(o, "gidMappings")) &&
+    if ((v = spec_member(o, "gidMappings")) &&
         (r = parse_idmaps(v, "linux.gidMappings", &s->gid_maps, &s->ngid_maps)) < 0)
         return r;
-    if ((v = member(o, "devices")) && (r = parse_devices(v, s)) < 0)
+    if ((v = spec_member(o, "devices")) && (r = parse_devices(v, s)) < 0)
         return r;
-    if ((v = member(o, "maskedPaths")) &&
+    if ((v = spec_member(o, "maskedPaths")) &&
         (r = parse_paths(v, "linux.maskedPaths", &s->masked_paths)) < 0)
         return r;
-    if ((v = member(o, "readonlyPaths")) &&
+    if ((v = spec_member(o, "readonlyPaths")) &&
         (r = parse_paths(v, "linux.readonlyPaths", &s->readonly_paths)) < 0)
         return r;
-    if ((v = member(o, "sysctl")) && (r = parse_sysctl(v, s)) < 0)
+    if ((v = spec_member(o, "sysctl")) && (r = parse_sysctl(v, s)) < 0)
         return r;
-    if ((v = member(o, "rootfsPropagation"))) {
+    if ((v = spec_member(o, "rootfsPropagation"))) {
         if (!json_object_is_type(v, json_type_string))
-            return type_err("linux.rootfsPropagation", "a string");
+            return spec_type_err("linux.rootfsPropagation", "a string");
         if (parse_propagation(json_object_get_string(v), &s->rootfs_propagation) < 0)
             return fail(EINVAL, "linux.rootfsPropagation: unknown propagation \"%s\"",
                         json_object_get_string(v));
     }
-    if ((v = member(o, "seccomp"))) {
+    if ((v = spec_member(o, "seccomp"))) {
         if (!json_object_is_type(v, json_type_object))
-            return type_err("linux.seccomp", "an object");
+            return spec_type_err("linux.seccomp", "an object");
         void *ctx;
         if ((r = seccomp_build(v, &ctx)) < 0)
             return r;
         seccomp_free(ctx);
         s->seccomp = json_object_get(v);
     }
-    if ((v = member(o, "resources"))) {
+    if ((v = spec_member(o, "resources"))) {
         if (!(s->resources = malloc(sizeof(*s->resources))))
             return fail(ENOMEM, "out of memory");
         if ((r = oci_resources_parse(v, "linux.resources", s->resources)) < 0) {
@@ -727,10 +727,10 @@ static int parse_linux(json_object *o, struct oci_spec *s)
             return r;
         }
     }
-    if ((v = member(o, "cgroupsPath")) &&
-        (r = get_str(v, "linux.cgroupsPath", &s->cgroups_path)) < 0)
+    if ((v = spec_member(o, "cgroupsPath")) &&
+        (r = spec_get_str(v, "linux.cgroupsPath", &s->cgroups_path)) < 0)
         return r;
-    if ((v = member(o, "mountLabel")) && json_object_get_string_len(v))
+    if ((v = spec_member(o, "mountLabel")) && json_object_get_string_len(v))
         return fail(ENOTSUP, "linux.mountLabel: SELinux is not supported");
     return 0;
 }
@@ -778,59 +778,59 @@ int oci_spec_parse(const char *text, size_t len, struct oci_spec *s)
     int r = 0;
     json_object *v;
     if (!json_object_is_type(root, json_type_object)) {
-        r = type_err("config", "a JSON object");
+        r = spec_type_err("config", "a JSON object");
         goto out;
     }
-    if (!(v = member(root, "ociVersion"))) {
+    if (!(v = spec_member(root, "ociVersion"))) {
         r = fail(EINVAL, "ociVersion: missing");
         goto out;
     }
-    if ((r = get_str(v, "ociVersion", &s->oci_version)) < 0)
+    if ((r = spec_get_str(v, "ociVersion", &s->oci_version)) < 0)
         goto out;
     if (strncmp(s->oci_version, "1.", 2) != 0) {
         r = fail(EINVAL, "ociVersion: \"%s\" is not supported (1.x is)", s->oci_version);
         goto out;
     }
-    json_object *rootfs = member(root, "root");
+    json_object *rootfs = spec_member(root, "root");
     if (!rootfs || !json_object_is_type(rootfs, json_type_object)) {
         r = fail(EINVAL, "root: missing or not an object");
         goto out;
     }
-    if (!(v = member(rootfs, "path"))) {
+    if (!(v = spec_member(rootfs, "path"))) {
         r = fail(EINVAL, "root.path: missing");
         goto out;
     }
-    if ((r = get_str(v, "root.path", &s->root_path)) < 0)
+    if ((r = spec_get_str(v, "root.path", &s->root_path)) < 0)
         goto out;
     if (!s->root_path[0]) {
         r = fail(EINVAL, "root.path: empty");
         goto out;
     }
-    if ((v = member(rootfs, "readonly")) && (r = get_bool(v, "root.readonly", &s->root_readonly)) < 0)
+    if ((v = spec_member(rootfs, "readonly")) && (r = spec_get_bool(v, "root.readonly", &s->root_readonly)) < 0)
         goto out;
-    if ((v = member(root, "process"))) {
+    if ((v = spec_member(root, "process"))) {
         s->has_process = true;
         if ((r = parse_process(v, &s->process)) < 0)
             goto out;
     }
-    if ((v = member(root, "hostname")) && (r = get_str(v, "hostname", &s->hostname)) < 0)
+    if ((v = spec_member(root, "hostname")) && (r = spec_get_str(v, "hostname", &s->hostname)) < 0)
         goto out;
-    if ((v = member(root, "domainname")) && (r = get_str(v, "domainname", &s->domainname)) < 0)
+    if ((v = spec_member(root, "domainname")) && (r = spec_get_str(v, "domainname", &s->domainname)) < 0)
         goto out;
     if ((s->hostname && strlen(s->hostname) > 64) || (s->domainname && strlen(s->domainname) > 64)) {
         r = fail(EINVAL, "%s: longer than 64 bytes", s->hostname && strlen(s->hostname) > 64
                  ? "hostname" : "domainname");
         goto out;
     }
-    if ((v = member(root, "mounts")) && (r = parse_mounts(v, s)) < 0)
+    if ((v = spec_member(root, "mounts")) && (r = parse_mounts(v, s)) < 0)
         goto out;
-    if ((v = member(root, "linux")) && (r = parse_linux(v, s)) < 0)
+    if ((v = spec_member(root, "linux")) && (r = parse_linux(v, s)) < 0)
         goto out;
-    if ((v = member(root, "hooks")) && (r = hooks_parse(v, &s->hooks)) < 0)
+    if ((v = spec_member(root, "hooks")) && (r = hooks_parse(v, &s->hooks)) < 0)
         goto out;
-    if ((v = member(root, "annotations"))) {
+    if ((v = spec_member(root, "annotations"))) {
         if (!json_object_is_type(v, json_type_object)) {
-            r = type_err("annotations", "an object");
+            r = spec_type_err("annotations", "an object");
             goto out;
         }
         json_object_object_foreach(v, key, val) {
