@@ -71,14 +71,14 @@ static int vmm_call(const struct vm_handle *h, const char *cmd, struct json_obje
     return r;
 }
 
-static int kvm_ready(const struct vm_spec *s, struct vm_handle *h)
+static int kvm_ready(const char *dir, struct vm_handle *h)
 {
     if (vmm_call(h, "ping", NULL) < 0)
         return -EAGAIN;
     char path[VM_PATH_MAX];
     uint8_t *log;
     size_t len;
-    snprintf(path, sizeof(path), "%s/engine.log", s->dir);
+    snprintf(path, sizeof(path), "%s/engine.log", dir);
     if (read_file(path, 1 << 20, &log, &len) < 0)
         return -EAGAIN;
     char *text = (char *)log;
