@@ -40,7 +40,12 @@ struct vm_spec {
     struct { char tap[16]; char mac[18]; } nics[VM_MAX_NICS];
     int nnics;
     const char *dir;             /* the VM's run directory: sockets and engine.log */
+    uint32_t uid;                /* kvm: the engine runs as uid = gid = this, chrooted
+                                  * into DIR/jail once its files are open (0: as root) */
 };
+/* The kvm engine's uid of VM number ID: one per VM, far from the uids of
+ * people and of user-namespace ranges, so one engine cannot signal another. */
+#define VM_ENGINE_UID(id) (0x60000000u + (uint32_t)(id))
 
 struct vm_handle {
     enum vm_engine engine;

@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -44,6 +45,20 @@ static int kvm_argv(const struct vm_spec *s, const struct vm_handle *h, struct a
     for (int i = 0; i < s->nnics; i++) {
         argv_add(a, "--net");
         argv_add(a, "tap=%s,mac=%s", s->nics[i].tap, s->nics[i].mac);
+    }
+    if (s->uid) {
+        /* An empty root-owned directory to chroot into: the engine has every
+         * file it needs (kernel, disks, taps, pty, API socket) open by then. */
+        char jail[VM_PATH_MAX];
+        snprintf(jail, sizeof(jail), "%s/jail", s->dir);
+        if (mkdir(jail, 0711) < 0 && errno != EEXIST)
+            return fail(errno, "cannot create %s: %m", jail);
+        argv_add(a, "--jail");
+        argv_add(a, "%s", jail);
+        argv_add(a, "--uid");
+        argv_add(a, "%u", s->uid);
+        argv_add(a, "--gid");
+        argv_add(a, "%u", s->uid);
     }
     argv_add(a, "--console");
     argv_add(a, "pty");
