@@ -311,7 +311,8 @@ int engine_ready(const char *dir, struct vm_handle *h, int timeout_ms)
 {
     const struct engine_ops *ops = ops_of(h->engine);
     char msg[600];
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
+    /* Polled every 10 ms: a start is done as soon as the engine answers. */
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
         if (!h->start_time || !engine_alive(h)) {
             usleep(100 * 1000);    /* let its last words reach the log */
             log_tail(dir, msg, sizeof(msg));
@@ -319,7 +320,7 @@ int engine_ready(const char *dir, struct vm_handle *h, int timeout_ms)
         }
         if (ops->ready(dir, h) == 0)
             return 0;
-        usleep(50 * 1000);
+        usleep(10 * 1000);
     }
     kill_handle(h);
     log_tail(dir, msg, sizeof(msg));
