@@ -4,10 +4,14 @@
 BUILD ?= build
 FUZZ_BUILD ?= build-fuzz
 
-.PHONY: all deps check bench fuzz clean run-guest demo demo-stop
+.PHONY: all deps web check bench fuzz clean run-guest demo demo-stop
 
-all: deps $(BUILD)/build.ninja
+all: deps $(BUILD)/build.ninja web
 	ninja -C $(BUILD)
+
+# The web console (web/dist), bundled with npm when node is installed.
+web:
+	@scripts/build-web.sh
 
 deps:
 	@scripts/deps.sh

@@ -13,7 +13,12 @@ packages=(
   qemu-system-x86 qemu-utils busybox-static cpio kmod iproute2 procps python3 socat curl
   # tests: corral-oci compared with the reference runtime (bench)
   runc
+  # tests: the web console in a headless browser (tests/web/run.sh)
+  chromium
 )
+# The web console is bundled with node and npm (web/); Debian's do, unless
+# the machine already has a node of its own (it ships npm too).
+command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do

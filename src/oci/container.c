@@ -11,7 +11,6 @@
 #include "oci/oci_internal.h"
 #include "util/util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -43,10 +42,12 @@ struct sync_msg {
 
 struct init_args {
     const struct oci_spec *s;
-    const char *bundle, *rootfs;
+    const char *id, *bundle, *rootfs;
     int sync_fd, fifo_fd, console_fd;
     int close_fds[2];           /* the parent's: its sync end, the state lock */
     bool new_userns;
+    const struct cgroup *cg;    /* the parent places the init in it */
+    char *start_state;          /* the init's: state for the startContainer hooks */
 };
 
 /* ---- the container's init ---- */
@@ -86,29 +87,6 @@ static int write_proc(const char *path, const char *value, const char *what)
     return 0;
 }
 
-/* Hands the pty master to whoever listens on --console-socket, as runc does
- * (SCM_RIGHTS, the payload is the pty's name). */
-static int send_console(int sock, int master)
-{
-    char name[64] = "/dev/ptmx";
-    int n;
-    if (ioctl(master, TIOCGPTN, &n) == 0)
-        snprintf(name, sizeof(name), "/dev/pts/%d", n);
-    struct iovec iov = { .iov_base = name, .iov_len = strlen(name) };
-    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } c;
-    memset(&c, 0, sizeof(c));
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf,
-                          .msg_controllen = sizeof(c.buf) };
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &master, sizeof(int));
-    if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
-        return fail(errno, "--console-socket: sending the pty: %s", strerror(errno));
-    return 0;
-}
-
 static int setup_terminal(const struct init_args *a, int master)
 {
     if (unlockpt(master) < 0)
@@ -127,21 +105,32 @@ static int setup_terminal(const struct init_args *a, int master)
     return r;
 }
 
-static int init_setup(const struct init_args *a, char *exe, size_t exe_len)
+static int init_setup(struct init_args *a, char *exe, size_t exe_len)
 {
     const struct oci_spec *s = a->s;
     const struct oci_process *p = &s->process;
     struct sync_msg m;
     int r;
-    if (a->new_userns) {
-        if (recv(a->sync_fd, &m, sizeof(m), 0) != sizeof(m) || m.type != SYNC_GO)
-            _exit(1);   /* the runtime is gone; nobody to tell */
-        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
-            return fail(errno, "linux.uidMappings: container root (0) must be mapped: %s",
-                        strerror(errno));
-    }
+    /* "go" comes once the id maps are written, the init is in its cgroups
+     * and the createRuntime hooks have run; it carries the init's host pid. */
+    if (recv(a->sync_fd, &m, sizeof(m), 0) != sizeof(m) || m.type != SYNC_GO)
+        _exit(1);   /* the runtime is gone; nobody to tell */
+    if (a->new_userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+        return fail(errno, "linux.uidMappings: container root (0) must be mapped: %s",
+                    strerror(errno));
+    /* Only now, inside its cgroups, so they are the namespace's root. */
+    const struct oci_namespace *cgns = oci_spec_ns(s, CLONE_NEWCGROUP);
+    if (cgns && !cgns->path && unshare(CLONE_NEWCGROUP) < 0)
+        return fail(errno, "cgroup namespace: %s", strerror(errno));
     if ((r = join_namespaces(s)) < 0)
         return r;
+    _cleanup_free_ char *create_state = NULL;
+    if (s->hooks.n[OCI_HOOK_CREATE_CONTAINER] &&
+        !(create_state = hooks_state(a->id, OCI_CREATING, m.err, a->bundle, s->annotations)))
+        return fail(ENOMEM, "out of memory");
+    if (s->hooks.n[OCI_HOOK_START_CONTAINER] &&
+        !(a->start_state = hooks_state(a->id, OCI_CREATED, m.err, a->bundle, s->annotations)))
+        return fail(ENOMEM, "out of memory");
     if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
         return fail(errno, "hostname: %s", strerror(errno));
     if (s->domainname && setdomainname(s->domainname, strlen(s->domainname)) < 0)
@@ -156,7 +145,8 @@ static int init_setup(const struct init_args *a, char *exe, size_t exe_len)
         return fail(errno, "bundle %s: %s", a->bundle, strerror(errno));
     int master = -1;
     bool in_userns = a->new_userns || (oci_spec_ns(s, CLONE_NEWUSER) != NULL);
-    if ((r = rootfs_setup(s, a->rootfs, in_userns, p->terminal ? &master : NULL)) < 0)
+    if ((r = rootfs_setup(s, a->rootfs, in_userns, p->terminal ? &master : NULL,
+                          create_state)) < 0)
         return r;
     if (master >= 0) {
         r = setup_terminal(a, master);
@@ -170,11 +160,10 @@ static int init_setup(const struct init_args *a, char *exe, size_t exe_len)
         return fail(errno, "close_range: %s", strerror(errno));
     if ((r = process_setup(p, s->seccomp)) < 0)
         return r;
-    /* TODO(oci step 2): run the createContainer hooks here. */
     return process_find_exec(p, exe, exe_len);
 }
 
-static void __attribute__((noreturn)) init_main(const struct init_args *a)
+static void __attribute__((noreturn)) init_main(struct init_args *a)
 {
     char exe[PATH_MAX];
     sigset_t none;
@@ -203,6 +192,10 @@ static void __attribute__((noreturn)) init_main(const struct init_args *a)
     }
     if (n != 1)
         _exit(1);
+    if (a->start_state && hooks_run(&a->s->hooks, OCI_HOOK_START_CONTAINER, a->start_state) < 0) {
+        dprintf(STDERR_FILENO, "corral-oci: %s\n", err_msg());
+        _exit(1);
+    }
     execve(exe, a->s->process.args, a->s->process.env);
     dprintf(STDERR_FILENO, "corral-oci: exec %s: %s\n", exe, strerror(errno));
     _exit(127);
@@ -227,22 +220,6 @@ static int write_id_map(pid_t pid, const char *file, const struct oci_idmap *map
         return fail(errno, "linux.%s: writing %s: %s", strcmp(file, "uid_map") == 0
                     ? "uidMappings" : "gidMappings", path, strerror(errno));
     return 0;
-}
-
-static int connect_console(const char *path)
-{
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return fail(ENAMETOOLONG, "--console-socket: path too long");
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int r = fail(errno, "--console-socket %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return r;
-    }
-    return fd;
 }
 
 static void rfc3339_now(char *buf, size_t len)
@@ -273,13 +250,14 @@ static int resolve_paths(const char *bundle_arg, const struct oci_spec *s, char 
 
 /* Spawns the init and waits for it to be ready.  Returns its pid; the caller
  * owns the pidfd. */
-static int spawn_init(const struct init_args *a, int parent_fd, int *pidfd_out)
+static int spawn_init(struct init_args *a, int parent_fd, int *pidfd_out)
 {
     const struct oci_spec *s = a->s;
     uint64_t flags = 0;
     for (size_t i = 0; i < s->nns; i++)
         if (!s->ns[i].path)
             flags |= (uint64_t)s->ns[i].type;
+    flags &= ~(uint64_t)CLONE_NEWCGROUP;   /* the init unshares it once in its cgroups */
     const struct oci_namespace *pidns = oci_spec_ns(s, CLONE_NEWPID);
     if (pidns && pidns->path) {
         /* Affects our next child only: the init starts inside it. */
@@ -306,12 +284,19 @@ static int spawn_init(const struct init_args *a, int parent_fd, int *pidfd_out)
     /* Only the init holds its end now: its death reads as EOF here. */
     close(a->sync_fd);
     int r = 0;
-    if (a->new_userns) {
-        if ((r = write_id_map(pid, "uid_map", s->uid_maps, s->nuid_maps)) == 0 &&
-            (r = write_id_map(pid, "gid_map", s->gid_maps, s->ngid_maps)) == 0 &&
-            sync_send(parent_fd, SYNC_GO, 0, NULL) < 0)
-            r = fail(EPIPE, "container init died");
+    if (a->new_userns && (r = write_id_map(pid, "uid_map", s->uid_maps, s->nuid_maps)) == 0)
+        r = write_id_map(pid, "gid_map", s->gid_maps, s->ngid_maps);
+    if (r == 0)
+        r = cgroup_enter(a->cg, pid);
+    if (r == 0 && (s->hooks.n[OCI_HOOK_PRESTART] || s->hooks.n[OCI_HOOK_CREATE_RUNTIME])) {
+        char *state = hooks_state(a->id, OCI_CREATING, pid, a->bundle, s->annotations);
+        r = state ? hooks_run(&s->hooks, OCI_HOOK_PRESTART, state) : fail(ENOMEM, "out of memory");
+        if (r == 0)
+            r = hooks_run(&s->hooks, OCI_HOOK_CREATE_RUNTIME, state);
+        free(state);
     }
+    if (r == 0 && sync_send(parent_fd, SYNC_GO, (int)pid, NULL) < 0)
+        r = fail(EPIPE, "container init died");
     struct sync_msg m;
     ssize_t n = r == 0 ? recv(parent_fd, &m, sizeof(m), 0) : 0;
     if (r == 0 && n != sizeof(m))
@@ -345,16 +330,18 @@ static int create_container(const struct oci_ctx *ctx, const char *id,
         r = fail(EINVAL, "--console-socket needs process.terminal to be true");
     if (r == 0)
         r = resolve_paths(o->bundle ? o->bundle : ".", &s, bundle, rootfs);
-    /* TODO(oci step 2): linux.resources (cgroups v1/v2/hybrid) and hooks.
-     * Until then the user is told, every time, that they are not applied. */
-    if (r == 0 && s.has_resources)
-        log_warn("linux.resources: cgroup limits are not applied yet");
-    if (r == 0 && s.has_hooks)
-        log_warn("hooks: not run yet");
+    char cgpath[CG_PATH_MAX];
+    struct cgroup cg;
+    if (r == 0 && (r = cgroup_path(&s, id, cgpath, sizeof(cgpath))) == 0)
+        r = cgroup_open(cgpath, &cg);
     int dirfd = -1;
     if (r == 0)
         r = state_lock(ctx->root, id, true, LOCK_EX, &dirfd);
+    if (r == 0 && (r = cgroup_create(&cg, &s)) < 0)
+        state_remove(ctx->root, id, dirfd);
     if (r < 0) {
+        if (dirfd >= 0)
+            close(dirfd);
         oci_spec_free(&s);
         return r;
     }
@@ -369,10 +356,10 @@ static int create_container(const struct oci_ctx *ctx, const char *id,
         r = fail(errno, "socketpair: %s", strerror(errno));
     if (r == 0) {
         const struct oci_namespace *user = oci_spec_ns(&s, CLONE_NEWUSER);
-        struct init_args a = { .s = &s, .bundle = bundle, .rootfs = rootfs, .sync_fd = sp[1],
-                               .fifo_fd = fifo, .console_fd = console,
+        struct init_args a = { .s = &s, .id = id, .bundle = bundle, .rootfs = rootfs,
+                               .sync_fd = sp[1], .fifo_fd = fifo, .console_fd = console,
                                .close_fds = { sp[0], dirfd },
-                               .new_userns = user && !user->path };
+                               .new_userns = user && !user->path, .cg = &cg };
         int r2 = spawn_init(&a, sp[0], &pidfd);
         sp[1] = -1;   /* closed by spawn_init once the init has it */
         if (r2 < 0)
@@ -388,7 +375,8 @@ static int create_container(const struct oci_ctx *ctx, const char *id,
                                 .start_time = proc_start_time(pid, NULL),
                                 .bundle = bundle, .rootfs = rootfs, .created = created,
                                 .annotations = s.annotations,
-                                .own_pidns = pidns && !pidns->path };
+                                .own_pidns = pidns && !pidns->path, .cgroup_path = cgpath,
+                                .hooks = s.hooks.json };
         snprintf(st.id, sizeof(st.id), "%s", id);
         r = state_write(dirfd, &st);
         if (r == 0 && o->pid_file)
@@ -398,8 +386,13 @@ static int create_container(const struct oci_ctx *ctx, const char *id,
             waitpid(pid, NULL, 0);
         }
     }
-    if (r < 0)
+    if (r < 0) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        cgroup_destroy(&cg);
         state_remove(ctx->root, id, dirfd);
+        r = fail(-r, "%s", msg);
+    }
     int fds[] = { fifo, console, sp[0], sp[1], dirfd };
     for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
         if (fds[i] >= 0)
@@ -420,6 +413,20 @@ int oci_create(const struct oci_ctx *ctx, const char *id, const struct oci_creat
 }
 
 /* ---- start, state, kill, delete ---- */
+
+/* poststart and poststop: from the hooks kept in the state; a failure is
+ * only a warning (runtime.md). */
+static void run_state_hooks(const struct oci_state *st, enum oci_hook_kind kind)
+{
+    struct oci_hooks h;
+    if (!st->hooks || hooks_parse(st->hooks, &h) < 0)
+        return;
+    char *state = hooks_state(st->id, st->status, st->pid, st->bundle, st->annotations);
+    if (state && hooks_run(&h, kind, state) < 0)
+        log_warn("%s", err_msg());
+    free(state);
+    hooks_free(&h);
+}
 
 int oci_start(const struct oci_ctx *ctx, const char *id)
 {
@@ -448,6 +455,8 @@ int oci_start(const struct oci_ctx *ctx, const char *id)
         st.status = OCI_RUNNING;
         r = state_write(dirfd, &st);
     }
+    if (r == 0)
+        run_state_hooks(&st, OCI_HOOK_POSTSTART);
 out_state:
     oci_state_free(&st);
 out:
@@ -479,31 +488,23 @@ static int open_pidfd(const struct oci_state *st)
     return fd;
 }
 
-/* Signals every process in the init's pid namespace. */
-static int kill_pidns(const struct oci_state *st, int sig)
+/* Signals every process in the container's cgroup.  Frozen meanwhile, so
+ * none can fork a child that escapes the signal; a paused container stays
+ * frozen, except that SIGKILL needs it thawed to act. */
+static int kill_all(const struct oci_state *st, int sig)
 {
-    char path[300], want[64], got[64];
-    snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)st->pid);
-    ssize_t n = readlink(path, want, sizeof(want) - 1);
-    if (n < 0)
-        return fail(errno, "%s: %s", path, strerror(errno));
-    want[n] = 0;
-    DIR *d = opendir("/proc");
-    if (!d)
-        return fail(errno, "/proc: %s", strerror(errno));
-    for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof(path), "/proc/%s/ns/pid", e->d_name);
-        n = readlink(path, got, sizeof(got) - 1);
-        if (n < 0)
-            continue;
-        got[n] = 0;
-        if (strcmp(got, want) == 0)
-            kill(atoi(e->d_name), sig);
-    }
-    closedir(d);
-    return 0;
+    struct cgroup cg;
+    int r = cgroup_open(st->cgroup_path ? st->cgroup_path : "/", &cg);
+    if (r == 0 && !st->cgroup_path)
+        r = fail(ENOENT, "container \"%s\" has no cgroup", st->id);
+    if (r < 0)
+        return r;
+    bool paused = cgroup_frozen(&cg);
+    bool froze = !paused && cgroup_freeze(&cg, true) == 0;
+    r = cgroup_signal(&cg, sig);
+    if (froze || (paused && sig == SIGKILL))
+        cgroup_freeze(&cg, false);
+    return r;
 }
 
 static int signal_container(const struct oci_state *st, int sig, bool all)
@@ -512,11 +513,8 @@ static int signal_container(const struct oci_state *st, int sig, bool all)
     if (pidfd < 0)
         return fail(ESRCH, "container \"%s\" is not running", st->id);
     int r = 0;
-    if (all && st->own_pidns)
-        r = kill_pidns(st, sig);
-    else if (all)
-        r = fail(ENOTSUP, "kill --all: container \"%s\" shares a pid namespace; signalling "
-                          "its processes needs cgroups (not implemented yet)", st->id);
+    if (all)
+        r = kill_all(st, sig);
     else if (pidfd_send_signal(pidfd, sig, NULL, 0) < 0)
         r = fail(errno, "kill %s: %s", st->id, strerror(errno));
     close(pidfd);
@@ -530,7 +528,7 @@ int oci_kill(const struct oci_ctx *ctx, const char *id, int sig, bool all)
         return r;
     struct oci_state st;
     if ((r = state_read(dirfd, id, &st)) == 0) {
-        if (st.status != OCI_CREATED && st.status != OCI_RUNNING)
+        if (st.status == OCI_STOPPED)
             r = fail(EINVAL, "cannot kill container \"%s\": it is %s", id,
                      oci_status_name(st.status));
         else
@@ -547,9 +545,9 @@ static int kill_and_wait(const struct oci_state *st)
     int pidfd = open_pidfd(st);
     if (pidfd < 0)
         return 0;
-    if (st->own_pidns)
-        kill_pidns(st, SIGKILL);   /* killing init alone would do; this is quicker */
     pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+    if (st->cgroup_path)
+        kill_all(st, SIGKILL);   /* and thaws a paused container so it can die */
     struct pollfd pf = { .fd = pidfd, .events = POLLIN };
     int n;
     while ((n = poll(&pf, 1, 10000)) < 0 && errno == EINTR) {
@@ -577,9 +575,15 @@ int oci_delete(const struct oci_ctx *ctx, const char *id, bool force)
                      oci_status_name(st.status));
         else if (st.status != OCI_STOPPED)
             r = kill_and_wait(&st);
-        /* TODO(oci step 2): remove the container's cgroups, run poststop hooks. */
+        struct cgroup cg;
+        if (r == 0 && st.cgroup_path && (r = cgroup_open(st.cgroup_path, &cg)) == 0)
+            r = cgroup_destroy(&cg);
         if (r == 0)
             r = state_remove(ctx->root, id, dirfd);
+        if (r == 0) {
+            st.status = OCI_STOPPED;
+            run_state_hooks(&st, OCI_HOOK_POSTSTOP);
+        }
         oci_state_free(&st);
     }
     close(dirfd);
@@ -590,7 +594,17 @@ int oci_delete(const struct oci_ctx *ctx, const char *id, bool force)
 
 /* Forwards signals to the container until its init exits; returns the
  * exit status as a shell reports it. */
-static int wait_forwarding(pid_t pid, int pidfd, const sigset_t *fwd)
+void block_forwarded(sigset_t *fwd, sigset_t *old)
+{
+    static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
+                                     SIGWINCH, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU };
+    sigemptyset(fwd);
+    for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
+        sigaddset(fwd, forwarded[i]);
+    sigprocmask(SIG_BLOCK, fwd, old);
+}
+
+int wait_forwarding(pid_t pid, int pidfd, const sigset_t *fwd)
 {
     int sfd = signalfd(-1, fwd, SFD_CLOEXEC);
     struct pollfd pf[2] = { { .fd = pidfd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
@@ -615,15 +629,10 @@ static int wait_forwarding(pid_t pid, int pidfd, const sigset_t *fwd)
 int oci_run(const struct oci_ctx *ctx, const char *id, const struct oci_create_opts *o,
             bool detach, int *exit_status)
 {
-    static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
-                                     SIGWINCH, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU };
     sigset_t fwd, old;
-    sigemptyset(&fwd);
-    for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
-        sigaddset(&fwd, forwarded[i]);
     /* Blocked before the fork so nothing is lost; the init unblocks them. */
     if (!detach)
-        sigprocmask(SIG_BLOCK, &fwd, &old);
+        block_forwarded(&fwd, &old);
     pid_t pid = -1;
     int pidfd = -1, r = create_container(ctx, id, o, &pid, &pidfd);
     if (r == 0 && (r = oci_start(ctx, id)) < 0) {

@@ -297,11 +297,12 @@ static int cmd_features(void)
         "nolazytime", "nomand", "norelatime", "nostrictatime", "nosuid", "private", "rbind",
         "relatime", "rprivate", "rshared", "rslave", "runbindable", "ro", "rw", "shared",
         "silent", "slave", "strictatime", "suid", "sync", "unbindable", NULL };
-    static const char *const none[] = { NULL };
     json_object *o = json_object_new_object(), *lx = json_object_new_object();
     json_object_object_add(o, "ociVersionMin", json_object_new_string("1.0.0"));
     json_object_object_add(o, "ociVersionMax", json_object_new_string(OCI_VERSION));
-    json_object_object_add(o, "hooks", strarr(none));        /* not yet */
+    static const char *const hooks[] = { "prestart", "createRuntime", "createContainer",
+                                         "startContainer", "poststart", "poststop", NULL };
+    json_object_object_add(o, "hooks", strarr(hooks));
     json_object_object_add(o, "mountOptions", strarr(opts));
     json_object_object_add(lx, "namespaces", strarr(ns));
     json_object *caps = json_object_new_array();
@@ -316,8 +317,8 @@ static int cmd_features(void)
     }
     json_object_object_add(lx, "capabilities", caps);
     json_object *cg = json_object_new_object();
-    json_object_object_add(cg, "v1", json_object_new_boolean(false));
-    json_object_object_add(cg, "v2", json_object_new_boolean(false));
+    json_object_object_add(cg, "v1", json_object_new_boolean(true));
+    json_object_object_add(cg, "v2", json_object_new_boolean(true));
     json_object_object_add(cg, "systemd", json_object_new_boolean(false));
     json_object_object_add(lx, "cgroup", cg);
     json_object *sc = json_object_new_object();
@@ -325,6 +326,291 @@ static int cmd_features(void)
     json_object_object_add(lx, "seccomp", sc);
     json_object_object_add(o, "linux", lx);
     return print_json(o);
+}
+
+/* ---- exec, ps, pause, resume, update ---- */
+
+/* A NULL-terminated vector grown one entry at a time (argv strings, not copied). */
+static int strv_push(char ***v, size_t *n, char *s)
+{
+    char **nv = realloc(*v, (*n + 2) * sizeof(char *));
+    if (!nv)
+        return usage_error("out of memory");
+    nv[(*n)++] = s;
+    nv[*n] = NULL;
+    *v = nv;
+    return 0;
+}
+
+static int cmd_exec(const struct oci_ctx *ctx, int argc, char **argv)
+{
+    static const struct option longs[] = {
+        { "process", required_argument, NULL, 'p' }, { "tty", no_argument, NULL, 't' },
+        { "env", required_argument, NULL, 'e' },     { "cwd", required_argument, NULL, 'w' },
+        { "user", required_argument, NULL, 'u' },    { "detach", no_argument, NULL, 'd' },
+        { "pid-file", required_argument, NULL, 'P' },
+        { "console-socket", required_argument, NULL, 'c' },
+        { "cap", required_argument, NULL, 'C' },
+        { "no-new-privs", no_argument, NULL, 'N' },
+        { "process-label", required_argument, NULL, 'L' },
+        { "apparmor", required_argument, NULL, 'A' },
+        { "preserve-fds", required_argument, NULL, 'f' },
+        { "additional-gids", required_argument, NULL, 'g' },
+        { "ignore-paused", no_argument, NULL, 'I' },
+        { 0 },
+    };
+    struct oci_exec_opts o = { .no_new_privs = -1 };
+    size_t nenv = 0, ncaps = 0;
+    int r = 0;
+    /* "+": options stop at the container id; the command's own follow it. */
+    for (int c; r == 0 && (c = next_opt(argc, argv, "+p:te:u:d", longs)) != -1;) {
+        uint64_t uid, gid;
+        char *colon;
+        switch (c) {
+        case 'p': o.process_json = optarg; break;
+        case 't': o.tty = true; break;
+        case 'e': r = strv_push(&o.env, &nenv, optarg); break;
+        case 'w': o.cwd = optarg; break;
+        case 'u':
+            colon = strchr(optarg, ':');
+            if (colon)
+                *colon = 0;
+            if (parse_uint(optarg, 0, UINT32_MAX, &uid) < 0 ||
+                (colon && parse_uint(colon + 1, 0, UINT32_MAX, &gid) < 0))
+                r = usage_error("exec --user: \"%s\" is not UID[:GID]", optarg);
+            o.has_user = true;
+            o.uid = (uint32_t)uid;
+            o.gid = colon ? (uint32_t)gid : 0;
+            break;
+        case 'd': o.detach = true; break;
+        case 'P': o.pid_file = optarg; break;
+        case 'c': o.console_socket = optarg; break;
+        case 'C': r = strv_push(&o.caps, &ncaps, optarg); break;
+        case 'N': o.no_new_privs = 1; break;
+        case 'L': case 'A': case 'I': break;   /* no SELinux/AppArmor here */
+        case 'f':
+            if (strcmp(optarg, "0") != 0)
+                r = usage_error("--preserve-fds is not supported yet");
+            break;
+        case 'g': r = usage_error("--additional-gids is not supported yet"); break;
+        default: r = 1; break;
+        }
+    }
+    if (r == 0 && optind >= argc)
+        r = usage_error("exec: missing container id");
+    if (r == 0 && !o.process_json && optind + 1 >= argc)
+        r = usage_error("exec: missing the command to run (or -p process.json)");
+    if (r == 0 && o.process_json && optind + 1 < argc)
+        r = usage_error("exec: a command and -p cannot both be given");
+    int status = 0;
+    if (r == 0) {
+        o.args = argv + optind + 1;
+        r = oci_exec(ctx, argv[optind], &o, &status);
+        r = r < 0 ? error(r) : status;
+    }
+    free(o.env);
+    free(o.caps);
+    return r;
+}
+
+static int ps_filtered(int argc, char **argv, const pid_t *pids, size_t n);
+
+static int cmd_ps(const struct oci_ctx *ctx, int argc, char **argv)
+{
+    static const struct option longs[] = { { "format", required_argument, NULL, 'f' }, { 0 } };
+    bool json = false;
+    for (int c; (c = next_opt(argc, argv, "+f:", longs)) != -1;) {
+        if (c == 'f' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "table") == 0))
+            json = strcmp(optarg, "json") == 0;
+        else if (c == 'f')
+            return usage_error("ps: invalid format \"%s\" (table or json)", optarg);
+        else
+            return 1;
+    }
+    if (optind >= argc)
+        return usage_error("ps: missing container id");
+    if (json && optind + 1 < argc)
+        return usage_error("ps: ps options cannot be used with --format json");
+    pid_t *pids;
+    size_t n;
+    int r = oci_pids(ctx, argv[optind], &pids, &n);
+    if (r < 0)
+        return error(r);
+    if (json) {
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; i < n; i++)
+            json_object_array_add(a, json_object_new_int(pids[i]));
+        free(pids);
+        return print_json(a);
+    }
+    r = ps_filtered(argc - optind - 1, argv + optind + 1, pids, n);
+    free(pids);
+    return r;
+}
+
+/* Runs ps (with ARGS, default -ef) and prints its header and the lines whose
+ * PID column is one of pids, as runc does. */
+static int ps_filtered(int argc, char **argv, const pid_t *pids, size_t n)
+{
+    char cmd[4096] = "ps";
+    size_t len = 2;
+    if (argc == 0)
+        len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " -ef");
+    for (int i = 0; i < argc && len < sizeof(cmd); i++) {
+        /* Quoted for the shell popen() uses. */
+        len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " '");
+        for (const char *p = argv[i]; *p && len < sizeof(cmd) - 8; p++)
+            len += (size_t)(*p == '\'' ? snprintf(cmd + len, sizeof(cmd) - len, "'\\''")
+                                       : snprintf(cmd + len, sizeof(cmd) - len, "%c", *p));
+        len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "'");
+    }
+    if (len >= sizeof(cmd))
+        return usage_error("ps: arguments too long");
+    FILE *f = popen(cmd, "re");
+    if (!f)
+        return usage_error("ps: %s", strerror(errno));
+    char line[8192];
+    int col = -1;
+    while (fgets(line, sizeof(line), f)) {
+        char copy[8192], *save, *tok;
+        snprintf(copy, sizeof(copy), "%s", line);
+        tok = strtok_r(copy, " \t\n", &save);
+        if (col < 0) {
+            for (int i = 0; tok; i++, tok = strtok_r(NULL, " \t\n", &save))
+                if (strcmp(tok, "PID") == 0)
+                    col = i;
+            if (col < 0) {
+                pclose(f);
+                return usage_error("ps: no PID column in the output of \"%s\"", cmd);
+            }
+            fputs(line, stdout);
+            continue;
+        }
+        for (int i = 0; tok && i < col; i++)
+            tok = strtok_r(NULL, " \t\n", &save);
+        for (size_t i = 0; tok && i < n; i++)
+            if (atoi(tok) == pids[i]) {
+                fputs(line, stdout);
+                break;
+            }
+    }
+    int st = pclose(f);
+    return st == 0 ? 0 : usage_error("ps: \"%s\" failed", cmd);
+}
+
+static int cmd_pause_resume(const struct oci_ctx *ctx, int argc, char **argv, bool pause)
+{
+    static const struct option longs[] = { { 0 } };
+    if (next_opt(argc, argv, "", longs) != -1)
+        return 1;
+    const char *id = one_id(argc, argv, pause ? "pause" : "resume");
+    if (!id)
+        return 1;
+    int r = pause ? oci_pause(ctx, id) : oci_resume(ctx, id);
+    return r < 0 ? error(r) : 0;
+}
+
+/* update's flags, each into its field of *res; sizes take k/m/g suffixes. */
+static int update_flag(int c, const char *arg, struct oci_resources *res)
+{
+    static const struct { int c; const char *name; bool size; } flags[] = {
+        { 'm', "memory", true }, { 'R', "memory-reservation", true },
+        { 's', "memory-swap", true }, { 'k', "kernel-memory", true },
+        { 'T', "kernel-memory-tcp", true }, { 'S', "cpu-shares", false },
+        { 'q', "cpu-quota", false }, { 'p', "cpu-period", false },
+        { 'a', "cpu-rt-period", false }, { 'b', "cpu-rt-runtime", false },
+        { 'P', "pids-limit", false }, { 'w', "blkio-weight", false },
+    };
+    int64_t *dst[] = { &res->mem_limit, &res->mem_reservation, &res->mem_swap,
+                       &res->mem_kernel, &res->mem_kernel_tcp, &res->cpu_shares,
+                       &res->cpu_quota, &res->cpu_period, &res->cpu_rt_period,
+                       &res->cpu_rt_runtime, &res->pids_limit, &res->blkio_weight };
+    if (c == 'c' || c == 'M') {
+        char **out = c == 'c' ? &res->cpus : &res->mems;
+        free(*out);
+        if (!(*out = strdup(arg)))
+            return usage_error("out of memory");
+        if (arg[strspn(arg, "0123456789,-")])
+            return usage_error("update --cpuset-%s: \"%s\" is not a list like \"0-3,7\"",
+                               c == 'c' ? "cpus" : "mems", arg);
+        return 0;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(flags); i++) {
+        if (flags[i].c != c)
+            continue;
+        uint64_t v;
+        bool neg = strcmp(arg, "-1") == 0;
+        if (!neg && (flags[i].size ? parse_size(arg, &v) : parse_uint(arg, 0, INT64_MAX, &v)) < 0)
+            return usage_error("update --%s: \"%s\" is not a%s number", flags[i].name, arg,
+                               flags[i].size ? " size or -1" : "n unsigned");
+        if (!neg && v > INT64_MAX)
+            return usage_error("update --%s: %s is too large", flags[i].name, arg);
+        *dst[i] = neg ? -1 : (int64_t)v;
+        return 0;
+    }
+    return 1;
+}
+
+static int cmd_update(const struct oci_ctx *ctx, int argc, char **argv)
+{
+    static const struct option longs[] = {
+        { "resources", required_argument, NULL, 'r' },
+        { "memory", required_argument, NULL, 'm' },
+        { "memory-reservation", required_argument, NULL, 'R' },
+        { "memory-swap", required_argument, NULL, 's' },
+        { "kernel-memory", required_argument, NULL, 'k' },
+        { "kernel-memory-tcp", required_argument, NULL, 'T' },
+        { "cpu-shares", required_argument, NULL, 'S' },
+        { "cpu-quota", required_argument, NULL, 'q' },
+        { "cpu-period", required_argument, NULL, 'p' },
+        { "cpu-rt-period", required_argument, NULL, 'a' },
+        { "cpu-rt-runtime", required_argument, NULL, 'b' },
+        { "cpuset-cpus", required_argument, NULL, 'c' },
+        { "cpuset-mems", required_argument, NULL, 'M' },
+        { "pids-limit", required_argument, NULL, 'P' },
+        { "blkio-weight", required_argument, NULL, 'w' },
+        { 0 },
+    };
+    struct oci_resources res;
+    const char *file = NULL;
+    bool flags = false;
+    int r = 0;
+    oci_resources_init(&res);
+    for (int c; r == 0 && (c = next_opt(argc, argv, "r:", longs)) != -1;) {
+        if (c == 'r')
+            file = optarg;
+        else if (c == -2 || (r = update_flag(c, optarg, &res)) != 0)
+            r = 1;
+        flags = true;
+    }
+    const char *id = r == 0 ? one_id(argc, argv, "update") : NULL;
+    if (r == 0 && id && !flags)
+        r = usage_error("update: nothing to change (give -r FILE or a resource flag)");
+    if (r == 0 && id && file) {
+        /* -r replaces the flags, as with runc; "-" reads stdin. */
+        uint8_t *data = NULL;
+        size_t len = 0;
+        int rr = read_file(strcmp(file, "-") == 0 ? "/dev/stdin" : file, OCI_CONFIG_MAX,
+                           &data, &len);
+        json_object *o = NULL;
+        if (rr == 0 && !(o = json_tokener_parse((const char *)data)))
+            rr = fail(EINVAL, "%s: not valid JSON", file);
+        oci_resources_free(&res);
+        if (rr == 0)
+            rr = oci_resources_parse(o, file, &res);
+        json_object_put(o);
+        free(data);
+        if (rr < 0)
+            r = error(rr);
+    }
+    if (r == 0 && id) {
+        int rr = oci_update(ctx, id, &res, file ? file : "update");
+        r = rr < 0 ? error(rr) : 0;
+    } else if (!id && r == 0) {
+        r = 1;
+    }
+    oci_resources_free(&res);
+    return r;
 }
 
 static void usage(void)
@@ -336,7 +622,13 @@ static void usage(void)
            "  start ID            state ID            delete [-f] ID\n"
            "  kill [-a] ID [SIGNAL]   (default SIGTERM)\n"
            "  run [-b BUNDLE] [-d] [--console-socket PATH] [--pid-file PATH] ID\n"
-           "  list [-f table|json] [-q]   spec [-b BUNDLE]   features\n");
+           "  list [-f table|json] [-q]   spec [-b BUNDLE]   features\n"
+           "  exec [-p PROCESS.json] [-t] [-d] [-e K=V] [--cwd DIR] [-u UID[:GID]]\n"
+           "       [--pid-file PATH] [--console-socket PATH] [--cap CAP] ID [COMMAND ARGS]\n"
+           "  ps [--format table|json] ID [PS-OPTIONS]   pause ID   resume ID\n"
+           "  update [-r RESOURCES.json] [--memory N] [--memory-swap N] [--cpu-shares N]\n"
+           "         [--cpu-quota N] [--cpu-period N] [--cpuset-cpus L] [--cpuset-mems L]\n"
+           "         [--pids-limit N] [--blkio-weight N] ID\n");
 }
 
 int main(int argc, char **argv)
@@ -408,8 +700,15 @@ int main(int argc, char **argv)
         usage();
         return 0;
     }
-    static const char *const later[] = { "exec", "ps", "pause", "resume", "update", "events",
-                                         "checkpoint", "restore" };
+    if (strcmp(cmd, "exec") == 0)
+        return cmd_exec(&ctx, argc, argv);
+    if (strcmp(cmd, "ps") == 0)
+        return cmd_ps(&ctx, argc, argv);
+    if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
+        return cmd_pause_resume(&ctx, argc, argv, strcmp(cmd, "pause") == 0);
+    if (strcmp(cmd, "update") == 0)
+        return cmd_update(&ctx, argc, argv);
+    static const char *const later[] = { "events", "checkpoint", "restore" };
     for (size_t i = 0; i < ARRAY_SIZE(later); i++)
         if (strcmp(cmd, later[i]) == 0)
             return usage_error("%s: not implemented yet", cmd);

@@ -368,7 +368,8 @@ static int pivot(const char *rootfs)
     return 0;
 }
 
-int rootfs_setup(const struct oci_spec *s, const char *rootfs, bool in_userns, int *pty_master)
+int rootfs_setup(const struct oci_spec *s, const char *rootfs, bool in_userns, int *pty_master,
+                 const char *hook_state)
 {
     int r;
     /* Nothing done below may propagate back to the host. */
@@ -414,6 +415,8 @@ int rootfs_setup(const struct oci_spec *s, const char *rootfs, bool in_userns, i
         if ((r = remount(rootfd, "/", &m)) < 0)
             return fail(-r, "root.readonly: %s", err_msg());
     }
+    if (hook_state && (r = hooks_run(&s->hooks, OCI_HOOK_CREATE_CONTAINER, hook_state)) < 0)
+        return r;
     if ((r = pivot(rootfs)) < 0)
         return r;
     if (s->rootfs_propagation && mount(NULL, "/", NULL, s->rootfs_propagation, NULL) < 0)

@@ -20,6 +20,12 @@
  *   mounts.c     rootfs, mounts, default devices, pivot_root, masked/readonly paths
  *   process.c    rlimits, user/groups, capabilities, no_new_privs, PATH lookup
  *   seccomp.c    linux.seccomp -> a libseccomp filter
+ *   resources.c  linux.resources (and `update -r`) -> struct oci_resources
+ *   cgroup.c     the container's cgroups on v1, v2 and hybrid hosts
+ *   hooks.c      hooks: parsing, running with the state on stdin and a timeout
+ *   control.c    pause, resume, update, the pids for ps
+ *   exec.c       exec: a new process in a live container's namespaces and cgroups
+ *   tty.c        --console-socket and the terminal relay
  */
 #ifndef CORRAL_OCI_H
 #define CORRAL_OCI_H
@@ -88,6 +94,77 @@ struct oci_process {
 
 #define OCI_MAX_NS 8
 
+/* ---- cgroups: linux.resources (also `update -r`) ---- */
+
+/* Numbers a config may leave out are OCI_UNSET. */
+#define OCI_UNSET INT64_MIN
+
+struct oci_blkio_dev {
+    uint32_t major, minor;
+    int64_t weight, leaf_weight;    /* weightDevice */
+    uint64_t rate;                  /* throttle*Device */
+};
+
+enum { OCI_THROTTLE_READ_BPS, OCI_THROTTLE_WRITE_BPS, OCI_THROTTLE_READ_IOPS,
+       OCI_THROTTLE_WRITE_IOPS, OCI_THROTTLE_N };
+
+struct oci_dev_rule {
+    bool allow;
+    char type;                      /* 'a', 'c' or 'b' */
+    int64_t major, minor;           /* -1: any */
+    char access[4];                 /* some of "rwm" */
+};
+
+struct oci_hugepage { char *page_size; uint64_t limit; };
+
+struct oci_resources {
+    int64_t mem_limit, mem_reservation, mem_swap, mem_kernel, mem_kernel_tcp, mem_swappiness;
+    int disable_oom_killer;         /* -1 unset, 0, 1 */
+    int64_t cpu_shares, cpu_quota, cpu_period, cpu_burst, cpu_rt_runtime, cpu_rt_period, cpu_idle;
+    char *cpus, *mems;              /* cpuset lists, or NULL */
+    int64_t pids_limit;
+    int64_t blkio_weight, blkio_leaf_weight;
+    struct oci_blkio_dev *weight_devs, *throttle[OCI_THROTTLE_N];
+    size_t nweight_devs, nthrottle[OCI_THROTTLE_N];
+    struct oci_hugepage *hugepages;
+    size_t nhugepages;
+    struct oci_dev_rule *devices;
+    size_t ndevices;
+    bool has_devices;               /* linux.resources.devices given (even empty) */
+    int64_t net_class_id;
+    char **unified_keys, **unified_values;  /* NULL-terminated, same length */
+};
+
+/* Parses a LinuxResources object; errors name the field as PREFIX.field
+ * ("linux.resources.memory.limit").  *out holds nothing to free on failure. */
+int oci_resources_parse(json_object *o, const char *prefix, struct oci_resources *out);
+void oci_resources_init(struct oci_resources *r);   /* everything unset */
+void oci_resources_free(struct oci_resources *r);
+/* runc's conversions for a v1 value on a cgroup2 host (0 stays 0: unset). */
+uint64_t oci_shares_to_weight(uint64_t shares);      /* cpu.shares -> cpu.weight */
+uint64_t oci_blkio_to_io_weight(uint64_t weight);    /* blkio.weight -> io.weight */
+
+/* ---- hooks ---- */
+
+enum oci_hook_kind { OCI_HOOK_PRESTART, OCI_HOOK_CREATE_RUNTIME, OCI_HOOK_CREATE_CONTAINER,
+                     OCI_HOOK_START_CONTAINER, OCI_HOOK_POSTSTART, OCI_HOOK_POSTSTOP,
+                     OCI_HOOK_N };
+
+struct oci_hook {
+    char *path;
+    char **args;            /* NULL-terminated; NULL: just the path */
+    char **env;             /* NULL-terminated; NULL: empty */
+    int timeout;            /* seconds, 0: none */
+};
+
+struct oci_hooks {
+    struct oci_hook *list[OCI_HOOK_N];
+    size_t n[OCI_HOOK_N];
+    json_object *json;      /* as written, kept in the state for start and delete */
+};
+
+const char *oci_hook_name(enum oci_hook_kind k);     /* "createRuntime" */
+
 struct oci_spec {
     char *oci_version;
     char *root_path;        /* as written (relative to the bundle or absolute) */
@@ -108,8 +185,10 @@ struct oci_spec {
     unsigned long rootfs_propagation;       /* MS_* or 0 (default: rslave) */
     json_object *annotations;               /* object of strings, or NULL */
     json_object *seccomp;                   /* linux.seccomp, validated (seccomp.c) */
-    /* Parsed by a later step; their presence is reported (see container.c). */
-    bool has_resources, has_hooks;
+    /* cgroups and hooks (step 2) */
+    char *cgroups_path;                     /* linux.cgroupsPath, or NULL */
+    struct oci_resources *resources;        /* linux.resources, or NULL */
+    struct oci_hooks hooks;
 };
 
 /* Parses config.json text.  Unknown fields are ignored (the spec says so);
@@ -120,6 +199,9 @@ int oci_spec_parse(const char *text, size_t len, struct oci_spec *out);
 /* Reads and parses BUNDLE/config.json; messages start with "config.json: ". */
 int oci_spec_load(const char *bundle, struct oci_spec *out);
 void oci_spec_free(struct oci_spec *s);
+/* A process object alone (`exec -p FILE`); errors name "process.field". */
+int oci_process_parse(const char *text, size_t len, struct oci_process *out);
+void oci_process_free(struct oci_process *p);
 /* The namespace entry of the given CLONE_NEW* type, or NULL. */
 const struct oci_namespace *oci_spec_ns(const struct oci_spec *s, int type);
 /* A default config.json (like `runc spec`), as a new JSON object. */
@@ -131,7 +213,7 @@ const char *oci_ns_name(int type);         /* CLONE_NEWNET -> "network" */
 
 /* ---- state ---- */
 
-enum oci_status { OCI_CREATING, OCI_CREATED, OCI_RUNNING, OCI_STOPPED };
+enum oci_status { OCI_CREATING, OCI_CREATED, OCI_RUNNING, OCI_STOPPED, OCI_PAUSED };
 
 struct oci_state {
     char id[OCI_ID_MAX + 1];
@@ -143,6 +225,8 @@ struct oci_state {
     char *created;          /* RFC 3339 */
     json_object *annotations;
     bool own_pidns;         /* the container has its own pid namespace */
+    char *cgroup_path;      /* in every hierarchy ("/corral-oci/ID") */
+    json_object *hooks;     /* config.json's hooks, kept for start and delete */
 };
 
 const char *oci_status_name(enum oci_status s);
@@ -176,5 +260,39 @@ int oci_run(const struct oci_ctx *ctx, const char *id, const struct oci_create_o
 /* The ids under ctx->root, sorted; NULL-terminated, free with oci_strv_free. */
 int oci_list(const struct oci_ctx *ctx, char ***ids);
 void oci_strv_free(char **v);
+
+/* ---- cgroups-backed commands (control.c) ---- */
+
+/* Freezes / thaws every process of the container; state then reads
+ * "paused" / its previous status. */
+int oci_pause(const struct oci_ctx *ctx, const char *id);
+int oci_resume(const struct oci_ctx *ctx, const char *id);
+/* Applies resources to a created, running or paused container; errors name
+ * SOURCE.field (e.g. "resources.json.memory.limit"). */
+int oci_update(const struct oci_ctx *ctx, const char *id, const struct oci_resources *res,
+               const char *source);
+/* The pids (host view) in the container's cgroup; free() *pids. */
+int oci_pids(const struct oci_ctx *ctx, const char *id, pid_t **pids, size_t *n);
+
+/* ---- exec (exec.c) ---- */
+
+struct oci_exec_opts {
+    const char *process_json;   /* -p: a process object (replaces the rest) */
+    char **args;                /* the command, NULL-terminated (unless process_json) */
+    char **env;                 /* -e K=V, added to the config's env */
+    const char *cwd;
+    bool has_user;
+    uint32_t uid, gid;
+    bool tty, detach;
+    int no_new_privs;           /* -1: the config's */
+    char **caps;                /* --cap CAP_X, added to every set */
+    const char *console_socket, *pid_file;
+};
+
+/* Runs a process inside a created or running container: its namespaces,
+ * cgroups, user, capabilities, rlimits, seccomp.  Unless detach, waits and
+ * returns its exit status (128+N for a signal) in *exit_status. */
+int oci_exec(const struct oci_ctx *ctx, const char *id, const struct oci_exec_opts *o,
+             int *exit_status);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include "oci/oci.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -24,6 +25,8 @@ int state_remove(const char *root, const char *id, int dirfd);
 uint64_t proc_start_time(pid_t pid, char *state);
 /* true while the process the state describes exists and is not a zombie. */
 bool state_alive(const struct oci_state *st);
+/* The container's cgroup freezer is frozen (status "paused"). */
+bool state_frozen(const struct oci_state *st);
 /* Writes "PID" to path atomically. */
 int write_pid_file(const char *path, pid_t pid);
 
@@ -35,8 +38,10 @@ int write_pid_file(const char *path, pid_t pid);
  * propagation, rootfs bind, config mounts, devices, masked and read-only
  * paths, a read-only root, then pivot_root.  in_userns selects bind-mounted
  * device nodes (mknod is not allowed there).  If pty_master is not NULL, the
- * container's /dev/pts/ptmx is opened into it before the pivot. */
-int rootfs_setup(const struct oci_spec *s, const char *rootfs, bool in_userns, int *pty_master);
+ * container's /dev/pts/ptmx is opened into it before the pivot.  With
+ * hook_state, the createContainer hooks run just before the pivot. */
+int rootfs_setup(const struct oci_spec *s, const char *rootfs, bool in_userns, int *pty_master,
+                 const char *hook_state);
 
 /* ---- process.c ---- */
 
@@ -58,5 +63,88 @@ int process_setup_tty(int slave);
 int seccomp_build(json_object *seccomp, void **ctx);
 void seccomp_free(void *ctx);
 int seccomp_install(json_object *seccomp);
+
+/* ---- container.c ---- */
+
+/* Blocks the signals a foreground runtime forwards to its container. */
+void block_forwarded(sigset_t *fwd, sigset_t *old);
+/* Forwards them to pid until it exits; returns its status as a shell
+ * reports it (128+N for a signal). */
+int wait_forwarding(pid_t pid, int pidfd, const sigset_t *fwd);
+
+/* ---- tty.c ---- */
+
+/* A connected socket for --console-socket PATH. */
+int connect_console(const char *path);
+/* Sends / receives a pty master over a unix socket (SCM_RIGHTS). */
+int send_console(int sock, int master);
+int recv_console(int sock);
+/* Relays the caller's stdin/stdout and the pty master (raw mode, window
+ * size, signals forwarded) until pid exits; returns its status like
+ * wait_forwarding.  Closes master. */
+int tty_relay(int master, pid_t pid, int pidfd, const sigset_t *fwd);
+
+/* ---- cgroup.c ---- */
+
+#define CG_MAX 16
+#define CG_PATH_MAX 1024
+
+/* The container's directory in each cgroup hierarchy of the host. */
+struct cg_dir {
+    char path[CG_PATH_MAX];     /* mount point + cgroup path */
+    size_t mnt_len;             /* path[0..mnt_len) is the mount point */
+    char ctrl[128];             /* v1: ",cpu,cpuacct" or ",name=systemd"; cgroup2: "" */
+    bool unified;
+};
+
+struct cgroup {
+    enum { CG_V1, CG_HYBRID, CG_V2 } mode;
+    struct cg_dir dir[CG_MAX];
+    size_t n;
+    const struct cg_dir *unified;   /* the cgroup2 one, or NULL */
+};
+
+/* linux.cgroupsPath cleaned ("/a/b"), or "/corral-oci/ID" by default. */
+int cgroup_path(const struct oci_spec *s, const char *id, char *out, size_t len);
+/* Finds the host's hierarchies (from mountinfo); creates nothing. */
+int cgroup_open(const char *path, struct cgroup *cg);
+/* Makes the directories and applies s->resources; removes them on failure. */
+int cgroup_create(const struct cgroup *cg, const struct oci_spec *s);
+/* Moves pid into every hierarchy's directory. */
+int cgroup_enter(const struct cgroup *cg, pid_t pid);
+/* Writes resources; errors name PREFIX.field.  s (may be NULL) adds the
+ * config's device nodes to the device rules. */
+int cgroup_apply(const struct cgroup *cg, const struct oci_resources *res,
+                 const struct oci_spec *s, const char *prefix);
+int cgroup_pids(const struct cgroup *cg, pid_t **pids, size_t *n);
+int cgroup_signal(const struct cgroup *cg, int sig);
+int cgroup_freeze(const struct cgroup *cg, bool freeze);
+bool cgroup_frozen(const struct cgroup *cg);
+/* Kills what is left inside, then removes the directories. */
+int cgroup_destroy(const struct cgroup *cg);
+
+/* ---- hooks.c ---- */
+
+int hooks_parse(json_object *o, struct oci_hooks *h);
+void hooks_free(struct oci_hooks *h);
+/* Runs the hooks of one kind in order, each with state_json on its stdin;
+ * fails on the first that fails or outlives its timeout (it is killed). */
+int hooks_run(const struct oci_hooks *h, enum oci_hook_kind kind, const char *state_json);
+/* The state JSON a hook reads (malloc'd; NULL if out of memory). */
+char *hooks_state(const char *id, enum oci_status status, pid_t pid, const char *bundle,
+                  json_object *annotations);
+
+/* ---- spec.c: typed JSON access, the field's path in every error ---- */
+
+json_object *member(json_object *obj, const char *key);    /* NULL if absent or null */
+int type_err(const char *path, const char *want);
+int get_str(json_object *v, const char *path, char **out);
+int get_bool(json_object *v, const char *path, bool *out);
+int get_int(json_object *v, const char *path, int64_t min, int64_t max, int64_t *out);
+int get_u32(json_object *v, const char *path, uint32_t *out);
+int get_u64(json_object *v, const char *path, uint64_t *out);
+int get_array(json_object *v, const char *path, size_t max, size_t *n);
+int get_strv(json_object *v, const char *path, size_t max, char ***out);
+int check_abs(const char *path, const char *s);
 
 #endif

@@ -17,13 +17,13 @@
 
 /* ---- small helpers: typed access with the field path in every error ---- */
 
-static int type_err(const char *path, const char *want)
+int type_err(const char *path, const char *want)
 {
     return fail(EINVAL, "%s: must be %s", path, want);
 }
 
 /* The member `key` of `obj` if present (NULL if absent or JSON null). */
-static json_object *member(json_object *obj, const char *key)
+json_object *member(json_object *obj, const char *key)
 {
     json_object *v = NULL;
     if (!obj || !json_object_object_get_ex(obj, key, &v))
@@ -31,7 +31,7 @@ static json_object *member(json_object *obj, const char *key)
     return v;
 }
 
-static int get_str(json_object *v, const char *path, char **out)
+int get_str(json_object *v, const char *path, char **out)
 {
     if (!json_object_is_type(v, json_type_string))
         return type_err(path, "a string");
@@ -42,7 +42,7 @@ static int get_str(json_object *v, const char *path, char **out)
     return *out ? 0 : fail(ENOMEM, "out of memory");
 }
 
-static int get_bool(json_object *v, const char *path, bool *out)
+int get_bool(json_object *v, const char *path, bool *out)
 {
     if (!json_object_is_type(v, json_type_boolean))
         return type_err(path, "true or false");
@@ -50,7 +50,7 @@ static int get_bool(json_object *v, const char *path, bool *out)
     return 0;
 }
 
-static int get_int(json_object *v, const char *path, int64_t min, int64_t max, int64_t *out)
+int get_int(json_object *v, const char *path, int64_t min, int64_t max, int64_t *out)
 {
     if (!json_object_is_type(v, json_type_int))
         return type_err(path, "an integer");
@@ -65,7 +65,7 @@ static int get_int(json_object *v, const char *path, int64_t min, int64_t max, i
     return 0;
 }
 
-static int get_u32(json_object *v, const char *path, uint32_t *out)
+int get_u32(json_object *v, const char *path, uint32_t *out)
 {
     int64_t x;
     int r = get_int(v, path, 0, UINT32_MAX, &x);
@@ -75,7 +75,7 @@ static int get_u32(json_object *v, const char *path, uint32_t *out)
 }
 
 /* rlimit values are uint64 (RLIM_INFINITY = 2^64-1 is common). */
-static int get_u64(json_object *v, const char *path, uint64_t *out)
+int get_u64(json_object *v, const char *path, uint64_t *out)
 {
     if (!json_object_is_type(v, json_type_int))
         return type_err(path, "an integer");
@@ -85,7 +85,7 @@ static int get_u64(json_object *v, const char *path, uint64_t *out)
     return 0;
 }
 
-static int get_array(json_object *v, const char *path, size_t max, size_t *n)
+int get_array(json_object *v, const char *path, size_t max, size_t *n)
 {
     if (!json_object_is_type(v, json_type_array))
         return type_err(path, "an array");
@@ -96,7 +96,7 @@ static int get_array(json_object *v, const char *path, size_t max, size_t *n)
 }
 
 /* An array of strings -> NULL-terminated vector. */
-static int get_strv(json_object *v, const char *path, size_t max, char ***out)
+int get_strv(json_object *v, const char *path, size_t max, char ***out)
 {
     size_t n;
     int r = get_array(v, path, max, &n);
@@ -115,7 +115,7 @@ static int get_strv(json_object *v, const char *path, size_t max, char ***out)
     return 0;
 }
 
-static int check_abs(const char *path, const char *s)
+int check_abs(const char *path, const char *s)
 {
     if (s[0] != '/')
         return fail(EINVAL, "%s: \"%s\" is not an absolute path", path, s);
@@ -719,10 +719,17 @@ static int parse_linux(json_object *o, struct oci_spec *s)
         s->seccomp = json_object_get(v);
     }
     if ((v = member(o, "resources"))) {
-        if (!json_object_is_type(v, json_type_object))
-            return type_err("linux.resources", "an object");
-        s->has_resources = true;
+        if (!(s->resources = malloc(sizeof(*s->resources))))
+            return fail(ENOMEM, "out of memory");
+        if ((r = oci_resources_parse(v, "linux.resources", s->resources)) < 0) {
+            free(s->resources);
+            s->resources = NULL;
+            return r;
+        }
     }
+    if ((v = member(o, "cgroupsPath")) &&
+        (r = get_str(v, "linux.cgroupsPath", &s->cgroups_path)) < 0)
+        return r;
     if ((v = member(o, "mountLabel")) && json_object_get_string_len(v))
         return fail(ENOTSUP, "linux.mountLabel: SELinux is not supported");
     return 0;
@@ -819,13 +826,8 @@ int oci_spec_parse(const char *text, size_t len, struct oci_spec *s)
         goto out;
     if ((v = member(root, "linux")) && (r = parse_linux(v, s)) < 0)
         goto out;
-    if ((v = member(root, "hooks"))) {
-        if (!json_object_is_type(v, json_type_object)) {
-            r = type_err("hooks", "an object");
-            goto out;
-        }
-        s->has_hooks = json_object_object_length(v) > 0;
-    }
+    if ((v = member(root, "hooks")) && (r = hooks_parse(v, &s->hooks)) < 0)
+        goto out;
     if ((v = member(root, "annotations"))) {
         if (!json_object_is_type(v, json_type_object)) {
             r = type_err("annotations", "an object");
@@ -879,17 +881,43 @@ void oci_strv_free(char **v)
     free(v);
 }
 
+void oci_process_free(struct oci_process *p)
+{
+    oci_strv_free(p->args);
+    oci_strv_free(p->env);
+    free(p->cwd);
+    free(p->gids);
+    free(p->rlimits);
+    memset(p, 0, sizeof(*p));
+}
+
+int oci_process_parse(const char *text, size_t len, struct oci_process *out)
+{
+    memset(out, 0, sizeof(*out));
+    json_tokener *tok = json_tokener_new_ex(64);
+    if (!tok)
+        return fail(ENOMEM, "out of memory");
+    json_object *o = len <= OCI_CONFIG_MAX ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    json_tokener_free(tok);
+    int r = !o || jerr != json_tokener_success
+        ? fail(EINVAL, "not valid JSON: %s", len > OCI_CONFIG_MAX ? "too large"
+               : jerr == json_tokener_continue ? "unexpected end of input"
+               : json_tokener_error_desc(jerr))
+        : parse_process(o, out);
+    json_object_put(o);
+    if (r < 0)
+        oci_process_free(out);
+    return r;
+}
+
 void oci_spec_free(struct oci_spec *s)
 {
     free(s->oci_version);
     free(s->root_path);
     free(s->hostname);
     free(s->domainname);
-    oci_strv_free(s->process.args);
-    oci_strv_free(s->process.env);
-    free(s->process.cwd);
-    free(s->process.gids);
-    free(s->process.rlimits);
+    oci_process_free(&s->process);
     for (size_t i = 0; s->mounts && i < s->nmounts; i++) {
         free(s->mounts[i].destination);
         free(s->mounts[i].type);
@@ -910,5 +938,10 @@ void oci_spec_free(struct oci_spec *s)
     oci_strv_free(s->sysctl_values);
     json_object_put(s->annotations);
     json_object_put(s->seccomp);
+    free(s->cgroups_path);
+    if (s->resources)
+        oci_resources_free(s->resources);
+    free(s->resources);
+    hooks_free(&s->hooks);
     memset(s, 0, sizeof(*s));
 }

@@ -17,7 +17,7 @@
 
 const char *oci_status_name(enum oci_status s)
 {
-    static const char *const names[] = { "creating", "created", "running", "stopped" };
+    static const char *const names[] = { "creating", "created", "running", "stopped", "paused" };
     return names[s];
 }
 
@@ -150,7 +150,9 @@ void oci_state_free(struct oci_state *st)
     free(st->bundle);
     free(st->rootfs);
     free(st->created);
+    free(st->cgroup_path);
     json_object_put(st->annotations);
+    json_object_put(st->hooks);
     memset(st, 0, sizeof(*st));
 }
 
@@ -161,6 +163,12 @@ int state_write(int dirfd, const struct oci_state *st)
     json_object_object_add(o, "startTime", json_object_new_uint64(st->start_time));
     json_object_object_add(o, "ownPidns", json_object_new_boolean(st->own_pidns));
     json_object_object_add(o, "pid", json_object_new_int(st->pid));
+    json_object_object_add(o, "status", json_object_new_string(oci_status_name(
+        st->status == OCI_PAUSED ? OCI_RUNNING : st->status)));
+    if (st->cgroup_path)
+        json_object_object_add(o, "cgroupPath", json_object_new_string(st->cgroup_path));
+    if (st->hooks)
+        json_object_object_add(o, "hooks", json_object_get(st->hooks));
     const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     int r = 0;
     int fd = openat(dirfd, "state.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -215,12 +223,24 @@ int state_read(int dirfd, const char *id, struct oci_state *st)
         st->rootfs = strdup(s);
     if ((s = jstr(o, "created")))
         st->created = strdup(s);
+    if ((s = jstr(o, "cgroupPath")))
+        st->cgroup_path = strdup(s);
+    if (json_object_object_get_ex(o, "hooks", &v) && json_object_is_type(v, json_type_object))
+        st->hooks = json_object_get(v);
     if (json_object_object_get_ex(o, "annotations", &v) && json_object_is_type(v, json_type_object))
         st->annotations = json_object_get(v);
     json_object_put(o);
     if (!state_alive(st))
         st->status = OCI_STOPPED;
+    else if (st->cgroup_path && state_frozen(st))
+        st->status = OCI_PAUSED;
     return 0;
+}
+
+bool state_frozen(const struct oci_state *st)
+{
+    struct cgroup cg;
+    return st->cgroup_path && cgroup_open(st->cgroup_path, &cg) == 0 && cgroup_frozen(&cg);
 }
 
 int state_remove(const char *root, const char *id, int dirfd)

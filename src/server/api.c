@@ -421,8 +421,13 @@ void api_handle(struct server *s, struct req *r, struct resp *out)
 
     /* Anonymous callers learn nothing but the login route's existence. */
     if (s && auth_identify(s, r) < 0) {
-        api_error(out, E_UNAUTHENTICATED, "%s", err_msg());
-        return;
+        if (!is_login) {
+            api_error(out, E_UNAUTHENTICATED, "%s", err_msg());
+            return;
+        }
+        /* A browser keeps sending the cookie of a session the server ended
+         * (password change): that must not stop it from logging in again. */
+        memset(&r->who, 0, sizeof(r->who));
     }
     if (r->who.kind == AUTH_ANON && !is_login) {
         api_error(out, E_UNAUTHENTICATED, "log in first (POST /api/v1/auth/login) or send "

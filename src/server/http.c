@@ -24,6 +24,8 @@
 
 #define SSE_KEEPALIVE_MS 15000
 #define API_DISCARD_MAX (1024 * 1024)
+#define WEB_CSP "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
+                "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 struct http {
     struct server *s;
@@ -153,8 +155,13 @@ static enum MHD_Result send_resp(struct http *h, struct MHD_Connection *c, struc
     struct MHD_Response *rsp = make_response(h, out, b);
     if (!rsp)
         return MHD_NO;
-    MHD_add_response_header(rsp, "Cache-Control", "no-store");
+    MHD_add_response_header(rsp, "Cache-Control", out->cache_control ? out->cache_control : "no-store");
     MHD_add_response_header(rsp, "X-Content-Type-Options", "nosniff");
+    if (out->html) {
+        MHD_add_response_header(rsp, "Content-Security-Policy", WEB_CSP);
+        MHD_add_response_header(rsp, "Referrer-Policy", "no-referrer");
+        MHD_add_response_header(rsp, "X-Frame-Options", "DENY");
+    }
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)out->status, rsp);
     MHD_destroy_response(rsp);
     return ret;
@@ -265,7 +272,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     r.ws_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key");
     r.ws_version = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version");
 
-    api_handle(h->s, &r, &out);
+    r.if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+
+    if (static_wants(url))
+        static_serve(h->s, &r, &out);
+    else
+        api_handle(h->s, &r, &out);
     json_object_put(r.json);
     log_debug("%s %s %s -> %d", r.who.name[0] ? r.who.name : ip, method, url, out.status);
     enum MHD_Result ret = send_resp(h, c, &out, b);

@@ -19,6 +19,8 @@ static void usage(FILE *f)
         "  --admin-password-file FILE the first admin's password (else a random one is printed)\n"
         "  --workers N                operation worker threads (1..64); default 4\n"
         "  --vmm PATH                 corral-vmm for the kvm engine; default: next to corrald\n"
+        "  --web-dir DIR              the web console's files; default: web/dist of the source\n"
+        "                             tree corrald was built in, else /usr/share/corral/web\n"
         "  --log-level error|warn|info|debug\n"
         "  --list-routes              print METHOD PATH ROLE for every API route and exit\n");
 }
@@ -36,7 +38,8 @@ int main(int argc, char **argv)
         { "socket", required_argument, 0, 'u' }, { "tls-cert", required_argument, 0, 'c' },
         { "tls-key", required_argument, 0, 'k' }, { "admin-password-file", required_argument, 0, 'p' },
         { "workers", required_argument, 0, 'w' }, { "log-level", required_argument, 0, 'v' },
-        { "list-routes", no_argument, 0, 'R' }, { "vmm", required_argument, 0, 'm' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+        { "list-routes", no_argument, 0, 'R' }, { "vmm", required_argument, 0, 'm' },
+        { "web-dir", required_argument, 0, 'W' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     log_set_prefix("corrald");
     int c;
@@ -50,6 +53,7 @@ int main(int argc, char **argv)
         case 'k': cfg.tls_key = optarg; break;
         case 'p': cfg.admin_password_file = optarg; break;
         case 'm': cfg.vmm_path = optarg; break;
+        case 'W': cfg.web_dir = optarg; break;
         case 'w':
             if (parse_uint(optarg, 1, 64, &n) < 0) {
                 fprintf(stderr, "corrald: --workers: %s\n", err_msg());

@@ -67,6 +67,7 @@ struct req {
     size_t body_len;
     /* Headers (NULL if absent). */
     const char *content_type, *authorization, *cookie_session, *csrf_token, *if_match;
+    const char *if_none_match;   /* static files only */
     const char *upgrade, *ws_key, *ws_version;   /* WebSocket handshake headers */
     const char *peer_ip;         /* "unix" for the Unix socket */
     int peer_uid;                /* Unix socket: SO_PEERCRED uid, else -1 */
@@ -91,6 +92,8 @@ struct resp {
     int ws_fd;                   /* > 0: upgrade to a WebSocket relaying this fd (owned) */
     char ws_accept[32];          /* its Sec-WebSocket-Accept */
     char ws_name[NAME_MAX_LEN + 1];   /* the VM whose console this is */
+    const char *cache_control;   /* static files; NULL = "no-store" */
+    bool html;                   /* the web console's answers: add CSP and friends */
 };
 
 void resp_free(struct resp *r);
@@ -173,6 +176,7 @@ struct server_config {
     const char *admin_password_file;
     int workers;                 /* operation worker threads; default 4 */
     const char *vmm_path;        /* corral-vmm; default: next to corrald */
+    const char *web_dir;         /* the web console's files; NULL = static.c's default */
 };
 
 struct db;
@@ -299,6 +303,13 @@ void http_stop(struct http *h);
 /* Loads or generates (self-signed, ECDSA P-256) the TLS key and certificate. */
 int tls_load_or_create(const char *dir, const char *cert_path, const char *key_path,
                        char **cert_pem, char **key_pem);
+
+/* ---- static.c: the web console's files, outside /api ---------------- */
+
+/* True for a path the web console serves (anything outside /api). */
+bool static_wants(const char *path);
+/* Answers GET/HEAD of the console's files without authentication. */
+void static_serve(struct server *s, struct req *r, struct resp *out);
 
 /* ---- handlers (one file per resource) --------------------------------- */
 

@@ -22,12 +22,15 @@ chmod 755 "$T"   # the user-namespace test's mapped root must reach the bundle
 STATE=$T/state
 NETNS=corral-oci-test-$$
 log=$T/log
+# Every bundle's cgroups go under this parent, apart from other runs'.
+export CGP=/corral-oci-test-$$
 cleanup() {
   local id
   for id in $(ls "$STATE" 2>/dev/null); do "$OCI" --root "$STATE" delete -f "$id" >/dev/null 2>&1; done
   ip netns del "$NETNS" 2>/dev/null
   umount "$T/hostonly" 2>/dev/null
   rm -rf "$T"
+  rmdir /sys/fs/cgroup/*/"${CGP#/}" 2>/dev/null
 }
 trap cleanup EXIT
 
@@ -58,9 +61,10 @@ bundle() {
   rm -f "$b/config.json"
   "$OCI" spec --bundle "$b" || return 1
   python3 - "$b/config.json" "$R" "$2" <<'PY'
-import json, sys
+import json, os, sys
 path, rootfs, code = sys.argv[1:4]
 c = json.load(open(path))
+c["linux"]["cgroupsPath"] = os.environ["CGP"] + "/" + os.path.basename(os.path.dirname(path))
 c["root"]["path"] = rootfs
 c["process"]["terminal"] = False
 p = c["process"]
@@ -286,6 +290,7 @@ oci features
 check "features prints JSON" eval 'python3 -c "import json,sys; f=json.loads(sys.argv[1]); assert \"pid\" in f[\"linux\"][\"namespaces\"]" "$out"'
 
 # ---- concurrency: start and delete -f racing on one container ----
+alive() { [ -e "/proc/$1" ] && ! grep -q "^State:.*Z" "/proc/$1/status" 2>/dev/null; }
 t; b=$(bundle race 'p["args"] = ["sleep", "100"]')
 bad=0
 for i in $(seq 10); do
@@ -297,10 +302,130 @@ for i in $(seq 10); do
   wait $a; wait $d; rd=$?
   # delete -f must win or fail cleanly; either way a second one finishes the job.
   [ $rd = 0 ] || oci delete -f race
-  for j in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.02; done
-  if [ -e "$STATE/race" ] || kill -0 "$pid" 2>/dev/null; then bad=1; echo "iteration $i: leftover" >>"$log"; break; fi
+  # A zombie is dead: reaping it is the host's pid 1's business.
+  for j in $(seq 50); do alive "$pid" || break; sleep 0.02; done
+  if [ -e "$STATE/race" ] || alive "$pid"; then bad=1; echo "iteration $i: leftover" >>"$log"; break; fi
 done
 check "concurrent start/delete -f: no leftover state or process (10 rounds)" is "$bad" 0
+
+# ---- cgroups (issue 4 step 2) ----
+# cg NAME FILE: a file of bundle NAME's cgroup, in whichever hierarchy has it.
+cg() { cat /sys/fs/cgroup/*/"${CGP#/}/$1/$2" 2>/dev/null | head -1; }
+cg_dirs() { ls -d /sys/fs/cgroup/*/"${CGP#/}/$1" 2>/dev/null; }
+wait_status() { for i in $(seq 100); do [ "$(state_of "$1" status)" = "$2" ] && return 0; sleep 0.05; done; false; }
+wait_cg() { for i in $(seq 100); do [ "$(cg "$1" "$2")" = "$3" ] && return 0; sleep 0.05; done; false; }
+
+t; crun oomhog 'c["linux"]["resources"] = {"memory": {"limit": 16777216, "swap": 16777216}}; p["args"] = ["sh", "-c", "a=xxxxxxxxxxxxxxxx; while :; do a=$a$a; done"]'
+check "memory.limit: a memory hog is OOM-killed (SIGKILL, 137)" status_is 137
+# The bomb is a child shell (a shell exits when it cannot fork): the outer
+# shell, it and 8 sleeps fill the 10; then only the outer shell and the sleeps remain.
+t; crun forkbomb 'c["linux"]["resources"] = {"pids": {"limit": 10}}; p["args"] = ["sh", "-c", "sh -c \"for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do sleep 2 & done\"; set -- /proc/[0-9]*; echo n=$#"]'
+check "pids.limit 10: the forks beyond it fail" eval '[ $rc = 0 ] && has_out "can.t fork" && has_out "^n=9$"'
+t; crun cgbad 'c["linux"]["resources"] = {"memory": {"limit": "lots"}}'
+check "a bad resource value is named" eval '[ $rc = 1 ] && has_out "linux.resources.memory.limit: must be an integer"'
+t; crun cgunified 'c["linux"]["resources"] = {"unified": {"memory.nosuchfile": "1"}}'
+check "unified: a missing cgroup2 file is named, nothing left behind" \
+  eval '[ $rc = 1 ] && has_out "linux.resources.unified.memory.nosuchfile" && [ -z "$(ls "$STATE")" ] && [ -z "$(cg_dirs cgunified)" ]'
+
+mkdir -p "$T/cgout"
+t; b=$(bundle cglive 'c["linux"]["resources"] = {"cpu": {"quota": 20000, "period": 100000, "shares": 512}, "pids": {"limit": 50}}; c["mounts"].append({"destination": "/out", "type": "bind", "source": "'"$T/cgout"'", "options": ["rbind", "rw"]}); p["args"] = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i >/out/count; sleep 0.05; done"]')
+oci run -d --bundle "$b" cglive
+check "cpu quota, period and shares applied" eval '[ $rc = 0 ] && [ "$(cg cglive cpu.cfs_quota_us)" = 20000 ] && [ "$(cg cglive cpu.shares)" = 512 ]'
+pid=$(state_of cglive pid)
+check "the init is in the container's cgroups" eval 'grep -q "pids:${CGP}/cglive$" /proc/$pid/cgroup && grep -q "memory:${CGP}/cglive$" /proc/$pid/cgroup'
+oci update --pids-limit 7 --memory 64m --cpu-quota 30000 cglive
+check "update --pids-limit/--memory/--cpu-quota change the files" \
+  eval '[ $rc = 0 ] && [ "$(cg cglive pids.max)" = 7 ] && [ "$(cg cglive memory.limit_in_bytes)" = 67108864 ] && [ "$(cg cglive cpu.cfs_quota_us)" = 30000 ]'
+echo '{"pids": {"limit": 9}, "memory": {"limit": 50331648}}' >"$T/res.json"
+oci update -r "$T/res.json" cglive
+check "update -r resources.json" eval '[ $rc = 0 ] && [ "$(cg cglive pids.max)" = 9 ] && [ "$(cg cglive memory.limit_in_bytes)" = 50331648 ]'
+echo '{"pids": {"limit": "x"}}' >"$T/res.json"
+oci update -r "$T/res.json" cglive
+check "... a bad one names the field and changes nothing" eval '[ $rc = 1 ] && has_out "res.json.pids.limit" && [ "$(cg cglive pids.max)" = 9 ]'
+oci update --pids-limit abc cglive
+check "update with a bad flag value fails" eval '[ $rc = 1 ] && has_out "pids-limit"'
+oci pause cglive
+check "pause: state is paused" eval '[ $rc = 0 ] && [ "$(state_of cglive status)" = paused ]'
+c1=$(cat "$T/cgout/count"); sleep 0.4; c2=$(cat "$T/cgout/count")
+check "... and the processes are frozen (the counter stops)" eval '[ -n "$c1" ] && [ "$c1" = "$c2" ]'
+oci exec cglive true
+check "exec into a paused container is refused" eval '[ $rc = 1 ] && has_out paused'
+oci resume cglive
+sleep 0.3; c3=$(cat "$T/cgout/count")
+check "resume: running again, the counter moves" eval '[ $rc = 0 ] && [ "$(state_of cglive status)" = running ] && [ "$c3" -gt "$c2" ]'
+oci resume cglive
+check "resume of a running container fails" eval '[ $rc = 1 ] && has_out "not paused"'
+oci ps --format json cglive
+check "ps --format json lists the init's pid" eval '[ $rc = 0 ] && python3 -c "import json,sys; assert $pid in json.loads(sys.argv[1])" "$out"'
+oci ps cglive
+check "ps prints the ps -ef lines of the container's processes only" \
+  eval '[ $rc = 0 ] && has_out "PID" && has_out "^root *$pid " && [ $(wc -l <<<"$out") -le 4 ]'
+
+# ---- exec ----
+oci exec cglive sh -c 'hostname; tr "\0" " " </proc/1/cmdline; echo; readlink /proc/self/ns/net; readlink /proc/self/ns/mnt'
+check "exec: same uts, pid, net and mount namespaces as the init" \
+  eval '[ $rc = 0 ] && has_out "^corral$" && has_out "^sh -c i=0" && grep -qxF "$(readlink /proc/$pid/ns/net)" <<<"$out" && grep -qxF "$(readlink /proc/$pid/ns/mnt)" <<<"$out"'
+oci exec cglive sh -c 'exit 5'
+check "exec: the exit status propagates" status_is 5
+oci exec -e FOO=bar --cwd /tmp --user 1000:1001 cglive sh -c 'echo "$FOO $(pwd) $(id -u):$(id -g)"'
+check "exec -e, --cwd, --user" eval '[ $rc = 0 ] && [ "$out" = "bar /tmp 1000:1001" ]'
+oci exec cglive sh -c 'cat /proc/self/cgroup; grep CapEff /proc/self/status'
+check "exec: in the container's cgroups (namespace root) with its capabilities" \
+  eval '[ $rc = 0 ] && has_out "^8:pids:/$" && has_out "CapEff:.*0000000020000420"'
+echo '{"args": ["sh", "-c", "echo from-json $X"], "cwd": "/", "env": ["X=1"]}' >"$T/proc.json"
+oci exec -p "$T/proc.json" cglive
+check "exec -p process.json" eval '[ $rc = 0 ] && [ "$out" = "from-json 1" ]'
+oci exec cglive nosuchprog
+check "exec of a missing program: runc's message" eval '[ $rc = 1 ] && has_out "executable file not found"'
+oci exec -d --pid-file "$T/exec.pid" cglive sleep 30
+check "exec --detach writes the pid file and returns" eval '[ $rc = 0 ] && kill -0 "$(cat "$T/exec.pid")"'
+oci kill --all cglive KILL
+check "kill --all: every process in the cgroup dies" eval '[ $rc = 0 ] && wait_status cglive stopped && wait_cg cglive pids.current 0'
+oci exec cglive true
+check "exec into a stopped container fails" eval '[ $rc = 1 ] && has_out "stopped"'
+oci delete cglive
+check "delete removes the cgroup directories" eval '[ $rc = 0 ] && [ -z "$(cg_dirs cglive)" ]'
+
+t; b=$(bundle nopidns 'c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "pid"]; p["args"] = ["sh", "-c", "sleep 100 & sleep 100 & wait"]')
+oci run -d --bundle "$b" nopidns
+for i in $(seq 50); do [ "$(cg nopidns pids.current)" = 3 ] && break; sleep 0.05; done
+oci kill --all nopidns KILL
+check "kill --all without a pid namespace reaches the children too" eval '[ $rc = 0 ] && wait_cg nopidns pids.current 0'
+oci delete nopidns
+check "... and delete cleans up" eval '[ $rc = 0 ] && [ -z "$(cg_dirs nopidns)" ]'
+
+t; crun cgns 'p["args"] = ["cat", "/proc/self/cgroup"]'
+check "cgroup namespace: the container's cgroup is its root" eval '[ $rc = 0 ] && has_out "^4:memory:/$" && ! has_out "$CGP"'
+t; crun nocgns 'c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "cgroup"]; p["args"] = ["cat", "/proc/self/cgroup"]'
+check "... without one, the full path shows" eval '[ $rc = 0 ] && has_out "memory:$CGP/nocgns$"'
+
+# ---- hooks ----
+printf '#!/bin/sh\n{ cat; echo; readlink /proc/self/ns/mnt; } >"%s/hook-$1"\n' "$T" >"$T/hook.sh"
+printf '#!/bin/sh\n{ cat; echo; echo in-container; } >/out/hook-startContainer\n' >"$R/tmp/start-hook"
+chmod +x "$T/hook.sh" "$R/tmp/start-hook"
+rm -f "$T/cgout/"*
+t; crun hooks 'c["mounts"].append({"destination": "/out", "type": "bind", "source": "'"$T/cgout"'", "options": ["rbind", "rw"]}); c["hooks"] = {k: [{"path": "'"$T/hook.sh"'", "args": ["hook.sh", k]}] for k in ["prestart", "createRuntime", "createContainer", "poststart", "poststop"]}; c["hooks"]["startContainer"] = [{"path": "/tmp/start-hook"}]; p["args"] = ["true"]'
+hook_status() { python3 -c 'import json,sys; s=json.loads(open(sys.argv[1]).readline()); print(s["status"], s["id"], s["pid"] > 0)' "$1" 2>>"$log"; }
+mntns=$(readlink /proc/self/ns/mnt)
+check "hooks: prestart and createRuntime see creating, in the runtime's namespace" \
+  eval '[ $rc = 0 ] && [ "$(hook_status "$T/hook-prestart")" = "creating hooks True" ] && [ "$(hook_status "$T/hook-createRuntime")" = "creating hooks True" ] && grep -qxF "$mntns" "$T/hook-createRuntime"'
+check "createContainer sees creating, in the container's mount namespace" \
+  eval '[ "$(hook_status "$T/hook-createContainer")" = "creating hooks True" ] && ! grep -qxF "$mntns" "$T/hook-createContainer"'
+check "startContainer runs inside the container (path resolved there) and sees created" \
+  eval '[ "$(hook_status "$T/cgout/hook-startContainer")" = "created hooks True" ] && grep -q in-container "$T/cgout/hook-startContainer"'
+check "poststart sees running, poststop stopped" \
+  eval '[ "$(hook_status "$T/hook-poststart")" = "running hooks True" ] && [ "$(hook_status "$T/hook-poststop")" = "stopped hooks False" ]'
+t; crun hookfail 'c["hooks"] = {"createRuntime": [{"path": "/bin/false"}]}'
+check "a failing createRuntime hook fails create and leaves nothing behind" \
+  eval '[ $rc = 1 ] && has_out "hooks.createRuntime\[0\]: /bin/false exited with status 1" && [ -z "$(ls "$STATE")" ] && [ -z "$(cg_dirs hookfail)" ]'
+t; s0=$(date +%s); crun hooktimeout 'c["hooks"] = {"createContainer": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]}'
+check "a hook that outlives its timeout is killed and fails create" \
+  eval '[ $rc = 1 ] && has_out "hooks.createContainer\[0\]: /bin/sleep timed out after 1 s" && [ $(( $(date +%s) - s0 )) -lt 10 ] && [ -z "$(ls "$STATE")" ]'
+t; crun hookpost 'c["hooks"] = {"poststart": [{"path": "/bin/false"}]}; p["args"] = ["true"]'
+check "a failing poststart hook is only a warning" eval '[ $rc = 0 ] && has_out "warning.*poststart"'
+rm -f "$R/tmp/start-hook"
+t; ls -d /sys/fs/cgroup/*/"${CGP#/}"/*/ >>"$log" 2>/dev/null
+check "no cgroup directory is left behind" eval '[ -z "$(ls -d /sys/fs/cgroup/*/"${CGP#/}"/*/ 2>/dev/null)" ]'
 
 echo "1..$tap_n"
 [ "$tap_failed" -eq 0 ]

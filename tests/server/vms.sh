@@ -32,12 +32,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The guest: the cloud kernel with a busybox shell initramfs (scripts/mkguest.sh).
-"$SRC/scripts/mkguest.sh" "$ASSETS" "$T/shell.cpio" >&2 || { echo "1..0 # SKIP cannot build the initramfs"; exit 0; }
+# The guest: Debian's cloud kernel with a busybox shell initramfs.
+. "$SRC/tests/server/lib.sh"
+shell_guest "$SRC" "$ASSETS" "$T" "$T/shell.cpio" || { echo "1..0 # SKIP cannot build the initramfs"; exit 0; }
 
 PW='correct-horse-battery'
 echo "$PW" >"$T/pw"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 SOCK=$T/c.sock
 start() {
   "$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" --admin-password-file "$T/pw" \

@@ -241,6 +241,134 @@ static void test_signals_and_ids(void **state)
     assert_true(oci_validate_id(longid) < 0);
 }
 
+/* ---- linux.resources, hooks, exec's process (step 2) ---- */
+
+static void test_resources(void **state)
+{
+    (void)state;
+    struct oci_spec s;
+    assert_int_equal(parse_with(&s, "",
+        "\"cgroupsPath\": \"/a/b\", \"resources\": {"
+        " \"memory\": {\"limit\": 1048576, \"swap\": -1, \"swappiness\": 10,"
+        "   \"disableOOMKiller\": true},"
+        " \"cpu\": {\"shares\": 512, \"quota\": 20000, \"period\": 100000, \"cpus\": \"0-1\"},"
+        " \"pids\": {\"limit\": 10},"
+        " \"blockIO\": {\"weight\": 500, \"throttleReadBpsDevice\": [{\"major\": 8, \"minor\": 0,"
+        "   \"rate\": 1000}]},"
+        " \"hugepageLimits\": [{\"pageSize\": \"2MB\", \"limit\": 4194304}],"
+        " \"devices\": [{\"allow\": false, \"access\": \"rwm\"},"
+        "   {\"allow\": true, \"type\": \"c\", \"major\": 1, \"minor\": 3, \"access\": \"rw\"}],"
+        " \"unified\": {\"memory.high\": \"max\"}}"), 0);
+    const struct oci_resources *r = s.resources;
+    assert_non_null(r);
+    assert_string_equal(s.cgroups_path, "/a/b");
+    assert_int_equal(r->mem_limit, 1048576);
+    assert_int_equal(r->mem_swap, -1);
+    assert_int_equal(r->mem_reservation, OCI_UNSET);
+    assert_int_equal(r->mem_swappiness, 10);
+    assert_int_equal(r->disable_oom_killer, 1);
+    assert_int_equal(r->cpu_shares, 512);
+    assert_int_equal(r->cpu_quota, 20000);
+    assert_string_equal(r->cpus, "0-1");
+    assert_null(r->mems);
+    assert_int_equal(r->pids_limit, 10);
+    assert_int_equal(r->blkio_weight, 500);
+    assert_int_equal(r->nthrottle[OCI_THROTTLE_READ_BPS], 1);
+    assert_int_equal(r->throttle[OCI_THROTTLE_READ_BPS][0].major, 8);
+    assert_int_equal(r->throttle[OCI_THROTTLE_READ_BPS][0].rate, 1000);
+    assert_string_equal(r->hugepages[0].page_size, "2MB");
+    assert_true(r->has_devices);
+    assert_int_equal(r->ndevices, 2);
+    assert_false(r->devices[0].allow);
+    assert_int_equal(r->devices[0].type, 'a');
+    assert_int_equal(r->devices[0].major, -1);
+    assert_string_equal(r->devices[1].access, "rw");
+    assert_string_equal(r->unified_keys[0], "memory.high");
+    assert_string_equal(r->unified_values[0], "max");
+    oci_spec_free(&s);
+
+    refused("", "\"resources\": {\"memory\": {\"limit\": \"1g\"}}",
+            "linux.resources.memory.limit: must be an integer");
+    refused("", "\"resources\": {\"memory\": {\"swappiness\": 101}}",
+            "linux.resources.memory.swappiness: 101 is out of range [0, 100]");
+    refused("", "\"resources\": {\"cpu\": {\"cpus\": \"0\\n1\"}}",
+            "linux.resources.cpu.cpus: \"0\n1\" is not a list like \"0-3,7\"");
+    refused("", "\"resources\": {\"hugepageLimits\": [{\"pageSize\": \"../x\", \"limit\": 1}]}",
+            "linux.resources.hugepageLimits[0].pageSize: \"../x\" is not a size like \"2MB\"");
+    refused("", "\"resources\": {\"devices\": [{\"access\": \"r\"}]}",
+            "linux.resources.devices[0].allow: missing");
+    refused("", "\"resources\": {\"devices\": [{\"allow\": true, \"access\": \"rx\"}]}",
+            "linux.resources.devices[0].access: must be letters of \"rwm\"");
+    refused("", "\"resources\": {\"unified\": {\"../memory.max\": \"1\"}}",
+            "linux.resources.unified.../memory.max: not a cgroup file name");
+    refused("", "\"resources\": {\"blockIO\": {\"weightDevice\": [{\"major\": 8}]}}",
+            "linux.resources.blockIO.weightDevice[0].minor: missing");
+    refused("", "\"resources\": {\"rdma\": {\"mlx\": {}}}",
+            "linux.resources.rdma: not supported");
+
+    /* The same parser reads `update -r`, with its own prefix. */
+    struct oci_resources u;
+    json_object *o = json_tokener_parse("{\"pids\": {\"limit\": \"x\"}}");
+    assert_true(oci_resources_parse(o, "res.json", &u) < 0);
+    assert_string_equal(err_msg(), "res.json.pids.limit: must be an integer");
+    json_object_put(o);
+}
+
+static void test_v1_to_v2(void **state)
+{
+    (void)state;
+    assert_int_equal(oci_shares_to_weight(0), 0);
+    assert_int_equal(oci_shares_to_weight(2), 1);
+    assert_int_equal(oci_shares_to_weight(1024), 39);
+    assert_int_equal(oci_shares_to_weight(262144), 10000);
+    assert_int_equal(oci_blkio_to_io_weight(0), 0);
+    assert_int_equal(oci_blkio_to_io_weight(10), 1);
+    assert_int_equal(oci_blkio_to_io_weight(500), 4950);
+    assert_int_equal(oci_blkio_to_io_weight(1000), 10000);
+}
+
+static void test_hooks(void **state)
+{
+    (void)state;
+    struct oci_spec s;
+    assert_int_equal(parse_with(&s, "\"hooks\": {\"createRuntime\": [{\"path\": \"/bin/h\","
+                                    " \"args\": [\"h\", \"x\"], \"env\": [\"A=1\"], \"timeout\": 5}],"
+                                    " \"poststop\": [{\"path\": \"/bin/p\"}]}", ""), 0);
+    assert_int_equal(s.hooks.n[OCI_HOOK_CREATE_RUNTIME], 1);
+    const struct oci_hook *h = &s.hooks.list[OCI_HOOK_CREATE_RUNTIME][0];
+    assert_string_equal(h->path, "/bin/h");
+    assert_string_equal(h->args[1], "x");
+    assert_string_equal(h->env[0], "A=1");
+    assert_int_equal(h->timeout, 5);
+    assert_int_equal(s.hooks.n[OCI_HOOK_POSTSTOP], 1);
+    assert_null(s.hooks.list[OCI_HOOK_POSTSTOP][0].args);
+    assert_int_equal(s.hooks.n[OCI_HOOK_PRESTART], 0);
+    assert_string_equal(oci_hook_name(OCI_HOOK_START_CONTAINER), "startContainer");
+    oci_spec_free(&s);
+    refused("\"hooks\": {\"poststart\": [{\"path\": \"rel\"}]}", "",
+            "hooks.poststart[0].path: \"rel\" is not an absolute path");
+    refused("\"hooks\": {\"poststart\": [{\"path\": \"/x\", \"timeout\": 0}]}", "",
+            "hooks.poststart[0].timeout: 0 is out of range [1, 86400]");
+    refused("\"hooks\": {\"createContainer\": {}}", "",
+            "hooks.createContainer: must be an array");
+}
+
+static void test_process_json(void **state)
+{
+    (void)state;
+    struct oci_process p;
+    const char *ok = "{\"args\": [\"sh\"], \"cwd\": \"/tmp\", \"user\": {\"uid\": 5}}";
+    assert_int_equal(oci_process_parse(ok, strlen(ok), &p), 0);
+    assert_string_equal(p.args[0], "sh");
+    assert_string_equal(p.cwd, "/tmp");
+    assert_int_equal(p.uid, 5);
+    oci_process_free(&p);
+    const char *bad = "{\"args\": [], \"cwd\": \"/\"}";
+    assert_true(oci_process_parse(bad, strlen(bad), &p) < 0);
+    assert_string_equal(err_msg(), "process.args: the program to run is missing");
+    assert_true(oci_process_parse("{", 1, &p) < 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +379,10 @@ int main(void)
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_bad_documents),
         cmocka_unit_test(test_signals_and_ids),
+        cmocka_unit_test(test_resources),
+        cmocka_unit_test(test_v1_to_v2),
+        cmocka_unit_test(test_hooks),
+        cmocka_unit_test(test_process_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,275 @@
+// The web console in Debian's Chromium, headless, driven by playwright-core.
+// Prints TAP lines (numbered from TAP_START + 1); run.sh starts corrald.
+import { createRequire } from 'node:module';
+
+const env = process.env;
+const require = createRequire(env.CORRAL_WEB + '/package.json');
+const { chromium } = require('playwright-core');
+const URL = env.CORRAL_URL, PW = env.CORRAL_PW, SHOTS = env.CORRAL_SHOTS;
+const XSS = '<img src=x onerror=alert(1)>';
+let n = Number(env.TAP_START || 0);
+
+function ok(cond, what, detail = '') {
+  n++;
+  console.log(`${cond ? 'ok' : 'not ok'} ${n} - ${what}`);
+  if (!cond && detail) console.log(`#   ${String(detail).split('\n')[0].slice(0, 300)}`);
+  return cond;
+}
+async function step(what, fn) {
+  try { const r = await fn(); ok(r !== false, what); return r; } catch (e) { ok(false, what, e.message); return false; }
+}
+function skip(what, why) { n++; console.log(`ok ${n} - ${what} # SKIP ${why}`); }
+
+const browser = await chromium.launch({ executablePath: env.CHROMIUM, args: ['--no-sandbox'] });
+const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 } });
+const page = await context.newPage();
+const dialogs = [], cspErrors = [], pageErrors = [];
+page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspErrors.push(m.text()); });
+page.on('pageerror', (e) => pageErrors.push(e.message));
+const shot = (name) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+const T = 15000;
+// API calls with the page's session (cookie) and its CSRF token.
+const api = async (method, path, data) => {
+  const csrf = await page.evaluate(() => sessionStorage.getItem('corral.csrf'));
+  const r = await page.request.fetch(URL + '/api/v1' + path, { method, data, headers: { 'X-CSRF-Token': csrf ?? '' } });
+  return r.status();
+};
+async function login(user, pw) {
+  await page.goto(URL + '/login');
+  await page.getByLabel('User').fill(user);
+  await page.getByLabel('Password').fill(pw);
+  await page.getByLabel('Password').press('Enter');
+}
+async function nav(label) {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true }).click();
+}
+
+try {
+  // ---- login -------------------------------------------------------------------
+  const resp = await page.goto(URL + '/');
+  await step('/ sends an anonymous visitor to /login', async () => {
+    await page.waitForURL('**/login', { timeout: T });
+    return (await resp.headers())['content-security-policy']?.includes("script-src 'self'");
+  });
+  await login('admin', 'not-the-password');
+  await step('a bad password is refused with a message', async () => {
+    await page.getByRole('alert').filter({ hasText: 'Wrong user name or password' }).waitFor({ timeout: T });
+    return page.url().endsWith('/login');
+  });
+  await shot('login-error');
+  await login('admin', PW);
+  await step('the admin logs in and lands on the dashboard (user and role shown)', async () => {
+    await page.waitForURL(URL + '/', { timeout: T });
+    await page.locator('header .who', { hasText: 'admin' }).waitFor({ timeout: T });
+    return (await page.locator('header .role').textContent()) === 'admin';
+  });
+  await step('the dashboard shows host figures (CPUs, memory, load) and graphs', async () => {
+    await page.locator('[data-fact=cpus]').waitFor({ timeout: T });
+    const cpus = await page.locator('[data-fact=cpus]').textContent();
+    const mem = await page.locator('[data-fact=memory]').textContent();
+    await page.waitForTimeout(3500);    // a second sample for the graphs
+    return Number(cpus) > 0 && /used of/.test(mem) && (await page.locator('svg.chart polyline').count()) >= 3;
+  });
+  await shot('dashboard');
+
+  // ---- a network -------------------------------------------------------------------
+  await nav('Networks');
+  await page.locator('[data-action=create-networks]').click();
+  await page.getByLabel('Name').fill('web1');
+  await page.getByLabel('Subnet').fill('10.215.1.0/24');
+  await page.getByLabel('Description').fill(XSS);
+  await page.getByLabel('Subnet').press('Enter');
+  await step('the admin creates a network in a dialog', async () => {
+    await page.getByRole('cell', { name: '10.215.1.0/24' }).waitFor({ timeout: T });
+    return true;
+  });
+  await shot('networks');
+
+  // ---- a VM ------------------------------------------------------------------------
+  await nav('VMs');
+  await page.locator('[data-action=create-vm]').click();
+  await page.getByLabel('Name', { exact: true }).fill('Bad_Name');
+  await page.getByRole('dialog').getByRole('button', { name: 'Create', exact: true }).click();
+  await step('the create dialog refuses a bad name before sending it', () =>
+    page.getByRole('dialog').getByRole('alert').filter({ hasText: 'must match' }).waitFor({ timeout: T }).then(() => true));
+  await page.getByLabel('Name', { exact: true }).fill('vm1');
+  await page.getByLabel('Description').fill(XSS);
+  await page.getByLabel('Memory').fill('256M');
+  await page.getByLabel('Engine').selectOption('qemu');
+  await page.getByLabel('Kernel').fill(env.CORRAL_KERNEL || '/boot/nonexistent');
+  await page.getByLabel('Initrd').fill(env.CORRAL_KERNEL ? env.CORRAL_INITRD : '');
+  await page.getByLabel('Command line').fill('console=ttyS0 quiet');
+  await page.getByLabel('Networks').selectOption('web1');
+  await shot('vm-create');
+  await page.getByRole('dialog').getByRole('button', { name: 'Create', exact: true }).click();
+  const haveVm = env.CORRAL_KERNEL ? await step('the admin creates a VM (stopped)', async () => {
+    await page.locator('[data-vm-state=vm1]', { hasText: 'stopped' }).waitFor({ timeout: T });
+    return true;
+  }) : (skip('the admin creates a VM', 'no kernel/qemu'), false);
+  if (!env.CORRAL_KERNEL) await page.keyboard.press('Escape');
+  await step(`the XSS description renders as text, no alert (${XSS})`, async () => {
+    if (haveVm) await page.locator('.desc', { hasText: XSS }).first().waitFor({ timeout: T });
+    return (await page.locator('img[src=x]').count()) === 0 && dialogs.length === 0;
+  });
+  await page.evaluate(() => { window.__noReload = 1; });
+  if (haveVm) {
+    // Started behind the page's back: the change can only arrive by the event stream.
+    await step('starting the VM (API) shows up live in the list, without a reload', async () => {
+      const s = await api('POST', '/vms/vm1/start', {});
+      await page.locator('[data-vm-state=vm1]', { hasText: 'running' }).waitFor({ timeout: 60000 });
+      return s === 202 && (await page.evaluate(() => window.__noReload)) === 1;
+    });
+    await shot('vms');
+    await page.getByRole('link', { name: 'vm1' }).click();
+    await page.locator('[data-action=console]').click();
+    await step('the console (xterm.js over the WebSocket) answers a typed command: CORRAL-42', async () => {
+      const rows = page.locator('.xterm-rows');
+      await rows.waitFor({ timeout: T });
+      await page.locator('[data-terminal]').click();
+      const deadline = Date.now() + 90000;
+      while (Date.now() < deadline) {
+        await page.keyboard.press('Enter');
+        await page.waitForTimeout(1500);
+        if (/#\s*$/m.test(await rows.innerText())) break;
+      }
+      await page.keyboard.type('echo CORRAL-$((6*7))\n');
+      await page.waitForFunction(() => document.querySelector('.xterm-rows')?.textContent.includes('CORRAL-42'), null, { timeout: 20000 });
+      return true;
+    });
+    await step('the VM detail shows its config, NIC address and the description as text', async () => {
+      await page.getByRole('cell', { name: '10.215.1.2' }).waitFor({ timeout: T });
+      return (await page.locator('p.desc').textContent()) === XSS;
+    });
+    await shot('vm-detail-console');
+  } else {
+    skip('live state', 'no VM'); skip('console', 'no VM'); skip('VM detail', 'no VM');
+  }
+
+  // ---- the other views -----------------------------------------------------------------
+  await nav('Storage');
+  await page.getByRole('heading', { name: 'Volumes' }).waitFor({ timeout: T });
+  await shot('storage');
+  await nav('Operations');
+  await step('the operations view lists the VM start', async () => {
+    await page.getByRole('cell', { name: haveVm ? 'vm.start' : 'network' }).first().waitFor({ timeout: T });
+    return true;
+  }).catch(() => {});
+  await shot('operations');
+  await nav('Users & tokens');
+  await page.locator('[data-action=create-users]').click();
+  await page.getByLabel('Name').fill('op2');
+  await page.getByLabel('Role').selectOption('operator');
+  await page.getByLabel('Password').fill(PW);
+  await page.getByLabel('Password').press('Enter');
+  await step('the admin creates an operator in the users view', () =>
+    page.getByRole('cell', { name: 'op2' }).waitFor({ timeout: T }).then(() => true));
+  await page.locator('[data-action=create-tokens]').click();
+  await page.getByLabel('Name').fill('ci');
+  await page.getByLabel('Name').press('Enter');
+  await step('the admin creates an API token, shown once to copy', async () => {
+    const field = page.getByLabel('API token', { exact: true });
+    await field.waitFor({ timeout: T });
+    const token = await field.inputValue();
+    await page.keyboard.press('Escape');
+    return token.startsWith('corral_');
+  });
+  await step('an auditor is created through the API', async () =>
+    (await api('POST', '/users', { name: 'aud1', role: 'auditor', password: PW })) === 201);
+  await shot('users');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await nav('VMs');
+  await page.locator('table, p.empty').first().waitFor({ timeout: T });
+  await shot('vms-phone');
+  await page.setViewportSize({ width: 1280, height: 860 });
+
+  // ---- logout ---------------------------------------------------------------------------
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await step('logout ends the session: back at /login, the API answers 401', async () => {
+    await page.waitForURL('**/login', { timeout: T });
+    return (await page.request.get(URL + '/api/v1/auth/whoami')).status() === 401;
+  });
+
+  // ---- an operator demoted while logged in: a stale action gets 403 -------------------------
+  await login('op2', PW);
+  await page.waitForURL(URL + '/', { timeout: T });
+  await nav('VMs');
+  if (haveVm) await page.locator('[data-action=pause]').waitFor({ timeout: T });
+  // The admin, in a second browser context, demotes op2 while op2's page still shows its buttons.
+  const admin = await browser.newContext({ ignoreHTTPSErrors: true });
+  const lr = await admin.request.post(URL + '/api/v1/auth/login', { data: { username: 'admin', password: PW } });
+  const csrf = (await lr.json()).metadata.csrf_token;
+  const pr = await admin.request.fetch(URL + '/api/v1/users/op2', { method: 'PATCH', data: { role: 'auditor' }, headers: { 'X-CSRF-Token': csrf } });
+  ok(pr.status() === 200, 'the admin demotes op2 to auditor while op2 is logged in');
+  if (haveVm) {
+    await page.locator('[data-action=pause]').click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Pause' }).click();
+    await step('op2\'s stale Pause button now gets 403, shown as an error', () =>
+      page.locator('.notice.error', { hasText: '403' }).waitFor({ timeout: T }).then(() => true));
+    await shot('forbidden');
+  } else skip('a forced action gets 403', 'no VM');
+  await page.reload();
+  await step('after a reload op2 is shown as auditor and offered no actions', async () => {
+    await page.locator('header .role', { hasText: 'auditor' }).waitFor({ timeout: T });
+    await page.locator('table, p.empty').first().waitFor({ timeout: T });
+    return (await page.locator('[data-action]').count()) === 0;
+  });
+  // The admin sets op2's password: that ends op2's sessions, so op2's next call gets 401.
+  await admin.request.fetch(URL + '/api/v1/users/op2', { method: 'PATCH', data: { password: PW + '-2' }, headers: { 'X-CSRF-Token': csrf } });
+  await nav('Networks');
+  await step('a session ended on the server sends the page back to /login, saying so', async () => {
+    await page.waitForURL('**/login', { timeout: T });
+    return (await page.locator('.notice.error', { hasText: 'session ended' }).count()) === 1;
+  });
+
+  // ---- the auditor ----------------------------------------------------------------------
+  await login('aud1', PW);
+  await page.waitForURL(URL + '/', { timeout: T });
+  for (const [label, what] of [['VMs', 'VMs'], ['Networks', 'networks'], ['Storage', 'pools'], ['Users & tokens', 'users']]) {
+    await nav(label);
+    await step(`the auditor sees ${what} but no action buttons`, async () => {
+      await page.locator('table, p.empty').first().waitFor({ timeout: T });
+      await page.waitForTimeout(300);
+      return (await page.locator('button[data-action]').count()) === 0;
+    });
+  }
+  await nav('VMs');
+  await page.locator('table, p.empty').first().waitFor({ timeout: T });
+  await shot('vms-auditor');
+  if (haveVm) {
+    await page.getByRole('link', { name: 'vm1' }).click();
+    await step('the auditor\'s VM page offers no console', () =>
+      page.getByText('The console needs the operator role').waitFor({ timeout: T }).then(() => true));
+    ok((await api('POST', '/vms/vm1/stop', {})) === 403, 'a forced action by the auditor (API, with its session) gets 403');
+  }
+  await admin.request.fetch(URL + '/api/v1/vms/vm1/stop', { method: 'POST', data: {}, headers: { 'X-CSRF-Token': csrf } }).catch(() => {});
+  await admin.close();
+
+  // Repeated failures are slowed: the page says how long to wait.
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.waitForURL('**/login', { timeout: T });
+  // The server allows 3 free tries, then makes each next one wait 1, 2, 4 ... s:
+  // attempts in quick succession soon get 429.
+  await page.getByLabel('User').fill('nobody');
+  let slowed = false;
+  for (let i = 0; i < 7 && !slowed; i++) {
+    await page.getByLabel('Password').fill('wrong-password-' + i);
+    const [r] = await Promise.all([
+      page.waitForResponse((x) => x.url().endsWith('/auth/login'), { timeout: T }),
+      page.getByLabel('Password').press('Enter'),
+    ]);
+    slowed = r.status() === 429;
+  }
+  await step('after repeated failures the login page says "too many attempts, retry in N s"', () =>
+    page.getByRole('alert').filter({ hasText: /Too many attempts, retry in \d+ s/ }).waitFor({ timeout: T }).then(() => slowed));
+  await shot('login-slowed');
+
+  ok(dialogs.length === 0, 'no JavaScript dialog (alert) fired', dialogs.join('; '));
+  ok(cspErrors.length === 0, 'no Content-Security-Policy violation in the console', cspErrors.join('; '));
+  ok(pageErrors.length === 0, 'no uncaught page errors', pageErrors.join('; '));
+} catch (e) {
+  ok(false, 'the browser script ran to the end', e.stack);
+  await shot('failure').catch(() => {});
+} finally {
+  await browser.close();
+}

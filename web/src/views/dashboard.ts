@@ -1,0 +1,77 @@
+// The dashboard: host CPU/memory/load graphed over time (polled every few
+// seconds; the history survives leaving the page), guests by state and the
+// latest operations.
+import { call } from '../api';
+import { lineChart } from '../chart';
+import { badge, bytes, h, table, when } from '../dom';
+import { subscribe } from '../events';
+import { errorBox, loading, replace } from '../ui';
+
+const POLL_MS = 3000;
+const hist = { load: [] as number[], mem: [] as number[], cpu: [] as number[] };
+let memTotal = 0;
+
+export function dashboardView(main: HTMLElement): () => void {
+  const hostBox = h('section', { class: 'card wide', 'aria-label': 'Host' }, loading('host figures'));
+  const guestBox = h('section', { class: 'card', 'aria-label': 'Guests' }, loading('guests'));
+  const opsBox = h('section', { class: 'card', 'aria-label': 'Recent operations' }, loading('operations'));
+  main.appendChild(h('h1', {}, 'Dashboard'));
+  main.appendChild(h('div', { class: 'grid' }, hostBox, guestBox, opsBox));
+
+  const pollHost = async () => {
+    try {
+      const host = await call('GET', '/host');
+      memTotal = host.memory?.total ?? 0;
+      hist.load.push(host.load?.[0] ?? 0);
+      hist.mem.push(memTotal - (host.memory?.available ?? 0));
+      hist.cpu.push(Math.min(100, ((host.load?.[0] ?? 0) / (host.cpus || 1)) * 100));
+      for (const k of Object.keys(hist) as (keyof typeof hist)[]) if (hist[k].length > 60) hist[k].shift();
+      const used = hist.mem[hist.mem.length - 1];
+      replace(hostBox,
+        h('h2', {}, 'Host ', h('span', { class: 'muted' }, host.hostname ?? '')),
+        h('dl', { class: 'facts' },
+          h('dt', {}, 'CPUs'), h('dd', { 'data-fact': 'cpus' }, String(host.cpus)),
+          h('dt', {}, 'Memory'), h('dd', { 'data-fact': 'memory' }, `${bytes(used)} used of ${bytes(memTotal)}`),
+          h('dt', {}, 'Load'), h('dd', { 'data-fact': 'load' }, (host.load ?? []).map((l: number) => l.toFixed(2)).join(' / ')),
+          h('dt', {}, 'Kernel'), h('dd', {}, host.kernel ?? '—'),
+          h('dt', {}, 'Engine'), h('dd', {}, `${host.engines?.default ?? '—'}: ${host.engines?.default_reason ?? ''}`)),
+        h('div', { class: 'charts' },
+          h('figure', {}, lineChart('CPU busy (load per CPU)', [{ label: 'CPU', values: hist.cpu, cls: 'c1' }], 100, (v) => v.toFixed(0) + ' %'),
+            h('figcaption', {}, `CPU (load per CPU): ${hist.cpu[hist.cpu.length - 1].toFixed(0)} %`)),
+          h('figure', {}, lineChart('Memory used', [{ label: 'used', values: hist.mem, cls: 'c2' }], memTotal, bytes),
+            h('figcaption', {}, `Memory used: ${bytes(used)}`)),
+          h('figure', {}, lineChart('Load average', [{ label: '1 min', values: hist.load, cls: 'c3' }],
+            Math.max(1, ...hist.load) * 1.2, (v) => v.toFixed(2)),
+            h('figcaption', {}, `Load (1 min): ${hist.load[hist.load.length - 1].toFixed(2)}`))));
+    } catch (e) { replace(hostBox, h('h2', {}, 'Host'), errorBox(e)); }
+  };
+  const loadGuests = async () => {
+    try {
+      const vms: any[] = await call('GET', '/vms');
+      const counts: Record<string, number> = {};
+      for (const v of vms) counts[v.state] = (counts[v.state] ?? 0) + 1;
+      replace(guestBox, h('h2', {}, 'Guests'),
+        h('p', {}, `${vms.length} VM${vms.length === 1 ? '' : 's'}`),
+        h('ul', { class: 'counts' }, Object.entries(counts).map(([s, n]) => h('li', {}, badge(s), ` ${n}`))),
+        h('p', { class: 'muted' }, 'Containers: coming soon.'));
+    } catch (e) { replace(guestBox, h('h2', {}, 'Guests'), errorBox(e)); }
+  };
+  const loadOps = async () => {
+    try {
+      const ops: any[] = (await call('GET', '/operations')).slice(0, 6);
+      replace(opsBox, h('h2', {}, 'Recent operations'),
+        table(ops, [
+          { title: 'Operation', cell: (o) => o.kind },
+          { title: 'Status', cell: (o) => [badge(o.status), o.error ? h('span', { class: 'error-inline' }, ` ${o.error}`) : null] },
+          { title: 'When', cell: (o) => when(o.created) },
+        ], 'No operations yet.'));
+    } catch (e) { replace(opsBox, h('h2', {}, 'Recent operations'), errorBox(e)); }
+  };
+  pollHost(); loadGuests(); loadOps();
+  const timer = setInterval(pollHost, POLL_MS);
+  const unsub = subscribe((type) => {
+    if (type === 'lifecycle') loadGuests();
+    if (type === 'operation') loadOps();
+  });
+  return () => { clearInterval(timer); unsub(); };
+}

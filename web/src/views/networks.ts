@@ -1,0 +1,26 @@
+import { call, can } from '../api';
+import { h } from '../dom';
+import { deleteButton, listSection } from './common';
+
+export function networksView(main: HTMLElement): () => void {
+  main.appendChild(h('h1', {}, 'Networks'));
+  const admin = can('admin');
+  const s = listSection<any>('Networks', 'networks', () => call('GET', '/networks'), [
+    { title: 'Name', cell: (n) => n.name },
+    { title: 'Subnet', cell: (n) => n.subnet },
+    { title: 'Gateway', cell: (n) => n.gateway },
+    { title: 'Bridge', cell: (n) => n.bridge },
+    { title: 'Description', cell: (n) => h('span', { class: 'desc' }, n.description ?? '') },
+    { title: '', cell: (n) => admin ? deleteButton(`network ${n.name}`, `/networks/${encodeURIComponent(n.name)}`, () => s.load()) : null },
+  ], admin ? {
+    label: 'Create network',
+    inputs: [
+      { name: 'name', label: 'Name', required: true, hint: 'Lower-case letters, digits and “-”' },
+      { name: 'subnet', label: 'Subnet', required: true, hint: 'e.g. 10.10.1.0/24' },
+      { name: 'description', label: 'Description' },
+    ],
+    submit: (v) => call('POST', '/networks', { name: v.name, subnet: v.subnet, ...(v.description ? { description: v.description } : {}) }),
+  } : undefined);
+  main.appendChild(s.section);
+  return s.unsub;
+}

@@ -1,0 +1,115 @@
+// One VM: its configuration, disks and NICs, actions, and its serial
+// console in the page (xterm.js over the console WebSocket).
+import { FitAddon } from '@xterm/addon-fit';
+import { Terminal } from '@xterm/xterm';
+import { call, can } from '../api';
+import { badge, bytes, h, table, when } from '../dom';
+import { subscribe } from '../events';
+import { go } from '../main';
+import { pruneStyleShim } from '../styleshim';
+import { errorBox, loading, replace } from '../ui';
+import { actionButtons } from './vms';
+
+export function vmView(main: HTMLElement, params: string[]): () => void {
+  const name = params[0];
+  const info = h('div', {}, loading(`VM ${name}`));
+  const consoleBox = h('section', { class: 'card console-card', 'aria-label': 'Serial console' });
+  main.appendChild(h('p', { class: 'crumbs' }, h('a', { href: '/vms', 'data-link': true }, 'VMs'), ' / ', name));
+  main.appendChild(info);
+  main.appendChild(consoleBox);
+  let term: ConsoleHandle | null = null;
+  let state = '';
+
+  async function load() {
+    try {
+      const vm = await call('GET', `/vms/${encodeURIComponent(name)}`);
+      state = vm.state;
+      const boot = vm.boot ?? {};
+      replace(info,
+        h('div', { class: 'title' }, h('h1', {}, vm.name, ' ', h('span', { 'data-vm-state': vm.name }, badge(vm.state))),
+          actionButtons(vm, () => { if (vm.state === 'stopped') load(); })),
+        vm.description ? h('p', { class: 'desc' }, vm.description) : null,
+        h('div', { class: 'grid' },
+          h('section', { class: 'card' }, h('h2', {}, 'Configuration'),
+            h('dl', { class: 'facts' },
+              h('dt', {}, 'vCPUs'), h('dd', {}, String(vm.vcpus)),
+              h('dt', {}, 'Memory'), h('dd', {}, bytes(vm.memory)),
+              h('dt', {}, 'Engine'), h('dd', {}, `${vm.engine}${vm.running_engine ? ` (running on ${vm.running_engine})` : ''}`),
+              h('dt', {}, 'Boot'), h('dd', {}, boot.volume ? `volume ${boot.volume}` : `kernel ${boot.kernel ?? ''}`),
+              boot.initrd ? [h('dt', {}, 'Initrd'), h('dd', {}, boot.initrd)] : null,
+              boot.cmdline ? [h('dt', {}, 'Command line'), h('dd', {}, h('code', {}, boot.cmdline))] : null,
+              h('dt', {}, 'PID'), h('dd', {}, vm.pid ? String(vm.pid) : '—'),
+              h('dt', {}, 'Created'), h('dd', {}, when(vm.created)))),
+          h('section', { class: 'card' }, h('h2', {}, 'Disks'),
+            table<{ d: string }>((vm.disks ?? []).map((d: string) => ({ d })), [{ title: 'Volume', cell: (r) => r.d }], 'No disks.')),
+          h('section', { class: 'card' }, h('h2', {}, 'NICs'),
+            table(vm.nics ?? [], [
+              { title: 'Network', cell: (n: any) => n.network },
+              { title: 'Address', cell: (n: any) => n.address ?? '—' },
+              { title: 'MAC', cell: (n: any) => n.mac ?? '—' },
+            ], 'No NICs.'))));
+      renderConsole();
+    } catch (e: any) {
+      replace(info, errorBox(e));
+      if (e?.status === 404) setTimeout(() => go('/vms', true), 1500);
+    }
+  }
+
+  function renderConsole() {
+    const live = state === 'running' || state === 'paused';
+    if (term && !live) { term.close(); term = null; }
+    if (term) return;
+    replace(consoleBox, h('h2', {}, 'Serial console'));
+    if (!can('operator')) {
+      consoleBox.appendChild(h('p', { class: 'muted' }, 'The console needs the operator role.'));
+    } else if (!live) {
+      consoleBox.appendChild(h('p', { class: 'muted' }, 'The VM is not running.'));
+    } else {
+      const b = h('button', { type: 'button', 'data-action': 'console' }, 'Open console') as HTMLButtonElement;
+      b.addEventListener('click', () => { b.remove(); term = openConsole(consoleBox, name); });
+      consoleBox.appendChild(b);
+    }
+  }
+
+  load();
+  const unsub = subscribe((type, ev) => {
+    if (type === 'overflow' || (type === 'lifecycle' && ev?.metadata?.target === name) ||
+        (type === 'operation' && (ev?.metadata?.resources ?? []).some((r: string) => r.endsWith(`/vms/${name}`))))
+      load();
+  });
+  return () => { unsub(); term?.close(); };
+}
+
+interface ConsoleHandle { close(): void; }
+
+function openConsole(box: HTMLElement, name: string): ConsoleHandle {
+  const status = h('p', { class: 'loading', role: 'status' }, 'Connecting to the console…');
+  const screen = h('div', { class: 'console-screen', 'data-terminal': name });
+  box.appendChild(status);
+  box.appendChild(screen);
+  const term = new Terminal({ convertEol: false, cursorBlink: true, fontSize: 14, scrollback: 2000 });
+  const fit = new FitAddon();
+  term.loadAddon(fit);
+  term.open(screen);
+  fit.fit();
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const ws = new WebSocket(`${proto}//${location.host}/api/v1/vms/${encodeURIComponent(name)}/console`);
+  ws.binaryType = 'arraybuffer';
+  const enc = new TextEncoder();
+  ws.onopen = () => { status.textContent = 'Connected. Select text to copy; paste with Ctrl-Shift-V.'; status.className = 'muted'; term.focus(); };
+  ws.onmessage = (ev) => term.write(typeof ev.data === 'string' ? ev.data : new Uint8Array(ev.data));
+  ws.onclose = () => { status.textContent = 'The console is closed (the VM stopped, or another client holds it).'; status.className = 'error'; };
+  const input = term.onData((d) => { if (ws.readyState === WebSocket.OPEN) ws.send(enc.encode(d)); });
+  const onResize = () => fit.fit();
+  window.addEventListener('resize', onResize);
+  return {
+    close() {
+      window.removeEventListener('resize', onResize);
+      input.dispose();
+      ws.close();
+      term.dispose();
+      screen.remove();
+      pruneStyleShim();
+    },
+  };
+}
