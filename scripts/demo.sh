@@ -135,7 +135,7 @@ sock_opt=; [ "$SOCK" = /run/corral/corrald.sock ] || sock_opt=" --socket $SOCK"
 cat <<EOF
 
 corral demo is up.
-  Web/API:    https://$host:$port/   (API under /api/v1; self-signed certificate: $STATE/tls/server.crt)
+  Web:        https://$host:$port/   (the web console; API under /api/v1; self-signed certificate: $STATE/tls/server.crt)
   Log in:     user admin, password $(if [ -s "$DEMO/admin-password" ]; then echo "in $DEMO/admin-password (root only): $(cat "$DEMO/admin-password")"; else echo "set when corrald first started in $STATE (not captured by the demo)"; fi)
   VM:         $VM, Debian cloud kernel + busybox, 256 MiB, disk $POOL/$VOL (/dev/vda, ext4), NIC on $NET${addr:+ (address $addr)}
   Console:    $B/corral$sock_opt vm console $VM     (Ctrl-] detaches)
