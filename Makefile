@@ -1,9 +1,10 @@
-# corral: `make` builds, `make check` runs every test, `make bench` the benchmarks.
+# corral: `make` builds, `make check` runs every test, `make bench` the benchmarks,
+# `make demo` brings up corrald with a Linux VM (`make demo-stop` ends it).
 # Meson + Ninja do the work; this file only wires them to the usual targets.
 BUILD ?= build
 FUZZ_BUILD ?= build-fuzz
 
-.PHONY: all deps web check bench fuzz clean run-guest
+.PHONY: all deps web check bench fuzz clean run-guest demo demo-stop
 
 all: deps $(BUILD)/build.ninja web
 	ninja -C $(BUILD)
@@ -30,6 +31,13 @@ check: all fuzz
 # Boots Debian's Linux under corral-vmm (nested when the host has no VT-x/AMD-V).
 run-guest: all
 	@scripts/run-guest.sh $(BUILD)
+
+# corral's main job: corrald with a Linux VM you can reach (scripts/demo.sh).
+demo: all
+	@scripts/demo.sh $(BUILD)
+
+demo-stop:
+	@scripts/demo.sh --stop $(BUILD)
 
 bench: all
 	@bench/run.sh $(BUILD)

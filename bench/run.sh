@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the benchmarks (`make bench`): bench/img and bench/oci on this host, then the VMM
+# Runs the benchmarks (`make bench`): bench/img, bench/oci and bench/api on this host, then the VMM
 # ones where a hardware-assisted /dev/kvm exists: on this host if it has one, otherwise inside the nested L1 VM of
 # tests/nested/l1.sh (docs/nested-kvm.md).  Usage: run.sh BUILD_DIR
 set -uo pipefail
@@ -11,6 +11,8 @@ build=$(cd "${1:-build}" && pwd)
 "$here/img" --build "$build" || echo "bench: bench/img failed"
 # Containers: corral-oci vs runc (and crun where it runs) on this host.
 "$here/oci" --build "$build" || echo "bench: bench/oci failed"
+# corrald's API on loopback: latency under load, VM create+start overhead.
+"$here/api" --build "$build" || echo "bench: bench/api failed"
 
 kind=$("$here/../scripts/kvm-kind.sh")
 if [ "$kind" = hw ]; then

@@ -284,7 +284,7 @@ static void kill_handle(const struct vm_handle *h)
     engine_wait_gone(h, 3000);
 }
 
-int engine_start(const struct vm_spec *spec, struct vm_handle *out)
+int engine_spawn(const struct vm_spec *spec, struct vm_handle *out)
 {
     const struct engine_ops *ops = ops_of(spec->engine);
     if (!engine_bin(spec->engine)[0])
@@ -302,26 +302,30 @@ int engine_start(const struct vm_spec *spec, struct vm_handle *out)
     if (r == 0)
         r = a.overflow ? fail(E2BIG, "too many engine arguments") : spawn(a.v, spec->dir, &out->pid);
     argv_free(&a);
-    if (r < 0)
-        return r;
-    out->start_time = proc_start_time(out->pid);
-    /* Up to 15 s for the control socket: QEMU starts in well under a second,
-     * but this host may be loaded. */
+    if (r == 0)
+        out->start_time = proc_start_time(out->pid);
+    return r;
+}
+
+int engine_ready(const char *dir, struct vm_handle *h, int timeout_ms)
+{
+    const struct engine_ops *ops = ops_of(h->engine);
     char msg[600];
-    for (int waited = 0; waited < 15000; waited += 50) {
-        if (!out->start_time || !engine_alive(out)) {
+    /* Polled every 10 ms: a start is done as soon as the engine answers. */
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        if (!h->start_time || !engine_alive(h)) {
             usleep(100 * 1000);    /* let its last words reach the log */
-            log_tail(spec->dir, msg, sizeof(msg));
-            return fail(EIO, "%s exited at once: %s", engine_name(spec->engine), msg[0] ? msg : "(no output)");
+            log_tail(dir, msg, sizeof(msg));
+            return fail(EIO, "%s exited at once: %s", engine_name(h->engine), msg[0] ? msg : "(no output)");
         }
-        if (ops->ready(spec, out) == 0)
+        if (ops->ready(dir, h) == 0)
             return 0;
-        usleep(50 * 1000);
+        usleep(10 * 1000);
     }
-    kill_handle(out);
-    log_tail(spec->dir, msg, sizeof(msg));
-    return fail(ETIMEDOUT, "%s did not answer on its control socket within 15 s: %s",
-                engine_name(spec->engine), msg);
+    kill_handle(h);
+    log_tail(dir, msg, sizeof(msg));
+    return fail(ETIMEDOUT, "%s did not answer on its control socket within %d s: %s",
+                engine_name(h->engine), timeout_ms / 1000, msg);
 }
 
 int engine_stop(const struct vm_handle *h)

@@ -3,7 +3,7 @@
  * "qemu", KVM where usable, else TCG binary translation), behind one small
  * interface.
  *
- * A VM process never depends on corrald's: engine_start() double-forks it
+ * A VM process never depends on corrald's: engine_spawn() double-forks it
  * into its own session, so a killed corrald leaves it running.  What
  * corrald needs to find it again is a `struct vm_handle` (pid, the pid's
  * start time so a reused pid is never mistaken for it, the control and
@@ -40,7 +40,12 @@ struct vm_spec {
     struct { char tap[16]; char mac[18]; } nics[VM_MAX_NICS];
     int nnics;
     const char *dir;             /* the VM's run directory: sockets and engine.log */
+    uint32_t uid;                /* kvm: the engine runs as uid = gid = this, chrooted
+                                  * into DIR/jail once its files are open (0: as root) */
 };
+/* The kvm engine's uid of VM number ID: one per VM, far from the uids of
+ * people and of user-namespace ranges, so one engine cannot signal another. */
+#define VM_ENGINE_UID(id) (0x60000000u + (uint32_t)(id))
 
 struct vm_handle {
     enum vm_engine engine;
@@ -59,10 +64,14 @@ struct json_object *engine_describe(void);
 /* Whether a KVM-accelerated engine can run here (else qemu uses TCG). */
 bool engine_hw_kvm(void);
 
-/* Spawns the engine and waits until its control socket answers; on failure
- * nothing is left running and the message includes the engine's last log
- * lines. */
-int engine_start(const struct vm_spec *spec, struct vm_handle *out);
+/* Spawns the engine: on success out holds its pid and start time, which the
+ * caller records at once (a corrald killed before the engine is ready can
+ * then find it again), then calls engine_ready(). */
+int engine_spawn(const struct vm_spec *spec, struct vm_handle *out);
+/* Waits up to timeout_ms until the engine's control socket answers (dir is
+ * the VM's run directory; fills the handle's console).  On failure the
+ * engine is killed and the message includes its last log lines. */
+int engine_ready(const char *dir, struct vm_handle *h, int timeout_ms);
 bool engine_alive(const struct vm_handle *h);
 /* Hard stop: the engine's quit command, then SIGKILL; returns once gone. */
 int engine_stop(const struct vm_handle *h);

@@ -23,8 +23,9 @@ enum engine_cmd { ENGINE_CMD_QUIT, ENGINE_CMD_POWERDOWN, ENGINE_CMD_PAUSE, ENGIN
 
 struct engine_ops {
     int (*argv)(const struct vm_spec *spec, const struct vm_handle *h, struct argv *out);
-    /* 0 once the control socket answers (may fill the handle's console). */
-    int (*ready)(const struct vm_spec *spec, struct vm_handle *h);
+    /* 0 once the control socket answers (may fill the handle's console);
+     * dir is the VM's run directory. */
+    int (*ready)(const char *dir, struct vm_handle *h);
     /* ENGINE_CMD_STATUS writes "running" or "paused" into buf. */
     int (*command)(const struct vm_handle *h, enum engine_cmd c, char *buf, size_t len);
     int (*console)(const struct vm_handle *h);

@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -45,6 +46,20 @@ static int kvm_argv(const struct vm_spec *s, const struct vm_handle *h, struct a
         argv_add(a, "--net");
         argv_add(a, "tap=%s,mac=%s", s->nics[i].tap, s->nics[i].mac);
     }
+    if (s->uid) {
+        /* An empty root-owned directory to chroot into: the engine has every
+         * file it needs (kernel, disks, taps, pty, API socket) open by then. */
+        char jail[VM_PATH_MAX];
+        snprintf(jail, sizeof(jail), "%s/jail", s->dir);
+        if (mkdir(jail, 0711) < 0 && errno != EEXIST)
+            return fail(errno, "cannot create %s: %m", jail);
+        argv_add(a, "--jail");
+        argv_add(a, "%s", jail);
+        argv_add(a, "--uid");
+        argv_add(a, "%u", s->uid);
+        argv_add(a, "--gid");
+        argv_add(a, "%u", s->uid);
+    }
     argv_add(a, "--console");
     argv_add(a, "pty");
     argv_add(a, "--api-socket");
@@ -71,14 +86,14 @@ static int vmm_call(const struct vm_handle *h, const char *cmd, struct json_obje
     return r;
 }
 
-static int kvm_ready(const struct vm_spec *s, struct vm_handle *h)
+static int kvm_ready(const char *dir, struct vm_handle *h)
 {
     if (vmm_call(h, "ping", NULL) < 0)
         return -EAGAIN;
     char path[VM_PATH_MAX];
     uint8_t *log;
     size_t len;
-    snprintf(path, sizeof(path), "%s/engine.log", s->dir);
+    snprintf(path, sizeof(path), "%s/engine.log", dir);
     if (read_file(path, 1 << 20, &log, &len) < 0)
         return -EAGAIN;
     char *text = (char *)log;

@@ -115,9 +115,9 @@ static int qmp(const char *sock, const char *cmd, struct json_object **ret)
     return r;
 }
 
-static int qemu_ready(const struct vm_spec *s, struct vm_handle *h)
+static int qemu_ready(const char *dir, struct vm_handle *h)
 {
-    (void)s;
+    (void)dir;
     _cleanup_close_ int fd = jsonl_connect(h->control);
     if (fd < 0)
         return fd;

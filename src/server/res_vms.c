@@ -25,6 +25,7 @@
 
 #include "server/engine.h"
 #include "server/netlink.h"
+#include "server/scrollback.h"
 #include "util/util.h"
 
 #define VM_COLS "id, name, tag, config, description, state, engine, pid, pid_start, control, console, created"
@@ -508,9 +509,21 @@ static void remove_taps(struct json_object *row)
 /* The VM's engine is gone: clear the handle, remove its taps. */
 static void settle_stopped(struct server *s, struct json_object *row)
 {
+    scrollback_stop(json_str(row, "name"));
     remove_taps(row);
     db_exec(s->db, "UPDATE vms SET state = 'stopped', engine = '', pid = 0, pid_start = 0, control = '', "
             "console = '' WHERE id = ?", "i", jint(row, "id"));
+}
+
+/* Up to 15 s for the control socket: QEMU starts in well under a second,
+ * but this host may be loaded. */
+#define ENGINE_READY_MS 15000
+
+static int record_handle(struct server *s, struct json_object *row, const char *state, const struct vm_handle *h)
+{
+    return db_exec(s->db, "UPDATE vms SET state = ?, engine = ?, pid = ?, pid_start = ?, control = ?, console = ? "
+                   "WHERE id = ?", "ssiissi", state, engine_name(h->engine), (int64_t)h->pid,
+                   (int64_t)h->start_time, h->control, h->console, jint(row, "id"));
 }
 
 static int make_taps(struct server *s, struct json_object *row, struct json_object *nics, struct vm_spec *spec)
@@ -558,6 +571,7 @@ static int vm_start(struct server *s, struct json_object *row)
         spec->kernel = json_str(boot, "kernel");
         spec->initrd = json_str(boot, "initrd");
         spec->cmdline = json_str(boot, "cmdline");
+        spec->uid = VM_ENGINE_UID(jint(row, "id"));
         run_dir(s, row, dir, sizeof(dir));
         spec->dir = dir;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
@@ -576,18 +590,31 @@ static int vm_start(struct server *s, struct json_object *row)
     }
     if (r == 0)
         r = make_taps(s, row, json_object_object_get(cfg, "nics"), spec);
+    bool spawned = false;
+    if (r == 0 && (r = engine_spawn(spec, &h)) == 0) {
+        /* Recorded before waiting for it: a corrald killed now finds the
+         * engine at restart (vms_recover) instead of losing it. */
+        spawned = true;
+        if (record_handle(s, row, "stopped", &h) < 0) {
+            engine_stop(&h);
+            r = fail(EIO, "cannot record the VM's engine: %s", err_msg());
+        }
+    }
     if (r == 0)
-        r = engine_start(spec, &h);
-    if (r == 0 && db_exec(s->db, "UPDATE vms SET state = 'running', engine = ?, pid = ?, pid_start = ?, "
-                          "control = ?, console = ? WHERE id = ?", "siissi", engine_name(h.engine),
-                          (int64_t)h.pid, (int64_t)h.start_time, h.control, h.console, jint(row, "id")) < 0) {
+        r = engine_ready(dir, &h, ENGINE_READY_MS);
+    if (r == 0 && record_handle(s, row, "running", &h) < 0) {
         engine_stop(&h);
         r = fail(EIO, "cannot record the running VM: %s", err_msg());
     }
+    if (r == 0 && scrollback_start(spec->name, &h) < 0)
+        log_warn("VM %s: its console's scrollback is off: %s", spec->name, err_msg());
     if (r < 0) {
         char msg[512];
         snprintf(msg, sizeof(msg), "%s", err_msg());
-        remove_taps(row);
+        if (spawned)
+            settle_stopped(s, row);
+        else
+            remove_taps(row);
         r = fail(-r, "%s", msg);
     }
     free(spec);
@@ -772,7 +799,7 @@ int h_vm_console(struct server *s, struct req *r, struct resp *out)
         return rc;
     if (!console_claim(r->param[0]))
         return api_error(out, E_BUSY, "another client is attached to VM '%s''s console", r->param[0]);
-    int fd = engine_console(&h);
+    int fd = scrollback_attach(r->param[0], &h);
     if (fd < 0) {
         console_release(r->param[0]);
         return api_errno(out, fd);
@@ -795,11 +822,23 @@ int vms_recover(struct server *s)
         struct json_object *row = json_object_array_get_idx(rows, i);
         struct vm_handle h;
         handle_of(row, &h);
-        char state[16] = "running";
-        if (engine_alive(&h) && engine_status(&h, state, sizeof(state)) == 0) {
+        char state[16] = "running", dir[1200];
+        bool alive = engine_alive(&h);
+        if (alive && !strcmp(json_str(row, "state"), "stopped")) {
+            /* corrald was killed between spawning the engine and its
+             * answering: wait for it as the start would have. */
+            run_dir(s, row, dir, sizeof(dir));
+            alive = engine_ready(dir, &h, ENGINE_READY_MS) == 0 && record_handle(s, row, "running", &h) >= 0;
+            if (!alive)
+                log_warn("VM %s: its engine (pid %d) did not become ready: %s", json_str(row, "name"),
+                         (int)h.pid, err_msg());
+        }
+        if (alive && engine_status(&h, state, sizeof(state)) == 0) {
             db_exec(s->db, "UPDATE vms SET state = ? WHERE id = ?", "si", state, jint(row, "id"));
             log_info("VM %s: re-adopted its %s engine (pid %d, %s)", json_str(row, "name"), engine_name(h.engine),
                      (int)h.pid, state);
+            if (scrollback_start(json_str(row, "name"), &h) < 0)
+                log_warn("VM %s: its console's scrollback is off: %s", json_str(row, "name"), err_msg());
             continue;
         }
         if (engine_alive(&h))    /* alive but not answering: do not leave it half-known */

@@ -1,6 +1,7 @@
 /* Opening and closing the server's parts in order, and server_changed(),
  * the one place a change is recorded (audit row + lifecycle event). */
 #include "server/server.h"
+#include "server/scrollback.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -90,6 +91,7 @@ void server_close(struct server *s)
         ops_stop(s->ops);
     if (s->http)
         http_stop(s->http);
+    scrollback_stop_all();
     ops_free(s->ops);
     auth_free(s->auth);
     db_close(s->db);

@@ -58,6 +58,7 @@ static const int allowed[] = {
     SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
     SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev),
     SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(lseek), SCMP_SYS(close),
+    SCMP_SYS(ftruncate),    /* qcow2 grows its file ahead of allocations (qcow2_refcount.c) */
     SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(poll), SCMP_SYS(ppoll),
     SCMP_SYS(accept4), SCMP_SYS(eventfd2), SCMP_SYS(fcntl), SCMP_SYS(fstat),
     SCMP_SYS(newfstatat), SCMP_SYS(unlink),

@@ -91,8 +91,13 @@ static int pollable_input(int fd, int *out)
     return 0;
 }
 
+/* pty[0]: the fd to close at the end (pty master or file); pty[1]: for a
+ * pty, its slave, held open so the master never hangs up: clients (corrald)
+ * may open and close the slave any number of times, input keeps working and
+ * output nobody reads fills the slave's buffer, then is dropped (the guest
+ * never waits). */
 static int open_console(const struct console_cfg *c, const char *what,
-                        struct console_io *io, int *pty)
+                        struct console_io *io, int pty[2])
 {
     io->in_fd = io->out_fd = -1;
     switch (c->kind) {
@@ -108,7 +113,7 @@ static int open_console(const struct console_cfg *c, const char *what,
             fcntl(STDIN_FILENO, F_SETFL, saved_stdin_flags | O_NONBLOCK);
             stdin_raw();
         } else {
-            *pty = io->in_fd;
+            pty[0] = io->in_fd;
         }
         return 0;
     }
@@ -125,7 +130,10 @@ static int open_console(const struct console_cfg *c, const char *what,
             cfmakeraw(&t);
             tcsetattr(fd, TCSANOW, &t);
         }
-        io->in_fd = io->out_fd = *pty = fd;
+        io->in_fd = io->out_fd = pty[0] = fd;
+        pty[1] = open(ptsname(fd), O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (pty[1] < 0)
+            return fail(errno, "%s: cannot open %s: %s", what, ptsname(fd), strerror(errno));
         log_info("%s on %s", what, ptsname(fd));
         return 0;
     }
@@ -133,7 +141,7 @@ static int open_console(const struct console_cfg *c, const char *what,
         int fd = open(c->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (fd < 0)
             return fail(errno, "%s: cannot open %s: %s", what, c->path, strerror(errno));
-        io->out_fd = *pty = fd;
+        io->out_fd = pty[0] = fd;
         return 0;
     }
     }
@@ -209,7 +217,8 @@ int vmm_open(struct vmm *v, struct vmm_config *cfg)
     memset(v, 0, sizeof(*v));
     v->cfg = cfg;
     v->kvm.fd = v->sigfd = -1;
-    v->pty_fd[0] = v->pty_fd[1] = -1;
+    for (int i = 0; i < 4; i++)
+        v->pty_fd[i] = -1;
     for (int i = 0; i < VMM_MAX_NETS; i++)
         v->tap_fd[i] = -1;
     pthread_mutex_init(&v->machine_lock, NULL);
@@ -227,7 +236,7 @@ int vmm_open(struct vmm *v, struct vmm_config *cfg)
     if ((r = evloop_new(&v->loop)) < 0 || (r = watch_signals(v)) < 0)
         return r;
     if ((r = open_console(&cfg->console, "serial console", &v->console, &v->pty_fd[0])) < 0 ||
-        (r = open_console(&cfg->vconsole, "virtio console", &v->vconsole, &v->pty_fd[1])) < 0)
+        (r = open_console(&cfg->vconsole, "virtio console", &v->vconsole, &v->pty_fd[2])) < 0)
         return r;
     if ((r = kvm_sys_open(&v->kvm, cfg->kvm_device)) < 0)
         return r;
@@ -249,7 +258,7 @@ void vmm_close(struct vmm *v)
     for (int i = 0; i < VMM_MAX_NETS; i++)
         if (v->tap_fd[i] >= 0)
             close(v->tap_fd[i]);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 4; i++)
         if (v->pty_fd[i] >= 0)
             close(v->pty_fd[i]);
     if (v->sigfd >= 0)

@@ -99,7 +99,7 @@ struct vmm {
     struct blk *disk[VMM_MAX_DISKS];
     int tap_fd[VMM_MAX_NETS];
     struct console_io console, vconsole;
-    int pty_fd[2];                /* console fds we own (pty master, file), -1 if none */
+    int pty_fd[4];                /* console fds we own, two per console (see open_console), -1 if none */
     int sigfd;                    /* SIGTERM/SIGINT/SIGHUP, read on the I/O loop */
     struct evloop *loop;
     struct api *api;

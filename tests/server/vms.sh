@@ -124,6 +124,9 @@ check "a second console client gets 409 while one is attached" grep -q 409 <<<"$
 wait $HOLD
 out=$( (sleep 1; echo 'echo CLI-$((6*7))'; sleep 2) | CLI vm console vm1 2>&1)
 check "corral vm console relays stdin and prints the answer" grep -q CLI-42 <<<"$out"
+console vm1 '(sleep 2; echo LATE-$((6*7))) & echo BG-OK' 'BG-OK'
+sleep 4
+check "output written while no client was attached is replayed to the next one (scrollback)" WS /api/v1/vms/vm1/console --expect LATE-42 --timeout 5
 # Over HTTPS with an operator's API token (the remote path).
 sock POST /api/v1/users "{\"name\":\"op1\",\"role\":\"operator\",\"password\":\"$PW\"}" >/dev/null
 curl -s --cacert "$T/state/tls/server.crt" -c "$T/jar" -H 'Content-Type: application/json' \

@@ -231,4 +231,8 @@ fi
 # ---- real Linux -------------------------------------------------------------
 . "$here/linux.sh"
 linux_tests
+
+# ---- corrald's kvm engine --------------------------------------------------
+. "$here/corrald.sh"
+corrald_tests
 echo "1..$tap_n"

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# corral's main job in one command (`make demo`): starts corrald on this host
+# with a Linux VM you can reach, built from Debian packages.
+#   scripts/demo.sh [BUILD_DIR]      bring the demo up (again: reuses what runs)
+#   scripts/demo.sh --stop           stop the demo VM, then corrald (`make demo-stop`)
+# Environment: DEMO_STATE (corrald's state directory, default /var/lib/corral),
+# DEMO_SOCKET (default /run/corral/corrald.sock), DEMO_LISTEN (default
+# 0.0.0.0:8006), DEMO_SUBNET (default 10.213.250.0/24), CORRAL_ASSETS (the
+# kernels of scripts/fetch-kernels.sh, default BUILD_DIR/assets).
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+STATE=${DEMO_STATE:-/var/lib/corral}
+SOCK=${DEMO_SOCKET:-/run/corral/corrald.sock}
+LISTEN=${DEMO_LISTEN:-0.0.0.0:8006}
+SUBNET=${DEMO_SUBNET:-10.213.250.0/24}
+DEMO=$STATE/demo                  # the demo's own files: pid, log, password, guest
+VM=demo-vm NET=demo-net POOL=demo VOL=demo-root
+
+say() { echo "demo: $*"; }
+die() { echo "demo: error: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "corrald manages bridges, taps and /var/lib/corral: run as root (sudo make demo)"
+
+stop=0
+[ "${1:-}" = --stop ] && { stop=1; shift; }
+B=$(cd "${1:-$SRC/build}" 2>/dev/null && pwd) || die "no build directory ${1:-$SRC/build}: run make first"
+CLI() { "$B/corral" --socket "$SOCK" "$@"; }
+
+# The corrald this demo started, if it still runs (the pid file names it;
+# the process must still be that corrald, not a reused pid).
+running_pid() {
+  local pid
+  pid=$(cat "$DEMO/corrald.pid" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(readlink "/proc/$pid/exe")" = "$B/corrald" ] && echo "$pid"
+}
+
+if [ $stop = 1 ]; then
+  pid=$(running_pid) || { say "corrald is not running (no live pid in $DEMO/corrald.pid)"; exit 0; }
+  if [ "$(CLI --output json vm show $VM 2>/dev/null | jq -r .state)" != stopped ] && CLI vm show $VM >/dev/null 2>&1; then
+    say "stopping $VM (ACPI power button, forced after 5 s)"
+    CLI vm shutdown $VM --timeout 5 --force >/dev/null || CLI vm stop $VM >/dev/null || true
+  fi
+  say "stopping corrald (pid $pid)"
+  kill -TERM "$pid"
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && die "corrald (pid $pid) did not stop within 10 s"
+  rm -f "$DEMO/corrald.pid"
+  say "stopped; the state stays in $STATE (make demo brings it back)"
+  exit 0
+fi
+
+for t in corrald corral; do [ -x "$B/$t" ] || die "$B/$t is not built: run make"; done
+for t in qemu-system-x86_64 jq curl mkfs.ext4 python3; do command -v $t >/dev/null || die "$t not found: run make deps"; done
+umask 077
+mkdir -p "$DEMO/guest" "$(dirname "$SOCK")"
+
+# ---- the guest: Debian's cloud kernel, a busybox shell initramfs --------------------
+ASSETS=${CORRAL_ASSETS:-$B/assets}
+if [ ! -s "$ASSETS/cloud/vmlinuz" ]; then
+  say "fetching Debian's linux-image-cloud-amd64 (apt-get download) into $ASSETS"
+  "$SRC/scripts/fetch-kernels.sh" "$ASSETS" >/dev/null
+fi
+if [ ! -s "$DEMO/guest/initrd.cpio" ] || [ "$ASSETS/cloud/vmlinuz" -nt "$DEMO/guest/vmlinuz" ]; then
+  say "building the guest: $(cat "$ASSETS/cloud/version" 2>/dev/null || echo cloud kernel) + busybox shell initramfs"
+  "$SRC/scripts/mkguest.sh" "$ASSETS" "$DEMO/guest/initrd.cpio.tmp" >/dev/null
+  cp "$ASSETS/cloud/vmlinuz" "$DEMO/guest/vmlinuz"
+  mv "$DEMO/guest/initrd.cpio.tmp" "$DEMO/guest/initrd.cpio"
+fi
+
+# ---- corrald ----------------------------------------------------------------------------
+if pid=$(running_pid); then
+  say "corrald already runs (pid $pid): reusing it"
+elif curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null 2>&1; then
+  die "another corrald answers on $SOCK (not started by this demo): stop it or set DEMO_SOCKET"
+else
+  say "starting corrald (state $STATE, HTTPS $LISTEN, log $DEMO/corrald.log)"
+  : >>"$DEMO/corrald.log"
+  logstart=$(($(stat -c %s "$DEMO/corrald.log") + 1))
+  setsid "$B/corrald" --state-dir "$STATE" --listen "$LISTEN" --socket "$SOCK" </dev/null >>"$DEMO/corrald.log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$DEMO/corrald.pid"
+  for _ in $(seq 150); do
+    curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || die "corrald exited: $(tail -3 "$DEMO/corrald.log")"
+    sleep 0.1
+  done
+  curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null 2>&1 || die "corrald does not answer on $SOCK: see $DEMO/corrald.log"
+  # On its first start corrald prints the admin's random password once: keep
+  # it in a root-only file, and out of the log.
+  line=$(tail -c +"$logstart" "$DEMO/corrald.log" | grep -m1 "created user 'admin' with password [^(]" || true)
+  if [ -n "$line" ]; then
+    sed -E "s/.*with password ([^ ]+) .*/\1/" <<<"$line" >"$DEMO/admin-password"
+    sed -E "s/(created user 'admin' with password )[^ ]+/\1(saved in demo\/admin-password)/" "$DEMO/corrald.log" >"$DEMO/log.tmp"
+    cat "$DEMO/log.tmp" >"$DEMO/corrald.log"    # same file: corrald appends to it
+    rm -f "$DEMO/log.tmp"
+  fi
+fi
+
+# ---- a network, a disk, the VM -------------------------------------------------------------
+CLI net show $NET >/dev/null 2>&1 || { say "creating network $NET ($SUBNET)"; CLI net create $NET --subnet "$SUBNET" >/dev/null; }
+CLI pool show $POOL >/dev/null 2>&1 || CLI pool create $POOL >/dev/null
+if ! CLI volume show $POOL $VOL >/dev/null 2>&1; then
+  say "creating a 64 MiB root disk $POOL/$VOL (ext4)"
+  CLI volume create $POOL $VOL --size 64M --format raw >/dev/null
+  mkfs.ext4 -q -F -L demo-root "$(CLI --output json pool show $POOL | jq -r .path)/$VOL.raw"
+fi
+if ! CLI vm show $VM >/dev/null 2>&1; then
+  say "creating $VM (engine auto: $(CLI --output json host show | jq -r .engines.default))"
+  CLI vm create $VM --kernel "$DEMO/guest/vmlinuz" --initrd "$DEMO/guest/initrd.cpio" --cmdline "console=ttyS0 quiet" \
+    --vcpus 1 --memory 256M --disks $POOL/$VOL --nets $NET --description "corral demo: Debian cloud kernel + busybox" >/dev/null
+fi
+# TODO(containers): when corrald runs containers (issue 5, point 3), add a demo
+# container here: import an OCI image, create it on $NET, start it, print `corral ct console`.
+state=$(CLI --output json vm show $VM | jq -r .state)
+if [ "$state" = stopped ]; then
+  say "starting $VM"
+  CLI vm start $VM >/dev/null
+elif [ "$state" = paused ]; then
+  CLI vm resume $VM >/dev/null
+else
+  say "$VM already $state"
+fi
+
+# ---- proof: the guest answers on its serial console ------------------------------------------
+if python3 "$SRC/tests/server/ws.py" --unix "$SOCK" "/api/v1/vms/$VM/console" --prompt '# $' \
+     --send 'uname -r; echo DEMO-$((6*7))' --expect 'DEMO-42' --timeout 120 >"$DEMO/console-check.txt" 2>&1; then
+  say "$VM booted: its shell answered on the serial console ($(grep -aom1 '[0-9.]*-[0-9]*-cloud-amd64' "$DEMO/console-check.txt" || echo Linux))"
+else
+  say "warning: $VM's console did not answer within 120 s (see $DEMO/console-check.txt)"
+fi
+
+host=$(hostname -I 2>/dev/null | awk '{print $1}'); host=${host:-$(hostname)}
+port=${LISTEN##*:}
+addr=$(CLI --output json vm show $VM | jq -r '.nics[0].address // empty')
+sock_opt=; [ "$SOCK" = /run/corral/corrald.sock ] || sock_opt=" --socket $SOCK"
+cat <<EOF
+
+corral demo is up.
+  Web:        https://$host:$port/   (the web console; API under /api/v1; self-signed certificate: $STATE/tls/server.crt)
+  Log in:     user admin, password $(if [ -s "$DEMO/admin-password" ]; then echo "in $DEMO/admin-password (root only): $(cat "$DEMO/admin-password")"; else echo "set when corrald first started in $STATE (not captured by the demo)"; fi)
+  VM:         $VM, Debian cloud kernel + busybox, 256 MiB, disk $POOL/$VOL (/dev/vda, ext4), NIC on $NET${addr:+ (address $addr)}
+  Console:    $B/corral$sock_opt vm console $VM     (Ctrl-] detaches)
+              in the guest: ip addr add ${addr:-ADDRESS}/${SUBNET#*/} dev eth0; ip link set eth0 up; mkdir -p /mnt; mount /dev/vda /mnt
+  From here:  $B/corral$sock_opt vm list; $B/corral$sock_opt net list; $B/corral --help
+  Stop it:    make demo-stop      (stops $VM, then corrald, pid $(cat "$DEMO/corrald.pid"); state stays in $STATE)
+EOF

@@ -1,0 +1,21 @@
+/* scrollback — corrald holds every running VM's serial console open, keeps
+ * its last SCROLLBACK_SIZE bytes of output and relays to the one attached
+ * client: a client attaching later first gets what the guest wrote while
+ * nobody watched, and a guest never waits for a reader (output nobody
+ * reads only ends up in the ring). */
+#ifndef CORRAL_SERVER_SCROLLBACK_H
+#define CORRAL_SERVER_SCROLLBACK_H
+
+#include "server/engine.h"
+
+#define SCROLLBACK_SIZE (64 * 1024)
+
+/* Starts holding VM's console (replacing a previous holder of that name). */
+int scrollback_start(const char *vm, const struct vm_handle *h);
+/* A fd for a console client: the kept output first, then live bytes both
+ * ways; closing it detaches.  Starts holding the console if nothing did. */
+int scrollback_attach(const char *vm, const struct vm_handle *h);
+void scrollback_stop(const char *vm);
+void scrollback_stop_all(void);
+
+#endif
