@@ -200,7 +200,7 @@ if [ "$("$SRC/scripts/kvm-kind.sh")" = hw ]; then
   check "a kvm-engine VM (corral-vmm) runs a test guest" bash -c "CORRAL_SOCKET='$SOCK' '$B/corral' vm start k1 && [ \"\$(CORRAL_SOCKET='$SOCK' '$B/corral' --output json vm show k1 | jq -r .running_engine)\" = kvm ]"
   CLI vm stop k1 >/dev/null 2>&1; CLI vm delete k1 >/dev/null 2>&1
 else
-  skip "a kvm-engine VM (corral-vmm) runs a test guest" "no hardware-assisted /dev/kvm (running it in the nested L1 harness is the next step)"
+  skip "a kvm-engine VM (corral-vmm) runs a test guest" "no hardware-assisted /dev/kvm here; tests/vmm/corrald.sh runs this engine inside the nested L1"
   s=$(sock POST /api/v1/vms "$(vm k1 ',"engine":"kvm","nics":[{"network":"n2"}]')")
   out=$(CLI vm start k1 2>&1)
   check "starting a kvm-engine VM here fails with a message naming the engine" grep -q "kvm engine" <<<"$out"
