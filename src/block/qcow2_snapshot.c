@@ -219,8 +219,9 @@ static int switch_active(struct qcow2 *s, uint64_t *l1, uint32_t n, uint64_t off
     return 0;
 }
 
-static int apply_in(struct qcow2 *s, const struct snap *sn)
+static int apply_in(struct qcow2 *s, struct snaptab *t, struct snap *sn)
 {
+    (void)t;   /* reverting leaves the snapshot table as it is */
     uint64_t n = MAX(sn->l1_size, l1_entries_for(s, sn->disk_size)), off;
     uint64_t *l1 = NULL, *old = s->l1, old_off = s->l1_offset;
     uint32_t old_n = s->l1_size;
@@ -245,7 +246,9 @@ static int apply_in(struct qcow2 *s, const struct snap *sn)
     return r < 0 ? r : walk(s, s->l1, s->l1_size, 0, true);
 }
 
-int qcow2_snapshot_apply(struct blk *b, const char *name_or_id)
+/* Runs op on the snapshot named (or numbered) name_or_id of b's table. */
+static int with_snapshot(struct blk *b, const char *name_or_id,
+                         int (*op)(struct qcow2 *, struct snaptab *, struct snap *))
 {
     struct snaptab t;
     int r = begin(b, &t);
@@ -253,9 +256,14 @@ int qcow2_snapshot_apply(struct blk *b, const char *name_or_id)
     if (!r && !sn)
         r = fail(ENOENT, "%s: no snapshot with ID or name '%s'", b->path, name_or_id);
     if (!r)
-        r = apply_in(b->priv, sn);
+        r = op(b->priv, &t, sn);
     snaptab_free(&t);
     return r;
+}
+
+int qcow2_snapshot_apply(struct blk *b, const char *name_or_id)
+{
+    return with_snapshot(b, name_or_id, apply_in);
 }
 
 static int delete_in(struct qcow2 *s, struct snaptab *t, struct snap *sn)
@@ -277,13 +285,5 @@ static int delete_in(struct qcow2 *s, struct snaptab *t, struct snap *sn)
 
 int qcow2_snapshot_delete(struct blk *b, const char *name_or_id)
 {
-    struct snaptab t;
-    int r = begin(b, &t);
-    struct snap *sn = r ? NULL : snap_find(&t, name_or_id);
-    if (!r && !sn)
-        r = fail(ENOENT, "%s: no snapshot with ID or name '%s'", b->path, name_or_id);
-    if (!r)
-        r = delete_in(b->priv, &t, sn);
-    snaptab_free(&t);
-    return r;
+    return with_snapshot(b, name_or_id, delete_in);
 }
