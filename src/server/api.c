@@ -134,6 +134,37 @@ int api_check_if_match(const struct req *r, struct json_object *current, struct 
     return 0;
 }
 
+int api_patch_description(struct server *s, struct req *r, struct resp *out, api_load_fn load,
+                          const char *update_sql, const char *event, route_fn get)
+{
+    const char *desc = NULL;
+    const struct field f[] = { { "description", F_STRING, true, &desc, NULL } };
+    int rc = api_fields(r, f, ARRAY_SIZE(f), out);
+    if (rc)
+        return rc;
+    if (strlen(desc) > 1024)
+        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    struct json_object *cur;
+    if ((rc = db_begin(s->db)) < 0)
+        return api_errno(out, rc);
+    if ((rc = load(s, r->param[0], &cur, out)) == 0) {
+        rc = api_check_if_match(r, cur, out);
+        json_object_put(cur);
+    }
+    if (rc == 0) {
+        int e = db_exec(s->db, update_sql, "ss", desc, r->param[0]);
+        rc = e < 0 ? api_errno(out, e) : 0;
+    }
+    if (rc) {
+        db_rollback(s->db);
+        return rc;
+    }
+    if ((rc = db_commit(s->db)) < 0)
+        return api_errno(out, rc);
+    server_changed(s, &r->who, event, r->param[0], NULL);
+    return get(s, r, out);
+}
+
 bool name_valid(const char *s)
 {
     if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))

@@ -177,32 +177,7 @@ int h_networks_create(struct server *s, struct req *r, struct resp *out)
 
 int h_network_patch(struct server *s, struct req *r, struct resp *out)
 {
-    const char *desc = NULL;
-    const struct field f[] = { { "description", F_STRING, true, &desc, NULL } };
-    int rc = api_fields(r, f, ARRAY_SIZE(f), out);
-    if (rc)
-        return rc;
-    if (strlen(desc) > 1024)
-        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
-    struct json_object *n;
-    if ((rc = db_begin(s->db)) < 0)
-        return api_errno(out, rc);
-    if ((rc = load_network(s, r->param[0], &n, out)) == 0) {
-        rc = api_check_if_match(r, n, out);
-        json_object_put(n);
-    }
-    if (rc == 0) {
-        int e = db_exec(s->db, "UPDATE networks SET description = ? WHERE name = ?", "ss", desc, r->param[0]);
-        rc = e < 0 ? api_errno(out, e) : 0;
-    }
-    if (rc) {
-        db_rollback(s->db);
-        return rc;
-    }
-    if ((rc = db_commit(s->db)) < 0)
-        return api_errno(out, rc);
-    server_changed(s, &r->who, "network.update", r->param[0], NULL);
-    return h_network_get(s, r, out);
+    return api_patch_description(s, r, out, load_network, "UPDATE networks SET description = ? WHERE name = ?", "network.update", h_network_get);
 }
 
 int h_network_delete(struct server *s, struct req *r, struct resp *out)

@@ -140,32 +140,7 @@ int h_pools_create(struct server *s, struct req *r, struct resp *out)
 
 int h_pool_patch(struct server *s, struct req *r, struct resp *out)
 {
-    const char *desc = NULL;
-    const struct field f[] = { { "description", F_STRING, true, &desc, NULL } };
-    int rc = api_fields(r, f, ARRAY_SIZE(f), out);
-    if (rc)
-        return rc;
-    if (strlen(desc) > 1024)
-        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
-    struct json_object *p;
-    if ((rc = db_begin(s->db)) < 0)
-        return api_errno(out, rc);
-    if ((rc = load_pool(s, r->param[0], &p, out)) == 0) {
-        rc = api_check_if_match(r, p, out);
-        json_object_put(p);
-    }
-    if (rc == 0) {
-        rc = db_exec(s->db, "UPDATE pools SET description = ? WHERE name = ?", "ss", desc, r->param[0]);
-        rc = rc < 0 ? api_errno(out, rc) : 0;
-    }
-    if (rc) {
-        db_rollback(s->db);
-        return rc;
-    }
-    if ((rc = db_commit(s->db)) < 0)
-        return api_errno(out, rc);
-    server_changed(s, &r->who, "pool.update", r->param[0], NULL);
-    return h_pool_get(s, r, out);
+    return api_patch_description(s, r, out, load_pool, "UPDATE pools SET description = ? WHERE name = ?", "pool.update", h_pool_get);
 }
 
 int h_pool_delete(struct server *s, struct req *r, struct resp *out)

@@ -157,6 +157,14 @@ struct route {
 extern const struct route routes[];
 extern const size_t routes_count;
 
+/* PATCH {"description": …} of one row: load(name) for the If-Match check,
+ * then update_sql ("UPDATE t SET description = ? WHERE name = ?") in one
+ * transaction, the change recorded as `event`, answered by get(). */
+typedef int (*api_load_fn)(struct server *s, const char *name, struct json_object **out,
+                           struct resp *resp);
+int api_patch_description(struct server *s, struct req *r, struct resp *out, api_load_fn load,
+                          const char *update_sql, const char *event, route_fn get);
+
 /* Splits and checks the path, then finds its route.  Returns the route or
  * NULL with *err set (E_BAD_PATH, E_NOT_FOUND, E_METHOD_NOT_ALLOWED and a
  * message via fail()); fills r->param. */
