@@ -28,8 +28,8 @@
 struct backoff {
     char key[160];
     int failures;
-    int64_t until;              /* no attempts before this (seconds) */
-    int64_t last;
+    int64_t until;              /* no attempts before this (mono_ms) */
+    int64_t last;               /* the last failure (mono_ms) */
 };
 
 struct auth {
@@ -40,6 +40,14 @@ struct auth {
 };
 
 static int64_t now_s(void) { return (int64_t)time(NULL); }
+/* Monotonic milliseconds: backoff must not shrink to nothing when a failure
+ * lands just before a second boundary. */
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int auth_new(struct server *s, struct auth **out)
 {
@@ -178,7 +186,8 @@ static int64_t backoff_wait(struct auth *a, const char *key)
 {
     pthread_mutex_lock(&a->lock);
     struct backoff *b = backoff_slot(a, key, false);
-    int64_t w = b && b->until > now_s() ? b->until - now_s() : 0;
+    int64_t now = mono_ms();
+    int64_t w = b && b->until > now ? (b->until - now + 999) / 1000 : 0;
     pthread_mutex_unlock(&a->lock);
     return w;
 }
@@ -191,9 +200,9 @@ static void backoff_record(struct auth *a, const char *key, bool ok, int free_tr
         memset(b, 0, sizeof(*b));
     } else if (b) {
         b->failures++;
-        b->last = now_s();
+        b->last = mono_ms();
         if (b->failures >= free_tries)
-            b->until = b->last + MIN(BACKOFF_MAX_S, 1LL << MIN(b->failures - free_tries, 9));
+            b->until = b->last + 1000 * MIN(BACKOFF_MAX_S, 2LL << MIN(b->failures - free_tries, 9));
     }
     pthread_mutex_unlock(&a->lock);
 }
