@@ -73,6 +73,17 @@ static bool has_token(const char *v, const char *token)
     return false;
 }
 
+/* Browsers send Origin with every WebSocket and the session cookie with it,
+ * whichever page opened it; only pages served by this host may use it.
+ * Programs (the CLI, scripts) send no Origin and authenticate otherwise. */
+static bool origin_allowed(const struct req *r)
+{
+    if (!r->origin)
+        return true;
+    const char *o = strstr(r->origin, "://");
+    return o && r->host && !strcasecmp(o + 3, r->host);
+}
+
 int ws_handshake(const struct req *r, struct resp *out)
 {
     uint8_t key[32], digest[20];
@@ -85,6 +96,9 @@ int ws_handshake(const struct req *r, struct resp *out)
     if (!r->ws_key || sodium_base642bin(key, sizeof(key), r->ws_key, strlen(r->ws_key), NULL, &klen, NULL,
                                         sodium_base64_VARIANT_ORIGINAL) < 0 || klen != 16)
         return api_error(out, E_BAD_FIELD, "Sec-WebSocket-Key must be 16 bytes in base64");
+    if (!origin_allowed(r))
+        return api_error(out, E_FORBIDDEN, "WebSocket from origin '%s' refused: only pages served by "
+                         "this host may open its consoles", r->origin);
     char buf[64];
     int n = snprintf(buf, sizeof(buf), "%s" WS_GUID, r->ws_key);
     if (gnutls_hash_fast(GNUTLS_DIG_SHA1, buf, (size_t)n, digest) < 0)

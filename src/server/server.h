@@ -69,6 +69,7 @@ struct req {
     const char *content_type, *authorization, *cookie_session, *csrf_token, *if_match;
     const char *if_none_match;   /* static files only */
     const char *upgrade, *ws_key, *ws_version;   /* WebSocket handshake headers */
+    const char *origin, *host;   /* a browser's WebSocket must come from this site */
     const char *peer_ip;         /* "unix" for the Unix socket */
     int peer_uid;                /* Unix socket: SO_PEERCRED uid, else -1 */
 
