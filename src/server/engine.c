@@ -155,27 +155,44 @@ struct json_object *engine_describe(void)
 
 /* ---- processes ------------------------------------------------------------ */
 
-/* Field 22 of /proc/PID/stat (start time in clock ticks); 0 if the process
- * is gone or a zombie. */
-static uint64_t proc_start_time(pid_t pid)
+/* Fields 3.. of /proc/PID/stat (after the command name, which may hold
+ * anything) into f[3..n-1]; false if the process is gone or a zombie. */
+static bool proc_stat(pid_t pid, uint64_t *f, int n)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');    /* the command name may hold anything */
+    ssize_t len = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+    if (len <= 0)
+        return false;
+    buf[len] = 0;
+    char *p = strrchr(buf, ')');
     if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
-        return 0;
-    p += 2;
-    for (int field = 3; field < 22 && p; field++) {
-        p = strchr(p, ' ');
-        if (p)
-            p++;
+        return false;
+    p += 4;                          /* past ") S " to field 4 */
+    for (int field = 4; field < n; field++) {
+        f[field] = strtoull(p, &p, 10);
+        if (*p != ' ')
+            return field == n - 1;
     }
-    return p ? strtoull(p, NULL, 10) : 0;
+    return true;
+}
+
+/* Field 22 (start time in clock ticks); 0 if the process is gone. */
+static uint64_t proc_start_time(pid_t pid)
+{
+    uint64_t f[23] = { 0 };
+    return proc_stat(pid, f, 23) ? f[22] : 0;
+}
+
+int engine_usage(const struct vm_handle *h, double *cpu_seconds, uint64_t *rss_bytes)
+{
+    uint64_t f[25] = { 0 };
+    if (h->pid <= 0 || !proc_stat(h->pid, f, 25) || f[22] != h->start_time)
+        return fail(ESRCH, "the engine process %d is gone", (int)h->pid);
+    *cpu_seconds = (double)(f[14] + f[15]) / (double)sysconf(_SC_CLK_TCK);
+    *rss_bytes = f[24] * (uint64_t)sysconf(_SC_PAGESIZE);
+    return 0;
 }
 
 bool engine_alive(const struct vm_handle *h)

@@ -83,6 +83,9 @@ int engine_resume(const struct vm_handle *h);
 int engine_status(const struct vm_handle *h, char *buf, size_t len);
 /* A connected fd to the guest's serial port (bytes both ways). */
 int engine_console(const struct vm_handle *h);
+/* What the engine process has used: CPU time (user + system) and resident
+ * memory (guest RAM it touched plus its own). */
+int engine_usage(const struct vm_handle *h, double *cpu_seconds, uint64_t *rss_bytes);
 /* Waits until the process is gone or timeout_ms passes: true if gone. */
 bool engine_wait_gone(const struct vm_handle *h, int timeout_ms);
 

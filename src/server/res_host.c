@@ -59,6 +59,19 @@ int h_host(struct server *s, struct req *r, struct resp *out)
         }
         json_object_object_add(h, "load", l);
     }
+    /* Counters since boot (seconds, all CPUs): a client's graph of CPU busy
+     * is the change in busy over the change in busy + idle between reads. */
+    char st[512];
+    unsigned long long t[8] = { 0 };
+    if (read_proc("/proc/stat", st, sizeof(st)) &&
+        sscanf(st, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &t[0], &t[1], &t[2], &t[3], &t[4],
+               &t[5], &t[6], &t[7]) == 8) {
+        double hz = (double)sysconf(_SC_CLK_TCK);
+        struct json_object *c = json_object_new_object();
+        json_object_object_add(c, "busy", json_object_new_double((double)(t[0] + t[1] + t[2] + t[5] + t[6] + t[7]) / hz));
+        json_object_object_add(c, "idle", json_object_new_double((double)(t[3] + t[4]) / hz));
+        json_object_object_add(h, "cpu_time", c);
+    }
     json_object_object_add(h, "engines", engine_describe());
     return api_sync(out, 200, h);
 }

@@ -119,6 +119,17 @@ int h_vm_get(struct server *s, struct req *r, struct resp *out)
     if (rc)
         return rc;
     struct json_object *v = vm_view(row, out->etag);
+    /* Counters, not rates: a client graphs their change between reads. */
+    struct vm_handle h;
+    handle_of(row, &h);
+    double cpu;
+    uint64_t rss;
+    if (h.pid > 0 && engine_usage(&h, &cpu, &rss) == 0) {
+        struct json_object *u = json_object_new_object();
+        json_object_object_add(u, "cpu_seconds", json_object_new_double(cpu));
+        json_object_object_add(u, "memory_bytes", json_object_new_int64((int64_t)rss));
+        json_object_object_add(v, "usage", u);
+    }
     json_object_put(row);
     return api_sync(out, 200, v);
 }

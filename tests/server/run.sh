@@ -161,6 +161,11 @@ check "a 200 kB body gets 413" test "$s" = 413
 s=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @"$T/big" http://x/api/v1/pools)
 check "a 200 kB chunked body gets 413" test "$s" = 413
 check "corrald still answers after all that" test "$(sock GET /api/v1/host)" = 200
+check "the host gives CPU time counters that grow (busy and idle seconds)" bash -c "
+  a=\$(cd /; curl -s --unix-socket '$SOCK' http://x/api/v1/host | jq -e '.metadata.cpu_time | select(.busy > 0 and .idle > 0) | .busy + .idle') || exit 1
+  sleep 0.3
+  b=\$(cd /; curl -s --unix-socket '$SOCK' http://x/api/v1/host | jq -e '.metadata.cpu_time | .busy + .idle') || exit 1
+  awk -v a=\$a -v b=\$b 'BEGIN { exit !(b > a) }'"
 
 # ---- operations and events -------------------------------------------------------
 curl -sN --unix-socket "$SOCK" http://x/api/v1/events >"$T/events" &

@@ -71,6 +71,10 @@ try {
     await page.waitForTimeout(3500);    // a second sample for the graphs
     return Number(cpus) > 0 && /used of/.test(mem) && (await page.locator('svg.chart polyline').count()) >= 3;
   });
+  await step('the CPU graph measures busy time between two samples (a percentage, not load)', async () => {
+    await page.locator('[data-fact=cpu-busy]', { hasText: /CPU busy: \d+ %/ }).waitFor({ timeout: T });
+    return true;
+  });
   await shot('dashboard');
 
   // ---- a network -------------------------------------------------------------------
@@ -140,6 +144,12 @@ try {
     await step('the VM detail shows its config, NIC address and the description as text', async () => {
       await page.getByRole('cell', { name: '10.215.1.2' }).waitFor({ timeout: T });
       return (await page.locator('p.desc').textContent()) === XSS;
+    });
+    await step('the VM detail graphs its engine\'s CPU and memory live', async () => {
+      await page.locator('[data-usage=cpu]', { hasText: /CPU: \d+ %/ }).waitFor({ timeout: T });
+      const mem = await page.locator('[data-usage=memory]').textContent();
+      return /Memory: [\d.]+ [KMG]i?B resident of/.test(mem) &&
+        (await page.locator('[aria-label="Resource use"] svg.chart polyline').count()) === 2;
     });
     await shot('vm-detail-console');
   } else {
@@ -248,7 +258,7 @@ try {
   // Repeated failures are slowed: the page says how long to wait.
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.waitForURL('**/login', { timeout: T });
-  // The server allows 3 free tries, then makes each next one wait 1, 2, 4 ... s:
+  // The server allows 3 free tries, then makes each next one wait 2, 4, 8 ... s:
   // attempts in quick succession soon get 429.
   await page.getByLabel('User').fill('nobody');
   let slowed = false;

@@ -10,6 +10,7 @@ import { errorBox, loading, replace } from '../ui';
 const POLL_MS = 3000;
 const hist = { load: [] as number[], mem: [] as number[], cpu: [] as number[] };
 let memTotal = 0;
+let lastCpu: { busy: number; idle: number } | null = null;
 
 export function dashboardView(main: HTMLElement): () => void {
   const hostBox = h('section', { class: 'card wide', 'aria-label': 'Host' }, loading('host figures'));
@@ -24,7 +25,13 @@ export function dashboardView(main: HTMLElement): () => void {
       memTotal = host.memory?.total ?? 0;
       hist.load.push(host.load?.[0] ?? 0);
       hist.mem.push(memTotal - (host.memory?.available ?? 0));
-      hist.cpu.push(Math.min(100, ((host.load?.[0] ?? 0) / (host.cpus || 1)) * 100));
+      // cpu_time holds counters: busy is their change between two reads.
+      const ct = host.cpu_time;
+      if (ct && lastCpu) {
+        const db = ct.busy - lastCpu.busy, di = ct.idle - lastCpu.idle;
+        if (db + di > 0) hist.cpu.push(Math.min(100, (100 * db) / (db + di)));
+      }
+      lastCpu = ct ?? null;
       for (const k of Object.keys(hist) as (keyof typeof hist)[]) if (hist[k].length > 60) hist[k].shift();
       const used = hist.mem[hist.mem.length - 1];
       replace(hostBox,
@@ -36,8 +43,8 @@ export function dashboardView(main: HTMLElement): () => void {
           h('dt', {}, 'Kernel'), h('dd', {}, host.kernel ?? '—'),
           h('dt', {}, 'Engine'), h('dd', {}, `${host.engines?.default ?? '—'}: ${host.engines?.default_reason ?? ''}`)),
         h('div', { class: 'charts' },
-          h('figure', {}, lineChart('CPU busy (load per CPU)', [{ label: 'CPU', values: hist.cpu, cls: 'c1' }], 100, (v) => v.toFixed(0) + ' %'),
-            h('figcaption', {}, `CPU (load per CPU): ${hist.cpu[hist.cpu.length - 1].toFixed(0)} %`)),
+          h('figure', {}, lineChart('CPU busy', [{ label: 'CPU', values: hist.cpu, cls: 'c1' }], 100, (v) => v.toFixed(0) + ' %'),
+            h('figcaption', { 'data-fact': 'cpu-busy' }, `CPU busy: ${hist.cpu.length ? hist.cpu[hist.cpu.length - 1].toFixed(0) + ' %' : 'measuring…'}`)),
           h('figure', {}, lineChart('Memory used', [{ label: 'used', values: hist.mem, cls: 'c2' }], memTotal, bytes),
             h('figcaption', {}, `Memory used: ${bytes(used)}`)),
           h('figure', {}, lineChart('Load average', [{ label: '1 min', values: hist.load, cls: 'c3' }],

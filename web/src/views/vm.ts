@@ -1,8 +1,10 @@
-// One VM: its configuration, disks and NICs, actions, and its serial
-// console in the page (xterm.js over the console WebSocket).
+// One VM: its configuration, disks and NICs, actions, a live graph of what
+// its engine process uses, and its serial console in the page (xterm.js
+// over the console WebSocket).
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 import { call, can } from '../api';
+import { lineChart } from '../chart';
 import { badge, bytes, h, table, when } from '../dom';
 import { subscribe } from '../events';
 import { go } from '../main';
@@ -13,9 +15,11 @@ import { actionButtons } from './vms';
 export function vmView(main: HTMLElement, params: string[]): () => void {
   const name = params[0];
   const info = h('div', {}, loading(`VM ${name}`));
+  const usageBox = h('section', { class: 'card wide', 'aria-label': 'Resource use' });
   const consoleBox = h('section', { class: 'card console-card', 'aria-label': 'Serial console' });
   main.appendChild(h('p', { class: 'crumbs' }, h('a', { href: '/vms', 'data-link': true }, 'VMs'), ' / ', name));
   main.appendChild(info);
+  main.appendChild(usageBox);
   main.appendChild(consoleBox);
   let term: ConsoleHandle | null = null;
   let state = '';
@@ -49,6 +53,7 @@ export function vmView(main: HTMLElement, params: string[]): () => void {
               { title: 'MAC', cell: (n: any) => n.mac ?? '—' },
             ], 'No NICs.'))));
       renderConsole();
+      showUsage(vm);
     } catch (e: any) {
       replace(info, errorBox(e));
       if (e?.status === 404) setTimeout(() => go('/vms', true), 1500);
@@ -71,13 +76,42 @@ export function vmView(main: HTMLElement, params: string[]): () => void {
     }
   }
 
+  // usage.* are counters: CPU is their change over the wall time between reads.
+  const hist = { cpu: [] as number[], mem: [] as number[] };
+  let last: { t: number; cpu: number } | null = null;
+  function showUsage(vm: any) {
+    const u = vm.usage;
+    if (!u) {
+      last = null;
+      replace(usageBox, h('h2', {}, 'Resource use'), h('p', { class: 'muted' }, 'Shown while the VM runs.'));
+      return;
+    }
+    const t = performance.now() / 1000;
+    if (last && t - last.t > 0.5) hist.cpu.push(Math.max(0, ((u.cpu_seconds - last.cpu) / (t - last.t)) * 100));
+    if (!last || t - last.t > 0.5) { last = { t, cpu: u.cpu_seconds }; hist.mem.push(u.memory_bytes); }
+    for (const k of ['cpu', 'mem'] as const) if (hist[k].length > 60) hist[k].shift();
+    const cpuNow = hist.cpu.length ? `${hist.cpu[hist.cpu.length - 1].toFixed(0)} %` : 'measuring…';
+    replace(usageBox, h('h2', {}, 'Resource use'),
+      h('div', { class: 'charts' },
+        h('figure', {}, lineChart('Engine CPU (100 % = one host CPU)', [{ label: 'CPU', values: hist.cpu, cls: 'c1' }],
+          Math.max(100, ...hist.cpu), (v) => v.toFixed(0) + ' %'),
+          h('figcaption', { 'data-usage': 'cpu' }, `CPU: ${cpuNow}`)),
+        h('figure', {}, lineChart('Engine memory', [{ label: 'resident', values: hist.mem, cls: 'c2' }],
+          Math.max(vm.memory ?? 0, ...hist.mem), bytes),
+          h('figcaption', { 'data-usage': 'memory' }, `Memory: ${bytes(u.memory_bytes)} resident of ${bytes(vm.memory)}`))));
+  }
+  const poll = setInterval(async () => {
+    if (state !== 'running' && state !== 'paused') return;
+    try { showUsage(await call('GET', `/vms/${encodeURIComponent(name)}`)); } catch { /* load() reports errors */ }
+  }, 3000);
+
   load();
   const unsub = subscribe((type, ev) => {
     if (type === 'overflow' || (type === 'lifecycle' && ev?.metadata?.target === name) ||
         (type === 'operation' && (ev?.metadata?.resources ?? []).some((r: string) => r.endsWith(`/vms/${name}`))))
       load();
   });
-  return () => { unsub(); term?.close(); };
+  return () => { unsub(); clearInterval(poll); term?.close(); };
 }
 
 interface ConsoleHandle { close(): void; }
