@@ -116,6 +116,19 @@ try {
     if (haveVm) await page.locator('.desc', { hasText: XSS }).first().waitFor({ timeout: T });
     return (await page.locator('img[src=x]').count()) === 0 && dialogs.length === 0;
   });
+  if (haveVm) {
+    await step('the admin edits the stopped VM in its detail page (vCPUs 1 -> 2, with If-Match)', async () => {
+      await page.getByRole('link', { name: 'vm1' }).click();
+      await page.locator('[data-action=edit]').click();
+      await page.getByRole('dialog').getByLabel('vCPUs').fill('2');
+      await shot('vm-edit');
+      await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+      await page.getByRole('dialog').waitFor({ state: 'detached', timeout: T });
+      await page.locator('.facts dt', { hasText: 'vCPUs' }).locator('xpath=following-sibling::dd[1]').filter({ hasText: /^2$/ }).waitFor({ timeout: T });
+      return true;
+    });
+    await nav('VMs');
+  } else skip('VM edit', 'no VM');
   await page.evaluate(() => { window.__noReload = 1; });
   if (haveVm) {
     // Started behind the page's back: the change can only arrive by the event stream.

@@ -30,10 +30,11 @@ export function can(role: keyof typeof RANK): boolean {
   return !!m && RANK[m.role] >= RANK[role];
 }
 
-export async function call<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+async function request(method: string, path: string, body?: unknown, ifMatch?: string): Promise<{ data: any; etag: string | null }> {
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET') headers['X-CSRF-Token'] = sessionStorage.getItem(CSRF_KEY) ?? '';
+  if (ifMatch) headers['If-Match'] = ifMatch;
   let res: Response;
   try {
     res = await fetch('/api/v1' + path, {
@@ -52,7 +53,19 @@ export async function call<T = any>(method: string, path: string, body?: unknown
     if (res.status === 401 && !path.startsWith('/auth/login')) onUnauthenticated();
     throw err;
   }
-  return (env?.metadata ?? null) as T;
+  return { data: env?.metadata ?? null, etag: res.headers.get('ETag') };
+}
+
+export async function call<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+  return (await request(method, path, body)).data as T;
+}
+
+/* A resource with its ETag, and an update that applies only if it is unchanged. */
+export function getTagged(path: string): Promise<{ data: any; etag: string | null }> {
+  return request('GET', path);
+}
+export async function patchIfMatch<T = any>(path: string, body: unknown, etag: string | null): Promise<T> {
+  return (await request('PATCH', path, body, etag ?? undefined)).data as T;
 }
 
 export async function login(username: string, password: string): Promise<Me> {

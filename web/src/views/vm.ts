@@ -3,13 +3,13 @@
 // over the console WebSocket).
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
-import { call, can } from '../api';
+import { ApiError, call, can, getTagged, patchIfMatch } from '../api';
 import { lineChart } from '../chart';
 import { badge, bytes, h, table, when } from '../dom';
 import { subscribe } from '../events';
 import { go } from '../main';
 import { pruneStyleShim } from '../styleshim';
-import { errorBox, loading, replace } from '../ui';
+import { busy, errorBox, errorText, field, loading, modal, notify, replace } from '../ui';
 import { actionButtons } from './vms';
 
 export function vmView(main: HTMLElement, params: string[]): () => void {
@@ -26,12 +26,14 @@ export function vmView(main: HTMLElement, params: string[]): () => void {
 
   async function load() {
     try {
-      const vm = await call('GET', `/vms/${encodeURIComponent(name)}`);
+      const { data: vm, etag } = await getTagged(`/vms/${encodeURIComponent(name)}`);
       state = vm.state;
+      const edit = can('operator') ? h('button', { type: 'button', 'data-action': 'edit' }, 'Edit') as HTMLButtonElement : null;
+      edit?.addEventListener('click', () => editDialog(vm, etag, load));
       const boot = vm.boot ?? {};
       replace(info,
         h('div', { class: 'title' }, h('h1', {}, vm.name, ' ', h('span', { 'data-vm-state': vm.name }, badge(vm.state))),
-          actionButtons(vm, () => { if (vm.state === 'stopped') load(); })),
+          h('div', { class: 'actions' }, edit, actionButtons(vm, () => { if (vm.state === 'stopped') load(); }))),
         vm.description ? h('p', { class: 'desc' }, vm.description) : null,
         h('div', { class: 'grid' },
           h('section', { class: 'card' }, h('h2', {}, 'Configuration'),
@@ -146,4 +148,47 @@ function openConsole(box: HTMLElement, name: string): ConsoleHandle {
       pruneStyleShim();
     },
   };
+}
+
+/* Description any time; vCPUs and memory while stopped (the server says so
+ * too).  If-Match: a change made meanwhile by someone else is not overwritten. */
+function editDialog(vm: any, etag: string | null, done: () => void): void {
+  modal(`Edit ${vm.name}`, (close) => {
+    const stopped = vm.state === 'stopped';
+    const desc = h('input', { name: 'description', maxlength: 200, value: vm.description ?? '' }) as HTMLInputElement;
+    const vcpus = h('input', { name: 'vcpus', type: 'number', min: 1, max: 64, value: vm.vcpus, disabled: !stopped }) as HTMLInputElement;
+    const memory = h('input', { name: 'memory', value: `${Math.round(vm.memory / 1048576)}M`, disabled: !stopped,
+      pattern: '[0-9]+[KMGT]?' }) as HTMLInputElement;
+    const hint = stopped ? undefined : 'Stop the VM to change this';
+    const msg = h('p', { class: 'error', role: 'alert', hidden: true });
+    const save = h('button', { type: 'submit', class: 'primary' }, 'Save') as HTMLButtonElement;
+    const form = h('form', { class: 'dialog-form', novalidate: true },
+      field('Description', desc), h('div', { class: 'row' }, field('vCPUs', vcpus, hint), field('Memory', memory, hint ?? 'e.g. 512M or 2G')),
+      msg, h('div', { class: 'buttons' }, h('button', { type: 'button', onclick: () => close() }, 'Cancel'), save));
+    const fail = (text: string, input?: HTMLElement) => { msg.textContent = text; msg.hidden = false; input?.focus(); };
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      msg.hidden = true;
+      const body: any = {};
+      if (desc.value !== (vm.description ?? '')) body.description = desc.value;
+      if (stopped) {
+        const n = Number(vcpus.value);
+        if (!Number.isInteger(n) || n < 1 || n > 64) return fail('vCPUs must be a whole number from 1 to 64.', vcpus);
+        if (!/^[0-9]+[KMGT]?$/.test(memory.value)) return fail('Memory is a size such as 512M or 2G.', memory);
+        if (n !== vm.vcpus) body.vcpus = n;
+        if (memory.value !== `${Math.round(vm.memory / 1048576)}M`) body.memory = memory.value;
+      }
+      if (!Object.keys(body).length) { close(); return; }
+      try {
+        await busy(save, 'Saving…', () => patchIfMatch(`/vms/${encodeURIComponent(vm.name)}`, body, etag));
+        close();
+        notify(`Saved ${vm.name}.`);
+        done();
+      } catch (e) {
+        fail(e instanceof ApiError && e.status === 412
+          ? 'The VM was changed meanwhile: close this dialog and edit again.' : errorText(e));
+      }
+    });
+    return form;
+  });
 }
