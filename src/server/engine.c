@@ -46,6 +46,14 @@ static const struct engine_ops *ops_of(enum vm_engine e)
 
 const char *engine_bin(enum vm_engine e) { return e == ENGINE_KVM ? vmm_bin : qemu_bin; }
 
+int engine_jail(const struct vm_spec *s, char *out, size_t len)
+{
+    snprintf(out, len, "%s/jail", s->dir);
+    if (mkdir(out, 0711) < 0 && errno != EEXIST)
+        return fail(errno, "cannot create %s: %m", out);
+    return 0;
+}
+
 static bool find_in_path(const char *prog, char *out, size_t len)
 {
     const char *path = getenv("PATH");

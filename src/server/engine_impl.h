@@ -32,6 +32,9 @@ struct engine_ops {
 };
 extern const struct engine_ops engine_qemu_ops, engine_kvm_ops;
 const char *engine_bin(enum vm_engine e);
+/* The empty root-owned directory SPEC's engine chroots into once it has
+ * opened every file it needs (kernel, disks, taps, sockets): DIR/jail. */
+int engine_jail(const struct vm_spec *spec, char *out, size_t len);
 
 /* One JSON object per line over a Unix socket (QMP, corral-vmm's API). */
 int jsonl_connect(const char *path);

@@ -47,12 +47,10 @@ static int kvm_argv(const struct vm_spec *s, const struct vm_handle *h, struct a
         argv_add(a, "tap=%s,mac=%s", s->nics[i].tap, s->nics[i].mac);
     }
     if (s->uid) {
-        /* An empty root-owned directory to chroot into: the engine has every
-         * file it needs (kernel, disks, taps, pty, API socket) open by then. */
         char jail[VM_PATH_MAX];
-        snprintf(jail, sizeof(jail), "%s/jail", s->dir);
-        if (mkdir(jail, 0711) < 0 && errno != EEXIST)
-            return fail(errno, "cannot create %s: %m", jail);
+        int r = engine_jail(s, jail, sizeof(jail));
+        if (r < 0)
+            return r;
         argv_add(a, "--jail");
         argv_add(a, "%s", jail);
         argv_add(a, "--uid");

@@ -71,6 +71,20 @@ static int qemu_argv(const struct vm_spec *s, const struct vm_handle *h, struct 
     argv_add(a, "chardev:serial0");
     argv_add(a, "-qmp");
     argv_add(a, "unix:%s,server=on,wait=off", h->control);
+    if (s->uid) {
+        /* Once set up, QEMU chroots, drops to the VM's own uid and keeps a
+         * seccomp filter (set*id stays allowed: -runas needs it first). */
+        char jail[VM_PATH_MAX];
+        int r = engine_jail(s, jail, sizeof(jail));
+        if (r < 0)
+            return r;
+        argv_add(a, "-chroot");
+        argv_add(a, "%s", jail);
+        argv_add(a, "-runas");
+        argv_add(a, "%u:%u", s->uid, s->uid);
+        argv_add(a, "-sandbox");
+        argv_add(a, "on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny");
+    }
     return 0;
 }
 
