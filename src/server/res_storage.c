@@ -107,8 +107,8 @@ int h_pools_create(struct server *s, struct req *r, struct resp *out)
         return rc;
     if (!name_valid(name))
         return api_error(out, E_BAD_NAME, "'%.64s' is not a valid pool name " NAME_RULE, name);
-    if (strlen(desc) > 1024)
-        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    if ((rc = api_check_description(desc, out)))
+        return rc;
     char def[1100];
     snprintf(def, sizeof(def), "%s/%s", s->pools_dir, name);
     if (path && !path_valid(path))
@@ -378,8 +378,8 @@ int h_volumes_create(struct server *s, struct req *r, struct resp *out)
         rc = api_error(out, E_BAD_NAME, "'%.64s' is not a valid volume name " NAME_RULE, name);
     else if (blk_parse_format(format, &j->format) < 0 || j->format == BLK_FMT_PROBE)
         rc = api_error(out, E_BAD_FIELD, "format must be qcow2 or raw");
-    else if (strlen(desc) > 1024)
-        rc = api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    else if (api_check_description(desc, out))
+        rc = out->status;
     else if (source)
         rc = clone_base(s, j, out);
     else if (!size)
@@ -485,8 +485,8 @@ int h_volume_patch(struct server *s, struct req *r, struct resp *out)
         return rc;
     if (!has_size && !desc)
         return api_error(out, E_MISSING_FIELD, "give 'size' (resize) and/or 'description'");
-    if (desc && strlen(desc) > 1024)
-        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    if ((rc = api_check_description(desc, out)))
+        return rc;
     if (has_size && size > (1ULL << 50))
         return api_error(out, E_BAD_FIELD, "size is larger than 1 PiB");
     struct json_object *v = NULL;
