@@ -34,12 +34,7 @@ static int parse_hook(json_object *o, const char *path, struct oci_hook *h)
     json_object *v;
     char p[128];
     int r;
-    if (!json_object_is_type(o, json_type_object))
-        return spec_type_err(path, "an object");
-    snprintf(p, sizeof(p), "%s.path", path);
-    if (!(v = spec_member(o, "path")))
-        return fail(EINVAL, "%s: missing", p);
-    if ((r = spec_get_str(v, p, &h->path)) < 0 || (r = check_abs(p, h->path)) < 0)
+    if ((r = spec_object_path(o, path, "path", &h->path)) < 0)
         return r;
     snprintf(p, sizeof(p), "%s.args", path);
     if ((v = spec_member(o, "args")) && (r = get_strv(v, p, 4096, &h->args)) < 0)

@@ -146,6 +146,13 @@ int spec_get_u64(json_object *v, const char *path, uint64_t *out);
 int spec_get_array(json_object *v, const char *path, size_t max, size_t *n);
 int get_strv(json_object *v, const char *path, size_t max, char ***out);
 int check_abs(const char *path, const char *s);
+/* The member `key` of obj, which must be there, into *v; f (flen bytes)
+ * gets its path "path.key" for the caller's next messages. */
+int spec_required(json_object *obj, const char *path, const char *key, char *f, size_t flen, json_object **v);
+/* o, an element (at `path`) of an array of objects each with a required
+ * absolute path in the member `key` (mounts, devices, hooks): that path
+ * into *out. */
+int spec_object_path(json_object *o, const char *path, const char *key, char **out);
 /* ---- shared with the image code (image.c, bundle.c) ---- */
 
 /* openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): symlinks resolve inside

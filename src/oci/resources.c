@@ -167,10 +167,8 @@ static int parse_blkio_devs(json_object *arr, const char *path, bool weight,
         d->major = (uint32_t)maj;
         d->minor = (uint32_t)min;
         if (!weight) {
-            snprintf(fp, sizeof(fp), "%.200s.rate", p);
-            if (!(v = spec_member(o, "rate")))
-                return fail(EINVAL, "%s: missing", fp);
-            if ((r = spec_get_u64(v, fp, &d->rate)) < 0)
+            if ((r = spec_required(o, p, "rate", fp, sizeof(fp), &v)) < 0 ||
+                (r = spec_get_u64(v, fp, &d->rate)) < 0)
                 return r;
         }
     }
@@ -224,17 +222,13 @@ static int parse_hugepages(json_object *arr, const char *path, struct oci_resour
         snprintf(p, sizeof(p), "%.200s[%zu]", path, i);
         if (!json_object_is_type(o, json_type_object))
             return spec_type_err(p, "an object");
-        snprintf(fp, sizeof(fp), "%.200s.pageSize", p);
-        if (!(v = spec_member(o, "pageSize")))
-            return fail(EINVAL, "%s: missing", fp);
-        if ((ret = spec_get_str(v, fp, &h->page_size)) < 0)
+        if ((ret = spec_required(o, p, "pageSize", fp, sizeof(fp), &v)) < 0 ||
+            (ret = spec_get_str(v, fp, &h->page_size)) < 0)
             return ret;
         if (!valid_page_size(h->page_size))
             return fail(EINVAL, "%s: \"%.32s\" is not a size like \"2MB\"", fp, h->page_size);
-        snprintf(fp, sizeof(fp), "%.200s.limit", p);
-        if (!(v = spec_member(o, "limit")))
-            return fail(EINVAL, "%s: missing", fp);
-        if ((ret = spec_get_u64(v, fp, &h->limit)) < 0)
+        if ((ret = spec_required(o, p, "limit", fp, sizeof(fp), &v)) < 0 ||
+            (ret = spec_get_u64(v, fp, &h->limit)) < 0)
             return ret;
     }
     return 0;
@@ -258,10 +252,8 @@ static int parse_dev_rules(json_object *arr, const char *path, struct oci_resour
                                    { "minor", -1, 0xfffff, &d->minor } };
         if ((ret = get_fields(o, p, f, ARRAY_SIZE(f))) < 0)
             return ret;
-        snprintf(fp, sizeof(fp), "%.200s.allow", p);
-        if (!(v = spec_member(o, "allow")))
-            return fail(EINVAL, "%s: missing", fp);
-        if ((ret = spec_get_bool(v, fp, &d->allow)) < 0)
+        if ((ret = spec_required(o, p, "allow", fp, sizeof(fp), &v)) < 0 ||
+            (ret = spec_get_bool(v, fp, &d->allow)) < 0)
             return ret;
         d->type = 'a';
         snprintf(fp, sizeof(fp), "%.200s.type", p);

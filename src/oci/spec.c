@@ -124,6 +124,26 @@ int check_abs(const char *path, const char *s)
     return 0;
 }
 
+int spec_required(json_object *obj, const char *path, const char *key, char *f, size_t flen, json_object **v)
+{
+    snprintf(f, flen, "%s.%s", path, key);
+    if (!(*v = spec_member(obj, key)))
+        return fail(EINVAL, "%s: missing", f);
+    return 0;
+}
+
+int spec_object_path(json_object *o, const char *path, const char *key, char **out)
+{
+    char f[320];
+    json_object *v;
+    int r;
+    if (!json_object_is_type(o, json_type_object))
+        return spec_type_err(path, "an object");
+    if ((r = spec_required(o, path, key, f, sizeof(f), &v)) < 0 || (r = spec_get_str(v, f, out)) < 0)
+        return r;
+    return check_abs(f, *out);
+}
+
 /* ---- name tables ---- */
 
 static const struct { const char *name; int type; } ns_names[] = {
@@ -293,12 +313,7 @@ static int parse_mounts(json_object *arr, struct oci_spec *s)
         struct oci_mount *m = &s->mounts[i];
         char p[64], f[96];
         snprintf(p, sizeof(p), "mounts[%zu]", i);
-        if (!json_object_is_type(o, json_type_object))
-            return spec_type_err(p, "an object");
-        snprintf(f, sizeof(f), "%s.destination", p);
-        if (!(v = spec_member(o, "destination")))
-            return fail(EINVAL, "%s: missing", f);
-        if ((r = spec_get_str(v, f, &m->destination)) < 0 || (r = check_abs(f, m->destination)) < 0)
+        if ((r = spec_object_path(o, p, "destination", &m->destination)) < 0)
             return r;
         snprintf(f, sizeof(f), "%s.type", p);
         if ((v = spec_member(o, "type")) && (r = spec_get_str(v, f, &m->type)) < 0)
@@ -578,16 +593,9 @@ static int parse_devices(json_object *arr, struct oci_spec *s)
         struct oci_device *d = &s->devices[i];
         char p[64], f[96];
         snprintf(p, sizeof(p), "linux.devices[%zu]", i);
-        if (!json_object_is_type(o, json_type_object))
-            return spec_type_err(p, "an object");
-        snprintf(f, sizeof(f), "%s.path", p);
-        if (!(v = spec_member(o, "path")))
-            return fail(EINVAL, "%s: missing", f);
-        if ((r = spec_get_str(v, f, &d->path)) < 0 || (r = check_abs(f, d->path)) < 0)
+        if ((r = spec_object_path(o, p, "path", &d->path)) < 0 ||
+            (r = spec_required(o, p, "type", f, sizeof(f), &v)) < 0)
             return r;
-        snprintf(f, sizeof(f), "%s.type", p);
-        if (!(v = spec_member(o, "type")))
-            return fail(EINVAL, "%s: missing", f);
         if (!json_object_is_type(v, json_type_string))
             return spec_type_err(f, "a string");
         const char *t = json_object_get_string(v);

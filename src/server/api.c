@@ -142,8 +142,8 @@ int api_patch_description(struct server *s, struct req *r, struct resp *out, api
     int rc = api_fields(r, f, ARRAY_SIZE(f), out);
     if (rc)
         return rc;
-    if (strlen(desc) > 1024)
-        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    if ((rc = api_check_description(desc, out)))
+        return rc;
     struct json_object *cur;
     if ((rc = db_begin(s->db)) < 0)
         return api_errno(out, rc);
@@ -174,6 +174,13 @@ bool name_valid(const char *s)
         if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '-'))
             return false;
     return n <= NAME_MAX_LEN;
+}
+
+int api_check_description(const char *desc, struct resp *out)
+{
+    if (desc && strlen(desc) > 1024)
+        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    return 0;
 }
 
 /* An absolute path without ".", ".." or empty components. */

@@ -118,8 +118,8 @@ int h_networks_create(struct server *s, struct req *r, struct resp *out)
     int prefix;
     if (!name_valid(name))
         return api_error(out, E_BAD_NAME, "'%.64s' is not a valid network name " NAME_RULE, name);
-    if (strlen(desc) > 1024)
-        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    if ((rc = api_check_description(desc, out)))
+        return rc;
     if (parse_subnet(subnet, &net, &prefix) < 0)
         return api_error(out, E_BAD_FIELD, "%s", err_msg());
     char canon[24], gw[16], bridge[16];

@@ -107,8 +107,8 @@ int h_pools_create(struct server *s, struct req *r, struct resp *out)
         return rc;
     if (!name_valid(name))
         return api_error(out, E_BAD_NAME, "'%.64s' is not a valid pool name " NAME_RULE, name);
-    if (strlen(desc) > 1024)
-        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    if ((rc = api_check_description(desc, out)))
+        return rc;
     char def[1100];
     snprintf(def, sizeof(def), "%s/%s", s->pools_dir, name);
     if (path && !path_valid(path))
@@ -378,8 +378,8 @@ int h_volumes_create(struct server *s, struct req *r, struct resp *out)
         rc = api_error(out, E_BAD_NAME, "'%.64s' is not a valid volume name " NAME_RULE, name);
     else if (blk_parse_format(format, &j->format) < 0 || j->format == BLK_FMT_PROBE)
         rc = api_error(out, E_BAD_FIELD, "format must be qcow2 or raw");
-    else if (strlen(desc) > 1024)
-        rc = api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    else if (api_check_description(desc, out))
+        rc = out->status;
     else if (source)
         rc = clone_base(s, j, out);
     else if (!size)
@@ -471,6 +471,45 @@ static int volume_settled(struct server *s, struct json_object *v, const char *w
     return 0;
 }
 
+/* Ends a volume PATCH or DELETE's transaction: rolls back on rc (or a
+ * failed commit) and then drops v. */
+static int vol_txn_end(struct server *s, int rc, struct json_object *v, struct resp *out)
+{
+    if (rc)
+        db_rollback(s->db);
+    else if ((rc = db_commit(s->db)) < 0)
+        rc = api_errno(out, rc);
+    if (rc)
+        json_object_put(v);
+    return rc;
+}
+
+/* Runs a job on the volume v (the request's, which the caller has marked
+ * busy: resizing, deleting) and drops v; the volume is ready again if the
+ * job does not start. */
+static int vol_job_submit(struct server *s, struct req *r, struct json_object *v, uint64_t size,
+                          const char *kind, op_fn fn, op_done_fn done, struct resp *out)
+{
+    struct vol_job *j = calloc(1, sizeof(*j));
+    int rc;
+    if (!j) {
+        rc = api_error(out, E_INTERNAL, "out of memory");
+    } else {
+        j->who = r->who;
+        j->size = size;
+        snprintf(j->pool, sizeof(j->pool), "%s", r->param[0]);
+        snprintf(j->name, sizeof(j->name), "%s", r->param[1]);
+        blk_parse_format(jstr(v, "format"), &j->format);
+        volume_path(s, j->pool, j->name, jstr(v, "format"), j->path, sizeof(j->path));
+        rc = submit(s, r, kind, j, fn, done, out);
+    }
+    json_object_put(v);
+    if (rc != 202)
+        db_exec(s->db, "UPDATE volumes SET state = 'ready' WHERE pool = ? AND name = ?", "ss",
+                r->param[0], r->param[1]);
+    return rc;
+}
+
 int h_volume_patch(struct server *s, struct req *r, struct resp *out)
 {
     const char *desc = NULL;
@@ -485,8 +524,8 @@ int h_volume_patch(struct server *s, struct req *r, struct resp *out)
         return rc;
     if (!has_size && !desc)
         return api_error(out, E_MISSING_FIELD, "give 'size' (resize) and/or 'description'");
-    if (desc && strlen(desc) > 1024)
-        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    if ((rc = api_check_description(desc, out)))
+        return rc;
     if (has_size && size > (1ULL << 50))
         return api_error(out, E_BAD_FIELD, "size is larger than 1 PiB");
     struct json_object *v = NULL;
@@ -502,38 +541,15 @@ int h_volume_patch(struct server *s, struct req *r, struct resp *out)
             db_exec(s->db, "UPDATE volumes SET state = 'resizing' WHERE pool = ? AND name = ?", "ss",
                     r->param[0], r->param[1]);
     }
-    if (rc) {
-        db_rollback(s->db);
-        json_object_put(v);
+    if ((rc = vol_txn_end(s, rc, v, out)))
         return rc;
-    }
-    if ((rc = db_commit(s->db)) < 0) {
-        json_object_put(v);
-        return api_errno(out, rc);
-    }
     if (desc)
         server_changed(s, &r->who, "volume.update", r->param[1], NULL);
     if (!has_size) {
         json_object_put(v);
         return h_volume_get(s, r, out);
     }
-    struct vol_job *j = calloc(1, sizeof(*j));
-    if (!j) {
-        json_object_put(v);
-        return api_error(out, E_INTERNAL, "out of memory");
-    }
-    j->who = r->who;
-    j->size = size;
-    snprintf(j->pool, sizeof(j->pool), "%s", r->param[0]);
-    snprintf(j->name, sizeof(j->name), "%s", r->param[1]);
-    blk_parse_format(jstr(v, "format"), &j->format);
-    volume_path(s, j->pool, j->name, jstr(v, "format"), j->path, sizeof(j->path));
-    json_object_put(v);
-    rc = submit(s, r, "volume.resize", j, vol_resize_run, vol_resize_done, out);
-    if (rc != 202)
-        db_exec(s->db, "UPDATE volumes SET state = 'ready' WHERE pool = ? AND name = ?", "ss",
-                r->param[0], r->param[1]);
-    return rc;
+    return vol_job_submit(s, r, v, size, "volume.resize", vol_resize_run, vol_resize_done, out);
 }
 
 static int vol_delete_run(struct server *s, struct op *op, void *arg)
@@ -568,30 +584,9 @@ int h_volume_delete(struct server *s, struct req *r, struct resp *out)
     if ((rc = load_volume(s, r, &v, out)) == 0 && !(rc = volume_settled(s, v, "delete", out)))
         db_exec(s->db, "UPDATE volumes SET state = 'deleting' WHERE pool = ? AND name = ?", "ss",
                 r->param[0], r->param[1]);
-    if (rc) {
-        db_rollback(s->db);
-        json_object_put(v);
+    if ((rc = vol_txn_end(s, rc, v, out)))
         return rc;
-    }
-    if ((rc = db_commit(s->db)) < 0) {
-        json_object_put(v);
-        return api_errno(out, rc);
-    }
-    struct vol_job *j = calloc(1, sizeof(*j));
-    if (!j) {
-        json_object_put(v);
-        return api_error(out, E_INTERNAL, "out of memory");
-    }
-    j->who = r->who;
-    snprintf(j->pool, sizeof(j->pool), "%s", r->param[0]);
-    snprintf(j->name, sizeof(j->name), "%s", r->param[1]);
-    volume_path(s, j->pool, j->name, jstr(v, "format"), j->path, sizeof(j->path));
-    json_object_put(v);
-    rc = submit(s, r, "volume.delete", j, vol_delete_run, vol_delete_done, out);
-    if (rc != 202)
-        db_exec(s->db, "UPDATE volumes SET state = 'ready' WHERE pool = ? AND name = ?", "ss",
-                r->param[0], r->param[1]);
-    return rc;
+    return vol_job_submit(s, r, v, 0, "volume.delete", vol_delete_run, vol_delete_done, out);
 }
 
 int storage_recover(struct server *s)

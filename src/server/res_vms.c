@@ -370,8 +370,8 @@ int h_vms_create(struct server *s, struct req *r, struct resp *out)
         return rc;
     if (!name_valid(name))
         return api_error(out, E_BAD_NAME, "'%.64s' is not a valid VM name " NAME_RULE, name);
-    if (strlen(desc) > 1024)
-        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    if ((rc = api_check_description(desc, out)))
+        return rc;
     struct json_object *cfg = json_object_new_object();
     merge_config(cfg, r->json);
     uint8_t rnd[3];
@@ -436,8 +436,8 @@ int h_vm_patch(struct server *s, struct req *r, struct resp *out)
     if (!r->json || !json_object_object_length(r->json))
         return api_error(out, E_MISSING_FIELD, "give the fields to change (description, vcpus, memory, engine, "
                          "boot, disks, nics)");
-    if (desc && strlen(desc) > 1024)
-        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    if ((rc = api_check_description(desc, out)))
+        return rc;
     bool config = json_object_object_length(r->json) > (desc ? 1 : 0);
     struct json_object *row = NULL, *cfg = NULL;
     if ((rc = db_begin(s->db)) < 0)

@@ -127,6 +127,8 @@ bool name_valid(const char *s);
 /* An absolute path of at most 1024 bytes without ".", ".." or empty
  * components or control characters. */
 bool path_valid(const char *p);
+/* 400 bad_field unless desc is NULL (not given) or at most 1024 bytes. */
+int api_check_description(const char *desc, struct resp *out);
 /* A member's string value, or NULL. */
 const char *json_str(struct json_object *o, const char *key);
 

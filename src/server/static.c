@@ -15,7 +15,6 @@
  * Content-Security-Policy (http.c adds it when resp.html is set). */
 #include "server/server.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
@@ -156,16 +155,7 @@ static int send_file(const struct server *s, const struct req *r, const char *re
     }
     size_t size = (size_t)st.st_size;
     char *buf = malloc(size + 1);
-    size_t got = 0;
-    while (buf && got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    if (!buf || got != size) {
+    if (!buf || read_full(fd, buf, size) != (ssize_t)size) {
         free(buf);
         out->etag[0] = 0;
         return plain(out, 500, "Cannot read the file.\n");

@@ -3,7 +3,16 @@
    ws.py --unix SOCK PATH [--header H]... [--prompt RE] [--send TEXT]... [--expect RE] [--timeout S] [--ping]
 Prints the HTTP status line of the handshake, checks Sec-WebSocket-Accept,
 sends each --send (masked text frames, one per line, after a short wait),
-and exits 0 once the received bytes match --expect (or after --timeout: 1)."""
+and exits 0 once the received bytes match --expect (or after --timeout: 1).
+
+corrald replays the console's scrollback on connect, so old output (old
+prompts, old answers) arrives first.  With --prompt the replay is read to
+its end, then Enter is pressed until a fresh prompt appears; with --send,
+--expect looks only at what arrives after the first line is sent.  The
+prompt is matched with terminal escape sequences removed: busybox's shell
+asks for the cursor position (ESC [ 6 n) after every prompt, and whether
+that arrives in the same frame as the prompt is a matter of timing.
+On failure the reason goes to stderr; the transcript is always printed."""
 import argparse, base64, hashlib, os, re, socket, struct, sys, time
 
 ap = argparse.ArgumentParser()
@@ -47,15 +56,16 @@ def frame(op, payload):
     h = bytes([0x80 | op]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack(">H", n))
     return h + m + bytes(b ^ m[i % 4] for i, b in enumerate(payload))
 
-data, pong = b"", False
+data, pong, received = b"", False, 0
 def pump(t):
-    global rest, data, pong
+    global rest, data, pong, received
     s.settimeout(t)
     try:
         d = s.recv(65536)
         if not d:
             return False
         rest += d
+        received += len(d)
     except socket.timeout:
         pass
     while len(rest) >= 2:
@@ -70,25 +80,58 @@ def pump(t):
         elif op == 8: return False
     return True
 
+def settle(quiet=0.3, limit=3.0):
+    """Reads until nothing has come for `quiet` s: the scrollback replay is in."""
+    stop = min(end, time.time() + limit)
+    while time.time() < stop:
+        n = received
+        if not pump(quiet):
+            return False
+        if received == n:
+            break
+    return True
+
+CSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]")
+def prompt_seen(since):
+    return re.search(a.prompt.encode(), CSI.sub(b"", data[since:])) is not None
+
+def finish(ok, why=""):
+    try:
+        s.sendall(frame(8, struct.pack(">H", 1000)))
+    except OSError:
+        pass
+    sys.stdout.write(data.decode(errors="replace"))
+    print()
+    if a.ping:
+        print("pong" if pong else "no pong")
+    if not ok:
+        print(f"ws.py: {why}", file=sys.stderr)
+    sys.exit(0 if ok else 1)
+
 if a.ping:
     s.sendall(frame(9, b"hi"))
 end = time.time() + a.timeout
-pump(1.0)
-while a.prompt and not re.search(a.prompt.encode(), data) and time.time() < end:
-    s.sendall(frame(1, b"\n"))
-    for _ in range(4):
-        pump(0.25)
+open_ = settle() if a.prompt else pump(1.0)
+if a.prompt:
+    mark = len(data)
+    while open_ and not prompt_seen(mark) and time.time() < end:
+        s.sendall(frame(1, b"\n"))
+        for _ in range(4):
+            if prompt_seen(mark) or not (open_ := pump(0.25)):
+                break
+    if not prompt_seen(mark):
+        finish(False, f"no prompt matching {a.prompt!r} after pressing Enter for {a.timeout:g} s"
+               + ("" if open_ else " (the console closed)"))
+mark = len(data)
 for t in a.send:
     s.sendall(frame(1, (t + "\n").encode()))
     pump(0.5)
+def expected():
+    return not a.expect or re.search(a.expect.encode(), data[mark if a.send else 0:])
 while time.time() < end:
-    if a.expect and re.search(a.expect.encode(), data) and (pong or not a.ping):
+    if a.expect and expected() and (pong or not a.ping):
         break
     if not pump(0.3):
         break
-s.sendall(frame(8, struct.pack(">H", 1000)))
-sys.stdout.write(data.decode(errors="replace"))
-print()
-if a.ping:
-    print("pong" if pong else "no pong")
-sys.exit(0 if (not a.expect or re.search(a.expect.encode(), data)) and (pong or not a.ping) else 1)
+ok = bool(expected()) and (pong or not a.ping)
+finish(ok, "" if ok else f"no {'pong' if expected() else repr(a.expect)} within {a.timeout:g} s")
