@@ -118,7 +118,13 @@ check "corral vm start vm1" CLI vm start vm1
 check "vm1 is running on the qemu engine" test "$(vmj vm1 .state):$(vmj vm1 .running_engine)" = running:qemu
 VPID=$(vmj vm1 .pid)
 check "its engine runs in a session of its own, not as corrald's child" test "$(ps -o sid= -p "$VPID" | tr -d ' ')" != "$(ps -o sid= -p "$PID" | tr -d ' ')" -a "$(ps -o ppid= -p "$VPID" | tr -d ' ')" != "$PID"
+check "its QEMU runs jailed: the VM's own uid, chrooted, seccomp on, no capabilities" \
+  eval 'grep -q "^Uid:.*$((0x60000000 + 1))" /proc/$VPID/status && [ "$(readlink /proc/$VPID/root)" = "$T/state/vms/1/jail" ] &&
+        grep -q "^Seccomp:[[:space:]]*2" /proc/$VPID/status && grep -q "^CapEff:[[:space:]]*0*$" /proc/$VPID/status'
 t4 400 "the console without a WebSocket upgrade" GET /api/v1/vms/vm1/console
+check "a console WebSocket opened by another site's page (Origin) is refused: 403" \
+  bash -c "WS_OUT=\$(python3 '$SRC/tests/server/ws.py' --unix '$SOCK' /api/v1/vms/vm1/console --header 'Origin: https://evil.example' --ping --timeout 5); grep -q ' 403 ' <<<\"\$WS_OUT\""
+check "...one opened by this host's own page is accepted" WS /api/v1/vms/vm1/console --header "Origin: https://corrald" --ping --timeout 5
 TAP=$(ip -br link show master "$BR1" | awk '{print $1}' | head -1)
 check "its tap is on n1's bridge" test -n "$TAP"
 if console vm1 'echo CORRAL-$((6*7))' 'CORRAL-42'; then
