@@ -250,7 +250,9 @@ int network_assign(struct server *s, const char *network, const char *want, cons
     snprintf(bridge, 16, "%s", json_str(n, "bridge"));
     uint32_t last = net | ~(~0u << (32 - prefix));    /* the broadcast address */
     db_rows(s->db, &used, "SELECT json_extract(n.value, '$.address') AS a FROM vms, json_each(vms.config, "
-            "'$.nics') AS n WHERE json_extract(n.value, '$.network') = ? AND vms.name != ?", "ss", network, vm);
+            "'$.nics') AS n WHERE json_extract(n.value, '$.network') = ? AND vms.name != ? "
+            "UNION ALL SELECT json_extract(config, '$.address') FROM containers "
+            "WHERE json_extract(config, '$.network') = ?", "sss", network, vm, network);
     if (want) {
         struct in_addr ia;
         if (inet_pton(AF_INET, want, &ia) != 1)
