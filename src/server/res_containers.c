@@ -215,11 +215,10 @@ static int write_limits(const char *bundle, struct json_object *cfg)
     return r;
 }
 
-/* Adds the configured env to the bundle's process.env (once, at create). */
-static int add_env(const char *bundle, struct json_object *env)
+/* At create: cmd replaces the image's whole command (Entrypoint and Cmd),
+ * env is added to the image's. */
+static int customize(const char *bundle, struct json_object *cmd, struct json_object *env)
 {
-    if (!env || !json_object_array_length(env))
-        return 0;
     char path[1300];
     snprintf(path, sizeof(path), "%s/config.json", bundle);
     struct json_object *c = json_object_from_file(path), *proc, *penv;
@@ -227,9 +226,11 @@ static int add_env(const char *bundle, struct json_object *env)
         json_object_put(c);
         return fail(EIO, "%s is unreadable", path);
     }
+    if (cmd)
+        json_object_object_add(proc, "args", json_object_get(cmd));
     if (!json_object_object_get_ex(proc, "env", &penv))
         json_object_object_add(proc, "env", penv = json_object_new_array());
-    for (size_t i = 0; i < json_object_array_length(env); i++)
+    for (size_t i = 0; env && i < json_object_array_length(env); i++)
         json_object_array_add(penv, json_object_get(json_object_array_get_idx(env, i)));
     int r = json_object_to_file_ext(path, c, JSON_C_TO_STRING_PLAIN) < 0 ? fail(EIO, "cannot write %s", path) : 0;
     json_object_put(c);
@@ -255,11 +256,9 @@ static int make_bundle(struct server *s, struct json_object *row, struct json_ob
     images_store(s, &st);
     char image[NAME_MAX_LEN + 8];
     snprintf(image, sizeof(image), "%s:latest", json_str(row, "image"));
-    char **args = strv_of(json_object_object_get(cfg, "cmd"));
-    struct oci_bundle_opts o = { .args = json_object_object_get(cfg, "cmd") ? args : NULL, .terminal = true };
-    int r = args ? oci_image_bundle(&st, image, p.bundle, &o) : fail(ENOMEM, "out of memory");
-    free(args);
-    if (r == 0 && (r = add_env(p.bundle, json_object_object_get(cfg, "env"))) < 0)
+    struct oci_bundle_opts o = { .terminal = true };
+    int r = oci_image_bundle(&st, image, p.bundle, &o);
+    if (r == 0 && (r = customize(p.bundle, json_object_object_get(cfg, "cmd"), json_object_object_get(cfg, "env"))) < 0)
         oci_bundle_remove(p.bundle);
     if (r < 0)
         rmdir(p.dir);
