@@ -199,6 +199,28 @@ check "corral ct delete c1" CLI ct delete c1
 check "its bundle is unmounted" bash -c "! grep -q ' $T/state/containers/[0-9]*/bundle/rootfs ' /proc/self/mountinfo"
 check "GET c1: 404" test "$(sock GET /api/v1/containers/c1)" = 404
 
+# ---- a network: veth on the bridge, an address from its subnet ---------------------------------
+NETN=ctn$$
+SUB="10.$((RANDOM % 200 + 20)).$((RANDOM % 250)).0/24"
+if [ "$(sock POST /api/v1/networks "{\"name\":\"$NETN\",\"subnet\":\"$SUB\"}")" = 201 ]; then
+  GW=$(jqb .metadata.gateway)
+  s=$(sock POST /api/v1/containers "{\"name\":\"cn\",\"image\":\"busybox\",\"cmd\":[\"/bin/sh\"],\"network\":\"$NETN\"}")
+  ADDR=$(jqb .metadata.address)
+  check "a container on network $NETN gets an address of $SUB ($ADDR)" test "$s:${ADDR%.*}" = "201:${GW%.*}"
+  sock POST /api/v1/containers/cn/start '{}' >/dev/null
+  check "it starts" test "$(wait_op)" = success
+  sock POST /api/v1/containers/cn/exec '{"cmd":["ip","-4","addr","show","eth0"]}' >/dev/null
+  check "eth0 inside holds $ADDR" grep -q "inet $ADDR/" <(jqb .metadata.output)
+  check "the network lists it; deleting the network meanwhile: 409 conflict" bash -c "[ \$(curl -s --unix-socket '$SOCK' http://x/api/v1/networks/$NETN | jq -r '.metadata.containers[0].container') = cn ] && [ \$(curl -s -o /dev/null -w '%{http_code}' --unix-socket '$SOCK' -X DELETE http://x/api/v1/networks/$NETN) = 409 ]"
+  check "the host reaches it over the bridge (ping $ADDR)" /bin/busybox ping -c1 -W2 "$ADDR"
+  CLI ct kill cn >/dev/null 2>&1
+  check "after kill its veth is gone from the host" bash -c "! ip -o link | grep -q 'cve.*master $(sock GET /api/v1/networks/$NETN >/dev/null; jqb .metadata.bridge)'"
+  CLI ct delete cn >/dev/null 2>&1
+  check "the network can be deleted again" test "$(sock DELETE /api/v1/networks/$NETN)" = 200
+else
+  nok "create network $NETN ($SUB)" "$(cat "$T/body")"
+fi
+
 # ---- the CLI ------------------------------------------------------------------------------------
 check "corral ct create c3 --cmd sleep 300 --pids 10" CLI ct create c3 --image busybox --pids 10 -- sleep 300
 check "corral ct start c3" CLI ct start c3
