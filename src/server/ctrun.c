@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,72 +221,108 @@ const char *ctrun_status(const struct ct_where *w, pid_t *pid)
     return s;
 }
 
-int ctrun_exec(const struct ct_where *w, char **argv, char **env, int timeout_s, int *status, char **output,
-               size_t cap)
+static void kill_pid_file(const char *path)
 {
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
-        return fail(errno, "pipe: %m");
-    int err[2];
-    if (pipe2(err, O_CLOEXEC) < 0) {
-        close(pipefd[0]), close(pipefd[1]);
-        return fail(errno, "pipe: %m");
+    char buf[32] = "";
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+    pid_t pid = n > 0 ? (pid_t)atoi(buf) : 0;
+    if (pid > 1)
+        kill(pid, SIGKILL);
+}
+
+/* The forked child: oci_exec() with stdout and stderr on out; a failure's
+ * message goes to err.  Exits with the command's status. */
+static void __attribute__((noreturn)) exec_child(const struct ct_where *w, char **argv, char **env,
+                                                 const char *pid_file, int out, int err)
+{
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    dup2(null, 0), dup2(out, 1), dup2(out, 2);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    struct oci_ctx ctx = { .root = w->oci_root };
+    struct oci_exec_opts o = { .args = argv, .env = env, .no_new_privs = -1, .pid_file = pid_file };
+    int st = 0;
+    if (oci_exec(&ctx, w->id, &o, &st) < 0) {
+        (void)!write(err, err_msg(), strlen(err_msg()));
+        _exit(255);
     }
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(pipefd[0]), close(pipefd[1]), close(err[0]), close(err[1]);
-        return fail(errno, "fork: %m");
-    }
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        dup2(null, 0), dup2(pipefd[1], 1), dup2(pipefd[1], 2);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        struct oci_ctx ctx = { .root = w->oci_root };
-        struct oci_exec_opts o = { .args = argv, .env = env, .no_new_privs = -1 };
-        int st = 0;
-        if (oci_exec(&ctx, w->id, &o, &st) < 0) {
-            (void)!write(err[1], err_msg(), strlen(err_msg()));
-            _exit(255);
-        }
-        _exit(st & 0xff);
-    }
-    close(pipefd[1]), close(err[1]);
-    size_t len = 0;
-    char *buf = malloc(cap + 1);
-    int r = buf ? 0 : fail(ENOMEM, "out of memory");
-    uint64_t deadline = now_ns() + (uint64_t)timeout_s * 1000000000ULL;
-    bool killed = false;
+    _exit(st & 0xff);
+}
+
+struct exec_io {
+    pid_t child;
+    int fd;                      /* the output pipe */
+    const char *pid_file;
+    char *buf;
+    size_t len, cap;
+    int wst;                     /* the child's wait status, once reaped */
+};
+
+/* Collects output until the child is done and the pipe drained, or the
+ * deadline: then the command is killed.  Returns true if it was. */
+static bool exec_collect(struct exec_io *io, uint64_t deadline)
+{
+    bool killed = false, reaped = false;
     for (;;) {
         uint64_t now = now_ns();
         if (now >= deadline && !killed) {
-            kill(pid, SIGKILL);    /* oci_exec's child dies with it? no: kill what we can */
+            kill_pid_file(io->pid_file);    /* oci_exec then returns its status */
             killed = true;
-        }
-        struct pollfd p = { pipefd[0], POLLIN, 0 };
-        int n = poll(&p, 1, killed ? 1000 : (int)MIN((deadline - now) / 1000000 + 1, 1000));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (killed)
-                break;
-            continue;
-        }
-        char tmp[4096];
-        ssize_t got = read(pipefd[0], tmp, sizeof(tmp));
-        if (got <= 0)
+            deadline = now + 2000000000ULL;
+        } else if (now >= deadline) {
+            kill(io->child, SIGKILL);    /* still waiting: give up on it */
             break;
-        if (buf && len < cap) {
-            size_t take = MIN((size_t)got, cap - len);
-            memcpy(buf + len, tmp, take);
-            len += take;
+        }
+        struct pollfd p = { io->fd, POLLIN, 0 };
+        int n = poll(&p, 1, reaped ? 0 : 100);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n > 0) {
+            char tmp[4096];
+            ssize_t got = read(io->fd, tmp, sizeof(tmp));
+            if (got <= 0)
+                break;
+            size_t take = MIN((size_t)got, io->cap - io->len);
+            memcpy(io->buf + io->len, tmp, take);
+            io->len += take;
+        } else if (n == 0 && reaped) {
+            break;    /* done; what is left belongs to its background children */
+        } else if (!reaped) {
+            reaped = waitpid(io->child, &io->wst, WNOHANG) == io->child;
         }
     }
-    close(pipefd[0]);
-    int wst = 0;
-    while (waitpid(pid, &wst, 0) < 0 && errno == EINTR) {
+    if (!reaped)
+        while (waitpid(io->child, &io->wst, 0) < 0 && errno == EINTR) {
+        }
+    return killed;
+}
+
+int ctrun_exec(const struct ct_where *w, char **argv, char **env, int timeout_s, int *status, char **output,
+               size_t cap)
+{
+    int out[2], err[2];
+    if (pipe2(out, O_CLOEXEC) < 0)
+        return fail(errno, "pipe: %m");
+    if (pipe2(err, O_CLOEXEC | O_NONBLOCK) < 0) {
+        close(out[0]), close(out[1]);
+        return fail(errno, "pipe: %m");
     }
+    /* The command's host pid, so a timeout can kill it (not only our child). */
+    char pid_file[160];
+    static atomic_uint seq;
+    snprintf(pid_file, sizeof(pid_file), "%s/exec-%u.pid", w->run_dir, atomic_fetch_add(&seq, 1));
+    unlink(pid_file);
+    struct exec_io io = { .fd = out[0], .pid_file = pid_file, .buf = malloc(cap + 1), .cap = cap };
+    io.child = io.buf ? fork() : -1;
+    if (io.child == 0)
+        exec_child(w, argv, env, pid_file, out[1], err[1]);
+    int r = io.child < 0 ? fail(io.buf ? errno : ENOMEM, "cannot run the command: %m") : 0;
+    close(out[1]), close(err[1]);
+    bool killed = r == 0 && exec_collect(&io, now_ns() + (uint64_t)timeout_s * 1000000000ULL);
+    close(out[0]);
+    unlink(pid_file);
     char emsg[512];
     ssize_t en = read(err[0], emsg, sizeof(emsg) - 1);
     close(err[0]);
@@ -296,12 +333,12 @@ int ctrun_exec(const struct ct_where *w, char **argv, char **env, int timeout_s,
         r = fail(ETIMEDOUT, "the command did not finish within %d s: killed", timeout_s);
     }
     if (r < 0) {
-        free(buf);
+        free(io.buf);
         return r;
     }
-    buf[len] = 0;
-    *output = buf;
-    *status = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
+    io.buf[io.len] = 0;
+    *output = io.buf;
+    *status = WIFEXITED(io.wst) ? WEXITSTATUS(io.wst) : 128 + WTERMSIG(io.wst);
     return 0;
 }
 

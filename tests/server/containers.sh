@@ -133,6 +133,14 @@ sock POST /api/v1/containers/c1/exec '{"cmd":["sh","-c","echo $HELLO; exit 3"]}'
 check "exec sees the env and returns the exit code (3)" test "$(jqb .metadata.exit_code):$(jqb .metadata.output)" = "3:world"
 sock POST /api/v1/containers/c1/exec '{"cmd":["hostname"]}' >/dev/null
 check "exec runs in the container's own namespaces (hostname differs)" test "$(jqb .metadata.output)" != "$(hostname)"
+s=$(sock POST /api/v1/containers/c1/exec '{"cmd":["sleep","30"],"timeout":1}')
+check "a command outliving its timeout: 409 conflict" test "$s:$(code)" = 409:conflict
+sock POST /api/v1/containers/c1/exec '{"cmd":["sh","-c","ps | grep -c \"[s]leep 30\""]}' >/dev/null
+check "...and it was killed" test "$(jqb .metadata.output)" = 0
+t0=$SECONDS
+sock POST /api/v1/containers/c1/exec '{"cmd":["sh","-c","sleep 20 & echo started"],"timeout":15}' >/dev/null
+check "exec returns when the command ends, though a background child holds its output" test "$(jqb .metadata.output):$((SECONDS - t0 < 10))" = started:1
+sock POST /api/v1/containers/c1/exec '{"cmd":["killall","sleep"]}' >/dev/null
 mem_file() {  # the memory limit file of the container's cgroup (v2 or v1)
   local cg
   cg=$(awk -F: '$2 == "" || $2 ~ /(^|,)memory(,|$)/ {print $2 "|" $3}' "/proc/$CPID/cgroup" | head -1)
