@@ -207,6 +207,16 @@ check "corral ct delete c1" CLI ct delete c1
 check "its bundle is unmounted" bash -c "! grep -q ' $T/state/containers/[0-9]*/bundle/rootfs ' /proc/self/mountinfo"
 check "GET c1: 404" test "$(sock GET /api/v1/containers/c1)" = 404
 
+# ---- a container whose command ends shows as stopped by itself ----------------------------------
+sock POST /api/v1/containers '{"name":"short","image":"busybox","cmd":["sleep","1"]}' >/dev/null
+sock POST /api/v1/containers/short/start '{}' >/dev/null; wait_op >/dev/null
+for _ in $(seq 50); do [ "$(ct_state short)" = stopped ] && break; sleep 0.1; done
+check "a container whose command exits is stopped within seconds" test "$(ct_state short)" = stopped
+check "...recorded as container.stopped by corrald" bash -c "curl -s --unix-socket '$SOCK' 'http://x/api/v1/audit?limit=100' | jq -e '.metadata | any(.action == \"container.stopped\" and .actor == \"corrald\" and .target == \"short\")'"
+check "...and it starts again" bash -c "[ \$(curl -s --unix-socket '$SOCK' -X POST http://x/api/v1/containers/short/start | jq -r .status_code) = 202 ]"
+sleep 2; CLI ct kill short >/dev/null 2>&1; sleep 0.5
+check "delete it" CLI ct delete short
+
 # ---- a network: veth on the bridge, an address from its subnet ---------------------------------
 NETN=ctn$$
 SUB="10.$((RANDOM % 200 + 20)).$((RANDOM % 250)).0/24"
