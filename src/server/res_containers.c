@@ -3,20 +3,18 @@
  * create (STATE/containers/ID/bundle: an overlay rootfs and config.json),
  * and the lifecycle through the corral-oci library (ctrun.h).
  *
- * Like VMs: actions are operations locked per container
- * ("containers/NAME"), the handle is recorded as soon as the container
- * exists, containers_recover() re-adopts live ones after a restart (the
- * console comes back from the keeper) and settles the others, and the VM
- * watcher also notices containers whose init exited.  Limits are written
- * into config.json at every start and applied live with oci_update().
+ * This file is the configuration (list, get, create, PATCH, delete);
+ * ct_lifecycle.c runs them.  Like VMs: actions are operations locked per
+ * container ("containers/NAME"), the handle is recorded as soon as the
+ * container exists, containers_recover() re-adopts live ones after a
+ * restart (the console comes back from the keeper) and settles the others,
+ * and the VM watcher also notices containers whose init exited.
  *
  * Consoles are keyed "ct/NAME" in console.c and scrollback.c (a name cannot
  * hold '/', so they never meet a VM's). */
-#include "server/server.h"
 
 #include <errno.h>
 #include <json-c/json.h>
-#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,58 +24,36 @@
 #include <unistd.h>
 
 #include "oci/oci.h"
-#include "server/ctrun.h"
-#include "server/scrollback.h"
+#include "server/containers.h"
 #include "util/util.h"
 
-#define CT_COLS "id, name, tag, image, config, description, state, keeper, keeper_start, pid, created"
-#define NAME_RULE "(^[a-z0-9][a-z0-9-]{0,62}$)"
-#define EXEC_OUTPUT_MAX (1024 * 1024)
-
-enum ct_action { C_START, C_STOP, C_KILL };
-static const char *const action_names[] = { "start", "stop", "kill" };
-
-struct ct_job {
-    struct principal who;
-    enum ct_action action;
-    char name[NAME_MAX_LEN + 1];
-    char prev_state[16];
-    int timeout;
-};
-
-/* Where a row's container lives. */
-struct ct_paths {
-    char dir[1100], bundle[1200], oci_root[1100], id[32];
-    struct ct_where w;
-};
-
-static int64_t jint(struct json_object *o, const char *key)
+int64_t ct_int(struct json_object *o, const char *key)
 {
     return json_object_get_int64(json_object_object_get(o, key));
 }
 
-static void paths_of(struct server *s, struct json_object *row, struct ct_paths *p)
+void ct_paths_of(struct server *s, struct json_object *row, struct ct_paths *p)
 {
-    snprintf(p->dir, sizeof(p->dir), "%s/%lld", s->cts_dir, (long long)jint(row, "id"));
+    snprintf(p->dir, sizeof(p->dir), "%s/%lld", s->cts_dir, (long long)ct_int(row, "id"));
     snprintf(p->bundle, sizeof(p->bundle), "%s/bundle", p->dir);
     snprintf(p->oci_root, sizeof(p->oci_root), "%s/oci", s->cts_dir);
     snprintf(p->id, sizeof(p->id), "corrald-%s", json_str(row, "tag"));
     p->w = (struct ct_where){ .oci_root = p->oci_root, .id = p->id, .bundle = p->bundle, .run_dir = p->dir };
 }
 
-static void handle_of(struct json_object *row, struct ct_handle *h)
+void ct_handle_of(struct json_object *row, struct ct_handle *h)
 {
-    h->keeper = (pid_t)jint(row, "keeper");
-    h->keeper_start = (uint64_t)jint(row, "keeper_start");
-    h->pid = (pid_t)jint(row, "pid");
+    h->keeper = (pid_t)ct_int(row, "keeper");
+    h->keeper_start = (uint64_t)ct_int(row, "keeper_start");
+    h->pid = (pid_t)ct_int(row, "pid");
 }
 
-static void console_key(const char *name, char key[CONSOLE_KEY_MAX])
+void ct_console_key(const char *name, char key[CONSOLE_KEY_MAX])
 {
     snprintf(key, CONSOLE_KEY_MAX, "ct/%s", name);
 }
 
-static int load_ct(struct server *s, const char *name, struct json_object **out, struct resp *resp)
+int ct_load(struct server *s, const char *name, struct json_object **out, struct resp *resp)
 {
     if (!name_valid(name))
         return api_error(resp, E_BAD_NAME, "'%.64s' is not a valid container name " NAME_RULE, name);
@@ -104,8 +80,8 @@ static struct json_object *ct_view(struct json_object *row, char etag[24])
     if (etag)
         api_etag(o, etag);
     json_object_object_add(o, "state", json_object_new_string(json_str(row, "state")));
-    json_object_object_add(o, "pid", jint(row, "pid") ? json_object_new_int64(jint(row, "pid")) : NULL);
-    json_object_object_add(o, "created", json_object_new_int64(jint(row, "created")));
+    json_object_object_add(o, "pid", ct_int(row, "pid") ? json_object_new_int64(ct_int(row, "pid")) : NULL);
+    json_object_object_add(o, "created", json_object_new_int64(ct_int(row, "created")));
     return o;
 }
 
@@ -126,7 +102,7 @@ int h_containers_list(struct server *s, struct req *r, struct resp *out)
 int h_container_get(struct server *s, struct req *r, struct resp *out)
 {
     struct json_object *row;
-    int rc = load_ct(s, r->param[0], &row, out);
+    int rc = ct_load(s, r->param[0], &row, out);
     if (rc)
         return rc;
     struct json_object *v = ct_view(row, out->etag);
@@ -146,7 +122,7 @@ bool containers_using_image(struct server *s, const char *image, char *ct, size_
 
 /* ---- configuration -------------------------------------------------------------------- */
 
-static int check_strings(struct json_object *a, const char *what, bool kv, size_t max, struct resp *out)
+int ct_check_strings(struct json_object *a, const char *what, bool kv, size_t max, struct resp *out)
 {
     size_t n = json_object_array_length(a);
     if (n > max)
@@ -181,40 +157,6 @@ static int check_limits(const struct req *r, struct json_object *cfg, struct res
     return 0;
 }
 
-/* Writes the limits into the bundle's config.json. */
-static int write_limits(const char *bundle, struct json_object *cfg)
-{
-    char path[1300];
-    snprintf(path, sizeof(path), "%s/config.json", bundle);
-    struct json_object *c = json_object_from_file(path), *linux_o;
-    if (!c)
-        return fail(EIO, "%s is unreadable", path);
-    if (!json_object_object_get_ex(c, "linux", &linux_o))
-        json_object_object_add(c, "linux", linux_o = json_object_new_object());
-    struct json_object *res = json_object_new_object();
-    int64_t mem = jint(cfg, "memory_mib"), cpus = jint(cfg, "cpus"), pids = jint(cfg, "pids");
-    if (mem) {
-        struct json_object *m = json_object_new_object();
-        json_object_object_add(m, "limit", json_object_new_int64(mem * (int64_t)MiB));
-        json_object_object_add(res, "memory", m);
-    }
-    if (cpus) {
-        struct json_object *c2 = json_object_new_object();
-        json_object_object_add(c2, "quota", json_object_new_int64(cpus * 100000));
-        json_object_object_add(c2, "period", json_object_new_int64(100000));
-        json_object_object_add(res, "cpu", c2);
-    }
-    if (pids) {
-        struct json_object *p = json_object_new_object();
-        json_object_object_add(p, "limit", json_object_new_int64(pids));
-        json_object_object_add(res, "pids", p);
-    }
-    json_object_object_add(linux_o, "resources", res);
-    int r = json_object_to_file_ext(path, c, JSON_C_TO_STRING_PLAIN) < 0 ? fail(EIO, "cannot write %s", path) : 0;
-    json_object_put(c);
-    return r;
-}
-
 /* At create: cmd replaces the image's whole command (Entrypoint and Cmd),
  * env is added to the image's. */
 static int customize(const char *bundle, struct json_object *cmd, struct json_object *env)
@@ -237,19 +179,10 @@ static int customize(const char *bundle, struct json_object *cmd, struct json_ob
     return r;
 }
 
-static char **strv_of(struct json_object *a)
-{
-    size_t n = a ? json_object_array_length(a) : 0;
-    char **v = calloc(n + 1, sizeof(*v));
-    for (size_t i = 0; v && i < n; i++)
-        v[i] = (char *)json_object_get_string(json_object_array_get_idx(a, i));
-    return v;
-}
-
 static int make_bundle(struct server *s, struct json_object *row, struct json_object *cfg)
 {
     struct ct_paths p;
-    paths_of(s, row, &p);
+    ct_paths_of(s, row, &p);
     if (mkdir(p.dir, 0700) < 0 && errno != EEXIST)
         return fail(errno, "cannot create %s: %m", p.dir);
     struct oci_store st;
@@ -286,11 +219,11 @@ int h_containers_create(struct server *s, struct req *r, struct resp *out)
         return api_error(out, E_BAD_FIELD, "'%.64s' is not a valid image name " NAME_RULE, image);
     if (strlen(desc) > 1024)
         return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
-    if (cmd && (rc = check_strings(cmd, "cmd", false, 256, out)))
+    if (cmd && (rc = ct_check_strings(cmd, "cmd", false, 256, out)))
         return rc;
     if (cmd && !json_object_array_length(cmd))
         return api_error(out, E_BAD_FIELD, "cmd needs at least the program");
-    if (env && (rc = check_strings(env, "env", true, 256, out)))
+    if (env && (rc = ct_check_strings(env, "env", true, 256, out)))
         return rc;
     if (!images_exists(s, image))
         return api_error(out, E_BAD_FIELD, "no image '%s': import it first (POST /api/v1/images)", image);
@@ -333,7 +266,7 @@ int h_containers_create(struct server *s, struct req *r, struct resp *out)
     else if (rc)
         db_rollback(s->db);
     struct json_object *row = NULL;
-    if (rc == 0 && (rc = load_ct(s, name, &row, out)) == 0) {
+    if (rc == 0 && (rc = ct_load(s, name, &row, out)) == 0) {
         int e = make_bundle(s, row, cfg);
         if (e < 0) {
             rc = api_error(out, e == -ENOENT ? E_BAD_FIELD : E_INTERNAL, "cannot make the container's bundle: %s",
@@ -349,14 +282,14 @@ int h_containers_create(struct server *s, struct req *r, struct resp *out)
     json_object_put(row);
     if (rc)
         return rc;
-    if ((rc = load_ct(s, name, &row, out)))
+    if ((rc = ct_load(s, name, &row, out)))
         return rc;
     struct json_object *v = ct_view(row, out->etag);
     json_object_put(row);
     return api_sync(out, 201, v);
 }
 
-static int refuse_busy(struct server *s, const char *name, struct resp *out)
+int ct_refuse_busy(struct server *s, const char *name, struct resp *out)
 {
     char key[80], holder[40];
     snprintf(key, sizeof(key), "containers/%s", name);
@@ -370,14 +303,14 @@ static struct oci_resources limits_of(struct json_object *cfg)
 {
     struct oci_resources res;
     oci_resources_init(&res);
-    if (jint(cfg, "memory_mib"))
-        res.mem_limit = jint(cfg, "memory_mib") * (int64_t)MiB;
-    if (jint(cfg, "cpus")) {
-        res.cpu_quota = jint(cfg, "cpus") * 100000;
+    if (ct_int(cfg, "memory_mib"))
+        res.mem_limit = ct_int(cfg, "memory_mib") * (int64_t)MiB;
+    if (ct_int(cfg, "cpus")) {
+        res.cpu_quota = ct_int(cfg, "cpus") * 100000;
         res.cpu_period = 100000;
     }
-    if (jint(cfg, "pids"))
-        res.pids_limit = jint(cfg, "pids");
+    if (ct_int(cfg, "pids"))
+        res.pids_limit = ct_int(cfg, "pids");
     return res;
 }
 
@@ -390,7 +323,7 @@ int h_container_patch(struct server *s, struct req *r, struct resp *out)
         { "cpus", F_INT, false, &i, NULL }, { "pids", F_INT, false, &i, NULL },
     };
     int rc = api_fields(r, f, ARRAY_SIZE(f), out);
-    if (rc || (rc = refuse_busy(s, r->param[0], out)))
+    if (rc || (rc = ct_refuse_busy(s, r->param[0], out)))
         return rc;
     if (!r->json || !json_object_object_length(r->json))
         return api_error(out, E_MISSING_FIELD, "give the fields to change (description, memory_mib, cpus, pids)");
@@ -399,7 +332,7 @@ int h_container_patch(struct server *s, struct req *r, struct resp *out)
     struct json_object *row = NULL, *cfg = NULL;
     if ((rc = db_begin(s->db)) < 0)
         return api_errno(out, rc);
-    if ((rc = load_ct(s, r->param[0], &row, out)) == 0) {
+    if ((rc = ct_load(s, r->param[0], &row, out)) == 0) {
         struct json_object *view = ct_config_view(row);
         rc = api_check_if_match(r, view, out);
         json_object_put(view);
@@ -417,7 +350,7 @@ int h_container_patch(struct server *s, struct req *r, struct resp *out)
     if (rc == 0 && !strcmp(json_str(row, "state"), "running")) {
         /* Live: the container's cgroups now; config.json at the next start. */
         struct ct_paths p;
-        paths_of(s, row, &p);
+        ct_paths_of(s, row, &p);
         struct oci_ctx ctx = { .root = p.oci_root };
         struct oci_resources res = limits_of(cfg);
         if (oci_update(&ctx, p.id, &res, "limits") < 0)
@@ -438,8 +371,8 @@ int h_container_patch(struct server *s, struct req *r, struct resp *out)
 int h_container_delete(struct server *s, struct req *r, struct resp *out)
 {
     struct json_object *row;
-    int rc = load_ct(s, r->param[0], &row, out);
-    if (rc || (rc = refuse_busy(s, r->param[0], out))) {
+    int rc = ct_load(s, r->param[0], &row, out);
+    if (rc || (rc = ct_refuse_busy(s, r->param[0], out))) {
         if (!rc)
             json_object_put(row);
         return rc;
@@ -450,7 +383,7 @@ int h_container_delete(struct server *s, struct req *r, struct resp *out)
         return out->status;
     }
     struct ct_paths p;
-    paths_of(s, row, &p);
+    ct_paths_of(s, row, &p);
     json_object_put(row);
     ctrun_remove(&p.w);
     if (access(p.bundle, F_OK) == 0 && oci_bundle_remove(p.bundle) < 0)
@@ -462,342 +395,11 @@ int h_container_delete(struct server *s, struct req *r, struct resp *out)
     return api_sync(out, 200, NULL);
 }
 
-/* ---- running --------------------------------------------------------------------------- */
-
-static void host_if(struct json_object *row, char out[16])
+char **ct_strv_of(struct json_object *a)
 {
-    snprintf(out, 16, "cve%.6s", json_str(row, "tag"));
-}
-
-/* The container is gone (or must go): its oci state, veth and handle. */
-static void settle_stopped(struct server *s, struct json_object *row)
-{
-    struct ct_paths p;
-    char key[CONSOLE_KEY_MAX], veth[16];
-    paths_of(s, row, &p);
-    console_key(json_str(row, "name"), key);
-    scrollback_stop(key);
-    ctrun_stop(&p.w, SIGKILL, 0);
-    if (ctrun_remove(&p.w) < 0)
-        log_warn("container %s: %s", json_str(row, "name"), err_msg());
-    host_if(row, veth);
-    oci_net_detach(veth);
-    db_exec(s->db, "UPDATE containers SET state = 'stopped', keeper = 0, keeper_start = 0, pid = 0 WHERE id = ?",
-            "i", jint(row, "id"));
-}
-
-static int attach_network(struct server *s, struct json_object *row, struct json_object *cfg, pid_t pid)
-{
-    const char *network = json_str(cfg, "network");
-    if (!network)
-        return 0;
-    struct json_object *net;
-    if (db_row(s->db, &net, "SELECT bridge, subnet, gateway FROM networks WHERE name = ?", "s", network) < 0)
-        return fail(ENOENT, "network '%s' is gone", network);
-    char addr[40], veth[16];
-    snprintf(addr, sizeof(addr), "%s/%s", json_str(cfg, "address"), strchr(json_str(net, "subnet"), '/') + 1);
-    host_if(row, veth);
-    struct oci_net_opts o = { .pid = pid, .host_if = veth, .bridge = json_str(net, "bridge"), .address = addr,
-                              .gateway = json_str(net, "gateway") };
-    int r = oci_net_attach(&o);
-    json_object_put(net);
-    return r;
-}
-
-static int ct_start(struct server *s, struct json_object *row)
-{
-    struct json_object *cfg = json_tokener_parse(json_str(row, "config"));
-    if (!cfg)
-        return fail(EIO, "the container's stored configuration is unreadable");
-    struct ct_paths p;
-    struct ct_handle h;
-    int console = -1;
-    paths_of(s, row, &p);
-    ctrun_remove(&p.w);    /* what a previous run left */
-    int r = write_limits(p.bundle, cfg);
-    if (r == 0)
-        r = ctrun_create(&p.w, &h, &console);
-    if (r == 0 && db_exec(s->db, "UPDATE containers SET keeper = ?, keeper_start = ?, pid = ? WHERE id = ?",
-                          "iiii", (int64_t)h.keeper, (int64_t)h.keeper_start, (int64_t)h.pid, jint(row, "id")) < 0)
-        r = fail(EIO, "cannot record the container: %s", err_msg());
-    if (r == 0)
-        r = attach_network(s, row, cfg, h.pid);
-    if (r == 0) {
-        struct oci_ctx ctx = { .root = p.oci_root };
-        r = oci_start(&ctx, p.id);
-    }
-    if (r == 0) {
-        char key[CONSOLE_KEY_MAX];
-        console_key(json_str(row, "name"), key);
-        if (scrollback_hold(key, console) < 0)
-            log_warn("container %s: its console's scrollback is off: %s", json_str(row, "name"), err_msg());
-        console = -1;
-        db_exec(s->db, "UPDATE containers SET state = 'running' WHERE id = ?", "i", jint(row, "id"));
-    }
-    if (console >= 0)
-        close(console);
-    if (r < 0) {
-        char msg[512];
-        snprintf(msg, sizeof(msg), "%s", err_msg());
-        settle_stopped(s, row);
-        r = fail(-r, "%s", msg);
-    }
-    json_object_put(cfg);
-    return r;
-}
-
-static int action_run(struct server *s, struct op *op, void *arg)
-{
-    (void)op;
-    struct ct_job *j = arg;
-    struct json_object *row;
-    if (db_row(s->db, &row, "SELECT " CT_COLS " FROM containers WHERE name = ?", "s", j->name) < 0)
-        return fail(ENOENT, "container '%s' is gone", j->name);
-    struct ct_paths p;
-    paths_of(s, row, &p);
-    int r = 0;
-    switch (j->action) {
-    case C_START: r = ct_start(s, row); break;
-    case C_STOP: r = ctrun_stop(&p.w, SIGTERM, j->timeout * 1000); break;
-    case C_KILL: r = ctrun_stop(&p.w, SIGKILL, 0); break;
-    }
-    if (r == 0 && j->action != C_START)
-        settle_stopped(s, row);
-    json_object_put(row);
-    return r;
-}
-
-static void action_done(struct server *s, struct op *op, void *arg, int result)
-{
-    (void)op;
-    struct ct_job *j = arg;
-    struct json_object *row;
-    if (db_row(s->db, &row, "SELECT " CT_COLS " FROM containers WHERE name = ?", "s", j->name) < 0)
-        return;
-    struct ct_paths p;
-    paths_of(s, row, &p);
-    bool alive = !strcmp(ctrun_status(&p.w, NULL), "running");
-    if (!alive && strcmp(json_str(row, "state"), "stopped"))
-        settle_stopped(s, row);
-    else if (alive)
-        db_exec(s->db, "UPDATE containers SET state = 'running' WHERE id = ?", "i", jint(row, "id"));
-    json_object_put(row);
-    if (result == 0) {
-        char action[32];
-        snprintf(action, sizeof(action), "container.%s", action_names[j->action]);
-        struct json_object *d = json_object_new_object();
-        json_object_object_add(d, "state", json_object_new_string(alive ? "running" : "stopped"));
-        server_changed(s, &j->who, action, j->name, d);
-        json_object_put(d);
-    }
-}
-
-static int submit_action(struct server *s, struct req *r, enum ct_action a, int timeout, struct resp *out)
-{
-    struct json_object *row;
-    int rc = load_ct(s, r->param[0], &row, out);
-    if (rc || (rc = refuse_busy(s, r->param[0], out))) {
-        if (!rc)
-            json_object_put(row);
-        return rc;
-    }
-    char state[16];
-    snprintf(state, sizeof(state), "%s", json_str(row, "state"));
-    json_object_put(row);
-    bool ok = a == C_START ? !strcmp(state, "stopped") : !strcmp(state, "running");
-    if (!ok)
-        return api_error(out, E_CONFLICT, "container '%s' is %s: %s needs it %s", r->param[0], state,
-                         action_names[a], a == C_START ? "stopped" : "running");
-    struct ct_job *j = calloc(1, sizeof(*j));
-    if (!j)
-        return api_error(out, E_INTERNAL, "out of memory");
-    j->who = r->who;
-    j->action = a;
-    j->timeout = timeout;
-    snprintf(j->name, sizeof(j->name), "%s", r->param[0]);
-    snprintf(j->prev_state, sizeof(j->prev_state), "%s", state);
-    char lock[80], kind[32], url[128];
-    snprintf(lock, sizeof(lock), "containers/%s", j->name);
-    snprintf(kind, sizeof(kind), "container.%s", action_names[a]);
-    snprintf(url, sizeof(url), API_PREFIX "/containers/%s", j->name);
-    struct json_object *res = json_object_new_array();
-    json_object_array_add(res, json_object_new_string(url));
-    struct op_spec spec = { .kind = kind, .locks = { lock }, .fn = action_run, .done = action_done,
-                            .arg = j, .resources = res };
-    const char *transit = a == C_START ? "starting" : "stopping";
-    db_exec(s->db, "UPDATE containers SET state = ? WHERE name = ?", "ss", transit, r->param[0]);
-    rc = ops_submit(s, &r->who, &spec, out);
-    json_object_put(res);
-    if (rc != 202)
-        db_exec(s->db, "UPDATE containers SET state = ? WHERE name = ?", "ss", state, r->param[0]);
-    return rc;
-}
-
-int h_container_start(struct server *s, struct req *r, struct resp *out)
-{
-    int rc = api_fields(r, NULL, 0, out);
-    return rc ? rc : submit_action(s, r, C_START, 0, out);
-}
-
-int h_container_kill(struct server *s, struct req *r, struct resp *out)
-{
-    int rc = api_fields(r, NULL, 0, out);
-    return rc ? rc : submit_action(s, r, C_KILL, 0, out);
-}
-
-int h_container_stop(struct server *s, struct req *r, struct resp *out)
-{
-    int64_t timeout = 10;
-    const struct field f[] = { { "timeout", F_INT, false, &timeout, NULL } };
-    int rc = api_fields(r, f, 1, out);
-    if (rc)
-        return rc;
-    if (timeout < 0 || timeout > 3600)
-        return api_error(out, E_BAD_FIELD, "timeout must be 0..3600 seconds");
-    return submit_action(s, r, C_STOP, (int)timeout, out);
-}
-
-int h_container_exec(struct server *s, struct req *r, struct resp *out)
-{
-    struct json_object *cmd = NULL, *env = NULL;
-    int64_t timeout = 60;
-    const struct field f[] = {
-        { "cmd", F_ARRAY, true, &cmd, NULL }, { "env", F_ARRAY, false, &env, NULL },
-        { "timeout", F_INT, false, &timeout, NULL },
-    };
-    int rc = api_fields(r, f, ARRAY_SIZE(f), out);
-    if (rc || (rc = check_strings(cmd, "cmd", false, 256, out)) ||
-        (env && (rc = check_strings(env, "env", true, 256, out))))
-        return rc;
-    if (!json_object_array_length(cmd))
-        return api_error(out, E_BAD_FIELD, "cmd needs at least the program");
-    if (timeout < 1 || timeout > 600)
-        return api_error(out, E_BAD_FIELD, "timeout must be 1..600 seconds");
-    struct json_object *row;
-    if ((rc = load_ct(s, r->param[0], &row, out)))
-        return rc;
-    struct ct_paths p;
-    paths_of(s, row, &p);
-    bool running = !strcmp(json_str(row, "state"), "running");
-    json_object_put(row);
-    if (!running || strcmp(ctrun_status(&p.w, NULL), "running"))
-        return api_error(out, E_CONFLICT, "container '%s' is not running: start it first", r->param[0]);
-    char **argv = strv_of(cmd), **envv = strv_of(env);
-    char *output = NULL;
-    int status = 0;
-    rc = argv && envv ? ctrun_exec(&p.w, argv, env ? envv : NULL, (int)timeout, &status, &output, EXEC_OUTPUT_MAX)
-                      : fail(ENOMEM, "out of memory");
-    free(argv);
-    free(envv);
-    if (rc < 0)
-        return api_error(out, rc == -ETIMEDOUT ? E_CONFLICT : E_BAD_FIELD, "exec: %s", err_msg());
-    struct json_object *d = json_object_new_object();
-    json_object_object_add(d, "cmd", json_object_get(cmd));
-    json_object_object_add(d, "exit_code", json_object_new_int(status));
-    server_changed(s, &r->who, "container.exec", r->param[0], d);
-    json_object_object_del(d, "cmd");
-    json_object_object_add(d, "output", json_object_new_string(output));
-    free(output);
-    return api_sync(out, 200, d);
-}
-
-struct console_src { struct ct_handle h; };
-
-static int open_ct_console(const void *arg)
-{
-    return ctrun_console(&((const struct console_src *)arg)->h);
-}
-
-int h_container_console(struct server *s, struct req *r, struct resp *out)
-{
-    struct json_object *row;
-    int rc = load_ct(s, r->param[0], &row, out);
-    if (rc)
-        return rc;
-    struct console_src src;
-    handle_of(row, &src.h);
-    bool up = !strcmp(json_str(row, "state"), "running");
-    json_object_put(row);
-    if (!up || !ctrun_keeper_alive(&src.h))
-        return api_error(out, E_CONFLICT, "container '%s' is not running: start it first", r->param[0]);
-    if ((rc = ws_handshake(r, out)))
-        return rc;
-    char key[CONSOLE_KEY_MAX];
-    console_key(r->param[0], key);
-    if (!console_claim(key))
-        return api_error(out, E_BUSY, "another client is attached to container '%s''s console", r->param[0]);
-    int fd = scrollback_join(key, open_ct_console, &src);
-    if (fd < 0) {
-        console_release(key);
-        return api_errno(out, fd);
-    }
-    out->ws_fd = fd;
-    snprintf(out->ws_name, sizeof(out->ws_name), "%s", key);
-    server_changed(s, &r->who, "container.console", r->param[0], NULL);
-    return out->status = 101;
-}
-
-/* ---- after a restart, and containers whose init exits ------------------------------------ */
-
-int containers_recover(struct server *s)
-{
-    struct json_object *rows;
-    int rc = db_rows(s->db, &rows, "SELECT " CT_COLS " FROM containers WHERE state != 'stopped' OR keeper != 0", "");
-    if (rc < 0)
-        return rc;
-    for (size_t i = 0; i < json_object_array_length(rows); i++) {
-        struct json_object *row = json_object_array_get_idx(rows, i);
-        const char *name = json_str(row, "name");
-        if (!strcmp(json_str(row, "state"), "creating")) {    /* killed during create */
-            struct ct_paths p;
-            paths_of(s, row, &p);
-            if (access(p.bundle, F_OK) == 0)
-                oci_bundle_remove(p.bundle);
-            rmdir(p.dir);
-            db_exec(s->db, "DELETE FROM containers WHERE id = ?", "i", jint(row, "id"));
-            continue;
-        }
-        struct ct_paths p;
-        struct ct_handle h;
-        paths_of(s, row, &p);
-        handle_of(row, &h);
-        pid_t pid;
-        if (!strcmp(ctrun_status(&p.w, &pid), "running") && pid == h.pid) {
-            char key[CONSOLE_KEY_MAX];
-            console_key(name, key);
-            int fd = ctrun_console(&h);
-            if (fd < 0 || scrollback_hold(key, fd) < 0)
-                log_warn("container %s: its console's scrollback is off: %s", name, err_msg());
-            db_exec(s->db, "UPDATE containers SET state = 'running' WHERE id = ?", "i", jint(row, "id"));
-            log_info("container %s: re-adopted (pid %d, keeper %d)", name, (int)pid, (int)h.keeper);
-            continue;
-        }
-        settle_stopped(s, row);
-        log_warn("container %s was %s but it is gone: now stopped", name, json_str(row, "state"));
-    }
-    json_object_put(rows);
-    return 0;
-}
-
-void containers_watch(struct server *s)
-{
-    struct json_object *rows;
-    if (db_rows(s->db, &rows, "SELECT " CT_COLS " FROM containers WHERE state = 'running'", "") < 0)
-        return;
-    for (size_t i = 0; i < json_object_array_length(rows); i++) {
-        struct json_object *row = json_object_array_get_idx(rows, i);
-        struct ct_paths p;
-        paths_of(s, row, &p);
-        struct resp tmp = { 0 };
-        if (!strcmp(ctrun_status(&p.w, NULL), "running") || refuse_busy(s, json_str(row, "name"), &tmp)) {
-            resp_free(&tmp);
-            continue;
-        }
-        settle_stopped(s, row);
-        struct json_object *d = json_object_new_object();
-        json_object_object_add(d, "reason", json_object_new_string("the container's init exited"));
-        server_changed(s, &principal_corrald, "container.stopped", json_str(row, "name"), d);
-        json_object_put(d);
-    }
-    json_object_put(rows);
+    size_t n = a ? json_object_array_length(a) : 0;
+    char **v = calloc(n + 1, sizeof(*v));
+    for (size_t i = 0; v && i < n; i++)
+        v[i] = (char *)json_object_get_string(json_object_array_get_idx(a, i));
+    return v;
 }
