@@ -12,6 +12,7 @@
  *
  * Consoles are keyed "ct/NAME" in console.c and scrollback.c (a name cannot
  * hold '/', so they never meet a VM's). */
+#include "server/containers.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -24,7 +25,6 @@
 #include <unistd.h>
 
 #include "oci/oci.h"
-#include "server/containers.h"
 #include "util/util.h"
 
 int64_t ct_int(struct json_object *o, const char *key)
