@@ -31,35 +31,36 @@ struct ct_job {
     int timeout;
 };
 
-/* Writes the limits into the bundle's config.json. */
+/* One member of linux.resources: {key: {k1: v1, k2: v2}} if v1, else none. */
+static void set_resource(struct json_object *res, const char *key, const char *k1, int64_t v1, const char *k2,
+                         int64_t v2)
+{
+    json_object_object_del(res, key);
+    if (!v1)
+        return;
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, k1, json_object_new_int64(v1));
+    if (k2)
+        json_object_object_add(o, k2, json_object_new_int64(v2));
+    json_object_object_add(res, key, o);
+}
+
+/* Writes the limits into the bundle's config.json (other resources, such
+ * as the default device rules, stay). */
 static int write_limits(const char *bundle, struct json_object *cfg)
 {
     char path[1300];
     snprintf(path, sizeof(path), "%s/config.json", bundle);
-    struct json_object *c = json_object_from_file(path), *linux_o;
+    struct json_object *c = json_object_from_file(path), *linux_o, *res;
     if (!c)
         return fail(EIO, "%s is unreadable", path);
     if (!json_object_object_get_ex(c, "linux", &linux_o))
         json_object_object_add(c, "linux", linux_o = json_object_new_object());
-    struct json_object *res = json_object_new_object();
-    int64_t mem = ct_int(cfg, "memory_mib"), cpus = ct_int(cfg, "cpus"), pids = ct_int(cfg, "pids");
-    if (mem) {
-        struct json_object *m = json_object_new_object();
-        json_object_object_add(m, "limit", json_object_new_int64(mem * (int64_t)MiB));
-        json_object_object_add(res, "memory", m);
-    }
-    if (cpus) {
-        struct json_object *c2 = json_object_new_object();
-        json_object_object_add(c2, "quota", json_object_new_int64(cpus * 100000));
-        json_object_object_add(c2, "period", json_object_new_int64(100000));
-        json_object_object_add(res, "cpu", c2);
-    }
-    if (pids) {
-        struct json_object *p = json_object_new_object();
-        json_object_object_add(p, "limit", json_object_new_int64(pids));
-        json_object_object_add(res, "pids", p);
-    }
-    json_object_object_add(linux_o, "resources", res);
+    if (!json_object_object_get_ex(linux_o, "resources", &res))
+        json_object_object_add(linux_o, "resources", res = json_object_new_object());
+    set_resource(res, "memory", "limit", ct_int(cfg, "memory_mib") * (int64_t)MiB, NULL, 0);
+    set_resource(res, "cpu", "quota", ct_int(cfg, "cpus") * 100000, "period", 100000);
+    set_resource(res, "pids", "limit", ct_int(cfg, "pids"), NULL, 0);
     int r = json_object_to_file_ext(path, c, JSON_C_TO_STRING_PLAIN) < 0 ? fail(EIO, "cannot write %s", path) : 0;
     json_object_put(c);
     return r;
