@@ -170,6 +170,11 @@ check "the old ETag is now stale (412)" test "$(sock PATCH /api/v1/containers/c1
 # ---- console -----------------------------------------------------------------------------
 WS() { python3 "$SRC/tests/server/ws.py" --unix "$SOCK" "$@"; }
 check "the console (WebSocket) answers a shell command" WS /api/v1/containers/c1/console --prompt '#' --send 'echo con$((6*7))sole' --expect 'con42sole' --timeout 20
+out=$( (sleep 1; echo 'echo CLI-$((6*7))'; sleep 2) | CLI ct console c1 2>&1)
+check "corral ct console relays stdin and prints the answer" grep -q CLI-42 <<<"$out"
+out=$( (sleep 1; echo 'echo TLS-$((6*7))'; sleep 2) | "$B/corral" --remote "https://127.0.0.1:$PORT" --token "$OPTOK" \
+  --ca-cert "$T/state/tls/server.crt" ct console c1 2>&1)
+check "corral --remote --token ct console works over HTTPS (operator token)" grep -q TLS-42 <<<"$out"
 check "the console attach is audited" bash -c "curl -s --unix-socket '$SOCK' 'http://x/api/v1/audit?limit=100' | jq -e '.metadata | any(.action == \"container.console\")'"
 
 # ---- kill -9 of corrald, re-adoption -----------------------------------------------------------
