@@ -116,7 +116,14 @@ static int ct_start(struct server *s, struct json_object *row)
     int console = -1;
     ct_paths_of(s, row, &p);
     ctrun_remove(&p.w);    /* what a previous run left */
-    int r = write_limits(p.bundle, cfg);
+    /* After a host reboot the rootfs is no longer mounted: mount it again. */
+    struct oci_store st;
+    char image[NAME_MAX_LEN + 8];
+    images_store(s, &st);
+    snprintf(image, sizeof(image), "%s:latest", json_str(row, "image"));
+    int r = oci_bundle_mount(&st, image, p.bundle);
+    if (r == 0)
+        r = write_limits(p.bundle, cfg);
     if (r == 0)
         r = ctrun_create(&p.w, &h, &console);
     if (r == 0 && db_exec(s->db, "UPDATE containers SET keeper = ?, keeper_start = ?, pid = ? WHERE id = ?",

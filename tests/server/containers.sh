@@ -207,6 +207,12 @@ check "it starts again" test "$s:$st:$(ct_state c1)" = 202:success:running
 check "deleting a running container: 409 conflict" test "$(sock DELETE /api/v1/containers/c1):$(code)" = 409:conflict
 check "corral ct kill c1" CLI ct kill c1
 check "c1 is stopped again" test "$(ct_state c1)" = stopped
+R=$(awk -v t="$T/state/containers/" 'index($5, t) == 1 && $5 ~ /bundle\/rootfs$/ {print $5}' /proc/self/mountinfo | head -1)
+umount "$R"
+s=$(sock POST /api/v1/containers/c1/start '{}'); st=$(wait_op)
+sock POST /api/v1/containers/c1/exec '{"cmd":["cat","/tmp/p1"]}' >/dev/null
+check "after its rootfs is unmounted (a host reboot), start mounts it again, writes kept" test "$s:$st:$(jqb .metadata.exit_code)" = 202:success:0
+CLI ct kill c1 >/dev/null
 check "deleting an image in use: 409 conflict" test "$(sock DELETE /api/v1/images/busybox):$(code)" = 409:conflict
 check "corral ct delete c1" CLI ct delete c1
 check "its bundle is unmounted" bash -c "! grep -q ' $T/state/containers/[0-9]*/bundle/rootfs ' /proc/self/mountinfo"
