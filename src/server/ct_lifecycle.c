@@ -300,10 +300,11 @@ int h_container_exec(struct server *s, struct req *r, struct resp *out)
     if (rc < 0)
         return api_error(out, rc == -ETIMEDOUT ? E_CONFLICT : E_BAD_FIELD, "exec: %s", err_msg());
     struct json_object *d = json_object_new_object();
-    json_object_object_add(d, "cmd", json_object_get(cmd));
+    /* The program only: arguments may hold secrets, the audit log must not. */
+    json_object_object_add(d, "program", json_object_get(json_object_array_get_idx(cmd, 0)));
     json_object_object_add(d, "exit_code", json_object_new_int(status));
     server_changed(s, &r->who, "container.exec", r->param[0], d);
-    json_object_object_del(d, "cmd");
+    json_object_object_del(d, "program");
     json_object_object_add(d, "output", json_object_new_string(output));
     free(output);
     return api_sync(out, 200, d);

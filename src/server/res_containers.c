@@ -276,8 +276,19 @@ int h_containers_create(struct server *s, struct req *r, struct resp *out)
             db_exec(s->db, "UPDATE containers SET state = 'stopped' WHERE name = ?", "s", name);
         }
     }
-    if (rc == 0)
-        server_changed(s, &r->who, "container.create", name, cfg);
+    if (rc == 0) {
+        /* env values and arguments may hold secrets: the audit log gets names. */
+        struct json_object *d = json_object_new_object(), *names = json_object_new_array();
+        for (size_t k = 0; env && k < json_object_array_length(env); k++) {
+            const char *kv = json_object_get_string(json_object_array_get_idx(env, k));
+            json_object_array_add(names, json_object_new_string_len(kv, (int)strcspn(kv, "=")));
+        }
+        json_object_object_add(d, "image", json_object_new_string(image));
+        json_object_object_add(d, "env_names", names);
+        json_object_object_add(d, "network", network ? json_object_new_string(network) : NULL);
+        server_changed(s, &r->who, "container.create", name, d);
+        json_object_put(d);
+    }
     json_object_put(cfg);
     json_object_put(row);
     if (rc)

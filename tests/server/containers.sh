@@ -175,6 +175,7 @@ check "corral ct console relays stdin and prints the answer" grep -q CLI-42 <<<"
 out=$( (sleep 1; echo 'echo TLS-$((6*7))'; sleep 2) | "$B/corral" --remote "https://127.0.0.1:$PORT" --token "$OPTOK" \
   --ca-cert "$T/state/tls/server.crt" ct console c1 2>&1)
 check "corral --remote --token ct console works over HTTPS (operator token)" grep -q TLS-42 <<<"$out"
+check "the audit log keeps no env values or exec arguments" bash -c "! curl -s --unix-socket '$SOCK' 'http://x/api/v1/audit?limit=1000' | grep -q 'HELLO=world\\|echo hi'"
 check "the console attach is audited" bash -c "curl -s --unix-socket '$SOCK' 'http://x/api/v1/audit?limit=100' | jq -e '.metadata | any(.action == \"container.console\")'"
 
 # ---- kill -9 of corrald, re-adoption -----------------------------------------------------------
