@@ -49,7 +49,9 @@ bool ctrun_keeper_alive(const struct ct_handle *h);
 const char *ctrun_status(const struct ct_where *w, pid_t *pid);
 /* Runs argv inside the container, without a terminal: its exit status and
  * up to cap bytes of stdout+stderr (malloc'd, NUL-terminated) in *output.
- * Killed after timeout_s. */
+ * Returns once the command ends (children it left in the background may
+ * still write; that is not waited for).  After timeout_s the command is
+ * killed (by its pid, from oci_exec's pid file) and -ETIMEDOUT returned. */
 int ctrun_exec(const struct ct_where *w, char **argv, char **env, int timeout_s, int *status,
                char **output, size_t cap);
 /* Signals every process, waits up to timeout_ms for the init to go; then
