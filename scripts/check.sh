@@ -12,6 +12,7 @@
 #   crash  writers killed at random; images must check clean and keep every flushed write
 #          (TAP from tests/img/crash.sh)
 #   vms    VMs, networks and consoles through corrald (TAP from tests/server/vms.sh)
+#   containers  images and containers through corrald (TAP from tests/server/containers.sh)
 #   web    the web console in headless Chromium (TAP from tests/web/run.sh)
 #   vmm    corral-vmm booting the test guests and Linux (TAP from tests/vmm/run.sh)
 set -uo pipefail
@@ -79,6 +80,7 @@ run_tap oci-image tests/oci/image.sh "$build"
 run_tap podman tests/oci/podman.sh "$build"
 run_tap crash tests/img/crash.sh "$build"
 run_tap vms tests/server/vms.sh "$build"
+run_tap containers tests/server/containers.sh "$build"
 run_tap web tests/web/run.sh "$build"
 run_tap vmm tests/vmm/run.sh "$build"
 

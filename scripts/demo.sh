@@ -2,7 +2,7 @@
 # corral's main job in one command (`make demo`): starts corrald on this host
 # with a Linux VM you can reach, built from Debian packages.
 #   scripts/demo.sh [BUILD_DIR]      bring the demo up (again: reuses what runs)
-#   scripts/demo.sh --stop           stop the demo VM, then corrald (`make demo-stop`)
+#   scripts/demo.sh --stop           stop the demo VM and container, then corrald (`make demo-stop`)
 # Environment: DEMO_STATE (corrald's state directory, default /var/lib/corral),
 # DEMO_SOCKET (default /run/corral/corrald.sock), DEMO_LISTEN (default
 # 0.0.0.0:8006), DEMO_SUBNET (default 10.213.250.0/24), CORRAL_ASSETS (the
@@ -14,7 +14,7 @@ SOCK=${DEMO_SOCKET:-/run/corral/corrald.sock}
 LISTEN=${DEMO_LISTEN:-0.0.0.0:8006}
 SUBNET=${DEMO_SUBNET:-10.213.250.0/24}
 DEMO=$STATE/demo                  # the demo's own files: pid, log, password, guest
-VM=demo-vm NET=demo-net POOL=demo VOL=demo-root
+VM=demo-vm NET=demo-net POOL=demo VOL=demo-root CT=demo-ct IMAGE=demo-busybox
 
 say() { echo "demo: $*"; }
 die() { echo "demo: error: $*" >&2; exit 1; }
@@ -38,6 +38,10 @@ if [ $stop = 1 ]; then
   if [ "$(CLI --output json vm show $VM 2>/dev/null | jq -r .state)" != stopped ] && CLI vm show $VM >/dev/null 2>&1; then
     say "stopping $VM (ACPI power button, forced after 5 s)"
     CLI vm shutdown $VM --timeout 5 --force >/dev/null || CLI vm stop $VM >/dev/null || true
+  fi
+  if [ "$(CLI --output json ct show $CT 2>/dev/null | jq -r .state)" = running ]; then
+    say "stopping $CT"
+    CLI ct stop $CT --timeout 2 >/dev/null || true
   fi
   say "stopping corrald (pid $pid)"
   kill -TERM "$pid"
@@ -108,8 +112,26 @@ if ! CLI vm show $VM >/dev/null 2>&1; then
   CLI vm create $VM --kernel "$DEMO/guest/vmlinuz" --initrd "$DEMO/guest/initrd.cpio" --cmdline "console=ttyS0 quiet" \
     --vcpus 1 --memory 256M --disks $POOL/$VOL --nets $NET --description "corral demo: Debian cloud kernel + busybox" >/dev/null
 fi
-# TODO(containers): when corrald runs containers (issue 5, point 3), add a demo
-# container here: import an OCI image, create it on $NET, start it, print `corral ct console`.
+# ---- a container: a busybox image built here (no registry), on the same network ------------
+if ! CLI image show $IMAGE >/dev/null 2>&1; then
+  say "importing image $IMAGE (built from /bin/busybox by tests/oci/mkimage.py)"
+  python3 "$SRC/tests/oci/mkimage.py" docker "$DEMO/busybox.tar" --name demo/busybox >/dev/null
+  CLI image import $IMAGE "$DEMO/busybox.tar" >/dev/null
+fi
+if ! CLI ct show $CT >/dev/null 2>&1; then
+  say "creating container $CT ($IMAGE, 64 MiB, 64 pids, on $NET)"
+  CLI ct create $CT --image $IMAGE --net $NET --memory-mib 64 --pids 64 \
+    --description "corral demo: busybox container" -- /bin/sh >/dev/null
+fi
+if [ "$(CLI --output json ct show $CT | jq -r .state)" = stopped ]; then
+  say "starting $CT"
+  CLI ct start $CT >/dev/null
+fi
+if [ "$(CLI ct exec $CT -- echo DEMO-CT-$((6 * 7)) 2>/dev/null)" = DEMO-CT-42 ]; then
+  say "$CT runs: exec answered"
+else
+  say "warning: $CT did not answer exec"
+fi
 state=$(CLI --output json vm show $VM | jq -r .state)
 if [ "$state" = stopped ]; then
   say "starting $VM"
@@ -131,6 +153,7 @@ fi
 host=$(hostname -I 2>/dev/null | awk '{print $1}'); host=${host:-$(hostname)}
 port=${LISTEN##*:}
 addr=$(CLI --output json vm show $VM | jq -r '.nics[0].address // empty')
+ctaddr=$(CLI --output json ct show $CT 2>/dev/null | jq -r '.address // empty')
 sock_opt=; [ "$SOCK" = /run/corral/corrald.sock ] || sock_opt=" --socket $SOCK"
 cat <<EOF
 
@@ -140,6 +163,8 @@ corral demo is up.
   VM:         $VM, Debian cloud kernel + busybox, 256 MiB, disk $POOL/$VOL (/dev/vda, ext4), NIC on $NET${addr:+ (address $addr)}
   Console:    $B/corral$sock_opt vm console $VM     (Ctrl-] detaches)
               in the guest: ip addr add ${addr:-ADDRESS}/${SUBNET#*/} dev eth0; ip link set eth0 up; mkdir -p /mnt; mount /dev/vda /mnt
-  From here:  $B/corral$sock_opt vm list; $B/corral$sock_opt net list; $B/corral --help
-  Stop it:    make demo-stop      (stops $VM, then corrald, pid $(cat "$DEMO/corrald.pid"); state stays in $STATE)
+  Container:  $CT (busybox, 64 MiB, 64 pids) on $NET${ctaddr:+ (address $ctaddr)}: $B/corral$sock_opt ct console $CT
+              or $B/corral$sock_opt ct exec $CT -- ip addr
+  From here:  $B/corral$sock_opt vm list; $B/corral$sock_opt ct list; $B/corral$sock_opt net list; $B/corral --help
+  Stop it:    make demo-stop      (stops $VM and $CT, then corrald, pid $(cat "$DEMO/corrald.pid"); state stays in $STATE)
 EOF

@@ -27,6 +27,7 @@ struct args {
     int npos;
     const char *key[ARGS_MAX], *val[ARGS_MAX];
     int nopt;
+    int dashdash;               /* positionals from this index came after "--"; -1: none */
 };
 const char *arg_opt(const struct args *a, const char *key);
 
@@ -66,5 +67,14 @@ struct noun {
     const struct verb *verbs;
 };
 extern const struct noun nouns[];
+/* Shared by the command files: GET path printed as a table (cols) or an
+ * object (cols NULL); a change (body taken) printed unless quiet, not waited
+ * for with --no-wait; a string member if v is not NULL. */
+int cli_get(struct cli *c, const char *path, const char *const *cols);
+int cli_change(struct cli *c, const struct args *a, const char *method, const char *path,
+               struct json_object *body, bool quiet);
+void cli_add_str(struct json_object *o, const char *key, const char *v);
+/* commands_ct.c: containers and images. */
+extern const struct verb ct_verbs[], image_verbs[];
 
 #endif

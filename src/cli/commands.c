@@ -22,7 +22,7 @@ static const char *const net_cols[] = { "name", "subnet", "gateway", "bridge", "
 static bool flag(const struct args *a, const char *name) { return arg_opt(a, name) != NULL; }
 
 /* GET a path and print it as a table (cols) or an object (cols NULL). */
-static int get(struct cli *c, const char *path, const char *const *cols)
+int cli_get(struct cli *c, const char *path, const char *const *cols)
 {
     struct json_object *m;
     int r = cli_call(c, "GET", path, NULL, false, &m);
@@ -37,8 +37,8 @@ static int get(struct cli *c, const char *path, const char *const *cols)
 }
 
 /* Sends a change; prints the result (or the operation when --no-wait). */
-static int change(struct cli *c, const struct args *a, const char *method, const char *path,
-                  struct json_object *body, bool quiet)
+int cli_change(struct cli *c, const struct args *a, const char *method, const char *path,
+               struct json_object *body, bool quiet)
 {
     struct json_object *m = NULL;
     int r = cli_call(c, method, path, body, flag(a, "no-wait"), &m);
@@ -49,7 +49,7 @@ static int change(struct cli *c, const struct args *a, const char *method, const
     return r;
 }
 
-static void add_str(struct json_object *o, const char *key, const char *v)
+void cli_add_str(struct json_object *o, const char *key, const char *v)
 {
     if (v)
         json_object_object_add(o, key, json_object_new_string(v));
@@ -68,32 +68,32 @@ static int password_from(const char *file, struct json_object *body)
     snprintf(pw, sizeof(pw), "%.*s", (int)len, (char *)data);
     pw[strcspn(pw, "\r\n")] = 0;
     free(data);
-    add_str(body, "password", pw);
+    cli_add_str(body, "password", pw);
     memset(pw, 0, sizeof(pw));
     return 0;
 }
 
-static int host_show(struct cli *c, const struct args *a) { (void)a; return get(c, V "/host", NULL); }
-static int whoami(struct cli *c, const struct args *a) { (void)a; return get(c, V "/auth/whoami", NULL); }
+static int host_show(struct cli *c, const struct args *a) { (void)a; return cli_get(c, V "/host", NULL); }
+static int whoami(struct cli *c, const struct args *a) { (void)a; return cli_get(c, V "/auth/whoami", NULL); }
 
 /* ---- pools and volumes ---------------------------------------------------- */
 
-static int pool_list(struct cli *c, const struct args *a) { (void)a; return get(c, V "/pools", pool_cols); }
+static int pool_list(struct cli *c, const struct args *a) { (void)a; return cli_get(c, V "/pools", pool_cols); }
 
 static int pool_show(struct cli *c, const struct args *a)
 {
     char p[256];
     snprintf(p, sizeof(p), V "/pools/%s", a->pos[0]);
-    return get(c, p, NULL);
+    return cli_get(c, p, NULL);
 }
 
 static int pool_create(struct cli *c, const struct args *a)
 {
     struct json_object *b = json_object_new_object();
-    add_str(b, "name", a->pos[0]);
-    add_str(b, "path", arg_opt(a, "path"));
-    add_str(b, "description", arg_opt(a, "description"));
-    return change(c, a, "POST", V "/pools", b, false);
+    cli_add_str(b, "name", a->pos[0]);
+    cli_add_str(b, "path", arg_opt(a, "path"));
+    cli_add_str(b, "description", arg_opt(a, "description"));
+    return cli_change(c, a, "POST", V "/pools", b, false);
 }
 
 static int pool_set(struct cli *c, const struct args *a)
@@ -101,22 +101,22 @@ static int pool_set(struct cli *c, const struct args *a)
     char p[256];
     snprintf(p, sizeof(p), V "/pools/%s", a->pos[0]);
     struct json_object *b = json_object_new_object();
-    add_str(b, "description", arg_opt(a, "description"));
-    return change(c, a, "PATCH", p, b, false);
+    cli_add_str(b, "description", arg_opt(a, "description"));
+    return cli_change(c, a, "PATCH", p, b, false);
 }
 
 static int pool_delete(struct cli *c, const struct args *a)
 {
     char p[256];
     snprintf(p, sizeof(p), V "/pools/%s", a->pos[0]);
-    return change(c, a, "DELETE", p, NULL, true);
+    return cli_change(c, a, "DELETE", p, NULL, true);
 }
 
 static int vol_list(struct cli *c, const struct args *a)
 {
     char p[256];
     snprintf(p, sizeof(p), V "/pools/%s/volumes", a->pos[0]);
-    return get(c, p, vol_cols);
+    return cli_get(c, p, vol_cols);
 }
 
 static void vol_path(const struct args *a, char *p, size_t len)
@@ -128,7 +128,7 @@ static int vol_show(struct cli *c, const struct args *a)
 {
     char p[300];
     vol_path(a, p, sizeof(p));
-    return get(c, p, NULL);
+    return cli_get(c, p, NULL);
 }
 
 /* Sizes go to the server as given ("10G"); it parses and checks them. */
@@ -137,13 +137,13 @@ static int vol_create(struct cli *c, const struct args *a)
     char p[256];
     snprintf(p, sizeof(p), V "/pools/%s/volumes", a->pos[0]);
     struct json_object *b = json_object_new_object();
-    add_str(b, "name", a->pos[1]);
-    add_str(b, "size", arg_opt(a, "size"));
-    add_str(b, "format", arg_opt(a, "format"));
-    add_str(b, "description", arg_opt(a, "description"));
+    cli_add_str(b, "name", a->pos[1]);
+    cli_add_str(b, "size", arg_opt(a, "size"));
+    cli_add_str(b, "format", arg_opt(a, "format"));
+    cli_add_str(b, "description", arg_opt(a, "description"));
     if (flag(a, "preallocate"))
         json_object_object_add(b, "preallocate", json_object_new_boolean(true));
-    int r = change(c, a, "POST", p, b, true);
+    int r = cli_change(c, a, "POST", p, b, true);
     if (r == 0 && !flag(a, "no-wait") && !c->json)
         printf("volume %s/%s created\n", a->pos[0], a->pos[1]);
     return r;
@@ -154,10 +154,10 @@ static int vol_clone(struct cli *c, const struct args *a)
     char p[256];
     snprintf(p, sizeof(p), V "/pools/%s/volumes", a->pos[0]);
     struct json_object *b = json_object_new_object();
-    add_str(b, "name", a->pos[2]);
-    add_str(b, "source", a->pos[1]);
-    add_str(b, "size", arg_opt(a, "size"));
-    int r = change(c, a, "POST", p, b, true);
+    cli_add_str(b, "name", a->pos[2]);
+    cli_add_str(b, "source", a->pos[1]);
+    cli_add_str(b, "size", arg_opt(a, "size"));
+    int r = cli_change(c, a, "POST", p, b, true);
     if (r == 0 && !flag(a, "no-wait") && !c->json)
         printf("volume %s/%s created as a linked clone of %s\n", a->pos[0], a->pos[2], a->pos[1]);
     return r;
@@ -168,38 +168,38 @@ static int vol_resize(struct cli *c, const struct args *a)
     char p[300];
     vol_path(a, p, sizeof(p));
     struct json_object *b = json_object_new_object();
-    add_str(b, "size", a->pos[2]);
-    return change(c, a, "PATCH", p, b, true);
+    cli_add_str(b, "size", a->pos[2]);
+    return cli_change(c, a, "PATCH", p, b, true);
 }
 
 static int vol_delete(struct cli *c, const struct args *a)
 {
     char p[300];
     vol_path(a, p, sizeof(p));
-    return change(c, a, "DELETE", p, NULL, true);
+    return cli_change(c, a, "DELETE", p, NULL, true);
 }
 
 /* ---- users and tokens ------------------------------------------------------ */
 
-static int user_list(struct cli *c, const struct args *a) { (void)a; return get(c, V "/users", user_cols); }
+static int user_list(struct cli *c, const struct args *a) { (void)a; return cli_get(c, V "/users", user_cols); }
 
 static int user_show(struct cli *c, const struct args *a)
 {
     char p[256];
     snprintf(p, sizeof(p), V "/users/%s", a->pos[0]);
-    return get(c, p, NULL);
+    return cli_get(c, p, NULL);
 }
 
 static int user_create(struct cli *c, const struct args *a)
 {
     struct json_object *b = json_object_new_object();
-    add_str(b, "name", a->pos[0]);
-    add_str(b, "role", arg_opt(a, "role"));
+    cli_add_str(b, "name", a->pos[0]);
+    cli_add_str(b, "role", arg_opt(a, "role"));
     if (arg_opt(a, "password-file") && password_from(arg_opt(a, "password-file"), b)) {
         json_object_put(b);
         return EXIT_USAGE;
     }
-    return change(c, a, "POST", V "/users", b, false);
+    return cli_change(c, a, "POST", V "/users", b, false);
 }
 
 static int user_set(struct cli *c, const struct args *a)
@@ -207,28 +207,28 @@ static int user_set(struct cli *c, const struct args *a)
     char p[256];
     snprintf(p, sizeof(p), V "/users/%s", a->pos[0]);
     struct json_object *b = json_object_new_object();
-    add_str(b, "role", arg_opt(a, "role"));
+    cli_add_str(b, "role", arg_opt(a, "role"));
     if (arg_opt(a, "password-file") && password_from(arg_opt(a, "password-file"), b)) {
         json_object_put(b);
         return EXIT_USAGE;
     }
-    return change(c, a, "PATCH", p, b, false);
+    return cli_change(c, a, "PATCH", p, b, false);
 }
 
 static int user_delete(struct cli *c, const struct args *a)
 {
     char p[256];
     snprintf(p, sizeof(p), V "/users/%s", a->pos[0]);
-    return change(c, a, "DELETE", p, NULL, true);
+    return cli_change(c, a, "DELETE", p, NULL, true);
 }
 
-static int token_list(struct cli *c, const struct args *a) { (void)a; return get(c, V "/tokens", token_cols); }
+static int token_list(struct cli *c, const struct args *a) { (void)a; return cli_get(c, V "/tokens", token_cols); }
 
 static int token_create(struct cli *c, const struct args *a)
 {
     struct json_object *b = json_object_new_object(), *m;
-    add_str(b, "name", a->pos[0]);
-    add_str(b, "role", arg_opt(a, "role"));
+    cli_add_str(b, "name", a->pos[0]);
+    cli_add_str(b, "role", arg_opt(a, "role"));
     if (arg_opt(a, "expires-days"))
         json_object_object_add(b, "expires_days", json_object_new_int64(atoll(arg_opt(a, "expires-days"))));
     int r = cli_call(c, "POST", V "/tokens", b, false, &m);
@@ -249,18 +249,18 @@ static int token_delete(struct cli *c, const struct args *a)
 {
     char p[256];
     snprintf(p, sizeof(p), V "/tokens/%s", a->pos[0]);
-    return change(c, a, "DELETE", p, NULL, true);
+    return cli_change(c, a, "DELETE", p, NULL, true);
 }
 
 /* ---- VMs and networks --------------------------------------------------------- */
 
-static int vm_list(struct cli *c, const struct args *a) { (void)a; return get(c, V "/vms", vm_cols); }
+static int vm_list(struct cli *c, const struct args *a) { (void)a; return cli_get(c, V "/vms", vm_cols); }
 
 static int vm_show(struct cli *c, const struct args *a)
 {
     char p[256];
     snprintf(p, sizeof(p), V "/vms/%s", a->pos[0]);
-    return get(c, p, NULL);
+    return cli_get(c, p, NULL);
 }
 
 /* "a,b,c" -> ["a","b","c"] (each as made by one()) */
@@ -288,9 +288,9 @@ static struct json_object *nic_n(const char *p, size_t n)
 /* The options create and set share; numbers go as given, the server checks them. */
 static void vm_body(const struct args *a, struct json_object *b)
 {
-    add_str(b, "description", arg_opt(a, "description"));
-    add_str(b, "memory", arg_opt(a, "memory"));
-    add_str(b, "engine", arg_opt(a, "engine"));
+    cli_add_str(b, "description", arg_opt(a, "description"));
+    cli_add_str(b, "memory", arg_opt(a, "memory"));
+    cli_add_str(b, "engine", arg_opt(a, "engine"));
     if (arg_opt(a, "vcpus")) {
         char *end;
         long long n = strtoll(arg_opt(a, "vcpus"), &end, 10);
@@ -299,10 +299,10 @@ static void vm_body(const struct args *a, struct json_object *b)
     }
     if (arg_opt(a, "kernel") || arg_opt(a, "boot-volume")) {
         struct json_object *boot = json_object_new_object();
-        add_str(boot, "kernel", arg_opt(a, "kernel"));
-        add_str(boot, "initrd", arg_opt(a, "initrd"));
-        add_str(boot, "cmdline", arg_opt(a, "cmdline"));
-        add_str(boot, "volume", arg_opt(a, "boot-volume"));
+        cli_add_str(boot, "kernel", arg_opt(a, "kernel"));
+        cli_add_str(boot, "initrd", arg_opt(a, "initrd"));
+        cli_add_str(boot, "cmdline", arg_opt(a, "cmdline"));
+        cli_add_str(boot, "volume", arg_opt(a, "boot-volume"));
         json_object_object_add(b, "boot", boot);
     }
     if (arg_opt(a, "disks"))
@@ -314,9 +314,9 @@ static void vm_body(const struct args *a, struct json_object *b)
 static int vm_create(struct cli *c, const struct args *a)
 {
     struct json_object *b = json_object_new_object();
-    add_str(b, "name", a->pos[0]);
+    cli_add_str(b, "name", a->pos[0]);
     vm_body(a, b);
-    return change(c, a, "POST", V "/vms", b, false);
+    return cli_change(c, a, "POST", V "/vms", b, false);
 }
 
 static int vm_set(struct cli *c, const struct args *a)
@@ -325,14 +325,14 @@ static int vm_set(struct cli *c, const struct args *a)
     snprintf(p, sizeof(p), V "/vms/%s", a->pos[0]);
     struct json_object *b = json_object_new_object();
     vm_body(a, b);
-    return change(c, a, "PATCH", p, b, false);
+    return cli_change(c, a, "PATCH", p, b, false);
 }
 
 static int vm_delete(struct cli *c, const struct args *a)
 {
     char p[256];
     snprintf(p, sizeof(p), V "/vms/%s", a->pos[0]);
-    return change(c, a, "DELETE", p, NULL, true);
+    return cli_change(c, a, "DELETE", p, NULL, true);
 }
 
 /* start, stop, pause, resume, shutdown, restart: POST /vms/NAME/VERB */
@@ -348,7 +348,7 @@ static int vm_action(struct cli *c, const struct args *a, const char *verb)
         if (flag(a, "force"))
             json_object_object_add(b, "force", json_object_new_boolean(true));
     }
-    int r = change(c, a, "POST", p, b, true);
+    int r = cli_change(c, a, "POST", p, b, true);
     if (r == 0 && !flag(a, "no-wait") && !c->json)
         printf("vm %s: %s done\n", a->pos[0], verb);
     return r;
@@ -368,40 +368,40 @@ static int vm_console(struct cli *c, const struct args *a)
     return cli_console(c, p);
 }
 
-static int net_list(struct cli *c, const struct args *a) { (void)a; return get(c, V "/networks", net_cols); }
+static int net_list(struct cli *c, const struct args *a) { (void)a; return cli_get(c, V "/networks", net_cols); }
 
 static int net_show(struct cli *c, const struct args *a)
 {
     char p[256];
     snprintf(p, sizeof(p), V "/networks/%s", a->pos[0]);
-    return get(c, p, NULL);
+    return cli_get(c, p, NULL);
 }
 
 static int net_create(struct cli *c, const struct args *a)
 {
     struct json_object *b = json_object_new_object();
-    add_str(b, "name", a->pos[0]);
-    add_str(b, "subnet", arg_opt(a, "subnet"));
-    add_str(b, "description", arg_opt(a, "description"));
-    return change(c, a, "POST", V "/networks", b, false);
+    cli_add_str(b, "name", a->pos[0]);
+    cli_add_str(b, "subnet", arg_opt(a, "subnet"));
+    cli_add_str(b, "description", arg_opt(a, "description"));
+    return cli_change(c, a, "POST", V "/networks", b, false);
 }
 
 static int net_delete(struct cli *c, const struct args *a)
 {
     char p[256];
     snprintf(p, sizeof(p), V "/networks/%s", a->pos[0]);
-    return change(c, a, "DELETE", p, NULL, true);
+    return cli_change(c, a, "DELETE", p, NULL, true);
 }
 
 /* ---- operations, audit, events --------------------------------------------- */
 
-static int op_list(struct cli *c, const struct args *a) { (void)a; return get(c, V "/operations", op_cols); }
+static int op_list(struct cli *c, const struct args *a) { (void)a; return cli_get(c, V "/operations", op_cols); }
 
 static int op_show(struct cli *c, const struct args *a)
 {
     char p[256];
     snprintf(p, sizeof(p), V "/operations/%s", a->pos[0]);
-    return get(c, p, NULL);
+    return cli_get(c, p, NULL);
 }
 
 static int op_wait(struct cli *c, const struct args *a)
@@ -409,21 +409,21 @@ static int op_wait(struct cli *c, const struct args *a)
     char p[256];
     snprintf(p, sizeof(p), V "/operations/%s/wait?timeout=%s", a->pos[0],
              arg_opt(a, "timeout") ? arg_opt(a, "timeout") : "60");
-    return get(c, p, NULL);
+    return cli_get(c, p, NULL);
 }
 
 static int op_cancel(struct cli *c, const struct args *a)
 {
     char p[256];
     snprintf(p, sizeof(p), V "/operations/%s", a->pos[0]);
-    return change(c, a, "DELETE", p, NULL, false);
+    return cli_change(c, a, "DELETE", p, NULL, false);
 }
 
 static int audit_list(struct cli *c, const struct args *a)
 {
     char p[256];
     snprintf(p, sizeof(p), V "/audit?limit=%s", arg_opt(a, "limit") ? arg_opt(a, "limit") : "50");
-    return get(c, p, audit_cols);
+    return cli_get(c, p, audit_cols);
 }
 
 static int events_watch(struct cli *c, const struct args *a) { (void)a; return cli_stream(c, V "/events"); }
@@ -503,6 +503,8 @@ const struct noun nouns[] = {
     { "pool", "storage pools", pool_verbs },
     { "volume", "volumes in pools (disks, linked clones)", vol_verbs },
     { "vm", "virtual machines", vm_verbs },
+    { "ct", "containers (OCI, from imported images)", ct_verbs },
+    { "image", "container images", image_verbs },
     { "net", "networks (bridges with a subnet)", net_verbs },
     { "user", "users and their roles", user_verbs },
     { "token", "API tokens for programs", token_verbs },

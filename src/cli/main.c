@@ -49,9 +49,14 @@ static bool listed(const char *list, const char *name)
 
 static int parse_args(const struct verb *v, int argc, char **argv, struct args *a)
 {
+    a->dashdash = -1;
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
-        if (strncmp(s, "--", 2) || !s[2]) {
+        if (a->dashdash < 0 && !strcmp(s, "--")) {
+            a->dashdash = a->npos;    /* the rest is a command line, taken as it is */
+            continue;
+        }
+        if (a->dashdash >= 0 || strncmp(s, "--", 2) || !s[2]) {
             if (a->npos == ARGS_MAX)
                 return -1;
             a->pos[a->npos++] = s;
@@ -79,7 +84,7 @@ static int parse_args(const struct verb *v, int argc, char **argv, struct args *
 
 static bool wants_help(int argc, char **argv)
 {
-    for (int i = 0; i < argc; i++)
+    for (int i = 0; i < argc && strcmp(argv[i], "--"); i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
             return true;
     return false;

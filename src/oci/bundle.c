@@ -259,6 +259,37 @@ int oci_image_bundle(const struct oci_store *st, const char *name, const char *d
     return r;
 }
 
+int oci_bundle_mount(const struct oci_store *st, const char *name, const char *dir)
+{
+    char norm[300], abs[PATH_MAX], rootfs[PATH_MAX + 8];
+    struct stat bst, rst;
+    int r = img_norm_name(name, norm, sizeof(norm));
+    if (r < 0)
+        return r;
+    if (!realpath(dir, abs))
+        return fail(errno, "%s: %s", dir, strerror(errno));
+    snprintf(rootfs, sizeof(rootfs), "%s/rootfs", abs);
+    if (fstatat(AT_FDCWD, abs, &bst, 0) < 0 || lstat(rootfs, &rst) < 0 || !S_ISDIR(rst.st_mode))
+        return fail(ENOENT, "%s: not a bundle made by `corral-oci image bundle`", abs);
+    if (bst.st_dev != rst.st_dev)
+        return 0;    /* mounted already */
+    char marker[PATH_MAX + 32];
+    snprintf(marker, sizeof(marker), "%s/%s", abs, MARKER);
+    if (lstat(marker, &rst) < 0 || !S_ISREG(rst.st_mode))
+        return fail(EINVAL, "%s: not a bundle made by `corral-oci image bundle`", abs);
+    int sfd = store_open(st, LOCK_SH);
+    if (sfd < 0)
+        return sfd;
+    struct oci_image_info info = { 0 };
+    if ((r = store_lookup(sfd, norm, &info)) == 0)
+        r = mount_overlay(st->path ? st->path : OCI_DEFAULT_STORE, info.layers, abs);
+    free(info.name);
+    free(info.config);
+    oci_strv_free(info.layers);
+    close(sfd);
+    return r;
+}
+
 int oci_bundle_remove(const char *dir)
 {
     char abs[PATH_MAX], rootfs[PATH_MAX + 8];

@@ -337,6 +337,9 @@ struct oci_bundle_opts {
  * image config and the runtime defaults, rootfs an overlay mount. */
 int oci_image_bundle(const struct oci_store *st, const char *name, const char *dir,
                      const struct oci_bundle_opts *o);
+/* Mounts a bundle's rootfs again (after a reboot) from image NAME's layers
+ * over its kept upper directory; 0 at once if it is mounted. */
+int oci_bundle_mount(const struct oci_store *st, const char *name, const char *dir);
 /* Unmounts a bundle made by oci_image_bundle and deletes it with its upper. */
 int oci_bundle_remove(const char *dir);
 

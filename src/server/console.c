@@ -28,7 +28,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gone = PTHREAD_COND_INITIALIZER;
 static int active;
 static atomic_bool stopping;
-static char claimed[64][NAME_MAX_LEN + 1];
+static char claimed[64][CONSOLE_KEY_MAX];
 
 bool console_claim(const char *vm)
 {
@@ -111,7 +111,7 @@ int ws_handshake(const struct req *r, struct resp *out)
 struct relay {
     int sock, con;
     struct MHD_UpgradeResponseHandle *urh;
-    char vm[NAME_MAX_LEN + 1];
+    char vm[CONSOLE_KEY_MAX];
     uint8_t in[WS_MAX_PAYLOAD + 14];    /* the client's bytes, not yet a whole frame */
     size_t in_len;
 };

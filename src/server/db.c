@@ -50,6 +50,11 @@ static const char *const migrations[] = {
     "  state TEXT NOT NULL, engine TEXT NOT NULL DEFAULT '', pid INTEGER NOT NULL DEFAULT 0,"
     "  pid_start INTEGER NOT NULL DEFAULT 0, control TEXT NOT NULL DEFAULT '',"
     "  console TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL);",
+    /* 3: containers (configuration as JSON, the running container's keeper) */
+    "CREATE TABLE containers (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,"
+    "  tag TEXT NOT NULL UNIQUE, image TEXT NOT NULL, config TEXT NOT NULL,"
+    "  description TEXT NOT NULL DEFAULT '', state TEXT NOT NULL, keeper INTEGER NOT NULL DEFAULT 0,"
+    "  keeper_start INTEGER NOT NULL DEFAULT 0, pid INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);",
 };
 
 static void db_lock(struct db *db) { pthread_mutex_lock(&db->lock); }

@@ -91,7 +91,11 @@ static int answer(struct server *s, struct resp *out, int status, struct json_ob
     db_rows(s->db, &vms, "SELECT vms.name AS vm, json_extract(n.value, '$.address') AS address, "
             "json_extract(n.value, '$.mac') AS mac FROM vms, json_each(vms.config, '$.nics') AS n "
             "WHERE json_extract(n.value, '$.network') = ? ORDER BY vms.name", "s", json_str(n, "name"));
+    struct json_object *cts = NULL;
+    db_rows(s->db, &cts, "SELECT name AS container, json_extract(config, '$.address') AS address FROM containers "
+            "WHERE json_extract(config, '$.network') = ? ORDER BY name", "s", json_str(n, "name"));
     json_object_object_add(n, "nics", vms ? vms : json_object_new_array());
+    json_object_object_add(n, "containers", cts ? cts : json_object_new_array());
     json_object_object_add(n, "bridge_present", json_object_new_boolean(nl_link_exists(json_str(n, "bridge"))));
     return api_sync(out, status, n);
 }
@@ -190,11 +194,14 @@ int h_network_delete(struct server *s, struct req *r, struct resp *out)
         db_rollback(s->db);
         return rc;
     }
-    db_row(s->db, &row, "SELECT group_concat(DISTINCT vms.name) AS vms FROM vms, json_each(vms.config, '$.nics') "
-           "AS n WHERE json_extract(n.value, '$.network') = ?", "s", r->param[0]);
-    if (row && json_str(row, "vms")) {
-        api_error(out, E_CONFLICT, "network '%s' is used by VM(s) %s: remove their NICs first", r->param[0],
-                  json_str(row, "vms"));
+    db_row(s->db, &row, "SELECT (SELECT group_concat(DISTINCT vms.name) FROM vms, json_each(vms.config, '$.nics') "
+           "AS n WHERE json_extract(n.value, '$.network') = ?1) AS vms, (SELECT group_concat(name) FROM containers "
+           "WHERE json_extract(config, '$.network') = ?1) AS cts", "s", r->param[0]);
+    if (row && (json_str(row, "vms") || json_str(row, "cts"))) {
+        const char *vms = json_str(row, "vms"), *cts = json_str(row, "cts");
+        api_error(out, E_CONFLICT, "network '%s' is used by %s%s%s%s%s: remove their NICs or delete them first",
+                  r->param[0], vms ? "VM(s) " : "", vms ?: "", vms && cts ? " and " : "",
+                  cts ? "container(s) " : "", cts ?: "");
         json_object_put(row);
         json_object_put(n);
         db_rollback(s->db);
@@ -250,7 +257,9 @@ int network_assign(struct server *s, const char *network, const char *want, cons
     snprintf(bridge, 16, "%s", json_str(n, "bridge"));
     uint32_t last = net | ~(~0u << (32 - prefix));    /* the broadcast address */
     db_rows(s->db, &used, "SELECT json_extract(n.value, '$.address') AS a FROM vms, json_each(vms.config, "
-            "'$.nics') AS n WHERE json_extract(n.value, '$.network') = ? AND vms.name != ?", "ss", network, vm);
+            "'$.nics') AS n WHERE json_extract(n.value, '$.network') = ? AND vms.name != ? "
+            "UNION ALL SELECT json_extract(config, '$.address') FROM containers "
+            "WHERE json_extract(config, '$.network') = ?", "sss", network, vm, network);
     if (want) {
         struct in_addr ia;
         if (inet_pton(AF_INET, want, &ia) != 1)

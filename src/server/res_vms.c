@@ -905,6 +905,7 @@ static void *watch_main(void *arg)
             break;
         pthread_mutex_unlock(&w->lock);
         watch_once(s);
+        containers_watch(s);
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);

@@ -10,6 +10,7 @@
 #define VOL POOL "/volumes/{volume}"
 #define VM V "/vms/{vm}"
 #define NET V "/networks/{network}"
+#define CT V "/containers/{container}"
 
 const struct route routes[] = {
     { "POST", V "/auth/login", ROLE_NONE, h_login, "Log in: session cookie + CSRF token" },
@@ -45,6 +46,24 @@ const struct route routes[] = {
     { "POST", VM "/resume", ROLE_OPERATOR, h_vm_resume, "Resume a paused VM (async)" },
     { "POST", VM "/restart", ROLE_OPERATOR, h_vm_restart, "Shut down (forced after the timeout) and start (async)" },
     { "GET", VM "/console", ROLE_OPERATOR, h_vm_console, "The VM's serial console (WebSocket)" },
+
+    { "GET", V "/images", ROLE_AUDITOR, h_images_list, "List container images" },
+    { "POST", V "/images", ROLE_ADMIN, h_images_import,
+      "Import an OCI layout or docker-archive from a host path (async)" },
+    { "GET", V "/images/{image}", ROLE_AUDITOR, h_image_get, "Get an image" },
+    { "DELETE", V "/images/{image}", ROLE_ADMIN, h_image_delete, "Delete an image no container uses" },
+
+    { "GET", V "/containers", ROLE_AUDITOR, h_containers_list, "List containers" },
+    { "POST", V "/containers", ROLE_OPERATOR, h_containers_create, "Create a container from an image (stopped)" },
+    { "GET", CT, ROLE_AUDITOR, h_container_get, "Get a container" },
+    { "PATCH", CT, ROLE_OPERATOR, h_container_patch, "Change a container's limits (live) or description" },
+    { "DELETE", CT, ROLE_OPERATOR, h_container_delete, "Delete a stopped container and its bundle" },
+    { "POST", CT "/start", ROLE_OPERATOR, h_container_start, "Start a container (async)" },
+    { "POST", CT "/stop", ROLE_OPERATOR, h_container_stop,
+      "SIGTERM, then SIGKILL after the timeout (async)" },
+    { "POST", CT "/kill", ROLE_OPERATOR, h_container_kill, "SIGKILL a container (async)" },
+    { "POST", CT "/exec", ROLE_OPERATOR, h_container_exec, "Run a command in a container: exit code and output" },
+    { "GET", CT "/console", ROLE_OPERATOR, h_container_console, "The container's terminal (WebSocket)" },
 
     { "GET", V "/networks", ROLE_AUDITOR, h_networks_list, "List networks" },
     { "POST", V "/networks", ROLE_ADMIN, h_networks_create, "Create a network: a bridge with its own subnet" },

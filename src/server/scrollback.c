@@ -19,7 +19,7 @@
 
 struct holder {
     struct holder *next;
-    char vm[NAME_MAX_LEN + 1];
+    char vm[CONSOLE_KEY_MAX];
     int efd;                     /* the engine's console */
     int cfd;                     /* the client's end, or -1 */
     int wake[2];                 /* a byte: look at cfd again, or stop */
@@ -133,27 +133,24 @@ static struct holder *unlink_holder(const char *vm)
     return NULL;
 }
 
-int scrollback_start(const char *vm, const struct vm_handle *eh)
+int scrollback_hold(const char *vm, int fd)
 {
     scrollback_stop(vm);
     struct holder *h = calloc(1, sizeof(*h));
-    if (!h)
+    if (!h) {
+        close(fd);
         return fail(ENOMEM, "out of memory");
+    }
     snprintf(h->vm, sizeof(h->vm), "%s", vm);
     h->cfd = -1;
-    h->efd = engine_console(eh);
-    if (h->efd < 0) {
-        int r = h->efd;
-        free(h);
-        return r;
-    }
+    h->efd = fd;
     fcntl(h->efd, F_SETFL, fcntl(h->efd, F_GETFL) | O_NONBLOCK);
     pthread_mutex_init(&h->lock, NULL);
     if (pipe2(h->wake, O_CLOEXEC | O_NONBLOCK) < 0 || pthread_create(&h->thread, NULL, holder_main, h)) {
         close(h->efd);
         pthread_mutex_destroy(&h->lock);
         free(h);
-        return fail(EAGAIN, "cannot start the console holder of VM '%s'", vm);
+        return fail(EAGAIN, "cannot start the console holder of '%s'", vm);
     }
     pthread_mutex_lock(&list_lock);
     h->next = holders;
@@ -162,7 +159,23 @@ int scrollback_start(const char *vm, const struct vm_handle *eh)
     return 0;
 }
 
+int scrollback_start(const char *vm, const struct vm_handle *eh)
+{
+    int fd = engine_console(eh);
+    return fd < 0 ? fd : scrollback_hold(vm, fd);
+}
+
+static int open_engine_console(const void *eh)
+{
+    return engine_console(eh);
+}
+
 int scrollback_attach(const char *vm, const struct vm_handle *eh)
+{
+    return scrollback_join(vm, open_engine_console, eh);
+}
+
+int scrollback_join(const char *vm, int (*open_console)(const void *arg), const void *arg)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
         pthread_mutex_lock(&list_lock);
@@ -175,7 +188,7 @@ int scrollback_attach(const char *vm, const struct vm_handle *eh)
             if (h->done)
                 r = -EAGAIN;    /* an engine that is gone: hold the new one */
             else if (h->cfd >= 0)
-                r = fail(EBUSY, "another client is attached to VM '%s''s console", vm);
+                r = fail(EBUSY, "another client is attached to the console of '%s'", vm);
             else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
                 r = fail(errno, "socketpair: %m");
             else {
@@ -192,10 +205,10 @@ int scrollback_attach(const char *vm, const struct vm_handle *eh)
         pthread_mutex_unlock(&list_lock);
         if (r != -EAGAIN)
             return r;
-        if (attempt == 0 && (r = scrollback_start(vm, eh)) < 0)
+        if (attempt == 0 && ((r = open_console(arg)) < 0 || (r = scrollback_hold(vm, r)) < 0))
             return r;
     }
-    return fail(EIO, "cannot hold VM '%s''s console", vm);
+    return fail(EIO, "cannot hold the console of '%s'", vm);
 }
 
 void scrollback_stop(const char *vm)

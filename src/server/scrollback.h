@@ -15,6 +15,10 @@ int scrollback_start(const char *vm, const struct vm_handle *h);
 /* A fd for a console client: the kept output first, then live bytes both
  * ways; closing it detaches.  Starts holding the console if nothing did. */
 int scrollback_attach(const char *vm, const struct vm_handle *h);
+/* The same for any console fd (taken), keyed by `key` (containers:
+ * "ct/NAME"); join opens one with open_console(arg) if nothing holds key. */
+int scrollback_hold(const char *key, int fd);
+int scrollback_join(const char *key, int (*open_console)(const void *arg), const void *arg);
 void scrollback_stop(const char *vm);
 void scrollback_stop_all(void);
 

@@ -42,6 +42,12 @@ int server_open(const struct server_config *cfg, struct server **out)
         r = fail(ENOMEM, "out of memory");
     if (r == 0)
         r = make_dir(s->vms_dir, 0700);
+    if (r == 0 && asprintf(&s->images_dir, "%s/images", cfg->state_dir) < 0)
+        r = fail(ENOMEM, "out of memory");
+    if (r == 0 && asprintf(&s->cts_dir, "%s/containers", cfg->state_dir) < 0)
+        r = fail(ENOMEM, "out of memory");
+    if (r == 0)
+        r = make_dir(s->cts_dir, 0700);
     /* VM sockets live in vms/ID/: they must fit a Unix socket address. */
     if (r == 0 && strlen(s->vms_dir) > 80)
         r = fail(ENAMETOOLONG, "--state-dir %s is too long for the VMs' Unix sockets (at most 76 bytes)",
@@ -65,6 +71,8 @@ int server_open(const struct server_config *cfg, struct server **out)
         r = networks_recover(s);
     if (r == 0)
         r = vms_recover(s);
+    if (r == 0)
+        r = containers_recover(s);
     if (r == 0)
         r = ops_new(s, cfg->workers > 0 ? cfg->workers : 4, &s->ops);
     if (r == 0)
@@ -98,6 +106,8 @@ void server_close(struct server *s)
     events_free(s->events);
     free(s->pools_dir);
     free(s->vms_dir);
+    free(s->images_dir);
+    free(s->cts_dir);
     free(s);
 }
 

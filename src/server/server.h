@@ -39,6 +39,8 @@ struct server;
 #define API_MAX_BODY (64 * 1024)
 #define API_MAX_PARAMS 4
 #define NAME_MAX_LEN 63
+/* A console's key: a VM's name, or "ct/" + a container's name. */
+#define CONSOLE_KEY_MAX (NAME_MAX_LEN + 8)
 
 /* ---- roles and the authenticated caller ------------------------------- */
 
@@ -92,7 +94,7 @@ struct resp {
     bool stream_events;          /* answer with the SSE event stream */
     int ws_fd;                   /* > 0: upgrade to a WebSocket relaying this fd (owned) */
     char ws_accept[32];          /* its Sec-WebSocket-Accept */
-    char ws_name[NAME_MAX_LEN + 1];   /* the VM whose console this is */
+    char ws_name[CONSOLE_KEY_MAX];    /* whose console this is (console_claim's key) */
     const char *cache_control;   /* static files; NULL = "no-store" */
     bool html;                   /* the web console's answers: add CSP and friends */
 };
@@ -205,6 +207,8 @@ struct server {
     char *pools_dir;             /* state_dir/pools */
     char *vms_dir;               /* state_dir/vms: one run directory per VM */
     struct vm_watch *vm_watch;
+    char *images_dir;            /* state_dir/images: the OCI image store */
+    char *cts_dir;               /* state_dir/containers: bundles, and oci/ (the runtime's state) */
 };
 
 /* The principal of changes corrald makes by itself (a guest powered off). */
@@ -372,6 +376,20 @@ int h_vm_pause(struct server *, struct req *, struct resp *);
 int h_vm_resume(struct server *, struct req *, struct resp *);
 int h_vm_restart(struct server *, struct req *, struct resp *);
 int h_vm_console(struct server *, struct req *, struct resp *);
+int h_images_list(struct server *, struct req *, struct resp *);
+int h_images_import(struct server *, struct req *, struct resp *);
+int h_image_get(struct server *, struct req *, struct resp *);
+int h_image_delete(struct server *, struct req *, struct resp *);
+int h_containers_list(struct server *, struct req *, struct resp *);
+int h_containers_create(struct server *, struct req *, struct resp *);
+int h_container_get(struct server *, struct req *, struct resp *);
+int h_container_patch(struct server *, struct req *, struct resp *);
+int h_container_delete(struct server *, struct req *, struct resp *);
+int h_container_start(struct server *, struct req *, struct resp *);
+int h_container_stop(struct server *, struct req *, struct resp *);
+int h_container_kill(struct server *, struct req *, struct resp *);
+int h_container_exec(struct server *, struct req *, struct resp *);
+int h_container_console(struct server *, struct req *, struct resp *);
 
 /* Volumes that were being created, resized or deleted when the process
  * died are finished or undone at start. */
@@ -389,6 +407,16 @@ void vms_watch_stop(struct server *s);
  * database transaction.  0 or a 4xx in out. */
 int network_assign(struct server *s, const char *network, const char *want, const char *vm,
                    char addr[16], char bridge[16], struct resp *out);
+/* Containers: re-adopts those whose init still runs (taking the console
+ * back from the keeper), settles the others; the VM watcher calls
+ * containers_watch() once a second for containers that exit. */
+int containers_recover(struct server *s);
+void containers_watch(struct server *s);
+bool containers_using_image(struct server *s, const char *image, char *ct, size_t len);
+/* The image store (res_images.c) and whether image NAME is in it. */
+struct oci_store;
+void images_store(struct server *s, struct oci_store *st);
+bool images_exists(struct server *s, const char *name);
 /* Whether a VM uses the volume (so it may not be deleted or resized). */
 bool vms_using_volume(struct server *s, const char *pool, const char *volume, char *vm, size_t len);
 
