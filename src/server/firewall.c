@@ -71,9 +71,9 @@ static bool add(char **buf, size_t *len, const char *fmt, ...)
     return true;
 }
 
-/* The whole ruleset: creating the table first makes the delete succeed on
- * the first load; nft applies the file as one transaction. */
-static char *ruleset(const struct netsvc_net *nets, size_t n)
+/* Creating the table first makes the delete succeed on the first load;
+ * nft applies the file as one transaction. */
+char *firewall_ruleset(const struct netsvc_net *nets, size_t n)
 {
     char *b = NULL;
     size_t len = 0;
@@ -95,7 +95,7 @@ int firewall_apply(const struct netsvc_net *nets, size_t n)
 {
     if (!nft_bin[0])
         return 0;
-    char *rules = ruleset(nets, n);
+    char *rules = firewall_ruleset(nets, n);
     if (!rules)
         return fail(ENOMEM, "out of memory");
     char *argv[] = { nft_bin, "-f", "-", NULL };

@@ -52,5 +52,8 @@ struct json_object *dhcp_status(const char *bridge);
 
 /* Replaces the isolation table with one for these networks. */
 int firewall_apply(const struct netsvc_net *nets, size_t n);
+/* The `nft -f` input firewall_apply() loads (malloc'ed; NULL if out of
+ * memory). */
+char *firewall_ruleset(const struct netsvc_net *nets, size_t n);
 
 #endif
