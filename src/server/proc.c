@@ -171,7 +171,7 @@ bool proc_find(const char *prog, char *out, size_t len)
 {
     const char *path = getenv("PATH");
     char dirs[4096];
-    snprintf(dirs, sizeof(dirs), "%s:/usr/sbin:/sbin", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+    snprintf(dirs, sizeof(dirs), "%s", path && *path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
         snprintf(out, len, "%s/%s", d, prog);
         if (access(out, X_OK) == 0)

@@ -28,7 +28,8 @@ int proc_spawn(char *const argv[], const char *log_path, pid_t *out);
 /* Runs argv[0] to completion with `input` on its stdin; a non-zero exit
  * fails with the first line of its stderr. */
 int proc_run(char *const argv[], const char *input);
-/* Looks prog up in PATH (plus /usr/sbin and /sbin); false if absent. */
+/* Looks prog up in PATH (if unset, the usual bin and sbin directories);
+ * false if absent. */
 bool proc_find(const char *prog, char *out, size_t len);
 
 #endif

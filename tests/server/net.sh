@@ -36,8 +36,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# start [PATH]: corrald, with that PATH if given (where it looks for dnsmasq and nft).
 start() {
-  "$B/corrald" --state-dir "$T/state" --listen none --socket "$SOCK" --workers 2 2>>"$T/log" &
+  env ${1:+PATH="$1"} "$B/corrald" --state-dir "$T/state" --listen none --socket "$SOCK" --workers 2 2>>"$T/log" &
   PID=$!
   for _ in $(seq 100); do [ -S "$SOCK" ] && curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null && return 0; sleep 0.1; done
   return 1
@@ -144,6 +145,22 @@ check "its run directory is gone" test ! -e "$RUN/$BRA"
 check "the table no longer mentions its bridge, still guards nb's" \
   bash -c "! $NFT list table inet corral | grep -q '$BRA' && $NFT list table inet corral | grep -q '$BRB'"
 check "corrald's log has no errors" bash -c "! grep -E 'error' '$T/log'"
+
+# ---- without dnsmasq and nft: networks still work, the host resource says why -------------
+{ kill -9 "$PID"; wait "$PID"; } 2>/dev/null; PID=
+: >"$T/log"
+if start /nonexistent; then ok "corrald starts without dnsmasq and nft in PATH"; else nok "corrald starts without dnsmasq and nft in PATH" "$(tail -5 "$T/log")"; fi
+api GET /api/v1/host >/dev/null
+check "the host resource says DHCP is unavailable, and why" \
+  bash -c "[ \"\$(jq -r .metadata.networking.dhcp.available '$T/body')\" = false ] && jq -r .metadata.networking.dhcp.reason '$T/body' | grep -q 'dnsmasq is not installed'"
+check "...and that host isolation is unavailable, and why" \
+  bash -c "[ \"\$(jq -r .metadata.networking.isolation.available '$T/body')\" = false ] && jq -r .metadata.networking.isolation.reason '$T/body' | grep -q 'nft is not installed'"
+check "each is logged once" test "$(grep -c 'dnsmasq is not installed' "$T/log"):$(grep -c 'nft is not installed' "$T/log")" = 1:1
+s=$(api POST /api/v1/networks '{"name":"nc","subnet":"10.231.3.0/24"}')
+check "a network is still created (201), its view says DHCP is unavailable" \
+  test "$s:$(jqb .metadata.dhcp.available):$(jqb .metadata.dhcp.running):$(jqb .metadata.dhcp.reason | grep -c dnsmasq-base)" = 201:false:false:1
+s=$(api POST /api/v1/vms "{\"name\":\"v2\",\"engine\":\"qemu\",\"boot\":{\"kernel\":\"$T/kernel\"},\"nics\":[{\"network\":\"nc\"}]}")
+check "...and a VM on it still gets a static address" test "$s:$(jqb '.metadata.nics[0].address')" = 201:10.231.3.2
 
 echo "1..$n"
 [ "$failed" -eq 0 ]
