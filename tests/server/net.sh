@@ -122,14 +122,17 @@ check "the restarted corrald re-adopts na's dnsmasq (same pid)" test "$(jqb .met
 check "no second dnsmasq is started" test "$(dnsmasq_count "$BRA"):$(dnsmasq_count "$BRB")" = 1:1
 check "the restart reloads the isolation table" bash -c "! ip netns exec ${NS}b busybox ping -c 2 -W 2 10.231.1.1"
 
-# ---- a stopped dnsmasq is restarted at start ------------------------------------------------
+# ---- SIGTERM; a dead dnsmasq is restarted at start ------------------------------------------------
 PB=$(cat "$RUN/$BRB/dnsmasq.pid")
-{ kill -9 "$PID"; wait "$PID"; } 2>/dev/null; PID=
+kill -TERM "$PID"; wait "$PID"; rc=$?; PID=
+check "a clean stop (SIGTERM) leaves the networks' dnsmasq running (documented)" test "$rc:$(kill -0 "$PA" && kill -0 "$PB" && echo up)" = 0:up
 kill "$PB"; sleep 0.3
 start >/dev/null
 api GET /api/v1/networks/nb >/dev/null
 PB2=$(jqb .metadata.dhcp.pid)
 check "a dnsmasq that died is started again at corrald's start" test "$(jqb .metadata.dhcp.running):$((PB2 != PB))" = true:1
+api GET /api/v1/networks/na >/dev/null
+check "...while a running one is adopted again" test "$(jqb .metadata.dhcp.pid)" = "$PA"
 DNSMASQ_PIDS+=("$PB2")
 
 # ---- deletion ------------------------------------------------------------------------------
