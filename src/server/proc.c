@@ -89,11 +89,12 @@ int proc_spawn(char *const argv[], const char *log_path, pid_t *out)
     pid_t mid = fork();
     if (mid == 0) {
         setsid();
-        pid_t pid = fork();
-        if (pid != 0) {
-            (void)!write(p[1], &pid, sizeof(pid));
+        if (fork() != 0)
             _exit(0);
-        }
+        /* The grandchild reports its pid, then (only if execv fails) the
+         * errno: one writer, so the reader sees them in this order. */
+        pid_t self = getpid();
+        (void)!write(p[1], &self, sizeof(self));
         child_exec(argv, nullfd, logfd, logfd);
         int e = errno;
         (void)!write(p[1], &e, sizeof(e));
