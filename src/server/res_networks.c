@@ -93,12 +93,18 @@ static struct netsvc_net netsvc_of(struct json_object *n)
                                 json_str(n, "gateway") };
 }
 
+/* Held from reading a network's NICs to writing its hosts file, so the
+ * last file written is from the rows read last. */
+static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void start_dhcp(struct server *s, struct json_object *n)
 {
+    pthread_mutex_lock(&hosts_lock);
     char *hosts = dhcp_hosts(s, json_str(n, "name"));
     struct netsvc_net ns = netsvc_of(n);
     if (!hosts || dhcp_start(&ns, hosts) < 0)
         log_warn("network %s: no DHCP: %s", ns.name, hosts ? err_msg() : "out of memory");
+    pthread_mutex_unlock(&hosts_lock);
     free(hosts);
 }
 
@@ -127,10 +133,7 @@ static void apply_firewall(struct server *s)
 
 void networks_nics_changed(struct server *s)
 {
-    /* Held from the query to the write: the last file written is the
-     * one read last. */
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&lock);
+    pthread_mutex_lock(&hosts_lock);
     struct json_object *rows = NULL;
     db_rows(s->db, &rows, "SELECT name, bridge FROM networks", "");
     for (size_t i = 0; rows && i < json_object_array_length(rows); i++) {
@@ -141,7 +144,7 @@ void networks_nics_changed(struct server *s)
         free(hosts);
     }
     json_object_put(rows);
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&hosts_lock);
 }
 
 /* Makes the bridge: up, isolated, with the gateway address. */
