@@ -128,6 +128,32 @@ static void stop_pid(pid_t pid, uint64_t start)
     }
 }
 
+/* A dnsmasq started for this directory whose start was never recorded
+ * (corrald was killed in between): its command line names our pid file.
+ * Stopped before a new one starts, so a bridge never has two. */
+static void stop_unrecorded(const char *dir)
+{
+    char pf[32], path[64], cmd[4096], want[DIR_MAX + 32];
+    read_small(dir, "dnsmasq.pid", pf, sizeof(pf));
+    pid_t pid = (pid_t)atol(pf);
+    if (pid <= 0)
+        return;
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t len = fd < 0 ? -1 : read_full(fd, cmd, sizeof(cmd) - 1);
+    if (len <= 0)
+        return;
+    for (ssize_t i = 0; i < len; i++)
+        cmd[i] = cmd[i] ? cmd[i] : '\n';
+    cmd[len] = 0;
+    snprintf(want, sizeof(want), "\n--pid-file=%s/dnsmasq.pid\n", dir);
+    uint64_t start = proc_start_time(pid);
+    if (strstr(cmd, want) && start) {
+        log_warn("stopping dnsmasq %d of %s: its start was never recorded", (int)pid, dir);
+        stop_pid(pid, start);
+    }
+}
+
 static int spawn(const struct netsvc_net *n, const char *dir)
 {
     const char *slash = strchr(n->subnet, '/');
@@ -150,6 +176,7 @@ static int spawn(const struct netsvc_net *n, const char *dir)
     char log[DIR_MAX + 32], pidfile[DIR_MAX + 32];
     snprintf(log, sizeof(log), "%s/dnsmasq.log", dir);
     snprintf(pidfile, sizeof(pidfile), "%s/dnsmasq.pid", dir);
+    stop_unrecorded(dir);
     unlink(pidfile);
     pid_t pid;
     int r = proc_spawn(argv, log, &pid);

@@ -133,6 +133,15 @@ PB2=$(jqb .metadata.dhcp.pid)
 check "a dnsmasq that died is started again at corrald's start" test "$(jqb .metadata.dhcp.running):$((PB2 != PB))" = true:1
 api GET /api/v1/networks/na >/dev/null
 check "...while a running one is adopted again" test "$(jqb .metadata.dhcp.pid)" = "$PA"
+# corrald killed between spawning dnsmasq and recording its start time:
+{ kill -9 "$PID"; wait "$PID"; } 2>/dev/null; PID=
+rm -f "$RUN/$BRB/dnsmasq.start"
+start >/dev/null
+api GET /api/v1/networks/nb >/dev/null
+PB3=$(jqb .metadata.dhcp.pid)
+check "a dnsmasq whose start was never recorded is replaced, not doubled" \
+  test "$(jqb .metadata.dhcp.running):$((PB3 != PB2)):$(dnsmasq_count "$BRB")" = true:1:1
+DNSMASQ_PIDS+=("$PB3")
 DNSMASQ_PIDS+=("$PB2")
 
 # ---- deletion ------------------------------------------------------------------------------
