@@ -166,7 +166,13 @@ int h_networks_list(struct server *s, struct req *r, struct resp *out)
     (void)r;
     struct json_object *rows;
     int rc = db_rows(s->db, &rows, "SELECT " NET_COLS " FROM networks ORDER BY name", "");
-    return rc < 0 ? api_errno(out, rc) : api_sync(out, 200, rows);
+    if (rc < 0)
+        return api_errno(out, rc);
+    for (size_t i = 0; i < json_object_array_length(rows); i++) {
+        struct json_object *n = json_object_array_get_idx(rows, i);
+        json_object_object_add(n, "dhcp", dhcp_status(json_str(n, "bridge")));
+    }
+    return api_sync(out, 200, rows);
 }
 
 static int answer(struct server *s, struct resp *out, int status, struct json_object *n)

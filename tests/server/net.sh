@@ -78,6 +78,8 @@ PA=$(jqb .metadata.dhcp.pid); DNSMASQ_PIDS+=("$PA")
 check "na's view shows its dnsmasq running" test "$(jqb .metadata.dhcp.running)" = true
 check "that dnsmasq serves na's bridge only, without DNS" bash -c "tr '\\0' ' ' </proc/$PA/cmdline | grep -- '--interface=$BRA ' | grep -q -- '--port=0'"
 check "it runs as nobody" test "$(stat -c %u "/proc/$PA")" = "$(id -u nobody)"
+api GET /api/v1/networks >/dev/null
+check "the network list shows DHCP running on both" test "$(jq -r '[.metadata[].dhcp.running] | join(",")' "$T/body")" = true,true
 check "one dnsmasq per network" test "$(dnsmasq_count "$BRA"):$(dnsmasq_count "$BRB")" = 1:1
 check "the table inet corral drops other host addresses on both bridges" \
   bash -c "$NFT list table inet corral | grep -q 'iifname \"$BRA\" counter.*drop' && $NFT list table inet corral | grep -q 'iifname \"$BRB\" counter.*drop'"
