@@ -6,6 +6,8 @@
 #   img    corral-img against qemu-img, command by command (TAP from tests/img/run.sh)
 #   block  disk images interoperating with qemu-img (TAP from tests/block/interop.sh)
 #   server corrald and the corral CLI end to end (TAP from tests/server/run.sh)
+#   net    networks' DHCP (dnsmasq) and host isolation (nftables) with netns peers
+#          (TAP from tests/server/net.sh)
 #   oci    corral-oci running real containers (TAP from tests/oci/run.sh)
 #   oci-image  images, bundles, networking (TAP from tests/oci/image.sh)
 #   podman podman driving corral-oci (TAP from tests/oci/podman.sh)
@@ -75,6 +77,7 @@ run_meson "$fuzz_build" fuzz
 run_tap block tests/block/interop.sh "$build/tests/block/blktool"
 run_tap img tests/img/run.sh "$build/src/img/corral-img"
 run_tap server tests/server/run.sh "$build"
+run_tap net tests/server/net.sh "$build"
 run_tap oci tests/oci/run.sh "$build"
 run_tap oci-image tests/oci/image.sh "$build"
 run_tap podman tests/oci/podman.sh "$build"

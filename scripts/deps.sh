@@ -13,6 +13,8 @@ packages=(
   libarchive-dev libzstd-dev liblz4-dev libacl1-dev liblzma-dev libbz2-dev libmnl-dev
   # corrald and the corral CLI
   libmicrohttpd-dev libsqlite3-dev libsodium-dev libgnutls28-dev libcurl4-openssl-dev
+  # corrald's networks at run time: DHCP (one dnsmasq per network) and host isolation (nft)
+  dnsmasq-base nftables
   # tests: guests, the nested KVM harness, Linux boot, tap networking
   qemu-system-x86 qemu-utils busybox-static cpio kmod iproute2 procps python3 socat curl
   # tests: corral-oci compared with the reference runtimes (bench), driven by podman

@@ -14,14 +14,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <linux/close_range.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "server/proc.h"
 #include "util/util.h"
 
 static char vmm_bin[PATH_MAX], qemu_bin[PATH_MAX];
@@ -54,20 +53,6 @@ int engine_jail(const struct vm_spec *s, char *out, size_t len)
     return 0;
 }
 
-static bool find_in_path(const char *prog, char *out, size_t len)
-{
-    const char *path = getenv("PATH");
-    char dirs[4096];
-    snprintf(dirs, sizeof(dirs), "%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-        snprintf(out, len, "%s/%s", d, prog);
-        if (access(out, X_OK) == 0)
-            return true;
-    }
-    out[0] = 0;
-    return false;
-}
-
 void engine_setup(const char *vmm_path)
 {
     if (vmm_path) {
@@ -83,7 +68,7 @@ void engine_setup(const char *vmm_path)
     }
     if (access(vmm_bin, X_OK) < 0)
         vmm_bin[0] = 0;
-    find_in_path("qemu-system-x86_64", qemu_bin, sizeof(qemu_bin));
+    proc_find("qemu-system-x86_64", qemu_bin, sizeof(qemu_bin));
 }
 
 /* The same classification as scripts/kvm-kind.sh. */
@@ -163,36 +148,6 @@ struct json_object *engine_describe(void)
 
 /* ---- processes ------------------------------------------------------------ */
 
-/* Fields 3.. of /proc/PID/stat (after the command name, which may hold
- * anything) into f[3..n-1]; false if the process is gone or a zombie. */
-static bool proc_stat(pid_t pid, uint64_t *f, int n)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t len = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-    if (len <= 0)
-        return false;
-    buf[len] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
-        return false;
-    p += 4;                          /* past ") S " to field 4 */
-    for (int field = 4; field < n; field++) {
-        f[field] = strtoull(p, &p, 10);
-        if (*p != ' ')
-            return field == n - 1;
-    }
-    return true;
-}
-
-/* Field 22 (start time in clock ticks); 0 if the process is gone. */
-static uint64_t proc_start_time(pid_t pid)
-{
-    uint64_t f[23] = { 0 };
-    return proc_stat(pid, f, 23) ? f[22] : 0;
-}
-
 int engine_usage(const struct vm_handle *h, double *cpu_seconds, uint64_t *rss_bytes)
 {
     uint64_t f[25] = { 0 };
@@ -205,18 +160,12 @@ int engine_usage(const struct vm_handle *h, double *cpu_seconds, uint64_t *rss_b
 
 bool engine_alive(const struct vm_handle *h)
 {
-    return h->pid > 0 && h->start_time && proc_start_time(h->pid) == h->start_time;
+    return proc_alive(h->pid, h->start_time);
 }
 
 bool engine_wait_gone(const struct vm_handle *h, int timeout_ms)
 {
-    for (int waited = 0;; waited += 50) {
-        if (!engine_alive(h))
-            return true;
-        if (waited >= timeout_ms)
-            return false;
-        usleep(50 * 1000);
-    }
+    return proc_wait_gone(h->pid, h->start_time, timeout_ms);
 }
 
 /* The last lines of the engine's log, for error messages. */
@@ -239,67 +188,11 @@ static void log_tail(const char *dir, char *out, size_t len)
             *p = ' ';
 }
 
-/* Runs argv in a new session as a grandchild (so init, not corrald, is its
- * parent), stdio on DIR/engine.log.  Returns its pid. */
 static int spawn(char *const argv[], const char *dir, pid_t *out)
 {
     char path[VM_PATH_MAX];
     snprintf(path, sizeof(path), "%s/engine.log", dir);
-    int logfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int p[2];
-    if (logfd < 0 || nullfd < 0 || pipe2(p, O_CLOEXEC) < 0) {
-        int e = errno;
-        if (logfd >= 0)
-            close(logfd);
-        if (nullfd >= 0)
-            close(nullfd);
-        return fail(e, "cannot prepare the engine process: %s", strerror(e));
-    }
-    pid_t mid = fork();
-    if (mid == 0) {
-        /* Only async-signal-safe calls from here to execve. */
-        setsid();
-        pid_t pid = fork();
-        if (pid != 0) {
-            (void)!write(p[1], &pid, sizeof(pid));
-            _exit(0);
-        }
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        dup2(nullfd, 0);
-        dup2(logfd, 1);
-        dup2(logfd, 2);
-        /* Nothing of corrald's (sockets, database) may leak into the guest's
-         * engine, whatever flags its opener used. */
-        close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-        execv(argv[0], argv);
-        int e = errno;
-        (void)!write(p[1], &e, sizeof(e));
-        _exit(127);
-    }
-    close(p[1]);
-    close(logfd);
-    close(nullfd);
-    if (mid < 0) {
-        close(p[0]);
-        return fail(errno, "fork: %m");
-    }
-    while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    pid_t pid = -1;
-    int e = 0;
-    ssize_t n = read_full(p[0], &pid, sizeof(pid));
-    ssize_t m = n == sizeof(pid) ? read_full(p[0], &e, sizeof(e)) : 0;
-    close(p[0]);
-    if (n != sizeof(pid) || pid <= 0)
-        return fail(EAGAIN, "cannot start the engine process");
-    if (m == sizeof(e))
-        return fail(e, "cannot run %s: %s", argv[0], strerror(e));
-    *out = pid;
-    return 0;
+    return proc_spawn(argv, path, out);
 }
 
 static void kill_handle(const struct vm_handle *h)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "server/engine.h"
+#include "server/netsvc.h"
 #include "util/util.h"
 
 /* /proc files report size 0, so read_file() cannot read them. */
@@ -73,6 +74,10 @@ int h_host(struct server *s, struct req *r, struct resp *out)
         json_object_object_add(h, "cpu_time", c);
     }
     json_object_object_add(h, "engines", engine_describe());
+    struct json_object *net = json_object_new_object();
+    json_object_object_add(net, "dhcp", dhcp_describe());
+    json_object_object_add(net, "isolation", firewall_describe());
+    json_object_object_add(h, "networking", net);
     return api_sync(out, 200, h);
 }
 

@@ -1,11 +1,15 @@
 /* Networks: a named Linux bridge per network with its own IPv4 subnet; the
  * bridge holds the subnet's first address (the gateway).  VMs attach NICs
  * through taps on the bridge (res_vms.c); each NIC gets a static address
- * from the subnet, recorded with the VM (DHCP is a later step).
+ * from the subnet, recorded with the VM, which the network's dnsmasq hands
+ * out by MAC (netsvc.h): the hosts file is rewritten whenever a VM's NICs
+ * may have changed (networks_nics_changed()).
  *
  * Isolation: separate bridges share no layer 2, and forwarding is turned
  * off for packets arriving on each bridge (nl_isolate), so the host never
- * routes between two networks even with net.ipv4.ip_forward=1.
+ * routes between two networks even with net.ipv4.ip_forward=1; the
+ * nftables table (firewall.c) keeps guests off every host address but
+ * their own gateway.
  *
  * The row is written before the bridge is made, and networks_recover()
  * recreates missing bridges at start, so a crash or a host reboot leaves
@@ -15,12 +19,15 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "server/netlink.h"
+#include "server/netsvc.h"
 #include "util/util.h"
 
 #define NET_COLS "name, bridge, subnet, gateway, description, created"
@@ -62,6 +69,84 @@ static int load_network(struct server *s, const char *name, struct json_object *
     return 0;
 }
 
+/* The network's DHCP hosts file: "MAC,ADDRESS" per NIC on it (malloc'ed). */
+static char *dhcp_hosts(struct server *s, const char *network)
+{
+    struct json_object *rows = NULL;
+    db_rows(s->db, &rows, "SELECT json_extract(n.value, '$.mac') AS mac, json_extract(n.value, '$.address') "
+            "AS address FROM vms, json_each(vms.config, '$.nics') AS n WHERE json_extract(n.value, '$.network') "
+            "= ? ORDER BY vms.name, n.key", "s", network);
+    size_t count = rows ? json_object_array_length(rows) : 0;
+    char *text = calloc(count + 1, 40);
+    for (size_t i = 0, len = 0; text && i < count; i++) {
+        struct json_object *o = json_object_array_get_idx(rows, i);
+        if (json_str(o, "mac") && json_str(o, "address"))
+            len += (size_t)snprintf(text + len, 40, "%.17s,%.15s\n", json_str(o, "mac"), json_str(o, "address"));
+    }
+    json_object_put(rows);
+    return text;
+}
+
+static struct netsvc_net netsvc_of(struct json_object *n)
+{
+    return (struct netsvc_net){ json_str(n, "name"), json_str(n, "bridge"), json_str(n, "subnet"),
+                                json_str(n, "gateway") };
+}
+
+/* Held from reading a network's NICs to writing its hosts file, so the
+ * last file written is from the rows read last. */
+static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void start_dhcp(struct server *s, struct json_object *n)
+{
+    pthread_mutex_lock(&hosts_lock);
+    char *hosts = dhcp_hosts(s, json_str(n, "name"));
+    struct netsvc_net ns = netsvc_of(n);
+    if (!hosts || dhcp_start(&ns, hosts) < 0)
+        log_warn("network %s: no DHCP: %s", ns.name, hosts ? err_msg() : "out of memory");
+    pthread_mutex_unlock(&hosts_lock);
+    free(hosts);
+}
+
+/* Rebuilds the isolation table from every network.  The lock keeps the
+ * last table loaded the one built from the latest rows. */
+static void apply_firewall(struct server *s)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    struct json_object *rows = NULL;
+    if (db_rows(s->db, &rows, "SELECT " NET_COLS " FROM networks ORDER BY name", "") < 0) {
+        log_error("networks: cannot read them for the firewall: %s", err_msg());
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    size_t n = json_object_array_length(rows);
+    struct netsvc_net *nets = calloc(n + 1, sizeof(*nets));
+    for (size_t i = 0; nets && i < n; i++)
+        nets[i] = netsvc_of(json_object_array_get_idx(rows, i));
+    if (!nets || firewall_apply(nets, n) < 0)
+        log_error("networks: host isolation not applied: %s", nets ? err_msg() : "out of memory");
+    free(nets);
+    json_object_put(rows);
+    pthread_mutex_unlock(&lock);
+}
+
+void networks_nics_changed(struct server *s)
+{
+    pthread_mutex_lock(&hosts_lock);
+    struct json_object *rows = NULL;
+    db_rows(s->db, &rows, "SELECT name, bridge FROM networks", "");
+    for (size_t i = 0; rows && i < json_object_array_length(rows); i++) {
+        struct json_object *n = json_object_array_get_idx(rows, i);
+        char *hosts = dhcp_hosts(s, json_str(n, "name"));
+        if (hosts && dhcp_update(json_str(n, "bridge"), hosts) < 0)
+            log_warn("network %s: DHCP hosts not updated: %s", json_str(n, "name"), err_msg());
+        free(hosts);
+    }
+    json_object_put(rows);
+    pthread_mutex_unlock(&hosts_lock);
+}
+
 /* Makes the bridge: up, isolated, with the gateway address. */
 static int bridge_make(const char *bridge, const char *subnet)
 {
@@ -81,7 +166,13 @@ int h_networks_list(struct server *s, struct req *r, struct resp *out)
     (void)r;
     struct json_object *rows;
     int rc = db_rows(s->db, &rows, "SELECT " NET_COLS " FROM networks ORDER BY name", "");
-    return rc < 0 ? api_errno(out, rc) : api_sync(out, 200, rows);
+    if (rc < 0)
+        return api_errno(out, rc);
+    for (size_t i = 0; i < json_object_array_length(rows); i++) {
+        struct json_object *n = json_object_array_get_idx(rows, i);
+        json_object_object_add(n, "dhcp", dhcp_status(json_str(n, "bridge")));
+    }
+    return api_sync(out, 200, rows);
 }
 
 static int answer(struct server *s, struct resp *out, int status, struct json_object *n)
@@ -97,6 +188,7 @@ static int answer(struct server *s, struct resp *out, int status, struct json_ob
     json_object_object_add(n, "nics", vms ? vms : json_object_new_array());
     json_object_object_add(n, "containers", cts ? cts : json_object_new_array());
     json_object_object_add(n, "bridge_present", json_object_new_boolean(nl_link_exists(json_str(n, "bridge"))));
+    json_object_object_add(n, "dhcp", dhcp_status(json_str(n, "bridge")));
     return api_sync(out, status, n);
 }
 
@@ -174,8 +266,10 @@ int h_networks_create(struct server *s, struct req *r, struct resp *out)
     json_object_object_add(d, "bridge", json_object_new_string(bridge));
     server_changed(s, &r->who, "network.create", name, d);
     json_object_put(d);
+    apply_firewall(s);
     if ((rc = load_network(s, name, &n, out)))
         return rc;
+    start_dhcp(s, n);
     return answer(s, out, 201, n);
 }
 
@@ -215,9 +309,12 @@ int h_network_delete(struct server *s, struct req *r, struct resp *out)
         json_object_put(n);
         return api_errno(out, rc);
     }
+    if (dhcp_stop(json_str(n, "bridge")) < 0)
+        log_warn("network %s: %s", r->param[0], err_msg());
     if (nl_link_del(json_str(n, "bridge")) < 0)
         log_warn("network %s: %s", r->param[0], err_msg());
     json_object_put(n);
+    apply_firewall(s);
     server_changed(s, &r->who, "network.delete", r->param[0], NULL);
     return api_sync(out, 200, NULL);
 }
@@ -225,18 +322,21 @@ int h_network_delete(struct server *s, struct req *r, struct resp *out)
 int networks_recover(struct server *s)
 {
     struct json_object *rows;
-    int rc = db_rows(s->db, &rows, "SELECT name, bridge, subnet FROM networks", "");
+    int rc = db_rows(s->db, &rows, "SELECT " NET_COLS " FROM networks", "");
     if (rc < 0)
         return rc;
+    apply_firewall(s);
     for (size_t i = 0; i < json_object_array_length(rows); i++) {
         struct json_object *n = json_object_array_get_idx(rows, i);
-        if (nl_link_exists(json_str(n, "bridge")))
-            continue;
-        if (bridge_make(json_str(n, "bridge"), json_str(n, "subnet")) < 0)
-            log_error("network %s: cannot recreate bridge %s: %s", json_str(n, "name"), json_str(n, "bridge"),
-                      err_msg());
-        else
+        if (!nl_link_exists(json_str(n, "bridge"))) {
+            if (bridge_make(json_str(n, "bridge"), json_str(n, "subnet")) < 0) {
+                log_error("network %s: cannot recreate bridge %s: %s", json_str(n, "name"),
+                          json_str(n, "bridge"), err_msg());
+                continue;
+            }
             log_info("network %s: recreated bridge %s", json_str(n, "name"), json_str(n, "bridge"));
+        }
+        start_dhcp(s, n);
     }
     json_object_put(rows);
     return 0;

@@ -395,8 +395,10 @@ int h_vms_create(struct server *s, struct req *r, struct resp *out)
         rc = api_errno(out, rc);
     else if (rc)
         db_rollback(s->db);
-    if (rc == 0)
+    if (rc == 0) {
         server_changed(s, &r->who, "vm.create", name, cfg);
+        networks_nics_changed(s);
+    }
     json_object_put(cfg);
     if (rc)
         return rc;
@@ -474,6 +476,8 @@ int h_vm_patch(struct server *s, struct req *r, struct resp *out)
         db_rollback(s->db);
     if (rc == 0)
         server_changed(s, &r->who, "vm.update", r->param[0], cfg);
+    if (rc == 0 && cfg)
+        networks_nics_changed(s);
     json_object_put(cfg);
     return rc ? rc : h_vm_get(s, r, out);
 }
@@ -502,6 +506,7 @@ int h_vm_delete(struct server *s, struct req *r, struct resp *out)
     unlink(path);
     rmdir(dir);
     server_changed(s, &r->who, "vm.delete", r->param[0], NULL);
+    networks_nics_changed(s);
     return api_sync(out, 200, NULL);
 }
 

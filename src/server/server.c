@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "server/engine.h"
+#include "server/netsvc.h"
 #include "util/util.h"
 
 static int make_dir(const char *path, mode_t mode)
@@ -53,6 +54,8 @@ int server_open(const struct server_config *cfg, struct server **out)
         r = fail(ENAMETOOLONG, "--state-dir %s is too long for the VMs' Unix sockets (at most 76 bytes)",
                  cfg->state_dir);
     engine_setup(cfg->vmm_path);
+    dhcp_setup();
+    firewall_setup();
     snprintf(db_path, sizeof(db_path), "%s/corral.db", cfg->state_dir);
     if (r == 0)
         r = events_new(&s->events);

@@ -395,8 +395,12 @@ int h_container_console(struct server *, struct req *, struct resp *);
  * died are finished or undone at start. */
 int storage_recover(struct server *s);
 /* Recreates the bridges of networks (after a host reboot, or a crash
- * between the row and the bridge). */
+ * between the row and the bridge), loads the isolation table and starts
+ * or re-adopts each network's dnsmasq. */
 int networks_recover(struct server *s);
+/* Rewrites every network's DHCP hosts (MAC -> address of each NIC on it);
+ * call after a VM is created, changed or deleted. */
+void networks_nics_changed(struct server *s);
 /* Re-adopts VMs whose engine still runs, settles the others as stopped;
  * then watches running VMs for guests that power off by themselves. */
 int vms_recover(struct server *s);

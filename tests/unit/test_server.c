@@ -7,8 +7,14 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "server/server.h"
+#include "server/netsvc.h"
+#include "server/proc.h"
 
 static const struct route *match(const char *method, const char *path, struct req *r, enum api_err *err)
 {
@@ -189,6 +195,68 @@ static void test_pipeline(void **state)
     resp_free(&out);
 }
 
+static void test_firewall_ruleset(void **state)
+{
+    (void)state;
+    const struct netsvc_net nets[] = {
+        { "na", "cbr000001", "10.1.0.0/24", "10.1.0.1" },
+        { "nb", "cbr000002", "10.2.0.0/16", "10.2.0.1" },
+    };
+    char *r = firewall_ruleset(nets, 2);
+    assert_non_null(r);
+    /* Replaced whole, even on the first load. */
+    assert_non_null(strstr(r, "table inet corral {}\ndelete table inet corral\ntable inet corral {\n"));
+    assert_non_null(strstr(r, "type filter hook input priority filter; policy accept;"));
+    /* Per bridge: DHCP and the own gateway pass, in this order, then the rest is dropped. */
+    const char *dhcp = strstr(r, "iifname \"cbr000001\" udp dport 67 accept");
+    const char *gw = strstr(r, "iifname \"cbr000001\" ip daddr 10.1.0.1 accept");
+    const char *drop = strstr(r, "iifname \"cbr000001\" counter drop");
+    assert_true(dhcp && gw && drop && dhcp < gw && gw < drop);
+    assert_non_null(strstr(r, "iifname \"cbr000002\" ip daddr 10.2.0.1 accept"));
+    assert_null(strstr(r, "ip daddr 10.2.0.1 accept\n    iifname \"cbr000001\""));
+    free(r);
+    r = firewall_ruleset(NULL, 0);       /* no networks: an empty chain, still loaded */
+    assert_non_null(r);
+    assert_null(strstr(r, "iifname"));
+    free(r);
+}
+
+static void test_proc(void **state)
+{
+    (void)state;
+    char cat[256], falsebin[256], sleepbin[256];
+    assert_true(proc_find("cat", cat, sizeof(cat)));
+    assert_true(proc_find("false", falsebin, sizeof(falsebin)));
+    assert_true(proc_find("sleep", sleepbin, sizeof(sleepbin)));
+    char none[256];
+    assert_false(proc_find("no-such-program-here", none, sizeof(none)));
+    assert_string_equal(none, "");
+    char *cat_argv[] = { cat, NULL };
+    assert_int_equal(proc_run(cat_argv, "input\n"), 0);
+    char *false_argv[] = { falsebin, NULL };
+    assert_int_equal(proc_run(false_argv, ""), -EIO);
+    char *none_argv[] = { "/nonexistent/prog", NULL };
+    assert_int_equal(proc_run(none_argv, ""), -ENOENT);
+
+    /* A detached process is recognized by pid and start time, and gone once killed. */
+    char log[] = "/tmp/corral-test-proc.XXXXXX";
+    int fd = mkstemp(log);
+    assert_true(fd >= 0);
+    close(fd);
+    char *sleep_argv[] = { sleepbin, "30", NULL };
+    pid_t pid;
+    assert_int_equal(proc_spawn(sleep_argv, log, &pid), 0);
+    uint64_t start = proc_start_time(pid);
+    assert_true(start > 0);
+    assert_true(proc_alive(pid, start));
+    assert_false(proc_alive(pid, start + 1));
+    assert_false(proc_wait_gone(pid, start, 0));
+    kill(pid, SIGKILL);
+    assert_true(proc_wait_gone(pid, start, 5000));
+    assert_int_equal(proc_spawn(none_argv, log, &pid), -ENOENT);
+    unlink(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +265,8 @@ int main(void)
         cmocka_unit_test(test_envelopes),
         cmocka_unit_test(test_fields),
         cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_firewall_ruleset),
+        cmocka_unit_test(test_proc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@ export function networksView(main: HTMLElement): () => void {
     { title: 'Subnet', cell: (n) => n.subnet },
     { title: 'Gateway', cell: (n) => n.gateway },
     { title: 'Bridge', cell: (n) => n.bridge },
+    { title: 'DHCP', cell: (n) => n.dhcp?.running ? h('span', {}, 'on') : h('span', { title: n.dhcp?.reason ?? '' }, 'off') },
     { title: 'Description', cell: (n) => h('span', { class: 'desc' }, n.description ?? '') },
     { title: '', cell: (n) => admin ? deleteButton(`network ${n.name}`, `/networks/${encodeURIComponent(n.name)}`, () => s.load()) : null },
   ], admin ? {

@@ -1,0 +1,108 @@
+/* Isolation of the host's own addresses from guest networks: one nftables
+ * table, `inet corral`, rebuilt whole from the list of networks.  See
+ * netsvc.h.
+ *
+ * Why a firewall at all: a Linux host answers for all its local addresses
+ * on every interface, so without it a guest on network A reaches the
+ * gateway of network B, the host's LAN address and any service bound to
+ * 0.0.0.0 (corrald's API included).  Forwarding being off per bridge
+ * (nl_isolate) stops routing between networks, not this. */
+#include "server/netsvc.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/proc.h"
+#include "util/util.h"
+
+static char nft_bin[256];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_error[300];         /* under lock: why the last apply failed */
+
+void firewall_setup(void)
+{
+    if (!proc_find("nft", nft_bin, sizeof(nft_bin)))
+        log_warn("nft is not installed: guests can reach every address of the host, not only their "
+                 "network's gateway (apt-get install nftables)");
+}
+
+struct json_object *firewall_describe(void)
+{
+    struct json_object *o = json_object_new_object();
+    char why[600];
+    pthread_mutex_lock(&lock);
+    bool ok = nft_bin[0] && !last_error[0];
+    if (!nft_bin[0])
+        snprintf(why, sizeof(why), "nft is not installed (apt-get install nftables): guests can reach "
+                 "every address of the host");
+    else if (last_error[0])
+        snprintf(why, sizeof(why), "the nftables table inet corral could not be loaded: %s", last_error);
+    else
+        snprintf(why, sizeof(why), "nftables table inet corral (%s)", nft_bin);
+    pthread_mutex_unlock(&lock);
+    json_object_object_add(o, "available", json_object_new_boolean(ok));
+    json_object_object_add(o, "reason", json_object_new_string(why));
+    return o;
+}
+
+/* Appends to a growing string; false once out of memory. */
+static bool add(char **buf, size_t *len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool add(char **buf, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *piece;
+    int n = vasprintf(&piece, fmt, ap);
+    va_end(ap);
+    char *grown = n < 0 ? NULL : realloc(*buf, *len + (size_t)n + 1);
+    if (!grown) {
+        if (n >= 0)
+            free(piece);
+        return false;
+    }
+    memcpy(grown + *len, piece, (size_t)n + 1);
+    free(piece);
+    *buf = grown;
+    *len += (size_t)n;
+    return true;
+}
+
+/* Creating the table first makes the delete succeed on the first load;
+ * nft applies the file as one transaction. */
+char *firewall_ruleset(const struct netsvc_net *nets, size_t n)
+{
+    char *b = NULL;
+    size_t len = 0;
+    bool ok = add(&b, &len, "table inet corral {}\ndelete table inet corral\n"
+                  "table inet corral {\n  chain input {\n"
+                  "    type filter hook input priority filter; policy accept;\n");
+    for (size_t i = 0; ok && i < n; i++)
+        ok = add(&b, &len, "    iifname \"%s\" udp dport 67 accept\n"
+                 "    iifname \"%s\" ip daddr %s accept\n"
+                 "    iifname \"%s\" counter drop comment \"network %s\"\n",
+                 nets[i].bridge, nets[i].bridge, nets[i].gateway, nets[i].bridge, nets[i].name);
+    ok = ok && add(&b, &len, "  }\n}\n");
+    if (!ok)
+        free(b);
+    return ok ? b : NULL;
+}
+
+int firewall_apply(const struct netsvc_net *nets, size_t n)
+{
+    if (!nft_bin[0])
+        return 0;
+    char *rules = firewall_ruleset(nets, n);
+    if (!rules)
+        return fail(ENOMEM, "out of memory");
+    char *argv[] = { nft_bin, "-f", "-", NULL };
+    pthread_mutex_lock(&lock);
+    int r = proc_run(argv, rules);
+    snprintf(last_error, sizeof(last_error), "%s", r < 0 ? err_msg() : "");
+    pthread_mutex_unlock(&lock);
+    free(rules);
+    return r;
+}

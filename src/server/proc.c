@@ -1,0 +1,183 @@
+/* Processes corrald starts and finds again.  See proc.h. */
+#include "server/proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/close_range.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+bool proc_stat(pid_t pid, uint64_t *f, int n)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t len = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+    if (len <= 0)
+        return false;
+    buf[len] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+        return false;
+    p += 4;                          /* past ") S " to field 4 */
+    for (int field = 4; field < n; field++) {
+        f[field] = strtoull(p, &p, 10);
+        if (*p != ' ')
+            return field == n - 1;
+    }
+    return true;
+}
+
+uint64_t proc_start_time(pid_t pid)
+{
+    uint64_t f[23] = { 0 };
+    return proc_stat(pid, f, 23) ? f[22] : 0;
+}
+
+bool proc_alive(pid_t pid, uint64_t start_time)
+{
+    return pid > 0 && start_time && proc_start_time(pid) == start_time;
+}
+
+bool proc_wait_gone(pid_t pid, uint64_t start_time, int timeout_ms)
+{
+    for (int waited = 0;; waited += 50) {
+        if (!proc_alive(pid, start_time))
+            return true;
+        if (waited >= timeout_ms)
+            return false;
+        usleep(50 * 1000);
+    }
+}
+
+/* In a forked child: only async-signal-safe calls from here to execv. */
+static void child_exec(char *const argv[], int in, int out, int err)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    /* Nothing of corrald's (sockets, database) may leak into the child,
+     * whatever flags its opener used. */
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    execv(argv[0], argv);
+}
+
+int proc_spawn(char *const argv[], const char *log_path, pid_t *out)
+{
+    int logfd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int p[2];
+    if (logfd < 0 || nullfd < 0 || pipe2(p, O_CLOEXEC) < 0) {
+        int e = errno;
+        if (logfd >= 0)
+            close(logfd);
+        if (nullfd >= 0)
+            close(nullfd);
+        return fail(e, "cannot prepare to run %s: %s", argv[0], strerror(e));
+    }
+    pid_t mid = fork();
+    if (mid == 0) {
+        setsid();
+        if (fork() != 0)
+            _exit(0);
+        /* The grandchild reports its pid, then (only if execv fails) the
+         * errno: one writer, so the reader sees them in this order. */
+        pid_t self = getpid();
+        (void)!write(p[1], &self, sizeof(self));
+        child_exec(argv, nullfd, logfd, logfd);
+        int e = errno;
+        (void)!write(p[1], &e, sizeof(e));
+        _exit(127);
+    }
+    close(p[1]);
+    close(logfd);
+    close(nullfd);
+    if (mid < 0) {
+        close(p[0]);
+        return fail(errno, "fork: %m");
+    }
+    while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    pid_t pid = -1;
+    int e = 0;
+    ssize_t n = read_full(p[0], &pid, sizeof(pid));
+    ssize_t m = n == sizeof(pid) ? read_full(p[0], &e, sizeof(e)) : 0;
+    close(p[0]);
+    if (n != sizeof(pid) || pid <= 0)
+        return fail(EAGAIN, "cannot start %s", argv[0]);
+    if (m == sizeof(e))
+        return fail(e, "cannot run %s: %s", argv[0], strerror(e));
+    *out = pid;
+    return 0;
+}
+
+int proc_run(char *const argv[], const char *input)
+{
+    int in[2], err[2];
+    if (pipe2(in, O_CLOEXEC) < 0)
+        return fail(errno, "pipe: %m");
+    if (pipe2(err, O_CLOEXEC) < 0) {
+        int e = errno;
+        close(in[0]);
+        close(in[1]);
+        return fail(e, "pipe: %s", strerror(e));
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        child_exec(argv, in[0], err[1], err[1]);
+        _exit(127);
+    }
+    close(in[0]);
+    close(err[1]);
+    if (pid < 0) {
+        int e = errno;
+        close(in[1]);
+        close(err[0]);
+        return fail(e, "fork: %s", strerror(e));
+    }
+    /* The input is small (a ruleset): the pipe takes it whole or the
+     * child reads it while we write. */
+    (void)write_all(in[1], input, strlen(input));
+    close(in[1]);
+    char msg[512];
+    ssize_t n = read_full(err[0], msg, sizeof(msg) - 1);
+    char rest[512];
+    while (n == (ssize_t)sizeof(msg) - 1 && read_full(err[0], rest, sizeof(rest)) > 0)
+        ;                            /* drain, so the child never blocks on it */
+    close(err[0]);
+    msg[n > 0 ? n : 0] = 0;
+    msg[strcspn(msg, "\n")] = 0;
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !msg[0])
+        return fail(ENOENT, "cannot run %s", argv[0]);
+    return fail(EIO, "%s failed: %s", argv[0], msg[0] ? msg : "(no message)");
+}
+
+bool proc_find(const char *prog, char *out, size_t len)
+{
+    const char *path = getenv("PATH");
+    char dirs[4096];
+    snprintf(dirs, sizeof(dirs), "%s", path && *path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        snprintf(out, len, "%s/%s", d, prog);
+        if (access(out, X_OK) == 0)
+            return true;
+    }
+    out[0] = 0;
+    return false;
+}

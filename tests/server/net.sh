@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# End-to-end tests of networks' DHCP and host isolation (TAP): corrald with
+# two networks and a VM that is never started; network namespaces stand in
+# for guests (a veth peer on the bridge, with the VM NIC's MAC), busybox
+# udhcpc asks the network's dnsmasq for an address.
+#   tests/server/net.sh BUILD_DIR
+set -uo pipefail
+B=$(cd "${1:-build}" && pwd)
+n=0 failed=0 PID=
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
+check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else nok "$d" "command: $*"; fi; }
+
+[ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP needs root (bridges, namespaces, nftables)"; exit 0; }
+for t in dnsmasq nft busybox ip; do
+  command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || { echo "1..0 # SKIP $t is not installed"; exit 0; }
+done
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+. "$SRC/tests/server/lib.sh"
+NFT=$(command -v nft || echo /usr/sbin/nft)
+RUN=/run/corral/net
+T=$(mktemp -d /var/tmp/cnet.XXXXXX)
+NS="cnt$$"
+SOCK=$T/corrald.sock
+NFT_HAD=$(net_table_existed)
+DNSMASQ_PIDS=() BRA= BRB=
+cleanup() {
+  [ -n "$PID" ] && { kill -9 "$PID"; wait "$PID"; } 2>/dev/null
+  net_cleanup "$T/state/corral.db" "$NFT_HAD"
+  # dnsmasq processes seen by the checks, should a network's row be gone.
+  for p in "${DNSMASQ_PIDS[@]}"; do grep -qa dnsmasq "/proc/$p/cmdline" 2>/dev/null && kill "$p"; done
+  for br in $BRA $BRB; do ip link del "$br" 2>/dev/null; rm -rf "${RUN:?}/$br"; done
+  ip link del "${NS}a0" 2>/dev/null; ip link del "${NS}b0" 2>/dev/null
+  ip netns del "${NS}a" 2>/dev/null; ip netns del "${NS}b" 2>/dev/null
+  wait 2>/dev/null; rm -rf "$T"
+}
+trap cleanup EXIT
+
+# start [PATH]: corrald, with that PATH if given (where it looks for dnsmasq and nft).
+start() {
+  env ${1:+PATH="$1"} "$B/corrald" --state-dir "$T/state" --listen none --socket "$SOCK" --workers 2 2>>"$T/log" &
+  PID=$!
+  for _ in $(seq 100); do [ -S "$SOCK" ] && curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+# api METHOD PATH [BODY]: over the root Unix socket; prints the status, body in $T/body.
+api() {
+  local m=$1 p=$2 body=${3:-}
+  curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" -X "$m" \
+    ${body:+-H 'Content-Type: application/json' --data-binary "$body"} "http://x$p"
+}
+jqb() { jq -r "$1" "$T/body"; }
+# dhcp NS MAC: runs udhcpc in the namespace with that MAC; prints "IP ROUTER" of the lease.
+dhcp() {
+  ip -n "$1" link set eth0 down; ip -n "$1" link set eth0 address "$2"; ip -n "$1" link set eth0 up
+  cat >"$T/udhcpc.sh" <<'S'
+#!/bin/sh
+[ "$1" = bound ] && echo "$ip $router" >"$LEASE_OUT"
+exit 0
+S
+  chmod +x "$T/udhcpc.sh"; rm -f "$T/lease"
+  LEASE_OUT=$T/lease ip netns exec "$1" busybox udhcpc -i eth0 -f -q -n -t 3 -T 1 -s "$T/udhcpc.sh" >/dev/null 2>&1
+  cat "$T/lease" 2>/dev/null
+}
+dnsmasq_count() { pgrep -f -- "--interface=$1 " | wc -l; }
+
+# ---- start, two networks ----------------------------------------------------------------
+if start; then ok "corrald starts"; else nok "corrald starts" "$(tail -5 "$T/log")"; exit 1; fi
+api GET /api/v1/host >/dev/null
+check "the host resource says DHCP is available (dnsmasq)" test "$(jqb .metadata.networking.dhcp.available)" = true
+check "the host resource says host isolation is available (nft)" test "$(jqb .metadata.networking.isolation.available)" = true
+s=$(api POST /api/v1/networks '{"name":"na","subnet":"10.231.1.0/24"}'); BRA=$(jqb .metadata.bridge)
+check "network na is created (201)" test "$s" = 201
+s=$(api POST /api/v1/networks '{"name":"nb","subnet":"10.231.2.0/24"}'); BRB=$(jqb .metadata.bridge)
+check "network nb is created (201)" test "$s" = 201
+api GET /api/v1/networks/na >/dev/null
+PA=$(jqb .metadata.dhcp.pid); DNSMASQ_PIDS+=("$PA")
+check "na's view shows its dnsmasq running" test "$(jqb .metadata.dhcp.running)" = true
+check "that dnsmasq serves na's bridge only, without DNS" bash -c "tr '\\0' ' ' </proc/$PA/cmdline | grep -- '--interface=$BRA ' | grep -q -- '--port=0'"
+check "it runs as nobody" test "$(stat -c %u "/proc/$PA")" = "$(id -u nobody)"
+api GET /api/v1/networks >/dev/null
+check "the network list shows DHCP running on both" test "$(jq -r '[.metadata[].dhcp.running] | join(",")' "$T/body")" = true,true
+check "one dnsmasq per network" test "$(dnsmasq_count "$BRA"):$(dnsmasq_count "$BRB")" = 1:1
+check "the table inet corral drops other host addresses on both bridges" \
+  bash -c "$NFT list table inet corral | grep -q 'iifname \"$BRA\" counter.*drop' && $NFT list table inet corral | grep -q 'iifname \"$BRB\" counter.*drop'"
+
+# ---- a VM with a NIC on na; a namespace with its MAC gets its address --------------------
+echo kernel >"$T/kernel"
+s=$(api POST /api/v1/vms "{\"name\":\"v1\",\"engine\":\"qemu\",\"boot\":{\"kernel\":\"$T/kernel\"},\"nics\":[{\"network\":\"na\"}]}")
+MAC=$(jqb '.metadata.nics[0].mac'); ADDR=$(jqb '.metadata.nics[0].address')
+check "VM v1 is created with a NIC on na ($ADDR, $MAC)" test "$s:${ADDR%.*}" = 201:10.231.1
+check "na's DHCP hosts file holds the NIC" grep -qx "$MAC,$ADDR" "$RUN/$BRA/hosts"
+ip netns add "${NS}a"; ip netns add "${NS}b"
+ip link add "${NS}a0" type veth peer name eth0 netns "${NS}a"; ip link set "${NS}a0" master "$BRA" up
+ip link add "${NS}b0" type veth peer name eth0 netns "${NS}b"; ip link set "${NS}b0" master "$BRB" up
+ip -n "${NS}a" link set lo up; ip -n "${NS}b" link set lo up
+lease=$(dhcp "${NS}a" "$MAC")
+check "udhcpc with the NIC's MAC gets exactly its address and na's gateway as router ($lease)" test "$lease" = "$ADDR 10.231.1.1"
+lease=$(dhcp "${NS}a" 02:00:00:aa:bb:cc)
+check "an unknown MAC gets no lease (static addresses only)" test -z "$lease"
+
+s=$(api PATCH /api/v1/vms/v1 "{\"nics\":[{\"network\":\"na\",\"address\":\"10.231.1.77\",\"mac\":\"$MAC\"}]}")
+lease=$(dhcp "${NS}a" "$MAC")
+check "after the VM's NIC address changes, DHCP hands out the new one ($lease)" test "$s:$lease" = "200:10.231.1.77 10.231.1.1"
+api GET /api/v1/networks/na >/dev/null
+check "...from the same dnsmasq (re-read on SIGHUP, not restarted)" test "$(jqb .metadata.dhcp.pid)" = "$PA"
+
+# ---- host isolation ---------------------------------------------------------------------
+ip -n "${NS}b" addr add 10.231.2.50/24 dev eth0; ip -n "${NS}b" link set eth0 up
+ip -n "${NS}b" route add default via 10.231.2.1
+check "a peer on nb reaches nb's gateway" ip netns exec "${NS}b" busybox ping -c 1 -W 2 10.231.2.1
+check "a peer on nb cannot reach na's gateway address on the host" bash -c "! ip netns exec ${NS}b busybox ping -c 2 -W 2 10.231.1.1"
+"$NFT" delete table inet corral
+check "(control: without the table the host answers it)" ip netns exec "${NS}b" busybox ping -c 1 -W 2 10.231.1.1
+
+# ---- kill -9 and restart: dnsmasq keeps running and is re-adopted --------------------------
+{ kill -9 "$PID"; wait "$PID"; } 2>/dev/null; PID=
+check "dnsmasq keeps running when corrald is killed" kill -0 "$PA"
+lease=$(dhcp "${NS}a" "$MAC")
+check "...and keeps answering DHCP" test "$lease" = "10.231.1.77 10.231.1.1"
+if start; then ok "corrald restarts"; else nok "corrald restarts" "$(tail -5 "$T/log")"; fi
+api GET /api/v1/networks/na >/dev/null
+check "the restarted corrald re-adopts na's dnsmasq (same pid)" test "$(jqb .metadata.dhcp.pid):$(jqb .metadata.dhcp.running)" = "$PA:true"
+check "no second dnsmasq is started" test "$(dnsmasq_count "$BRA"):$(dnsmasq_count "$BRB")" = 1:1
+check "the restart reloads the isolation table" bash -c "! ip netns exec ${NS}b busybox ping -c 2 -W 2 10.231.1.1"
+
+# ---- SIGTERM; a dead dnsmasq is restarted at start ------------------------------------------------
+PB=$(cat "$RUN/$BRB/dnsmasq.pid")
+kill -TERM "$PID"; wait "$PID"; rc=$?; PID=
+check "a clean stop (SIGTERM) leaves the networks' dnsmasq running (documented)" test "$rc:$(kill -0 "$PA" && kill -0 "$PB" && echo up)" = 0:up
+kill "$PB"; sleep 0.3
+start >/dev/null
+api GET /api/v1/networks/nb >/dev/null
+PB2=$(jqb .metadata.dhcp.pid)
+check "a dnsmasq that died is started again at corrald's start" test "$(jqb .metadata.dhcp.running):$((PB2 != PB))" = true:1
+api GET /api/v1/networks/na >/dev/null
+check "...while a running one is adopted again" test "$(jqb .metadata.dhcp.pid)" = "$PA"
+# corrald killed between spawning dnsmasq and recording its start time:
+{ kill -9 "$PID"; wait "$PID"; } 2>/dev/null; PID=
+rm -f "$RUN/$BRB/dnsmasq.start"
+start >/dev/null
+api GET /api/v1/networks/nb >/dev/null
+PB3=$(jqb .metadata.dhcp.pid)
+check "a dnsmasq whose start was never recorded is replaced, not doubled" \
+  test "$(jqb .metadata.dhcp.running):$((PB3 != PB2)):$(dnsmasq_count "$BRB")" = true:1:1
+DNSMASQ_PIDS+=("$PB3")
+DNSMASQ_PIDS+=("$PB2")
+
+# ---- deletion ------------------------------------------------------------------------------
+s=$(api DELETE /api/v1/networks/na)
+check "na cannot be deleted while v1 uses it (409)" test "$s" = 409
+check "deleting v1 empties na's DHCP hosts" bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' --unix-socket '$SOCK' -X DELETE http://x/api/v1/vms/v1) = 200 ] && [ ! -s '$RUN/$BRA/hosts' ]"
+lease=$(dhcp "${NS}a" "$MAC")
+check "...so the deleted VM's MAC gets no lease any more" test -z "$lease"
+s=$(api DELETE /api/v1/networks/na)
+check "na is deleted (200)" test "$s" = 200
+check "its dnsmasq is stopped" bash -c "! kill -0 $PA 2>/dev/null || grep -q '^State:.*Z' /proc/$PA/status"
+check "its run directory is gone" test ! -e "$RUN/$BRA"
+check "the table no longer mentions its bridge, still guards nb's" \
+  bash -c "! $NFT list table inet corral | grep -q '$BRA' && $NFT list table inet corral | grep -q '$BRB'"
+check "corrald's log has no errors" bash -c "! grep -E 'error' '$T/log'"
+
+# ---- without dnsmasq and nft: networks still work, the host resource says why -------------
+{ kill -9 "$PID"; wait "$PID"; } 2>/dev/null; PID=
+: >"$T/log"
+if start /nonexistent; then ok "corrald starts without dnsmasq and nft in PATH"; else nok "corrald starts without dnsmasq and nft in PATH" "$(tail -5 "$T/log")"; fi
+api GET /api/v1/host >/dev/null
+check "the host resource says DHCP is unavailable, and why" \
+  bash -c "[ \"\$(jq -r .metadata.networking.dhcp.available '$T/body')\" = false ] && jq -r .metadata.networking.dhcp.reason '$T/body' | grep -q 'dnsmasq is not installed'"
+check "...and that host isolation is unavailable, and why" \
+  bash -c "[ \"\$(jq -r .metadata.networking.isolation.available '$T/body')\" = false ] && jq -r .metadata.networking.isolation.reason '$T/body' | grep -q 'nft is not installed'"
+check "each is logged once" test "$(grep -c 'dnsmasq is not installed' "$T/log"):$(grep -c 'nft is not installed' "$T/log")" = 1:1
+s=$(api POST /api/v1/networks '{"name":"nc","subnet":"10.231.3.0/24"}')
+check "a network is still created (201), its view says DHCP is unavailable" \
+  test "$s:$(jqb .metadata.dhcp.available):$(jqb .metadata.dhcp.running):$(jqb .metadata.dhcp.reason | grep -c dnsmasq-base)" = 201:false:false:1
+s=$(api POST /api/v1/vms "{\"name\":\"v2\",\"engine\":\"qemu\",\"boot\":{\"kernel\":\"$T/kernel\"},\"nics\":[{\"network\":\"nc\"}]}")
+check "...and a VM on it still gets a static address" test "$s:$(jqb '.metadata.nics[0].address')" = 201:10.231.3.2
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
