@@ -372,7 +372,7 @@ static int create_container(const struct oci_ctx *ctx, const char *id,
         char created[64];
         rfc3339_now(created, sizeof(created));
         struct oci_state st = { .status = OCI_CREATED, .pid = pid,
-                                .start_time = proc_start_time(pid, NULL),
+                                .start_time = pid_start_time(pid, NULL),
                                 .bundle = bundle, .rootfs = rootfs, .created = created,
                                 .annotations = s.annotations,
                                 .own_pidns = pidns && !pidns->path, .cgroup_path = cgpath,

@@ -22,7 +22,7 @@ int state_write(int dirfd, const struct oci_state *st);
 /* Removes the state directory (the lock fd stays valid until closed). */
 int state_remove(const char *root, const char *id, int dirfd);
 /* /proc/PID/stat: the start time and the one-letter state; 0 if gone. */
-uint64_t proc_start_time(pid_t pid, char *state);
+uint64_t pid_start_time(pid_t pid, char *state);
 /* true while the process the state describes exists and is not a zombie. */
 bool state_alive(const struct oci_state *st);
 /* The container's cgroup freezer is frozen (status "paused"). */

@@ -91,32 +91,10 @@ int state_lock(const char *root, const char *id, bool create, int op, int *dirfd
     return 0;
 }
 
-uint64_t proc_start_time(pid_t pid, char *state)
+uint64_t pid_start_time(pid_t pid, char *state)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    /* The command name may hold spaces and parentheses: skip to the last ')'. */
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ')
-        return 0;
-    p += 2;
-    if (state)
-        *state = *p;
-    /* Fields from 3 (state) on; the start time is field 22. */
-    for (int field = 3; field < 22; field++) {
-        p = strchr(p, ' ');
-        if (!p)
-            return 0;
-        p++;
-    }
-    return strtoull(p, NULL, 10);
+    uint64_t f[23] = { 0 };
+    return proc_stat_fields(pid, state, f, 23) ? f[22] : 0;
 }
 
 bool state_alive(const struct oci_state *st)
@@ -124,7 +102,7 @@ bool state_alive(const struct oci_state *st)
     char s = 0;
     if (st->pid <= 0)
         return false;
-    uint64_t t = proc_start_time(st->pid, &s);
+    uint64_t t = pid_start_time(st->pid, &s);
     return t && t == st->start_time && s != 'Z' && s != 'X';
 }
 

@@ -42,13 +42,7 @@ struct auth {
 static int64_t now_s(void) { return (int64_t)time(NULL); }
 /* Monotonic milliseconds: backoff must not shrink to nothing when a failure
  * lands just before a second boundary. */
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
+static int64_t mono_ms(void) { return (int64_t)(now_ns() / 1000000); }
 int auth_new(struct server *s, struct auth **out)
 {
     (void)s;

@@ -16,23 +16,8 @@
 
 bool proc_stat(pid_t pid, uint64_t *f, int n)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t len = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-    if (len <= 0)
-        return false;
-    buf[len] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
-        return false;
-    p += 4;                          /* past ") S " to field 4 */
-    for (int field = 4; field < n; field++) {
-        f[field] = strtoull(p, &p, 10);
-        if (*p != ' ')
-            return field == n - 1;
-    }
-    return true;
+    char state = 0;
+    return proc_stat_fields(pid, &state, f, n) && state != 'Z' && state != 'X';
 }
 
 uint64_t proc_start_time(pid_t pid)

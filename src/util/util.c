@@ -179,3 +179,28 @@ uint64_t now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
+
+bool proc_stat_fields(pid_t pid, char *state, uint64_t *f, int n)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t len = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+    if (fd >= 0)
+        close(fd);
+    if (len <= 0)
+        return false;
+    buf[len] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ' || !p[2] || p[3] != ' ')
+        return false;
+    if (state)
+        *state = p[2];
+    p += 4;                          /* past ") S " to field 4 */
+    for (int field = 4; field < n; field++) {
+        f[field] = strtoull(p, &p, 10);
+        if (*p != ' ')
+            return field == n - 1;
+    }
+    return true;
+}

@@ -60,6 +60,10 @@ int read_file(const char *path, size_t max_len, uint8_t **data, size_t *len);
 /* write(2)/read(2) that retry on EINTR and short transfers. */
 int write_all(int fd, const void *buf, size_t len);
 ssize_t read_full(int fd, void *buf, size_t len);
+/* /proc/PID/stat: the state letter (field 3, 0 if unwanted) and fields
+ * 4..n-1 into f[4..n-1] (the command name before them may hold anything);
+ * false if the process is gone. */
+bool proc_stat_fields(pid_t pid, char *state, uint64_t *f, int n);
 
 uint64_t now_ns(void);   /* CLOCK_MONOTONIC */
 
