@@ -254,7 +254,9 @@ int oci_state(const struct oci_ctx *ctx, const char *id, struct oci_state *st);
 int oci_kill(const struct oci_ctx *ctx, const char *id, int sig, bool all);
 int oci_delete(const struct oci_ctx *ctx, const char *id, bool force);
 /* create + start; unless detach, waits, deletes and returns the container's
- * exit status (128+N for a signal) in *exit_status. */
+ * exit status (128+N for a signal) in *exit_status.  In the foreground with
+ * process.terminal and no console_socket, the container's pty is relayed to
+ * the caller's stdin/stdout (raw mode, window size; termios restored). */
 int oci_run(const struct oci_ctx *ctx, const char *id, const struct oci_create_opts *o,
             bool detach, int *exit_status);
 /* The ids under ctx->root, sorted; NULL-terminated, free with oci_strv_free. */

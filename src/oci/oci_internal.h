@@ -31,6 +31,15 @@ bool state_frozen(const struct oci_state *st);
 int write_pid_file(const char *path, pid_t pid);
 
 #define STATE_FIFO "exec.fifo"
+#define STATE_CONFIG "config.json"
+
+/* The config.json the container was created from, kept in its state
+ * directory: exec and the rest never re-read the bundle, which may have
+ * changed (or gone) since. */
+int state_save_config(int dirfd, const uint8_t *text, size_t len);
+/* Parses the kept config; a container created before it was kept falls
+ * back to BUNDLE/config.json. */
+int state_load_spec(int dirfd, const struct oci_state *st, struct oci_spec *s);
 
 /* ---- mounts.c (run by the container's init, before pivot_root) ---- */
 
@@ -146,6 +155,9 @@ int spec_get_u64(json_object *v, const char *path, uint64_t *out);
 int spec_get_array(json_object *v, const char *path, size_t max, size_t *n);
 int get_strv(json_object *v, const char *path, size_t max, char ***out);
 int check_abs(const char *path, const char *s);
+/* oci_spec_load that also returns the text it parsed (free() it; NULL on
+ * failure), so create can keep exactly what it ran. */
+int spec_load_text(const char *bundle, struct oci_spec *out, uint8_t **text, size_t *len);
 /* ---- shared with the image code (image.c, bundle.c) ---- */
 
 /* openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): symlinks resolve inside

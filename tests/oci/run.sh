@@ -265,8 +265,47 @@ wait $conspid
 cat "$T/console.out" >>"$log"
 check "process.terminal: the pty master arrives over --console-socket" \
   eval '[ $rc = 0 ] && grep -q "^/dev/pts/0 /dev/pts/0" "$T/console.out" && grep -q tty-ok "$T/console.out"'
-t; crun ttynosock 'p["terminal"] = True'
-check "terminal without --console-socket is refused" eval '[ $rc = 1 ] && has_out "console-socket"'
+t; b=$(bundle ttynosock 'p["terminal"] = True')
+oci create --bundle "$b" ttynosock
+check "create: terminal without --console-socket is refused" eval '[ $rc = 1 ] && has_out "console-socket" && [ -z "$(ls "$STATE")" ]'
+oci run -d --bundle "$b" ttynosock
+check "run -d: terminal without --console-socket is refused" eval '[ $rc = 1 ] && has_out "console-socket"'
+
+# ---- terminal relayed to the caller's (run in the foreground) ----
+# ptyrun CMD: runs the shell command on a new pty, types "hello" into it and
+# prints everything it shows; the exit status is the command's.
+ptyrun() {
+  python3 - "$1" <<'PY'
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv("/bin/sh", ["sh", "-c", sys.argv[1]])
+out, sent, end = b"", False, time.time() + 20
+while time.time() < end:
+    if not sent and b"ready" in out:
+        os.write(fd, b"hello\r")
+        sent = True
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try:
+            d = os.read(fd, 4096)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+sys.stdout.write(out.decode(errors="replace"))
+_, st = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(st))
+PY
+}
+t; b=$(bundle ttyrelay 'p["terminal"] = True; p["args"] = ["sh", "-c", "tty; stty size; echo ready; read x; echo got-$x; exit 3"]')
+rc=0; out=$(ptyrun "stty rows 33 cols 77; $OCI --root $STATE run --bundle $b ttyrelay; echo status=\$?; stty -a") || rc=$?
+echo "$out" >>"$log"
+check "run with process.terminal and no --console-socket: the pty is relayed" \
+  eval 'has_out "^/dev/pts/0" && has_out "^33 77" && has_out "got-hello"'
+check "... with the container's exit status" eval 'has_out "^status=3"'
+check "... and the caller's terminal restored (not raw)" eval 'has_out " icanon " && has_out " echo " && [ -z "$(ls "$STATE")" ]'
 
 # ---- bad input ----
 t; crun badrl 'p["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1}, {"type": "RLIMIT_FOO", "soft": 1, "hard": 1}]'
@@ -288,6 +327,10 @@ check "--log --log-format json records the error" \
   eval 'python3 -c "import json; e=json.loads(open(\"$T/oci.log\").readline()); assert e[\"level\"]==\"error\" and \"does not exist\" in e[\"msg\"]"'
 oci features
 check "features prints JSON" eval 'python3 -c "import json,sys; f=json.loads(sys.argv[1]); assert \"pid\" in f[\"linux\"][\"namespaces\"]" "$out"'
+check "features: annotations name the image and net extensions" eval 'python3 -c "
+import json,sys; a=json.loads(sys.argv[1])[\"annotations\"]
+assert \"bundle\" in a[\"org.corral.oci.image\"].split(\",\") and \"attach\" in a[\"org.corral.oci.net\"].split(\",\")
+assert \"relay\" in a[\"org.corral.oci.terminal\"]" "$out" 2>>"$log"'
 
 # ---- concurrency: start and delete -f racing on one container ----
 alive() { [ -e "/proc/$1" ] && ! grep -q "^State:.*Z" "/proc/$1/status" 2>/dev/null; }
@@ -375,6 +418,17 @@ check "exec: in the container's cgroups (namespace root) with its capabilities" 
 echo '{"args": ["sh", "-c", "echo from-json $X"], "cwd": "/", "env": ["X=1"]}' >"$T/proc.json"
 oci exec -p "$T/proc.json" cglive
 check "exec -p process.json" eval '[ $rc = 0 ] && [ "$out" = "from-json 1" ]'
+# exec reads the config create kept, not the bundle's current one (runc
+# keeps it in its state too): change the bundle's env, then remove it.
+cp "$T/cglive/config.json" "$T/cglive.json"
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["process"]["env"].append("LATE=changed"); json.dump(c, open(sys.argv[1], "w"))' "$T/cglive/config.json"
+oci exec cglive sh -c 'echo "late=${LATE:-unset}"'
+check "exec uses the config.json kept at create, not the bundle's edited one" \
+  eval '[ $rc = 0 ] && [ "$out" = "late=unset" ]'
+rm "$T/cglive/config.json"
+oci exec cglive true
+check "... and works with the bundle's config.json gone" status_is 0
+mv "$T/cglive.json" "$T/cglive/config.json"
 oci exec cglive nosuchprog
 check "exec of a missing program: runc's message" eval '[ $rc = 1 ] && has_out "executable file not found"'
 oci exec -d --pid-file "$T/exec.pid" cglive sleep 30
