@@ -343,6 +343,7 @@ static int cmd_features(void)
         { "org.corral.oci.net.link", "veth,bridge" },
         { "org.corral.oci.net.families", "ipv4" },
         { "org.corral.oci.terminal", "console-socket,relay" },
+        { "org.corral.oci.cgroup.devices", "v1,bpf" },
     };
     json_object *an = json_object_new_object();
     for (size_t i = 0; i < ARRAY_SIZE(ann); i++)

@@ -132,6 +132,14 @@ bool cgroup_frozen(const struct cgroup *cg);
 /* Kills what is left inside, then removes the directories. */
 int cgroup_destroy(const struct cgroup *cg);
 
+/* ---- devfilter.c ---- */
+
+/* Attaches a BPF_CGROUP_DEVICE program allowing what the rules allow (the
+ * last matching rule decides, nothing matching is denied) to the cgroup2
+ * directory, replacing the filter attached before; errors name field. */
+int devfilter_attach(const char *cgdir, const struct oci_dev_rule *rules, size_t n,
+                     const char *field);
+
 /* ---- hooks.c ---- */
 
 int hooks_parse(json_object *o, struct oci_hooks *h);
