@@ -72,7 +72,9 @@ static bool has_word(const char *list, const char *word)
     return false;
 }
 
-int cgroup_open(const char *path, struct cgroup *cg)
+/* In a cgroup namespace, mountinfo shows the host's hierarchies with roots
+ * relative to the namespace's ("/../.."): any_root accepts those. */
+static int scan(const char *path, struct cgroup *cg, bool any_root)
 {
     memset(cg, 0, sizeof(*cg));
     FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -84,7 +86,8 @@ int cgroup_open(const char *path, struct cgroup *cg)
         char root[1024], mnt[1024], type[32], opts[1024];
         const char *dash = strstr(line, " - ");
         if (!dash || sscanf(line, "%*d %*d %*s %1023s %1023s", root, mnt) != 2 ||
-            sscanf(dash + 3, "%31s %*s %1023s", type, opts) != 2 || strcmp(root, "/") != 0)
+            sscanf(dash + 3, "%31s %*s %1023s", type, opts) != 2 ||
+            (strcmp(root, "/") != 0 && !(any_root && strncmp(root, "/..", 3) == 0)))
             continue;
         struct cg_dir *d = &cg->dir[cg->n];
         if (strcmp(type, "cgroup2") == 0) {
@@ -122,6 +125,16 @@ int cgroup_open(const char *path, struct cgroup *cg)
     if (!cg->n)
         return fail(ENOENT, "no cgroup hierarchy is mounted");
     return 0;
+}
+
+int cgroup_open(const char *path, struct cgroup *cg)
+{
+    return scan(path, cg, false);
+}
+
+int cgroup_mounts(struct cgroup *cg)
+{
+    return scan("", cg, true);
 }
 
 /* The v1 hierarchy with that controller, or NULL. */

@@ -117,6 +117,9 @@ struct cgroup {
 int cgroup_path(const struct oci_spec *s, const char *id, char *out, size_t len);
 /* Finds the host's hierarchies (from mountinfo); creates nothing. */
 int cgroup_open(const char *path, struct cgroup *cg);
+/* The hierarchies alone (paths are the mount points), also from inside a
+ * cgroup namespace (the container's init). */
+int cgroup_mounts(struct cgroup *cg);
 /* Makes the directories and applies s->resources; removes them on failure. */
 int cgroup_create(const struct cgroup *cg, const struct oci_spec *s);
 /* Moves pid into every hierarchy's directory. */

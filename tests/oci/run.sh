@@ -389,6 +389,20 @@ else
   check "cgroup2 device filter: an \"r\" rule allows reading only; nothing left attached" \
     eval '[ $rc = 0 ] && has_out "^tun-read$" && has_out "^tun-nowrite$" && [ -z "$(cg_dirs devbpf1)" ]'
 fi
+# The "cgroup" mount on a host with v1 hierarchies: a tmpfs with one
+# directory per hierarchy, each the container's own cgroup, read-only.
+cgmount_cmd='grep " /sys/fs/cgroup " /proc/mounts | cut -d" " -f3; cat /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/unified/cgroup.procs; echo 1 >/sys/fs/cgroup/pids/pids.max 2>/dev/null || echo ro-ok'
+if grep -q "^cgroup " /proc/mounts; then
+  t; crun cgmount 'c["linux"]["resources"] = {"pids": {"limit": 7}}; p["args"] = ["sh", "-c", '"'$cgmount_cmd'"']'
+  check "cgroup mount (v1 host, cgroup namespace): tmpfs + the container's own hierarchies, read-only" \
+    eval '[ $rc = 0 ] && has_out "^tmpfs$" && has_out "^7$" && has_out "memory.limit_in_bytes" && has_out "unified/cgroup.procs" && has_out "^ro-ok$"'
+  t; crun cgmountb 'c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "cgroup"]; c["linux"]["resources"] = {"pids": {"limit": 7}}; p["args"] = ["sh", "-c", '"'$cgmount_cmd'"']'
+  check "cgroup mount without a cgroup namespace: binds of the container's cgroup dirs" \
+    eval '[ $rc = 0 ] && has_out "^tmpfs$" && has_out "^7$" && has_out "memory.limit_in_bytes" && has_out "^ro-ok$"'
+else
+  skip "cgroup mount on a v1 host" "this host has no cgroup v1 hierarchy"
+  skip "cgroup mount without a cgroup namespace" "this host has no cgroup v1 hierarchy"
+fi
 mkdir -p "$T/cgout"
 t; b=$(bundle cglive 'c["linux"]["resources"] = {"cpu": {"quota": 20000, "period": 100000, "shares": 512}, "pids": {"limit": 50}}; c["mounts"].append({"destination": "/out", "type": "bind", "source": "'"$T/cgout"'", "options": ["rbind", "rw"]}); p["args"] = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i >/out/count; sleep 0.05; done"]')
 oci run -d --bundle "$b" cglive
