@@ -22,6 +22,7 @@
  *   seccomp.c    linux.seccomp -> a libseccomp filter
  *   resources.c  linux.resources (and `update -r`) -> struct oci_resources
  *   cgroup.c     the container's cgroups on v1, v2 and hybrid hosts
+ *   devfilter.c  cgroup2 device rules as a BPF_CGROUP_DEVICE program
  *   hooks.c      hooks: parsing, running with the state on stdin and a timeout
  *   control.c    pause, resume, update, the pids for ps
  *   exec.c       exec: a new process in a live container's namespaces and cgroups
