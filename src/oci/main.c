@@ -341,7 +341,7 @@ static int cmd_features(void)
         { "org.corral.oci.image.rootfs", "overlay" },
         { "org.corral.oci.net", "attach,detach,rm-bridge" },
         { "org.corral.oci.net.link", "veth,bridge" },
-        { "org.corral.oci.net.families", "ipv4" },
+        { "org.corral.oci.net.families", "ipv4,ipv6" },
         { "org.corral.oci.terminal", "console-socket,relay" },
         { "org.corral.oci.cgroup.devices", "v1,bpf" },
     };

@@ -352,6 +352,8 @@ struct oci_net_opts {
     bool create_bridge;     /* create the bridge if it does not exist */
     const char *address;    /* "10.88.0.2/24" on the container end, or NULL */
     const char *gateway;    /* default route via it, or NULL */
+    const char *address6;   /* "fd00::2/64" on the container end, or NULL */
+    const char *gateway6;   /* IPv6 default route via it, or NULL */
 };
 /* A veth pair: one end in the container's netns (up, with lo up), the
  * other on the host (up, attached to the bridge). */
