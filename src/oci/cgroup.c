@@ -72,7 +72,9 @@ static bool has_word(const char *list, const char *word)
     return false;
 }
 
-int cgroup_open(const char *path, struct cgroup *cg)
+/* In a cgroup namespace, mountinfo shows the host's hierarchies with roots
+ * relative to the namespace's ("/../.."): any_root accepts those. */
+static int scan(const char *path, struct cgroup *cg, bool any_root)
 {
     memset(cg, 0, sizeof(*cg));
     FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -84,7 +86,8 @@ int cgroup_open(const char *path, struct cgroup *cg)
         char root[1024], mnt[1024], type[32], opts[1024];
         const char *dash = strstr(line, " - ");
         if (!dash || sscanf(line, "%*d %*d %*s %1023s %1023s", root, mnt) != 2 ||
-            sscanf(dash + 3, "%31s %*s %1023s", type, opts) != 2 || strcmp(root, "/") != 0)
+            sscanf(dash + 3, "%31s %*s %1023s", type, opts) != 2 ||
+            (strcmp(root, "/") != 0 && !(any_root && strncmp(root, "/..", 3) == 0)))
             continue;
         struct cg_dir *d = &cg->dir[cg->n];
         if (strcmp(type, "cgroup2") == 0) {
@@ -122,6 +125,16 @@ int cgroup_open(const char *path, struct cgroup *cg)
     if (!cg->n)
         return fail(ENOENT, "no cgroup hierarchy is mounted");
     return 0;
+}
+
+int cgroup_open(const char *path, struct cgroup *cg)
+{
+    return scan(path, cg, false);
+}
+
+int cgroup_mounts(struct cgroup *cg)
+{
+    return scan("", cg, true);
 }
 
 /* The v1 hierarchy with that controller, or NULL. */
@@ -563,37 +576,57 @@ static int write_rule(const char *dir, const struct oci_dev_rule *d, const char 
                     d->type, maj, min, d->access);
 }
 
+/* The device rules in order: the config's, the defaults, then the device
+ * nodes the config creates (allowed as runc does).  free() *out. */
+static int device_rules(const struct oci_resources *res, const struct oci_spec *s,
+                        struct oci_dev_rule **out, size_t *n)
+{
+    size_t max = res->ndevices + ARRAY_SIZE(default_rules) + (s ? s->ndevices : 0), k = 0;
+    struct oci_dev_rule *v = calloc(max ? max : 1, sizeof(*v));
+    if (!v)
+        return fail(ENOMEM, "out of memory");
+    for (size_t i = 0; i < res->ndevices; i++)
+        v[k++] = res->devices[i];
+    for (size_t i = 0; i < ARRAY_SIZE(default_rules); i++)
+        v[k++] = default_rules[i];
+    for (size_t i = 0; s && i < s->ndevices; i++) {
+        const struct oci_device *dev = &s->devices[i];
+        if (dev->type != 'p')
+            v[k++] = (struct oci_dev_rule){ true, dev->type == 'b' ? 'b' : 'c', dev->major,
+                                            dev->minor, "rwm" };
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+/* CORRAL_OCI_DEVICE_FILTER=bpf picks the cgroup2 filter even where a v1
+ * devices hierarchy exists (a hybrid host), so it can be tested there. */
+static bool force_bpf(void)
+{
+    const char *e = getenv("CORRAL_OCI_DEVICE_FILTER");
+    return e && strcmp(e, "bpf") == 0;
+}
+
 static int apply_devices(const struct apply *a, const struct oci_resources *res,
                          const struct oci_spec *s)
 {
     char f[128];
     snprintf(f, sizeof(f), "%s.devices", a->prefix);
-    const struct cg_dir *d = v1_dir(a->cg, "devices");
-    if (!d) {
-        /* cgroup2 controls devices with a BPF program; not built yet.  A
-         * rule list that only denies everything but the defaults is what
-         * the kernel's own defaults amount to without one. */
-        return fail(ENOTSUP, "%s: device rules need a BPF device filter on cgroup v2 (not "
-                             "implemented)", f);
-    }
-    int r;
-    for (size_t i = 0; i < res->ndevices; i++)
-        if ((r = write_rule(d->path, &res->devices[i], f)) < 0)
-            return r;
-    for (size_t i = 0; i < ARRAY_SIZE(default_rules); i++)
-        if ((r = write_rule(d->path, &default_rules[i], f)) < 0)
-            return r;
-    /* The device nodes the config creates are allowed too, as runc does. */
-    for (size_t i = 0; s && i < s->ndevices; i++) {
-        const struct oci_device *dev = &s->devices[i];
-        if (dev->type == 'p')
-            continue;
-        struct oci_dev_rule rule = { true, dev->type == 'b' ? 'b' : 'c', dev->major,
-                                     dev->minor, "rwm" };
-        if ((r = write_rule(d->path, &rule, f)) < 0)
-            return r;
-    }
-    return 0;
+    const struct cg_dir *d = force_bpf() ? NULL : v1_dir(a->cg, "devices");
+    if (!d && !a->cg->unified)
+        return fail(ENOTSUP, "%s: this host has no devices controller nor cgroup2", f);
+    struct oci_dev_rule *rules = NULL;
+    size_t n = 0;
+    int r = device_rules(res, s, &rules, &n);
+    if (r < 0)
+        return r;
+    if (!d)
+        r = devfilter_attach(a->cg->unified->path, rules, n, f);
+    for (size_t i = 0; d && i < n && r == 0; i++)
+        r = write_rule(d->path, &rules[i], f);
+    free(rules);
+    return r;
 }
 
 static int apply_unified(const struct apply *a, const struct oci_resources *res)

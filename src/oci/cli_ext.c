@@ -19,6 +19,7 @@ static const char image_usage[] =
 static const char net_usage[] =
     "usage: corral-oci net attach (--pid PID | --netns PATH) --host-if NAME [--if NAME]\n"
     "                  [--bridge NAME [--create-bridge]] [--address A.B.C.D/N] [--gateway A.B.C.D]\n"
+    "                  [--address6 X:X::X/N] [--gateway6 X:X::X]\n"
     "       corral-oci net detach HOST_IF\n"
     "       corral-oci net rm-bridge NAME\n";
 
@@ -164,6 +165,8 @@ int cli_net(int argc, char **argv)
         { "create-bridge", no_argument, NULL, 'c' },
         { "address", required_argument, NULL, 'a' },
         { "gateway", required_argument, NULL, 'g' },
+        { "address6", required_argument, NULL, '6' },
+        { "gateway6", required_argument, NULL, 'G' },
         { "help", no_argument, NULL, 'h' },
         { 0 },
     };
@@ -186,6 +189,8 @@ int cli_net(int argc, char **argv)
         case 'c': o.create_bridge = true; break;
         case 'a': o.address = optarg; break;
         case 'g': o.gateway = optarg; break;
+        case '6': o.address6 = optarg; break;
+        case 'G': o.gateway6 = optarg; break;
         case 'h': fputs(net_usage, stdout); return 0;
         default: return -EINVAL;
         }

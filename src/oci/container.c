@@ -312,20 +312,27 @@ static int spawn_init(struct init_args *a, int parent_fd, int *pidfd_out)
     return pid;
 }
 
+/* relay_fd (or -1): where the init sends its pty master when the config
+ * asks for a terminal and there is no --console-socket (run in the
+ * foreground relays it); *terminal says whether it did. */
 static int create_container(const struct oci_ctx *ctx, const char *id,
-                            const struct oci_create_opts *o, pid_t *pid_out, int *pidfd_out)
+                            const struct oci_create_opts *o, int relay_fd, bool *terminal,
+                            pid_t *pid_out, int *pidfd_out)
 {
     struct oci_spec s;
     char bundle[PATH_MAX], rootfs[PATH_MAX];
     int r = oci_validate_id(id);
     if (r < 0)
         return r;
-    if ((r = oci_spec_load(o->bundle ? o->bundle : ".", &s)) < 0)
+    _cleanup_free_ uint8_t *text = NULL;
+    size_t text_len = 0;
+    if ((r = spec_load_text(o->bundle ? o->bundle : ".", &s, &text, &text_len)) < 0)
         return r;
     if (!s.has_process)
         r = fail(EINVAL, "config.json: process: missing");
-    else if (s.process.terminal && !o->console_socket)
-        r = fail(EINVAL, "process.terminal is true: --console-socket is required");
+    else if (s.process.terminal && !o->console_socket && relay_fd < 0)
+        r = fail(EINVAL, "process.terminal is true: --console-socket is required (or run "
+                         "in the foreground)");
     else if (!s.process.terminal && o->console_socket)
         r = fail(EINVAL, "--console-socket needs process.terminal to be true");
     if (r == 0)
@@ -352,6 +359,9 @@ static int create_container(const struct oci_ctx *ctx, const char *id,
         r = fail(errno, "exec fifo: %s", strerror(errno));
     if (r == 0 && o->console_socket && (console = connect_console(o->console_socket)) < 0)
         r = console;
+    else if (r == 0 && s.process.terminal && !o->console_socket &&
+             (console = fcntl(relay_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+        r = fail(errno, "process.terminal: %s", strerror(errno));
     if (r == 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
         r = fail(errno, "socketpair: %s", strerror(errno));
     if (r == 0) {
@@ -378,7 +388,9 @@ static int create_container(const struct oci_ctx *ctx, const char *id,
                                 .own_pidns = pidns && !pidns->path, .cgroup_path = cgpath,
                                 .hooks = s.hooks.json };
         snprintf(st.id, sizeof(st.id), "%s", id);
-        r = state_write(dirfd, &st);
+        r = state_save_config(dirfd, text, text_len);
+        if (r == 0)
+            r = state_write(dirfd, &st);
         if (r == 0 && o->pid_file)
             r = write_pid_file(o->pid_file, pid);
         if (r < 0) {
@@ -397,6 +409,8 @@ static int create_container(const struct oci_ctx *ctx, const char *id,
     for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
         if (fds[i] >= 0)
             close(fds[i]);
+    if (terminal)
+        *terminal = s.process.terminal;
     oci_spec_free(&s);
     if (r == 0 && pid_out) {
         *pid_out = pid;
@@ -409,7 +423,7 @@ static int create_container(const struct oci_ctx *ctx, const char *id,
 
 int oci_create(const struct oci_ctx *ctx, const char *id, const struct oci_create_opts *o)
 {
-    return create_container(ctx, id, o, NULL, NULL);
+    return create_container(ctx, id, o, -1, NULL, NULL, NULL);
 }
 
 /* ---- start, state, kill, delete ---- */
@@ -633,9 +647,34 @@ int oci_run(const struct oci_ctx *ctx, const char *id, const struct oci_create_o
     /* Blocked before the fork so nothing is lost; the init unblocks them. */
     if (!detach)
         block_forwarded(&fwd, &old);
+    /* In the foreground without --console-socket, a terminal the config
+     * asks for comes back to us and is relayed to ours, as runc does. */
+    int relay[2] = { -1, -1 };
+    if (!detach && !o->console_socket &&
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, relay) < 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return fail(errno, "socketpair: %s", strerror(errno));
+    }
     pid_t pid = -1;
-    int pidfd = -1, r = create_container(ctx, id, o, &pid, &pidfd);
+    bool terminal = false;
+    int pidfd = -1, r = create_container(ctx, id, o, relay[1], &terminal, &pid, &pidfd);
+    if (relay[1] >= 0)
+        close(relay[1]);
+    int master = -1;
+    if (r == 0 && terminal && relay[0] >= 0 && (master = recv_console(relay[0])) < 0) {
+        r = master;
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        oci_delete(ctx, id, true);
+        waitpid(pid, NULL, 0);
+        r = fail(-r, "%s", msg);
+    }
+    if (relay[0] >= 0)
+        close(relay[0]);
     if (r == 0 && (r = oci_start(ctx, id)) < 0) {
+        if (master >= 0)
+            close(master);
+        master = -1;
         char msg[512];
         snprintf(msg, sizeof(msg), "%s", err_msg());
         oci_delete(ctx, id, true);
@@ -643,7 +682,8 @@ int oci_run(const struct oci_ctx *ctx, const char *id, const struct oci_create_o
         r = fail(-r, "%s", msg);
     }
     if (r == 0 && !detach) {
-        *exit_status = wait_forwarding(pid, pidfd, &fwd);
+        *exit_status = master >= 0 ? tty_relay(master, pid, pidfd, &fwd)
+                                   : wait_forwarding(pid, pidfd, &fwd);
         /* Someone may have run delete --force meanwhile: that is fine. */
         if ((r = oci_delete(ctx, id, false)) == -ENOENT)
             r = 0;

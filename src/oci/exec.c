@@ -1,6 +1,7 @@
 /* exec: a new process inside a created or running container.
  *
- * The process is built from the container's config.json process (or from
+ * The process is built from the container's config.json process — the copy
+ * create kept in the state directory, not the bundle's (or from
  * `-p process.json`), with the command line's overrides.  The runtime joins
  * the container's pid namespace for its children only (setns on the init's
  * pidfd), forks, and the child enters the cgroups (from the host's view of
@@ -274,7 +275,7 @@ static int exec_start(const struct oci_ctx *ctx, const char *id, const struct oc
         r = fail(EINVAL, "cannot exec in container \"%s\": it is %s", id,
                  oci_status_name(st.status));
     if (r == 0)
-        r = oci_spec_load(st.bundle, &s);
+        r = state_load_spec(dirfd, &st, &s);
     if (r == 0 && !s.has_process && !o->process_json)
         r = fail(EINVAL, "config.json: process: missing");
     if (r == 0)

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#define CORRAL_OCI_VERSION "0.1.0"
+
 static struct {
     const char *log_file;
     bool log_json;
@@ -323,9 +325,30 @@ static int cmd_features(void)
     json_object_object_add(cg, "systemd", json_object_new_boolean(false));
     json_object_object_add(lx, "cgroup", cg);
     json_object *sc = json_object_new_object();
-    json_object_object_add(sc, "enabled", json_object_new_boolean(false));
+    static const char *const actions[] = { "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
+                                           "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+                                           "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP",
+                                           NULL };
+    json_object_object_add(sc, "enabled", json_object_new_boolean(true));
+    json_object_object_add(sc, "actions", strarr(actions));
     json_object_object_add(lx, "seccomp", sc);
     json_object_object_add(o, "linux", lx);
+    /* What corral-oci does beyond runc's CLI, for tools that probe it. */
+    static const char *const ann[][2] = {
+        { "org.corral.oci.version", CORRAL_OCI_VERSION },
+        { "org.corral.oci.image", "import,list,rm,bundle,unbundle" },
+        { "org.corral.oci.image.formats", "oci-layout,oci-archive,docker-archive" },
+        { "org.corral.oci.image.rootfs", "overlay" },
+        { "org.corral.oci.net", "attach,detach,rm-bridge" },
+        { "org.corral.oci.net.link", "veth,bridge" },
+        { "org.corral.oci.net.families", "ipv4,ipv6" },
+        { "org.corral.oci.terminal", "console-socket,relay" },
+        { "org.corral.oci.cgroup.devices", "v1,bpf" },
+    };
+    json_object *an = json_object_new_object();
+    for (size_t i = 0; i < ARRAY_SIZE(ann); i++)
+        json_object_object_add(an, ann[i][0], json_object_new_string(ann[i][1]));
+    json_object_object_add(o, "annotations", an);
     return print_json(o);
 }
 
@@ -669,7 +692,7 @@ int main(int argc, char **argv)
             break;
         case 'C': break;
         case 'h': usage(); return 0;
-        case 'v': printf("corral-oci version 0.1.0\nspec: %s\n", OCI_VERSION); return 0;
+        case 'v': printf("corral-oci version %s\nspec: %s\n", CORRAL_OCI_VERSION, OCI_VERSION); return 0;
         default: return 1;
         }
     }

@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -145,7 +146,97 @@ static int remount(int rootfd, const char *path, const struct oci_mount *m)
     return 0;
 }
 
-static int do_mount(int rootfd, const struct oci_mount *m, const char *bundle, bool in_userns)
+/* ---- the cgroup mount on v1 and hybrid hosts ---- */
+
+/* Our path in the hierarchy whose /proc/self/cgroup field 2 is ctrl ("" for
+ * cgroup2), into out. */
+static int own_cgroup(const char *ctrl, char *out, size_t len)
+{
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f)
+        return fail(errno, "/proc/self/cgroup: %s", strerror(errno));
+    char line[4096];
+    int r = fail(ENOENT, "not in a \"%s\" cgroup", ctrl);
+    while (fgets(line, sizeof(line), f)) {
+        char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+        if (!b || (size_t)(b - a - 1) != strlen(ctrl) || strncmp(a + 1, ctrl, strlen(ctrl)))
+            continue;
+        b[1 + strcspn(b + 1, "\n")] = 0;
+        r = snprintf(out, len, "%s", b + 1) < (int)len ? 0 : fail(ENAMETOOLONG, "cgroup path");
+        break;
+    }
+    fclose(f);
+    return r;
+}
+
+/* One hierarchy under the tmpfs: a fresh mount in a cgroup namespace (its
+ * root is the container's cgroup), else a bind of the container's cgroup
+ * directory; read-only unless the mount says "rw". */
+static int mount_hierarchy(int dirfd, const struct cg_dir *d, const struct oci_mount *m,
+                           bool cgns)
+{
+    const char *ctrl = d->unified ? "" : d->ctrl + 1;
+    const char *name = d->unified ? "unified"
+                     : strncmp(ctrl, "name=", 5) == 0 ? ctrl + 5 : ctrl;
+    if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
+        return fail(errno, "mount %s: %s: %s", m->destination, name, strerror(errno));
+    _cleanup_close_ int fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return fail(errno, "mount %s: %s: %s", m->destination, name, strerror(errno));
+    unsigned long ro = (m->flags & MS_RDONLY) || !(m->clear & MS_RDONLY) ? MS_RDONLY : 0;
+    unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (cgns) {
+        if (mount("cgroup", fdpath(fd).s, d->unified ? "cgroup2" : "cgroup", flags | ro,
+                  d->unified ? NULL : ctrl) < 0)
+            return fail(errno, "mount %s/%s (cgroup %s): %s", m->destination, name,
+                        d->unified ? "v2" : ctrl, strerror(errno));
+        return 0;
+    }
+    char own[CG_PATH_MAX], src[2 * CG_PATH_MAX];
+    int r = own_cgroup(d->unified ? "" : ctrl, own, sizeof(own));
+    if (r < 0)
+        return fail(-r, "mount %s/%s: %s", m->destination, name, err_msg());
+    snprintf(src, sizeof(src), "%.*s%s", (int)d->mnt_len, d->path, own);
+    if (mount(src, fdpath(fd).s, NULL, MS_BIND, NULL) < 0)
+        return fail(errno, "mount %s/%s: bind %s: %s", m->destination, name, src,
+                    strerror(errno));
+    /* The remount must name the new mount, not the directory under it. */
+    _cleanup_close_ int top = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (top < 0 || mount(NULL, fdpath(top).s, NULL, MS_REMOUNT | MS_BIND | flags | ro, NULL) < 0)
+        return fail(errno, "mount %s/%s: remount: %s", m->destination, name, strerror(errno));
+    return 0;
+}
+
+/* The "cgroup" type where the host has v1 hierarchies, as runc mounts it:
+ * a tmpfs with one directory per hierarchy (and "unified" for a hybrid
+ * host's cgroup2), each showing the container's own cgroup.  Returns 1 if
+ * the host is pure cgroup2 (the caller mounts cgroup2 instead). */
+static int mount_cgroup_v1(int rootfd, int dstfd, const struct oci_mount *m, bool cgns)
+{
+    struct cgroup cg;
+    int r = cgroup_mounts(&cg);
+    if (r < 0)
+        return fail(-r, "mount %s: %s", m->destination, err_msg());
+    if (cg.mode == CG_V2)
+        return 1;
+    unsigned long flags = (m->flags & ~MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (mount("tmpfs", fdpath(dstfd).s, "tmpfs", flags, "mode=755") < 0)
+        return fail(errno, "mount %s (tmpfs for cgroups): %s", m->destination, strerror(errno));
+    /* The fd still names the directory under the tmpfs: resolve again. */
+    _cleanup_close_ int dir = openat2_in_root(rootfd, m->destination, O_RDONLY | O_DIRECTORY);
+    if (dir < 0)
+        return fail(errno, "mount %s: %s", m->destination, strerror(errno));
+    for (size_t i = 0; i < cg.n; i++)
+        if ((r = mount_hierarchy(dir, &cg.dir[i], m, cgns)) < 0)
+            return r;
+    if ((m->flags & MS_RDONLY) &&
+        mount(NULL, fdpath(dir).s, NULL, MS_REMOUNT | flags | MS_RDONLY, "mode=755") < 0)
+        return fail(errno, "mount %s: read-only: %s", m->destination, strerror(errno));
+    return 0;
+}
+
+static int do_mount(int rootfd, const struct oci_mount *m, const char *bundle, bool in_userns,
+                    bool cgns)
 {
     const char *dst = m->destination;
     char src[PATH_MAX];
@@ -166,10 +257,12 @@ static int do_mount(int rootfd, const struct oci_mount *m, const char *bundle, b
     if (fd < 0)
         return fail(-fd, "mount %s: %s", dst, err_msg());
     const char *type = m->type;
-    /* cgroups: hybrid and v2 hosts both have a cgroup2 hierarchy; the v1
-     * controllers are mounted by the cgroups step (TODO). */
-    if (type && strcmp(type, "cgroup") == 0)
-        type = "cgroup2";
+    if (type && strcmp(type, "cgroup") == 0) {
+        int r = mount_cgroup_v1(rootfd, fd, m, cgns);
+        if (r <= 0)
+            return r;
+        type = "cgroup2";   /* a pure cgroup2 host */
+    }
     if (bind) {
         if (mount(src, fdpath(fd).s, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
             return fail(errno, "mount %s: bind %s: %s", dst, src, strerror(errno));
@@ -389,7 +482,8 @@ int rootfs_setup(const struct oci_spec *s, const char *rootfs, bool in_userns, i
     if (!getcwd(bundle, sizeof(bundle)))
         return fail(errno, "getcwd: %s", strerror(errno));
     for (size_t i = 0; i < s->nmounts; i++)
-        if ((r = do_mount(rootfd, &s->mounts[i], bundle, in_userns)) < 0)
+        if ((r = do_mount(rootfd, &s->mounts[i], bundle, in_userns,
+                          oci_spec_ns(s, CLONE_NEWCGROUP) != NULL)) < 0)
             return r;
     if ((r = setup_dev(rootfd, s, in_userns)) < 0)
         return r;

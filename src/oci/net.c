@@ -1,7 +1,7 @@
 /* Container networking over rtnetlink (libmnl): a veth pair whose peer is
  * created directly inside the container's network namespace
  * (VETH_INFO_PEER with IFLA_NET_NS_FD), the host end attached to a bridge,
- * and the container end given an IPv4 address and a default route.  The
+ * and the container end given IPv4 and/or IPv6 addresses and default routes.  The
  * in-container part runs with this thread switched into the namespace
  * (setns is per thread) and switched back before returning. */
 #include "oci/oci.h"
@@ -113,14 +113,17 @@ static int delete_link(const char *name, const char *what)
 int oci_net_detach(const char *host_if) { return delete_link(host_if, "host interface"); }
 int oci_net_bridge_delete(const char *bridge) { return delete_link(bridge, "bridge"); }
 
-static int parse_cidr(const char *s, struct in_addr *a, unsigned *prefix)
+/* "ADDR[/N]" of the family into a (16 bytes for either). */
+static int parse_cidr(const char *s, int family, void *a, unsigned *prefix)
 {
-    char buf[32];
-    uint64_t p = 32;
+    char buf[64];
+    unsigned max = family == AF_INET6 ? 128 : 32;
+    uint64_t p = max;
     const char *slash = strchr(s, '/');
     snprintf(buf, sizeof(buf), "%.*s", slash ? (int)(slash - s) : (int)strlen(s), s);
-    if (inet_pton(AF_INET, buf, a) != 1 || (slash && parse_uint(slash + 1, 0, 32, &p) < 0))
-        return fail(EINVAL, "\"%s\": not an IPv4 address (A.B.C.D[/N])", s);
+    if (inet_pton(family, buf, a) != 1 || (slash && parse_uint(slash + 1, 0, max, &p) < 0))
+        return fail(EINVAL, family == AF_INET6 ? "\"%s\": not an IPv6 address (X:X::X[/N])"
+                                               : "\"%s\": not an IPv4 address (A.B.C.D[/N])", s);
     *prefix = (unsigned)p;
     return 0;
 }
@@ -168,7 +171,44 @@ static int create_pair(struct nl *n, const struct oci_net_opts *o, const char *i
     return 0;
 }
 
-/* Runs inside the container's netns: lo and IFNAME up, address, route. */
+/* The address on the interface and, with gateway, the default route of
+ * that family through it.  IPv6 skips duplicate address detection: the
+ * address is usable at once, as on a veth nobody else answers for. */
+static int add_address(struct nl *n, unsigned idx, int family, const char *address,
+                       const char *gateway)
+{
+    unsigned char a[16];
+    unsigned prefix;
+    size_t alen = family == AF_INET6 ? 16 : 4;
+    int r = parse_cidr(address, family, a, &prefix);
+    if (r < 0)
+        return r;
+    nl_msg(n, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+    struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(hdr(n), sizeof(*ifa));
+    *ifa = (struct ifaddrmsg){ .ifa_family = (uint8_t)family, .ifa_prefixlen = (uint8_t)prefix,
+                               .ifa_scope = RT_SCOPE_UNIVERSE, .ifa_index = idx,
+                               .ifa_flags = family == AF_INET6 ? IFA_F_NODAD : 0 };
+    mnl_attr_put(hdr(n), IFA_LOCAL, alen, a);
+    mnl_attr_put(hdr(n), IFA_ADDRESS, alen, a);
+    if ((r = nl_talk(n, hdr(n))) < 0)
+        return fail(-r, "address %s: %s", address, strerror(-r));
+    if (!gateway)
+        return 0;
+    if ((r = parse_cidr(gateway, family, a, &prefix)) < 0)
+        return r;
+    nl_msg(n, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+    struct rtmsg *rt = mnl_nlmsg_put_extra_header(hdr(n), sizeof(*rt));
+    *rt = (struct rtmsg){ .rtm_family = (uint8_t)family, .rtm_table = RT_TABLE_MAIN,
+                          .rtm_protocol = RTPROT_BOOT, .rtm_scope = RT_SCOPE_UNIVERSE,
+                          .rtm_type = RTN_UNICAST };
+    mnl_attr_put(hdr(n), RTA_GATEWAY, alen, a);
+    mnl_attr_put_u32(hdr(n), RTA_OIF, idx);
+    if ((r = nl_talk(n, hdr(n))) < 0)
+        return fail(-r, "default route via %s: %s", gateway, strerror(-r));
+    return 0;
+}
+
+/* Runs inside the container's netns: lo and IFNAME up, addresses, routes. */
 static int configure_inside(const struct oci_net_opts *o, const char *ifname)
 {
     struct nl n = { 0 };
@@ -178,29 +218,10 @@ static int configure_inside(const struct oci_net_opts *o, const char *ifname)
         r = fail(-r, "container lo: %s", strerror(-r));
     if (r == 0 && (r = link_up(&n, idx, 0)) < 0)
         r = fail(-r, "container %s: %s", ifname, strerror(-r));
-    struct in_addr a;
-    unsigned prefix;
-    if (r == 0 && o->address && (r = parse_cidr(o->address, &a, &prefix)) == 0) {
-        nl_msg(&n, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
-        struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(hdr(&n), sizeof(*ifa));
-        *ifa = (struct ifaddrmsg){ .ifa_family = AF_INET, .ifa_prefixlen = (uint8_t)prefix,
-                                   .ifa_scope = RT_SCOPE_UNIVERSE, .ifa_index = idx };
-        mnl_attr_put(hdr(&n), IFA_LOCAL, sizeof(a), &a);
-        mnl_attr_put(hdr(&n), IFA_ADDRESS, sizeof(a), &a);
-        if ((r = nl_talk(&n, hdr(&n))) < 0)
-            r = fail(-r, "address %s: %s", o->address, strerror(-r));
-    }
-    if (r == 0 && o->gateway && (r = parse_cidr(o->gateway, &a, &prefix)) == 0) {
-        nl_msg(&n, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
-        struct rtmsg *rt = mnl_nlmsg_put_extra_header(hdr(&n), sizeof(*rt));
-        *rt = (struct rtmsg){ .rtm_family = AF_INET, .rtm_table = RT_TABLE_MAIN,
-                              .rtm_protocol = RTPROT_BOOT, .rtm_scope = RT_SCOPE_UNIVERSE,
-                              .rtm_type = RTN_UNICAST };
-        mnl_attr_put(hdr(&n), RTA_GATEWAY, sizeof(a), &a);
-        mnl_attr_put_u32(hdr(&n), RTA_OIF, idx);
-        if ((r = nl_talk(&n, hdr(&n))) < 0)
-            r = fail(-r, "default route via %s: %s", o->gateway, strerror(-r));
-    }
+    if (r == 0 && o->address)
+        r = add_address(&n, idx, AF_INET, o->address, o->gateway);
+    if (r == 0 && o->address6)
+        r = add_address(&n, idx, AF_INET6, o->address6, o->gateway6);
     nl_close(&n);
     return r;
 }
@@ -222,7 +243,7 @@ static int open_netns(const struct oci_net_opts *o)
 int oci_net_attach(const struct oci_net_opts *o)
 {
     const char *ifname = o->ifname ? o->ifname : "eth0";
-    struct in_addr a;
+    unsigned char a[16];
     unsigned prefix, bridge = 0;
     int r = check_ifname(o->host_if, "host interface");
     if (r == 0)
@@ -230,9 +251,15 @@ int oci_net_attach(const struct oci_net_opts *o)
     if (r == 0 && o->bridge)
         r = check_ifname(o->bridge, "bridge");
     if (r == 0 && o->address)
-        r = parse_cidr(o->address, &a, &prefix);
+        r = parse_cidr(o->address, AF_INET, a, &prefix);
     if (r == 0 && o->gateway)
-        r = parse_cidr(o->gateway, &a, &prefix);
+        r = parse_cidr(o->gateway, AF_INET, a, &prefix);
+    if (r == 0 && o->address6)
+        r = parse_cidr(o->address6, AF_INET6, a, &prefix);
+    if (r == 0 && o->gateway6)
+        r = parse_cidr(o->gateway6, AF_INET6, a, &prefix);
+    if (r == 0 && ((o->gateway && !o->address) || (o->gateway6 && !o->address6)))
+        r = fail(EINVAL, "a gateway needs an address of its family");
     if (r < 0)
         return r;
     _cleanup_close_ int nsfd = open_netns(o);

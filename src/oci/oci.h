@@ -22,6 +22,7 @@
  *   seccomp.c    linux.seccomp -> a libseccomp filter
  *   resources.c  linux.resources (and `update -r`) -> struct oci_resources
  *   cgroup.c     the container's cgroups on v1, v2 and hybrid hosts
+ *   devfilter.c  cgroup2 device rules as a BPF_CGROUP_DEVICE program
  *   hooks.c      hooks: parsing, running with the state on stdin and a timeout
  *   control.c    pause, resume, update, the pids for ps
  *   exec.c       exec: a new process in a live container's namespaces and cgroups
@@ -254,7 +255,9 @@ int oci_state(const struct oci_ctx *ctx, const char *id, struct oci_state *st);
 int oci_kill(const struct oci_ctx *ctx, const char *id, int sig, bool all);
 int oci_delete(const struct oci_ctx *ctx, const char *id, bool force);
 /* create + start; unless detach, waits, deletes and returns the container's
- * exit status (128+N for a signal) in *exit_status. */
+ * exit status (128+N for a signal) in *exit_status.  In the foreground with
+ * process.terminal and no console_socket, the container's pty is relayed to
+ * the caller's stdin/stdout (raw mode, window size; termios restored). */
 int oci_run(const struct oci_ctx *ctx, const char *id, const struct oci_create_opts *o,
             bool detach, int *exit_status);
 /* The ids under ctx->root, sorted; NULL-terminated, free with oci_strv_free. */
@@ -352,6 +355,8 @@ struct oci_net_opts {
     bool create_bridge;     /* create the bridge if it does not exist */
     const char *address;    /* "10.88.0.2/24" on the container end, or NULL */
     const char *gateway;    /* default route via it, or NULL */
+    const char *address6;   /* "fd00::2/64" on the container end, or NULL */
+    const char *gateway6;   /* IPv6 default route via it, or NULL */
 };
 /* A veth pair: one end in the container's netns (up, with lo up), the
  * other on the host (up, attached to the bridge). */

@@ -31,6 +31,15 @@ bool state_frozen(const struct oci_state *st);
 int write_pid_file(const char *path, pid_t pid);
 
 #define STATE_FIFO "exec.fifo"
+#define STATE_CONFIG "config.json"
+
+/* The config.json the container was created from, kept in its state
+ * directory: exec and the rest never re-read the bundle, which may have
+ * changed (or gone) since. */
+int state_save_config(int dirfd, const uint8_t *text, size_t len);
+/* Parses the kept config; a container created before it was kept falls
+ * back to BUNDLE/config.json. */
+int state_load_spec(int dirfd, const struct oci_state *st, struct oci_spec *s);
 
 /* ---- mounts.c (run by the container's init, before pivot_root) ---- */
 
@@ -108,6 +117,9 @@ struct cgroup {
 int cgroup_path(const struct oci_spec *s, const char *id, char *out, size_t len);
 /* Finds the host's hierarchies (from mountinfo); creates nothing. */
 int cgroup_open(const char *path, struct cgroup *cg);
+/* The hierarchies alone (paths are the mount points), also from inside a
+ * cgroup namespace (the container's init). */
+int cgroup_mounts(struct cgroup *cg);
 /* Makes the directories and applies s->resources; removes them on failure. */
 int cgroup_create(const struct cgroup *cg, const struct oci_spec *s);
 /* Moves pid into every hierarchy's directory. */
@@ -122,6 +134,14 @@ int cgroup_freeze(const struct cgroup *cg, bool freeze);
 bool cgroup_frozen(const struct cgroup *cg);
 /* Kills what is left inside, then removes the directories. */
 int cgroup_destroy(const struct cgroup *cg);
+
+/* ---- devfilter.c ---- */
+
+/* Attaches a BPF_CGROUP_DEVICE program allowing what the rules allow (the
+ * last matching rule decides, nothing matching is denied) to the cgroup2
+ * directory, replacing the filter attached before; errors name field. */
+int devfilter_attach(const char *cgdir, const struct oci_dev_rule *rules, size_t n,
+                     const char *field);
 
 /* ---- hooks.c ---- */
 
@@ -153,6 +173,9 @@ int spec_required(json_object *obj, const char *path, const char *key, char *f, 
  * absolute path in the member `key` (mounts, devices, hooks): that path
  * into *out. */
 int spec_object_path(json_object *o, const char *path, const char *key, char **out);
+/* oci_spec_load that also returns the text it parsed (free() it; NULL on
+ * failure), so create can keep exactly what it ran. */
+int spec_load_text(const char *bundle, struct oci_spec *out, uint8_t **text, size_t *len);
 /* ---- shared with the image code (image.c, bundle.c) ---- */
 
 /* openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): symlinks resolve inside

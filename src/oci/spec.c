@@ -857,21 +857,29 @@ out:
     return r;
 }
 
-int oci_spec_load(const char *bundle, struct oci_spec *out)
+int spec_load_text(const char *bundle, struct oci_spec *out, uint8_t **text, size_t *len)
 {
     char path[PATH_MAX];
     if (snprintf(path, sizeof(path), "%s/config.json", bundle) >= (int)sizeof(path))
         return fail(ENAMETOOLONG, "bundle path too long");
-    _cleanup_free_ uint8_t *data = NULL;
-    size_t len;
     memset(out, 0, sizeof(*out));
-    int r = read_file(path, OCI_CONFIG_MAX, &data, &len);
+    int r = read_file(path, OCI_CONFIG_MAX, text, len);
     if (r < 0)
         return r;
-    r = oci_spec_parse((const char *)data, len, out);
-    if (r < 0)
+    r = oci_spec_parse((const char *)*text, *len, out);
+    if (r < 0) {
+        free(*text);
+        *text = NULL;
         return fail(-r, "config.json: %s", err_msg());
+    }
     return 0;
+}
+
+int oci_spec_load(const char *bundle, struct oci_spec *out)
+{
+    _cleanup_free_ uint8_t *data = NULL;
+    size_t len;
+    return spec_load_text(bundle, out, &data, &len);
 }
 
 const struct oci_namespace *oci_spec_ns(const struct oci_spec *s, int type)

@@ -215,6 +215,42 @@ int state_read(int dirfd, const char *id, struct oci_state *st)
     return 0;
 }
 
+int state_save_config(int dirfd, const uint8_t *text, size_t len)
+{
+    int r = 0;
+    int fd = openat(dirfd, STATE_CONFIG ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write_all(fd, text, len) < 0)
+        r = fail(errno, "cannot keep config.json in the state: %s", strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (r == 0 && renameat(dirfd, STATE_CONFIG ".tmp", dirfd, STATE_CONFIG) < 0)
+        r = fail(errno, "cannot keep config.json in the state: %s", strerror(errno));
+    return r;
+}
+
+int state_load_spec(int dirfd, const struct oci_state *st, struct oci_spec *s)
+{
+    memset(s, 0, sizeof(*s));
+    int fd = openat(dirfd, STATE_CONFIG, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT && st->bundle)
+        return oci_spec_load(st->bundle, s);
+    if (fd < 0)
+        return fail(errno, "container \"%s\": its config.json: %s", st->id, strerror(errno));
+    _cleanup_free_ char *buf = malloc(OCI_CONFIG_MAX + 1);
+    ssize_t n = buf ? read_full(fd, buf, OCI_CONFIG_MAX + 1) : -1;
+    int e = errno;
+    close(fd);
+    if (!buf)
+        return fail(ENOMEM, "out of memory");
+    if (n < 0 || n > OCI_CONFIG_MAX)
+        return fail(n < 0 ? e : EFBIG, "container \"%s\": its config.json: %s", st->id,
+                    n < 0 ? strerror(e) : "too large");
+    int r = oci_spec_parse(buf, (size_t)n, s);
+    if (r < 0)
+        return fail(-r, "container \"%s\": its config.json: %s", st->id, err_msg());
+    return 0;
+}
+
 bool state_frozen(const struct oci_state *st)
 {
     struct cgroup cg;
@@ -223,7 +259,8 @@ bool state_frozen(const struct oci_state *st)
 
 int state_remove(const char *root, const char *id, int dirfd)
 {
-    static const char *const files[] = { STATE_FIFO, "state.json.tmp", "state.json" };
+    static const char *const files[] = { STATE_FIFO, "state.json.tmp", "state.json",
+                                         STATE_CONFIG ".tmp", STATE_CONFIG };
     for (size_t i = 0; i < ARRAY_SIZE(files); i++)
         if (unlinkat(dirfd, files[i], 0) < 0 && errno != ENOENT)
             return fail(errno, "cannot remove %s/%s/%s: %s", root, id, files[i], strerror(errno));

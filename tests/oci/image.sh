@@ -164,7 +164,7 @@ pid_of() { "$OCI" --root "$STATE" state "$1" 2>/dev/null | sed -nE 's/.*"pid": *
 running() { "$OCI" --root "$STATE" state "$1" 2>/dev/null | grep -Eq '"status": *"running"'; }
 t; net_bundle n2 'sleep 100'
 # n1 waits for its address, then pings n2: the exit status says if it got through.
-net_bundle n1 'for i in $(seq 100); do ip -o addr show eth0 2>/dev/null | grep -q 10.199 && break; sleep 0.1; done; ping -c 1 -W 5 10.199.0.3'
+net_bundle n1 'for i in $(seq 100); do ip -o addr show eth0 2>/dev/null | grep -q 10.199 && break; sleep 0.1; done; ping -c 1 -W 5 10.199.0.3; r=$?; sleep 2; exit $r'
 oci run -d --bundle "$T/b-n2" n2
 "$OCI" --root "$STATE" run --bundle "$T/b-n1" n1 >"$T/ping.out" 2>&1 & runpid=$!
 for i in $(seq 100); do running n1 && break; sleep 0.05; done
@@ -172,10 +172,13 @@ pid1=$(pid_of n1); pid2=$(pid_of n2)
 oci net attach --pid "$pid2" --host-if "$V2" --bridge "$BR"
 check "net attach to a missing bridge without --create-bridge fails, nothing created" \
   eval '[ $rc = 1 ] && has_out "bridge $BR does not exist" && ! ip link show "$V2" >/dev/null 2>&1'
-oci net attach --netns /proc/$pid2/ns/net --host-if "$V2" --bridge "$BR" --create-bridge --address 10.199.0.3/24 --gateway 10.199.0.1
+oci net attach --netns /proc/$pid2/ns/net --host-if "$V2" --bridge "$BR" --create-bridge --address 10.199.0.3/24 --gateway 10.199.0.1 --address6 fd99:c0::3/64 --gateway6 fd99:c0::1
 check "net attach by netns path: bridge created, veth attached, address and default route" eval '[ $rc = 0 ] &&
   ip -o link show master "$BR" | grep -q "$V2" && nsenter -t $pid2 -n ip -o addr show eth0 | grep -q 10.199.0.3/24 &&
   nsenter -t $pid2 -n ip route | grep -q "default via 10.199.0.1 dev eth0"'
+check "net attach --address6/--gateway6: IPv6 address and default route" eval '
+  nsenter -t $pid2 -n ip -o -6 addr show eth0 | grep -q "fd99:c0::3/64" &&
+  nsenter -t $pid2 -n ip -6 route | grep -q "default via fd99:c0::1 dev eth0"'
 oci net attach --pid "$pid1" --host-if "$V1" --bridge "$BR" --address 10.199.0.2/24
 check "net attach by pid" eval '[ $rc = 0 ] && ip -o link show master "$BR" | grep -q "$V1"'
 t; wait $runpid; rc=$?; out=$(cat "$T/ping.out"); echo "$out" >>"$log"
@@ -184,6 +187,8 @@ oci net attach --pid "$pid2" --host-if "$V2" --bridge "$BR"
 check "an attach with a host name in use fails clearly" eval '[ $rc = 1 ] && has_out "exists"'
 oci net attach --pid "$pid2" --host-if "cox$$" --address 10.1.2.3/40
 check "a bad address is refused before anything is made" eval '[ $rc = 1 ] && has_out "not an IPv4 address" && ! ip link show "cox$$" >/dev/null 2>&1'
+oci net attach --pid "$pid2" --host-if "cox$$" --address6 fd99::3/129
+check "a bad IPv6 address is refused before anything is made" eval '[ $rc = 1 ] && has_out "not an IPv6 address" && ! ip link show "cox$$" >/dev/null 2>&1'
 oci net detach "$V2"
 check "net detach removes the pair (both ends)" eval '[ $rc = 0 ] && ! ip link show "$V2" >/dev/null 2>&1 &&
   ! nsenter -t $pid2 -n ip link show eth0 >/dev/null 2>&1'

@@ -265,8 +265,47 @@ wait $conspid
 cat "$T/console.out" >>"$log"
 check "process.terminal: the pty master arrives over --console-socket" \
   eval '[ $rc = 0 ] && grep -q "^/dev/pts/0 /dev/pts/0" "$T/console.out" && grep -q tty-ok "$T/console.out"'
-t; crun ttynosock 'p["terminal"] = True'
-check "terminal without --console-socket is refused" eval '[ $rc = 1 ] && has_out "console-socket"'
+t; b=$(bundle ttynosock 'p["terminal"] = True')
+oci create --bundle "$b" ttynosock
+check "create: terminal without --console-socket is refused" eval '[ $rc = 1 ] && has_out "console-socket" && [ -z "$(ls "$STATE")" ]'
+oci run -d --bundle "$b" ttynosock
+check "run -d: terminal without --console-socket is refused" eval '[ $rc = 1 ] && has_out "console-socket"'
+
+# ---- terminal relayed to the caller's (run in the foreground) ----
+# ptyrun CMD: runs the shell command on a new pty, types "hello" into it and
+# prints everything it shows; the exit status is the command's.
+ptyrun() {
+  python3 - "$1" <<'PY'
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv("/bin/sh", ["sh", "-c", sys.argv[1]])
+out, sent, end = b"", False, time.time() + 20
+while time.time() < end:
+    if not sent and b"ready" in out:
+        os.write(fd, b"hello\r")
+        sent = True
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try:
+            d = os.read(fd, 4096)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+sys.stdout.write(out.decode(errors="replace"))
+_, st = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(st))
+PY
+}
+t; b=$(bundle ttyrelay 'p["terminal"] = True; p["args"] = ["sh", "-c", "tty; stty size; echo ready; read x; echo got-$x; exit 3"]')
+rc=0; out=$(ptyrun "stty rows 33 cols 77; $OCI --root $STATE run --bundle $b ttyrelay; echo status=\$?; stty -a") || rc=$?
+echo "$out" >>"$log"
+check "run with process.terminal and no --console-socket: the pty is relayed" \
+  eval 'has_out "^/dev/pts/0" && has_out "^33 77" && has_out "got-hello"'
+check "... with the container's exit status" eval 'has_out "^status=3"'
+check "... and the caller's terminal restored (not raw)" eval 'has_out " icanon " && has_out " echo " && [ -z "$(ls "$STATE")" ]'
 
 # ---- bad input ----
 t; crun badrl 'p["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1}, {"type": "RLIMIT_FOO", "soft": 1, "hard": 1}]'
@@ -288,6 +327,10 @@ check "--log --log-format json records the error" \
   eval 'python3 -c "import json; e=json.loads(open(\"$T/oci.log\").readline()); assert e[\"level\"]==\"error\" and \"does not exist\" in e[\"msg\"]"'
 oci features
 check "features prints JSON" eval 'python3 -c "import json,sys; f=json.loads(sys.argv[1]); assert \"pid\" in f[\"linux\"][\"namespaces\"]" "$out"'
+check "features: annotations name the image and net extensions" eval 'python3 -c "
+import json,sys; a=json.loads(sys.argv[1])[\"annotations\"]
+assert \"bundle\" in a[\"org.corral.oci.image\"].split(\",\") and \"attach\" in a[\"org.corral.oci.net\"].split(\",\")
+assert \"relay\" in a[\"org.corral.oci.terminal\"]" "$out" 2>>"$log"'
 
 # ---- concurrency: start and delete -f racing on one container ----
 alive() { [ -e "/proc/$1" ] && ! grep -q "^State:.*Z" "/proc/$1/status" 2>/dev/null; }
@@ -327,6 +370,39 @@ t; crun cgunified 'c["linux"]["resources"] = {"unified": {"memory.nosuchfile": "
 check "unified: a missing cgroup2 file is named, nothing left behind" \
   eval '[ $rc = 1 ] && has_out "linux.resources.unified.memory.nosuchfile" && [ -z "$(ls "$STATE")" ] && [ -z "$(cg_dirs cgunified)" ]'
 
+# cgroup2 device filter (BPF_CGROUP_DEVICE).  This host may be hybrid: the
+# env forces the BPF path, which needs only the cgroup2 hierarchy.  The
+# host's /dev/net/tun (c 10:200) is bound in: not among the default devices.
+devbpf() {
+  local b; b=$(bundle "$1" 'c["mounts"].append({"destination": "/dev/tun", "type": "bind", "source": "/dev/net/tun", "options": ["bind"]}); c["linux"]["resources"] = {"devices": [{"allow": False, "access": "rwm"}] + '"$2"'}; p["args"] = ["sh", "-c", "(: </dev/tun) 2>/dev/null && echo tun-read || echo tun-noread; (: >/dev/tun) 2>/dev/null && echo tun-write || echo tun-nowrite; (: </dev/null) && echo null-ok"]') &&
+  rc=0 && out=$(CORRAL_OCI_DEVICE_FILTER=bpf "$OCI" --root "$STATE" run --bundle "$b" "$1" 2>&1) || rc=$?
+  echo "$1 -> $rc: $out" >>"$log"
+}
+t; devbpf devbpf0 '[]'
+if [ $rc != 0 ] && grep -q "device filter.*Operation not permitted" <<<"$out"; then
+  skip "cgroup2 device filter" "bpf() refused here: $(grep -o 'device filter.*' <<<"$out" | head -1)"
+  skip "cgroup2 device filter: rule access" "as above"
+else
+  check "cgroup2 device filter: a device outside the rules is denied, defaults allowed" \
+    eval '[ $rc = 0 ] && has_out "^tun-noread$" && has_out "^tun-nowrite$" && has_out "^null-ok$"'
+  t; devbpf devbpf1 '[{"allow": True, "type": "c", "major": 10, "minor": 200, "access": "r"}]'
+  check "cgroup2 device filter: an \"r\" rule allows reading only; nothing left attached" \
+    eval '[ $rc = 0 ] && has_out "^tun-read$" && has_out "^tun-nowrite$" && [ -z "$(cg_dirs devbpf1)" ]'
+fi
+# The "cgroup" mount on a host with v1 hierarchies: a tmpfs with one
+# directory per hierarchy, each the container's own cgroup, read-only.
+cgmount_cmd='grep " /sys/fs/cgroup " /proc/mounts | cut -d" " -f3; cat /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/unified/cgroup.procs; echo 1 >/sys/fs/cgroup/pids/pids.max 2>/dev/null || echo ro-ok'
+if grep -q "^cgroup " /proc/mounts; then
+  t; crun cgmount 'c["linux"]["resources"] = {"pids": {"limit": 7}}; p["args"] = ["sh", "-c", '"'$cgmount_cmd'"']'
+  check "cgroup mount (v1 host, cgroup namespace): tmpfs + the container's own hierarchies, read-only" \
+    eval '[ $rc = 0 ] && has_out "^tmpfs$" && has_out "^7$" && has_out "memory.limit_in_bytes" && has_out "unified/cgroup.procs" && has_out "^ro-ok$"'
+  t; crun cgmountb 'c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "cgroup"]; c["linux"]["resources"] = {"pids": {"limit": 7}}; p["args"] = ["sh", "-c", '"'$cgmount_cmd'"']'
+  check "cgroup mount without a cgroup namespace: binds of the container's cgroup dirs" \
+    eval '[ $rc = 0 ] && has_out "^tmpfs$" && has_out "^7$" && has_out "memory.limit_in_bytes" && has_out "^ro-ok$"'
+else
+  skip "cgroup mount on a v1 host" "this host has no cgroup v1 hierarchy"
+  skip "cgroup mount without a cgroup namespace" "this host has no cgroup v1 hierarchy"
+fi
 mkdir -p "$T/cgout"
 t; b=$(bundle cglive 'c["linux"]["resources"] = {"cpu": {"quota": 20000, "period": 100000, "shares": 512}, "pids": {"limit": 50}}; c["mounts"].append({"destination": "/out", "type": "bind", "source": "'"$T/cgout"'", "options": ["rbind", "rw"]}); p["args"] = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i >/out/count; sleep 0.05; done"]')
 oci run -d --bundle "$b" cglive
@@ -375,6 +451,17 @@ check "exec: in the container's cgroups (namespace root) with its capabilities" 
 echo '{"args": ["sh", "-c", "echo from-json $X"], "cwd": "/", "env": ["X=1"]}' >"$T/proc.json"
 oci exec -p "$T/proc.json" cglive
 check "exec -p process.json" eval '[ $rc = 0 ] && [ "$out" = "from-json 1" ]'
+# exec reads the config create kept, not the bundle's current one (runc
+# keeps it in its state too): change the bundle's env, then remove it.
+cp "$T/cglive/config.json" "$T/cglive.json"
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["process"]["env"].append("LATE=changed"); json.dump(c, open(sys.argv[1], "w"))' "$T/cglive/config.json"
+oci exec cglive sh -c 'echo "late=${LATE:-unset}"'
+check "exec uses the config.json kept at create, not the bundle's edited one" \
+  eval '[ $rc = 0 ] && [ "$out" = "late=unset" ]'
+rm "$T/cglive/config.json"
+oci exec cglive true
+check "... and works with the bundle's config.json gone" status_is 0
+mv "$T/cglive.json" "$T/cglive/config.json"
 oci exec cglive nosuchprog
 check "exec of a missing program: runc's message" eval '[ $rc = 1 ] && has_out "executable file not found"'
 oci exec -d --pid-file "$T/exec.pid" cglive sleep 30
