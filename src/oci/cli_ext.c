@@ -144,8 +144,12 @@ int cli_image(int argc, char **argv)
     if (strcmp(cmd, "bundle") == 0) {
         if ((r = args_count(argc, "image bundle", 2, -1)) < 0)
             return r;
-        if (argc - optind > 2)
-            bo.args = argv + optind + 2;
+        /* NAME DIR [--] ARGS...: the "--" lets ARGS start with '-'. */
+        int first = optind + 2;
+        if (first < argc && strcmp(argv[first], "--") == 0)
+            first++;
+        if (first < argc)
+            bo.args = argv + first;
         return oci_image_bundle(&st, argv[optind], argv[optind + 1], &bo);
     }
     if (strcmp(cmd, "unbundle") == 0)
