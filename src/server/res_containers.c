@@ -217,8 +217,8 @@ int h_containers_create(struct server *s, struct req *r, struct resp *out)
         return api_error(out, E_BAD_NAME, "'%.64s' is not a valid container name " NAME_RULE, name);
     if (!name_valid(image))
         return api_error(out, E_BAD_FIELD, "'%.64s' is not a valid image name " NAME_RULE, image);
-    if (strlen(desc) > 1024)
-        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    if ((rc = api_check_description(desc, out)))
+        return rc;
     if (cmd && (rc = ct_check_strings(cmd, "cmd", false, 256, out)))
         return rc;
     if (cmd && !json_object_array_length(cmd))
@@ -338,8 +338,8 @@ int h_container_patch(struct server *s, struct req *r, struct resp *out)
         return rc;
     if (!r->json || !json_object_object_length(r->json))
         return api_error(out, E_MISSING_FIELD, "give the fields to change (description, memory_mib, cpus, pids)");
-    if (desc && strlen(desc) > 1024)
-        return api_error(out, E_BAD_FIELD, "description is longer than 1024 bytes");
+    if ((rc = api_check_description(desc, out)))
+        return rc;
     struct json_object *row = NULL, *cfg = NULL;
     if ((rc = db_begin(s->db)) < 0)
         return api_errno(out, rc);
