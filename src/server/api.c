@@ -502,3 +502,17 @@ void api_handle(struct server *s, struct req *r, struct resp *out)
     if (!out->body && !out->raw && !out->stream_events && out->ws_fd <= 0)
         api_error(out, E_INTERNAL, "the handler gave no answer");
 }
+
+int api_list(struct server *s, struct resp *out, const char *sql,
+             struct json_object *(*view)(struct json_object *row, char etag[24]))
+{
+    struct json_object *rows;
+    int rc = db_rows(s->db, &rows, sql, "");
+    if (rc < 0)
+        return api_errno(out, rc);
+    struct json_object *list = json_object_new_array();
+    for (size_t i = 0; i < json_object_array_length(rows); i++)
+        json_object_array_add(list, view(json_object_array_get_idx(rows, i), NULL));
+    json_object_put(rows);
+    return api_sync(out, 200, list);
+}

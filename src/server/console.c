@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "server/scrollback.h"
 #include "util/util.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -275,4 +276,23 @@ void ws_relay_stop_all(void)
         if (pthread_cond_timedwait(&gone, &lock, &dl) == ETIMEDOUT)
             break;
     pthread_mutex_unlock(&lock);
+}
+
+int console_upgrade(struct server *s, struct req *r, struct resp *out, const char *key, const char *what,
+                    int (*open_console)(const void *arg), const void *arg, const char *action)
+{
+    int rc = ws_handshake(r, out);
+    if (rc)
+        return rc;
+    if (!console_claim(key))
+        return api_error(out, E_BUSY, "another client is attached to %s's console", what);
+    int fd = scrollback_join(key, open_console, arg);
+    if (fd < 0) {
+        console_release(key);
+        return api_errno(out, fd);
+    }
+    out->ws_fd = fd;
+    snprintf(out->ws_name, sizeof(out->ws_name), "%s", key);
+    server_changed(s, &r->who, action, r->param[0], NULL);
+    return out->status = 101;
 }

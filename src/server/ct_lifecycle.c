@@ -329,21 +329,10 @@ int h_container_console(struct server *s, struct req *r, struct resp *out)
     json_object_put(row);
     if (!up || !ctrun_keeper_alive(&src.h))
         return api_error(out, E_CONFLICT, "container '%s' is not running: start it first", r->param[0]);
-    if ((rc = ws_handshake(r, out)))
-        return rc;
-    char key[CONSOLE_KEY_MAX];
+    char key[CONSOLE_KEY_MAX], what[NAME_MAX_LEN + 16];
     ct_console_key(r->param[0], key);
-    if (!console_claim(key))
-        return api_error(out, E_BUSY, "another client is attached to container '%s''s console", r->param[0]);
-    int fd = scrollback_join(key, open_ct_console, &src);
-    if (fd < 0) {
-        console_release(key);
-        return api_errno(out, fd);
-    }
-    out->ws_fd = fd;
-    snprintf(out->ws_name, sizeof(out->ws_name), "%s", key);
-    server_changed(s, &r->who, "container.console", r->param[0], NULL);
-    return out->status = 101;
+    snprintf(what, sizeof(what), "container '%s'", r->param[0]);
+    return console_upgrade(s, r, out, key, what, open_ct_console, &src, "container.console");
 }
 
 /* ---- after a restart, and containers whose init exits ------------------------------------ */

@@ -88,15 +88,7 @@ static struct json_object *ct_view(struct json_object *row, char etag[24])
 int h_containers_list(struct server *s, struct req *r, struct resp *out)
 {
     (void)r;
-    struct json_object *rows;
-    int rc = db_rows(s->db, &rows, "SELECT " CT_COLS " FROM containers ORDER BY name", "");
-    if (rc < 0)
-        return api_errno(out, rc);
-    struct json_object *list = json_object_new_array();
-    for (size_t i = 0; i < json_object_array_length(rows); i++)
-        json_object_array_add(list, ct_view(json_object_array_get_idx(rows, i), NULL));
-    json_object_put(rows);
-    return api_sync(out, 200, list);
+    return api_list(s, out, "SELECT " CT_COLS " FROM containers ORDER BY name", ct_view);
 }
 
 int h_container_get(struct server *s, struct req *r, struct resp *out)

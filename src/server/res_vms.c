@@ -101,15 +101,7 @@ static struct json_object *vm_view(struct json_object *row, char etag[24])
 int h_vms_list(struct server *s, struct req *r, struct resp *out)
 {
     (void)r;
-    struct json_object *rows;
-    int rc = db_rows(s->db, &rows, "SELECT " VM_COLS " FROM vms ORDER BY name", "");
-    if (rc < 0)
-        return api_errno(out, rc);
-    struct json_object *list = json_object_new_array();
-    for (size_t i = 0; i < json_object_array_length(rows); i++)
-        json_object_array_add(list, vm_view(json_object_array_get_idx(rows, i), NULL));
-    json_object_put(rows);
-    return api_sync(out, 200, list);
+    return api_list(s, out, "SELECT " VM_COLS " FROM vms ORDER BY name", vm_view);
 }
 
 int h_vm_get(struct server *s, struct req *r, struct resp *out)
@@ -799,6 +791,8 @@ static int timed_action(struct server *s, struct req *r, struct resp *out, enum 
 int h_vm_shutdown(struct server *s, struct req *r, struct resp *out) { return timed_action(s, r, out, A_SHUTDOWN, 60); }
 int h_vm_restart(struct server *s, struct req *r, struct resp *out) { return timed_action(s, r, out, A_RESTART, 30); }
 
+static int open_vm_console(const void *h) { return engine_console(h); }
+
 int h_vm_console(struct server *s, struct req *r, struct resp *out)
 {
     struct json_object *row;
@@ -811,19 +805,9 @@ int h_vm_console(struct server *s, struct req *r, struct resp *out)
     json_object_put(row);
     if (!up || !engine_alive(&h))
         return api_error(out, E_CONFLICT, "VM '%s' is not running: start it first", r->param[0]);
-    if ((rc = ws_handshake(r, out)))
-        return rc;
-    if (!console_claim(r->param[0]))
-        return api_error(out, E_BUSY, "another client is attached to VM '%s''s console", r->param[0]);
-    int fd = scrollback_attach(r->param[0], &h);
-    if (fd < 0) {
-        console_release(r->param[0]);
-        return api_errno(out, fd);
-    }
-    out->ws_fd = fd;
-    snprintf(out->ws_name, sizeof(out->ws_name), "%s", r->param[0]);
-    server_changed(s, &r->who, "vm.console", r->param[0], NULL);
-    return out->status = 101;
+    char what[NAME_MAX_LEN + 8];
+    snprintf(what, sizeof(what), "VM '%s'", r->param[0]);
+    return console_upgrade(s, r, out, r->param[0], what, open_vm_console, &h, "vm.console");
 }
 
 /* ---- after a restart, and guests that power off by themselves ------------------------- */

@@ -165,16 +165,6 @@ int scrollback_start(const char *vm, const struct vm_handle *eh)
     return fd < 0 ? fd : scrollback_hold(vm, fd);
 }
 
-static int open_engine_console(const void *eh)
-{
-    return engine_console(eh);
-}
-
-int scrollback_attach(const char *vm, const struct vm_handle *eh)
-{
-    return scrollback_join(vm, open_engine_console, eh);
-}
-
 int scrollback_join(const char *vm, int (*open_console)(const void *arg), const void *arg)
 {
     for (int attempt = 0; attempt < 2; attempt++) {

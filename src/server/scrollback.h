@@ -12,12 +12,12 @@
 
 /* Starts holding VM's console (replacing a previous holder of that name). */
 int scrollback_start(const char *vm, const struct vm_handle *h);
-/* A fd for a console client: the kept output first, then live bytes both
- * ways; closing it detaches.  Starts holding the console if nothing did. */
-int scrollback_attach(const char *vm, const struct vm_handle *h);
-/* The same for any console fd (taken), keyed by `key` (containers:
- * "ct/NAME"); join opens one with open_console(arg) if nothing holds key. */
+/* Holds any console fd (taken), keyed by `key` (a VM's name; containers:
+ * "ct/NAME"). */
 int scrollback_hold(const char *key, int fd);
+/* A fd for a console client: the kept output first, then live bytes both
+ * ways; closing it detaches.  Opens the console with open_console(arg) and
+ * holds it if nothing held `key`. */
 int scrollback_join(const char *key, int (*open_console)(const void *arg), const void *arg);
 void scrollback_stop(const char *vm);
 void scrollback_stop_all(void);

@@ -421,6 +421,9 @@ bool containers_using_image(struct server *s, const char *image, char *ct, size_
 struct oci_store;
 void images_store(struct server *s, struct oci_store *st);
 bool images_exists(struct server *s, const char *name);
+/* 200 with the rows `sql` selects (no parameters), each as view() shows it. */
+int api_list(struct server *s, struct resp *out, const char *sql,
+             struct json_object *(*view)(struct json_object *row, char etag[24]));
 /* Whether a VM uses the volume (so it may not be deleted or resized). */
 bool vms_using_volume(struct server *s, const char *pool, const char *volume, char *vm, size_t len);
 
@@ -436,6 +439,12 @@ void ws_relay_stop_all(void);
 /* One console client per VM: claims (true) or reports it taken. */
 bool console_claim(const char *vm);
 void console_release(const char *vm);
+/* The rest of a console route once the guest is known to run: the
+ * handshake, one client per key, the scrollback joined (opened with
+ * open_console(arg) if nothing holds it), the audit record `action`, 101.
+ * `what` names the guest in errors ("VM 'x'", "container 'x'"). */
+int console_upgrade(struct server *s, struct req *r, struct resp *out, const char *key, const char *what,
+                    int (*open_console)(const void *arg), const void *arg, const char *action);
 
 extern const char openapi_json[];
 extern const size_t openapi_json_len;
