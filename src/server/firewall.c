@@ -1,6 +1,7 @@
 /* Isolation of the host's own addresses from guest networks: one nftables
- * table, `inet corral`, rebuilt whole from the list of networks.  See
- * netsvc.h.
+ * table per corrald (`inet corral_XXXXXXXX`, from its state directory, so
+ * two corralds on a host do not replace each other's), rebuilt whole from
+ * the list of networks.  See netsvc.h.
  *
  * Why a firewall at all: a Linux host answers for all its local addresses
  * on every interface, so without it a guest on network A reaches the
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +22,18 @@
 #include "util/util.h"
 
 static char nft_bin[256];
+static char table[32] = "corral";
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char last_error[300];         /* under lock: why the last apply failed */
 
-void firewall_setup(void)
+void firewall_setup(const char *state_dir)
 {
+    char real[4096];
+    uint8_t h[crypto_hash_sha256_BYTES];
+    if (!realpath(state_dir, real))
+        snprintf(real, sizeof(real), "%s", state_dir);
+    crypto_hash_sha256(h, (const uint8_t *)real, strlen(real));
+    snprintf(table, sizeof(table), "corral_%02x%02x%02x%02x", h[0], h[1], h[2], h[3]);
     if (!proc_find("nft", nft_bin, sizeof(nft_bin)))
         log_warn("nft is not installed: guests can reach every address of the host, not only their "
                  "network's gateway (apt-get install nftables)");
@@ -40,12 +49,13 @@ struct json_object *firewall_describe(void)
         snprintf(why, sizeof(why), "nft is not installed (apt-get install nftables): guests can reach "
                  "every address of the host");
     else if (last_error[0])
-        snprintf(why, sizeof(why), "the nftables table inet corral could not be loaded: %s", last_error);
+        snprintf(why, sizeof(why), "the nftables table inet %s could not be loaded: %s", table, last_error);
     else
-        snprintf(why, sizeof(why), "nftables table inet corral (%s)", nft_bin);
+        snprintf(why, sizeof(why), "nftables table inet %s (%s)", table, nft_bin);
     pthread_mutex_unlock(&lock);
     json_object_object_add(o, "available", json_object_new_boolean(ok));
     json_object_object_add(o, "reason", json_object_new_string(why));
+    json_object_object_add(o, "table", json_object_new_string(table));
     return o;
 }
 
@@ -77,9 +87,9 @@ char *firewall_ruleset(const struct netsvc_net *nets, size_t n)
 {
     char *b = NULL;
     size_t len = 0;
-    bool ok = add(&b, &len, "table inet corral {}\ndelete table inet corral\n"
-                  "table inet corral {\n  chain input {\n"
-                  "    type filter hook input priority filter; policy accept;\n");
+    bool ok = add(&b, &len, "table inet %s {}\ndelete table inet %s\n"
+                  "table inet %s {\n  chain input {\n"
+                  "    type filter hook input priority filter; policy accept;\n", table, table, table);
     for (size_t i = 0; ok && i < n; i++)
         ok = add(&b, &len, "    iifname \"%s\" udp dport 67 accept\n"
                  "    iifname \"%s\" ip daddr %s accept\n"

@@ -33,9 +33,10 @@ struct netsvc_net {
     const char *gateway;         /* its first address, on the bridge */
 };
 
-/* Find dnsmasq and nft (once, at start) and log what is missing. */
+/* Find dnsmasq and nft (once, at start) and log what is missing; the
+ * firewall names its table after the state directory. */
 void dhcp_setup(void);
-void firewall_setup(void);
+void firewall_setup(const char *state_dir);
 /* {"available","reason"} for the host resource. */
 struct json_object *dhcp_describe(void);
 struct json_object *firewall_describe(void);

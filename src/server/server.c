@@ -55,7 +55,7 @@ int server_open(const struct server_config *cfg, struct server **out)
                  cfg->state_dir);
     engine_setup(cfg->vmm_path);
     dhcp_setup();
-    firewall_setup();
+    firewall_setup(cfg->state_dir);
     snprintf(db_path, sizeof(db_path), "%s/corral.db", cfg->state_dir);
     if (r == 0)
         r = events_new(&s->events);

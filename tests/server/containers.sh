@@ -7,6 +7,7 @@
 set -uo pipefail
 B=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
+. "$SRC/tests/server/lib.sh"
 n=0 failed=0 PID=
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
@@ -26,6 +27,7 @@ cleanup() {
     [ -f "$st" ] && "$B/corral-oci" --root "$T/state/containers/oci" delete -f "$(basename "$(dirname "$st")")" >/dev/null 2>&1
   done
   awk -v t="$T/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  net_cleanup "$T/state/corral.db"
   rm -rf "$T"
 }
 trap cleanup EXIT

@@ -12,16 +12,16 @@ shell_guest() {
   "$1/scripts/mkguest.sh" "$2" "$4" >&2
 }
 
-# net_table_existed: whether nftables already has corrald's table (call
-# before starting corrald; pass the answer to net_cleanup).
-net_table_existed() {
-  nft list table inet corral >/dev/null 2>&1 && echo 1 || echo 0
+# net_table STATE_DIR: the nftables table of the corrald using STATE_DIR
+# (inet corral_ and the first 8 hex digits of its real path's SHA-256).
+net_table() {
+  echo "corral_$(printf %s "$(realpath "$1")" | sha256sum | cut -c1-8)"
 }
 
-# net_cleanup DB TABLE_EXISTED: for each network in corrald's database DB,
-# stops its dnsmasq (the pid file's pid, if its command line names the
-# bridge), removes its run directory and its bridge; deletes the nftables
-# table unless it existed before the test.
+# net_cleanup DB: for each network in corrald's database DB, stops its
+# dnsmasq (the pid file's pid, if its command line names the bridge),
+# removes its run directory and its bridge; deletes that corrald's nftables
+# table.
 net_cleanup() {
   local br p
   for br in $(sqlite3 "$1" 'SELECT bridge FROM networks' 2>/dev/null); do
@@ -30,6 +30,6 @@ net_cleanup() {
     rm -rf "/run/corral/net/${br:?}"
     ip link del "$br" 2>/dev/null
   done
-  [ "$2" = 0 ] && nft delete table inet corral 2>/dev/null
+  nft delete table inet "$(net_table "$(dirname "$1")")" 2>/dev/null
   return 0
 }

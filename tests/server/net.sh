@@ -22,11 +22,10 @@ RUN=/run/corral/net
 T=$(mktemp -d /var/tmp/cnet.XXXXXX)
 NS="cnt$$"
 SOCK=$T/corrald.sock
-NFT_HAD=$(net_table_existed)
 DNSMASQ_PIDS=() BRA= BRB=
 cleanup() {
   [ -n "$PID" ] && { kill -9 "$PID"; wait "$PID"; } 2>/dev/null
-  net_cleanup "$T/state/corral.db" "$NFT_HAD"
+  net_cleanup "$T/state/corral.db"
   # dnsmasq processes seen by the checks, should a network's row be gone.
   for p in "${DNSMASQ_PIDS[@]}"; do grep -qa dnsmasq "/proc/$p/cmdline" 2>/dev/null && kill "$p"; done
   for br in $BRA $BRB; do ip link del "$br" 2>/dev/null; rm -rf "${RUN:?}/$br"; done
@@ -69,6 +68,8 @@ if start; then ok "corrald starts"; else nok "corrald starts" "$(tail -5 "$T/log
 api GET /api/v1/host >/dev/null
 check "the host resource says DHCP is available (dnsmasq)" test "$(jqb .metadata.networking.dhcp.available)" = true
 check "the host resource says host isolation is available (nft)" test "$(jqb .metadata.networking.isolation.available)" = true
+TABLE=$(net_table "$T/state")
+check "...in a table of this corrald's own (inet $TABLE, from its state dir)" test "$(jqb .metadata.networking.isolation.table)" = "$TABLE"
 s=$(api POST /api/v1/networks '{"name":"na","subnet":"10.231.1.0/24"}'); BRA=$(jqb .metadata.bridge)
 check "network na is created (201)" test "$s" = 201
 s=$(api POST /api/v1/networks '{"name":"nb","subnet":"10.231.2.0/24"}'); BRB=$(jqb .metadata.bridge)
@@ -81,8 +82,8 @@ check "it runs as nobody" test "$(stat -c %u "/proc/$PA")" = "$(id -u nobody)"
 api GET /api/v1/networks >/dev/null
 check "the network list shows DHCP running on both" test "$(jq -r '[.metadata[].dhcp.running] | join(",")' "$T/body")" = true,true
 check "one dnsmasq per network" test "$(dnsmasq_count "$BRA"):$(dnsmasq_count "$BRB")" = 1:1
-check "the table inet corral drops other host addresses on both bridges" \
-  bash -c "$NFT list table inet corral | grep -q 'iifname \"$BRA\" counter.*drop' && $NFT list table inet corral | grep -q 'iifname \"$BRB\" counter.*drop'"
+check "the table drops other host addresses on both bridges" \
+  bash -c "$NFT list table inet $TABLE | grep -q 'iifname \"$BRA\" counter.*drop' && $NFT list table inet $TABLE | grep -q 'iifname \"$BRB\" counter.*drop'"
 
 # ---- a VM with a NIC on na; a namespace with its MAC gets its address --------------------
 echo kernel >"$T/kernel"
@@ -110,7 +111,7 @@ ip -n "${NS}b" addr add 10.231.2.50/24 dev eth0; ip -n "${NS}b" link set eth0 up
 ip -n "${NS}b" route add default via 10.231.2.1
 check "a peer on nb reaches nb's gateway" ip netns exec "${NS}b" busybox ping -c 1 -W 2 10.231.2.1
 check "a peer on nb cannot reach na's gateway address on the host" bash -c "! ip netns exec ${NS}b busybox ping -c 2 -W 2 10.231.1.1"
-"$NFT" delete table inet corral
+"$NFT" delete table inet "$TABLE"
 check "(control: without the table the host answers it)" ip netns exec "${NS}b" busybox ping -c 1 -W 2 10.231.1.1
 
 # ---- kill -9 and restart: dnsmasq keeps running and is re-adopted --------------------------
@@ -157,7 +158,7 @@ check "na is deleted (200)" test "$s" = 200
 check "its dnsmasq is stopped" bash -c "! kill -0 $PA 2>/dev/null || grep -q '^State:.*Z' /proc/$PA/status"
 check "its run directory is gone" test ! -e "$RUN/$BRA"
 check "the table no longer mentions its bridge, still guards nb's" \
-  bash -c "! $NFT list table inet corral | grep -q '$BRA' && $NFT list table inet corral | grep -q '$BRB'"
+  bash -c "! $NFT list table inet $TABLE | grep -q '$BRA' && $NFT list table inet $TABLE | grep -q '$BRB'"
 check "corrald's log has no errors" bash -c "! grep -E 'error' '$T/log'"
 
 # ---- without dnsmasq and nft: networks still work, the host resource says why -------------

@@ -23,7 +23,7 @@ NS="cvt$$"
 cleanup() {
   [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
   for p in $(sqlite3 "$T/state/corral.db" 'SELECT pid FROM vms WHERE pid > 0' 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-  net_cleanup "$T/state/corral.db" "$NFT_HAD"
+  net_cleanup "$T/state/corral.db"
   for l in $(ip -br link | awk '{print $1}' | grep -E "^($NS|ctp)" | sed 's/@.*//'); do
     sqlite3 "$T/state/corral.db" 'SELECT tag FROM vms' 2>/dev/null | grep -q "${l:3:6}" && ip link del "$l" 2>/dev/null
   done
@@ -35,7 +35,6 @@ trap cleanup EXIT
 
 # The guest: Debian's cloud kernel with a busybox shell initramfs.
 . "$SRC/tests/server/lib.sh"
-NFT_HAD=$(net_table_existed)
 shell_guest "$SRC" "$ASSETS" "$T" "$T/shell.cpio" || { echo "1..0 # SKIP cannot build the initramfs"; exit 0; }
 
 PW='correct-horse-battery'

@@ -24,11 +24,10 @@ command -v node >/dev/null || { echo "1..0 # SKIP node is not installed"; exit 0
 [ -f "$WEB/dist/index.html" ] || { echo "1..0 # SKIP web/dist was not built"; exit 0; }
 
 T=$(mktemp -d /var/tmp/cweb.XXXXXX)    # short: VM sockets live under it
-NFT_HAD=$(net_table_existed)
 cleanup() {
   [ -n "$PID" ] && { kill -9 "$PID"; wait "$PID"; } 2>/dev/null
   for p in $(sqlite3 "$T/state/corral.db" 'SELECT pid FROM vms WHERE pid > 0' 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-  net_cleanup "$T/state/corral.db" "$NFT_HAD"
+  net_cleanup "$T/state/corral.db"
   for t in $(sqlite3 "$T/state/corral.db" 'SELECT tag FROM vms' 2>/dev/null); do
     for l in $(ip -br link | awk '{print $1}' | grep "^ctp$t" | sed 's/@.*//'); do ip link del "$l" 2>/dev/null; done
   done
