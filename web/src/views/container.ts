@@ -23,6 +23,7 @@ export function containerView(main: HTMLElement, params: string[]): () => void {
   main.appendChild(execBox);
   main.appendChild(consoleBox);
   let term: ConsoleHandle | null = null;
+  let gone = 0;    // the timer leaving a page whose resource was deleted
   let state = '';
   const usage = usageCard(usageBox, {
     cpuTitle: 'Container CPU (100 % = one host CPU)', memTitle: 'Container memory', memLine: 'in use',
@@ -64,7 +65,7 @@ export function containerView(main: HTMLElement, params: string[]): () => void {
       showUsage(ct);
     } catch (e: any) {
       replace(info, errorBox(e));
-      if (e?.status === 404) setTimeout(() => go('/containers', true), 1500);
+      if (e?.status === 404) gone = window.setTimeout(() => go('/containers', true), 1500);
     }
   }
 
@@ -118,7 +119,7 @@ export function containerView(main: HTMLElement, params: string[]): () => void {
 
   load();
   const unsub = subscribe((type, ev) => { if (touchesContainer(type, ev, name)) load(); });
-  return () => { unsub(); clearInterval(poll); term?.close(); };
+  return () => { unsub(); clearInterval(poll); clearTimeout(gone); term?.close(); };
 }
 
 /* Limits (live on a running container) and description.  If-Match: a

@@ -20,6 +20,7 @@ export function vmView(main: HTMLElement, params: string[]): () => void {
   main.appendChild(usageBox);
   main.appendChild(consoleBox);
   let term: ConsoleHandle | null = null;
+  let gone = 0;    // the timer leaving a page whose resource was deleted
   let state = '';
 
   async function load() {
@@ -56,7 +57,7 @@ export function vmView(main: HTMLElement, params: string[]): () => void {
       showUsage(vm);
     } catch (e: any) {
       replace(info, errorBox(e));
-      if (e?.status === 404) setTimeout(() => go('/vms', true), 1500);
+      if (e?.status === 404) gone = window.setTimeout(() => go('/vms', true), 1500);
     }
   }
 
@@ -97,7 +98,7 @@ export function vmView(main: HTMLElement, params: string[]): () => void {
         (type === 'operation' && (ev?.metadata?.resources ?? []).some((r: string) => r.endsWith(`/vms/${name}`))))
       load();
   });
-  return () => { unsub(); clearInterval(poll); term?.close(); };
+  return () => { unsub(); clearInterval(poll); clearTimeout(gone); term?.close(); };
 }
 
 /* Description any time; vCPUs and memory while stopped (the server says so
