@@ -23,7 +23,7 @@ export function containerView(main: HTMLElement, params: string[]): () => void {
   main.appendChild(execBox);
   main.appendChild(consoleBox);
   let term: ConsoleHandle | null = null;
-  let gone = 0;    // the timer leaving a page whose resource was deleted
+  let gone = 0;    // leaves a page whose resource was deleted (never once the user left it)
   let state = '';
   const usage = usageCard(usageBox, {
     cpuTitle: 'Container CPU (100 % = one host CPU)', memTitle: 'Container memory', memLine: 'in use',
@@ -65,7 +65,7 @@ export function containerView(main: HTMLElement, params: string[]): () => void {
       showUsage(ct);
     } catch (e: any) {
       replace(info, errorBox(e));
-      if (e?.status === 404) gone = window.setTimeout(() => go('/containers', true), 1500);
+      if (e?.status === 404 && main.isConnected) gone = window.setTimeout(() => go('/containers', true), 1500);
     }
   }
 

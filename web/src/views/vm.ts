@@ -20,7 +20,7 @@ export function vmView(main: HTMLElement, params: string[]): () => void {
   main.appendChild(usageBox);
   main.appendChild(consoleBox);
   let term: ConsoleHandle | null = null;
-  let gone = 0;    // the timer leaving a page whose resource was deleted
+  let gone = 0;    // leaves a page whose resource was deleted (never once the user left it)
   let state = '';
 
   async function load() {
@@ -57,7 +57,7 @@ export function vmView(main: HTMLElement, params: string[]): () => void {
       showUsage(vm);
     } catch (e: any) {
       replace(info, errorBox(e));
-      if (e?.status === 404) gone = window.setTimeout(() => go('/vms', true), 1500);
+      if (e?.status === 404 && main.isConnected) gone = window.setTimeout(() => go('/vms', true), 1500);
     }
   }
 
