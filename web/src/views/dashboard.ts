@@ -59,7 +59,7 @@ export function dashboardView(main: HTMLElement): () => void {
         const counts: Record<string, number> = {};
         for (const g of list) counts[g.state] = (counts[g.state] ?? 0) + 1;
         return [h('p', {}, h('a', { href, 'data-link': true }, `${list.length} ${what}${list.length === 1 ? '' : 's'}`)),
-          h('ul', { class: 'counts', 'data-guests': href.slice(1) }, Object.entries(counts).map(([s, n]) => h('li', {}, badge(s), ` ${n}`)))];
+          list.length ? h('ul', { class: 'counts', 'data-guests': href.slice(1) }, Object.entries(counts).map(([s, n]) => h('li', {}, badge(s), ` ${n}`))) : null];
       };
       replace(guestBox, h('h2', {}, 'Guests'), ...byState(vms, 'VM', '/vms'), ...byState(cts, 'container', '/containers'));
     } catch (e) { replace(guestBox, h('h2', {}, 'Guests'), errorBox(e)); }
