@@ -724,6 +724,26 @@ int cgroup_signal(const struct cgroup *cg, int sig)
     return r;
 }
 
+/* Counters, read cheaply: v1's cpuacct.usage and memory.usage_in_bytes
+ * where those controllers are mounted, else cgroup2's cpu.stat usage_usec
+ * and memory.current; -1 for one the host does not keep. */
+void cgroup_usage(const struct cgroup *cg, int64_t *cpu_ns, int64_t *mem_bytes)
+{
+    char buf[1024];
+    const struct cg_dir *d;
+    const char *u;
+    *cpu_ns = *mem_bytes = -1;
+    if ((d = v1_dir(cg, "cpuacct")) && cg_read(d->path, "cpuacct.usage", buf, sizeof(buf)) == 0)
+        *cpu_ns = strtoll(buf, NULL, 10);
+    else if (cg->unified && cg_read(cg->unified->path, "cpu.stat", buf, sizeof(buf)) == 0 &&
+             (u = strstr(buf, "usage_usec ")))
+        *cpu_ns = strtoll(u + 11, NULL, 10) * 1000;
+    if ((d = v1_dir(cg, "memory")) && cg_read(d->path, "memory.usage_in_bytes", buf, sizeof(buf)) == 0)
+        *mem_bytes = strtoll(buf, NULL, 10);
+    else if (cg->unified && cg_read(cg->unified->path, "memory.current", buf, sizeof(buf)) == 0)
+        *mem_bytes = strtoll(buf, NULL, 10);
+}
+
 /* The freezer: v1's freezer.state, else cgroup2's cgroup.freeze. */
 static const struct cg_dir *freezer(const struct cgroup *cg)
 {

@@ -1,4 +1,4 @@
-/* pause, resume, update and ps: commands that act on a live container's
+/* pause, resume, update, ps and usage: commands that act on a live container's
  * cgroups.  Each takes the state lock, checks the status the runtime spec
  * (and runc) allow, and leaves the state unchanged when it fails. */
 #include "oci/oci_internal.h"
@@ -81,4 +81,15 @@ int oci_pids(const struct oci_ctx *ctx, const char *id, pid_t **pids, size_t *n)
     r = cgroup_pids(&cg, pids, n);
     close(dirfd);
     return r;
+}
+
+int oci_usage(const struct oci_ctx *ctx, const char *id, int64_t *cpu_ns, int64_t *mem_bytes)
+{
+    struct cgroup cg;
+    int dirfd, r = open_live(ctx, id, "read the usage of", LIVE, &dirfd, &cg);
+    if (r < 0)
+        return r;
+    cgroup_usage(&cg, cpu_ns, mem_bytes);
+    close(dirfd);
+    return 0;
 }

@@ -276,6 +276,9 @@ int oci_update(const struct oci_ctx *ctx, const char *id, const struct oci_resou
                const char *source);
 /* The pids (host view) in the container's cgroup; free() *pids. */
 int oci_pids(const struct oci_ctx *ctx, const char *id, pid_t **pids, size_t *n);
+/* CPU time (ns) and memory in use (bytes) of the container's cgroup;
+ * -1 for a counter the host does not keep. */
+int oci_usage(const struct oci_ctx *ctx, const char *id, int64_t *cpu_ns, int64_t *mem_bytes);
 
 /* ---- exec (exec.c) ---- */
 

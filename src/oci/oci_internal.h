@@ -130,6 +130,7 @@ int cgroup_apply(const struct cgroup *cg, const struct oci_resources *res,
                  const struct oci_spec *s, const char *prefix);
 int cgroup_pids(const struct cgroup *cg, pid_t **pids, size_t *n);
 int cgroup_signal(const struct cgroup *cg, int sig);
+void cgroup_usage(const struct cgroup *cg, int64_t *cpu_ns, int64_t *mem_bytes);
 int cgroup_freeze(const struct cgroup *cg, bool freeze);
 bool cgroup_frozen(const struct cgroup *cg);
 /* Kills what is left inside, then removes the directories. */

@@ -91,6 +91,24 @@ int h_containers_list(struct server *s, struct req *r, struct resp *out)
     return api_list(s, out, "SELECT " CT_COLS " FROM containers ORDER BY name", ct_view);
 }
 
+/* A running container's cgroup counters (as a VM's usage: a client graphs
+ * their change between reads); nothing when they cannot be read. */
+static void add_usage(struct server *s, struct json_object *row, struct json_object *v)
+{
+    if (strcmp(json_str(row, "state"), "running"))
+        return;
+    struct ct_paths p;
+    ct_paths_of(s, row, &p);
+    struct oci_ctx ctx = { .root = p.oci_root };
+    int64_t cpu_ns, mem;
+    if (oci_usage(&ctx, p.id, &cpu_ns, &mem) < 0)
+        return;
+    struct json_object *u = json_object_new_object();
+    json_object_object_add(u, "cpu_seconds", cpu_ns < 0 ? NULL : json_object_new_double((double)cpu_ns / 1e9));
+    json_object_object_add(u, "memory_bytes", mem < 0 ? NULL : json_object_new_int64(mem));
+    json_object_object_add(v, "usage", u);
+}
+
 int h_container_get(struct server *s, struct req *r, struct resp *out)
 {
     struct json_object *row;
@@ -98,6 +116,7 @@ int h_container_get(struct server *s, struct req *r, struct resp *out)
     if (rc)
         return rc;
     struct json_object *v = ct_view(row, out->etag);
+    add_usage(s, row, v);
     json_object_put(row);
     return api_sync(out, 200, v);
 }

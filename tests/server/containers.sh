@@ -129,6 +129,8 @@ check "...the start succeeds" test "$(jqb .metadata.status)" = success
 check "c1 is running" test "$(ct_state c1)" = running
 CPID=$(jqb .metadata.pid)
 check "its init is a live process (pid $CPID)" kill -0 "$CPID"
+check "GET of a running container has its cgroup's usage counters (cpu_seconds, memory_bytes > 0)" \
+  jq -e '.metadata.usage | (.cpu_seconds | type) == "number" and .memory_bytes > 0' "$T/body"
 s=$(sock POST /api/v1/containers/c1/exec '{"cmd":["echo","hi"]}')
 check "exec echo hi: exit 0, output hi" test "$s:$(jqb .metadata.exit_code):$(jqb .metadata.output)" = "200:0:hi"
 sock POST /api/v1/containers/c1/exec '{"cmd":["sh","-c","echo $HELLO; exit 3"]}' >/dev/null

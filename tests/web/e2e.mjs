@@ -19,6 +19,18 @@ async function step(what, fn) {
   try { const r = await fn(); ok(r !== false, what); return r; } catch (e) { ok(false, what, e.message); return false; }
 }
 function skip(what, why) { n++; console.log(`ok ${n} - ${what} # SKIP ${why}`); }
+/* Steps that build on each other: after one fails the rest are reported
+ * as not run (failures, without each waiting out its timeout); all are
+ * skipped when `why` says the host cannot run them. */
+async function chain(why, steps) {
+  let alive = true;
+  for (const [what, fn] of steps) {
+    if (why) skip(what, why);
+    else if (!alive) ok(false, what, 'not run: an earlier step of this sequence failed');
+    else alive = (await step(what, fn)) !== false;
+  }
+  return !why && alive;
+}
 
 const browser = await chromium.launch({ executablePath: env.CHROMIUM, args: ['--no-sandbox'] });
 const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 } });
@@ -166,18 +178,131 @@ try {
     });
     await shot('vm-detail-console');
   } else {
-    skip('live state', 'no VM'); skip('console', 'no VM'); skip('VM detail', 'no VM');
+    skip('live state', 'no VM'); skip('console', 'no VM'); skip('VM detail', 'no VM'); skip('VM graphs', 'no VM');
   }
+
+  // ---- images and containers -------------------------------------------------------------
+  const noCt = env.CORRAL_IMAGE ? '' : 'no image (containers need root and /bin/busybox)';
+  const row = (name) => page.locator(`[data-ct-state=${name}]`);
+  const confirm = async (label) => {
+    await page.getByRole('dialog').getByRole('button', { name: label, exact: true }).click();
+  };
+  const haveCt = await chain(noCt, [
+    ['the admin imports a busybox image in the Images view (an operation, waited for)', async () => {
+      await nav('Images');
+      await page.locator('[data-action=create-images]').click();
+      await page.getByRole('dialog').getByLabel('Name').fill('busybox');
+      await page.getByRole('dialog').getByLabel('Path on the host').fill(env.CORRAL_IMAGE);
+      await page.getByRole('dialog').getByRole('button', { name: 'Import', exact: true }).click();
+      await page.locator('[data-image=busybox]').waitFor({ timeout: 60000 });
+      await page.getByRole('dialog').waitFor({ state: 'detached', timeout: T });
+      return (await page.getByRole('cell', { name: /^1$/ }).count()) === 1;    // one layer
+    }],
+    ['the container create dialog refuses a bad env line before sending it', async () => {
+      await shot('images');
+      await nav('Containers');
+      await page.locator('[data-action=create-container]').click();
+      const d = page.getByRole('dialog');
+      await d.getByLabel('Name', { exact: true }).fill('ct1');
+      await d.getByLabel('Image').selectOption('busybox');
+      await d.getByLabel('Command').fill('/bin/sh');
+      await d.getByLabel('Environment').fill('NOEQUALS');
+      await d.getByRole('button', { name: 'Create', exact: true }).click();
+      await d.getByRole('alert').filter({ hasText: 'NAME=VALUE' }).waitFor({ timeout: T });
+      return true;
+    }],
+    ['the admin creates a container in the dialog (image, env, memory limit, network): stopped', async () => {
+      const d = page.getByRole('dialog');
+      await d.getByLabel('Environment').fill('HELLO=web');
+      await d.getByLabel('Memory (MiB)').fill('64');
+      await d.getByLabel('Network').selectOption('web1');
+      await d.getByLabel('Description').fill(XSS);
+      await shot('container-create');
+      await d.getByRole('button', { name: 'Create', exact: true }).click();
+      await row('ct1').filter({ hasText: 'stopped' }).waitFor({ timeout: 30000 });
+      return (await page.locator('.desc', { hasText: XSS }).count()) === 1 && (await page.locator('img[src=x]').count()) === 0;
+    }],
+    ['starting the container (API) shows up live in the list, without a reload', async () => {
+      await page.evaluate(() => { window.__noReloadCt = 1; });
+      const s = await api('POST', '/containers/ct1/start', {});
+      await row('ct1').filter({ hasText: 'running' }).waitFor({ timeout: 30000 });
+      await page.locator('[data-action=stop]').waitFor({ timeout: T });
+      await shot('containers');
+      return s === 202 && (await page.evaluate(() => window.__noReloadCt)) === 1;
+    }],
+    ['the container page shows its config, limit, address and the description as text', async () => {
+      await page.getByRole('link', { name: 'ct1' }).click();
+      await page.locator('[data-limit=memory_mib]', { hasText: '64 MiB' }).waitFor({ timeout: T });
+      const addr = await page.locator('[data-ct-address=ct1]').textContent();
+      return /^10\.215\.1\.\d+$/.test(addr) && (await page.locator('p.desc').textContent()) === XSS;
+    }],
+    ['the exec box runs `echo CT-$((6*7))` in it: CT-42, exit code 0', async () => {
+      await page.getByLabel('Command (run by /bin/sh -c)').fill('echo CT-$((6*7)); echo $HELLO');
+      await page.locator('[data-action=exec]').click();
+      await page.locator('[data-exec=output]', { hasText: 'CT-42' }).waitFor({ timeout: T });
+      return /^CT-42\nweb\n?$/.test(await page.locator('[data-exec=output]').textContent()) &&
+        (await page.locator('[data-exec=exit]').textContent()) === 'Exit code 0';
+    }],
+    ['the container console (xterm.js over the WebSocket) answers a typed command: CON-42', async () => {
+      await page.locator('[data-action=console]').click();
+      await page.locator('[data-terminal=ct1] .xterm-rows').waitFor({ timeout: T });
+      await page.locator('[data-terminal=ct1]').click();
+      await page.keyboard.type('echo CON-$((7*6))\n');
+      await page.waitForFunction(() => document.querySelector('[data-terminal=ct1] .xterm-rows')?.textContent.includes('CON-42'), null, { timeout: 20000 });
+      return true;
+    }],
+    ['the container page graphs its cgroup\'s CPU and memory live', async () => {
+      await page.locator('[data-usage=cpu]', { hasText: /CPU: \d+ %/ }).waitFor({ timeout: T });
+      const mem = await page.locator('[data-usage=memory]').textContent();
+      await shot('container-detail');
+      return /Memory: [\d.]+ [KMG]i?B in use of 64\.0 MiB/.test(mem) &&
+        (await page.locator('[aria-label="Resource use"] svg.chart polyline').count()) === 2;
+    }],
+    ['Stop (confirmed, the button waits) stops it: the page shows stopped and closes the console', async () => {
+      await page.locator('[data-action=stop]').click();
+      await confirm('Stop');
+      await row('ct1').filter({ hasText: 'stopped' }).waitFor({ timeout: 30000 });
+      await page.getByText('The container is not running.').first().waitFor({ timeout: T });
+      return (await page.locator('[data-terminal=ct1]').count()) === 0;
+    }],
+    ['Start from its page, then Kill (confirmed): running, then stopped', async () => {
+      await page.locator('[data-action=start]').click();
+      await row('ct1').filter({ hasText: 'running' }).waitFor({ timeout: 30000 });
+      await page.locator('[data-action=kill]').click();
+      await confirm('Kill');
+      await row('ct1').filter({ hasText: 'stopped' }).waitFor({ timeout: 30000 });
+      return true;
+    }],
+    ['Delete (confirmed) removes it and goes back to the list', async () => {
+      await page.locator('[data-action=delete]').click();
+      await confirm('Delete');
+      await page.waitForURL(URL + '/containers', { timeout: T });
+      await page.locator('table, p.empty').first().waitFor({ timeout: T });
+      return (await row('ct1').count()) === 0 && (await api('GET', '/containers/ct1')) === 404;
+    }],
+    ['deleting an image a container uses shows the server\'s 409 message', async () => {
+      if ((await api('POST', '/containers', { name: 'ct2', image: 'busybox' })) !== 201) return false;
+      await nav('Images');
+      await page.locator('[data-image=busybox]').waitFor({ timeout: T });
+      await page.locator('[data-action=delete]').click();
+      await confirm('Delete');
+      await page.locator('.notice.error', { hasText: "container 'ct2' uses image 'busybox'" }).waitFor({ timeout: T });
+      return (await page.locator('.notice.error', { hasText: '409' }).count()) === 1;
+    }],
+  ]);
 
   // ---- the other views -----------------------------------------------------------------
   await nav('Storage');
   await page.getByRole('heading', { name: 'Volumes' }).waitFor({ timeout: T });
   await shot('storage');
   await nav('Operations');
-  await step('the operations view lists the VM start', async () => {
-    await page.getByRole('cell', { name: haveVm ? 'vm.start' : 'network' }).first().waitFor({ timeout: T });
-    return true;
-  }).catch(() => {});
+  const kind = haveVm ? 'vm.start' : haveCt ? 'container.start' : '';
+  if (kind) {
+    await step(`the operations view lists the ${kind}`, async () => {
+      await page.getByRole('cell', { name: kind }).first().waitFor({ timeout: T });
+      return true;
+    });
+  } else skip('the operations view lists a start', 'no VM and no container');
   await shot('operations');
   await nav('Users & tokens');
   await page.locator('[data-action=create-users]').click();
@@ -204,6 +329,9 @@ try {
   await nav('VMs');
   await page.locator('table, p.empty').first().waitFor({ timeout: T });
   await shot('vms-phone');
+  await nav('Containers');
+  await page.locator('table, p.empty').first().waitFor({ timeout: T });
+  await shot('containers-phone');
   await page.setViewportSize({ width: 1280, height: 860 });
 
   // ---- logout ---------------------------------------------------------------------------
@@ -248,7 +376,8 @@ try {
   // ---- the auditor ----------------------------------------------------------------------
   await login('aud1', PW);
   await page.waitForURL(URL + '/', { timeout: T });
-  for (const [label, what] of [['VMs', 'VMs'], ['Networks', 'networks'], ['Storage', 'pools'], ['Users & tokens', 'users']]) {
+  for (const [label, what] of [['VMs', 'VMs'], ['Containers', 'containers'], ['Images', 'images'], ['Networks', 'networks'],
+                               ['Storage', 'pools'], ['Users & tokens', 'users']]) {
     await nav(label);
     await step(`the auditor sees ${what} but no action buttons`, async () => {
       await page.locator('table, p.empty').first().waitFor({ timeout: T });
@@ -264,7 +393,26 @@ try {
     await step('the auditor\'s VM page offers no console', () =>
       page.getByText('The console needs the operator role').waitFor({ timeout: T }).then(() => true));
     ok((await api('POST', '/vms/vm1/stop', {})) === 403, 'a forced action by the auditor (API, with its session) gets 403');
-  }
+  } else { skip('the auditor\'s VM page', 'no VM'); skip('a forced action by the auditor', 'no VM'); }
+  await chain(haveCt ? '' : 'no container', [
+    ['the auditor sees the image and a container, with no action buttons', async () => {
+      await nav('Images');
+      await page.locator('[data-image=busybox]').waitFor({ timeout: T });
+      await shot('images-auditor');
+      await nav('Containers');
+      await page.locator('[data-ct-state=ct2]').waitFor({ timeout: T });
+      await shot('containers-auditor');
+      return (await page.locator('button[data-action]').count()) === 0;
+    }],
+    ['the auditor\'s container page offers no edit, exec or console', async () => {
+      await page.getByRole('link', { name: 'ct2' }).click();
+      await page.getByText('The console needs the operator role').waitFor({ timeout: T });
+      await page.getByText('Running commands needs the operator role').waitFor({ timeout: T });
+      return (await page.locator('button[data-action], input[name=exec]').count()) === 0;
+    }],
+    ['a forced container start by the auditor (API, with its session) gets 403', async () =>
+      (await api('POST', '/containers/ct2/start', {})) === 403],
+  ]);
   await admin.request.fetch(URL + '/api/v1/vms/vm1/stop', { method: 'POST', data: {}, headers: { 'X-CSRF-Token': csrf } }).catch(() => {});
   await admin.close();
 

@@ -2,7 +2,8 @@
 # The web console end to end (TAP): corrald's static serving checked with
 # curl, then Debian's Chromium driven headless by playwright-core (e2e.mjs):
 # login, dashboard, networks, a VM under QEMU/TCG with its console typed
-# into, live state, XSS, roles, logout, CSP.  Screenshots of every view go
+# into, an image imported and a container run (exec, console, live state),
+# XSS, roles, logout, CSP.  Screenshots of every view go
 # to BUILD_DIR/web-screenshots/.
 #   tests/web/run.sh BUILD_DIR
 set -uo pipefail
@@ -26,6 +27,11 @@ command -v node >/dev/null || { echo "1..0 # SKIP node is not installed"; exit 0
 T=$(mktemp -d /var/tmp/cweb.XXXXXX)    # short: VM sockets live under it
 cleanup() {
   [ -n "$PID" ] && { kill -9 "$PID"; wait "$PID"; } 2>/dev/null
+  # Containers outlive corrald by design: remove any the browser run left.
+  for st in "$T"/state/containers/oci/*/state.json; do
+    [ -f "$st" ] && "$B/corral-oci" --root "$T/state/containers/oci" delete -f "$(basename "$(dirname "$st")")" >/dev/null 2>&1
+  done
+  awk -v t="$T/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
   for p in $(sqlite3 "$T/state/corral.db" 'SELECT pid FROM vms WHERE pid > 0' 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
   net_cleanup "$T/state/corral.db"
   for t in $(sqlite3 "$T/state/corral.db" 'SELECT tag FROM vms' 2>/dev/null); do
@@ -92,11 +98,16 @@ KERN=$ASSETS/cloud/vmlinuz
 if ! command -v qemu-system-x86_64 >/dev/null; then KERN=; fi
 if [ -n "$KERN" ] && { [ -s "$KERN" ] || "$SRC/scripts/fetch-kernels.sh" "$ASSETS" >&2; } &&
    shell_guest "$SRC" "$ASSETS" "$T" "$T/shell.cpio" 2>/dev/null; then :; else KERN=; fi
+# A busybox image for the Images view to import (as tests/server/containers.sh
+# builds it; no registry); containers need root for overlayfs and cgroups.
+IMAGE=
+if [ "$(id -u)" -eq 0 ] && [ -x /bin/busybox ] &&
+   python3 "$SRC/tests/oci/mkimage.py" docker "$T/bb.tar" --name test/busybox --plain >/dev/null 2>&1; then IMAGE=$T/bb.tar; fi
 SHOTS=$B/web-screenshots
 rm -rf "$SHOTS"; mkdir -p "$SHOTS"
 N0=$n
 CORRAL_URL=$URL CORRAL_PW=$PW CORRAL_KERNEL=$KERN CORRAL_INITRD=$T/shell.cpio CORRAL_SHOTS=$SHOTS \
-  CORRAL_WEB=$WEB CHROMIUM=$CHROMIUM TAP_START=$n timeout 240 node "$SRC/tests/web/e2e.mjs" >"$T/e2e" 2>"$T/e2e.err"
+  CORRAL_IMAGE=$IMAGE CORRAL_WEB=$WEB CHROMIUM=$CHROMIUM TAP_START=$n timeout 420 node "$SRC/tests/web/e2e.mjs" >"$T/e2e" 2>"$T/e2e.err"
 rc=$?
 cat "$T/e2e"
 n=$((N0 + $(grep -cE '^(not )?ok ' "$T/e2e")))

@@ -8,7 +8,10 @@ import { clear, h } from './dom';
 import { startEvents, stopEvents } from './events';
 import { installStyleShim } from './styleshim';
 import { errorText, notify } from './ui';
+import { containerView } from './views/container';
+import { containersView } from './views/containers';
 import { dashboardView } from './views/dashboard';
+import { imagesView } from './views/images';
 import { loginView } from './views/login';
 import { networksView } from './views/networks';
 import { operationsView } from './views/operations';
@@ -24,13 +27,17 @@ const routes: [RegExp, View, string][] = [
   [/^\/$/, dashboardView, 'Dashboard'],
   [/^\/vms$/, vmsView, 'VMs'],
   [/^\/vms\/([a-z0-9-]+)$/, vmView, 'VMs'],
+  [/^\/containers$/, containersView, 'Containers'],
+  [/^\/containers\/([a-z0-9-]+)$/, containerView, 'Containers'],
+  [/^\/images$/, imagesView, 'Images'],
   [/^\/storage$/, storageView, 'Storage'],
   [/^\/networks$/, networksView, 'Networks'],
   [/^\/operations$/, operationsView, 'Operations'],
   [/^\/users$/, usersView, 'Users'],
 ];
 const nav: [string, string][] = [
-  ['/', 'Dashboard'], ['/vms', 'VMs'], ['/storage', 'Storage'], ['/networks', 'Networks'],
+  ['/', 'Dashboard'], ['/vms', 'VMs'], ['/containers', 'Containers'], ['/images', 'Images'],
+  ['/storage', 'Storage'], ['/networks', 'Networks'],
   ['/operations', 'Operations'], ['/users', 'Users & tokens'],
 ];
 
@@ -66,8 +73,7 @@ function shell(active: string): HTMLElement {
   const header = h('header', { class: 'top' },
     h('a', { href: '/', class: 'brand', 'data-link': true }, 'corral'),
     h('nav', { 'aria-label': 'Main' },
-      nav.map(([href, label]) => h('a', { href, 'data-link': true, 'aria-current': label === active ? 'page' : null }, label)),
-      h('span', { class: 'disabled', title: 'Containers: coming soon', 'aria-disabled': 'true' }, 'Containers (soon)')),
+      nav.map(([href, label]) => h('a', { href, 'data-link': true, 'aria-current': label === active ? 'page' : null }, label))),
     h('div', { class: 'user' },
       h('span', { class: 'who' }, who.username), ' ', h('span', { class: 'role' }, who.role), ' ', logoutBtn));
   clear(app);

@@ -9,7 +9,7 @@ import { busy, confirmAction, errorBox, errorText, field, loading, modal, notify
 export interface Input { name: string; label: string; hint?: string; type?: string; required?: boolean; options?: string[]; value?: string; }
 
 export function listSection<T>(title: string, what: string, fetch: () => Promise<T[]>, cols: Column<T>[],
-                               create?: { label: string; inputs: Input[]; submit: (v: Record<string, string>) => Promise<any> }) {
+                               create?: { label: string; ok?: string; inputs: Input[]; submit: (v: Record<string, string>) => Promise<any> }) {
   const body = h('div', {}, loading(what));
   const head = h('div', { class: 'title' }, h('h2', {}, title));
   const section = h('section', { class: 'card wide', 'aria-label': title }, head, body);
@@ -18,7 +18,7 @@ export function listSection<T>(title: string, what: string, fetch: () => Promise
   }
   if (create) {
     const b = h('button', { type: 'button', class: 'primary', 'data-action': 'create-' + what.replace(/\s+/g, '-') }, create.label) as HTMLButtonElement;
-    b.addEventListener('click', () => formDialog(create.label, create.inputs, create.submit, load));
+    b.addEventListener('click', () => formDialog(create.label, create.inputs, create.submit, load, create.ok));
     head.appendChild(b);
   }
   load();
@@ -26,13 +26,14 @@ export function listSection<T>(title: string, what: string, fetch: () => Promise
   return { section, load, unsub };
 }
 
-export function formDialog(title: string, inputs: Input[], submit: (v: Record<string, string>) => Promise<any>, done: () => void) {
+export function formDialog(title: string, inputs: Input[], submit: (v: Record<string, string>) => Promise<any>, done: () => void,
+                           okLabel = 'Create') {
   modal(title, (close) => {
     const els = inputs.map((i) => i.options
       ? h('select', { name: i.name }, i.options.map((o) => h('option', { value: o }, o))) as HTMLSelectElement
       : h('input', { name: i.name, type: i.type ?? 'text', required: i.required, value: i.value, autocomplete: 'off' }) as HTMLInputElement);
     const msg = h('p', { class: 'error', role: 'alert', hidden: true });
-    const ok = h('button', { type: 'submit', class: 'primary' }, 'Create') as HTMLButtonElement;
+    const ok = h('button', { type: 'submit', class: 'primary' }, okLabel) as HTMLButtonElement;
     const form = h('form', { class: 'dialog-form' }, inputs.map((i, k) => field(i.label, els[k], i.hint)), msg,
       h('div', { class: 'buttons' }, h('button', { type: 'button', onclick: () => close() }, 'Cancel'), ok));
     form.addEventListener('submit', async (ev) => {

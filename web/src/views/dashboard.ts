@@ -54,13 +54,14 @@ export function dashboardView(main: HTMLElement): () => void {
   };
   const loadGuests = async () => {
     try {
-      const vms: any[] = await call('GET', '/vms');
-      const counts: Record<string, number> = {};
-      for (const v of vms) counts[v.state] = (counts[v.state] ?? 0) + 1;
-      replace(guestBox, h('h2', {}, 'Guests'),
-        h('p', {}, `${vms.length} VM${vms.length === 1 ? '' : 's'}`),
-        h('ul', { class: 'counts' }, Object.entries(counts).map(([s, n]) => h('li', {}, badge(s), ` ${n}`))),
-        h('p', { class: 'muted' }, 'Containers: coming soon.'));
+      const [vms, cts]: any[][] = await Promise.all([call('GET', '/vms'), call('GET', '/containers')]);
+      const byState = (list: any[], what: string, href: string) => {
+        const counts: Record<string, number> = {};
+        for (const g of list) counts[g.state] = (counts[g.state] ?? 0) + 1;
+        return [h('p', {}, h('a', { href, 'data-link': true }, `${list.length} ${what}${list.length === 1 ? '' : 's'}`)),
+          list.length ? h('ul', { class: 'counts', 'data-guests': href.slice(1) }, Object.entries(counts).map(([s, n]) => h('li', {}, badge(s), ` ${n}`))) : null];
+      };
+      replace(guestBox, h('h2', {}, 'Guests'), ...byState(vms, 'VM', '/vms'), ...byState(cts, 'container', '/containers'));
     } catch (e) { replace(guestBox, h('h2', {}, 'Guests'), errorBox(e)); }
   };
   const loadOps = async () => {

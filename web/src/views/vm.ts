@@ -1,15 +1,13 @@
 // One VM: its configuration, disks and NICs, actions, a live graph of what
 // its engine process uses, and its serial console in the page (xterm.js
 // over the console WebSocket).
-import { FitAddon } from '@xterm/addon-fit';
-import { Terminal } from '@xterm/xterm';
 import { ApiError, call, can, getTagged, patchIfMatch } from '../api';
-import { lineChart } from '../chart';
+import { ConsoleHandle, openConsole } from '../console';
 import { badge, bytes, h, table, when } from '../dom';
 import { subscribe } from '../events';
 import { go } from '../main';
-import { pruneStyleShim } from '../styleshim';
 import { busy, errorBox, errorText, field, loading, modal, notify, replace } from '../ui';
+import { usageCard } from '../usage';
 import { actionButtons } from './vms';
 
 export function vmView(main: HTMLElement, params: string[]): () => void {
@@ -22,6 +20,7 @@ export function vmView(main: HTMLElement, params: string[]): () => void {
   main.appendChild(usageBox);
   main.appendChild(consoleBox);
   let term: ConsoleHandle | null = null;
+  let gone = 0;    // leaves a page whose resource was deleted (never once the user left it)
   let state = '';
 
   async function load() {
@@ -58,7 +57,7 @@ export function vmView(main: HTMLElement, params: string[]): () => void {
       showUsage(vm);
     } catch (e: any) {
       replace(info, errorBox(e));
-      if (e?.status === 404) setTimeout(() => go('/vms', true), 1500);
+      if (e?.status === 404 && main.isConnected) gone = window.setTimeout(() => go('/vms', true), 1500);
     }
   }
 
@@ -73,35 +72,21 @@ export function vmView(main: HTMLElement, params: string[]): () => void {
       consoleBox.appendChild(h('p', { class: 'muted' }, 'The VM is not running.'));
     } else {
       const b = h('button', { type: 'button', 'data-action': 'console' }, 'Open console') as HTMLButtonElement;
-      b.addEventListener('click', () => { b.remove(); term = openConsole(consoleBox, name); });
+      b.addEventListener('click', () => {
+        b.remove();
+        term = openConsole(consoleBox, `/vms/${encodeURIComponent(name)}/console`, name,
+          'The console is closed (the VM stopped, or another client holds it).');
+      });
       consoleBox.appendChild(b);
     }
   }
 
-  // usage.* are counters: CPU is their change over the wall time between reads.
-  const hist = { cpu: [] as number[], mem: [] as number[] };
-  let last: { t: number; cpu: number } | null = null;
-  function showUsage(vm: any) {
-    const u = vm.usage;
-    if (!u) {
-      last = null;
-      replace(usageBox, h('h2', {}, 'Resource use'), h('p', { class: 'muted' }, 'Shown while the VM runs.'));
-      return;
-    }
-    const t = performance.now() / 1000;
-    if (last && t - last.t > 0.5) hist.cpu.push(Math.max(0, ((u.cpu_seconds - last.cpu) / (t - last.t)) * 100));
-    if (!last || t - last.t > 0.5) { last = { t, cpu: u.cpu_seconds }; hist.mem.push(u.memory_bytes); }
-    for (const k of ['cpu', 'mem'] as const) if (hist[k].length > 60) hist[k].shift();
-    const cpuNow = hist.cpu.length ? `${hist.cpu[hist.cpu.length - 1].toFixed(0)} %` : 'measuring…';
-    replace(usageBox, h('h2', {}, 'Resource use'),
-      h('div', { class: 'charts' },
-        h('figure', {}, lineChart('Engine CPU (100 % = one host CPU)', [{ label: 'CPU', values: hist.cpu, cls: 'c1' }],
-          Math.max(100, ...hist.cpu), (v) => v.toFixed(0) + ' %'),
-          h('figcaption', { 'data-usage': 'cpu' }, `CPU: ${cpuNow}`)),
-        h('figure', {}, lineChart('Engine memory', [{ label: 'resident', values: hist.mem, cls: 'c2' }],
-          Math.max(vm.memory ?? 0, ...hist.mem), bytes),
-          h('figcaption', { 'data-usage': 'memory' }, `Memory: ${bytes(u.memory_bytes)} resident of ${bytes(vm.memory)}`))));
-  }
+  const usage = usageCard(usageBox, {
+    cpuTitle: 'Engine CPU (100 % = one host CPU)', memTitle: 'Engine memory', memLine: 'resident',
+    memCaption: (used, limit) => `Memory: ${bytes(used)} resident of ${bytes(limit)}`,
+    idle: 'Shown while the VM runs.',
+  });
+  const showUsage = (vm: any) => usage(vm.usage, vm.memory ?? 0);
   const poll = setInterval(async () => {
     if (state !== 'running' && state !== 'paused') return;
     try { showUsage(await call('GET', `/vms/${encodeURIComponent(name)}`)); } catch { /* load() reports errors */ }
@@ -113,41 +98,7 @@ export function vmView(main: HTMLElement, params: string[]): () => void {
         (type === 'operation' && (ev?.metadata?.resources ?? []).some((r: string) => r.endsWith(`/vms/${name}`))))
       load();
   });
-  return () => { unsub(); clearInterval(poll); term?.close(); };
-}
-
-interface ConsoleHandle { close(): void; }
-
-function openConsole(box: HTMLElement, name: string): ConsoleHandle {
-  const status = h('p', { class: 'loading', role: 'status' }, 'Connecting to the console…');
-  const screen = h('div', { class: 'console-screen', 'data-terminal': name });
-  box.appendChild(status);
-  box.appendChild(screen);
-  const term = new Terminal({ convertEol: false, cursorBlink: true, fontSize: 14, scrollback: 2000 });
-  const fit = new FitAddon();
-  term.loadAddon(fit);
-  term.open(screen);
-  fit.fit();
-  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(`${proto}//${location.host}/api/v1/vms/${encodeURIComponent(name)}/console`);
-  ws.binaryType = 'arraybuffer';
-  const enc = new TextEncoder();
-  ws.onopen = () => { status.textContent = 'Connected. Select text to copy; paste with Ctrl-Shift-V.'; status.className = 'muted'; term.focus(); };
-  ws.onmessage = (ev) => term.write(typeof ev.data === 'string' ? ev.data : new Uint8Array(ev.data));
-  ws.onclose = () => { status.textContent = 'The console is closed (the VM stopped, or another client holds it).'; status.className = 'error'; };
-  const input = term.onData((d) => { if (ws.readyState === WebSocket.OPEN) ws.send(enc.encode(d)); });
-  const onResize = () => fit.fit();
-  window.addEventListener('resize', onResize);
-  return {
-    close() {
-      window.removeEventListener('resize', onResize);
-      input.dispose();
-      ws.close();
-      term.dispose();
-      screen.remove();
-      pruneStyleShim();
-    },
-  };
+  return () => { unsub(); clearInterval(poll); clearTimeout(gone); term?.close(); };
 }
 
 /* Description any time; vCPUs and memory while stopped (the server says so
