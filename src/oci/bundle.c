@@ -241,9 +241,12 @@ int oci_image_bundle(const struct oci_store *st, const char *name, const char *d
         if ((r = read_file(path, IMG_JSON_MAX, &text, &len)) == 0)
             r = img_parse_config((char *)text, len, "image config", &c);
     }
+    char real[PATH_MAX];
+    if (r == 0)
+        r = store_path(sfd, real, sizeof(real));
     if (r == 0 && (r = make_dir(dir, abs, &created)) < 0 && created)
         rmdir_created(dir);
-    else if (r == 0 && ((r = mount_overlay(store, info.layers, abs)) < 0 ||
+    else if (r == 0 && ((r = mount_overlay(real, info.layers, abs)) < 0 ||
                         (r = write_config(abs, norm, &c, o)) < 0)) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", err_msg());
@@ -281,8 +284,9 @@ int oci_bundle_mount(const struct oci_store *st, const char *name, const char *d
     if (sfd < 0)
         return sfd;
     struct oci_image_info info = { 0 };
-    if ((r = store_lookup(sfd, norm, &info)) == 0)
-        r = mount_overlay(st->path ? st->path : OCI_DEFAULT_STORE, info.layers, abs);
+    char real[PATH_MAX];
+    if ((r = store_lookup(sfd, norm, &info)) == 0 && (r = store_path(sfd, real, sizeof(real))) == 0)
+        r = mount_overlay(real, info.layers, abs);
     free(info.name);
     free(info.config);
     oci_strv_free(info.layers);

@@ -674,14 +674,28 @@ static bool referenced(const struct oci_image_info *v, size_t n, const char *hex
 
 /* Deletes the layers and configs no image names, except layers a mounted
  * overlay still uses (their paths appear in mountinfo). */
+int store_path(int sfd, char *out, size_t len)
+{
+    char link[64];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", sfd);
+    ssize_t n = readlink(link, out, len - 1);
+    if (n < 0)
+        return fail(errno, "cannot resolve the image store's path: %s", strerror(errno));
+    if ((size_t)n >= len - 1)
+        return fail(ENAMETOOLONG, "the image store's path is too long");
+    out[n] = 0;
+    return 0;
+}
+
 int store_gc(int sfd)
 {
     struct oci_image_info *v;
     size_t n;
     uint8_t *mounts = NULL;
     size_t mlen = 0;
-    int r = store_load(sfd, &v, &n);
-    if (r < 0)
+    char real[PATH_MAX];
+    int r = store_path(sfd, real, sizeof(real));
+    if (r < 0 || (r = store_load(sfd, &v, &n)) < 0)
         return r;
     _cleanup_close_ int mfd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
     if (mfd >= 0) {
@@ -701,10 +715,11 @@ int store_gc(int sfd)
             continue;
         }
         for (struct dirent *e; (e = readdir(d));) {
-            char needle[300];
+            char needle[PATH_MAX + 300];
             if (e->d_name[0] == '.' || referenced(v, n, e->d_name, k == 0))
                 continue;
-            snprintf(needle, sizeof(needle), "/layers/%s", e->d_name);
+            /* This store's layer: another store may hold the same digest. */
+            snprintf(needle, sizeof(needle), "%s/layers/%s", real, e->d_name);
             if (k == 0 && mounts && strstr((char *)mounts, needle))
                 continue;
             int r2 = rm_tree_at(dirfd(d), e->d_name);

@@ -123,6 +123,9 @@ int store_load(int sfd, struct oci_image_info **out, size_t *n);
 int store_lookup(int sfd, const char *name, struct oci_image_info *out);
 /* Deletes layers and configs no image uses and no overlay mounts. */
 int store_gc(int sfd);
+/* The store's absolute path as the kernel has it (from its fd): bundles'
+ * overlays name their layers by it and store_gc() looks for them by it. */
+int store_path(int sfd, char *out, size_t len);
 /* "busybox" -> "busybox:latest"; checks the characters and length. */
 int img_norm_name(const char *in, char *out, size_t len);
 
