@@ -441,6 +441,33 @@ else
   check "cgroup mount (v2 host) without a cgroup namespace: the container's own cgroup, not the host's tree" \
     eval '[ $rc = 0 ] && has_out "^cgroup2$" && has_out "^7$" && has_out "/memory.max$" && has_out "^0$" && has_out "^ro-ok$"'
 fi
+# cpuset, memory reservation and hugetlb: v1's files or v2's (cpuset.cpus,
+# memory.low, hugetlb.2MB.max; a hybrid host's hugetlb is on cgroup2).
+t; b=$(bundle cgmore 'c["linux"]["resources"] = {"cpu": {"cpus": "0", "mems": "0"}, "memory": {"limit": 67108864, "reservation": 8388608}, "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}; p["args"] = ["sleep", "100"]')
+if [ ! -d /sys/kernel/mm/hugepages/hugepages-2048kB ]; then
+  skip "cpuset, memory reservation and hugetlb applied" "this host has no 2 MB huge pages"
+else
+  oci run -d --bundle "$b" cgmore
+  hug=$(cg cgmore hugetlb.2MB.max); [ -n "$hug" ] || hug=$(cg cgmore hugetlb.2MB.limit_in_bytes)
+  if [ $cgv = 2 ]; then low=$(cg cgmore memory.low); else low=$(cg cgmore memory.soft_limit_in_bytes); fi
+  echo "cpus=$(cg cgmore cpuset.cpus) mems=$(cg cgmore cpuset.mems) low=$low hugetlb=$hug" >>"$log"
+  check "cpuset, memory reservation and hugetlb applied" \
+    eval '[ $rc = 0 ] && [ "$(cg cgmore cpuset.cpus)" = 0 ] && [ "$(cg cgmore cpuset.mems)" = 0 ] && [ "$low" = 8388608 ] && [ "$hug" = 4194304 ]'
+  oci delete -f cgmore
+fi
+# A read bps throttle on the first block device: blkio.throttle.* or io.max.
+blkdev=$(cat /sys/block/*/dev 2>/dev/null | head -1)
+if [ -z "$blkdev" ]; then
+  skip "blockIO throttle applied" "this host has no block device"
+else
+  t; b=$(bundle cgio 'c["linux"]["resources"] = {"blockIO": {"throttleReadBpsDevice": [{"major": '"${blkdev%:*}"', "minor": '"${blkdev#*:}"', "rate": 1048576}]}}; p["args"] = ["sleep", "100"]')
+  oci run -d --bundle "$b" cgio
+  if [ $cgv = 2 ]; then io=$(cat /sys/fs/cgroup/"${CGP#/}"/cgio/io.max 2>/dev/null); want="$blkdev rbps=1048576 wbps=max riops=max wiops=max"
+  else io=$(cg cgio blkio.throttle.read_bps_device); want="$blkdev 1048576"; fi
+  echo "throttle: '$io'" >>"$log"
+  check "blockIO throttle applied ($blkdev)" eval '[ $rc = 0 ] && [ "$io" = "$want" ]'
+  oci delete -f cgio
+fi
 mkdir -p "$T/cgout"
 t; b=$(bundle cglive 'c["linux"]["resources"] = {"cpu": {"quota": 20000, "period": 100000, "shares": 512}, "pids": {"limit": 50}}; c["mounts"].append({"destination": "/out", "type": "bind", "source": "'"$T/cgout"'", "options": ["rbind", "rw"]}); p["args"] = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i >/out/count; sleep 0.05; done"]')
 oci run -d --bundle "$b" cglive
