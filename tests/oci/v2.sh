@@ -52,6 +52,10 @@ fi
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (L1 VM, namespaces, mounts)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "this host is not pure cgroup v2 and has no QEMU for the nested L1 VM"
+case $build/ in
+"$repo"/*) ;;
+*) echo "not ok 1 - BUILD_DIR $build is outside $repo, the share L1 sees"; exit 1 ;;
+esac
 echo "# this host's cgroups are not pure v2: running the suite in the nested L1 VM" >&2
 # A broken L1 (no status) is one failure, not a silent pass.
 "$repo/tests/nested/l1.sh" --mem 2G --timeout 1800 --share "$repo" -- \
