@@ -33,6 +33,7 @@ if [ -n "${CORRAL_L1:-}" ] && [ -z "${CORRAL_L1_ROOT:-}" ]; then
   # to our own mount namespace lands at its root) and, in a new mount
   # namespace, move /host over / as switch_root does: / is then the root.
   # The initramfs's busybox does it (the host's binaries are under /host).
+  # shellcheck disable=SC2016 # (the inner sh expands them)
   exec nsenter --mount=/proc/1/ns/mnt -- /bin/busybox unshare -m /bin/busybox sh -c \
     'cd /host && mount --move . / && exec chroot . /usr/bin/env CORRAL_L1_ROOT=1 "$0" "$@"' "$0" "$@"
 fi
