@@ -9,6 +9,8 @@
 #   net    networks' DHCP (dnsmasq) and host isolation (nftables) with netns peers
 #          (TAP from tests/server/net.sh)
 #   oci    corral-oci running real containers (TAP from tests/oci/run.sh)
+#   oci-v2 the same suite on a pure cgroup v2 host: this one if it is, else the nested L1
+#          VM with cgroup2 mounted at /sys/fs/cgroup (TAP from tests/oci/v2.sh)
 #   oci-image  images, bundles, networking (TAP from tests/oci/image.sh)
 #   podman podman driving corral-oci (TAP from tests/oci/podman.sh)
 #   crash  writers killed at random; images must check clean and keep every flushed write
@@ -79,6 +81,7 @@ run_tap img tests/img/run.sh "$build/src/img/corral-img"
 run_tap server tests/server/run.sh "$build"
 run_tap net tests/server/net.sh "$build"
 run_tap oci tests/oci/run.sh "$build"
+run_tap oci-v2 tests/oci/v2.sh "$build"
 run_tap oci-image tests/oci/image.sh "$build"
 run_tap podman tests/oci/podman.sh "$build"
 run_tap crash tests/img/crash.sh "$build"

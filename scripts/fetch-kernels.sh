@@ -18,7 +18,7 @@ mkdir -p "$1" && DIR=$(cd "$1" && pwd)
 # Modules L1 needs, in load order; their dependencies are resolved with modprobe and put first.
 L1_MODULES="irqbypass kvm ccp kvm-amd netfs fscache 9pnet 9p virtio_ring virtio 9pnet_virtio
   virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console"
-L1_OPTIONAL="tun bridge veth"
+L1_OPTIONAL="tun bridge veth loop overlay"
 # Modules an L2 guest under corral-vmm needs for its virtio-mmio devices.
 CLOUD_MODULES="virtio_mmio virtio_blk virtio-rng virtio_console virtio_net"
 
@@ -97,11 +97,13 @@ collect_modules() {
 }
 
 # fetch FLAVOUR METAPACKAGE "MODULES" "OPTIONAL": DIR/FLAVOUR gets vmlinuz, vmlinux,
-# config and the modules, unless it already holds the current package.
+# config and the modules, unless it already holds the current package with the same
+# module lists (DIR/FLAVOUR/modules.wanted).
 fetch() {
-	local name=$1 pkg ver root dst vmlinux
-	pkg=$(resolve "$2") ver=${pkg#linux-image-} dst=$DIR/$name
-	if [ "$(cat "$dst/version" 2>/dev/null)" = "$pkg" ] && [ -s "$dst/modules.load" ]; then
+	local name=$1 pkg ver root dst vmlinux wanted
+	pkg=$(resolve "$2") ver=${pkg#linux-image-} dst=$DIR/$name wanted="$3 / $4"
+	if [ "$(cat "$dst/version" 2>/dev/null)" = "$pkg" ] && [ -s "$dst/modules.load" ] &&
+		[ "$(cat "$dst/modules.wanted" 2>/dev/null)" = "$wanted" ]; then
 		echo "$name: $pkg already in $dst (vmlinuz$(add_vmlinux "$dst"), config, modules)"; return
 	fi
 	root=$(unpack "$pkg")
@@ -111,6 +113,7 @@ fetch() {
 	cp "$root/boot/config-$ver" "$dst/config"
 	rm -rf "$root"
 	vmlinux=$(add_vmlinux "$dst")
+	echo "$wanted" >"$dst/modules.wanted"
 	echo "$pkg" >"$dst/version"
 	echo "$name: $pkg -> $dst (vmlinuz$vmlinux, config, $(wc -l <"$dst/modules.load") modules)"
 }

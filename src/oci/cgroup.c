@@ -388,7 +388,12 @@ static int apply_memory(const struct apply *a, const struct oci_resources *res)
                         FIELD("swap"), res->mem_swap, res->mem_limit);
         else
             snprintf(swp, sizeof(swp), "%" PRId64, res->mem_swap - res->mem_limit);
-        if ((r = cg_write(dir, "memory.swap.max", FIELD("swap"), "%s", swp)) < 0)
+        /* Without swap accounting (swapaccount=0, no swap support) there is
+         * no memory.swap.max: "no swap" and "unlimited" then hold anyway (as
+         * runc takes them); any other value fails naming the file. */
+        bool moot = (strcmp(swp, "0") == 0 || strcmp(swp, "max") == 0) &&
+                    !cg_exists(dir, "memory.swap.max");
+        if (!moot && (r = cg_write(dir, "memory.swap.max", FIELD("swap"), "%s", swp)) < 0)
             return r;
     }
     if (SET(res->mem_reservation)) {

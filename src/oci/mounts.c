@@ -207,10 +207,33 @@ static int mount_hierarchy(int dirfd, const struct cg_dir *d, const struct oci_m
     return 0;
 }
 
+/* The "cgroup" type on a pure cgroup2 host without a cgroup namespace: a
+ * fresh cgroup2 mount would show the host's whole tree from its root (and
+ * in a user namespace it is refused), so bind the container's own cgroup
+ * directory, read-only unless the mount says "rw". */
+static int mount_cgroup_v2_bind(int rootfd, int dstfd, const struct oci_mount *m,
+                                const struct cg_dir *d)
+{
+    char own[CG_PATH_MAX], src[2 * CG_PATH_MAX];
+    int r = own_cgroup("", own, sizeof(own));
+    if (r < 0)
+        return fail(-r, "mount %s: %s", m->destination, err_msg());
+    snprintf(src, sizeof(src), "%.*s%s", (int)d->mnt_len, d->path, own);
+    if (mount(src, fdpath(dstfd).s, NULL, MS_BIND, NULL) < 0)
+        return fail(errno, "mount %s: bind %s: %s", m->destination, src, strerror(errno));
+    unsigned long ro = (m->flags & MS_RDONLY) || !(m->clear & MS_RDONLY) ? MS_RDONLY : 0;
+    _cleanup_close_ int top = openat2_in_root(rootfd, m->destination, O_PATH | O_DIRECTORY);
+    if (top < 0 || mount(NULL, fdpath(top).s, NULL,
+                         MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC | ro, NULL) < 0)
+        return fail(errno, "mount %s: remount: %s", m->destination, strerror(errno));
+    return 0;
+}
+
 /* The "cgroup" type where the host has v1 hierarchies, as runc mounts it:
  * a tmpfs with one directory per hierarchy (and "unified" for a hybrid
- * host's cgroup2), each showing the container's own cgroup.  Returns 1 if
- * the host is pure cgroup2 (the caller mounts cgroup2 instead). */
+ * host's cgroup2), each showing the container's own cgroup.  On a pure
+ * cgroup2 host, the container's cgroup2 directory; returns 1 if that is
+ * for the caller to mount (a fresh cgroup2 in the cgroup namespace). */
 static int mount_cgroup_v1(int rootfd, int dstfd, const struct oci_mount *m, bool cgns)
 {
     struct cgroup cg;
@@ -218,7 +241,7 @@ static int mount_cgroup_v1(int rootfd, int dstfd, const struct oci_mount *m, boo
     if (r < 0)
         return fail(-r, "mount %s: %s", m->destination, err_msg());
     if (cg.mode == CG_V2)
-        return 1;
+        return cgns ? 1 : mount_cgroup_v2_bind(rootfd, dstfd, m, cg.unified);
     unsigned long flags = (m->flags & ~MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC;
     if (mount("tmpfs", fdpath(dstfd).s, "tmpfs", flags, "mode=755") < 0)
         return fail(errno, "mount %s (tmpfs for cgroups): %s", m->destination, strerror(errno));

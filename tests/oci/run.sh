@@ -24,13 +24,21 @@ NETNS=corral-oci-test-$$
 log=$T/log
 # Every bundle's cgroups go under this parent, apart from other runs'.
 export CGP=/corral-oci-test-$$
+# The host's cgroups: pure v2 (cgroup2 at /sys/fs/cgroup; tests/oci/v2.sh
+# makes one) or v1/hybrid (a tmpfs of hierarchies).  CGH, unquoted, globs
+# the hierarchies a container's cgroup directories are in.
+if [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ]; then
+  cgv=2 CGH=/sys/fs/cgroup
+else
+  cgv=1 CGH='/sys/fs/cgroup/*'
+fi
 cleanup() {
   local id
   for id in $(ls "$STATE" 2>/dev/null); do "$OCI" --root "$STATE" delete -f "$id" >/dev/null 2>&1; done
   ip netns del "$NETNS" 2>/dev/null
   umount "$T/hostonly" 2>/dev/null
   rm -rf "$T"
-  rmdir /sys/fs/cgroup/*/"${CGP#/}" 2>/dev/null
+  rmdir $CGH/"${CGP#/}" 2>/dev/null
 }
 trap cleanup EXIT
 
@@ -353,8 +361,11 @@ check "concurrent start/delete -f: no leftover state or process (10 rounds)" is 
 
 # ---- cgroups (issue 4 step 2) ----
 # cg NAME FILE: a file of bundle NAME's cgroup, in whichever hierarchy has it.
-cg() { cat /sys/fs/cgroup/*/"${CGP#/}/$1/$2" 2>/dev/null | head -1; }
-cg_dirs() { ls -d /sys/fs/cgroup/*/"${CGP#/}/$1" 2>/dev/null; }
+cg() { cat $CGH/"${CGP#/}/$1/$2" 2>/dev/null | head -1; }
+cg_dirs() { ls -d $CGH/"${CGP#/}/$1" 2>/dev/null; }
+# cg_line CTRL: the start of /proc/PID/cgroup's line for a controller's
+# hierarchy (v2: the one "0::" line).
+cg_line() { if [ $cgv = 2 ]; then echo "0::"; else echo "[0-9]*:$1:"; fi; }
 wait_status() { for i in $(seq 100); do [ "$(state_of "$1" status)" = "$2" ] && return 0; sleep 0.05; done; false; }
 wait_cg() { for i in $(seq 100); do [ "$(cg "$1" "$2")" = "$3" ] && return 0; sleep 0.05; done; false; }
 
@@ -370,51 +381,112 @@ t; crun cgunified 'c["linux"]["resources"] = {"unified": {"memory.nosuchfile": "
 check "unified: a missing cgroup2 file is named, nothing left behind" \
   eval '[ $rc = 1 ] && has_out "linux.resources.unified.memory.nosuchfile" && [ -z "$(ls "$STATE")" ] && [ -z "$(cg_dirs cgunified)" ]'
 
-# cgroup2 device filter (BPF_CGROUP_DEVICE).  This host may be hybrid: the
-# env forces the BPF path, which needs only the cgroup2 hierarchy.  The
-# host's /dev/net/tun (c 10:200) is bound in: not among the default devices.
-devbpf() {
+# Device rules.  On a pure v2 host they can only be a cgroup2 device filter
+# (BPF_CGROUP_DEVICE): corral-oci picks it by itself.  A v1/hybrid host has a
+# v1 devices hierarchy: the rules go to devices.allow/deny there, and the env
+# forces the BPF path, which needs only the cgroup2 hierarchy, so that it is
+# tested too.  The host's /dev/net/tun (c 10:200) is bound in: not among the
+# default devices.
+devrun() {
   local b; b=$(bundle "$1" 'c["mounts"].append({"destination": "/dev/tun", "type": "bind", "source": "/dev/net/tun", "options": ["bind"]}); c["linux"]["resources"] = {"devices": [{"allow": False, "access": "rwm"}] + '"$2"'}; p["args"] = ["sh", "-c", "(: </dev/tun) 2>/dev/null && echo tun-read || echo tun-noread; (: >/dev/tun) 2>/dev/null && echo tun-write || echo tun-nowrite; (: </dev/null) && echo null-ok"]') &&
-  rc=0 && out=$(CORRAL_OCI_DEVICE_FILTER=bpf "$OCI" --root "$STATE" run --bundle "$b" "$1" 2>&1) || rc=$?
+  rc=0 && out=$(env -u CORRAL_OCI_DEVICE_FILTER ${3:+CORRAL_OCI_DEVICE_FILTER=$3} "$OCI" --root "$STATE" run --bundle "$b" "$1" 2>&1) || rc=$?
   echo "$1 -> $rc: $out" >>"$log"
 }
-t; devbpf devbpf0 '[]'
-if [ $rc != 0 ] && grep -q "device filter.*Operation not permitted" <<<"$out"; then
-  skip "cgroup2 device filter" "bpf() refused here: $(grep -o 'device filter.*' <<<"$out" | head -1)"
-  skip "cgroup2 device filter: rule access" "as above"
+if [ ! -c /dev/net/tun ]; then
+  for n in 1 2 3 4; do skip "device rules ($n)" "this host has no /dev/net/tun to deny"; done
 else
-  check "cgroup2 device filter: a device outside the rules is denied, defaults allowed" \
-    eval '[ $rc = 0 ] && has_out "^tun-noread$" && has_out "^tun-nowrite$" && has_out "^null-ok$"'
-  t; devbpf devbpf1 '[{"allow": True, "type": "c", "major": 10, "minor": 200, "access": "r"}]'
-  check "cgroup2 device filter: an \"r\" rule allows reading only; nothing left attached" \
-    eval '[ $rc = 0 ] && has_out "^tun-read$" && has_out "^tun-nowrite$" && [ -z "$(cg_dirs devbpf1)" ]'
+  if [ $cgv = 2 ]; then
+    dv=v2 force= what="cgroup2 device filter (pure v2 host, chosen by itself)"
+    skip "v1 devices controller: a device outside the rules is denied" "this host has no cgroup v1 devices hierarchy"
+    skip "v1 devices controller: an \"r\" rule allows reading only" "this host has no cgroup v1 devices hierarchy"
+  else
+    dv=v1 force=bpf what="cgroup2 device filter (forced on a v1/hybrid host)"
+    t; devrun devv1a '[]'
+    check "v1 devices controller: a device outside the rules is denied, defaults allowed" \
+      eval '[ $rc = 0 ] && has_out "^tun-noread$" && has_out "^tun-nowrite$" && has_out "^null-ok$"'
+    t; devrun devv1b '[{"allow": True, "type": "c", "major": 10, "minor": 200, "access": "r"}]'
+    check "v1 devices controller: an \"r\" rule allows reading only" \
+      eval '[ $rc = 0 ] && has_out "^tun-read$" && has_out "^tun-nowrite$"'
+  fi
+  t; devrun devbpf0 '[]' $force
+  if [ $rc != 0 ] && grep -q "device filter.*Operation not permitted" <<<"$out"; then
+    skip "$what" "bpf() refused here: $(grep -o 'device filter.*' <<<"$out" | head -1)"
+    skip "$what: rule access" "as above"
+  else
+    check "$what: a device outside the rules is denied, defaults allowed" \
+      eval '[ $rc = 0 ] && has_out "^tun-noread$" && has_out "^tun-nowrite$" && has_out "^null-ok$"'
+    t; devrun devbpf1 '[{"allow": True, "type": "c", "major": 10, "minor": 200, "access": "r"}]' $force
+    check "$what: an \"r\" rule allows reading only; nothing left attached" \
+      eval '[ $rc = 0 ] && has_out "^tun-read$" && has_out "^tun-nowrite$" && [ -z "$(cg_dirs devbpf1)" ]'
+  fi
 fi
-# The "cgroup" mount on a host with v1 hierarchies: a tmpfs with one
-# directory per hierarchy, each the container's own cgroup, read-only.
-cgmount_cmd='grep " /sys/fs/cgroup " /proc/mounts | cut -d" " -f3; cat /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/unified/cgroup.procs; echo 1 >/sys/fs/cgroup/pids/pids.max 2>/dev/null || echo ro-ok'
-if grep -q "^cgroup " /proc/mounts; then
+# The "cgroup" mount.  A host with v1 hierarchies: a tmpfs with one
+# directory per hierarchy, each the container's own cgroup, read-only.  A
+# pure v2 host: cgroup2 itself, its root the container's own cgroup (pids.max
+# exists in no root cgroup), read-only.
+if [ $cgv = 1 ]; then
+  cgmount_cmd='grep " /sys/fs/cgroup " /proc/mounts | cut -d" " -f3; cat /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/unified/cgroup.procs; echo 1 >/sys/fs/cgroup/pids/pids.max 2>/dev/null || echo ro-ok'
   t; crun cgmount 'c["linux"]["resources"] = {"pids": {"limit": 7}}; p["args"] = ["sh", "-c", '"'$cgmount_cmd'"']'
   check "cgroup mount (v1 host, cgroup namespace): tmpfs + the container's own hierarchies, read-only" \
     eval '[ $rc = 0 ] && has_out "^tmpfs$" && has_out "^7$" && has_out "memory.limit_in_bytes" && has_out "unified/cgroup.procs" && has_out "^ro-ok$"'
   t; crun cgmountb 'c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "cgroup"]; c["linux"]["resources"] = {"pids": {"limit": 7}}; p["args"] = ["sh", "-c", '"'$cgmount_cmd'"']'
-  check "cgroup mount without a cgroup namespace: binds of the container's cgroup dirs" \
+  check "cgroup mount (v1 host) without a cgroup namespace: binds of the container's cgroup dirs" \
     eval '[ $rc = 0 ] && has_out "^tmpfs$" && has_out "^7$" && has_out "memory.limit_in_bytes" && has_out "^ro-ok$"'
 else
-  skip "cgroup mount on a v1 host" "this host has no cgroup v1 hierarchy"
-  skip "cgroup mount without a cgroup namespace" "this host has no cgroup v1 hierarchy"
+  cgmount_cmd='grep " /sys/fs/cgroup " /proc/mounts | cut -d" " -f3; cat /sys/fs/cgroup/pids.max; ls /sys/fs/cgroup/memory.max /sys/fs/cgroup/cgroup.procs; ls /sys/fs/cgroup | grep -c corral-oci-test; echo 1 >/sys/fs/cgroup/pids.max 2>/dev/null || echo ro-ok'
+  t; crun cgmount 'c["linux"]["resources"] = {"pids": {"limit": 7}}; p["args"] = ["sh", "-c", '"'$cgmount_cmd'"']'
+  check "cgroup mount (v2 host, cgroup namespace): cgroup2 rooted at the container's cgroup, read-only" \
+    eval '[ $rc = 0 ] && has_out "^cgroup2$" && has_out "^7$" && has_out "/memory.max$" && has_out "/cgroup.procs$" && has_out "^0$" && has_out "^ro-ok$"'
+  t; crun cgmountb 'c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "cgroup"]; c["linux"]["resources"] = {"pids": {"limit": 7}}; p["args"] = ["sh", "-c", '"'$cgmount_cmd'"']'
+  check "cgroup mount (v2 host) without a cgroup namespace: the container's own cgroup, not the host's tree" \
+    eval '[ $rc = 0 ] && has_out "^cgroup2$" && has_out "^7$" && has_out "/memory.max$" && has_out "^0$" && has_out "^ro-ok$"'
+fi
+# cpuset, memory reservation and hugetlb: v1's files or v2's (cpuset.cpus,
+# memory.low, hugetlb.2MB.max; a hybrid host's hugetlb is on cgroup2).
+t; b=$(bundle cgmore 'c["linux"]["resources"] = {"cpu": {"cpus": "0", "mems": "0"}, "memory": {"limit": 67108864, "reservation": 8388608}, "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}; p["args"] = ["sleep", "100"]')
+if [ ! -d /sys/kernel/mm/hugepages/hugepages-2048kB ]; then
+  skip "cpuset, memory reservation and hugetlb applied" "this host has no 2 MB huge pages"
+else
+  oci run -d --bundle "$b" cgmore
+  hug=$(cg cgmore hugetlb.2MB.max); [ -n "$hug" ] || hug=$(cg cgmore hugetlb.2MB.limit_in_bytes)
+  if [ $cgv = 2 ]; then low=$(cg cgmore memory.low); else low=$(cg cgmore memory.soft_limit_in_bytes); fi
+  echo "cpus=$(cg cgmore cpuset.cpus) mems=$(cg cgmore cpuset.mems) low=$low hugetlb=$hug" >>"$log"
+  check "cpuset, memory reservation and hugetlb applied" \
+    eval '[ $rc = 0 ] && [ "$(cg cgmore cpuset.cpus)" = 0 ] && [ "$(cg cgmore cpuset.mems)" = 0 ] && [ "$low" = 8388608 ] && [ "$hug" = 4194304 ]'
+  oci delete -f cgmore
+fi
+# A read bps throttle on the first block device: blkio.throttle.* or io.max.
+blkdev=$(cat /sys/block/*/dev 2>/dev/null | head -1)
+if [ -z "$blkdev" ]; then
+  skip "blockIO throttle applied" "this host has no block device"
+else
+  t; b=$(bundle cgio 'c["linux"]["resources"] = {"blockIO": {"throttleReadBpsDevice": [{"major": '"${blkdev%:*}"', "minor": '"${blkdev#*:}"', "rate": 1048576}]}}; p["args"] = ["sleep", "100"]')
+  oci run -d --bundle "$b" cgio
+  if [ $cgv = 2 ]; then io=$(cat /sys/fs/cgroup/"${CGP#/}"/cgio/io.max 2>/dev/null); want="$blkdev rbps=1048576 wbps=max riops=max wiops=max"
+  else io=$(cg cgio blkio.throttle.read_bps_device); want="$blkdev 1048576"; fi
+  echo "throttle: '$io'" >>"$log"
+  check "blockIO throttle applied ($blkdev)" eval '[ $rc = 0 ] && [ "$io" = "$want" ]'
+  oci delete -f cgio
 fi
 mkdir -p "$T/cgout"
 t; b=$(bundle cglive 'c["linux"]["resources"] = {"cpu": {"quota": 20000, "period": 100000, "shares": 512}, "pids": {"limit": 50}}; c["mounts"].append({"destination": "/out", "type": "bind", "source": "'"$T/cgout"'", "options": ["rbind", "rw"]}); p["args"] = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i >/out/count; sleep 0.05; done"]')
 oci run -d --bundle "$b" cglive
-check "cpu quota, period and shares applied" eval '[ $rc = 0 ] && [ "$(cg cglive cpu.cfs_quota_us)" = 20000 ] && [ "$(cg cglive cpu.shares)" = 512 ]'
+if [ $cgv = 2 ]; then   # shares 512 is cpu.weight 20, as runc converts it
+  check "cpu quota, period and shares applied (cpu.max, cpu.weight)" eval '[ $rc = 0 ] && [ "$(cg cglive cpu.max)" = "20000 100000" ] && [ "$(cg cglive cpu.weight)" = 20 ]'
+else
+  check "cpu quota, period and shares applied" eval '[ $rc = 0 ] && [ "$(cg cglive cpu.cfs_quota_us)" = 20000 ] && [ "$(cg cglive cpu.shares)" = 512 ]'
+fi
 pid=$(state_of cglive pid)
-check "the init is in the container's cgroups" eval 'grep -q "pids:${CGP}/cglive$" /proc/$pid/cgroup && grep -q "memory:${CGP}/cglive$" /proc/$pid/cgroup'
+check "the init is in the container's cgroups" eval 'grep -q "^$(cg_line pids)${CGP}/cglive$" /proc/$pid/cgroup && grep -q "^$(cg_line memory)${CGP}/cglive$" /proc/$pid/cgroup'
+# memlim NAME, quota NAME: the memory limit and the cpu quota, v1's or v2's files.
+memlim() { if [ $cgv = 2 ]; then cg "$1" memory.max; else cg "$1" memory.limit_in_bytes; fi; }
+quota() { if [ $cgv = 2 ]; then cg "$1" cpu.max | cut -d" " -f1; else cg "$1" cpu.cfs_quota_us; fi; }
 oci update --pids-limit 7 --memory 64m --cpu-quota 30000 cglive
 check "update --pids-limit/--memory/--cpu-quota change the files" \
-  eval '[ $rc = 0 ] && [ "$(cg cglive pids.max)" = 7 ] && [ "$(cg cglive memory.limit_in_bytes)" = 67108864 ] && [ "$(cg cglive cpu.cfs_quota_us)" = 30000 ]'
+  eval '[ $rc = 0 ] && [ "$(cg cglive pids.max)" = 7 ] && [ "$(memlim cglive)" = 67108864 ] && [ "$(quota cglive)" = 30000 ]'
 echo '{"pids": {"limit": 9}, "memory": {"limit": 50331648}}' >"$T/res.json"
 oci update -r "$T/res.json" cglive
-check "update -r resources.json" eval '[ $rc = 0 ] && [ "$(cg cglive pids.max)" = 9 ] && [ "$(cg cglive memory.limit_in_bytes)" = 50331648 ]'
+check "update -r resources.json" eval '[ $rc = 0 ] && [ "$(cg cglive pids.max)" = 9 ] && [ "$(memlim cglive)" = 50331648 ]'
 echo '{"pids": {"limit": "x"}}' >"$T/res.json"
 oci update -r "$T/res.json" cglive
 check "... a bad one names the field and changes nothing" eval '[ $rc = 1 ] && has_out "res.json.pids.limit" && [ "$(cg cglive pids.max)" = 9 ]'
@@ -447,7 +519,7 @@ oci exec -e FOO=bar --cwd /tmp --user 1000:1001 cglive sh -c 'echo "$FOO $(pwd) 
 check "exec -e, --cwd, --user" eval '[ $rc = 0 ] && [ "$out" = "bar /tmp 1000:1001" ]'
 oci exec cglive sh -c 'cat /proc/self/cgroup; grep CapEff /proc/self/status'
 check "exec: in the container's cgroups (namespace root) with its capabilities" \
-  eval '[ $rc = 0 ] && has_out "^8:pids:/$" && has_out "CapEff:.*0000000020000420"'
+  eval '[ $rc = 0 ] && has_out "^$(cg_line pids)/$" && ! has_out "$CGP" && has_out "CapEff:.*0000000020000420"'
 echo '{"args": ["sh", "-c", "echo from-json $X"], "cwd": "/", "env": ["X=1"]}' >"$T/proc.json"
 oci exec -p "$T/proc.json" cglive
 check "exec -p process.json" eval '[ $rc = 0 ] && [ "$out" = "from-json 1" ]'
@@ -482,9 +554,9 @@ oci delete nopidns
 check "... and delete cleans up" eval '[ $rc = 0 ] && [ -z "$(cg_dirs nopidns)" ]'
 
 t; crun cgns 'p["args"] = ["cat", "/proc/self/cgroup"]'
-check "cgroup namespace: the container's cgroup is its root" eval '[ $rc = 0 ] && has_out "^4:memory:/$" && ! has_out "$CGP"'
+check "cgroup namespace: the container's cgroup is its root" eval '[ $rc = 0 ] && has_out "^$(cg_line memory)/$" && ! has_out "$CGP"'
 t; crun nocgns 'c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "cgroup"]; p["args"] = ["cat", "/proc/self/cgroup"]'
-check "... without one, the full path shows" eval '[ $rc = 0 ] && has_out "memory:$CGP/nocgns$"'
+check "... without one, the full path shows" eval '[ $rc = 0 ] && has_out "^$(cg_line memory)$CGP/nocgns$"'
 
 # ---- hooks ----
 printf '#!/bin/sh\n{ cat; echo; readlink /proc/self/ns/mnt; } >"%s/hook-$1"\n' "$T" >"$T/hook.sh"
@@ -511,8 +583,8 @@ check "a hook that outlives its timeout is killed and fails create" \
 t; crun hookpost 'c["hooks"] = {"poststart": [{"path": "/bin/false"}]}; p["args"] = ["true"]'
 check "a failing poststart hook is only a warning" eval '[ $rc = 0 ] && has_out "warning.*poststart"'
 rm -f "$R/tmp/start-hook"
-t; ls -d /sys/fs/cgroup/*/"${CGP#/}"/*/ >>"$log" 2>/dev/null
-check "no cgroup directory is left behind" eval '[ -z "$(ls -d /sys/fs/cgroup/*/"${CGP#/}"/*/ 2>/dev/null)" ]'
+t; ls -d $CGH/"${CGP#/}"/*/ >>"$log" 2>/dev/null
+check "no cgroup directory is left behind" eval 'ls -d $CGH/"${CGP#/}" >/dev/null && [ -z "$(ls -d $CGH/"${CGP#/}"/*/ 2>/dev/null)" ]'
 
 echo "1..$tap_n"
 [ "$tap_failed" -eq 0 ]
