@@ -87,9 +87,11 @@ char *firewall_ruleset(const struct netsvc_net *nets, size_t n)
 {
     char *b = NULL;
     size_t len = 0;
-    bool ok = add(&b, &len, "table inet %s {}\ndelete table inet %s\n"
-                  "table inet %s {\n  chain input {\n"
-                  "    type filter hook input priority filter; policy accept;\n", table, table, table);
+    bool ok = add(&b, &len, "table inet %s {}\ndelete table inet %s\n", table, table);
+    if (n == 0)          /* nothing to guard: no table left behind */
+        return ok ? b : NULL;
+    ok = ok && add(&b, &len, "table inet %s {\n  chain input {\n"
+                   "    type filter hook input priority filter; policy accept;\n", table);
     for (size_t i = 0; ok && i < n; i++)
         ok = add(&b, &len, "    iifname \"%s\" udp dport 67 accept\n"
                  "    iifname \"%s\" ip daddr %s accept\n"
