@@ -14,7 +14,7 @@ SOCK=${DEMO_SOCKET:-/run/corral/corrald.sock}
 LISTEN=${DEMO_LISTEN:-0.0.0.0:8006}
 SUBNET=${DEMO_SUBNET:-10.213.250.0/24}
 DEMO=$STATE/demo                  # the demo's own files: pid, log, password, guest
-VM=demo-vm NET=demo-net POOL=demo VOL=demo-root CT=demo-ct IMAGE=demo-busybox
+VM=demo-vm NET=demo-net POOL=demo VOL=demo-root CT=demo-ct IMAGE=demo-busybox VMIMAGE=demo-linux
 
 say() { echo "demo: $*"; }
 die() { echo "demo: error: $*" >&2; exit 1; }
@@ -107,10 +107,14 @@ if ! CLI volume show $POOL $VOL >/dev/null 2>&1; then
   CLI volume create $POOL $VOL --size 64M --format raw >/dev/null
   mkfs.ext4 -q -F -L demo-root "$(CLI --output json pool show $POOL | jq -r .path)/$VOL.raw"
 fi
+if ! CLI image show $VMIMAGE >/dev/null 2>&1; then
+  say "importing VM image $VMIMAGE (the guest's kernel, initrd and command line)"
+  CLI image import $VMIMAGE --kernel "$DEMO/guest/vmlinuz" --initrd "$DEMO/guest/initrd.cpio" \
+    --cmdline "console=ttyS0 quiet" >/dev/null
+fi
 if ! CLI vm show $VM >/dev/null 2>&1; then
   say "creating $VM (engine auto: $(CLI --output json host show | jq -r .engines.default))"
-  CLI vm create $VM --kernel "$DEMO/guest/vmlinuz" --initrd "$DEMO/guest/initrd.cpio" --cmdline "console=ttyS0 quiet" \
-    --vcpus 1 --memory 256M --disks $POOL/$VOL --nets $NET --description "corral demo: Debian cloud kernel + busybox" >/dev/null
+  CLI vm create $VM --image $VMIMAGE --vcpus 1 --memory 256M --disks $POOL/$VOL --nets $NET --description "corral demo: Debian cloud kernel + busybox" >/dev/null
 fi
 # ---- a container: a busybox image built here (no registry), on the same network ------------
 if ! CLI image show $IMAGE >/dev/null 2>&1; then

@@ -67,12 +67,10 @@ int boot_load(struct guest_mem *mem, const struct boot_params_in *in, struct boo
         return fail(EINVAL, "vCPU count %d is out of range (1..%d)", in->ncpus, BOOT_MAX_CPUS);
     if (in->acpi && (r = boot_write_acpi(mem, in, &img.rsdp)) < 0)
         return r;
-    if (in->kernel_len >= 4 && memcmp(in->kernel, "\x7f" "ELF", 4) == 0)
-        r = boot_load_elf(mem, in, entry, &img);
-    else if (in->kernel_len > 0x206 && memcmp(in->kernel + 0x202, "HdrS", 4) == 0)
-        r = boot_load_bzimage(mem, in, entry, &img);
-    else
-        return fail(ENOEXEC, "kernel: not a bzImage or ELF64 image");
+    enum boot_kind kind;
+    if ((r = boot_probe(in->kernel, in->kernel_len, in->kernel_len, &kind)) < 0)
+        return r;
+    r = kind == BOOT_BZIMAGE ? boot_load_bzimage(mem, in, entry, &img) : boot_load_elf(mem, in, entry, &img);
     if (r < 0)
         return r;
     if ((r = boot_write_gdt(mem)) < 0 || (r = boot_write_page_tables(mem)) < 0 ||

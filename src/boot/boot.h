@@ -81,6 +81,12 @@ struct boot_params_in {
  * errno with a message (e.g. "kernel: not a bzImage or ELF64 image"). */
 int boot_load(struct guest_mem *mem, const struct boot_params_in *in, struct boot_entry *entry);
 
+/* Which protocol a kernel follows, from its first LEN bytes (of SIZE in
+ * all; 4 KiB is enough): BOOT_BZIMAGE or BOOT_ELF64 (PVH shows only when
+ * loading).  0, or -ENOEXEC with a message saying what is wrong.  Reads
+ * headers only, so corrald can check a kernel without loading it. */
+int boot_probe(const uint8_t *head, size_t len, uint64_t size, enum boot_kind *kind);
+
 /* Pieces boot_load() uses, exported for tests. */
 const char *boot_kind_name(enum boot_kind k);
 int boot_write_mptable(struct guest_mem *mem, int ncpus);

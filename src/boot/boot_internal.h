@@ -28,6 +28,44 @@ struct boot_image {
     uint64_t rsdp;          /* ACPI RSDP address, 0 if none */
 };
 
+/* The bzImage setup header (Documentation/arch/x86/boot.rst). */
+#define HDR_SETUP_SECTS 0x1f1
+#define HDR_BOOT_FLAG 0x1fe
+#define HDR_JUMP 0x200
+#define HDR_MAGIC 0x202
+#define HDR_VERSION 0x206
+#define HDR_TYPE_OF_LOADER 0x210
+#define HDR_LOADFLAGS 0x211
+#define HDR_RAMDISK_IMAGE 0x218
+#define HDR_RAMDISK_SIZE 0x21c
+#define HDR_HEAP_END_PTR 0x224
+#define HDR_CMD_LINE_PTR 0x228
+#define HDR_INITRD_ADDR_MAX 0x22c
+#define HDR_KERNEL_ALIGNMENT 0x230
+#define HDR_XLOADFLAGS 0x236
+#define HDR_CMDLINE_SIZE 0x238
+#define HDR_INIT_SIZE 0x260
+
+#define BP_ACPI_RSDP_ADDR 0x070
+#define BP_EXT_RAMDISK_IMAGE 0x0c0
+#define BP_EXT_RAMDISK_SIZE 0x0c4
+#define BP_EXT_CMD_LINE_PTR 0x0c8
+#define BP_E820_ENTRIES 0x1e8
+#define BP_E820_TABLE 0x2d0
+
+#define LOADED_HIGH 0x01
+#define CAN_USE_HEAP 0x80
+#define XLF_KERNEL_64 0x01
+
+#define HDR_MAX_END 0x290    /* the furthest a setup header we understand may end */
+
+/* The setup header's end, from the jump at 0x200; and the real-mode setup's length. */
+static inline size_t bz_hdr_end(const uint8_t *k) { return (size_t)HDR_JUMP + 2 + k[HDR_JUMP + 1]; }
+static inline size_t bz_setup_len(const uint8_t *k)
+{
+    return ((size_t)(k[HDR_SETUP_SECTS] ? k[HDR_SETUP_SECTS] : 4) + 1) * 512;
+}
+
 int boot_load_bzimage(struct guest_mem *mem, const struct boot_params_in *in,
                       struct boot_entry *entry, struct boot_image *img);
 int boot_load_elf(struct guest_mem *mem, const struct boot_params_in *in,

@@ -5,34 +5,6 @@
 
 #include <errno.h>
 
-#define HDR_SETUP_SECTS 0x1f1
-#define HDR_BOOT_FLAG 0x1fe
-#define HDR_JUMP 0x200
-#define HDR_MAGIC 0x202
-#define HDR_VERSION 0x206
-#define HDR_TYPE_OF_LOADER 0x210
-#define HDR_LOADFLAGS 0x211
-#define HDR_RAMDISK_IMAGE 0x218
-#define HDR_RAMDISK_SIZE 0x21c
-#define HDR_HEAP_END_PTR 0x224
-#define HDR_CMD_LINE_PTR 0x228
-#define HDR_INITRD_ADDR_MAX 0x22c
-#define HDR_KERNEL_ALIGNMENT 0x230
-#define HDR_XLOADFLAGS 0x236
-#define HDR_CMDLINE_SIZE 0x238
-#define HDR_INIT_SIZE 0x260
-
-#define BP_ACPI_RSDP_ADDR 0x070
-#define BP_EXT_RAMDISK_IMAGE 0x0c0
-#define BP_EXT_RAMDISK_SIZE 0x0c4
-#define BP_EXT_CMD_LINE_PTR 0x0c8
-#define BP_E820_ENTRIES 0x1e8
-#define BP_E820_TABLE 0x2d0
-
-#define LOADED_HIGH 0x01
-#define CAN_USE_HEAP 0x80
-#define XLF_KERNEL_64 0x01
-
 #define ZERO_PAGE_SIZE 4096
 
 /* Fills the zero page: setup header (copied from the image when there is
@@ -84,25 +56,8 @@ int boot_load_bzimage(struct guest_mem *mem, const struct boot_params_in *in,
 {
     const uint8_t *k = in->kernel;
     size_t len = in->kernel_len;
-    if (len < 0x1000)
-        return fail(ENOEXEC, "kernel: bzImage is truncated (%zu bytes)", len);
-    uint16_t version = rd16(k + HDR_VERSION);
-    if (version < 0x0206)
-        return fail(ENOEXEC, "kernel: boot protocol %u.%02u is too old (need 2.06 or later)",
-                    version >> 8, version & 0xff);
-    if (version >= 0x020c && !(rd16(k + HDR_XLOADFLAGS) & XLF_KERNEL_64))
-        return fail(ENOEXEC, "kernel: bzImage has no 64-bit entry point");
-    if (!(k[HDR_LOADFLAGS] & LOADED_HIGH))
-        return fail(ENOEXEC, "kernel: zImage (not loaded high) is not supported");
-
-    /* The setup header runs from 0x1f1 to the end given by the jump at 0x200. */
-    size_t hdr_end = (size_t)HDR_JUMP + 2 + k[HDR_JUMP + 1];
-    if (hdr_end > 0x290 || hdr_end < HDR_CMDLINE_SIZE + 4)
-        return fail(ENOEXEC, "kernel: bzImage setup header has a bad length");
-    unsigned setup_sects = k[HDR_SETUP_SECTS] ? k[HDR_SETUP_SECTS] : 4;
-    size_t setup_len = ((size_t)setup_sects + 1) * 512;
-    if (setup_len >= len)
-        return fail(ENOEXEC, "kernel: bzImage setup (%zu bytes) is longer than the file", setup_len);
+    uint16_t version = rd16(k + HDR_VERSION);    /* the header was checked by boot_probe() */
+    size_t hdr_end = bz_hdr_end(k), setup_len = bz_setup_len(k);
 
     const uint8_t *payload = k + setup_len;
     size_t payload_len = len - setup_len;

@@ -70,15 +70,8 @@ int boot_load_elf(struct guest_mem *mem, const struct boot_params_in *in,
 {
     const uint8_t *k = in->kernel;
     size_t len = in->kernel_len;
-    Elf64_Ehdr eh;
-    if (len < sizeof(eh))
-        return fail(ENOEXEC, "kernel: ELF header is truncated");
+    Elf64_Ehdr eh;    /* class, machine and type were checked by boot_probe() */
     memcpy(&eh, k, sizeof(eh));
-    if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
-        eh.e_machine != EM_X86_64)
-        return fail(ENOEXEC, "kernel: not an x86-64 ELF64 image");
-    if (eh.e_type != ET_EXEC)
-        return fail(ENOEXEC, "kernel: ELF image is not an executable");
     if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > 256 ||
         eh.e_phoff > len || (size_t)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff)
         return fail(ENOEXEC, "kernel: ELF program headers are out of the file");

@@ -297,8 +297,9 @@ static void vm_body(const struct args *a, struct json_object *b)
         json_object_object_add(b, "vcpus", *end ? json_object_new_string(arg_opt(a, "vcpus"))
                                                 : json_object_new_int64(n));
     }
-    if (arg_opt(a, "kernel") || arg_opt(a, "boot-volume")) {
+    if (arg_opt(a, "kernel") || arg_opt(a, "boot-volume") || arg_opt(a, "image")) {
         struct json_object *boot = json_object_new_object();
+        cli_add_str(boot, "image", arg_opt(a, "image"));
         cli_add_str(boot, "kernel", arg_opt(a, "kernel"));
         cli_add_str(boot, "initrd", arg_opt(a, "initrd"));
         cli_add_str(boot, "cmdline", arg_opt(a, "cmdline"));
@@ -449,9 +450,9 @@ static const struct verb vol_verbs[] = {
     { "resize", "POOL VOLUME SIZE [--no-wait]", "grow (or shrink) a volume", 3, 3, "", NW, vol_resize },
     { "delete", "POOL VOLUME [--no-wait]", "delete a volume", 2, 2, "", NW, vol_delete },
     { 0 } };
-#define VMOPTS "kernel,initrd,cmdline,boot-volume,vcpus,memory,engine,disks,nets,description"
-#define VMUSE "[--kernel FILE [--initrd FILE] [--cmdline TEXT] | --boot-volume POOL/VOL] [--vcpus N] [--memory SIZE]\n" \
-              "        [--engine auto|kvm|qemu] [--disks POOL/VOL,...] [--nets NETWORK,...] [--description TEXT]"
+#define VMOPTS "image,kernel,initrd,cmdline,boot-volume,vcpus,memory,engine,disks,nets,description"
+#define VMUSE "[--image IMAGE [--cmdline TEXT] | --kernel FILE [--initrd FILE] [--cmdline TEXT] | --boot-volume POOL/VOL]\n" \
+              "        [--vcpus N] [--memory SIZE] [--engine auto|kvm|qemu] [--disks POOL/VOL,...] [--nets NETWORK,...] [--description TEXT]"
 static const struct verb vm_verbs[] = {
     { "list", "", "list VMs", 0, 0, "", "", vm_list },
     { "show", "VM", "show a VM: configuration, state, NIC addresses", 1, 1, "", "", vm_show },
@@ -504,7 +505,7 @@ const struct noun nouns[] = {
     { "volume", "volumes in pools (disks, linked clones)", vol_verbs },
     { "vm", "virtual machines", vm_verbs },
     { "ct", "containers (OCI, from imported images)", ct_verbs },
-    { "image", "container images", image_verbs },
+    { "image", "images: OCI images for containers, boot images (kernel, initrd) for VMs", image_verbs },
     { "net", "networks (bridges with a subnet)", net_verbs },
     { "user", "users and their roles", user_verbs },
     { "token", "API tokens for programs", token_verbs },

@@ -10,7 +10,7 @@
 
 static const char *const ct_cols[] = { "name", "state", "image", "pid", "memory_mib", "cpus", "pids", "description",
                                        NULL };
-static const char *const image_cols[] = { "name", "config", NULL };
+static const char *const image_cols[] = { "name", "type", "config", NULL };
 
 static void ct_path(char *p, size_t len, const char *name, const char *verb)
 {
@@ -163,20 +163,46 @@ static int image_show(struct cli *c, const struct args *a)
     return cli_get(c, p, NULL);
 }
 
-static int image_import(struct cli *c, const struct args *a)
+/* A path on corrald's host: relative ones are made absolute here. */
+static int host_path(const char *opt, const char *in, struct json_object *body, const char *key)
 {
     char path[4096];
-    /* A path on corrald's host: relative ones are made absolute here. */
-    if (a->pos[1][0] == '/')
-        snprintf(path, sizeof(path), "%s", a->pos[1]);
-    else if (!realpath(a->pos[1], path)) {
-        fprintf(stderr, "corral: %s: no such file or directory\n", a->pos[1]);
+    if (!in)
+        return 0;
+    if (in[0] == '/')
+        snprintf(path, sizeof(path), "%s", in);
+    else if (!realpath(in, path)) {
+        fprintf(stderr, "corral: %s%s: no such file or directory\n", opt, in);
+        return EXIT_USAGE;
+    }
+    cli_add_str(body, key, path);
+    return 0;
+}
+
+static int image_import(struct cli *c, const struct args *a)
+{
+    bool vm = arg_opt(a, "kernel") != NULL;
+    if (vm == (a->npos == 2) || (!vm && (arg_opt(a, "initrd") || arg_opt(a, "cmdline")))) {
+        fprintf(stderr, "corral: image import NAME PATH (a container image) or NAME --kernel FILE [--initrd FILE] "
+                "[--cmdline TEXT] (a VM boot image)\n");
         return EXIT_USAGE;
     }
     struct json_object *b = json_object_new_object();
     cli_add_str(b, "name", a->pos[0]);
-    cli_add_str(b, "path", path);
-    int r = cli_change(c, a, "POST", V "/images", b, true);
+    int r;
+    if (vm) {
+        cli_add_str(b, "type", "vm");
+        cli_add_str(b, "cmdline", arg_opt(a, "cmdline"));
+        if (!(r = host_path("--kernel ", arg_opt(a, "kernel"), b, "kernel")))
+            r = host_path("--initrd ", arg_opt(a, "initrd"), b, "initrd");
+    } else {
+        r = host_path("", a->pos[1], b, "path");
+    }
+    if (r) {
+        json_object_put(b);
+        return r;
+    }
+    r = cli_change(c, a, "POST", V "/images", b, true);
     if (r == 0 && !arg_opt(a, "no-wait") && !c->json)
         printf("image %s imported\n", a->pos[0]);
     return r;
@@ -211,8 +237,10 @@ const struct verb ct_verbs[] = {
     { 0 } };
 const struct verb image_verbs[] = {
     { "list", "", "list images", 0, 0, "", "", image_list },
-    { "show", "NAME", "show an image: config digest and layers", 1, 1, "", "", image_show },
-    { "import", "NAME PATH [--no-wait]", "import an OCI layout (dir or tar) or docker-archive from this host", 2, 2,
-      "", NW, image_import },
-    { "delete", "NAME", "delete an image no container uses", 1, 1, "", "", image_delete },
+    { "show", "NAME", "show an image: a container image's config digest and layers, a VM image's files", 1, 1, "",
+      "", image_show },
+    { "import", "NAME PATH | NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--no-wait]",
+      "import a container image (an OCI layout, dir or tar, or a docker-archive) or a VM boot image (copies "
+      "of the files) from this host", 1, 2, "kernel,initrd,cmdline", NW, image_import },
+    { "delete", "NAME", "delete an image no container or VM uses", 1, 1, "", "", image_delete },
     { 0 } };

@@ -20,7 +20,7 @@
 static int kvm_argv(const struct vm_spec *s, const struct vm_handle *h, struct argv *a)
 {
     if (!s->kernel)
-        return fail(EINVAL, "the kvm engine boots a kernel: give boot.kernel (disk boot needs the qemu engine)");
+        return fail(EINVAL, "the kvm engine boots a kernel: give boot.kernel or boot.image (disk boot needs the qemu engine)");
     if (access("/dev/kvm", R_OK | W_OK) < 0)
         return fail(ENODEV, "the kvm engine needs /dev/kvm, which this host lacks: use engine qemu");
     argv_add(a, "%s", engine_bin(ENGINE_KVM));

@@ -236,6 +236,9 @@ int h_containers_create(struct server *s, struct req *r, struct resp *out)
         return api_error(out, E_BAD_FIELD, "cmd needs at least the program");
     if (env && (rc = ct_check_strings(env, "env", true, 256, out)))
         return rc;
+    if (!images_exists(s, image) && vmimage_find(s, image, NULL) == 0)
+        return api_error(out, E_BAD_FIELD, "image '%s' is a VM boot image: a container needs a container image",
+                         image);
     if (!images_exists(s, image))
         return api_error(out, E_BAD_FIELD, "no image '%s': import it first (POST /api/v1/images)", image);
     struct json_object *cfg = json_object_new_object();

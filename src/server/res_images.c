@@ -1,9 +1,11 @@
-/* Container images: the corral-oci library's content-addressed store
- * (oci.h, docs/oci-images.md) under STATE/images.  The store itself is the
- * record (images.json, under its own flock()), so there is no table: an
- * image's API name NAME is the store's "NAME:latest".  Imports are
- * operations locked per name ("images/NAME"); a refused archive leaves
- * nothing behind (the library stages and checks everything first). */
+/* Images, of two types sharing one namespace of names:
+ *  - "container": the corral-oci library's content-addressed store (oci.h,
+ *    docs/oci-images.md) under STATE/images.  The store itself is the record
+ *    (images.json, under its own flock()), so there is no table: an image's
+ *    API name NAME is the store's "NAME:latest";
+ *  - "vm": boot images (kernel, initrd, command line) in vmimages.c.
+ * Imports are operations locked per name ("images/NAME"); a refused import
+ * leaves nothing behind (both kinds stage and check everything first). */
 #include "server/server.h"
 
 #include <errno.h>
@@ -20,7 +22,8 @@
 
 struct import_job {
     char name[NAME_MAX_LEN + 1];
-    char path[1100];
+    char path[1100];             /* a container image's archive or layout; "" for a VM image */
+    struct vmimage_import vm;
     struct principal who;
 };
 
@@ -42,6 +45,7 @@ static struct json_object *image_view(const struct oci_image_info *i)
     size_t n = strlen(i->name);
     bool latest = n > 7 && !strcmp(i->name + n - 7, ":latest");
     json_object_object_add(o, "name", json_object_new_string_len(i->name, (int)(latest ? n - 7 : n)));
+    json_object_object_add(o, "type", json_object_new_string("container"));
     json_object_object_add(o, "config", json_object_new_string(i->config));
     for (char **l = i->layers; l && *l; l++)
         json_object_array_add(layers, json_object_new_string(*l));
@@ -49,7 +53,7 @@ static struct json_object *image_view(const struct oci_image_info *i)
     return o;
 }
 
-/* The image named NAME (API name), as its view; -ENOENT if absent. */
+/* The container image named NAME (API name), as its view; -ENOENT if absent. */
 static int find_image(struct server *s, const char *name, struct json_object **out)
 {
     struct oci_store st;
@@ -80,6 +84,12 @@ bool images_exists(struct server *s, const char *name)
     return true;
 }
 
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(json_str(*(struct json_object *const *)a, "name") ?: "",
+                  json_str(*(struct json_object *const *)b, "name") ?: "");
+}
+
 int h_images_list(struct server *s, struct req *r, struct resp *out)
 {
     (void)r;
@@ -94,6 +104,8 @@ int h_images_list(struct server *s, struct req *r, struct resp *out)
     for (size_t i = 0; i < n; i++)
         json_object_array_add(list, image_view(&v[i]));
     oci_image_info_free(v, n);
+    vmimages_list(s, list);
+    json_object_array_sort(list, by_name);
     return api_sync(out, 200, list);
 }
 
@@ -103,6 +115,8 @@ int h_image_get(struct server *s, struct req *r, struct resp *out)
         return api_error(out, E_BAD_NAME, "'%.64s' is not a valid image name " NAME_RULE, r->param[0]);
     struct json_object *o;
     int rc = find_image(s, r->param[0], &o);
+    if (rc == -ENOENT)
+        rc = vmimage_find(s, r->param[0], &o);
     if (rc == -ENOENT)
         return api_error(out, E_NOT_FOUND, "no image '%s'", r->param[0]);
     if (rc < 0)
@@ -116,10 +130,17 @@ static int import_run(struct server *s, struct op *op, void *arg)
     struct import_job *j = arg;
     struct oci_store st;
     char name[NAME_MAX_LEN + 8];
+    if (!*j->path)
+        return vmimage_import(s, op, &j->vm);
     images_store(s, &st);
     store_name(j->name, name);
     op_progress(op, 10);
-    return oci_image_import(&st, j->path, name, NULL);
+    int r = oci_image_import(&st, j->path, name, NULL);
+    if (r == 0 && vmimage_find(s, j->name, NULL) == 0) {    /* a VM image took the name meanwhile */
+        oci_image_remove(&st, name);
+        r = fail(EEXIST, "a VM image named '%s' was imported meanwhile", j->name);
+    }
+    return r;
 }
 
 static void import_done(struct server *s, struct op *op, void *arg, int result)
@@ -129,20 +150,55 @@ static void import_done(struct server *s, struct op *op, void *arg, int result)
     if (result < 0)
         return;
     struct json_object *d = json_object_new_object();
-    json_object_object_add(d, "path", json_object_new_string(j->path));
+    if (*j->path) {
+        json_object_object_add(d, "path", json_object_new_string(j->path));
+    } else {
+        json_object_object_add(d, "type", json_object_new_string("vm"));
+        json_object_object_add(d, "kernel", json_object_new_string(j->vm.kernel));
+        json_object_object_add(d, "initrd", *j->vm.initrd ? json_object_new_string(j->vm.initrd) : NULL);
+    }
     server_changed(s, &j->who, "image.import", j->name, d);
     json_object_put(d);
 }
 
-int h_images_import(struct server *s, struct req *r, struct resp *out)
+/* 0 if NAME is free for a new image of either type, else a 4xx. */
+static int check_new_name(struct server *s, const char *name, struct resp *out)
 {
-    const char *name = NULL, *path = NULL;
-    const struct field f[] = { { "name", F_STRING, true, &name, NULL }, { "path", F_STRING, true, &path, NULL } };
+    if (!name_valid(name))
+        return api_error(out, E_BAD_NAME, "'%.64s' is not a valid image name " NAME_RULE, name);
+    if (images_exists(s, name) || vmimage_find(s, name, NULL) == 0)
+        return api_error(out, E_EXISTS, "image '%s' already exists: delete it first", name);
+    return 0;
+}
+
+/* A VM image's files and command line, checked, into j->vm. */
+static int vm_import_args(struct req *r, struct import_job *j, struct resp *out)
+{
+    const char *kernel = NULL, *initrd = NULL, *cmdline = "", *type;
+    const struct field f[] = {
+        { "name", F_STRING, true, &type, NULL }, { "type", F_STRING, true, &type, NULL },
+        { "kernel", F_STRING, true, &kernel, NULL }, { "initrd", F_STRING, false, &initrd, NULL },
+        { "cmdline", F_STRING, false, &cmdline, NULL },
+    };
+    int rc = api_fields(r, f, ARRAY_SIZE(f), out);
+    if (rc || (rc = vmimage_check_kernel(kernel, out)) || (initrd && (rc = boot_file_check("initrd", initrd, out))) ||
+        (rc = boot_cmdline_check("cmdline", cmdline, out)))
+        return rc;
+    snprintf(j->vm.kernel, sizeof(j->vm.kernel), "%s", kernel);
+    snprintf(j->vm.initrd, sizeof(j->vm.initrd), "%s", initrd ?: "");
+    snprintf(j->vm.cmdline, sizeof(j->vm.cmdline), "%s", cmdline);
+    return 0;
+}
+
+/* A container image's archive or layout, checked, into j->path. */
+static int ct_import_args(struct req *r, struct import_job *j, struct resp *out)
+{
+    const char *path = NULL, *str;
+    const struct field f[] = { { "name", F_STRING, true, &str, NULL }, { "type", F_STRING, false, &str, NULL },
+                               { "path", F_STRING, true, &path, NULL } };
     int rc = api_fields(r, f, ARRAY_SIZE(f), out);
     if (rc)
         return rc;
-    if (!name_valid(name))
-        return api_error(out, E_BAD_NAME, "'%.64s' is not a valid image name " NAME_RULE, name);
     struct stat sb;
     if (!path_valid(path))
         return api_error(out, E_BAD_FIELD, "path must be an absolute path of at most 1024 bytes without '.', "
@@ -150,13 +206,26 @@ int h_images_import(struct server *s, struct req *r, struct resp *out)
     if (stat(path, &sb) < 0 || !(S_ISDIR(sb.st_mode) || S_ISREG(sb.st_mode)))
         return api_error(out, E_BAD_FIELD, "path %s is not an OCI layout directory or an archive file on the "
                          "host", path);
-    if (images_exists(s, name))
-        return api_error(out, E_EXISTS, "image '%s' already exists: delete it first", name);
+    snprintf(j->path, sizeof(j->path), "%s", path);
+    return 0;
+}
+
+int h_images_import(struct server *s, struct req *r, struct resp *out)
+{
+    const char *name = json_str(r->json, "name"), *type = json_str(r->json, "type") ?: "container";
+    if (strcmp(type, "container") && strcmp(type, "vm"))
+        return api_error(out, E_BAD_FIELD, "type is \"container\" (an OCI image: give path) or \"vm\" (a boot "
+                         "image: give kernel, and optionally initrd and cmdline)");
     struct import_job *j = calloc(1, sizeof(*j));
     if (!j)
         return api_error(out, E_INTERNAL, "out of memory");
+    int rc = strcmp(type, "vm") ? ct_import_args(r, j, out) : vm_import_args(r, j, out);
+    if (rc || (rc = check_new_name(s, name, out))) {
+        free(j);
+        return rc;
+    }
     snprintf(j->name, sizeof(j->name), "%s", name);
-    snprintf(j->path, sizeof(j->path), "%s", path);
+    snprintf(j->vm.name, sizeof(j->vm.name), "%s", name);
     j->who = r->who;
     char lock[80], url[128];
     snprintf(lock, sizeof(lock), "images/%s", name);
@@ -179,6 +248,16 @@ int h_image_delete(struct server *s, struct req *r, struct resp *out)
     if (ops_busy(s, key, holder, sizeof(holder)))
         return api_error(out, E_BUSY, "operation %s is importing image '%s': wait for it and retry", holder,
                          r->param[0]);
+    if (vmimage_find(s, r->param[0], NULL) == 0) {
+        if (vms_using_image(s, r->param[0], user, sizeof(user)))
+            return api_error(out, E_CONFLICT, "VM '%s' boots image '%s': give it another boot first", user,
+                             r->param[0]);
+        int rc = vmimage_remove(s, r->param[0]);
+        if (rc < 0)
+            return api_errno(out, rc);
+        server_changed(s, &r->who, "image.delete", r->param[0], NULL);
+        return api_sync(out, 200, NULL);
+    }
     if (!images_exists(s, r->param[0]))
         return api_error(out, E_NOT_FOUND, "no image '%s'", r->param[0]);
     if (containers_using_image(s, r->param[0], user, sizeof(user)))

@@ -30,7 +30,6 @@
 
 #define VM_COLS "id, name, tag, config, description, state, engine, pid, pid_start, control, console, created"
 #define NAME_RULE "(^[a-z0-9][a-z0-9-]{0,62}$)"
-#define MAX_FILE_SIZE (1ULL << 30)
 
 const struct principal principal_corrald = { .kind = AUTH_PEER, .role = ROLE_ADMIN, .name = "corrald" };
 
@@ -128,20 +127,6 @@ int h_vm_get(struct server *s, struct req *r, struct resp *out)
 
 /* ---- configuration ------------------------------------------------------------ */
 
-static int check_file(const char *what, const char *path, struct resp *out)
-{
-    if (!path_valid(path) || strchr(path, ','))
-        return api_error(out, E_BAD_FIELD, "boot.%s must be an absolute path of at most 1024 bytes without '.', "
-                         "'..', empty components or ','", what);
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-        return api_error(out, E_BAD_FIELD, "boot.%s %s is not a readable regular file", what, path);
-    if ((uint64_t)st.st_size > MAX_FILE_SIZE || st.st_size == 0)
-        return api_error(out, E_BAD_FIELD, "boot.%s %s is empty or larger than 1 GiB", what, path);
-    return 0;
-}
-
 /* "POOL/VOLUME" -> its file and format; 0 or a 4xx. */
 static int volume_file(struct server *s, const char *ref, char *path, size_t len, char format[8], struct resp *out)
 {
@@ -194,32 +179,46 @@ bool vms_using_volume(struct server *s, const char *pool, const char *volume, ch
     return volume_taken(s, ref, "", vm, len);
 }
 
-static int check_boot(struct json_object *boot, struct json_object *disks, struct resp *out)
+bool vms_using_image(struct server *s, const char *image, char *vm, size_t len)
 {
-    const char *kernel = NULL, *initrd = NULL, *cmdline = NULL, *volume = NULL;
+    struct json_object *row = NULL;
+    bool used = db_row(s->db, &row, "SELECT name FROM vms WHERE json_extract(config, '$.boot.image') = ? "
+                       "ORDER BY name LIMIT 1", "s", image) == 0;
+    if (used)
+        snprintf(vm, len, "%s", json_str(row, "name"));
+    json_object_put(row);
+    return used;
+}
+
+/* boot: {kernel, initrd?, cmdline?} | {image, cmdline?} | {volume}. */
+static int check_boot(struct server *s, struct json_object *boot, struct json_object *disks, struct resp *out)
+{
+    const char *kernel = NULL, *initrd = NULL, *cmdline = NULL, *volume = NULL, *image = NULL;
     const struct field f[] = {
         { "kernel", F_STRING, false, &kernel, NULL }, { "initrd", F_STRING, false, &initrd, NULL },
         { "cmdline", F_STRING, false, &cmdline, NULL }, { "volume", F_STRING, false, &volume, NULL },
+        { "image", F_STRING, false, &image, NULL },
     };
     int rc = sub_fields(boot, f, ARRAY_SIZE(f), out);
     if (rc)
         return rc;
-    if (!kernel == !volume)
-        return api_error(out, E_BAD_FIELD, "boot needs either 'kernel' (with optional 'initrd' and 'cmdline') "
-                         "or 'volume' (\"POOL/VOLUME\" to boot from)");
+    if (!kernel + !volume + !image != 2)
+        return api_error(out, E_BAD_FIELD, "boot needs one of 'image' (a VM image, with an optional 'cmdline' "
+                         "replacing its own), 'kernel' (a host path, with optional 'initrd' and 'cmdline') or "
+                         "'volume' (\"POOL/VOLUME\" to boot from)");
     if (volume && (initrd || cmdline))
         return api_error(out, E_BAD_FIELD, "boot.initrd and boot.cmdline go with boot.kernel, not boot.volume");
-    if (kernel && (rc = check_file("kernel", kernel, out)))
+    if (image && initrd)
+        return api_error(out, E_BAD_FIELD, "boot.initrd goes with boot.kernel; a VM image brings its own");
+    if (image && vmimage_find(s, image, NULL) < 0)
+        return api_error(out, E_BAD_FIELD, "boot.image: no VM image '%.64s' (GET /api/v1/images lists them)",
+                         image);
+    if (kernel && (rc = boot_file_check("boot.kernel", kernel, out)))
         return rc;
-    if (initrd && (rc = check_file("initrd", initrd, out)))
+    if (initrd && (rc = boot_file_check("boot.initrd", initrd, out)))
         return rc;
-    if (cmdline) {
-        if (strlen(cmdline) > 2048)
-            return api_error(out, E_BAD_FIELD, "boot.cmdline is longer than 2048 bytes");
-        for (const char *p = cmdline; *p; p++)
-            if (*p < ' ' || *p > '~')
-                return api_error(out, E_BAD_FIELD, "boot.cmdline must be printable ASCII");
-    }
+    if (cmdline && (rc = boot_cmdline_check("boot.cmdline", cmdline, out)))
+        return rc;
     if (volume) {    /* the boot volume is the first disk */
         size_t n = json_object_array_length(disks);
         if (!n || strcmp(json_object_get_string(json_object_array_get_idx(disks, 0)) ?: "", volume)) {
@@ -324,7 +323,7 @@ static int check_config(struct server *s, struct json_object *cfg, const char *s
         json_object_object_add(cfg, "disks", disks = json_object_new_array());
     if (!nics)
         json_object_object_add(cfg, "nics", nics = json_object_new_array());
-    if ((rc = check_boot(boot, disks, out)) || (rc = check_disks(s, disks, self, out)))
+    if ((rc = check_boot(s, boot, disks, out)) || (rc = check_disks(s, disks, self, out)))
         return rc;
     return check_nics(s, nics, self, out);
 }
@@ -566,6 +565,7 @@ static int vm_start(struct server *s, struct json_object *row)
         return fail(ENOMEM, "out of memory");
     }
     char dir[1200];
+    struct vmimage_files img;
     struct vm_handle h;
     struct json_object *boot = json_object_object_get(cfg, "boot"), *disks = json_object_object_get(cfg, "disks");
     int r = 0;
@@ -579,6 +579,12 @@ static int vm_start(struct server *s, struct json_object *row)
         spec->kernel = json_str(boot, "kernel");
         spec->initrd = json_str(boot, "initrd");
         spec->cmdline = json_str(boot, "cmdline");
+        if (json_str(boot, "image") && (r = vmimage_boot(s, json_str(boot, "image"), &img)) == 0) {
+            spec->kernel = img.kernel;
+            spec->initrd = *img.initrd ? img.initrd : NULL;
+            if (!spec->cmdline)
+                spec->cmdline = img.cmdline;
+        }
         spec->uid = VM_ENGINE_UID(jint(row, "id"));
         run_dir(s, row, dir, sizeof(dir));
         spec->dir = dir;

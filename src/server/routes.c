@@ -47,11 +47,11 @@ const struct route routes[] = {
     { "POST", VM "/restart", ROLE_OPERATOR, h_vm_restart, "Shut down (forced after the timeout) and start (async)" },
     { "GET", VM "/console", ROLE_OPERATOR, h_vm_console, "The VM's serial console (WebSocket)" },
 
-    { "GET", V "/images", ROLE_AUDITOR, h_images_list, "List container images" },
+    { "GET", V "/images", ROLE_AUDITOR, h_images_list, "List images (container and VM)" },
     { "POST", V "/images", ROLE_ADMIN, h_images_import,
-      "Import an OCI layout or docker-archive from a host path (async)" },
+      "Import a container image or a VM boot image from host paths (async)" },
     { "GET", V "/images/{image}", ROLE_AUDITOR, h_image_get, "Get an image" },
-    { "DELETE", V "/images/{image}", ROLE_ADMIN, h_image_delete, "Delete an image no container uses" },
+    { "DELETE", V "/images/{image}", ROLE_ADMIN, h_image_delete, "Delete an image no container or VM uses" },
 
     { "GET", V "/containers", ROLE_AUDITOR, h_containers_list, "List containers" },
     { "POST", V "/containers", ROLE_OPERATOR, h_containers_create, "Create a container from an image (stopped)" },

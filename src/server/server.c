@@ -49,6 +49,10 @@ int server_open(const struct server_config *cfg, struct server **out)
         r = fail(ENOMEM, "out of memory");
     if (r == 0)
         r = make_dir(s->cts_dir, 0700);
+    if (r == 0 && asprintf(&s->vmimages_dir, "%s/vm-images", cfg->state_dir) < 0)
+        r = fail(ENOMEM, "out of memory");
+    if (r == 0 && (r = make_dir(s->vmimages_dir, 0700)) == 0)
+        r = vmimages_open(s);
     /* VM sockets live in vms/ID/: they must fit a Unix socket address. */
     if (r == 0 && strlen(s->vms_dir) > 80)
         r = fail(ENAMETOOLONG, "--state-dir %s is too long for the VMs' Unix sockets (at most 76 bytes)",
@@ -110,6 +114,7 @@ void server_close(struct server *s)
     free(s->pools_dir);
     free(s->vms_dir);
     free(s->images_dir);
+    free(s->vmimages_dir);
     free(s->cts_dir);
     free(s);
 }

@@ -209,6 +209,7 @@ struct server {
     struct vm_watch *vm_watch;
     char *images_dir;            /* state_dir/images: the OCI image store */
     char *cts_dir;               /* state_dir/containers: bundles, and oci/ (the runtime's state) */
+    char *vmimages_dir;          /* state_dir/vm-images: VM boot images (vmimages.c) */
 };
 
 /* The principal of changes corrald makes by itself (a guest powered off). */
@@ -421,6 +422,41 @@ bool containers_using_image(struct server *s, const char *image, char *ct, size_
 struct oci_store;
 void images_store(struct server *s, struct oci_store *st);
 bool images_exists(struct server *s, const char *name);
+
+/* ---- vmimages.c: VM boot images (kernel, initrd, command line) ---------- */
+
+#define VMIMAGE_PATH_MAX 1200
+#define BOOT_CMDLINE_LEN 2048
+/* 400 unless PATH is an absolute path to a readable regular file of 1 byte
+ * to 1 GiB; FIELD names it in the message ("boot.kernel"). */
+int boot_file_check(const char *field, const char *path, struct resp *out);
+/* 400 unless CMDLINE is printable ASCII of at most BOOT_CMDLINE_LEN bytes. */
+int boot_cmdline_check(const char *field, const char *cmdline, struct resp *out);
+/* boot_file_check, and 400 unless the file is a kernel corral can boot. */
+int vmimage_check_kernel(const char *path, struct resp *out);
+/* Creates nothing; removes what an interrupted import left.  At start. */
+int vmimages_open(struct server *s);
+/* Image NAME's view (view NULL: whether it exists), or -ENOENT. */
+int vmimage_find(struct server *s, const char *name, struct json_object **view);
+/* Appends every VM image's view to LIST. */
+void vmimages_list(struct server *s, struct json_object *list);
+struct vmimage_import {
+    char name[NAME_MAX_LEN + 1];
+    char kernel[VMIMAGE_PATH_MAX], initrd[VMIMAGE_PATH_MAX];   /* host paths; initrd "" for none */
+    char cmdline[BOOT_CMDLINE_LEN + 1];
+};
+/* An import operation's work: copies and checks the files, then the image
+ * appears whole.  0 or a negative errno with a message. */
+int vmimage_import(struct server *s, struct op *op, const struct vmimage_import *im);
+int vmimage_remove(struct server *s, const char *name);
+/* What a VM booting image NAME gets: the files' paths and the command line. */
+struct vmimage_files {
+    char kernel[VMIMAGE_PATH_MAX], initrd[VMIMAGE_PATH_MAX];  /* initrd "" for none */
+    char cmdline[BOOT_CMDLINE_LEN + 1];
+};
+int vmimage_boot(struct server *s, const char *name, struct vmimage_files *f);
+/* A VM booting image NAME, into vm (res_vms.c). */
+bool vms_using_image(struct server *s, const char *image, char *vm, size_t len);
 /* 200 with the rows `sql` selects (no parameters), each as view() shows it. */
 int api_list(struct server *s, struct resp *out, const char *sql,
              struct json_object *(*view)(struct json_object *row, char etag[24]));

@@ -73,6 +73,18 @@ sock POST /api/v1/images "{\"name\":\"junk\",\"path\":\"$T/junk.tar\"}" >/dev/nu
 check "a junk archive: the import operation fails" test "$(wait_op)" = failure
 check "...and leaves no image" test "$(sock GET /api/v1/images/junk)" = 404
 check "corral image list shows busybox" bash -c "CLI() { '$B/corral' --socket '$SOCK' \"\$@\"; }; CLI image list | grep -q '^busybox '"
+# VM boot images share the names: the project's PVH test guest as a kernel.
+GUEST=$B/tests/guests/guest-serial.pvh.elf
+s=$(sock POST /api/v1/images "{\"name\":\"busybox\",\"type\":\"vm\",\"kernel\":\"$GUEST\"}")
+check "a VM image named like a container image: 409 already_exists" test "$s:$(code)" = 409:already_exists
+s=$(sock POST /api/v1/images "{\"name\":\"pvh\",\"type\":\"vm\",\"kernel\":\"$GUEST\"}")
+check "a VM image (the PVH test guest) imports" test "$s:$(wait_op)" = 202:success
+check "...listed with the container image, each with its type (ELF64 kernel, no initrd)" bash -c "[ $(sock GET /api/v1/images) = 200 ] && jq -e '[.metadata[] | .name + \":\" + .type] == [\"busybox:container\", \"pvh:vm\"] and (.metadata[1] | .kernel.format == \"ELF64\" and .initrd == null)' '$T/body'"
+s=$(sock POST /api/v1/images "{\"name\":\"pvh\",\"path\":\"$T/bb.tar\"}")
+check "a container image named like a VM image: 409 already_exists" test "$s:$(code)" = 409:already_exists
+s=$(sock POST /api/v1/containers '{"name":"cx","image":"pvh"}')
+check "a container from a VM image: 400 saying so" bash -c "[ $s:$(code) = 400:bad_field ] && grep -q 'is a VM boot image' '$T/body'"
+check "deleting the unused VM image" test "$(sock DELETE /api/v1/images/pvh)" = 200
 
 sock POST /api/v1/users "{\"name\":\"op1\",\"role\":\"operator\",\"password\":\"$PW\"}" >/dev/null
 sock POST /api/v1/users "{\"name\":\"aud1\",\"role\":\"auditor\",\"password\":\"$PW\"}" >/dev/null

@@ -107,10 +107,32 @@ t4 400 "a multicast MAC" POST /api/v1/vms "$(vm x1 ',"nics":[{"network":"n1","ma
 t4 400 "nine disks" POST /api/v1/vms "$(vm x1 ',"disks":["p1/d1","p1/d1","p1/d1","p1/d1","p1/d1","p1/d1","p1/d1","p1/d1","p1/d1"]')"
 t4 404 "an unknown VM" GET /api/v1/vms/nope
 
+# ---- VM images: the guest's kernel, initrd and command line imported once ----------------
+check "corral image import shell --kernel --initrd --cmdline (a VM boot image)" \
+  CLI image import shell --kernel "$KERN" --initrd "$T/shell.cpio" --cmdline "console=ttyS0 quiet"
+sock GET /api/v1/images/shell >/dev/null
+check "GET /images/shell: type vm, a bzImage, the files' sizes and SHA-256s, the command line" \
+  jq -e --arg ks "$(sha256sum <"$KERN" | cut -c1-64)" --arg is "$(sha256sum <"$T/shell.cpio" | cut -c1-64)" \
+  ".metadata | .type == \"vm\" and .kernel.format == \"bzImage\" and .kernel.sha256 == \$ks and .kernel.size == $(stat -c %s "$KERN") and .initrd.sha256 == \$is and .cmdline == \"console=ttyS0 quiet\"" "$T/body"
+check "...the image holds copies of the files, in the state dir" cmp "$KERN" "$T/state/vm-images/shell/kernel"
+check "corral image list shows it with its type" bash -c "CORRAL_SOCKET='$SOCK' '$B/corral' image list | grep -q '^shell  *vm '"
+t4 409 "importing a second image named shell" POST /api/v1/images "{\"name\":\"shell\",\"type\":\"vm\",\"kernel\":\"$KERN\"}"
+t4 400 "a VM image whose kernel is not a kernel" POST /api/v1/images '{"name":"k2","type":"vm","kernel":"/etc/passwd"}'
+check "...the error says what a kernel must be" grep -q "not a bzImage or ELF64 image" "$T/body"
+t4 400 "a VM image without a kernel" POST /api/v1/images '{"name":"k2","type":"vm","initrd":"/etc/passwd"}'
+t4 400 "a VM image with a container image's path" POST /api/v1/images "{\"name\":\"k2\",\"type\":\"vm\",\"kernel\":\"$KERN\",\"path\":\"/tmp\"}"
+t4 400 "an image of an unknown type" POST /api/v1/images '{"name":"k2","type":"iso","path":"/tmp"}'
+t4 400 "a VM image whose initrd does not exist" POST /api/v1/images "{\"name\":\"k2\",\"type\":\"vm\",\"kernel\":\"$KERN\",\"initrd\":\"/nonexistent\"}"
+check "...none of them left a directory behind" test "$(ls -A "$T/state/vm-images")" = shell
+t4 400 "a VM booting an image that does not exist" POST /api/v1/vms '{"name":"x1","boot":{"image":"nope"}}'
+t4 400 "a VM booting an image with its own initrd" POST /api/v1/vms "{\"name\":\"x1\",\"boot\":{\"image\":\"shell\",\"initrd\":\"$T/shell.cpio\"}}"
+t4 400 "a VM booting both an image and a kernel" POST /api/v1/vms "{\"name\":\"x1\",\"boot\":{\"image\":\"shell\",\"kernel\":\"$KERN\"}}"
+
 # ---- create, start, console ------------------------------------------------------------
 T0=$(date +%s%N)
-s=$(sock POST /api/v1/vms "$(vm vm1 ',"engine":"qemu","memory":"256M","disks":["p1/d1"],"nics":[{"network":"n1","address":"10.213.1.2"}]')")
-check "POST /vms creates vm1 (201, stopped)" test "$s:$(jq -r .metadata.state "$T/body")" = 201:stopped
+s=$(sock POST /api/v1/vms '{"name":"vm1","engine":"qemu","memory":"256M","boot":{"image":"shell"},"disks":["p1/d1"],"nics":[{"network":"n1","address":"10.213.1.2"}]}')
+check "POST /vms creates vm1 booting image shell (201, stopped)" test "$s:$(jq -r .metadata.state "$T/body")" = 201:stopped
+t4 409 "deleting the image vm1 boots" DELETE /api/v1/images/shell
 t4 409 "a second VM on the same disk" POST /api/v1/vms "$(vm x2 ',"disks":["p1/d1"]')"
 t4 409 "a second VM with the same address" POST /api/v1/vms "$(vm x2 ',"nics":[{"network":"n1","address":"10.213.1.2"}]')"
 check "a volume a VM uses cannot be deleted (exit 1)" bash -c "! CORRAL_SOCKET='$SOCK' '$B/corral' volume delete p1 d1"
@@ -193,7 +215,9 @@ VPID=$(vmj vm1 .pid)
 kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=
 sleep 1
 check "after kill -9 of corrald the VM still runs" kill -0 "$VPID"
+mkdir "$T/state/vm-images/.import-x1"; echo half >"$T/state/vm-images/.import-x1/kernel"    # an import it was killed in
 if start; then ok "corrald restarts"; else nok "corrald restarts" "$(tail -5 "$T/log")"; fi
+check "...and removes the unfinished import a killed corrald left" test ! -e "$T/state/vm-images/.import-x1"
 check "it re-adopted the VM (same pid, running)" test "$(vmj vm1 .pid):$(vmj vm1 .state)" = "$VPID:running"
 check "...and says so in its log" grep -q "VM vm1: re-adopted its qemu engine (pid $VPID" "$T/log"
 check "the re-adopted VM's console answers" console vm1 'echo ADOPT-$((6*7))' 'ADOPT-42'
@@ -226,6 +250,8 @@ fi
 # ---- delete --------------------------------------------------------------------------------------------
 check "corral vm delete vm1" CLI vm delete vm1
 t4 404 "vm1 is gone" GET /api/v1/vms/vm1
+check "corral image delete shell, once no VM boots it" CLI image delete shell
+check "...its files are gone" test ! -e "$T/state/vm-images/shell"
 check "corral net delete n1 removes its bridge" bash -c "CORRAL_SOCKET='$SOCK' '$B/corral' net delete n1 && ! ip link show $BR1"
 check "corral vm --help and net --help" bash -c "'$B/corral' vm --help | grep -q console && '$B/corral' net --help | grep -q subnet"
 kill -TERM "$PID"; wait "$PID"; rc=$?; PID=

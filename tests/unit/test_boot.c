@@ -580,6 +580,29 @@ static void test_not_a_kernel(void **state)
     assert_string_equal(err_msg(), "kernel: not a bzImage or ELF64 image");
 }
 
+/* boot_probe() on a file's first 4 KiB, as corrald checks an imported kernel. */
+static void test_probe_head(void **state)
+{
+    (void)state;
+    enum boot_kind kind = BOOT_PVH;
+    uint8_t *k = make_bzimage();
+    assert_int_equal(boot_probe(k, 0x1000, 64 * MiB, &kind), 0);
+    assert_int_equal(kind, BOOT_BZIMAGE);
+    k[0x1f1] = 200;    /* setup of 201 sectors: past a file of 64 KiB, not of 64 MiB */
+    assert_int_equal(boot_probe(k, 0x1000, 64 * MiB, &kind), 0);
+    assert_int_equal(boot_probe(k, 0x1000, 64 * KiB, &kind), -ENOEXEC);
+    assert_non_null(strstr(err_msg(), "longer than the file"));
+    assert_int_equal(boot_probe(k, 0x1000, 0x800, &kind), -ENOEXEC);    /* size caps the head */
+    assert_non_null(strstr(err_msg(), "truncated"));
+    free(k);
+    k = make_elf(true);
+    assert_int_equal(boot_probe(k, 0x1000, 1 * MiB, &kind), 0);
+    assert_int_equal(kind, BOOT_ELF64);
+    assert_int_equal(boot_probe(k, 0x1000, 16, &kind), -ENOEXEC);
+    assert_non_null(strstr(err_msg(), "ELF header is truncated"));
+    free(k);
+}
+
 static void test_ncpus(void **state)
 {
     struct fixture *f = *state;
@@ -639,6 +662,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_elf_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_kernel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ncpus, setup, teardown),
+        cmocka_unit_test(test_probe_head),
         cmocka_unit_test(test_small_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

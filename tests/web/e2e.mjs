@@ -102,7 +102,20 @@ try {
   });
   await shot('networks');
 
-  // ---- a VM ------------------------------------------------------------------------
+  // ---- a VM image, and a VM booting it --------------------------------------------------
+  const haveVmImage = env.CORRAL_KERNEL ? await step('the admin imports a VM image (kernel, initrd, command line) in the Images view', async () => {
+    await nav('Images');
+    await page.locator('[data-action=create-vm-images]').click();
+    const d = page.getByRole('dialog');
+    await d.getByLabel('Name').fill('shell');
+    await d.getByLabel('Kernel on the host').fill(env.CORRAL_KERNEL);
+    await d.getByLabel('Initrd on the host').fill(env.CORRAL_INITRD);
+    await d.getByLabel('Command line').fill('console=ttyS0 quiet');
+    await d.getByRole('button', { name: 'Import', exact: true }).click();
+    await page.locator('[data-image=shell]').waitFor({ timeout: 60000 });
+    await d.waitFor({ state: 'detached', timeout: T });
+    return (await page.getByRole('cell', { name: /^bzImage / }).count()) === 1;
+  }) : (skip('the admin imports a VM image', 'no kernel/qemu'), false);
   await nav('VMs');
   await page.locator('[data-action=create-vm]').click();
   await page.getByLabel('Name', { exact: true }).fill('Bad_Name');
@@ -113,17 +126,22 @@ try {
   await page.getByLabel('Description').fill(XSS);
   await page.getByLabel('Memory').fill('256M');
   await page.getByLabel('Engine').selectOption('qemu');
-  await page.getByLabel('Kernel').fill(env.CORRAL_KERNEL || '/boot/nonexistent');
-  await page.getByLabel('Initrd').fill(env.CORRAL_KERNEL ? env.CORRAL_INITRD : '');
-  await page.getByLabel('Command line').fill('console=ttyS0 quiet');
+  if (haveVmImage) {
+    await page.getByLabel('Boot from').selectOption('image');
+    await page.getByRole('dialog').getByLabel('Image').selectOption('shell');
+  } else {
+    await page.getByLabel('Boot from').selectOption('kernel');
+    await page.getByLabel('Kernel').fill('/boot/nonexistent');
+    await page.getByLabel('Command line').fill('console=ttyS0 quiet');
+  }
   await page.getByLabel('Networks').selectOption('web1');
   await shot('vm-create');
   await page.getByRole('dialog').getByRole('button', { name: 'Create', exact: true }).click();
-  const haveVm = env.CORRAL_KERNEL ? await step('the admin creates a VM (stopped)', async () => {
+  const haveVm = haveVmImage ? await step('the admin creates a VM booting that image (stopped)', async () => {
     await page.locator('[data-vm-state=vm1]', { hasText: 'stopped' }).waitFor({ timeout: T });
     return true;
   }) : (skip('the admin creates a VM', 'no kernel/qemu'), false);
-  if (!env.CORRAL_KERNEL) await page.keyboard.press('Escape');
+  if (!haveVmImage) await page.keyboard.press('Escape');
   await step(`the XSS description renders as text, no alert (${XSS})`, async () => {
     if (haveVm) await page.locator('.desc', { hasText: XSS }).first().waitFor({ timeout: T });
     return (await page.locator('img[src=x]').count()) === 0 && dialogs.length === 0;
@@ -284,12 +302,22 @@ try {
       if ((await api('POST', '/containers', { name: 'ct2', image: 'busybox' })) !== 201) return false;
       await nav('Images');
       await page.locator('[data-image=busybox]').waitFor({ timeout: T });
-      await page.locator('[data-action=delete]').click();
+      await page.locator('tr', { has: page.locator('[data-image=busybox]') }).locator('[data-action=delete]').click();
       await confirm('Delete');
       await page.locator('.notice.error', { hasText: "container 'ct2' uses image 'busybox'" }).waitFor({ timeout: T });
       return (await page.locator('.notice.error', { hasText: '409' }).count()) === 1;
     }],
   ]);
+  if (haveVm) {
+    await step('deleting the VM image vm1 boots shows the server\'s 409 message', async () => {
+      await nav('Images');
+      await page.locator('tr', { has: page.locator('[data-image=shell]') }).locator('[data-action=delete]').click();
+      await confirm('Delete');
+      await page.locator('.notice.error', { hasText: "VM 'vm1' boots image 'shell'" }).waitFor({ timeout: T });
+      await shot('images-vm');
+      return (await api('GET', '/images/shell')) === 200;
+    });
+  } else skip('deleting the VM image a VM boots', 'no VM');
 
   // ---- the other views -----------------------------------------------------------------
   await nav('Storage');

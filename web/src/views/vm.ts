@@ -40,7 +40,7 @@ export function vmView(main: HTMLElement, params: string[]): () => void {
               h('dt', {}, 'vCPUs'), h('dd', {}, String(vm.vcpus)),
               h('dt', {}, 'Memory'), h('dd', {}, bytes(vm.memory)),
               h('dt', {}, 'Engine'), h('dd', {}, `${vm.engine}${vm.running_engine ? ` (running on ${vm.running_engine})` : ''}`),
-              h('dt', {}, 'Boot'), h('dd', {}, boot.volume ? `volume ${boot.volume}` : `kernel ${boot.kernel ?? ''}`),
+              h('dt', {}, 'Boot'), h('dd', {}, boot.volume ? `volume ${boot.volume}` : boot.image ? `image ${boot.image}` : `kernel ${boot.kernel ?? ''}`),
               boot.initrd ? [h('dt', {}, 'Initrd'), h('dd', {}, boot.initrd)] : null,
               boot.cmdline ? [h('dt', {}, 'Command line'), h('dd', {}, h('code', {}, boot.cmdline))] : null,
               h('dt', {}, 'PID'), h('dd', {}, vm.pid ? String(vm.pid) : '—'),

@@ -101,29 +101,40 @@ function createDialog(done: () => void): void {
     const vcpus = h('input', { name: 'vcpus', type: 'number', min: 1, max: 64, value: 1, required: true }) as HTMLInputElement;
     const memory = h('input', { name: 'memory', value: '256M', required: true, pattern: '[0-9]+[KMGT]?' }) as HTMLInputElement;
     const engine = h('select', { name: 'engine' }, ['auto', 'qemu', 'kvm'].map((e) => h('option', { value: e }, e))) as HTMLSelectElement;
-    const bootKind = h('select', { name: 'boot' }, h('option', { value: 'kernel' }, 'Kernel + initrd'),
-      h('option', { value: 'volume' }, 'Disk volume')) as HTMLSelectElement;
+    const bootKind = h('select', { name: 'boot' }, h('option', { value: 'image' }, 'VM image'),
+      h('option', { value: 'kernel' }, 'Kernel + initrd (host paths)'), h('option', { value: 'volume' }, 'Disk volume')) as HTMLSelectElement;
+    const image = h('select', { name: 'image' }) as HTMLSelectElement;
+    call('GET', '/images').then((is: any[]) => {
+      const vmImages = is.filter((i) => i.type === 'vm');
+      for (const i of vmImages) image.appendChild(h('option', { value: i.name }, i.cmdline ? `${i.name} (${i.cmdline})` : i.name));
+      if (!vmImages.length) image.appendChild(h('option', { value: '', disabled: true }, 'no VM images: import one in Images'));
+    }).catch(() => image.appendChild(h('option', { value: '', disabled: true }, 'cannot load images')));
     const kernel = h('input', { name: 'kernel', placeholder: '/path/to/vmlinuz' }) as HTMLInputElement;
     const initrd = h('input', { name: 'initrd', placeholder: '/path/to/initrd (optional)' }) as HTMLInputElement;
-    const cmdline = h('input', { name: 'cmdline', value: 'console=ttyS0' }) as HTMLInputElement;
+    const cmdline = h('input', { name: 'cmdline', placeholder: 'the image\u2019s own' }) as HTMLInputElement;
     const volume = h('input', { name: 'volume', placeholder: 'POOL/VOLUME' }) as HTMLInputElement;
     const disks = h('input', { name: 'disks', placeholder: 'POOL/VOLUME, …' }) as HTMLInputElement;
     const nets = h('select', { name: 'networks', multiple: true, size: 3 }) as HTMLSelectElement;
     call('GET', '/networks').then((ns: any[]) => {
       for (const n of ns) nets.appendChild(h('option', { value: n.name }, `${n.name} (${n.subnet})`));
     }).catch(() => nets.appendChild(h('option', { disabled: true }, 'cannot load networks')));
-    const kernelBox = h('div', {}, field('Kernel', kernel), field('Initrd', initrd), field('Command line', cmdline));
+    const imageBox = h('div', {}, field('Image', image, 'A kernel, initrd and command line imported in Images'));
+    const kernelBox = h('div', { hidden: true }, field('Kernel', kernel), field('Initrd', initrd));
+    const cmdlineBox = h('div', {}, field('Command line', cmdline, 'Empty: the image\u2019s own (a kernel gets none)'));
     const volumeBox = h('div', { hidden: true }, field('Boot volume', volume, 'A volume of a pool, e.g. p1/root'));
     bootKind.addEventListener('change', () => {
+      imageBox.hidden = bootKind.value !== 'image';
       kernelBox.hidden = bootKind.value !== 'kernel';
+      cmdlineBox.hidden = bootKind.value === 'volume';
       volumeBox.hidden = bootKind.value !== 'volume';
+      if (bootKind.value === 'kernel' && !cmdline.value) cmdline.value = 'console=ttyS0';
     });
     const msg = h('p', { class: 'error', role: 'alert', hidden: true });
     const submit = h('button', { type: 'submit', class: 'primary' }, 'Create') as HTMLButtonElement;
     const form = h('form', { class: 'dialog-form', novalidate: true },
       field('Name', name, 'Lower-case letters, digits and “-”'), field('Description', desc),
       h('div', { class: 'row' }, field('vCPUs', vcpus), field('Memory', memory, 'e.g. 256M or 2G'), field('Engine', engine)),
-      field('Boot from', bootKind), kernelBox, volumeBox,
+      field('Boot from', bootKind), imageBox, kernelBox, cmdlineBox, volumeBox,
       field('Extra disks', disks, 'Comma-separated POOL/VOLUME'), field('Networks', nets, 'Ctrl-click to pick several'),
       msg, h('div', { class: 'buttons' }, h('button', { type: 'button', onclick: () => close() }, 'Cancel'), submit));
     const fail = (text: string, input?: HTMLElement) => {
@@ -140,7 +151,11 @@ function createDialog(done: () => void): void {
       if (!/^[0-9]+[KMGT]?$/.test(memory.value)) return fail('Memory is a size such as 256M or 2G.', memory);
       const body: any = { name: name.value, vcpus: n, memory: memory.value, engine: engine.value };
       if (desc.value) body.description = desc.value;
-      if (bootKind.value === 'kernel') {
+      if (bootKind.value === 'image') {
+        if (!image.value) return fail('Pick a VM image (import one in Images first).', image);
+        body.boot = { image: image.value };
+        if (cmdline.value) body.boot.cmdline = cmdline.value;
+      } else if (bootKind.value === 'kernel') {
         if (!kernel.value.startsWith('/')) return fail('The kernel is an absolute path on the host.', kernel);
         body.boot = { kernel: kernel.value };
         if (initrd.value) body.boot.initrd = initrd.value;
