@@ -29,11 +29,13 @@ const char *oci_hook_name(enum oci_hook_kind k)
     return kind_names[k];
 }
 
-static int parse_hook(json_object *o, const char *path, struct oci_hook *h)
+static int parse_hook(json_object *o, const char *path, void *elem, void *ctx)
 {
+    struct oci_hook *h = elem;
     json_object *v;
     char p[128];
     int r;
+    (void)ctx;
     if ((r = spec_object_path(o, path, "path", &h->path)) < 0)
         return r;
     snprintf(p, sizeof(p), "%s.args", path);
@@ -62,17 +64,9 @@ int hooks_parse(json_object *o, struct oci_hooks *h)
         json_object *arr = spec_member(o, kind_names[k]);
         char p[64];
         snprintf(p, sizeof(p), "hooks.%s", kind_names[k]);
-        if (!arr || (r = spec_get_array(arr, p, 256, &h->n[k])) < 0)
-            continue;
-        if (!(h->list[k] = calloc(h->n[k] + 1, sizeof(struct oci_hook)))) {
-            r = fail(ENOMEM, "out of memory");
-            break;
-        }
-        for (size_t i = 0; i < h->n[k] && r == 0; i++) {
-            char hp[96];
-            snprintf(hp, sizeof(hp), "%s[%zu]", p, i);
-            r = parse_hook(json_object_array_get_idx(arr, i), hp, &h->list[k][i]);
-        }
+        if (arr)
+            r = spec_get_objects(arr, p, 256, &h->n[k], &h->list[k], sizeof(struct oci_hook),
+                                 parse_hook, NULL);
     }
     if (r < 0)
         hooks_free(h);

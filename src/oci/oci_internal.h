@@ -170,10 +170,18 @@ int check_abs(const char *path, const char *s);
 /* The member `key` of obj, which must be there, into *v; f (flen bytes)
  * gets its path "path.key" for the caller's next messages. */
 int spec_required(json_object *obj, const char *path, const char *key, char *f, size_t flen, json_object **v);
-/* o, an element (at `path`) of an array of objects each with a required
- * absolute path in the member `key` (mounts, devices, hooks): that path
- * into *out. */
+/* o, an element (at `path`) of an array of objects (spec_get_objects) each
+ * with a required absolute path in the member `key` (mounts, devices,
+ * hooks): that path into *out. */
 int spec_object_path(json_object *o, const char *path, const char *key, char **out);
+/* An array (at `path`, at most max entries) of objects: *n gets its length;
+ * with vecp (the address of a T *), a zeroed vector of *n + 1 T of `size`
+ * bytes each goes there, which the caller frees even on failure; then fn
+ * parses each element in turn, given its path "path[i]" and (with vecp) its
+ * T.  An element that is not an object is an error. */
+typedef int spec_object_fn(json_object *o, const char *path, void *elem, void *ctx);
+int spec_get_objects(json_object *arr, const char *path, size_t max, size_t *n, void *vecp,
+                     size_t size, spec_object_fn *fn, void *ctx);
 /* oci_spec_load that also returns the text it parsed (free() it; NULL on
  * failure), so create can keep exactly what it ran. */
 int spec_load_text(const char *bundle, struct oci_spec *out, uint8_t **text, size_t *len);

@@ -140,39 +140,39 @@ static int parse_cpu(json_object *o, const char *path, struct oci_resources *r)
     return ret;
 }
 
+/* An element of weightDevice (ctx: bool true) or throttle*Device. */
+static int parse_blkio_dev(json_object *o, const char *p, void *elem, void *ctx)
+{
+    struct oci_blkio_dev *d = elem;
+    bool weight = *(const bool *)ctx;
+    json_object *v;
+    char fp[320];
+    int r;
+    int64_t maj = -1, min = -1;
+    const struct field f[] = {
+        { "major", 0, 0xfff, &maj }, { "minor", 0, 0xfffff, &min },
+        { "weight", 10, 1000, &d->weight }, { "leafWeight", 10, 1000, &d->leaf_weight },
+    };
+    d->weight = d->leaf_weight = OCI_UNSET;
+    if ((r = get_fields(o, p, f, weight ? 4 : 2)) < 0)
+        return r;
+    if (maj < 0 || min < 0)
+        return fail(EINVAL, "%s.%s: missing", p, maj < 0 ? "major" : "minor");
+    d->major = (uint32_t)maj;
+    d->minor = (uint32_t)min;
+    if (!weight) {
+        if ((r = spec_required(o, p, "rate", fp, sizeof(fp), &v)) < 0 ||
+            (r = spec_get_u64(v, fp, &d->rate)) < 0)
+            return r;
+    }
+    return 0;
+}
+
 /* weightDevice and throttle*Device: arrays of {major, minor, weight...|rate}. */
 static int parse_blkio_devs(json_object *arr, const char *path, bool weight,
                             struct oci_blkio_dev **out, size_t *n)
 {
-    int r = spec_get_array(arr, path, 256, n);
-    if (r < 0)
-        return r;
-    if (!(*out = calloc(*n + 1, sizeof(**out))))
-        return fail(ENOMEM, "out of memory");
-    for (size_t i = 0; i < *n; i++) {
-        json_object *o = json_object_array_get_idx(arr, i), *v;
-        struct oci_blkio_dev *d = &(*out)[i];
-        char p[256], fp[320];
-        snprintf(p, sizeof(p), "%.200s[%zu]", path, i);
-        int64_t maj = -1, min = -1;
-        const struct field f[] = {
-            { "major", 0, 0xfff, &maj }, { "minor", 0, 0xfffff, &min },
-            { "weight", 10, 1000, &d->weight }, { "leafWeight", 10, 1000, &d->leaf_weight },
-        };
-        d->weight = d->leaf_weight = OCI_UNSET;
-        if ((r = get_fields(o, p, f, weight ? 4 : 2)) < 0)
-            return r;
-        if (maj < 0 || min < 0)
-            return fail(EINVAL, "%s.%s: missing", p, maj < 0 ? "major" : "minor");
-        d->major = (uint32_t)maj;
-        d->minor = (uint32_t)min;
-        if (!weight) {
-            if ((r = spec_required(o, p, "rate", fp, sizeof(fp), &v)) < 0 ||
-                (r = spec_get_u64(v, fp, &d->rate)) < 0)
-                return r;
-        }
-    }
-    return 0;
+    return spec_get_objects(arr, path, 256, n, out, sizeof(**out), parse_blkio_dev, &weight);
 }
 
 static int parse_blockio(json_object *o, const char *path, struct oci_resources *r)
@@ -208,72 +208,71 @@ static bool valid_page_size(const char *s)
                                        strcmp(s + digits, "GB") == 0);
 }
 
+static int parse_hugepage(json_object *o, const char *p, void *elem, void *ctx)
+{
+    struct oci_hugepage *h = elem;
+    json_object *v;
+    char fp[320];
+    int ret;
+    (void)ctx;
+    if ((ret = spec_required(o, p, "pageSize", fp, sizeof(fp), &v)) < 0 ||
+        (ret = spec_get_str(v, fp, &h->page_size)) < 0)
+        return ret;
+    if (!valid_page_size(h->page_size))
+        return fail(EINVAL, "%s: \"%.32s\" is not a size like \"2MB\"", fp, h->page_size);
+    if ((ret = spec_required(o, p, "limit", fp, sizeof(fp), &v)) < 0 ||
+        (ret = spec_get_u64(v, fp, &h->limit)) < 0)
+        return ret;
+    return 0;
+}
+
 static int parse_hugepages(json_object *arr, const char *path, struct oci_resources *r)
 {
-    int ret = spec_get_array(arr, path, 16, &r->nhugepages);
-    if (ret < 0)
+    return spec_get_objects(arr, path, 16, &r->nhugepages, &r->hugepages,
+                            sizeof(*r->hugepages), parse_hugepage, NULL);
+}
+
+static int parse_dev_rule(json_object *o, const char *p, void *elem, void *ctx)
+{
+    struct oci_dev_rule *d = elem;
+    json_object *v;
+    char fp[320];
+    int ret;
+    (void)ctx;
+    d->major = d->minor = -1;
+    const struct field f[] = { { "major", -1, 0xfff, &d->major },
+                               { "minor", -1, 0xfffff, &d->minor } };
+    if ((ret = get_fields(o, p, f, ARRAY_SIZE(f))) < 0)
         return ret;
-    if (!(r->hugepages = calloc(r->nhugepages + 1, sizeof(*r->hugepages))))
-        return fail(ENOMEM, "out of memory");
-    for (size_t i = 0; i < r->nhugepages; i++) {
-        json_object *o = json_object_array_get_idx(arr, i), *v;
-        struct oci_hugepage *h = &r->hugepages[i];
-        char p[256], fp[320];
-        snprintf(p, sizeof(p), "%.200s[%zu]", path, i);
-        if (!json_object_is_type(o, json_type_object))
-            return spec_type_err(p, "an object");
-        if ((ret = spec_required(o, p, "pageSize", fp, sizeof(fp), &v)) < 0 ||
-            (ret = spec_get_str(v, fp, &h->page_size)) < 0)
-            return ret;
-        if (!valid_page_size(h->page_size))
-            return fail(EINVAL, "%s: \"%.32s\" is not a size like \"2MB\"", fp, h->page_size);
-        if ((ret = spec_required(o, p, "limit", fp, sizeof(fp), &v)) < 0 ||
-            (ret = spec_get_u64(v, fp, &h->limit)) < 0)
-            return ret;
+    if ((ret = spec_required(o, p, "allow", fp, sizeof(fp), &v)) < 0 ||
+        (ret = spec_get_bool(v, fp, &d->allow)) < 0)
+        return ret;
+    d->type = 'a';
+    snprintf(fp, sizeof(fp), "%.200s.type", p);
+    if ((v = spec_member(o, "type"))) {
+        const char *t = json_object_get_string(v);
+        if (!json_object_is_type(v, json_type_string) || strlen(t) != 1 || !strchr("acb", t[0]))
+            return fail(EINVAL, "%s: must be \"a\", \"c\" or \"b\"", fp);
+        d->type = t[0];
+    }
+    snprintf(fp, sizeof(fp), "%.200s.access", p);
+    strcpy(d->access, "rwm");
+    if ((v = spec_member(o, "access"))) {
+        const char *a = json_object_get_string(v);
+        if (!json_object_is_type(v, json_type_string) || strlen(a) > 3 || a[strspn(a, "rwm")])
+            return fail(EINVAL, "%s: must be letters of \"rwm\"", fp);
+        if (*a)
+            strcpy(d->access, a);
     }
     return 0;
 }
 
 static int parse_dev_rules(json_object *arr, const char *path, struct oci_resources *r)
 {
-    int ret = spec_get_array(arr, path, 4096, &r->ndevices);
-    if (ret < 0)
-        return ret;
+    /* has_devices only matters on success: on failure r is reset */
     r->has_devices = true;
-    if (!(r->devices = calloc(r->ndevices + 1, sizeof(*r->devices))))
-        return fail(ENOMEM, "out of memory");
-    for (size_t i = 0; i < r->ndevices; i++) {
-        json_object *o = json_object_array_get_idx(arr, i), *v;
-        struct oci_dev_rule *d = &r->devices[i];
-        char p[256], fp[320];
-        snprintf(p, sizeof(p), "%.200s[%zu]", path, i);
-        d->major = d->minor = -1;
-        const struct field f[] = { { "major", -1, 0xfff, &d->major },
-                                   { "minor", -1, 0xfffff, &d->minor } };
-        if ((ret = get_fields(o, p, f, ARRAY_SIZE(f))) < 0)
-            return ret;
-        if ((ret = spec_required(o, p, "allow", fp, sizeof(fp), &v)) < 0 ||
-            (ret = spec_get_bool(v, fp, &d->allow)) < 0)
-            return ret;
-        d->type = 'a';
-        snprintf(fp, sizeof(fp), "%.200s.type", p);
-        if ((v = spec_member(o, "type"))) {
-            const char *t = json_object_get_string(v);
-            if (!json_object_is_type(v, json_type_string) || strlen(t) != 1 || !strchr("acb", t[0]))
-                return fail(EINVAL, "%s: must be \"a\", \"c\" or \"b\"", fp);
-            d->type = t[0];
-        }
-        snprintf(fp, sizeof(fp), "%.200s.access", p);
-        strcpy(d->access, "rwm");
-        if ((v = spec_member(o, "access"))) {
-            const char *a = json_object_get_string(v);
-            if (!json_object_is_type(v, json_type_string) || strlen(a) > 3 || a[strspn(a, "rwm")])
-                return fail(EINVAL, "%s: must be letters of \"rwm\"", fp);
-            if (*a)
-                strcpy(d->access, a);
-        }
-    }
-    return 0;
+    return spec_get_objects(arr, path, 4096, &r->ndevices, &r->devices, sizeof(*r->devices),
+                            parse_dev_rule, NULL);
 }
 
 static int parse_unified(json_object *o, const char *path, struct oci_resources *r)

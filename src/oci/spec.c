@@ -137,11 +137,33 @@ int spec_object_path(json_object *o, const char *path, const char *key, char **o
     char f[320];
     json_object *v;
     int r;
-    if (!json_object_is_type(o, json_type_object))
-        return spec_type_err(path, "an object");
     if ((r = spec_required(o, path, key, f, sizeof(f), &v)) < 0 || (r = spec_get_str(v, f, out)) < 0)
         return r;
     return check_abs(f, *out);
+}
+
+int spec_get_objects(json_object *arr, const char *path, size_t max, size_t *n, void *vecp,
+                     size_t size, spec_object_fn *fn, void *ctx)
+{
+    int r = spec_get_array(arr, path, max, n);
+    if (r < 0)
+        return r;
+    char *vec = NULL;
+    if (vecp) {
+        if (!(vec = calloc(*n + 1, size)))
+            return fail(ENOMEM, "out of memory");
+        memcpy(vecp, &vec, sizeof(vec));
+    }
+    for (size_t i = 0; i < *n; i++) {
+        json_object *o = json_object_array_get_idx(arr, i);
+        char p[256];
+        snprintf(p, sizeof(p), "%.200s[%zu]", path, i);
+        if (!json_object_is_type(o, json_type_object))
+            return spec_type_err(p, "an object");
+        if ((r = fn(o, p, vec ? vec + i * size : NULL, ctx)) < 0)
+            return r;
+    }
+    return 0;
 }
 
 /* ---- name tables ---- */
@@ -301,39 +323,33 @@ static int parse_mount_options(json_object *opts, const char *path, struct oci_m
     return 0;
 }
 
-static int parse_mounts(json_object *arr, struct oci_spec *s)
+static int parse_mount(json_object *o, const char *p, void *elem, void *ctx)
 {
-    int r = spec_get_array(arr, "mounts", 1024, &s->nmounts);
-    if (r < 0)
+    struct oci_mount *m = elem;
+    json_object *v;
+    char f[96];
+    int r;
+    (void)ctx;
+    if ((r = spec_object_path(o, p, "destination", &m->destination)) < 0)
         return r;
-    if (!(s->mounts = calloc(s->nmounts + 1, sizeof(*s->mounts))))
-        return fail(ENOMEM, "out of memory");
-    for (size_t i = 0; i < s->nmounts; i++) {
-        json_object *o = json_object_array_get_idx(arr, i), *v;
-        struct oci_mount *m = &s->mounts[i];
-        char p[64], f[96];
-        snprintf(p, sizeof(p), "mounts[%zu]", i);
-        if ((r = spec_object_path(o, p, "destination", &m->destination)) < 0)
-            return r;
-        snprintf(f, sizeof(f), "%s.type", p);
-        if ((v = spec_member(o, "type")) && (r = spec_get_str(v, f, &m->type)) < 0)
-            return r;
-        snprintf(f, sizeof(f), "%s.source", p);
-        if ((v = spec_member(o, "source")) && (r = spec_get_str(v, f, &m->source)) < 0)
-            return r;
-        snprintf(f, sizeof(f), "%s.options", p);
-        if ((v = spec_member(o, "options")) && (r = parse_mount_options(v, f, m)) < 0)
-            return r;
-        if (m->type && strcmp(m->type, "bind") == 0) {
-            free(m->type);
-            m->type = NULL;
-            m->flags |= MS_BIND;
-        }
-        if (!m->type && !(m->flags & MS_BIND))
-            return fail(EINVAL, "%s.type: missing (and no bind option)", p);
-        if ((m->flags & MS_BIND) && !m->source)
-            return fail(EINVAL, "%s.source: missing for a bind mount", p);
+    snprintf(f, sizeof(f), "%s.type", p);
+    if ((v = spec_member(o, "type")) && (r = spec_get_str(v, f, &m->type)) < 0)
+        return r;
+    snprintf(f, sizeof(f), "%s.source", p);
+    if ((v = spec_member(o, "source")) && (r = spec_get_str(v, f, &m->source)) < 0)
+        return r;
+    snprintf(f, sizeof(f), "%s.options", p);
+    if ((v = spec_member(o, "options")) && (r = parse_mount_options(v, f, m)) < 0)
+        return r;
+    if (m->type && strcmp(m->type, "bind") == 0) {
+        free(m->type);
+        m->type = NULL;
+        m->flags |= MS_BIND;
     }
+    if (!m->type && !(m->flags & MS_BIND))
+        return fail(EINVAL, "%s.type: missing (and no bind option)", p);
+    if ((m->flags & MS_BIND) && !m->source)
+        return fail(EINVAL, "%s.source: missing for a bind mount", p);
     return 0;
 }
 
@@ -379,49 +395,41 @@ static int parse_caps(json_object *o, struct oci_caps *c)
     return 0;
 }
 
-static int parse_rlimits(json_object *arr, struct oci_process *pr)
+static int parse_rlimit(json_object *o, const char *p, void *elem, void *ctx)
 {
-    int r = spec_get_array(arr, "process.rlimits", 64, &pr->nrlimits);
-    if (r < 0)
+    struct oci_rlimit *rl = elem;
+    const struct oci_process *pr = ctx;
+    json_object *v;
+    char f[96];
+    int r;
+    snprintf(f, sizeof(f), "%s.type", p);
+    if (!(v = spec_member(o, "type")))
+        return fail(EINVAL, "%s: missing", f);
+    if (!json_object_is_type(v, json_type_string))
+        return spec_type_err(f, "a string");
+    const char *name = json_object_get_string(v);
+    rl->resource = -1;
+    for (size_t k = 0; k < ARRAY_SIZE(rlimit_names); k++)
+        if (strcmp(name, rlimit_names[k].name) == 0)
+            rl->resource = rlimit_names[k].res;
+    if (rl->resource < 0)
+        return fail(EINVAL, "%s: unknown rlimit \"%s\"", f, name);
+    for (const struct oci_rlimit *k = pr->rlimits; k < rl; k++)
+        if (k->resource == rl->resource)
+            return fail(EINVAL, "%s: \"%s\" given twice", f, name);
+    snprintf(f, sizeof(f), "%s.soft", p);
+    if (!(v = spec_member(o, "soft")))
+        return fail(EINVAL, "%s: missing", f);
+    if ((r = spec_get_u64(v, f, &rl->soft)) < 0)
         return r;
-    if (!(pr->rlimits = calloc(pr->nrlimits + 1, sizeof(*pr->rlimits))))
-        return fail(ENOMEM, "out of memory");
-    for (size_t i = 0; i < pr->nrlimits; i++) {
-        json_object *o = json_object_array_get_idx(arr, i), *v;
-        struct oci_rlimit *rl = &pr->rlimits[i];
-        char p[64], f[96];
-        snprintf(p, sizeof(p), "process.rlimits[%zu]", i);
-        if (!json_object_is_type(o, json_type_object))
-            return spec_type_err(p, "an object");
-        snprintf(f, sizeof(f), "%s.type", p);
-        if (!(v = spec_member(o, "type")))
-            return fail(EINVAL, "%s: missing", f);
-        if (!json_object_is_type(v, json_type_string))
-            return spec_type_err(f, "a string");
-        const char *name = json_object_get_string(v);
-        rl->resource = -1;
-        for (size_t k = 0; k < ARRAY_SIZE(rlimit_names); k++)
-            if (strcmp(name, rlimit_names[k].name) == 0)
-                rl->resource = rlimit_names[k].res;
-        if (rl->resource < 0)
-            return fail(EINVAL, "%s: unknown rlimit \"%s\"", f, name);
-        for (size_t k = 0; k < i; k++)
-            if (pr->rlimits[k].resource == rl->resource)
-                return fail(EINVAL, "%s: \"%s\" given twice", f, name);
-        snprintf(f, sizeof(f), "%s.soft", p);
-        if (!(v = spec_member(o, "soft")))
-            return fail(EINVAL, "%s: missing", f);
-        if ((r = spec_get_u64(v, f, &rl->soft)) < 0)
-            return r;
-        snprintf(f, sizeof(f), "%s.hard", p);
-        if (!(v = spec_member(o, "hard")))
-            return fail(EINVAL, "%s: missing", f);
-        if ((r = spec_get_u64(v, f, &rl->hard)) < 0)
-            return r;
-        if (rl->soft > rl->hard)
-            return fail(EINVAL, "%s: soft limit %llu is above the hard limit %llu", p,
-                        (unsigned long long)rl->soft, (unsigned long long)rl->hard);
-    }
+    snprintf(f, sizeof(f), "%s.hard", p);
+    if (!(v = spec_member(o, "hard")))
+        return fail(EINVAL, "%s: missing", f);
+    if ((r = spec_get_u64(v, f, &rl->hard)) < 0)
+        return r;
+    if (rl->soft > rl->hard)
+        return fail(EINVAL, "%s: soft limit %llu is above the hard limit %llu", p,
+                    (unsigned long long)rl->soft, (unsigned long long)rl->hard);
     return 0;
 }
 
@@ -493,7 +501,9 @@ static int parse_process(json_object *o, struct oci_process *pr)
         return r;
     if ((v = spec_member(o, "capabilities")) && (r = parse_caps(v, &pr->caps)) < 0)
         return r;
-    if ((v = spec_member(o, "rlimits")) && (r = parse_rlimits(v, pr)) < 0)
+    if ((v = spec_member(o, "rlimits")) &&
+        (r = spec_get_objects(v, "process.rlimits", 64, &pr->nrlimits, &pr->rlimits,
+                              sizeof(*pr->rlimits), parse_rlimit, pr)) < 0)
         return r;
     if ((v = spec_member(o, "noNewPrivileges")) &&
         (r = spec_get_bool(v, "process.noNewPrivileges", &pr->no_new_privileges)) < 0)
@@ -513,113 +523,94 @@ static int parse_process(json_object *o, struct oci_process *pr)
     return 0;
 }
 
-static int parse_namespaces(json_object *arr, struct oci_spec *s)
+static int parse_namespace(json_object *o, const char *p, void *elem, void *ctx)
 {
-    size_t n;
-    int r = spec_get_array(arr, "linux.namespaces", OCI_MAX_NS, &n);
-    if (r < 0)
-        return r;
-    for (size_t i = 0; i < n; i++) {
-        json_object *o = json_object_array_get_idx(arr, i), *v;
-        char p[64], f[96];
-        snprintf(p, sizeof(p), "linux.namespaces[%zu]", i);
-        if (!json_object_is_type(o, json_type_object))
-            return spec_type_err(p, "an object");
-        snprintf(f, sizeof(f), "%s.type", p);
-        if (!(v = spec_member(o, "type")))
-            return fail(EINVAL, "%s: missing", f);
-        if (!json_object_is_type(v, json_type_string))
-            return spec_type_err(f, "a string");
-        const char *name = json_object_get_string(v);
-        int type = 0;
-        for (size_t k = 0; k < ARRAY_SIZE(ns_names); k++)
-            if (strcmp(name, ns_names[k].name) == 0)
-                type = ns_names[k].type;
-        if (!type)
-            return fail(EINVAL, "%s: unknown namespace \"%s\"", f, name);
-        if (oci_spec_ns(s, type))
-            return fail(EINVAL, "%s: \"%s\" given twice", f, name);
-        struct oci_namespace *ns = &s->ns[s->nns++];
-        ns->type = type;
-        snprintf(f, sizeof(f), "%s.path", p);
-        if ((v = spec_member(o, "path"))) {
-            if ((r = spec_get_str(v, f, &ns->path)) < 0 || (r = check_abs(f, ns->path)) < 0)
-                return r;
-        }
-    }
-    return 0;
-}
-
-static int parse_idmaps(json_object *arr, const char *path, struct oci_idmap **out, size_t *n)
-{
-    int r = spec_get_array(arr, path, 340, n);  /* the kernel's limit per map */
-    if (r < 0)
-        return r;
-    if (!(*out = calloc(*n + 1, sizeof(**out))))
-        return fail(ENOMEM, "out of memory");
-    for (size_t i = 0; i < *n; i++) {
-        json_object *o = json_object_array_get_idx(arr, i), *v;
-        static const char *const keys[] = { "containerID", "hostID", "size" };
-        uint32_t *dst[] = { &(*out)[i].container_id, &(*out)[i].host_id, &(*out)[i].size };
-        char p[64], f[96];
-        snprintf(p, sizeof(p), "%s[%zu]", path, i);
-        if (!json_object_is_type(o, json_type_object))
-            return spec_type_err(p, "an object");
-        for (size_t k = 0; k < 3; k++) {
-            snprintf(f, sizeof(f), "%s.%s", p, keys[k]);
-            if (!(v = spec_member(o, keys[k])))
-                return fail(EINVAL, "%s: missing", f);
-            if ((r = spec_get_u32(v, f, dst[k])) < 0)
-                return r;
-        }
-        if ((*out)[i].size == 0)
-            return fail(EINVAL, "%s.size: must be at least 1", p);
-        if ((uint64_t)(*out)[i].container_id + (*out)[i].size > UINT32_MAX ||
-            (uint64_t)(*out)[i].host_id + (*out)[i].size > UINT32_MAX)
-            return fail(ERANGE, "%s: range overflows 32 bits", p);
-    }
-    return 0;
-}
-
-static int parse_devices(json_object *arr, struct oci_spec *s)
-{
-    int r = spec_get_array(arr, "linux.devices", 4096, &s->ndevices);
-    if (r < 0)
-        return r;
-    if (!(s->devices = calloc(s->ndevices + 1, sizeof(*s->devices))))
-        return fail(ENOMEM, "out of memory");
-    for (size_t i = 0; i < s->ndevices; i++) {
-        json_object *o = json_object_array_get_idx(arr, i), *v;
-        struct oci_device *d = &s->devices[i];
-        char p[64], f[96];
-        snprintf(p, sizeof(p), "linux.devices[%zu]", i);
-        if ((r = spec_object_path(o, p, "path", &d->path)) < 0 ||
-            (r = spec_required(o, p, "type", f, sizeof(f), &v)) < 0)
+    struct oci_spec *s = ctx;
+    json_object *v;
+    char f[96];
+    int r;
+    (void)elem;
+    snprintf(f, sizeof(f), "%s.type", p);
+    if (!(v = spec_member(o, "type")))
+        return fail(EINVAL, "%s: missing", f);
+    if (!json_object_is_type(v, json_type_string))
+        return spec_type_err(f, "a string");
+    const char *name = json_object_get_string(v);
+    int type = 0;
+    for (size_t k = 0; k < ARRAY_SIZE(ns_names); k++)
+        if (strcmp(name, ns_names[k].name) == 0)
+            type = ns_names[k].type;
+    if (!type)
+        return fail(EINVAL, "%s: unknown namespace \"%s\"", f, name);
+    if (oci_spec_ns(s, type))
+        return fail(EINVAL, "%s: \"%s\" given twice", f, name);
+    struct oci_namespace *ns = &s->ns[s->nns++];
+    ns->type = type;
+    snprintf(f, sizeof(f), "%s.path", p);
+    if ((v = spec_member(o, "path"))) {
+        if ((r = spec_get_str(v, f, &ns->path)) < 0 || (r = check_abs(f, ns->path)) < 0)
             return r;
-        if (!json_object_is_type(v, json_type_string))
-            return spec_type_err(f, "a string");
-        const char *t = json_object_get_string(v);
-        if (strlen(t) != 1 || !strchr("cbup", t[0]))
-            return fail(EINVAL, "%s: \"%s\" is not one of c, b, u, p", f, t);
-        d->type = t[0];
-        d->mode = 0666;
-        static const char *const keys[] = { "major", "minor", "fileMode", "uid", "gid" };
-        uint32_t *dst[] = { &d->major, &d->minor, &d->mode, &d->uid, &d->gid };
-        for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
-            snprintf(f, sizeof(f), "%s.%s", p, keys[k]);
-            if (!(v = spec_member(o, keys[k]))) {
-                if (k < 2 && d->type != 'p')
-                    return fail(EINVAL, "%s: missing", f);
-                continue;
-            }
-            if ((r = spec_get_u32(v, f, dst[k])) < 0)
-                return r;
-        }
-        if (d->major > 0xfff || d->minor > 0xfffff)
-            return fail(ERANGE, "%s: device number %u:%u out of range", p, d->major, d->minor);
-        if (d->mode > 07777)
-            return fail(EINVAL, "%s.fileMode: %o is not a permission mode", p, d->mode);
     }
+    return 0;
+}
+
+static int parse_idmap(json_object *o, const char *p, void *elem, void *ctx)
+{
+    struct oci_idmap *m = elem;
+    static const char *const keys[] = { "containerID", "hostID", "size" };
+    uint32_t *dst[] = { &m->container_id, &m->host_id, &m->size };
+    json_object *v;
+    char f[96];
+    int r;
+    (void)ctx;
+    for (size_t k = 0; k < 3; k++) {
+        snprintf(f, sizeof(f), "%s.%s", p, keys[k]);
+        if (!(v = spec_member(o, keys[k])))
+            return fail(EINVAL, "%s: missing", f);
+        if ((r = spec_get_u32(v, f, dst[k])) < 0)
+            return r;
+    }
+    if (m->size == 0)
+        return fail(EINVAL, "%s.size: must be at least 1", p);
+    if ((uint64_t)m->container_id + m->size > UINT32_MAX ||
+        (uint64_t)m->host_id + m->size > UINT32_MAX)
+        return fail(ERANGE, "%s: range overflows 32 bits", p);
+    return 0;
+}
+
+static int parse_device(json_object *o, const char *p, void *elem, void *ctx)
+{
+    struct oci_device *d = elem;
+    json_object *v;
+    char f[96];
+    int r;
+    (void)ctx;
+    if ((r = spec_object_path(o, p, "path", &d->path)) < 0 ||
+        (r = spec_required(o, p, "type", f, sizeof(f), &v)) < 0)
+        return r;
+    if (!json_object_is_type(v, json_type_string))
+        return spec_type_err(f, "a string");
+    const char *t = json_object_get_string(v);
+    if (strlen(t) != 1 || !strchr("cbup", t[0]))
+        return fail(EINVAL, "%s: \"%s\" is not one of c, b, u, p", f, t);
+    d->type = t[0];
+    d->mode = 0666;
+    static const char *const keys[] = { "major", "minor", "fileMode", "uid", "gid" };
+    uint32_t *dst[] = { &d->major, &d->minor, &d->mode, &d->uid, &d->gid };
+    for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+        snprintf(f, sizeof(f), "%s.%s", p, keys[k]);
+        if (!(v = spec_member(o, keys[k]))) {
+            if (k < 2 && d->type != 'p')
+                return fail(EINVAL, "%s: missing", f);
+            continue;
+        }
+        if ((r = spec_get_u32(v, f, dst[k])) < 0)
+            return r;
+    }
+    if (d->major > 0xfff || d->minor > 0xfffff)
+        return fail(ERANGE, "%s: device number %u:%u out of range", p, d->major, d->minor);
+    if (d->mode > 07777)
+        return fail(EINVAL, "%s.fileMode: %o is not a permission mode", p, d->mode);
     return 0;
 }
 
@@ -692,15 +683,23 @@ static int parse_linux(json_object *o, struct oci_spec *s)
     int r;
     if (!json_object_is_type(o, json_type_object))
         return spec_type_err("linux", "an object");
-    if ((v = spec_member(o, "namespaces")) && (r = parse_namespaces(v, s)) < 0)
+    size_t nns;
+    if ((v = spec_member(o, "namespaces")) &&
+        (r = spec_get_objects(v, "linux.namespaces", OCI_MAX_NS, &nns, NULL, 0,
+                              parse_namespace, s)) < 0)
         return r;
+    /* 340: the kernel's limit per map */
     if ((v = spec_member(o, "uidMappings")) &&
-        (r = parse_idmaps(v, "linux.uidMappings", &s->uid_maps, &s->nuid_maps)) < 0)
+        (r = spec_get_objects(v, "linux.uidMappings", 340, &s->nuid_maps, &s->uid_maps,
+                              sizeof(*s->uid_maps), parse_idmap, NULL)) < 0)
         return r;
     if ((v = spec_member(o, "gidMappings")) &&
-        (r = parse_idmaps(v, "linux.gidMappings", &s->gid_maps, &s->ngid_maps)) < 0)
+        (r = spec_get_objects(v, "linux.gidMappings", 340, &s->ngid_maps, &s->gid_maps,
+                              sizeof(*s->gid_maps), parse_idmap, NULL)) < 0)
         return r;
-    if ((v = spec_member(o, "devices")) && (r = parse_devices(v, s)) < 0)
+    if ((v = spec_member(o, "devices")) &&
+        (r = spec_get_objects(v, "linux.devices", 4096, &s->ndevices, &s->devices,
+                              sizeof(*s->devices), parse_device, NULL)) < 0)
         return r;
     if ((v = spec_member(o, "maskedPaths")) &&
         (r = parse_paths(v, "linux.maskedPaths", &s->masked_paths)) < 0)
@@ -830,7 +829,9 @@ int oci_spec_parse(const char *text, size_t len, struct oci_spec *s)
                  ? "hostname" : "domainname");
         goto out;
     }
-    if ((v = spec_member(root, "mounts")) && (r = parse_mounts(v, s)) < 0)
+    if ((v = spec_member(root, "mounts")) &&
+        (r = spec_get_objects(v, "mounts", 1024, &s->nmounts, &s->mounts, sizeof(*s->mounts),
+                              parse_mount, NULL)) < 0)
         goto out;
     if ((v = spec_member(root, "linux")) && (r = parse_linux(v, s)) < 0)
         goto out;
