@@ -78,6 +78,13 @@ corrald_tests() {
   check "...and its console works" type_line k1 "window closed"
   stopped k1 >/dev/null
   check "corral vm delete k1" C vm delete k1
+
+  # The same guest as a VM image (a copy of the kernel in corrald's state).
+  check "corral image import pvh --kernel (a VM image)" eval 'C image import pvh --kernel "$G/guest-serial.pvh.elf" >/dev/null'
+  C vm create k2 --engine kvm --memory 64M --image pvh >/dev/null
+  check "a kvm-engine VM booting that image runs the guest" \
+    eval 'C vm start k2 >/dev/null && type_line k2 "from an image" && stopped k2'
+  check "corral vm delete k2; corral image delete pvh" eval 'C vm delete k2 && C image delete pvh'
   kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
   check "corrald stops cleanly" status_is 0
   rm -rf "$cw"
