@@ -166,7 +166,7 @@ corral demo is up.
   Log in:     user admin, password $(if [ -s "$DEMO/admin-password" ]; then echo "in $DEMO/admin-password (root only): $(cat "$DEMO/admin-password")"; else echo "set when corrald first started in $STATE (not captured by the demo)"; fi)
   VM:         $VM, Debian cloud kernel + busybox, 256 MiB, disk $POOL/$VOL (/dev/vda, ext4), NIC on $NET${addr:+ (address $addr)}
   Console:    $B/corral$sock_opt vm console $VM     (Ctrl-] detaches)
-              in the guest: ip addr add ${addr:-ADDRESS}/${SUBNET#*/} dev eth0; ip link set eth0 up; mkdir -p /mnt; mount /dev/vda /mnt
+              in the guest: eth0 has its address by DHCP (ip addr); mkdir -p /mnt; mount /dev/vda /mnt
   Container:  $CT (busybox, 64 MiB, 64 pids) on $NET${ctaddr:+ (address $ctaddr)}: $B/corral$sock_opt ct console $CT
               or $B/corral$sock_opt ct exec $CT -- ip addr
   From here:  $B/corral$sock_opt vm list; $B/corral$sock_opt ct list; $B/corral$sock_opt net list; $B/corral --help

@@ -57,8 +57,30 @@ vda=no; [ -b /dev/vda ] && vda=yes
 echo "CORRAL-LINUX-OK cpus=$(grep -c '^processor' /proc/cpuinfo) kernel=$(uname -r) vda=$vda hwrng=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)"
 INIT
 if [ $shell = 1 ]; then
-	# cttyhack gives the shell a controlling tty, so that job control and ^C work.
-	echo 'setsid cttyhack sh -l' >>"$stage/init"
+	# A NIC gets its address, route and name server by DHCP (corrald's
+	# networks run dnsmasq), quietly in the background; then the shell, where
+	# cttyhack gives it a controlling tty, so that job control and ^C work.
+	cat >"$stage/bin/dhcp-event" <<'DHCP'
+#!/bin/sh
+# udhcpc's event script: $interface, $ip, $mask (prefix length), $router, $dns.
+case $1 in
+deconfig) ip link set "$interface" up; ip addr flush dev "$interface" ;;
+bound | renew)
+	ip addr flush dev "$interface"
+	ip addr add "$ip/${mask:-24}" dev "$interface"
+	[ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+	for d in $dns; do echo "nameserver $d"; done >/etc/resolv.conf ;;
+esac
+DHCP
+	chmod +x "$stage/bin/dhcp-event"
+	mkdir -p "$stage/etc"
+	cat >>"$stage/init" <<'INIT'
+ip link set lo up
+for nic in /sys/class/net/eth*; do
+	[ -e "$nic" ] && udhcpc -i "${nic##*/}" -q -t 10 -T 2 -A 5 -s /bin/dhcp-event >/dev/null 2>&1 &
+done
+setsid cttyhack sh -l
+INIT
 fi
 cat >>"$stage/init" <<'INIT'
 case " $cmdline " in

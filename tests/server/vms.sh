@@ -174,7 +174,8 @@ out=$( (sleep 1; echo 'echo TLS-$((6*7))'; sleep 2) | "$B/corral" --remote "http
 check "corral --remote --token vm console works over HTTPS (operator token)" grep -q TLS-42 <<<"$out"
 
 # ---- networks: the VM on n1, netns peers on n1 and n2 ------------------------------------------
-console vm1 'ip addr add 10.213.1.2/24 dev eth0 && ip link set eth0 up && echo NET-$((6*7))' 'NET-42'
+check "the VM got its address and route from n1's DHCP (busybox udhcpc in the guest)" console vm1 \
+  'for i in $(seq 40); do ip -4 addr show eth0 | grep -q "inet 10.213.1.2/24" && ip route | grep -q "default via 10.213.1.1" && break; sleep 0.5; done; ip -4 addr show eth0 | grep -q "inet 10.213.1.2/24" && echo NET-$((6*7))' 'NET-42'
 ip netns add "${NS}a"; ip netns add "${NS}b"
 ip link add "${NS}a0" type veth peer name eth0 netns "${NS}a"; ip link set "${NS}a0" master "$BR1" up
 ip link add "${NS}b0" type veth peer name eth0 netns "${NS}b"; ip link set "${NS}b0" master "$BR2" up
