@@ -250,7 +250,7 @@ int h_image_delete(struct server *s, struct req *r, struct resp *out)
                          r->param[0]);
     if (vmimage_find(s, r->param[0], NULL) == 0) {
         if (vms_using_image(s, r->param[0], user, sizeof(user)))
-            return api_error(out, E_CONFLICT, "VM '%s' boots image '%s': give it another boot first", user,
+            return api_error(out, E_CONFLICT, "VM '%s' boots image '%s': change its boot or delete it first", user,
                              r->param[0]);
         int rc = vmimage_remove(s, r->param[0]);
         if (rc < 0)

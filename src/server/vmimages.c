@@ -216,6 +216,14 @@ static int copy_in(struct op *op, const char *src, const char dir[DIR_MAX], cons
     return 0;
 }
 
+/* Makes a rename in DIR durable (the files were synced before). */
+static void sync_dir(const char *dir)
+{
+    _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) < 0)
+        log_warn("cannot sync %s: %m", dir);
+}
+
 /* Builds the image in a hidden directory, then renames it into place. */
 static int import_into(struct server *s, struct op *op, const struct vmimage_import *im, const char tmp[DIR_MAX])
 {
@@ -250,8 +258,10 @@ static int import_into(struct server *s, struct op *op, const struct vmimage_imp
         /* A container image may have taken the name while this one copied. */
         if (r == 0 && images_exists(s, im->name))
             r = fail(EEXIST, "a container image named '%s' was imported meanwhile", im->name);
-        if (r == 0 && rename(tmp, dst) < 0)
-            r = fail(errno == ENOTEMPTY ? EEXIST : errno, "cannot put image '%s' in place: %m", im->name);
+        if (r == 0 && renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) < 0)
+            r = fail(errno, "cannot put image '%s' in place: %m", im->name);
+        if (r == 0)
+            sync_dir(s->vmimages_dir);
     }
     json_object_put(meta);
     return r;

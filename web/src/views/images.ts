@@ -27,7 +27,7 @@ export function imagesView(main: HTMLElement): () => void {
     { title: 'Layers', cell: (i) => h('span', { title: (i.layers ?? []).join('\n') }, String((i.layers ?? []).length)) },
     { title: '', cell: (i) => del(i, images) },
   ], admin ? {
-    label: 'Import image', ok: 'Import',
+    label: 'Import container image', ok: 'Import',
     inputs: [
       { name: 'name', label: 'Name', required: true, hint: 'What containers call it: lower-case letters, digits and “-”' },
       { name: 'path', label: 'Path on the host', required: true,
