@@ -116,6 +116,8 @@ static int ct_action(struct cli *c, const struct args *a, const char *verb)
 static int ct_start(struct cli *c, const struct args *a) { return ct_action(c, a, "start"); }
 static int ct_stop(struct cli *c, const struct args *a) { return ct_action(c, a, "stop"); }
 static int ct_kill(struct cli *c, const struct args *a) { return ct_action(c, a, "kill"); }
+static int ct_pause(struct cli *c, const struct args *a) { return ct_action(c, a, "pause"); }
+static int ct_resume(struct cli *c, const struct args *a) { return ct_action(c, a, "resume"); }
 
 /* Prints the command's output and exits with its exit code (like the
  * command itself); the CLI's own codes only when the request fails. */
@@ -230,6 +232,8 @@ const struct verb ct_verbs[] = {
     { "stop", "NAME [--timeout SECONDS] [--no-wait]", "SIGTERM, then SIGKILL after the timeout (default 10)", 1, 1,
       "timeout", NW, ct_stop },
     { "kill", "NAME [--no-wait]", "SIGKILL a container", 1, 1, "", NW, ct_kill },
+    { "pause", "NAME [--no-wait]", "freeze every process of a running container", 1, 1, "", NW, ct_pause },
+    { "resume", "NAME [--no-wait]", "thaw a paused container", 1, 1, "", NW, ct_resume },
     { "exec", "NAME [--timeout SECONDS] -- COMMAND ARGS...",
       "run a command in a running container; prints its output, exits with its code", 2, ARGS_MAX, "timeout", "",
       ct_exec },

@@ -21,8 +21,11 @@
 
 #define EXEC_OUTPUT_MAX (1024 * 1024)
 
-enum ct_action { C_START, C_STOP, C_KILL };
-static const char *const action_names[] = { "start", "stop", "kill" };
+enum ct_action { C_START, C_STOP, C_KILL, C_PAUSE, C_RESUME };
+static const char *const action_names[] = { "start", "stop", "kill", "pause", "resume" };
+/* The state each action needs, and the one it shows while it runs (NULL: none). */
+static const char *const action_needs[] = { "stopped", "running or paused", "running or paused", "running", "paused" };
+static const char *const action_transit[] = { "starting", "stopping", "stopping", NULL, NULL };
 
 struct ct_job {
     struct principal who;
@@ -165,12 +168,18 @@ static int action_run(struct server *s, struct op *op, void *arg)
     struct ct_paths p;
     ct_paths_of(s, row, &p);
     int r = 0;
+    bool end = j->action == C_STOP || j->action == C_KILL;
+    /* A frozen process takes no signal: a paused container is thawed first. */
+    if (end && !strcmp(ctrun_status(&p.w, NULL), "paused"))
+        r = ctrun_freeze(&p.w, false);
     switch (j->action) {
     case C_START: r = ct_start(s, row); break;
-    case C_STOP: r = ctrun_stop(&p.w, SIGTERM, j->timeout * 1000); break;
-    case C_KILL: r = ctrun_stop(&p.w, SIGKILL, 0); break;
+    case C_STOP: r = r ?: ctrun_stop(&p.w, SIGTERM, j->timeout * 1000); break;
+    case C_KILL: r = r ?: ctrun_stop(&p.w, SIGKILL, 0); break;
+    case C_PAUSE: r = ctrun_freeze(&p.w, true); break;
+    case C_RESUME: r = ctrun_freeze(&p.w, false); break;
     }
-    if (r == 0 && j->action != C_START)
+    if (r == 0 && end)
         settle_stopped(s, row);
     json_object_put(row);
     return r;
@@ -185,17 +194,18 @@ static void action_done(struct server *s, struct op *op, void *arg, int result)
         return;
     struct ct_paths p;
     ct_paths_of(s, row, &p);
-    bool alive = !strcmp(ctrun_status(&p.w, NULL), "running");
+    const char *status = ctrun_status(&p.w, NULL);
+    bool alive = ctrun_live(status);
     if (!alive && strcmp(json_str(row, "state"), "stopped"))
         settle_stopped(s, row);
     else if (alive)
-        db_exec(s->db, "UPDATE containers SET state = 'running' WHERE id = ?", "i", ct_int(row, "id"));
+        db_exec(s->db, "UPDATE containers SET state = ? WHERE id = ?", "si", status, ct_int(row, "id"));
     json_object_put(row);
     if (result == 0) {
         char action[32];
         snprintf(action, sizeof(action), "container.%s", action_names[j->action]);
         struct json_object *d = json_object_new_object();
-        json_object_object_add(d, "state", json_object_new_string(alive ? "running" : "stopped"));
+        json_object_object_add(d, "state", json_object_new_string(alive ? status : "stopped"));
         server_changed(s, &j->who, action, j->name, d);
         json_object_put(d);
     }
@@ -213,10 +223,9 @@ static int submit_action(struct server *s, struct req *r, enum ct_action a, int 
     char state[16];
     snprintf(state, sizeof(state), "%s", json_str(row, "state"));
     json_object_put(row);
-    bool ok = a == C_START ? !strcmp(state, "stopped") : !strcmp(state, "running");
-    if (!ok)
+    if (!strstr(action_needs[a], state))    /* states are single words */
         return api_error(out, E_CONFLICT, "container '%s' is %s: %s needs it %s", r->param[0], state,
-                         action_names[a], a == C_START ? "stopped" : "running");
+                         action_names[a], action_needs[a]);
     struct ct_job *j = calloc(1, sizeof(*j));
     if (!j)
         return api_error(out, E_INTERNAL, "out of memory");
@@ -232,11 +241,11 @@ static int submit_action(struct server *s, struct req *r, enum ct_action a, int 
     json_object_array_add(res, json_object_new_string(url));
     struct op_spec spec = { .kind = kind, .locks = { lock }, .fn = action_run, .done = action_done,
                             .arg = j, .resources = res };
-    const char *transit = a == C_START ? "starting" : "stopping";
-    db_exec(s->db, "UPDATE containers SET state = ? WHERE name = ?", "ss", transit, r->param[0]);
+    if (action_transit[a])
+        db_exec(s->db, "UPDATE containers SET state = ? WHERE name = ?", "ss", action_transit[a], r->param[0]);
     rc = ops_submit(s, &r->who, &spec, out);
     json_object_put(res);
-    if (rc != 202)
+    if (rc != 202 && action_transit[a])
         db_exec(s->db, "UPDATE containers SET state = ? WHERE name = ?", "ss", state, r->param[0]);
     return rc;
 }
@@ -251,6 +260,18 @@ int h_container_kill(struct server *s, struct req *r, struct resp *out)
 {
     int rc = api_fields(r, NULL, 0, out);
     return rc ? rc : submit_action(s, r, C_KILL, 0, out);
+}
+
+int h_container_pause(struct server *s, struct req *r, struct resp *out)
+{
+    int rc = api_fields(r, NULL, 0, out);
+    return rc ? rc : submit_action(s, r, C_PAUSE, 0, out);
+}
+
+int h_container_resume(struct server *s, struct req *r, struct resp *out)
+{
+    int rc = api_fields(r, NULL, 0, out);
+    return rc ? rc : submit_action(s, r, C_RESUME, 0, out);
 }
 
 int h_container_stop(struct server *s, struct req *r, struct resp *out)
@@ -286,9 +307,12 @@ int h_container_exec(struct server *s, struct req *r, struct resp *out)
         return rc;
     struct ct_paths p;
     ct_paths_of(s, row, &p);
-    bool running = !strcmp(json_str(row, "state"), "running");
+    char state[16];
+    snprintf(state, sizeof(state), "%s", json_str(row, "state"));
     json_object_put(row);
-    if (!running || strcmp(ctrun_status(&p.w, NULL), "running"))
+    if (!strcmp(state, "paused"))
+        return api_error(out, E_CONFLICT, "container '%s' is paused: resume it first", r->param[0]);
+    if (strcmp(state, "running") || strcmp(ctrun_status(&p.w, NULL), "running"))
         return api_error(out, E_CONFLICT, "container '%s' is not running: start it first", r->param[0]);
     char **argv = ct_strv_of(cmd), **envv = ct_strv_of(env);
     char *output = NULL;
@@ -325,7 +349,7 @@ int h_container_console(struct server *s, struct req *r, struct resp *out)
         return rc;
     struct console_src src;
     ct_handle_of(row, &src.h);
-    bool up = !strcmp(json_str(row, "state"), "running");
+    bool up = ctrun_live(json_str(row, "state"));
     json_object_put(row);
     if (!up || !ctrun_keeper_alive(&src.h))
         return api_error(out, E_CONFLICT, "container '%s' is not running: start it first", r->param[0]);
@@ -360,14 +384,15 @@ int containers_recover(struct server *s)
         ct_paths_of(s, row, &p);
         ct_handle_of(row, &h);
         pid_t pid;
-        if (!strcmp(ctrun_status(&p.w, &pid), "running") && pid == h.pid) {
+        const char *status = ctrun_status(&p.w, &pid);
+        if (ctrun_live(status) && pid == h.pid) {
             char key[CONSOLE_KEY_MAX];
             ct_console_key(name, key);
             int fd = ctrun_console(&h);
             if (fd < 0 || scrollback_hold(key, fd) < 0)
                 log_warn("container %s: its console's scrollback is off: %s", name, err_msg());
-            db_exec(s->db, "UPDATE containers SET state = 'running' WHERE id = ?", "i", ct_int(row, "id"));
-            log_info("container %s: re-adopted (pid %d, keeper %d)", name, (int)pid, (int)h.keeper);
+            db_exec(s->db, "UPDATE containers SET state = ? WHERE id = ?", "si", status, ct_int(row, "id"));
+            log_info("container %s: re-adopted, %s (pid %d, keeper %d)", name, status, (int)pid, (int)h.keeper);
             continue;
         }
         settle_stopped(s, row);
@@ -380,14 +405,14 @@ int containers_recover(struct server *s)
 void containers_watch(struct server *s)
 {
     struct json_object *rows;
-    if (db_rows(s->db, &rows, "SELECT " CT_COLS " FROM containers WHERE state = 'running'", "") < 0)
+    if (db_rows(s->db, &rows, "SELECT " CT_COLS " FROM containers WHERE state IN ('running', 'paused')", "") < 0)
         return;
     for (size_t i = 0; i < json_object_array_length(rows); i++) {
         struct json_object *row = json_object_array_get_idx(rows, i);
         struct ct_paths p;
         ct_paths_of(s, row, &p);
         struct resp tmp = { 0 };
-        if (!strcmp(ctrun_status(&p.w, NULL), "running") || ct_refuse_busy(s, json_str(row, "name"), &tmp)) {
+        if (ctrun_live(ctrun_status(&p.w, NULL)) || ct_refuse_busy(s, json_str(row, "name"), &tmp)) {
             resp_free(&tmp);
             continue;
         }

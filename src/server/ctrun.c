@@ -371,6 +371,12 @@ int ctrun_stop(const struct ct_where *w, int sig, int timeout_ms)
     return r;
 }
 
+int ctrun_freeze(const struct ct_where *w, bool frozen)
+{
+    struct oci_ctx ctx = { .root = w->oci_root };
+    return frozen ? oci_pause(&ctx, w->id) : oci_resume(&ctx, w->id);
+}
+
 int ctrun_remove(const struct ct_where *w)
 {
     struct oci_ctx ctx = { .root = w->oci_root };

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 struct oci_resources;
@@ -57,6 +58,10 @@ int ctrun_exec(const struct ct_where *w, char **argv, char **env, int timeout_s,
 /* Signals every process, waits up to timeout_ms for the init to go; then
  * SIGKILL.  Leaves the oci state for ctrun_remove(). */
 int ctrun_stop(const struct ct_where *w, int sig, int timeout_ms);
+/* oci_pause (frozen) or oci_resume: every process of the container. */
+int ctrun_freeze(const struct ct_where *w, bool frozen);
+/* "running" or "paused": the container has processes. */
+static inline bool ctrun_live(const char *status) { return !strcmp(status, "running") || !strcmp(status, "paused"); }
 /* oci_delete(force): the container's state and cgroups. */
 int ctrun_remove(const struct ct_where *w);
 

@@ -95,7 +95,7 @@ int h_containers_list(struct server *s, struct req *r, struct resp *out)
  * their change between reads); nothing when they cannot be read. */
 static void add_usage(struct server *s, struct json_object *row, struct json_object *v)
 {
-    if (strcmp(json_str(row, "state"), "running"))
+    if (!ctrun_live(json_str(row, "state")))
         return;
     struct ct_paths p;
     ct_paths_of(s, row, &p);
@@ -372,7 +372,7 @@ int h_container_patch(struct server *s, struct req *r, struct resp *out)
                         desc, r->param[0]);
         rc = e < 0 ? api_errno(out, e) : 0;
     }
-    if (rc == 0 && !strcmp(json_str(row, "state"), "running")) {
+    if (rc == 0 && ctrun_live(json_str(row, "state"))) {
         /* Live: the container's cgroups now; config.json at the next start. */
         struct ct_paths p;
         ct_paths_of(s, row, &p);

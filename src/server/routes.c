@@ -62,6 +62,8 @@ const struct route routes[] = {
     { "POST", CT "/stop", ROLE_OPERATOR, h_container_stop,
       "SIGTERM, then SIGKILL after the timeout (async)" },
     { "POST", CT "/kill", ROLE_OPERATOR, h_container_kill, "SIGKILL a container (async)" },
+    { "POST", CT "/pause", ROLE_OPERATOR, h_container_pause, "Freeze every process of a running container (async)" },
+    { "POST", CT "/resume", ROLE_OPERATOR, h_container_resume, "Thaw a paused container (async)" },
     { "POST", CT "/exec", ROLE_OPERATOR, h_container_exec, "Run a command in a container: exit code and output" },
     { "GET", CT "/console", ROLE_OPERATOR, h_container_console, "The container's terminal (WebSocket)" },
 

@@ -388,6 +388,8 @@ int h_container_patch(struct server *, struct req *, struct resp *);
 int h_container_delete(struct server *, struct req *, struct resp *);
 int h_container_start(struct server *, struct req *, struct resp *);
 int h_container_stop(struct server *, struct req *, struct resp *);
+int h_container_pause(struct server *, struct req *, struct resp *);
+int h_container_resume(struct server *, struct req *, struct resp *);
 int h_container_kill(struct server *, struct req *, struct resp *);
 int h_container_exec(struct server *, struct req *, struct resp *);
 int h_container_console(struct server *, struct req *, struct resp *);

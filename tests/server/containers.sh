@@ -194,13 +194,34 @@ check "corral --remote --token ct console works over HTTPS (operator token)" gre
 check "the audit log keeps no env values or exec arguments" bash -c "! curl -s --unix-socket '$SOCK' 'http://x/api/v1/audit?limit=1000' | grep -q 'HELLO=world\\|echo hi'"
 check "the console attach is audited" bash -c "curl -s --unix-socket '$SOCK' 'http://x/api/v1/audit?limit=100' | jq -e '.metadata | any(.action == \"container.console\")'"
 
-# ---- kill -9 of corrald, re-adoption -----------------------------------------------------------
+# ---- pause and resume: a ticker in the container stops and goes on ----------------------------
+sock POST /api/v1/containers/c1/exec '{"cmd":["sh","-c","(i=0; while :; do i=$((i+1)); echo $i >/tmp/t.new; mv /tmp/t.new /tmp/tick; sleep 0.1; done) >/dev/null 2>&1 &"]}' >/dev/null
+TICK=/proc/$CPID/root/tmp/tick
+ticking() { local a; a=$(cat "$TICK" 2>/dev/null); sleep 1; [ -n "$a" ] && [ "$(cat "$TICK" 2>/dev/null)" != "$a" ]; }
+check "a ticker runs in c1" ticking
+check "corral ct pause c1" CLI ct pause c1
+check "...c1 is paused" test "$(ct_state c1)" = paused
+still() { local a; a=$(cat "$TICK" 2>/dev/null); sleep 1; [ -n "$a" ] && [ "$(cat "$TICK" 2>/dev/null)" = "$a" ]; }
+check "...and its processes are frozen (the ticker stands still)" still
+check "exec on a paused container: 409 conflict" test "$(sock POST /api/v1/containers/c1/exec '{"cmd":["true"]}'):$(code)" = 409:conflict
+check "...saying to resume it" grep -q 'resume it first' "$T/body"
+check "pausing a paused container: 409 conflict" test "$(sock POST /api/v1/containers/c1/pause):$(code)" = 409:conflict
+check "an auditor cannot resume it (403)" test "$(api POST /api/v1/containers/c1/resume '' -H "Authorization: Bearer $AUDTOK")" = 403
+check "corral ct resume c1" CLI ct resume c1
+check "...c1 is running again" test "$(ct_state c1)" = running
+check "...and so is the ticker" ticking
+check "resuming a running container: 409 conflict" test "$(sock POST /api/v1/containers/c1/resume):$(code)" = 409:conflict
+
+# ---- kill -9 of corrald (c1 paused), re-adoption -----------------------------------------------
+CLI ct pause c1 >/dev/null
 kill -9 "$PID"; wait "$PID" 2>/dev/null; PID=
 sleep 0.5
 check "after kill -9 of corrald the container's init still runs" kill -0 "$CPID"
 start >/dev/null || true
 check "corrald restarts" test -n "$PID"
-check "c1 is re-adopted as running" test "$(ct_state c1)" = running
+check "c1 is re-adopted as paused, as it was" test "$(ct_state c1)" = paused
+CLI ct resume c1 >/dev/null
+check "...and resumes: running" test "$(ct_state c1)" = running
 check "...with the same pid" test "$(jqb .metadata.pid)" = "$CPID"
 check "the log says so" grep -q "container c1: re-adopted" "$T/log"
 sock POST /api/v1/containers/c1/exec '{"cmd":["echo","again"]}' >/dev/null
@@ -222,7 +243,8 @@ check "exec on a stopped container: 409 conflict" test "$(sock POST /api/v1/cont
 s=$(sock POST /api/v1/containers/c1/start '{}'); st=$(wait_op)
 check "it starts again" test "$s:$st:$(ct_state c1)" = 202:success:running
 check "deleting a running container: 409 conflict" test "$(sock DELETE /api/v1/containers/c1):$(code)" = 409:conflict
-check "corral ct kill c1" CLI ct kill c1
+CLI ct pause c1 >/dev/null
+check "corral ct kill c1 (paused: thawed, then killed)" CLI ct kill c1
 check "c1 is stopped again" test "$(ct_state c1)" = stopped
 R=$(awk -v t="$T/state/containers/" 'index($5, t) == 1 && $5 ~ /bundle\/rootfs$/ {print $5}' /proc/self/mountinfo | head -1)
 umount "$R"

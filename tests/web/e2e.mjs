@@ -276,6 +276,16 @@ try {
       return /Memory: [\d.]+ [KMG]i?B in use of 64\.0 MiB/.test(mem) &&
         (await page.locator('[aria-label="Resource use"] svg.chart polyline').count()) === 2;
     }],
+    ['Pause, then Resume, from its page: paused (the exec box says so), then running', async () => {
+      await page.locator('[data-action=pause]').click();
+      await row('ct1').filter({ hasText: 'paused' }).waitFor({ timeout: 30000 });
+      await page.getByText('The container is paused: resume it to run commands.').waitFor({ timeout: T });
+      await shot('container-paused');
+      await page.locator('[data-action=resume]').click();
+      await row('ct1').filter({ hasText: 'running' }).waitFor({ timeout: 30000 });
+      await page.locator('[data-action=exec]').waitFor({ timeout: T });
+      return true;
+    }],
     ['Stop (confirmed, the button waits) stops it: the page shows stopped and closes the console', async () => {
       await page.locator('[data-action=stop]').click();
       await confirm('Stop');

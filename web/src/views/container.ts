@@ -70,7 +70,7 @@ export function containerView(main: HTMLElement, params: string[]): () => void {
   }
 
   function renderConsole() {
-    const live = state === 'running';
+    const live = state === 'running' || state === 'paused';
     if (term && !live) { term.close(); term = null; }
     if (term) return;
     replace(consoleBox, h('h2', {}, 'Console'));
@@ -94,7 +94,10 @@ export function containerView(main: HTMLElement, params: string[]): () => void {
   function renderExec() {
     replace(execBox, h('h2', {}, 'Run a command'));
     if (!can('operator')) { execBox.appendChild(h('p', { class: 'muted' }, 'Running commands needs the operator role.')); return; }
-    if (state !== 'running') { execBox.appendChild(h('p', { class: 'muted' }, 'The container is not running.')); return; }
+    if (state !== 'running') {
+      execBox.appendChild(h('p', { class: 'muted' }, state === 'paused' ? 'The container is paused: resume it to run commands.' : 'The container is not running.'));
+      return;
+    }
     const input = h('input', { name: 'exec', autocomplete: 'off', spellcheck: 'false', placeholder: 'e.g. ps; df -h' }) as HTMLInputElement;
     const run = h('button', { type: 'submit', class: 'primary', 'data-action': 'exec' }, 'Run') as HTMLButtonElement;
     const result = h('div', { 'aria-live': 'polite' });
@@ -113,7 +116,7 @@ export function containerView(main: HTMLElement, params: string[]): () => void {
   }
 
   const poll = setInterval(async () => {
-    if (state !== 'running') return;
+    if (state !== 'running' && state !== 'paused') return;
     try { showUsage(await call('GET', path)); } catch { /* load() reports errors */ }
   }, 3000);
 

@@ -13,8 +13,10 @@ const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
  * the last field: ask first. */
 const ACTIONS: [string, string, string[], boolean][] = [
   ['start', 'Start', ['stopped'], false],
-  ['stop', 'Stop', ['running'], true],
-  ['kill', 'Kill', ['running'], true],
+  ['pause', 'Pause', ['running'], false],
+  ['resume', 'Resume', ['paused'], false],
+  ['stop', 'Stop', ['running', 'paused'], true],
+  ['kill', 'Kill', ['running', 'paused'], true],
 ];
 
 /* The limits the server takes (0 = none): key, label, maximum, minimum when set. */
