@@ -17,7 +17,7 @@ static const char *const token_cols[] = { "id", "name", "user", "role", "expires
 static const char *const op_cols[] = { "id", "kind", "status", "progress", "owner", "error", NULL };
 static const char *const audit_cols[] = { "time", "actor", "action", "target", NULL };
 static const char *const vm_cols[] = { "name", "state", "running_engine", "vcpus", "memory", "description", NULL };
-static const char *const net_cols[] = { "name", "subnet", "gateway", "bridge", "description", NULL };
+static const char *const net_cols[] = { "name", "subnet", "gateway", "nat", "bridge", "description", NULL };
 
 static bool flag(const struct args *a, const char *name) { return arg_opt(a, name) != NULL; }
 
@@ -383,6 +383,8 @@ static int net_create(struct cli *c, const struct args *a)
     struct json_object *b = json_object_new_object();
     cli_add_str(b, "name", a->pos[0]);
     cli_add_str(b, "subnet", arg_opt(a, "subnet"));
+    if (flag(a, "nat"))
+        json_object_object_add(b, "nat", json_object_new_boolean(true));
     cli_add_str(b, "description", arg_opt(a, "description"));
     return cli_change(c, a, "POST", V "/networks", b, false);
 }
@@ -471,7 +473,9 @@ static const struct verb vm_verbs[] = {
 static const struct verb net_verbs[] = {
     { "list", "", "list networks", 0, 0, "", "", net_list },
     { "show", "NETWORK", "show a network and the NICs on it", 1, 1, "", "", net_show },
-    { "create", "NETWORK --subnet CIDR [--description TEXT]", "create a network (a bridge; the gateway is the subnet's first address)", 1, 1, "subnet,description", "", net_create },
+    { "create", "NETWORK --subnet CIDR [--nat] [--description TEXT]",
+      "create a network (a bridge; the gateway is the subnet's first address; --nat: its guests reach beyond "
+      "the host, masqueraded)", 1, 1, "subnet,description", "nat", net_create },
     { "delete", "NETWORK", "delete a network no VM uses", 1, 1, "", "", net_delete },
     { 0 } };
 static const struct verb user_verbs[] = {

@@ -55,6 +55,8 @@ static const char *const migrations[] = {
     "  tag TEXT NOT NULL UNIQUE, image TEXT NOT NULL, config TEXT NOT NULL,"
     "  description TEXT NOT NULL DEFAULT '', state TEXT NOT NULL, keeper INTEGER NOT NULL DEFAULT 0,"
     "  keeper_start INTEGER NOT NULL DEFAULT 0, pid INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);",
+    /* 4: networks with NAT to the host's other interfaces */
+    "ALTER TABLE networks ADD COLUMN nat INTEGER NOT NULL DEFAULT 0;",
 };
 
 static void db_lock(struct db *db) { pthread_mutex_lock(&db->lock); }

@@ -7,7 +7,10 @@
  * on every interface, so without it a guest on network A reaches the
  * gateway of network B, the host's LAN address and any service bound to
  * 0.0.0.0 (corrald's API included).  Forwarding being off per bridge
- * (nl_isolate) stops routing between networks, not this. */
+ * (nl_isolate) stops routing between networks, not this; the forward chain
+ * keeps networks apart even where forwarding is on (a NAT network, or a
+ * host routing for others), and the postrouting chain masquerades NAT
+ * networks. */
 #include "server/netsvc.h"
 
 #include <errno.h>
@@ -97,7 +100,36 @@ char *firewall_ruleset(const struct netsvc_net *nets, size_t n)
                  "    iifname \"%s\" ip daddr %s accept\n"
                  "    iifname \"%s\" counter drop comment \"network %s\"\n",
                  nets[i].bridge, nets[i].bridge, nets[i].gateway, nets[i].bridge, nets[i].name);
-    ok = ok && add(&b, &len, "  }\n}\n");
+    /* Routing: nothing into or out of a bridge, except a NAT network's own
+     * connections beyond the host's networks and their replies.  Frames a
+     * bridge forwards within itself (br_netfilter hands them here) pass. */
+    ok = ok && add(&b, &len, "  }\n  chain forward {\n"
+                   "    type filter hook forward priority filter; policy accept;\n");
+    bool any_nat = false;
+    for (size_t i = 0; ok && i < n; i++) {
+        const char *br = nets[i].bridge;
+        ok = add(&b, &len, "    iifname \"%s\" oifname \"%s\" accept\n", br, br);
+        if (ok && nets[i].nat) {
+            any_nat = true;
+            ok = add(&b, &len, "    iifname \"%s\" ip saddr %s oifname != {", br, nets[i].subnet);
+            for (size_t k = 0; ok && k < n; k++)
+                ok = add(&b, &len, "%s \"%s\"", k ? "," : "", nets[k].bridge);
+            ok = ok && add(&b, &len, " } accept\n"
+                           "    oifname \"%s\" ct state established,related accept\n", br);
+        }
+        ok = ok && add(&b, &len, "    iifname \"%s\" counter drop\n    oifname \"%s\" counter drop\n", br, br);
+    }
+    ok = ok && add(&b, &len, "  }\n");
+    if (any_nat) {
+        ok = ok && add(&b, &len, "  chain postrouting {\n"
+                       "    type nat hook postrouting priority srcnat; policy accept;\n");
+        for (size_t i = 0; ok && i < n; i++)
+            if (nets[i].nat)
+                ok = add(&b, &len, "    ip saddr %s oifname != \"%s\" masquerade comment \"network %s\"\n",
+                         nets[i].subnet, nets[i].bridge, nets[i].name);
+        ok = ok && add(&b, &len, "  }\n");
+    }
+    ok = ok && add(&b, &len, "}\n");
     if (!ok)
         free(b);
     return ok ? b : NULL;

@@ -164,13 +164,24 @@ static int write_sysctl(const char *path, const char *value)
     return 0;
 }
 
-int nl_isolate(const char *name)
+int nl_isolate(const char *name, bool forward)
 {
     char path[128];
     snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding", name);
-    int r = write_sysctl(path, "0");
+    int r = write_sysctl(path, forward ? "1" : "0");
     snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
     if (r == 0)
         r = write_sysctl(path, "1");
     return r;
+}
+
+int nl_ip_forward_on(void)
+{
+    static const char path[] = "/proc/sys/net/ipv4/ip_forward";
+    char v[4] = "";
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && read(fd, v, sizeof(v) - 1) > 0 && v[0] == '1')
+        return 0;
+    int r = write_sysctl(path, "1");
+    return r < 0 ? r : 1;
 }

@@ -13,7 +13,10 @@
  * Isolation: the table `inet corral` drops everything that arrives on a
  * network's bridge for the host, except DHCP and the network's own gateway,
  * so a guest cannot reach the host's addresses on other networks (or its
- * LAN address).  firewall_apply() replaces the table in one `nft -f`.
+ * LAN address); nothing is routed into or out of a bridge, except, for a
+ * NAT network, its guests' own connections to anywhere but another
+ * network (masqueraded as the host) and their replies.  firewall_apply()
+ * replaces the table in one `nft -f`.
  *
  * Either tool may be missing: networks then still work (static addresses,
  * no host isolation) and the *_describe() calls say why.  Thread-safe. */
@@ -31,6 +34,7 @@ struct netsvc_net {
     const char *name, *bridge;
     const char *subnet;          /* canonical "10.1.2.0/24" */
     const char *gateway;         /* its first address, on the bridge */
+    bool nat;                    /* guests reach beyond the host, masqueraded */
 };
 
 /* Find dnsmasq and nft (once, at start) and log what is missing; the

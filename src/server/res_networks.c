@@ -9,7 +9,10 @@
  * off for packets arriving on each bridge (nl_isolate), so the host never
  * routes between two networks even with net.ipv4.ip_forward=1; the
  * nftables table (firewall.c) keeps guests off every host address but
- * their own gateway.
+ * their own gateway, and routes nothing into or out of a bridge, except for
+ * a NAT network ("nat": true): its guests' connections beyond the host's
+ * networks, masqueraded as the host, and their replies (net.ipv4.ip_forward
+ * is turned on for it).
  *
  * The row is written before the bridge is made, and networks_recover()
  * recreates missing bridges at start, so a crash or a host reboot leaves
@@ -30,7 +33,7 @@
 #include "server/netsvc.h"
 #include "util/util.h"
 
-#define NET_COLS "name, bridge, subnet, gateway, description, created"
+#define NET_COLS "name, bridge, subnet, gateway, nat, description, created"
 #define NAME_RULE "(^[a-z0-9][a-z0-9-]{0,62}$)"
 
 /* "10.1.2.0/24" -> network address (host order) and prefix (8..30). */
@@ -87,10 +90,23 @@ static char *dhcp_hosts(struct server *s, const char *network)
     return text;
 }
 
+static bool nat_of(struct json_object *n)
+{
+    struct json_object *v = json_object_object_get(n, "nat");
+    return v && json_object_get_boolean(v);
+}
+
 static struct netsvc_net netsvc_of(struct json_object *n)
 {
     return (struct netsvc_net){ json_str(n, "name"), json_str(n, "bridge"), json_str(n, "subnet"),
-                                json_str(n, "gateway") };
+                                json_str(n, "gateway"), nat_of(n) };
+}
+
+/* A row as the API shows it: nat as a boolean. */
+static struct json_object *net_view(struct json_object *n)
+{
+    json_object_object_add(n, "nat", json_object_new_boolean(nat_of(n)));
+    return n;
 }
 
 /* Held from reading a network's NICs to writing its hosts file, so the
@@ -147,13 +163,36 @@ void networks_nics_changed(struct server *s)
     pthread_mutex_unlock(&hosts_lock);
 }
 
-/* Makes the bridge: up, isolated, with the gateway address. */
-static int bridge_make(const char *bridge, const char *subnet)
+/* A NAT network needs the host to route: net.ipv4.ip_forward on.  Turning
+ * it on turns on forwarding on every interface, so the other bridges are
+ * isolated again (the firewall's forward chain guards them as well). */
+static void ip_forward_for(struct server *s, const char *network)
+{
+    int r = nl_ip_forward_on();
+    if (r < 0) {
+        log_error("network %s: NAT needs net.ipv4.ip_forward: %s", network, err_msg());
+        return;
+    }
+    if (r == 0)
+        return;
+    log_info("network %s: turned on net.ipv4.ip_forward for NAT", network);
+    struct json_object *rows = NULL;
+    db_rows(s->db, &rows, "SELECT bridge, nat FROM networks", "");
+    for (size_t i = 0; rows && i < json_object_array_length(rows); i++) {
+        struct json_object *o = json_object_array_get_idx(rows, i);
+        if (nl_link_exists(json_str(o, "bridge")) && nl_isolate(json_str(o, "bridge"), nat_of(o)) < 0)
+            log_warn("%s", err_msg());
+    }
+    json_object_put(rows);
+}
+
+/* Makes the bridge: up, isolated (forwarding on for NAT), with the gateway address. */
+static int bridge_make(const char *bridge, const char *subnet, bool nat)
 {
     uint32_t net;
     int prefix, r = parse_subnet(subnet, &net, &prefix);
     if (r == 0 && (r = nl_bridge_add(bridge)) == 0) {
-        if ((r = nl_isolate(bridge)) == 0 && (r = nl_addr_add(bridge, htonl(net + 1), prefix)) == 0)
+        if ((r = nl_isolate(bridge, nat)) == 0 && (r = nl_addr_add(bridge, htonl(net + 1), prefix)) == 0)
             r = nl_link_up(bridge);
         if (r < 0)
             nl_link_del(bridge);
@@ -169,7 +208,7 @@ int h_networks_list(struct server *s, struct req *r, struct resp *out)
     if (rc < 0)
         return api_errno(out, rc);
     for (size_t i = 0; i < json_object_array_length(rows); i++) {
-        struct json_object *n = json_object_array_get_idx(rows, i);
+        struct json_object *n = net_view(json_object_array_get_idx(rows, i));
         json_object_object_add(n, "dhcp", dhcp_status(json_str(n, "bridge")));
     }
     return api_sync(out, 200, rows);
@@ -177,6 +216,7 @@ int h_networks_list(struct server *s, struct req *r, struct resp *out)
 
 static int answer(struct server *s, struct resp *out, int status, struct json_object *n)
 {
+    net_view(n);
     api_etag(n, out->etag);
     struct json_object *vms = NULL;
     db_rows(s->db, &vms, "SELECT vms.name AS vm, json_extract(n.value, '$.address') AS address, "
@@ -202,9 +242,11 @@ int h_network_get(struct server *s, struct req *r, struct resp *out)
 int h_networks_create(struct server *s, struct req *r, struct resp *out)
 {
     const char *name = NULL, *subnet = NULL, *desc = "";
+    bool nat = false;
     const struct field f[] = {
         { "name", F_STRING, true, &name, NULL },
         { "subnet", F_STRING, true, &subnet, NULL },
+        { "nat", F_BOOL, false, &nat, NULL },
         { "description", F_STRING, false, &desc, NULL },
     };
     int rc = api_fields(r, f, ARRAY_SIZE(f), out);
@@ -244,8 +286,9 @@ int h_networks_create(struct server *s, struct req *r, struct resp *out)
     }
     json_object_put(rows);
     if (!rc) {
-        int e = db_exec(s->db, "INSERT INTO networks (name, bridge, subnet, gateway, description, created) "
-                        "VALUES (?, ?, ?, ?, ?, ?)", "sssssi", name, bridge, canon, gw, desc, (int64_t)time(NULL));
+        int e = db_exec(s->db, "INSERT INTO networks (name, bridge, subnet, gateway, nat, description, created) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)", "ssssisi", name, bridge, canon, gw, (int64_t)nat, desc,
+                        (int64_t)time(NULL));
         if (e == -EEXIST)
             rc = api_error(out, E_EXISTS, "network '%s' already exists", name);
         else if (e < 0)
@@ -257,19 +300,24 @@ int h_networks_create(struct server *s, struct req *r, struct resp *out)
     }
     if ((rc = db_commit(s->db)) < 0)
         return api_errno(out, rc);
-    if ((rc = bridge_make(bridge, canon)) < 0) {
+    if ((rc = bridge_make(bridge, canon, nat)) < 0) {
         db_exec(s->db, "DELETE FROM networks WHERE name = ?", "s", name);
         return api_errno(out, rc);
     }
-    struct json_object *d = json_object_new_object(), *n;
-    json_object_object_add(d, "subnet", json_object_new_string(canon));
-    json_object_object_add(d, "bridge", json_object_new_string(bridge));
-    server_changed(s, &r->who, "network.create", name, d);
-    json_object_put(d);
+    /* Ready (firewall, forwarding, DHCP) before the event tells clients it is there. */
     apply_firewall(s);
+    if (nat)
+        ip_forward_for(s, name);
+    struct json_object *n;
     if ((rc = load_network(s, name, &n, out)))
         return rc;
     start_dhcp(s, n);
+    struct json_object *d = json_object_new_object();
+    json_object_object_add(d, "subnet", json_object_new_string(canon));
+    json_object_object_add(d, "bridge", json_object_new_string(bridge));
+    json_object_object_add(d, "nat", json_object_new_boolean(nat));
+    server_changed(s, &r->who, "network.create", name, d);
+    json_object_put(d);
     return answer(s, out, 201, n);
 }
 
@@ -329,13 +377,15 @@ int networks_recover(struct server *s)
     for (size_t i = 0; i < json_object_array_length(rows); i++) {
         struct json_object *n = json_object_array_get_idx(rows, i);
         if (!nl_link_exists(json_str(n, "bridge"))) {
-            if (bridge_make(json_str(n, "bridge"), json_str(n, "subnet")) < 0) {
+            if (bridge_make(json_str(n, "bridge"), json_str(n, "subnet"), nat_of(n)) < 0) {
                 log_error("network %s: cannot recreate bridge %s: %s", json_str(n, "name"),
                           json_str(n, "bridge"), err_msg());
                 continue;
             }
             log_info("network %s: recreated bridge %s", json_str(n, "name"), json_str(n, "bridge"));
         }
+        if (nat_of(n))
+            ip_forward_for(s, json_str(n, "name"));
         start_dhcp(s, n);
     }
     json_object_put(rows);

@@ -22,15 +22,16 @@ RUN=/run/corral/net
 T=$(mktemp -d /var/tmp/cnet.XXXXXX)
 NS="cnt$$"
 SOCK=$T/corrald.sock
-DNSMASQ_PIDS=() BRA= BRB=
+DNSMASQ_PIDS=() BRA= BRB= BRN=
 cleanup() {
   [ -n "$PID" ] && { kill -9 "$PID"; wait "$PID"; } 2>/dev/null
   net_cleanup "$T/state/corral.db"
   # dnsmasq processes seen by the checks, should a network's row be gone.
   for p in "${DNSMASQ_PIDS[@]}"; do grep -qa dnsmasq "/proc/$p/cmdline" 2>/dev/null && kill "$p"; done
   for br in $BRA $BRB; do ip link del "$br" 2>/dev/null; rm -rf "${RUN:?}/$br"; done
-  ip link del "${NS}a0" 2>/dev/null; ip link del "${NS}b0" 2>/dev/null
-  ip netns del "${NS}a" 2>/dev/null; ip netns del "${NS}b" 2>/dev/null
+  for l in a0 b0 n0 o0; do ip link del "${NS}$l" 2>/dev/null; done
+  for x in a b n o; do ip netns del "${NS}$x" 2>/dev/null; done
+  [ -n "$BRN" ] && ip link del "$BRN" 2>/dev/null
   wait 2>/dev/null; rm -rf "$T"
 }
 trap cleanup EXIT
@@ -124,6 +125,35 @@ api GET /api/v1/networks/na >/dev/null
 check "the restarted corrald re-adopts na's dnsmasq (same pid)" test "$(jqb .metadata.dhcp.pid):$(jqb .metadata.dhcp.running)" = "$PA:true"
 check "no second dnsmasq is started" test "$(dnsmasq_count "$BRA"):$(dnsmasq_count "$BRB")" = 1:1
 check "the restart reloads the isolation table" bash -c "! ip netns exec ${NS}b busybox ping -c 2 -W 2 10.231.1.1"
+
+# ---- NAT: a network whose guests reach beyond the host, masqueraded --------------------------
+# The "outside" is a namespace behind a veth of the host's (10.231.99.1 <-> .2) with no route
+# back to any guest subnet: a guest's ping gets an answer only if its address was masqueraded.
+s=$(api POST /api/v1/networks '{"name":"nn","subnet":"10.231.9.0/24","nat":true}'); BRN=$(jqb .metadata.bridge)
+check "network nn is created with NAT (201, nat true)" test "$s:$(jqb .metadata.nat)" = 201:true
+check "...the host forwards IPv4 (net.ipv4.ip_forward=1)" test "$(cat /proc/sys/net/ipv4/ip_forward)" = 1
+check "...nn's bridge forwards, na's and nb's still do not" \
+  test "$(cat /proc/sys/net/ipv4/conf/$BRN/forwarding):$(cat /proc/sys/net/ipv4/conf/$BRA/forwarding):$(cat /proc/sys/net/ipv4/conf/$BRB/forwarding)" = 1:0:0
+ip netns add "${NS}n"; ip netns add "${NS}o"
+ip link add "${NS}n0" type veth peer name eth0 netns "${NS}n"; ip link set "${NS}n0" master "$BRN" up
+ip -n "${NS}n" addr add 10.231.9.50/24 dev eth0; ip -n "${NS}n" link set eth0 up; ip -n "${NS}n" route add default via 10.231.9.1
+ip link add "${NS}o0" type veth peer name eth0 netns "${NS}o"; ip addr add 10.231.99.1/24 dev "${NS}o0"; ip link set "${NS}o0" up
+ip -n "${NS}o" addr add 10.231.99.2/24 dev eth0; ip -n "${NS}o" link set eth0 up; ip -n "${NS}o" link set lo up
+check "(the outside has no route to nn's subnet)" bash -c "! ip -n ${NS}o route get 10.231.9.50"
+check "a guest on nn reaches the outside (ping 10.231.99.2): masqueraded as the host" \
+  ip netns exec "${NS}n" busybox ping -c 2 -W 3 10.231.99.2
+check "a guest on nb (no NAT) does not" bash -c "! ip netns exec ${NS}b busybox ping -c 2 -W 2 10.231.99.2"
+check "a guest on nn cannot reach a guest on nb" bash -c "! ip netns exec ${NS}n busybox ping -c 2 -W 2 10.231.2.50"
+check "...nor nb's gateway on the host" bash -c "! ip netns exec ${NS}n busybox ping -c 2 -W 2 10.231.2.1"
+ip -n "${NS}o" route add 10.231.9.0/24 via 10.231.99.1
+check "the outside cannot open a connection to nn's guest, even with a route to it" \
+  bash -c "! ip netns exec ${NS}o busybox ping -c 2 -W 2 10.231.9.50"
+check "corral net list shows which network has NAT" bash -c "'$B/corral' --socket '$SOCK' net list | grep -Eq '^nn +10.231.9.0/24 +10.231.9.1 +true '"
+s=$(api DELETE /api/v1/networks/nn)
+check "deleting nn (200) removes its masquerading" bash -c "[ $s = 200 ] && ! $NFT list table inet $TABLE | grep -q masquerade"
+check "...and the outside is out of reach again" bash -c "! ip netns exec ${NS}n busybox ping -c 1 -W 2 10.231.99.2"
+s=$(api POST /api/v1/networks '{"name":"nx","subnet":"10.231.8.0/24","nat":"yes"}')
+check "nat that is not a boolean: 400" test "$s" = 400
 
 # ---- SIGTERM; a dead dnsmasq is restarted at start ------------------------------------------------
 PB=$(cat "$RUN/$BRB/dnsmasq.pid")

@@ -199,8 +199,8 @@ static void test_firewall_ruleset(void **state)
 {
     (void)state;
     const struct netsvc_net nets[] = {
-        { "na", "cbr000001", "10.1.0.0/24", "10.1.0.1" },
-        { "nb", "cbr000002", "10.2.0.0/16", "10.2.0.1" },
+        { "na", "cbr000001", "10.1.0.0/24", "10.1.0.1", false },
+        { "nb", "cbr000002", "10.2.0.0/16", "10.2.0.1", true },
     };
     char *r = firewall_ruleset(nets, 2);
     assert_non_null(r);
@@ -214,6 +214,24 @@ static void test_firewall_ruleset(void **state)
     assert_true(dhcp && gw && drop && dhcp < gw && gw < drop);
     assert_non_null(strstr(r, "iifname \"cbr000002\" ip daddr 10.2.0.1 accept"));
     assert_null(strstr(r, "ip daddr 10.2.0.1 accept\n    iifname \"cbr000001\""));
+    /* Routing: na (no NAT) neither in nor out, save within its bridge; nb
+     * (NAT) out to anywhere but a network, replies in, masqueraded. */
+    const char *fwd = strstr(r, "type filter hook forward priority filter; policy accept;");
+    const char *within = strstr(r, "iifname \"cbr000001\" oifname \"cbr000001\" accept");
+    const char *in_a = strstr(r, "iifname \"cbr000001\" counter drop\n    oifname \"cbr000001\" counter drop");
+    assert_true(fwd && within && in_a && fwd < within && within < in_a && drop < fwd);
+    const char *out_b = strstr(r, "iifname \"cbr000002\" ip saddr 10.2.0.0/16 oifname != { \"cbr000001\", \"cbr000002\" } accept");
+    const char *reply_b = strstr(r, "oifname \"cbr000002\" ct state established,related accept");
+    const char *drop_b = strstr(r, "iifname \"cbr000002\" counter drop\n    oifname \"cbr000002\" counter drop");
+    assert_true(out_b && reply_b && drop_b && out_b < reply_b && reply_b < drop_b);
+    assert_null(strstr(r, "iifname \"cbr000001\" ip saddr"));
+    assert_non_null(strstr(r, "type nat hook postrouting priority srcnat; policy accept;\n"
+                              "    ip saddr 10.2.0.0/16 oifname != \"cbr000002\" masquerade"));
+    assert_null(strstr(r, "ip saddr 10.1.0.0/24 oifname"));
+    free(r);
+    r = firewall_ruleset(nets, 1);       /* no NAT network: no nat chain */
+    assert_non_null(r);
+    assert_null(strstr(r, "postrouting"));
     free(r);
     r = firewall_ruleset(NULL, 0);       /* no networks: the table goes */
     assert_non_null(r);

@@ -94,11 +94,13 @@ try {
   await page.locator('[data-action=create-networks]').click();
   await page.getByLabel('Name').fill('web1');
   await page.getByLabel('Subnet').fill('10.215.1.0/24');
+  await page.getByLabel('NAT').selectOption('on');
   await page.getByLabel('Description').fill(XSS);
   await page.getByLabel('Subnet').press('Enter');
-  await step('the admin creates a network in a dialog', async () => {
+  await step('the admin creates a network with NAT in a dialog (NAT and DHCP shown on)', async () => {
     await page.getByRole('cell', { name: '10.215.1.0/24' }).waitFor({ timeout: T });
-    return true;
+    const row = page.getByRole('row').filter({ hasText: '10.215.1.0/24' });
+    return (await row.getByRole('cell', { name: 'on', exact: true }).count()) === 2;
   });
   await shot('networks');
 

@@ -10,6 +10,7 @@ export function networksView(main: HTMLElement): () => void {
     { title: 'Subnet', cell: (n) => n.subnet },
     { title: 'Gateway', cell: (n) => n.gateway },
     { title: 'Bridge', cell: (n) => n.bridge },
+    { title: 'NAT', cell: (n) => n.nat ? 'on' : 'off' },
     { title: 'DHCP', cell: (n) => n.dhcp?.running ? h('span', {}, 'on') : h('span', { title: n.dhcp?.reason ?? '' }, 'off') },
     { title: 'Description', cell: (n) => h('span', { class: 'desc' }, n.description ?? '') },
     { title: '', cell: (n) => admin ? deleteButton(`network ${n.name}`, `/networks/${encodeURIComponent(n.name)}`, () => s.load()) : null },
@@ -18,9 +19,12 @@ export function networksView(main: HTMLElement): () => void {
     inputs: [
       { name: 'name', label: 'Name', required: true, hint: 'Lower-case letters, digits and “-”' },
       { name: 'subnet', label: 'Subnet', required: true, hint: 'e.g. 10.10.1.0/24' },
+      { name: 'nat', label: 'NAT', options: ['off', 'on'], hint: 'On: guests reach beyond the host, masqueraded as it' },
       { name: 'description', label: 'Description' },
     ],
-    submit: (v) => call('POST', '/networks', { name: v.name, subnet: v.subnet, ...(v.description ? { description: v.description } : {}) }),
+    submit: (v) => call('POST', '/networks', {
+      name: v.name, subnet: v.subnet, ...(v.nat === 'on' ? { nat: true } : {}), ...(v.description ? { description: v.description } : {}),
+    }),
   } : undefined);
   main.appendChild(s.section);
   return s.unsub;
