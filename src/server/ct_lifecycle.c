@@ -223,7 +223,7 @@ static int submit_action(struct server *s, struct req *r, enum ct_action a, int 
     char state[16];
     snprintf(state, sizeof(state), "%s", json_str(row, "state"));
     json_object_put(row);
-    if (!strstr(action_needs[a], state))    /* states are single words */
+    if (!*state || !strstr(action_needs[a], state))    /* states are single words */
         return api_error(out, E_CONFLICT, "container '%s' is %s: %s needs it %s", r->param[0], state,
                          action_names[a], action_needs[a]);
     struct ct_job *j = calloc(1, sizeof(*j));

@@ -174,9 +174,9 @@ static int check_new_name(struct server *s, const char *name, struct resp *out)
 /* A VM image's files and command line, checked, into j->vm. */
 static int vm_import_args(struct req *r, struct import_job *j, struct resp *out)
 {
-    const char *kernel = NULL, *initrd = NULL, *cmdline = "", *type;
+    const char *kernel = NULL, *initrd = NULL, *cmdline = "", *read_by_caller;    /* name, type */
     const struct field f[] = {
-        { "name", F_STRING, true, &type, NULL }, { "type", F_STRING, true, &type, NULL },
+        { "name", F_STRING, true, &read_by_caller, NULL }, { "type", F_STRING, true, &read_by_caller, NULL },
         { "kernel", F_STRING, true, &kernel, NULL }, { "initrd", F_STRING, false, &initrd, NULL },
         { "cmdline", F_STRING, false, &cmdline, NULL },
     };
@@ -193,8 +193,9 @@ static int vm_import_args(struct req *r, struct import_job *j, struct resp *out)
 /* A container image's archive or layout, checked, into j->path. */
 static int ct_import_args(struct req *r, struct import_job *j, struct resp *out)
 {
-    const char *path = NULL, *str;
-    const struct field f[] = { { "name", F_STRING, true, &str, NULL }, { "type", F_STRING, false, &str, NULL },
+    const char *path = NULL, *read_by_caller;    /* name, type */
+    const struct field f[] = { { "name", F_STRING, true, &read_by_caller, NULL },
+                               { "type", F_STRING, false, &read_by_caller, NULL },
                                { "path", F_STRING, true, &path, NULL } };
     int rc = api_fields(r, f, ARRAY_SIZE(f), out);
     if (rc)
