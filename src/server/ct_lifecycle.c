@@ -233,46 +233,27 @@ static int submit_action(struct server *s, struct req *r, enum ct_action a, int 
     j->action = a;
     j->timeout = timeout;
     snprintf(j->name, sizeof(j->name), "%s", r->param[0]);
-    char lock[80], kind[32], url[128];
-    snprintf(lock, sizeof(lock), "containers/%s", j->name);
+    char key[80], kind[32];
+    snprintf(key, sizeof(key), "containers/%s", j->name);
     snprintf(kind, sizeof(kind), "container.%s", action_names[a]);
-    snprintf(url, sizeof(url), API_PREFIX "/containers/%s", j->name);
-    struct json_object *res = json_object_new_array();
-    json_object_array_add(res, json_object_new_string(url));
-    struct op_spec spec = { .kind = kind, .locks = { lock }, .fn = action_run, .done = action_done,
-                            .arg = j, .resources = res };
     if (action_transit[a])
         db_exec(s->db, "UPDATE containers SET state = ? WHERE name = ?", "ss", action_transit[a], r->param[0]);
-    rc = ops_submit(s, &r->who, &spec, out);
-    json_object_put(res);
+    rc = ops_submit_on(s, &r->who, key, kind, action_run, action_done, j, out);
     if (rc != 202 && action_transit[a])
         db_exec(s->db, "UPDATE containers SET state = ? WHERE name = ?", "ss", state, r->param[0]);
     return rc;
 }
 
-int h_container_start(struct server *s, struct req *r, struct resp *out)
+static int no_body_action(struct server *s, struct req *r, struct resp *out, enum ct_action a)
 {
     int rc = api_fields(r, NULL, 0, out);
-    return rc ? rc : submit_action(s, r, C_START, 0, out);
+    return rc ? rc : submit_action(s, r, a, 0, out);
 }
 
-int h_container_kill(struct server *s, struct req *r, struct resp *out)
-{
-    int rc = api_fields(r, NULL, 0, out);
-    return rc ? rc : submit_action(s, r, C_KILL, 0, out);
-}
-
-int h_container_pause(struct server *s, struct req *r, struct resp *out)
-{
-    int rc = api_fields(r, NULL, 0, out);
-    return rc ? rc : submit_action(s, r, C_PAUSE, 0, out);
-}
-
-int h_container_resume(struct server *s, struct req *r, struct resp *out)
-{
-    int rc = api_fields(r, NULL, 0, out);
-    return rc ? rc : submit_action(s, r, C_RESUME, 0, out);
-}
+int h_container_start(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, C_START); }
+int h_container_kill(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, C_KILL); }
+int h_container_pause(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, C_PAUSE); }
+int h_container_resume(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, C_RESUME); }
 
 int h_container_stop(struct server *s, struct req *r, struct resp *out)
 {

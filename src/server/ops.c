@@ -315,6 +315,19 @@ int ops_submit(struct server *s, const struct principal *who, const struct op_sp
     return status;
 }
 
+int ops_submit_on(struct server *s, const struct principal *who, const char *key, const char *kind, op_fn fn,
+                  op_done_fn done, void *arg, struct resp *out)
+{
+    char url[256];
+    snprintf(url, sizeof(url), API_PREFIX "/%s", key);
+    struct json_object *res = json_object_new_array();
+    json_object_array_add(res, json_object_new_string(url));
+    struct op_spec spec = { .kind = kind, .locks = { key }, .fn = fn, .done = done, .arg = arg, .resources = res };
+    int rc = ops_submit(s, who, &spec, out);
+    json_object_put(res);
+    return rc;
+}
+
 static struct op *find_active(struct ops *o, const char *id)
 {
     for (struct op *op = o->active; op; op = op->next)

@@ -228,16 +228,9 @@ int h_images_import(struct server *s, struct req *r, struct resp *out)
     snprintf(j->name, sizeof(j->name), "%s", name);
     snprintf(j->vm.name, sizeof(j->vm.name), "%s", name);
     j->who = r->who;
-    char lock[80], url[128];
-    snprintf(lock, sizeof(lock), "images/%s", name);
-    snprintf(url, sizeof(url), API_PREFIX "/images/%s", name);
-    struct json_object *res = json_object_new_array();
-    json_object_array_add(res, json_object_new_string(url));
-    struct op_spec spec = { .kind = "image.import", .locks = { lock }, .fn = import_run, .done = import_done,
-                            .arg = j, .resources = res };
-    rc = ops_submit(s, &r->who, &spec, out);
-    json_object_put(res);
-    return rc;
+    char key[80];
+    snprintf(key, sizeof(key), "images/%s", name);
+    return ops_submit_on(s, &r->who, key, "image.import", import_run, import_done, j, out);
 }
 
 int h_image_delete(struct server *s, struct req *r, struct resp *out)

@@ -214,26 +214,12 @@ static int volume_path(struct server *s, const char *pool, const char *name, con
     return n < (int)len ? 0 : fail(ENAMETOOLONG, "path too long");
 }
 
-static struct json_object *vol_resources(const char *pool, const char *name)
-{
-    char url[200];
-    snprintf(url, sizeof(url), API_PREFIX "/pools/%s/volumes/%s", pool, name);
-    struct json_object *a = json_object_new_array();
-    json_object_array_add(a, json_object_new_string(url));
-    return a;
-}
-
 static int submit(struct server *s, struct req *r, const char *kind, struct vol_job *j, op_fn fn,
                   op_done_fn done, struct resp *out)
 {
-    char lock[192];
-    snprintf(lock, sizeof(lock), "pools/%s/volumes/%s", j->pool, j->name);
-    struct json_object *res = vol_resources(j->pool, j->name);
-    struct op_spec spec = { .kind = kind, .locks = { lock }, .fn = fn, .done = done, .arg = j,
-                            .resources = res };
-    int status = ops_submit(s, &r->who, &spec, out);
-    json_object_put(res);
-    return status;
+    char key[192];
+    snprintf(key, sizeof(key), "pools/%s/volumes/%s", j->pool, j->name);
+    return ops_submit_on(s, &r->who, key, kind, fn, done, j, out);
 }
 
 static int fill_zeros(struct op *op, struct blk *b, uint64_t size)

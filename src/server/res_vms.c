@@ -752,18 +752,12 @@ static int submit_action(struct server *s, struct req *r, enum vm_action a, int 
     j->force = force;
     snprintf(j->name, sizeof(j->name), "%s", r->param[0]);
     snprintf(j->prev_state, sizeof(j->prev_state), "%s", state);
-    char lock[80], kind[32], url[128];
-    snprintf(lock, sizeof(lock), "vms/%s", j->name);
+    char key[80], kind[32];
+    snprintf(key, sizeof(key), "vms/%s", j->name);
     snprintf(kind, sizeof(kind), "vm.%s", action_names[a]);
-    snprintf(url, sizeof(url), API_PREFIX "/vms/%s", j->name);
-    struct json_object *res = json_object_new_array();
-    json_object_array_add(res, json_object_new_string(url));
-    struct op_spec spec = { .kind = kind, .locks = { lock }, .fn = vm_action_run, .done = vm_action_done,
-                            .arg = j, .resources = res };
     if (transit[a])
         db_exec(s->db, "UPDATE vms SET state = ? WHERE name = ?", "ss", transit[a], r->param[0]);
-    rc = ops_submit(s, &r->who, &spec, out);
-    json_object_put(res);
+    rc = ops_submit_on(s, &r->who, key, kind, vm_action_run, vm_action_done, j, out);
     if (rc != 202 && transit[a])
         db_exec(s->db, "UPDATE vms SET state = ? WHERE name = ?", "ss", state, r->param[0]);
     return rc;

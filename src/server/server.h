@@ -287,6 +287,10 @@ int ops_recover(struct server *s);
  * by another operation, or 503 when shutting down. */
 int ops_submit(struct server *s, const struct principal *who, const struct op_spec *spec,
                struct resp *out);
+/* ops_submit() of an operation on the one resource KEY ("vms/vm1"): the
+ * lock is KEY, the resource its URL (API_PREFIX "/vms/vm1"). */
+int ops_submit_on(struct server *s, const struct principal *who, const char *key, const char *kind, op_fn fn,
+                  op_done_fn done, void *arg, struct resp *out);
 /* True when an operation holds a lock at or below `key` ("pools/p1"). */
 bool ops_busy(struct server *s, const char *key, char *op_id, size_t len);
 void op_progress(struct op *op, int percent);
