@@ -1,7 +1,7 @@
 // A simple resource page: a list loaded from the API (reloaded on events),
 // a create form in a dialog and a delete action, shown only to roles that
 // may use them.
-import { ApiError, call, waitOp } from '../api';
+import { ApiError, call, can, waitOp } from '../api';
 import { Column, h, table } from '../dom';
 import { subscribe } from '../events';
 import { busy, confirmAction, errorBox, errorText, field, loading, modal, notify, replace } from '../ui';
@@ -74,4 +74,44 @@ export function deleteButton(what: string, path: string, done: () => void): HTML
     done();
   });
   return b;
+}
+
+/* True for an event that may change guest `name` of this kind (any of them if ''). */
+export function touchesGuest(kind: 'vm' | 'container', type: string, ev: any, name = ''): boolean {
+  const m = ev?.metadata ?? {};
+  const path = `/${kind}s/`;
+  if (type === 'overflow') return true;
+  if (type === 'lifecycle') return String(m.action).startsWith(`${kind}.`) && (!name || m.target === name);
+  if (type === 'operation')
+    return (m.resources ?? []).some((r: string) => name ? String(r).endsWith(path + name) : String(r).includes(path));
+  return false;
+}
+
+/* A page listing guests (VMs or containers): its title, a create button for
+ * operators, and a table reloaded (debounced) on every event touching them.
+ * Returns the page's unsubscribe. */
+export function guestList<T>(main: HTMLElement, o: {
+  kind: 'vm' | 'container'; title: string; what: string; createLabel: string;
+  create: (done: () => void) => void; fetch: () => Promise<T[]>; cols: (load: () => void) => Column<T>[];
+}): () => void {
+  const list = h('div', {}, loading(o.what));
+  const head = h('div', { class: 'title' }, h('h1', {}, o.title));
+  if (can('operator')) {
+    const b = h('button', { type: 'button', class: 'primary', 'data-action': `create-${o.kind}` }, o.createLabel) as HTMLButtonElement;
+    b.addEventListener('click', () => o.create(load));
+    head.appendChild(b);
+  }
+  main.appendChild(head);
+  main.appendChild(list);
+  let timer = 0;
+  async function load() {
+    try { replace(list, table(await o.fetch(), o.cols(load), `No ${o.what} yet.`)); } catch (e) { replace(list, errorBox(e)); }
+  }
+  load();
+  const unsub = subscribe((type, ev) => {
+    if (!touchesGuest(o.kind, type, ev)) return;
+    clearTimeout(timer);
+    timer = window.setTimeout(load, 150);
+  });
+  return () => { unsub(); clearTimeout(timer); };
 }

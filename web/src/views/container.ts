@@ -8,7 +8,8 @@ import { subscribe } from '../events';
 import { go } from '../main';
 import { busy, errorBox, errorText, field, loading, modal, notify, replace } from '../ui';
 import { usageCard } from '../usage';
-import { LIMITS, ctButtons, limitInputs, limitText, readLimits, touchesContainer } from './containers';
+import { touchesGuest } from './common';
+import { LIMITS, ctButtons, limitInputs, limitText, readLimits } from './containers';
 
 export function containerView(main: HTMLElement, params: string[]): () => void {
   const name = params[0];
@@ -121,7 +122,7 @@ export function containerView(main: HTMLElement, params: string[]): () => void {
   }, 3000);
 
   load();
-  const unsub = subscribe((type, ev) => { if (touchesContainer(type, ev, name)) load(); });
+  const unsub = subscribe((type, ev) => { if (touchesGuest('container', type, ev, name)) load(); });
   return () => { unsub(); clearInterval(poll); clearTimeout(gone); term?.close(); };
 }
 

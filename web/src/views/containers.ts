@@ -3,9 +3,9 @@
 // lifecycle actions, each confirmed where it loses work and each showing
 // that it waits.
 import { ApiError, call, can, waitOp } from '../api';
-import { badge, h, table } from '../dom';
-import { subscribe } from '../events';
-import { busy, confirmAction, errorBox, errorText, field, loading, modal, notify, replace } from '../ui';
+import { badge, h } from '../dom';
+import { busy, confirmAction, errorText, field, modal, notify, replace } from '../ui';
+import { guestList } from './common';
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -86,49 +86,20 @@ export function ctButtons(ct: any, after: (deleted: boolean) => void): HTMLEleme
   return box;
 }
 
-/* True for an event that may change container `name` (any container if ''). */
-export function touchesContainer(type: string, ev: any, name = ''): boolean {
-  const m = ev?.metadata ?? {};
-  if (type === 'overflow') return true;
-  if (type === 'lifecycle')
-    return String(m.action).startsWith('container.') && (!name || m.target === name);
-  if (type === 'operation')
-    return (m.resources ?? []).some((r: string) => name ? String(r).endsWith(`/containers/${name}`) : String(r).includes('/containers/'));
-  return false;
-}
-
 export function containersView(main: HTMLElement): () => void {
-  const list = h('div', {}, loading('containers'));
-  const head = h('div', { class: 'title' }, h('h1', {}, 'Containers'));
-  if (can('operator')) {
-    const b = h('button', { type: 'button', class: 'primary', 'data-action': 'create-container' }, 'Create container') as HTMLButtonElement;
-    b.addEventListener('click', () => createDialog(load));
-    head.appendChild(b);
-  }
-  main.appendChild(head);
-  main.appendChild(list);
-  let timer = 0;
-  async function load() {
-    try {
-      const cts: any[] = await call('GET', '/containers');
-      replace(list, table(cts, [
-        { title: 'Name', cell: (c) => h('a', { href: `/containers/${c.name}`, 'data-link': true }, c.name) },
-        { title: 'State', cell: (c) => h('span', { 'data-ct-state': c.name }, badge(c.state)) },
-        { title: 'Image', cell: (c) => c.image },
-        { title: 'Address', cell: (c) => c.address ? `${c.address} (${c.network})` : '—' },
-        { title: 'Memory', cell: (c) => limitText(c, 'memory_mib') },
-        { title: 'Description', cell: (c) => h('span', { class: 'desc' }, c.description ?? '') },
-        { title: 'Actions', cell: (c) => ctButtons(c, load) },
-      ], 'No containers yet.'));
-    } catch (e) { replace(list, errorBox(e)); }
-  }
-  load();
-  const unsub = subscribe((type, ev) => {
-    if (!touchesContainer(type, ev)) return;
-    clearTimeout(timer);
-    timer = window.setTimeout(load, 150);
+  return guestList<any>(main, {
+    kind: 'container', title: 'Containers', what: 'containers', createLabel: 'Create container', create: createDialog,
+    fetch: () => call('GET', '/containers'),
+    cols: (load) => [
+      { title: 'Name', cell: (c) => h('a', { href: `/containers/${c.name}`, 'data-link': true }, c.name) },
+      { title: 'State', cell: (c) => h('span', { 'data-ct-state': c.name }, badge(c.state)) },
+      { title: 'Image', cell: (c) => c.image },
+      { title: 'Address', cell: (c) => c.address ? `${c.address} (${c.network})` : '—' },
+      { title: 'Memory', cell: (c) => limitText(c, 'memory_mib') },
+      { title: 'Description', cell: (c) => h('span', { class: 'desc' }, c.description ?? '') },
+      { title: 'Actions', cell: (c) => ctButtons(c, load) },
+    ],
   });
-  return () => { unsub(); clearTimeout(timer); };
 }
 
 /* A command line as words: spaces separate them, quotes ('…' or "…") keep
@@ -156,7 +127,8 @@ function createDialog(done: () => void): void {
     const limits = limitInputs();
     const net = h('select', { name: 'network' }, h('option', { value: '' }, 'none')) as HTMLSelectElement;
     const desc = h('input', { name: 'description', maxlength: 1024 }) as HTMLInputElement;
-    call<any[]>('GET', '/images').then((imgs) => {
+    call<any[]>('GET', '/images').then((all) => {
+      const imgs = all.filter((i) => i.type === 'container');    /* VM images boot VMs */
       replace(image, h('option', { value: '' }, imgs.length ? 'Pick an image' : 'No images: import one first'));
       for (const i of imgs) image.appendChild(h('option', { value: i.name }, i.name));
       if (imgs.length === 1) image.value = imgs[0].name;

@@ -8,6 +8,7 @@ import { subscribe } from '../events';
 import { go } from '../main';
 import { busy, errorBox, errorText, field, loading, modal, notify, replace } from '../ui';
 import { usageCard } from '../usage';
+import { touchesGuest } from './common';
 import { actionButtons } from './vms';
 
 export function vmView(main: HTMLElement, params: string[]): () => void {
@@ -93,11 +94,7 @@ export function vmView(main: HTMLElement, params: string[]): () => void {
   }, 3000);
 
   load();
-  const unsub = subscribe((type, ev) => {
-    if (type === 'overflow' || (type === 'lifecycle' && ev?.metadata?.target === name) ||
-        (type === 'operation' && (ev?.metadata?.resources ?? []).some((r: string) => r.endsWith(`/vms/${name}`))))
-      load();
-  });
+  const unsub = subscribe((type, ev) => { if (touchesGuest('vm', type, ev, name)) load(); });
   return () => { unsub(); clearInterval(poll); clearTimeout(gone); term?.close(); };
 }
 

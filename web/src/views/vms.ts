@@ -1,9 +1,9 @@
 // The VM list: live state from the event stream, the create dialog and the
 // lifecycle actions (each confirmed, each showing that it waits).
 import { ApiError, call, can, waitOp } from '../api';
-import { badge, bytes, h, table } from '../dom';
-import { subscribe } from '../events';
-import { busy, confirmAction, errorBox, errorText, field, loading, modal, notify, replace } from '../ui';
+import { badge, bytes, h } from '../dom';
+import { busy, confirmAction, errorText, field, modal, notify } from '../ui';
+import { guestList } from './common';
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -58,40 +58,18 @@ export function actionButtons(vm: any, after: () => void): HTMLElement | null {
 }
 
 export function vmsView(main: HTMLElement): () => void {
-  const list = h('div', {}, loading('VMs'));
-  const head = h('div', { class: 'title' }, h('h1', {}, 'Virtual machines'));
-  if (can('operator')) {
-    const b = h('button', { type: 'button', class: 'primary', 'data-action': 'create-vm' }, 'Create VM') as HTMLButtonElement;
-    b.addEventListener('click', () => createDialog(load));
-    head.appendChild(b);
-  }
-  main.appendChild(head);
-  main.appendChild(list);
-  let timer = 0;
-  async function load() {
-    try {
-      const vms: any[] = await call('GET', '/vms');
-      replace(list, table(vms, [
-        { title: 'Name', cell: (v) => h('a', { href: `/vms/${v.name}`, 'data-link': true }, v.name) },
-        { title: 'State', cell: (v) => h('span', { 'data-vm-state': v.name }, badge(v.state)) },
-        { title: 'vCPUs', cell: (v) => String(v.vcpus) },
-        { title: 'Memory', cell: (v) => bytes(v.memory) },
-        { title: 'Description', cell: (v) => h('span', { class: 'desc' }, v.description ?? '') },
-        { title: 'Actions', cell: (v) => actionButtons(v, load) },
-      ], 'No VMs yet.'));
-    } catch (e) { replace(list, errorBox(e)); }
-  }
-  load();
-  const unsub = subscribe((type, ev) => {
-    const t = ev?.metadata?.target ?? '';
-    const res: string[] = ev?.metadata?.resources ?? [];
-    if (type === 'overflow' || (type === 'lifecycle' && String(ev?.metadata?.action).startsWith('vm.')) ||
-        (type === 'operation' && res.some((r) => String(r).includes('/vms/'))) || t === '') {
-      clearTimeout(timer);
-      timer = window.setTimeout(load, 150);
-    }
+  return guestList<any>(main, {
+    kind: 'vm', title: 'Virtual machines', what: 'VMs', createLabel: 'Create VM', create: createDialog,
+    fetch: () => call('GET', '/vms'),
+    cols: (load) => [
+      { title: 'Name', cell: (v) => h('a', { href: `/vms/${v.name}`, 'data-link': true }, v.name) },
+      { title: 'State', cell: (v) => h('span', { 'data-vm-state': v.name }, badge(v.state)) },
+      { title: 'vCPUs', cell: (v) => String(v.vcpus) },
+      { title: 'Memory', cell: (v) => bytes(v.memory) },
+      { title: 'Description', cell: (v) => h('span', { class: 'desc' }, v.description ?? '') },
+      { title: 'Actions', cell: (v) => actionButtons(v, load) },
+    ],
   });
-  return () => { unsub(); clearTimeout(timer); };
 }
 
 function createDialog(done: () => void): void {
