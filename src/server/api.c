@@ -184,6 +184,15 @@ int api_check_description(const char *desc, struct resp *out)
 }
 
 /* An absolute path without ".", ".." or empty components. */
+bool api_word_in(const char *word, const char *words)
+{
+    size_t n = strlen(word);
+    for (const char *p = words; n && (p = strstr(p, word)); p += n)
+        if ((p == words || p[-1] == ' ') && (p[n] == 0 || p[n] == ' '))
+            return true;
+    return false;
+}
+
 bool path_valid(const char *p)
 {
     if (p[0] != '/' || strlen(p) > 1024)

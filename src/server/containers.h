@@ -26,6 +26,8 @@ void ct_console_key(const char *name, char key[CONSOLE_KEY_MAX]);
 int ct_load(struct server *s, const char *name, struct json_object **out, struct resp *resp);
 /* 409 busy while an operation works on the container. */
 int ct_refuse_busy(struct server *s, const char *name, struct resp *out);
+/* ct_load(), then 409 busy while an operation works on the container. */
+int ct_load_idle(struct server *s, const char *name, struct json_object **row, struct resp *out);
 /* An array of at most max strings of 1..4096 bytes (kv: "NAME=VALUE"). */
 int ct_check_strings(struct json_object *a, const char *what, bool kv, size_t max, struct resp *out);
 /* The array's strings, borrowed, NULL-terminated; free() the array. */

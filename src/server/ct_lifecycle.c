@@ -23,7 +23,8 @@
 
 enum ct_action { C_START, C_STOP, C_KILL, C_PAUSE, C_RESUME };
 static const char *const action_names[] = { "start", "stop", "kill", "pause", "resume" };
-/* The state each action needs, and the one it shows while it runs (NULL: none). */
+/* The states each action needs (api_word_in(); the text goes in the 409's
+ * message too), and the one it shows while it runs (NULL: none). */
 static const char *const action_needs[] = { "stopped", "running or paused", "running or paused", "running", "paused" };
 static const char *const action_transit[] = { "starting", "stopping", "stopping", NULL, NULL };
 
@@ -214,16 +215,13 @@ static void action_done(struct server *s, struct op *op, void *arg, int result)
 static int submit_action(struct server *s, struct req *r, enum ct_action a, int timeout, struct resp *out)
 {
     struct json_object *row;
-    int rc = ct_load(s, r->param[0], &row, out);
-    if (rc || (rc = ct_refuse_busy(s, r->param[0], out))) {
-        if (!rc)
-            json_object_put(row);
+    int rc = ct_load_idle(s, r->param[0], &row, out);
+    if (rc)
         return rc;
-    }
     char state[16];
     snprintf(state, sizeof(state), "%s", json_str(row, "state"));
     json_object_put(row);
-    if (!*state || !strstr(action_needs[a], state))    /* states are single words */
+    if (!api_word_in(state, action_needs[a]))
         return api_error(out, E_CONFLICT, "container '%s' is %s: %s needs it %s", r->param[0], state,
                          action_names[a], action_needs[a]);
     struct ct_job *j = calloc(1, sizeof(*j));
@@ -233,15 +231,8 @@ static int submit_action(struct server *s, struct req *r, enum ct_action a, int 
     j->action = a;
     j->timeout = timeout;
     snprintf(j->name, sizeof(j->name), "%s", r->param[0]);
-    char key[80], kind[32];
-    snprintf(key, sizeof(key), "containers/%s", j->name);
-    snprintf(kind, sizeof(kind), "container.%s", action_names[a]);
-    if (action_transit[a])
-        db_exec(s->db, "UPDATE containers SET state = ? WHERE name = ?", "ss", action_transit[a], r->param[0]);
-    rc = ops_submit_on(s, &r->who, key, kind, action_run, action_done, j, out);
-    if (rc != 202 && action_transit[a])
-        db_exec(s->db, "UPDATE containers SET state = ? WHERE name = ?", "ss", state, r->param[0]);
-    return rc;
+    return ops_submit_action(s, &r->who, "containers", "container", j->name, action_names[a], action_transit[a],
+                             state, action_run, action_done, j, out);
 }
 
 static int no_body_action(struct server *s, struct req *r, struct resp *out, enum ct_action a)

@@ -316,12 +316,15 @@ int h_containers_create(struct server *s, struct req *r, struct resp *out)
 
 int ct_refuse_busy(struct server *s, const char *name, struct resp *out)
 {
-    char key[80], holder[40];
-    snprintf(key, sizeof(key), "containers/%s", name);
-    if (ops_busy(s, key, holder, sizeof(holder)))
-        return api_error(out, E_BUSY, "operation %s is working on container '%s': wait for it "
-                         "(GET /api/v1/operations/%s/wait) and retry", holder, name, holder);
-    return 0;
+    return ops_refuse_busy(s, "containers", "container", name, out);
+}
+
+int ct_load_idle(struct server *s, const char *name, struct json_object **row, struct resp *out)
+{
+    int rc = ct_load(s, name, row, out);
+    if (rc == 0 && (rc = ct_refuse_busy(s, name, out)))
+        json_object_put(*row);
+    return rc;
 }
 
 static struct oci_resources limits_of(struct json_object *cfg)
@@ -396,12 +399,9 @@ int h_container_patch(struct server *s, struct req *r, struct resp *out)
 int h_container_delete(struct server *s, struct req *r, struct resp *out)
 {
     struct json_object *row;
-    int rc = ct_load(s, r->param[0], &row, out);
-    if (rc || (rc = ct_refuse_busy(s, r->param[0], out))) {
-        if (!rc)
-            json_object_put(row);
+    int rc = ct_load_idle(s, r->param[0], &row, out);
+    if (rc)
         return rc;
-    }
     if (strcmp(json_str(row, "state"), "stopped")) {
         api_error(out, E_CONFLICT, "container '%s' is %s: stop it first", r->param[0], json_str(row, "state"));
         json_object_put(row);

@@ -403,12 +403,16 @@ int h_vms_create(struct server *s, struct req *r, struct resp *out)
 
 static int refuse_busy(struct server *s, const char *name, struct resp *out)
 {
-    char key[80], holder[40];
-    snprintf(key, sizeof(key), "vms/%s", name);
-    if (ops_busy(s, key, holder, sizeof(holder)))
-        return api_error(out, E_BUSY, "operation %s is working on VM '%s': wait for it "
-                         "(GET /api/v1/operations/%s/wait) and retry", holder, name, holder);
-    return 0;
+    return ops_refuse_busy(s, "vms", "VM", name, out);
+}
+
+/* load_vm(), then 409 busy while an operation works on the VM. */
+static int load_idle_vm(struct server *s, const char *name, struct json_object **row, struct resp *out)
+{
+    int rc = load_vm(s, name, row, out);
+    if (rc == 0 && (rc = refuse_busy(s, name, out)))
+        json_object_put(*row);
+    return rc;
 }
 
 int h_vm_patch(struct server *s, struct req *r, struct resp *out)
@@ -476,12 +480,9 @@ int h_vm_patch(struct server *s, struct req *r, struct resp *out)
 int h_vm_delete(struct server *s, struct req *r, struct resp *out)
 {
     struct json_object *row;
-    int rc = load_vm(s, r->param[0], &row, out);
-    if (rc || (rc = refuse_busy(s, r->param[0], out))) {
-        if (!rc)
-            json_object_put(row);
+    int rc = load_idle_vm(s, r->param[0], &row, out);
+    if (rc)
         return rc;
-    }
     if (strcmp(json_str(row, "state"), "stopped")) {
         api_error(out, E_CONFLICT, "VM '%s' is %s: stop it first", r->param[0], json_str(row, "state"));
         json_object_put(row);
@@ -728,18 +729,13 @@ static int submit_action(struct server *s, struct req *r, enum vm_action a, int 
         [A_PAUSE] = NULL, [A_RESUME] = NULL, [A_RESTART] = "stopping",
     };
     struct json_object *row;
-    int rc = load_vm(s, r->param[0], &row, out);
-    if (rc || (rc = refuse_busy(s, r->param[0], out))) {
-        if (!rc)
-            json_object_put(row);
+    int rc = load_idle_vm(s, r->param[0], &row, out);
+    if (rc)
         return rc;
-    }
     char state[16];
     snprintf(state, sizeof(state), "%s", json_str(row, "state"));
     json_object_put(row);
-    size_t n = strlen(state);
-    const char *p = strstr(allowed[a], state);
-    if (!p || (p[n] && p[n] != ' '))
+    if (!api_word_in(state, allowed[a]))
         return api_error(out, E_CONFLICT, "VM '%s' is %s: %s needs it %s", r->param[0], state, action_names[a],
                          a == A_START ? "stopped" : a == A_RESUME ? "paused" : a == A_PAUSE ? "running"
                                                                              : "running or paused");
@@ -752,15 +748,8 @@ static int submit_action(struct server *s, struct req *r, enum vm_action a, int 
     j->force = force;
     snprintf(j->name, sizeof(j->name), "%s", r->param[0]);
     snprintf(j->prev_state, sizeof(j->prev_state), "%s", state);
-    char key[80], kind[32];
-    snprintf(key, sizeof(key), "vms/%s", j->name);
-    snprintf(kind, sizeof(kind), "vm.%s", action_names[a]);
-    if (transit[a])
-        db_exec(s->db, "UPDATE vms SET state = ? WHERE name = ?", "ss", transit[a], r->param[0]);
-    rc = ops_submit_on(s, &r->who, key, kind, vm_action_run, vm_action_done, j, out);
-    if (rc != 202 && transit[a])
-        db_exec(s->db, "UPDATE vms SET state = ? WHERE name = ?", "ss", state, r->param[0]);
-    return rc;
+    return ops_submit_action(s, &r->who, "vms", "vm", j->name, action_names[a], transit[a], state, vm_action_run,
+                             vm_action_done, j, out);
 }
 
 static int no_body_action(struct server *s, struct req *r, struct resp *out, enum vm_action a)

@@ -129,6 +129,8 @@ bool name_valid(const char *s);
 /* An absolute path of at most 1024 bytes without ".", ".." or empty
  * components or control characters. */
 bool path_valid(const char *p);
+/* Whether WORD is one of the space-separated WORDS ("running paused"). */
+bool api_word_in(const char *word, const char *words);
 /* 400 bad_field unless desc is NULL (not given) or at most 1024 bytes. */
 int api_check_description(const char *desc, struct resp *out);
 /* A member's string value, or NULL. */
@@ -291,6 +293,15 @@ int ops_submit(struct server *s, const struct principal *who, const struct op_sp
  * lock is KEY, the resource its URL (API_PREFIX "/vms/vm1"). */
 int ops_submit_on(struct server *s, const struct principal *who, const char *key, const char *kind, op_fn fn,
                   op_done_fn done, void *arg, struct resp *out);
+/* 409 busy while an operation works on guest NAME of COLLECTION ("vms",
+ * "containers"); NOUN ("VM") names it in the message. */
+int ops_refuse_busy(struct server *s, const char *collection, const char *noun, const char *name, struct resp *out);
+/* A guest's lifecycle action as an operation ("EVENT.ACTION", e.g.
+ * "vm.start"), locked on COLLECTION/NAME.  While it is queued or runs the
+ * row shows TRANSIT (NULL: its state stays); refused, it gets STATE back. */
+int ops_submit_action(struct server *s, const struct principal *who, const char *collection, const char *event,
+                      const char *name, const char *action, const char *transit, const char *state, op_fn fn,
+                      op_done_fn done, void *job, struct resp *out);
 /* True when an operation holds a lock at or below `key` ("pools/p1"). */
 bool ops_busy(struct server *s, const char *key, char *op_id, size_t len);
 void op_progress(struct op *op, int percent);

@@ -59,6 +59,14 @@ static void test_names(void **state)
     (void)state;
     assert_true(name_valid("a"));
     assert_true(name_valid("0-base-image"));
+    /* api_word_in: whole words only */
+    assert_true(api_word_in("paused", "running paused"));
+    assert_true(api_word_in("running", "running or paused"));
+    assert_false(api_word_in("run", "running paused"));
+    assert_false(api_word_in("unpaused", "running paused"));
+    assert_false(api_word_in("used", "running paused"));
+    assert_false(api_word_in("", "running paused"));
+    assert_false(api_word_in("stop", "stopped"));
     char long63[64], long64[65];
     memset(long63, 'a', 63), long63[63] = 0;
     memset(long64, 'a', 64), long64[64] = 0;
