@@ -5,18 +5,28 @@
  * rename), `dnsmasq.pid` (written by dnsmasq), `dnsmasq.start` (the pid and
  * its start time, written by corrald once dnsmasq is up), `dnsmasq.log` (its
  * stderr).  A pid counts as our dnsmasq only if its start time matches the
- * record, so a recycled pid is never signalled. */
+ * record, so a recycled pid is never signalled.
+ *
+ * dnsmasq reads the hosts file as the user it runs as (2.90 does, at start
+ * and on SIGHUP; older ones read it as root at start), so exactly that much
+ * is opened to it, whatever corrald's umask: /run/corral and NETSVC_RUN_DIR
+ * are 0711 (enter, not list), BRIDGE/ is 0750 and `hosts` 0640, both group
+ * DNSMASQ's group; the rest stays root's. */
 #include "server/netsvc.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "server/proc.h"
@@ -26,12 +36,32 @@
 
 static char dnsmasq_bin[256];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* Who dnsmasq runs as: nobody, and nogroup (Debian) or else nobody's group. */
+static const char *run_user = "nobody";
+static char run_group[32];
+static uid_t run_uid;
+static gid_t run_gid;
 
 void dhcp_setup(void)
 {
-    if (!proc_find("dnsmasq", dnsmasq_bin, sizeof(dnsmasq_bin)))
+    if (!proc_find("dnsmasq", dnsmasq_bin, sizeof(dnsmasq_bin))) {
         log_warn("dnsmasq is not installed: networks have no DHCP (guests must set their address "
                  "themselves; apt-get install dnsmasq-base)");
+        return;
+    }
+    struct passwd *pw = getpwnam(run_user);
+    struct group *gr = getgrnam("nogroup");
+    if (!gr && pw)
+        gr = getgrgid(pw->pw_gid);
+    if (!pw || !gr || pw->pw_uid == 0 || gr->gr_gid == 0 || strlen(gr->gr_name) >= sizeof(run_group)) {
+        log_warn("networks have no DHCP: there is no unprivileged user 'nobody' (and group 'nogroup') "
+                 "for dnsmasq to run as");
+        dnsmasq_bin[0] = 0;
+        return;
+    }
+    run_uid = pw->pw_uid;
+    run_gid = gr->gr_gid;
+    snprintf(run_group, sizeof(run_group), "%s", gr->gr_name);
 }
 
 struct json_object *dhcp_describe(void)
@@ -51,7 +81,24 @@ static int net_dir(const char *bridge, char out[DIR_MAX])
     return 0;
 }
 
-/* mkdir -p of the run directory; 0755 so dnsmasq, as nobody, can read. */
+/* One directory of the run path: root's own (never a symlink), with exactly
+ * this mode and group, whatever the umask made it or an older corrald left. */
+static int own_dir(const char *p, mode_t mode, gid_t gid)
+{
+    if (mkdir(p, mode) < 0 && errno != EEXIST)
+        return fail(errno, "cannot create %s: %m", p);
+    _cleanup_close_ int fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return fail(errno, "cannot open %s: %m", p);
+    if (st.st_uid != 0)
+        return fail(EPERM, "%s is not owned by root: remove it", p);
+    if ((st.st_gid != gid && fchown(fd, 0, gid) < 0) || ((st.st_mode & 07777) != mode && fchmod(fd, mode) < 0))
+        return fail(errno, "cannot set the mode of %s: %m", p);
+    return 0;
+}
+
+/* The run path down to BRIDGE/: see the top of this file. */
 static int make_dirs(const char *dir)
 {
     char p[DIR_MAX];
@@ -59,21 +106,26 @@ static int make_dirs(const char *dir)
     for (char *s = strchr(p + 1, '/');; s = strchr(s + 1, '/')) {
         if (s)
             *s = 0;
-        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-            return fail(errno, "cannot create %s: %m", p);
+        /* /run itself is the system's. */
+        int r = !s ? own_dir(p, 0750, run_gid) : strchr(p + 1, '/') ? own_dir(p, 0711, 0) : 0;
+        if (r < 0)
+            return r;
         if (!s)
             return 0;
         *s = '/';
     }
 }
 
-static int write_atomic(const char *dir, const char *name, const char *text)
+/* Writes a file by rename; `shared` ones are readable by dnsmasq's group. */
+static int write_atomic(const char *dir, const char *name, const char *text, bool shared)
 {
     char tmp[DIR_MAX + 32], path[DIR_MAX + 32];
     snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || fchmod(fd, 0644) < 0 || rename(tmp, path) < 0) {
+    unlink(tmp);
+    _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || (shared && fchown(fd, 0, run_gid) < 0) ||
+        fchmod(fd, shared ? 0640 : 0600) < 0 || rename(tmp, path) < 0) {
         int e = errno ? errno : EIO;
         unlink(tmp);
         return fail(e, "cannot write %s: %s", path, strerror(e));
@@ -107,16 +159,75 @@ static bool running(const char *dir, pid_t *pid, uint64_t *start)
     return true;
 }
 
+/* The end of dnsmasq's log (it grows with every DHCP exchange), from the
+ * start of a line, without trailing newlines. */
+static void log_tail(const char *dir, char *buf, size_t len)
+{
+    char path[DIR_MAX + 32];
+    snprintf(path, sizeof(path), "%s/dnsmasq.log", dir);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    off_t end = fd < 0 ? -1 : lseek(fd, 0, SEEK_END);
+    off_t from = end > (off_t)len - 1 ? end - (off_t)len + 1 : 0;
+    ssize_t n = end < 0 ? -1 : pread(fd, buf, len - 1, from);
+    buf[n > 0 ? n : 0] = 0;
+    char *nl = from > 0 ? strchr(buf, '\n') : NULL;
+    if (nl)
+        memmove(buf, nl + 1, strlen(nl + 1) + 1);
+    for (n = (ssize_t)strlen(buf); n && buf[n - 1] == '\n';)
+        buf[--n] = 0;
+}
+
 /* The last line of dnsmasq's log, for error messages. */
 static void last_words(const char *dir, char *out, size_t len)
 {
     char buf[2048];
-    read_small(dir, "dnsmasq.log", buf, sizeof(buf));
-    size_t n = strlen(buf);
-    while (n && buf[n - 1] == '\n')
-        buf[--n] = 0;
+    log_tail(dir, buf, sizeof(buf));
     char *line = strrchr(buf, '\n');
-    snprintf(out, len, "%s", line ? line + 1 : buf[0] ? buf : "(no output)");
+    snprintf(out, len, "%.200s", line ? line + 1 : buf[0] ? buf : "(no output)");
+}
+
+/* What dnsmasq said last about reading the hosts file: false with its
+ * complaint if that was "cannot read …" (it then hands out nothing). */
+static bool hosts_read_ok(const char *dir, char *why, size_t len)
+{
+    char buf[16384], needle[DIR_MAX + 32];
+    log_tail(dir, buf, sizeof(buf));
+    snprintf(needle, sizeof(needle), "read %s/hosts", dir);
+    char *last = NULL;
+    for (char *p = strstr(buf, needle); p; p = strstr(p + 1, needle))
+        last = p;
+    if (!last || last - buf < 7 || strncmp(last - 7, "cannot ", 7))
+        return true;
+    char *eol = strchr(last, '\n');
+    snprintf(why, len, "dnsmasq cannot %.*s", (int)(eol ? eol - last : (ptrdiff_t)strlen(last)), last);
+    return false;
+}
+
+/* Whether dnsmasq, as the user it runs as, can open the hosts file: the
+ * same test its read makes, whichever version is installed.  The child
+ * makes raw system calls only: it is forked from a threaded process. */
+static int reader_can_open(const char *dir)
+{
+    char path[DIR_MAX + 32];
+    snprintf(path, sizeof(path), "%s/hosts", dir);
+    pid_t pid = fork();
+    if (pid < 0)
+        return fail(errno, "fork: %m");
+    if (pid == 0) {
+        if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, run_gid, run_gid, run_gid) < 0 ||
+            syscall(SYS_setresuid, run_uid, run_uid, run_uid) < 0)
+            _exit(255);
+        long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+        _exit(fd < 0 ? (errno > 0 && errno < 254 ? errno : 254) : 0);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : 254;
+    if (code == 0)
+        return 0;
+    return fail(EACCES, "dnsmasq (as %s:%s) cannot read %s: %s", run_user, run_group, path,
+                code < 254 ? strerror(code) : "cannot become that user");
 }
 
 static void stop_pid(pid_t pid, uint64_t start)
@@ -167,10 +278,12 @@ static int spawn(const struct netsvc_net *n, const char *dir)
     snprintf(a[2], sizeof(a[2]), "--dhcp-hostsfile=%s/hosts", dir);
     snprintf(a[3], sizeof(a[3]), "--dhcp-option=option:router,%s", n->gateway);
     snprintf(a[4], sizeof(a[4]), "--pid-file=%s/dnsmasq.pid", dir);
+    snprintf(a[5], sizeof(a[5]), "--user=%s", run_user);
+    snprintf(a[6], sizeof(a[6]), "--group=%s", run_group);
     char *argv[] = {
         dnsmasq_bin, "--keep-in-foreground", "--conf-file=/dev/null", a[0], "--bind-interfaces",
         "--except-interface=lo", "--port=0", "--no-resolv", "--no-hosts", a[1], a[2], a[3],
-        "--dhcp-authoritative", "--leasefile-ro", a[4], "--user=nobody", "--group=nogroup",
+        "--dhcp-authoritative", "--leasefile-ro", a[4], a[5], a[6],
         "--log-facility=-", NULL,
     };
     char log[DIR_MAX + 32], pidfile[DIR_MAX + 32];
@@ -190,7 +303,7 @@ static int spawn(const struct netsvc_net *n, const char *dir)
         if (atol(pf) == pid) {
             char rec[64];
             snprintf(rec, sizeof(rec), "%d %llu\n", (int)pid, (unsigned long long)start);
-            return write_atomic(dir, "dnsmasq.start", rec);
+            return write_atomic(dir, "dnsmasq.start", rec, false);
         }
         if (!proc_alive(pid, start)) {
             usleep(50 * 1000);
@@ -203,6 +316,22 @@ static int spawn(const struct netsvc_net *n, const char *dir)
     return fail(ETIMEDOUT, "dnsmasq did not start within 3 s");
 }
 
+/* Keeps the last failure to serve this directory's hosts in its `error`
+ * file, which dhcp_status() reports until a later try succeeds. */
+static int record(const char *dir, int r)
+{
+    char path[DIR_MAX + 32];
+    snprintf(path, sizeof(path), "%s/error", dir);
+    if (r == 0) {
+        unlink(path);
+        return 0;
+    }
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s\n", err_msg());
+    write_atomic(dir, "error", msg, false);
+    return fail(-r, "%.*s", (int)strlen(msg) - 1, msg);
+}
+
 int dhcp_start(const struct netsvc_net *n, const char *hosts)
 {
     char dir[DIR_MAX];
@@ -212,7 +341,8 @@ int dhcp_start(const struct netsvc_net *n, const char *hosts)
     pthread_mutex_lock(&lock);
     pid_t pid;
     uint64_t start;
-    if ((r = make_dirs(dir)) == 0 && (r = write_atomic(dir, "hosts", hosts)) == 0) {
+    if ((r = make_dirs(dir)) == 0 && (r = write_atomic(dir, "hosts", hosts, true)) == 0 &&
+        (r = reader_can_open(dir)) == 0) {
         if (running(dir, &pid, &start)) {
             kill(pid, SIGHUP);
             log_info("network %s: adopted dnsmasq %d on %s", n->name, (int)pid, n->bridge);
@@ -220,6 +350,7 @@ int dhcp_start(const struct netsvc_net *n, const char *hosts)
             log_info("network %s: dnsmasq serves DHCP on %s", n->name, n->bridge);
         }
     }
+    r = record(dir, r);
     pthread_mutex_unlock(&lock);
     return r;
 }
@@ -235,8 +366,11 @@ int dhcp_update(const char *bridge, const char *hosts)
     read_small(dir, "hosts", old, sizeof(old));
     pid_t pid;
     uint64_t start;
-    if (strcmp(old, hosts) && (r = write_atomic(dir, "hosts", hosts)) == 0 && running(dir, &pid, &start))
-        kill(pid, SIGHUP);
+    if (strcmp(old, hosts) && (r = write_atomic(dir, "hosts", hosts, true)) == 0) {
+        if (running(dir, &pid, &start))
+            kill(pid, SIGHUP);
+        r = record(dir, reader_can_open(dir));
+    }
     pthread_mutex_unlock(&lock);
     return r;
 }
@@ -252,7 +386,7 @@ int dhcp_stop(const char *bridge)
     uint64_t start;
     if (running(dir, &pid, &start))
         stop_pid(pid, start);
-    static const char *const files[] = { "hosts", "dnsmasq.pid", "dnsmasq.start", "dnsmasq.log" };
+    static const char *const files[] = { "hosts", "dnsmasq.pid", "dnsmasq.start", "dnsmasq.log", "error" };
     for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
         char path[DIR_MAX + 32];
         snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
@@ -270,15 +404,27 @@ struct json_object *dhcp_status(const char *bridge)
     char dir[DIR_MAX], why[400];
     pid_t pid = 0;
     uint64_t start;
-    bool up = net_dir(bridge, dir) == 0 && dnsmasq_bin[0] && running(dir, &pid, &start);
     json_object_object_add(o, "available", json_object_new_boolean(dnsmasq_bin[0]));
+    if (net_dir(bridge, dir) < 0) {
+        json_object_object_add(o, "running", json_object_new_boolean(false));
+        json_object_object_add(o, "reason", json_object_new_string(err_msg()));
+        return o;
+    }
+    bool up = dnsmasq_bin[0] && running(dir, &pid, &start);
     json_object_object_add(o, "running", json_object_new_boolean(up));
+    char error[300];
+    read_small(dir, "error", error, sizeof(error));
+    error[strcspn(error, "\n")] = 0;
     if (up) {
         json_object_object_add(o, "pid", json_object_new_int(pid));
+        if (*error || !hosts_read_ok(dir, error, sizeof(error)))
+            json_object_object_add(o, "error", json_object_new_string(error));
         return o;
     }
     if (!dnsmasq_bin[0]) {
         snprintf(why, sizeof(why), "dnsmasq is not installed (apt-get install dnsmasq-base)");
+    } else if (*error) {
+        snprintf(why, sizeof(why), "%s", error);
     } else {
         char last[300];
         last_words(dir, last, sizeof(last));

@@ -33,7 +33,7 @@ static int64_t meminfo(const char *text, const char *key)
 
 int h_host(struct server *s, struct req *r, struct resp *out)
 {
-    (void)s, (void)r;
+    (void)r;
     struct json_object *h = json_object_new_object();
     struct utsname u;
     if (uname(&u) == 0) {
@@ -75,7 +75,9 @@ int h_host(struct server *s, struct req *r, struct resp *out)
     }
     json_object_object_add(h, "engines", engine_describe());
     struct json_object *net = json_object_new_object();
-    json_object_object_add(net, "dhcp", dhcp_describe());
+    struct json_object *dhcp = dhcp_describe();
+    json_object_object_add(dhcp, "problems", networks_problems(s));
+    json_object_object_add(net, "dhcp", dhcp);
     json_object_object_add(net, "isolation", firewall_describe());
     json_object_object_add(h, "networking", net);
     return api_sync(out, 200, h);

@@ -119,7 +119,7 @@ static void start_dhcp(struct server *s, struct json_object *n)
     char *hosts = dhcp_hosts(s, json_str(n, "name"));
     struct netsvc_net ns = netsvc_of(n);
     if (!hosts || dhcp_start(&ns, hosts) < 0)
-        log_warn("network %s: no DHCP: %s", ns.name, hosts ? err_msg() : "out of memory");
+        log_error("network %s: no DHCP: %s", ns.name, hosts ? err_msg() : "out of memory");
     pthread_mutex_unlock(&hosts_lock);
     free(hosts);
 }
@@ -156,7 +156,7 @@ void networks_nics_changed(struct server *s)
         struct json_object *n = json_object_array_get_idx(rows, i);
         char *hosts = dhcp_hosts(s, json_str(n, "name"));
         if (hosts && dhcp_update(json_str(n, "bridge"), hosts) < 0)
-            log_warn("network %s: DHCP hosts not updated: %s", json_str(n, "name"), err_msg());
+            log_error("network %s: DHCP hosts not served: %s", json_str(n, "name"), err_msg());
         free(hosts);
     }
     json_object_put(rows);
@@ -212,6 +212,28 @@ int h_networks_list(struct server *s, struct req *r, struct resp *out)
         json_object_object_add(n, "dhcp", dhcp_status(json_str(n, "bridge")));
     }
     return api_sync(out, 200, rows);
+}
+
+struct json_object *networks_problems(struct server *s)
+{
+    struct json_object *list = json_object_new_array(), *rows = NULL;
+    if (db_rows(s->db, &rows, "SELECT name, bridge FROM networks ORDER BY name", "") < 0) {
+        json_object_array_add(list, json_object_new_string(err_msg()));
+        return list;
+    }
+    for (size_t i = 0; i < json_object_array_length(rows); i++) {
+        struct json_object *n = json_object_array_get_idx(rows, i);
+        struct json_object *d = dhcp_status(json_str(n, "bridge"));
+        const char *why = json_str(d, "error") ? json_str(d, "error") : json_str(d, "reason");
+        if (why && json_object_get_boolean(json_object_object_get(d, "available"))) {
+            char line[512];
+            snprintf(line, sizeof(line), "network %s: %s", json_str(n, "name"), why);
+            json_object_array_add(list, json_object_new_string(line));
+        }
+        json_object_put(d);
+    }
+    json_object_put(rows);
+    return list;
 }
 
 static int answer(struct server *s, struct resp *out, int status, struct json_object *n)

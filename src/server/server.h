@@ -419,6 +419,9 @@ int networks_recover(struct server *s);
 /* Rewrites every network's DHCP hosts (MAC -> address of each NIC on it);
  * call after a VM is created, changed or deleted. */
 void networks_nics_changed(struct server *s);
+/* "network NAME: …" for each network whose DHCP is failing (a JSON array),
+ * for the host resource. */
+struct json_object *networks_problems(struct server *s);
 /* Re-adopts VMs whose engine still runs, settles the others as stopped;
  * then watches running VMs for guests that power off by themselves. */
 int vms_recover(struct server *s);
