@@ -17,6 +17,7 @@
 #          (TAP from tests/img/crash.sh)
 #   vms    VMs, networks and consoles through corrald (TAP from tests/server/vms.sh)
 #   containers  images and containers through corrald (TAP from tests/server/containers.sh)
+#   demo   `make demo` as a new user runs it: its VM gets its address by DHCP (tests/server/demo.sh)
 #   web    the web console in headless Chromium (TAP from tests/web/run.sh)
 #   vmm    corral-vmm booting the test guests and Linux (TAP from tests/vmm/run.sh)
 set -uo pipefail
@@ -87,6 +88,7 @@ run_tap podman tests/oci/podman.sh "$build"
 run_tap crash tests/img/crash.sh "$build"
 run_tap vms tests/server/vms.sh "$build"
 run_tap containers tests/server/containers.sh "$build"
+run_tap demo tests/server/demo.sh "$build"
 run_tap web tests/web/run.sh "$build"
 run_tap vmm tests/vmm/run.sh "$build"
 

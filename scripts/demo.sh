@@ -24,6 +24,7 @@ stop=0
 [ "${1:-}" = --stop ] && { stop=1; shift; }
 B=$(cd "${1:-$SRC/build}" 2>/dev/null && pwd) || die "no build directory ${1:-$SRC/build}: run make first"
 CLI() { "$B/corral" --socket "$SOCK" "$@"; }
+sock_opt=; [ "$SOCK" = /run/corral/corrald.sock ] || sock_opt=" --socket $SOCK"   # for what we print
 
 # The corrald this demo started, if it still runs (the pid file names it;
 # the process must still be that corrald, not a reused pid).
@@ -134,7 +135,7 @@ fi
 if [ "$(CLI ct exec $CT -- echo DEMO-CT-$((6 * 7)) 2>/dev/null)" = DEMO-CT-42 ]; then
   say "$CT runs: exec answered"
 else
-  say "warning: $CT did not answer exec"
+  die "$CT did not answer exec (see: $B/corral$sock_opt ct show $CT)"
 fi
 state=$(CLI --output json vm show $VM | jq -r .state)
 if [ "$state" = stopped ]; then
@@ -146,27 +147,38 @@ else
   say "$VM already $state"
 fi
 
-# ---- proof: the guest answers on its serial console ------------------------------------------
-if python3 "$SRC/tests/server/ws.py" --unix "$SOCK" "/api/v1/vms/$VM/console" --prompt '# $' \
-     --send 'uname -r; echo DEMO-$((6*7))' --expect 'DEMO-42' --timeout 120 >"$DEMO/console-check.txt" 2>&1; then
-  say "$VM booted: its shell answered on the serial console ($(grep -aom1 '[0-9.]*-[0-9]*-cloud-amd64' "$DEMO/console-check.txt" || echo Linux))"
-else
-  say "warning: $VM's console did not answer within 120 s (see $DEMO/console-check.txt)"
+# ---- proof: the guest answers on its serial console, with its address by DHCP ----------------
+addr=$(CLI --output json vm show $VM | jq -r '.nics[0].address // empty')
+gw=$(CLI --output json net show $NET | jq -r '.gateway // empty')
+[ -n "$addr" ] && [ -n "$gw" ] || die "$VM has no address on $NET"
+# The guest's udhcpc runs in the background from boot: wait for the lease,
+# then ping the gateway.  Each marker is printed by the guest only if its
+# check passed ($((6*7)) keeps the typed command itself from matching).
+probe="for i in \$(seq 60); do ip -4 addr show eth0 | grep -q 'inet $addr/' && break; sleep 1; done;"
+probe+=" ip -4 addr show eth0 | grep -q 'inet $addr/' && echo DEMO-DHCP-\$((6*7));"
+probe+=" ping -c 1 -W 3 $gw >/dev/null && echo DEMO-PING-\$((6*7)); uname -r; echo DEMO-\$((6*7))"
+python3 "$SRC/tests/server/ws.py" --unix "$SOCK" "/api/v1/vms/$VM/console" --prompt '# $' \
+  --send "$probe" --expect 'DEMO-42' --timeout 180 >"$DEMO/console-check.txt" 2>&1 ||
+  die "$VM's shell did not answer on its serial console within 180 s (see $DEMO/console-check.txt)"
+say "$VM booted: its shell answered on the serial console ($(grep -aom1 '[0-9.]*-[0-9]*-cloud-amd64' "$DEMO/console-check.txt" || echo Linux))"
+if ! grep -aq DEMO-DHCP-42 "$DEMO/console-check.txt"; then
+  why=$(CLI --output json net show $NET | jq -r '.dhcp.error // .dhcp.reason // "no error reported"')
+  die "$VM did not get its address $addr by DHCP within 60 s (network $NET: $why; see $DEMO/console-check.txt)"
 fi
+grep -aq DEMO-PING-42 "$DEMO/console-check.txt" || die "$VM has $addr but cannot ping its gateway $gw"
+say "$VM has its address $addr by DHCP and pings its gateway $gw"
 
 host=$(hostname -I 2>/dev/null | awk '{print $1}'); host=${host:-$(hostname)}
 port=${LISTEN##*:}
-addr=$(CLI --output json vm show $VM | jq -r '.nics[0].address // empty')
 ctaddr=$(CLI --output json ct show $CT 2>/dev/null | jq -r '.address // empty')
-sock_opt=; [ "$SOCK" = /run/corral/corrald.sock ] || sock_opt=" --socket $SOCK"
 cat <<EOF
 
 corral demo is up.
   Web:        https://$host:$port/   (the web console; API under /api/v1; self-signed certificate: $STATE/tls/server.crt)
   Log in:     user admin, password $(if [ -s "$DEMO/admin-password" ]; then echo "in $DEMO/admin-password (root only): $(cat "$DEMO/admin-password")"; else echo "set when corrald first started in $STATE (not captured by the demo)"; fi)
-  VM:         $VM, Debian cloud kernel + busybox, 256 MiB, disk $POOL/$VOL (/dev/vda, ext4), NIC on $NET${addr:+ (address $addr)}
+  VM:         $VM, Debian cloud kernel + busybox, 256 MiB, disk $POOL/$VOL (/dev/vda, ext4), NIC on $NET (address $addr)
   Console:    $B/corral$sock_opt vm console $VM     (Ctrl-] detaches)
-              in the guest: eth0 has its address by DHCP (ip addr); mkdir -p /mnt; mount /dev/vda /mnt
+              in the guest: eth0 got $addr by DHCP (checked: ip addr; ping $gw); mkdir -p /mnt; mount /dev/vda /mnt
   Container:  $CT (busybox, 64 MiB, 64 pids) on $NET${ctaddr:+ (address $ctaddr)}: $B/corral$sock_opt ct console $CT
               or $B/corral$sock_opt ct exec $CT -- ip addr
   From here:  $B/corral$sock_opt vm list; $B/corral$sock_opt ct list; $B/corral$sock_opt net list; $B/corral --help
