@@ -9,6 +9,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/util.h"
 
@@ -82,6 +83,7 @@ int api_error(struct resp *out, enum api_err e, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    utf8_scrub(msg);    /* an echoed value cut by %.64s keeps whole characters */
     struct json_object *o = json_object_new_object(), *er = json_object_new_object();
     json_object_object_add(er, "code", json_object_new_string(errs[e].code));
     json_object_object_add(er, "message", json_object_new_string(msg));
@@ -294,26 +296,31 @@ int api_fields(const struct req *r, const struct field *f, size_t n, struct resp
     return 0;
 }
 
-const char *api_query(const struct req *r, const char *key, char *buf, size_t len)
+int api_query(const struct req *r, const char *key, char *buf, size_t len, const char **val,
+              struct resp *out)
 {
     size_t klen = strlen(key);
+    *val = NULL;
     for (const char *p = r->query; p && *p;) {
         const char *end = strchr(p, '&');
         size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n > klen && !strncmp(p, key, klen) && p[klen] == '=') {
-            size_t vlen = n - klen - 1;
-            if (vlen >= len)
-                return NULL;
+        if (n >= klen && !strncmp(p, key, klen) && (n == klen || p[klen] == '=')) {
+            size_t vlen = n > klen ? n - klen - 1 : 0;
+            bool good = vlen > 0 && vlen < len;
+            for (size_t i = 0; good && i < vlen; i++)
+                good = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,-_.",
+                              p[klen + 1 + i]) != NULL;
+            if (!good)
+                return api_error(out, E_BAD_QUERY, "query parameter '%s' must be 1 to %zu letters, digits "
+                                 "or ,-_.", key, len - 1);
             memcpy(buf, p + klen + 1, vlen);
             buf[vlen] = 0;
-            for (size_t i = 0; i < vlen; i++)
-                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,-_.", buf[i]))
-                    return NULL;
-            return buf;
+            *val = buf;
+            return 0;
         }
         p = end ? end + 1 : NULL;
     }
-    return NULL;
+    return 0;
 }
 
 /* ---- routing ----------------------------------------------------------- */
@@ -415,19 +422,74 @@ static bool single_quote_outside_strings(const char *s, size_t len)
     return false;
 }
 
+/* application/json, with no parameter but charset=utf-8 (JSON is UTF-8). */
+static bool json_media_type(const char *ct)
+{
+    if (!ct || strncasecmp(ct, "application/json", 16))
+        return false;
+    for (const char *p = ct + 16; *p;) {
+        p += strspn(p, " \t");
+        if (*p != ';')
+            return !*p;
+        p += 1 + strspn(p + 1, " \t");
+        size_t n = strcspn(p, ";");
+        while (n && strchr(" \t", p[n - 1]))
+            n--;
+        if (!((n == 13 && !strncasecmp(p, "charset=utf-8", 13)) || (n == 15 && !strncasecmp(p, "charset=\"utf-8\"", 15))))
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+/* The first \u escape in s's strings that names no character: a lone
+ * surrogate (json-c would store U+FFFD in its place) or U+0000 (C strings
+ * end there); NULL if none. */
+static const char *bad_escape(const char *s, size_t len)
+{
+    bool in_string = false;
+    unsigned prev = 0;                 /* a high surrogate awaiting its pair */
+    for (size_t i = 0; i < len; i++) {
+        unsigned u = 0;
+        if (!in_string) {
+            in_string = s[i] == '"';
+            continue;
+        }
+        if (s[i] == '"') {
+            in_string = false;
+        } else if (s[i] == '\\' && i + 5 < len && s[i + 1] == 'u' && sscanf(s + i + 2, "%4x", &u) == 1) {
+            if (u == 0 || (u >= 0xdc00 && u <= 0xdfff && !prev) || (prev && !(u >= 0xdc00 && u <= 0xdfff)))
+                return s + i;
+            prev = u >= 0xd800 && u <= 0xdbff ? u : 0;
+            i += 5;
+            continue;
+        } else if (s[i] == '\\') {
+            i++;
+        }
+        if (prev)
+            return s + i;
+    }
+    return NULL;
+}
+
 static int parse_body(struct req *r, struct resp *out)
 {
     if (!r->body || r->body_len == 0)
         return 0;
-    if (!r->content_type || strncmp(r->content_type, "application/json", 16) ||
-        (r->content_type[16] && r->content_type[16] != ';'))
-        return api_error(out, E_MEDIA_TYPE, "send the body as JSON with 'Content-Type: application/json'");
+    if (!json_media_type(r->content_type))
+        return api_error(out, E_MEDIA_TYPE, "send the body as JSON in UTF-8 with 'Content-Type: application/json'");
     if (r->body_len > API_MAX_BODY)
         return api_error(out, E_TOO_LARGE, "the body is larger than %d bytes", API_MAX_BODY);
     if (strlen(r->body) != r->body_len)
         return api_error(out, E_BAD_JSON, "the body contains a NUL byte");
+    if (!utf8_valid(r->body, r->body_len))
+        return api_error(out, E_BAD_JSON, "the body is not valid UTF-8");
     if (single_quote_outside_strings(r->body, r->body_len))
         return api_error(out, E_BAD_JSON, "the body is not valid JSON (strings need double quotes)");
+    const char *esc = bad_escape(r->body, r->body_len);
+    if (esc)
+        return api_error(out, E_BAD_JSON, "the body's string at byte %zu escapes no character (a lone "
+                         "surrogate or \\u0000)", (size_t)(esc - r->body));
     struct json_tokener *tok = json_tokener_new_ex(16);
     if (!tok)
         return api_error(out, E_INTERNAL, "out of memory");

@@ -15,6 +15,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "util/util.h"
@@ -175,28 +176,48 @@ static struct backoff *backoff_slot(struct auth *a, const char *key, bool create
     return oldest;
 }
 
-/* Seconds the caller must still wait, or 0. */
-static int64_t backoff_wait(struct auth *a, const char *key)
+/* Seconds the caller must still wait before trying KEY, or 0.  Locked. */
+static int64_t backoff_wait(struct auth *a, const char *key, int64_t now)
 {
-    pthread_mutex_lock(&a->lock);
     struct backoff *b = backoff_slot(a, key, false);
-    int64_t now = mono_ms();
-    int64_t w = b && b->until > now ? (b->until - now + 999) / 1000 : 0;
-    pthread_mutex_unlock(&a->lock);
-    return w;
+    return b && b->until > now ? (b->until - now + 999) / 1000 : 0;
 }
 
-static void backoff_record(struct auth *a, const char *key, bool ok, int free_tries)
+static void backoff_charge(struct auth *a, const char *key, int free_tries, int64_t now)
+{
+    struct backoff *b = backoff_slot(a, key, true);
+    b->failures++;
+    b->last = now;
+    if (b->failures >= free_tries)
+        b->until = now + 1000 * MIN(BACKOFF_MAX_S, 2LL << MIN(b->failures - free_tries, 9));
+}
+
+/* Admits one login attempt, or says how many seconds to wait.  An admitted
+ * attempt is charged as a failure in the same locked step, before its
+ * password is checked: N concurrent wrong tries then cost what N tries in
+ * a row do, instead of all passing the check before any is recorded. */
+static int64_t backoff_admit(struct auth *a, const char *kuser, const char *kip)
 {
     pthread_mutex_lock(&a->lock);
-    struct backoff *b = backoff_slot(a, key, !ok);
-    if (b && ok) {
-        memset(b, 0, sizeof(*b));
-    } else if (b) {
-        b->failures++;
-        b->last = mono_ms();
-        if (b->failures >= free_tries)
-            b->until = b->last + 1000 * MIN(BACKOFF_MAX_S, 2LL << MIN(b->failures - free_tries, 9));
+    int64_t now = mono_ms();
+    int64_t wait = MAX(backoff_wait(a, kuser, now), backoff_wait(a, kip, now));
+    if (wait == 0) {
+        backoff_charge(a, kuser, BACKOFF_FREE_TRIES, now);
+        backoff_charge(a, kip, BACKOFF_FREE_TRIES_IP, now);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return wait;
+}
+
+/* A right password clears the charges of both keys. */
+static void backoff_clear(struct auth *a, const char *kuser, const char *kip)
+{
+    pthread_mutex_lock(&a->lock);
+    const char *keys[] = { kuser, kip };
+    for (int i = 0; i < 2; i++) {
+        struct backoff *b = backoff_slot(a, keys[i], false);
+        if (b)
+            memset(b, 0, sizeof(*b));
     }
     pthread_mutex_unlock(&a->lock);
 }
@@ -218,7 +239,7 @@ int h_login(struct server *s, struct req *r, struct resp *out)
     char kuser[160], kip[80];
     snprintf(kuser, sizeof(kuser), "u:%s|%s", user, r->peer_ip);
     snprintf(kip, sizeof(kip), "i:%s", r->peer_ip);
-    int64_t wait = MAX(backoff_wait(s->auth, kuser), backoff_wait(s->auth, kip));
+    int64_t wait = backoff_admit(s->auth, kuser, kip);
     if (wait > 0) {
         out->retry_after = (int)wait;
         return api_error(out, E_TOO_MANY, "too many failed logins: try again in %lld s", (long long)wait);
@@ -231,8 +252,8 @@ int h_login(struct server *s, struct req *r, struct resp *out)
     sem_wait(&s->auth->hashing);
     bool ok = crypto_pwhash_str_verify(hash, password, strlen(password)) == 0 && row;
     sem_post(&s->auth->hashing);
-    backoff_record(s->auth, kuser, ok, BACKOFF_FREE_TRIES);
-    backoff_record(s->auth, kip, ok, BACKOFF_FREE_TRIES_IP);
+    if (ok)
+        backoff_clear(s->auth, kuser, kip);
     if (!ok) {
         json_object_put(row);
         struct principal anon = { .kind = AUTH_ANON };
@@ -290,6 +311,10 @@ int h_whoami(struct server *s, struct req *r, struct resp *out)
 
 int auth_bootstrap(struct server *s, const char *password_file)
 {
+    struct stat st;
+    if (password_file && stat(password_file, &st) == 0 && (st.st_mode & 0077))
+        log_warn("--admin-password-file %s is %04o: others can read the admin's password (chmod 600 it)",
+                 password_file, st.st_mode & 07777);
     struct json_object *row;
     if (db_row(s->db, &row, "SELECT count(*) AS n FROM users", "") < 0)
         return -EIO;

@@ -457,8 +457,11 @@ int h_op_wait(struct server *s, struct req *r, struct resp *out)
 {
     char buf[16];
     uint64_t timeout = 30;
-    const char *t = api_query(r, "timeout", buf, sizeof(buf));
-    if ((t && parse_uint(t, 0, 3600, &timeout) < 0) || (!t && r->query && strstr(r->query, "timeout")))
+    const char *t;
+    int rc = api_query(r, "timeout", buf, sizeof(buf), &t, out);
+    if (rc)
+        return rc;
+    if (t && parse_uint(t, 0, 3600, &timeout) < 0)
         return api_error(out, E_BAD_QUERY, "timeout must be whole seconds, 0..3600");
     if (name_valid(r->param[0]))
         ops_wait(s, r->param[0], (int)timeout * 1000);

@@ -204,13 +204,20 @@ int h_tokens_create(struct server *s, struct req *r, struct resp *out)
     snprintf(token, sizeof(token), "corral_%s", secret);
     auth_hash_secret(token, hash);
     int64_t now = (int64_t)time(NULL);
+    /* Counted and inserted in one statement, so parallel requests cannot
+     * pass the cap together. */
     rc = db_exec(s->db, "INSERT INTO tokens (id, name, user_id, role, hash, created, expires) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?)", "ssissii", id, name, r->who.user_id, role_name(role),
-                 hash, now, days ? now + days * 86400 : 0);
+                 "SELECT ?, ?, ?, ?, ?, ?, ? WHERE (SELECT count(*) FROM tokens WHERE user_id = ? "
+                 "AND (expires = 0 OR expires > ?)) < ?", "ssissiiiii", id, name, r->who.user_id,
+                 role_name(role), hash, now, days ? now + days * 86400 : 0, r->who.user_id, now,
+                 (int64_t)TOKENS_PER_USER);
     if (rc == -EEXIST)
         return api_error(out, E_EXISTS, "you already have a token named '%s'", name);
     if (rc < 0)
         return api_errno(out, rc);
+    if (rc == 0)
+        return api_error(out, E_CONFLICT, "you already have %d live tokens, the most a user may have: "
+                         "revoke one first", TOKENS_PER_USER);
     struct json_object *d = json_object_new_object();
     json_object_object_add(d, "name", json_object_new_string(name));
     json_object_object_add(d, "role", json_object_new_string(role_name(role)));
@@ -247,11 +254,14 @@ int h_audit(struct server *s, struct req *r, struct resp *out)
 {
     char buf[16];
     uint64_t limit = 100;
-    const char *l = api_query(r, "limit", buf, sizeof(buf));
+    const char *l;
+    int rc = api_query(r, "limit", buf, sizeof(buf), &l, out);
+    if (rc)
+        return rc;
     if (l && parse_uint(l, 1, 10000, &limit) < 0)
         return api_error(out, E_BAD_QUERY, "limit must be 1..10000");
     struct json_object *rows;
-    int rc = db_rows(s->db, &rows, "SELECT id, time, actor, action, target, detail FROM audit "
+    rc = db_rows(s->db, &rows, "SELECT id, time, actor, action, target, detail FROM audit "
                      "ORDER BY id DESC LIMIT ?", "i", (int64_t)limit);
     if (rc < 0)
         return api_errno(out, rc);

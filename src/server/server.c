@@ -4,24 +4,38 @@
 #include "server/scrollback.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "server/engine.h"
 #include "server/netsvc.h"
 #include "util/util.h"
 
+/* A directory of the state: ours, and no more open than `mode`.  One that
+ * already exists looser (a state dir made 0755 by hand would leave the
+ * database world-readable) is tightened, and the log says so. */
 static int make_dir(const char *path, mode_t mode)
 {
     struct stat st;
     if (mkdir(path, mode) < 0 && errno != EEXIST)
         return fail(errno, "cannot create %s: %m", path);
-    if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
-        return fail(ENOTDIR, "%s is not a directory", path);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return fail(errno == ELOOP ? ENOTDIR : errno, "%s is not a directory", path);
+    if (st.st_uid != geteuid())
+        return fail(EPERM, "%s belongs to uid %u, not to corrald's user: chown it", path, (unsigned)st.st_uid);
+    if ((st.st_mode & 07777 & ~mode) == 0)
+        return 0;
+    if (fchmod(fd, st.st_mode & mode & 07777) < 0)
+        return fail(errno, "cannot tighten %s to %04o: %m", path, mode);
+    log_warn("%s was %04o: tightened to %04o (it holds corrald's database, keys and guests)", path,
+             st.st_mode & 07777, st.st_mode & mode & 07777);
     return 0;
 }
 

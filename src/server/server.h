@@ -39,6 +39,8 @@ struct server;
 #define API_MAX_BODY (64 * 1024)
 #define API_MAX_PARAMS 4
 #define NAME_MAX_LEN 63
+/* API tokens a user may hold at once (expired ones do not count). */
+#define TOKENS_PER_USER 64
 /* A console's key: a VM's name, or "ct/" + a container's name. */
 #define CONSOLE_KEY_MAX (NAME_MAX_LEN + 8)
 
@@ -148,8 +150,11 @@ struct field {
     bool *present;               /* optional */
 };
 int api_fields(const struct req *r, const struct field *f, size_t n, struct resp *out);
-/* A query parameter (raw value, letters/digits/,-_. only) or NULL. */
-const char *api_query(const struct req *r, const char *key, char *buf, size_t len);
+/* A query parameter's raw value into buf (*val = buf), or *val = NULL if
+ * absent.  0, or 400 bad_query if it is empty, longer than len - 1 or has
+ * anything but letters, digits and ,-_. (never silently ignored). */
+int api_query(const struct req *r, const char *key, char *buf, size_t len, const char **val,
+              struct resp *out);
 
 /* ---- the route table -------------------------------------------------- */
 

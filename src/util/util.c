@@ -96,6 +96,53 @@ int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+size_t utf8_char_len(const unsigned char *s, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (s[0] < 0x80)
+        return 1;
+    /* The lead byte fixes the length and the allowed range of the second
+     * byte, which is where overlong forms and surrogates are excluded. */
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3, lo = s[0] == 0xe0 ? 0xa0 : 0x80, hi = s[0] == 0xed ? 0x9f : 0xbf;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4, lo = s[0] == 0xf0 ? 0x90 : 0x80, hi = s[0] == 0xf4 ? 0x8f : 0xbf;
+    else
+        return 0;
+    if (len < n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+bool utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0, n; i < len; i += n)
+        if (!(n = utf8_char_len(p + i, len - i)))
+            return false;
+    return true;
+}
+
+void utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    size_t len = strlen(s), out = 0;
+    for (size_t i = 0, n; i < len; i += n ? n : 1)
+        if ((n = utf8_char_len(p + i, len - i))) {
+            memmove(p + out, p + i, n);
+            out += n;
+        }
+    p[out] = 0;
+}
+
 int parse_mac(const char *s, uint8_t mac[6])
 {
     unsigned v[6];

@@ -55,6 +55,15 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* "52:54:00:12:34:56" */
 int parse_mac(const char *s, uint8_t mac[6]);
 
+/* The length of the well-formed UTF-8 sequence at s[0..len) (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or 0. */
+size_t utf8_char_len(const unsigned char *s, size_t len);
+/* Whether s[0..len) is well-formed UTF-8. */
+bool utf8_valid(const char *s, size_t len);
+/* Drops every byte of s (NUL-terminated, in place) that is not part of a
+ * well-formed sequence: text cut at a byte count keeps whole characters. */
+void utf8_scrub(char *s);
+
 /* Reads a whole regular file of at most max_len bytes into a malloc'ed buffer. */
 int read_file(const char *path, size_t max_len, uint8_t **data, size_t *len);
 /* write(2)/read(2) that retry on EINTR and short transfers. */
