@@ -253,6 +253,7 @@ int oci_start(const struct oci_ctx *ctx, const char *id);
 /* Fills *st with the current state (status re-read from /proc). */
 int oci_state(const struct oci_ctx *ctx, const char *id, struct oci_state *st);
 int oci_kill(const struct oci_ctx *ctx, const char *id, int sig, bool all);
+/* With force, kills a live container first, and an unknown id is no error. */
 int oci_delete(const struct oci_ctx *ctx, const char *id, bool force);
 /* create + start; unless detach, waits, deletes and returns the container's
  * exit status (128+N for a signal) in *exit_status.  In the foreground with

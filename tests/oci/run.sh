@@ -143,6 +143,10 @@ oci state life
 check "state of an unknown id fails" eval '[ $rc = 1 ] && has_out "does not exist"'
 oci start nosuch
 check "start of an unknown id fails" eval '[ $rc = 1 ] && has_out "does not exist"'
+oci delete -f nosuch
+check "delete --force of an unknown id: exit 0, silent (as runc)" eval '[ $rc = 0 ] && [ -z "$out" ]'
+oci delete nosuch
+check "... without --force it fails" eval '[ $rc = 1 ] && has_out "does not exist"'
 oci state ../etc
 check "an id with a slash or .. is refused" eval '[ $rc = 1 ] && has_out "invalid container id"'
 
@@ -195,6 +199,15 @@ t; crun sysctl 'c["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}; p["args"] =
 check "linux.sysctl sets a namespaced sysctl" eval '[ $rc = 0 ] && [ "$out" = 1 ] && [ "$(cat /proc/sys/net/ipv4/ip_forward)" != x ]'
 t; crun sysctlbad 'c["linux"]["sysctl"] = {"kernel.panic": "1"}'
 check "a non-namespaced sysctl is refused" eval '[ $rc = 1 ] && has_out "kernel.panic.*not namespaced"'
+# podman joins a network namespace by path and sets net.* sysctls in it.
+t; crun joinsysctl 'ns("network")[0]["path"] = "/var/run/netns/'"$NETNS"'"; c["linux"]["sysctl"] = {"net.ipv4.ping_group_range": "0 7"}; p["args"] = ["cat", "/proc/sys/net/ipv4/ping_group_range"]'
+check "linux.sysctl in a network namespace joined by path" \
+  eval '[ $rc = 0 ] && [ "$(echo $out)" = "0 7" ] && [ "$(ip netns exec "$NETNS" cat /proc/sys/net/ipv4/ping_group_range | tr -s "\t " " ")" = "0 7" ]'
+t; crun hostsysctl 'ns("network")[0]["path"] = "/proc/self/ns/net"; c["linux"]["sysctl"] = {"net.ipv4.ping_group_range": "0 7"}'
+check "... but not in the runtime's own (the host's)" \
+  eval '[ $rc = 1 ] && has_out "not allowed in the host.s network namespace" && [ "$(tr -s "\t " " " </proc/sys/net/ipv4/ping_group_range)" != "0 7" ]'
+t; crun setsid 'p["args"] = ["sh", "-c", "cut -d\" \" -f6 /proc/1/stat"]'
+check "the init leads its own session (setsid, as runc)" eval '[ $rc = 0 ] && [ "$out" = 1 ]'
 
 # ---- filesystem ----
 t; crun rofs 'p["args"] = ["sh", "-c", "touch /newfile"]'

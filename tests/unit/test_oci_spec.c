@@ -175,13 +175,13 @@ static void test_refused(void **state)
             "linux.namespaces[2].type: \"pid\" given twice");
     refused("", "\"namespaces\": [{\"type\": \"pid\"}]",
             "linux.namespaces: a mount namespace is required");
-    refused("\"hostname\": \"h\"", "", "hostname: setting it needs a new uts namespace");
+    refused("\"hostname\": \"h\"", "", "hostname: setting it needs a uts namespace of the container's own");
     refused("", "\"namespaces\": [{\"type\": \"mount\"}, {\"type\": \"user\"}]",
             "linux.uidMappings: a new user namespace needs uidMappings and gidMappings");
     refused("", "\"sysctl\": {\"kernel.panic\": \"1\"}",
             "linux.sysctl: \"kernel.panic\" is not namespaced and cannot be set");
     refused("", "\"sysctl\": {\"net.ipv4.ip_forward\": \"1\"}",
-            "linux.sysctl: \"net.ipv4.ip_forward\" needs a new network namespace");
+            "linux.sysctl: \"net.ipv4.ip_forward\" needs a network namespace of the container's own");
     refused("", "\"devices\": [{\"path\": \"/dev/x\", \"type\": \"z\", \"major\": 1, \"minor\": 1}]",
             "linux.devices[0].type: \"z\" is not one of c, b, u, p");
     refused("", "\"rootfsPropagation\": \"sideways\"",
