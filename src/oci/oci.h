@@ -52,6 +52,7 @@ struct oci_mount {
     unsigned long flags;    /* MS_* (MS_BIND, MS_REC, MS_RDONLY, ...) */
     unsigned long clear;    /* MS_* the options explicitly turned off ("rw", "suid") */
     unsigned long propagation; /* MS_PRIVATE/SLAVE/SHARED/UNBINDABLE (| MS_REC), or 0 */
+    bool copyup;            /* "tmpcopyup": a tmpfs starts with what the image has there */
 };
 
 struct oci_idmap { uint32_t container_id, host_id, size; };

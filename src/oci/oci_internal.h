@@ -52,6 +52,14 @@ int state_load_spec(int dirfd, const struct oci_state *st, struct oci_spec *s);
 int rootfs_setup(const struct oci_spec *s, const char *rootfs, bool in_userns, int *pty_master,
                  const char *hook_state);
 
+/* ---- copyup.c ---- */
+
+/* tmpcopyup: copies the entries of directory src into directory dst (both
+ * O_RDONLY fds) with their owners, modes, xattrs and times, never following
+ * a symlink; then dst takes src's mode and/or owner (and then its times) if
+ * asked. */
+int copyup_tree(int src, int dst, bool mode, bool owner);
+
 /* ---- process.c ---- */
 
 /* Finds args[0] in the container (process.env's PATH, or the default one),

@@ -291,6 +291,11 @@ static int parse_mount_options(json_object *opts, const char *path, struct oci_m
         return fail(ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const char *s = json_object_get_string(json_object_array_get_idx(opts, i));
+        /* runc's one runtime-only option: never for mount(2). */
+        if (strcmp(s, "tmpcopyup") == 0) {
+            m->copyup = true;
+            continue;
+        }
         bool known = false;
         for (size_t k = 0; k < ARRAY_SIZE(mount_flags) && !known; k++)
             if (strcmp(s, mount_flags[k].name) == 0) {
@@ -610,8 +615,13 @@ static int parse_device(json_object *o, const char *p, void *elem, void *ctx)
     }
     if (d->major > 0xfff || d->minor > 0xfffff)
         return fail(ERANGE, "%s: device number %u:%u out of range", p, d->major, d->minor);
-    if (d->mode > 07777)
-        return fail(EINVAL, "%s.fileMode: %o is not a permission mode", p, d->mode);
+    /* podman writes the node's whole st_mode (020666): the type bits may
+     * be there, but must say what "type" says. */
+    uint32_t ifmt = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
+    if ((d->mode & ~(07777u | S_IFMT)) || ((d->mode & S_IFMT) && (d->mode & S_IFMT) != ifmt))
+        return fail(EINVAL, "%s.fileMode: %o is not a permission mode of a \"%c\" device",
+                    p, d->mode, d->type);
+    d->mode &= 07777;
     return 0;
 }
 
