@@ -6,7 +6,8 @@
  * The image is not trusted: every step is an *at() call relative to a
  * directory fd and nothing follows a symlink, so a link in the image can
  * neither be read through nor make the copy write outside the tmpfs.
- * Device nodes are recreated, never opened.  Hard links become copies. */
+ * Device nodes are recreated, never opened (and left out where a user
+ * namespace forbids mknod).  Hard links become copies. */
 #include "oci/oci_internal.h"
 #include "util/util.h"
 
@@ -94,6 +95,10 @@ static int copy_special(int sdir, int ddir, const char *name, const struct stat 
         if (symlinkat(target, ddir, name) < 0)
             return fail(errno, "%s: symlink: %s", name, strerror(errno));
     } else if (mknodat(ddir, name, st->st_mode, st->st_rdev) < 0) {
+        /* A device node in a user namespace: the container could not make
+         * one either; leave it out rather than fail. */
+        if (errno == EPERM && (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)))
+            return 0;
         return fail(errno, "%s: mknod: %s", name, strerror(errno));
     }
     if (fchownat(ddir, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != EINVAL)
