@@ -62,9 +62,29 @@ cleanup() {
   ip link del "$BR" 2>/dev/null
   # CNI's result cache has no per-test place in podman 4.3: left as found.
   rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null
+  $cni_chains_ours && drop_cni_chains
   rm -rf "$T"
 }
 trap cleanup EXIT
+
+# The portmap and firewall plugins leave their (by then empty) base chains in
+# iptables; a run that found none removes them again.
+drop_cni_chains() {
+  local t rule c
+  for t in nat filter; do
+    iptables -t "$t" -S 2>/dev/null | grep -E '^-A (PREROUTING|INPUT|OUTPUT|FORWARD|POSTROUTING) .*-j CNI-' |
+      while read -r rule; do eval "iptables -t $t ${rule/#-A/-D}"; done
+    for c in $(iptables -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^CNI-/ {print $2}'); do
+      iptables -t "$t" -F "$c"
+    done
+    for c in $(iptables -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^CNI-/ {print $2}'); do
+      iptables -t "$t" -X "$c"
+    done
+  done
+}
+cni_chains_ours=false
+command -v iptables >/dev/null && ! { iptables -t nat -S; iptables -S; } 2>/dev/null | grep -q -- '-N CNI-' &&
+  cni_chains_ours=true
 
 # The default network: podman's own plugin chain (bridge, portmap, firewall,
 # tuning) on a bridge, subnet and IPAM directory of this test's.
@@ -202,8 +222,9 @@ check "-p 127.0.0.1:PORT:80: curl on the host reaches httpd in the container" \
 orc=$rc oout=$out
 if $have_runc; then serve runc; compared "-p 127.0.0.1:PORT:80"; else skip "-p: same as runc" "no runc"; fi
 
-# --tmpfs: a fresh one, and one over /etc (tmpcopyup: the image's files come along).
-TMPFS=(sh -c 'grep -E " /(etc|scratch) " /proc/mounts; cd /etc && for f in *; do stat -c "%n %a %u:%g %F" "$f"; done; cat passwd; echo x >/scratch/f && cat /scratch/f; stat -c %a /scratch')
+# --tmpfs: a fresh one, and one over /etc (tmpcopyup: the image's files come
+# along).  podman orders the two mounts differently from run to run: sorted.
+TMPFS=(sh -c 'grep -E " /(etc|scratch) " /proc/mounts | sort; cd /etc && for f in *; do stat -c "%n %a %u:%g %F" "$f"; done; cat passwd; echo x >/scratch/f && cat /scratch/f; stat -c %a /scratch')
 t; pm run --rm "${U[@]}" --tmpfs /scratch --tmpfs /etc:size=1m "$IMG" "${TMPFS[@]}"
 check "--tmpfs: a fresh tmpfs, and one over /etc that keeps the image's files" \
   eval '[ $rc = 0 ] && has_out "^tmpfs /etc tmpfs rw,nosuid,nodev,relatime,size=1024k" && has_out "^passwd 644 0:0 regular file$" && has_out "^root:x:0:0:" && has_out "^x$" && has_out "^1777$"'
