@@ -18,6 +18,7 @@
  *   state.c      state directory, locking, state.json, liveness from /proc
  *   container.c  create/start/kill/delete/run, the init's set-up sequence
  *   mounts.c     rootfs, mounts, default devices, pivot_root, masked/readonly paths
+ *   copyup.c     tmpcopyup: a new tmpfs starts with the image's files there
  *   process.c    rlimits, user/groups, capabilities, no_new_privs, PATH lookup
  *   seccomp.c    linux.seccomp -> a libseccomp filter
  *   resources.c  linux.resources (and `update -r`) -> struct oci_resources
