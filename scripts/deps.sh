@@ -19,6 +19,10 @@ packages=(
   qemu-system-x86 qemu-utils busybox-static cpio kmod iproute2 procps python3 socat curl
   # tests: corral-oci compared with the reference runtimes (bench), driven by podman
   runc crun podman conmon
+  # podman's default network: CNI, which tests/oci/podman.sh configures (podman
+  # would take netavark instead if that were what the host has), and --init's
+  # init (/usr/libexec/podman/catatonit), only recommended by podman
+  containernetworking-plugins catatonit
   # tests: the web console in a headless browser (tests/web/run.sh)
   chromium
 )

@@ -115,6 +115,11 @@ static int init_setup(struct init_args *a, char *exe, size_t exe_len)
      * and the createRuntime hooks have run; it carries the init's host pid. */
     if (recv(a->sync_fd, &m, sizeof(m), 0) != sizeof(m) || m.type != SYNC_GO)
         _exit(1);   /* the runtime is gone; nobody to tell */
+    /* Its own session, as runc gives every container process: left in the
+     * caller's process group, a signal to that group (conmon's --timeout
+     * kill) would take the caller down with the container. */
+    if (setsid() < 0)
+        return fail(errno, "setsid: %s", strerror(errno));
     if (a->new_userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
         return fail(errno, "linux.uidMappings: container root (0) must be mapped: %s",
                     strerror(errno));
@@ -335,6 +340,8 @@ static int create_container(const struct oci_ctx *ctx, const char *id,
                          "in the foreground)");
     else if (!s.process.terminal && o->console_socket)
         r = fail(EINVAL, "--console-socket needs process.terminal to be true");
+    if (r == 0)
+        r = spec_check_host_ns(&s);
     if (r == 0)
         r = resolve_paths(o->bundle ? o->bundle : ".", &s, bundle, rootfs);
     char cgpath[CG_PATH_MAX];
@@ -573,6 +580,8 @@ static int kill_and_wait(const struct oci_state *st)
 int oci_delete(const struct oci_ctx *ctx, const char *id, bool force)
 {
     int dirfd, r = state_lock(ctx->root, id, false, LOCK_EX, &dirfd);
+    if (r == -ENOENT && force)
+        return 0;   /* nothing to delete: fine for --force, as with runc */
     if (r < 0)
         return r;
     struct oci_state st;

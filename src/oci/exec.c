@@ -188,6 +188,9 @@ static int child_setup(const struct exec_child *c, char *exe, size_t len)
         return r;
     if (c->ns_flags && setns(c->pidfd, c->ns_flags) < 0)
         return fail(errno, "joining the container's namespaces: %s", strerror(errno));
+    /* Its own session, like the init (and as runc does). */
+    if (setsid() < 0)
+        return fail(errno, "setsid: %s", strerror(errno));
     if (c->console_fd >= 0 && (r = exec_tty(c->console_fd, c->p)) < 0)
         return r;
     if (c->p->has_oom_score_adj) {

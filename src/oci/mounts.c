@@ -258,6 +258,38 @@ static int mount_cgroup_v1(int rootfd, int dstfd, const struct oci_mount *m, boo
     return 0;
 }
 
+/* "name=" among comma-separated mount data. */
+static bool has_option(const char *data, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = data; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, name, n) == 0)
+            return true;
+    return false;
+}
+
+/* tmpcopyup over image_dir, the directory the image has at the destination
+ * (opened before the tmpfs hides it): mounted writable for the copy, then
+ * read-only if asked.  Its root keeps the directory's mode and owner unless
+ * the options set them, as runc keeps the mode. */
+static int mount_copyup(int rootfd, int fd, int image_dir, const struct oci_mount *m,
+                        const char *src)
+{
+    const char *dst = m->destination, *data = m->data ? m->data : "";
+    if (mount(src, fdpath(fd).s, "tmpfs", m->flags & ~MS_RDONLY, m->data) < 0)
+        return fail(errno, "mount %s (tmpfs): %s", dst, strerror(errno));
+    _cleanup_close_ int top = openat2_in_root(rootfd, dst, O_RDONLY | O_DIRECTORY);
+    if (top < 0)
+        return fail(errno, "mount %s: %s", dst, strerror(errno));
+    int r = copyup_tree(image_dir, top, !has_option(data, "mode="),
+                        !has_option(data, "uid=") && !has_option(data, "gid="));
+    if (r < 0)
+        return fail(-r, "mount %s: tmpcopyup: %s", dst, err_msg());
+    if ((m->flags & MS_RDONLY) && mount(NULL, fdpath(top).s, NULL, MS_REMOUNT | m->flags, NULL) < 0)
+        return fail(errno, "mount %s: read-only: %s", dst, strerror(errno));
+    return 0;
+}
+
 static int do_mount(int rootfd, const struct oci_mount *m, const char *bundle, bool in_userns,
                     bool cgns)
 {
@@ -276,6 +308,10 @@ static int do_mount(int rootfd, const struct oci_mount *m, const char *bundle, b
             return fail(errno, "mount %s: source %s: %s", dst, src, strerror(errno));
         file = !S_ISDIR(st.st_mode);
     }
+    /* Before resolve_create: a directory made here has nothing to copy. */
+    _cleanup_close_ int image_dir = -1;
+    if (m->copyup && m->type && strcmp(m->type, "tmpfs") == 0)
+        image_dir = openat2_in_root(rootfd, dst, O_RDONLY | O_DIRECTORY);
     _cleanup_close_ int fd = resolve_create(rootfd, dst, file);
     if (fd < 0)
         return fail(-fd, "mount %s: %s", dst, err_msg());
@@ -294,6 +330,10 @@ static int do_mount(int rootfd, const struct oci_mount *m, const char *bundle, b
             if (r < 0)
                 return r;
         }
+    } else if (image_dir >= 0) {
+        int r = mount_copyup(rootfd, fd, image_dir, m, src);
+        if (r < 0)
+            return r;
     } else if (mount(src, fdpath(fd).s, type, m->flags, m->data) < 0) {
         int e = errno;
         /* In a user namespace sysfs and mqueue need namespaces owned by it;
@@ -365,6 +405,9 @@ static int create_device(int rootfd, const struct oci_device *d, bool in_userns)
             return fail(errno, "%s: mknod: %s", d->path, strerror(errno));
         if (fchownat(dfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
             return fail(errno, "%s: chown: %s", d->path, strerror(errno));
+        /* The mode as configured, not as the caller's umask left it. */
+        if (fchmodat(dfd, name, d->mode & 07777, 0) < 0)
+            return fail(errno, "%s: chmod: %s", d->path, strerror(errno));
         return 0;
     }
     /* No mknod in a user namespace: bind the host's node over an empty file. */

@@ -18,6 +18,7 @@
  *   state.c      state directory, locking, state.json, liveness from /proc
  *   container.c  create/start/kill/delete/run, the init's set-up sequence
  *   mounts.c     rootfs, mounts, default devices, pivot_root, masked/readonly paths
+ *   copyup.c     tmpcopyup: a new tmpfs starts with the image's files there
  *   process.c    rlimits, user/groups, capabilities, no_new_privs, PATH lookup
  *   seccomp.c    linux.seccomp -> a libseccomp filter
  *   resources.c  linux.resources (and `update -r`) -> struct oci_resources
@@ -52,6 +53,7 @@ struct oci_mount {
     unsigned long flags;    /* MS_* (MS_BIND, MS_REC, MS_RDONLY, ...) */
     unsigned long clear;    /* MS_* the options explicitly turned off ("rw", "suid") */
     unsigned long propagation; /* MS_PRIVATE/SLAVE/SHARED/UNBINDABLE (| MS_REC), or 0 */
+    bool copyup;            /* "tmpcopyup": a tmpfs starts with what the image has there */
 };
 
 struct oci_idmap { uint32_t container_id, host_id, size; };
@@ -253,6 +255,7 @@ int oci_start(const struct oci_ctx *ctx, const char *id);
 /* Fills *st with the current state (status re-read from /proc). */
 int oci_state(const struct oci_ctx *ctx, const char *id, struct oci_state *st);
 int oci_kill(const struct oci_ctx *ctx, const char *id, int sig, bool all);
+/* With force, kills a live container first, and an unknown id is no error. */
 int oci_delete(const struct oci_ctx *ctx, const char *id, bool force);
 /* create + start; unless detach, waits, deletes and returns the container's
  * exit status (128+N for a signal) in *exit_status.  In the foreground with

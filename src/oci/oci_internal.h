@@ -52,6 +52,14 @@ int state_load_spec(int dirfd, const struct oci_state *st, struct oci_spec *s);
 int rootfs_setup(const struct oci_spec *s, const char *rootfs, bool in_userns, int *pty_master,
                  const char *hook_state);
 
+/* ---- copyup.c ---- */
+
+/* tmpcopyup: copies the entries of directory src into directory dst (both
+ * O_RDONLY fds) with their owners, modes, xattrs and times, never following
+ * a symlink; then dst takes src's mode and/or owner (and then its times) if
+ * asked. */
+int copyup_tree(int src, int dst, bool mode, bool owner);
+
 /* ---- process.c ---- */
 
 /* Finds args[0] in the container (process.env's PATH, or the default one),
@@ -62,7 +70,8 @@ int process_find_exec(const struct oci_process *p, char *out, size_t len);
  * cwd, no_new_privs and the seccomp filter (if not NULL), in the order the
  * kernel requires. */
 int process_setup(const struct oci_process *p, json_object *seccomp);
-/* stdio on the pty slave: new session, controlling terminal, fds 0-2. */
+/* stdio on the pty slave: controlling terminal, fds 0-2.  The caller has
+ * already made its own session (every container process does). */
 int process_setup_tty(int slave);
 
 /* ---- seccomp.c ---- */
@@ -185,6 +194,9 @@ int spec_get_objects(json_object *arr, const char *path, size_t max, size_t *n, 
 /* oci_spec_load that also returns the text it parsed (free() it; NULL on
  * failure), so create can keep exactly what it ran. */
 int spec_load_text(const char *bundle, struct oci_spec *out, uint8_t **text, size_t *len);
+/* At create time: sysctls and a hostname are refused in a namespace joined
+ * by path that is the runtime's (the host's) own. */
+int spec_check_host_ns(const struct oci_spec *s);
 /* ---- shared with the image code (image.c, bundle.c) ---- */
 
 /* openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): symlinks resolve inside

@@ -173,7 +173,7 @@ int process_setup(const struct oci_process *p, json_object *seccomp)
 
 int process_setup_tty(int slave)
 {
-    if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
+    if (ioctl(slave, TIOCSCTTY, 0) < 0)
         return fail(errno, "process.terminal: making the pty the controlling terminal: %s",
                     strerror(errno));
     for (int fd = 0; fd < 3; fd++)

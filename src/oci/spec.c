@@ -14,6 +14,7 @@
 #include <sys/capability.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 /* ---- small helpers: typed access with the field path in every error ---- */
 
@@ -290,6 +291,11 @@ static int parse_mount_options(json_object *opts, const char *path, struct oci_m
         return fail(ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const char *s = json_object_get_string(json_object_array_get_idx(opts, i));
+        /* runc's one runtime-only option: never for mount(2). */
+        if (strcmp(s, "tmpcopyup") == 0) {
+            m->copyup = true;
+            continue;
+        }
         bool known = false;
         for (size_t k = 0; k < ARRAY_SIZE(mount_flags) && !known; k++)
             if (strcmp(s, mount_flags[k].name) == 0) {
@@ -609,8 +615,13 @@ static int parse_device(json_object *o, const char *p, void *elem, void *ctx)
     }
     if (d->major > 0xfff || d->minor > 0xfffff)
         return fail(ERANGE, "%s: device number %u:%u out of range", p, d->major, d->minor);
-    if (d->mode > 07777)
-        return fail(EINVAL, "%s.fileMode: %o is not a permission mode", p, d->mode);
+    /* podman writes the node's whole st_mode (020666): the type bits may
+     * be there, but must say what "type" says. */
+    uint32_t ifmt = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
+    if ((d->mode & ~(07777u | S_IFMT)) || ((d->mode & S_IFMT) && (d->mode & S_IFMT) != ifmt))
+        return fail(EINVAL, "%s.fileMode: %o is not a permission mode of a \"%c\" device",
+                    p, d->mode, d->type);
+    d->mode &= 07777;
     return 0;
 }
 
@@ -625,32 +636,87 @@ static int parse_paths(json_object *v, const char *path, char ***out)
     return r;
 }
 
-/* Only namespaced sysctls may be set, and only when the container has the
- * namespace that makes them its own (as runc checks). */
-static int check_sysctl(const struct oci_spec *s, const char *key)
+/* The namespace a sysctl key belongs to (CLONE_NEWNET, ...), or 0 if the
+ * kernel does not namespace it. */
+static int sysctl_ns(const char *key)
 {
     static const char *const ipc[] = { "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",
                                        "kernel.sem", "kernel.shmall", "kernel.shmmax",
                                        "kernel.shmmni", "kernel.shm_rmid_forced" };
-    const struct oci_namespace *ns = NULL;
-    int need = 0;
-    if (!*key || strstr(key, "..") || key[0] == '.' || strchr(key, '/') == key)
-        return fail(EINVAL, "linux.sysctl: invalid key \"%s\"", key);
     for (size_t i = 0; i < ARRAY_SIZE(ipc); i++)
         if (strcmp(key, ipc[i]) == 0)
-            need = CLONE_NEWIPC;
+            return CLONE_NEWIPC;
     if (strncmp(key, "fs.mqueue.", 10) == 0)
-        need = CLONE_NEWIPC;
+        return CLONE_NEWIPC;
     if (strncmp(key, "net.", 4) == 0)
-        need = CLONE_NEWNET;
+        return CLONE_NEWNET;
     if (strcmp(key, "kernel.hostname") == 0 || strcmp(key, "kernel.domainname") == 0)
-        need = CLONE_NEWUTS;
+        return CLONE_NEWUTS;
+    return 0;
+}
+
+/* Only namespaced sysctls may be set, and only in a namespace of the
+ * container's own: a new one, or one joined by path that is not the host's
+ * (spec_check_host_ns() compares that at create time, as runc does). */
+static int check_sysctl(const struct oci_spec *s, const char *key)
+{
+    if (!*key || strstr(key, "..") || key[0] == '.' || strchr(key, '/') == key)
+        return fail(EINVAL, "linux.sysctl: invalid key \"%s\"", key);
+    int need = sysctl_ns(key);
     if (!need)
         return fail(EINVAL, "linux.sysctl: \"%s\" is not namespaced and cannot be set", key);
-    ns = oci_spec_ns(s, need);
-    if (!ns || ns->path)
-        return fail(EINVAL, "linux.sysctl: \"%s\" needs a new %s namespace", key,
-                    oci_ns_name(need));
+    if (!oci_spec_ns(s, need))
+        return fail(EINVAL, "linux.sysctl: \"%s\" needs a %s namespace of the container's own",
+                    key, oci_ns_name(need));
+    return 0;
+}
+
+/* A namespace joined by path is the host's if it is the runtime's own. */
+static int is_host_ns(const struct oci_namespace *ns, bool *host)
+{
+    static const struct { int type; const char *file; } files[] = {
+        { CLONE_NEWNET, "/proc/self/ns/net" }, { CLONE_NEWIPC, "/proc/self/ns/ipc" },
+        { CLONE_NEWUTS, "/proc/self/ns/uts" },
+    };
+    struct stat mine, theirs;
+    *host = false;
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+        if (files[i].type != ns->type)
+            continue;
+        if (stat(ns->path, &theirs) < 0)
+            return fail(errno, "linux.namespaces: %s namespace %s: %s", oci_ns_name(ns->type),
+                        ns->path, strerror(errno));
+        if (stat(files[i].file, &mine) < 0)
+            return fail(errno, "%s: %s", files[i].file, strerror(errno));
+        *host = mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino;
+    }
+    return 0;
+}
+
+/* What the parser cannot know: a joined namespace that sysctls or the
+ * hostname would change must not be the host's. */
+int spec_check_host_ns(const struct oci_spec *s)
+{
+    const struct oci_namespace *uts = oci_spec_ns(s, CLONE_NEWUTS);
+    bool host;
+    int r;
+    if ((s->hostname || s->domainname) && uts && uts->path) {
+        if ((r = is_host_ns(uts, &host)) < 0)
+            return r;
+        if (host)
+            return fail(EINVAL, "%s: not allowed in the host's uts namespace (%s)",
+                        s->hostname ? "hostname" : "domainname", uts->path);
+    }
+    for (size_t i = 0; s->sysctl_keys && s->sysctl_keys[i]; i++) {
+        const struct oci_namespace *ns = oci_spec_ns(s, sysctl_ns(s->sysctl_keys[i]));
+        if (!ns || !ns->path)
+            continue;
+        if ((r = is_host_ns(ns, &host)) < 0)
+            return r;
+        if (host)
+            return fail(EINVAL, "linux.sysctl: \"%s\" is not allowed in the host's %s "
+                        "namespace (%s)", s->sysctl_keys[i], oci_ns_name(ns->type), ns->path);
+    }
     return 0;
 }
 
@@ -752,8 +818,8 @@ static int check_spec(const struct oci_spec *s)
     if ((s->nuid_maps || s->ngid_maps) && (!user || user->path))
         return fail(EINVAL, "linux.uidMappings: mappings need a new user namespace");
     const struct oci_namespace *uts = oci_spec_ns(s, CLONE_NEWUTS);
-    if ((s->hostname || s->domainname) && (!uts || uts->path))
-        return fail(EINVAL, "%s: setting it needs a new uts namespace",
+    if ((s->hostname || s->domainname) && !uts)
+        return fail(EINVAL, "%s: setting it needs a uts namespace of the container's own",
                     s->hostname ? "hostname" : "domainname");
     if (!oci_spec_ns(s, CLONE_NEWNS))
         return fail(EINVAL, "linux.namespaces: a mount namespace is required");

@@ -143,6 +143,10 @@ oci state life
 check "state of an unknown id fails" eval '[ $rc = 1 ] && has_out "does not exist"'
 oci start nosuch
 check "start of an unknown id fails" eval '[ $rc = 1 ] && has_out "does not exist"'
+oci delete -f nosuch
+check "delete --force of an unknown id: exit 0, silent (as runc)" eval '[ $rc = 0 ] && [ -z "$out" ]'
+oci delete nosuch
+check "... without --force it fails" eval '[ $rc = 1 ] && has_out "does not exist"'
 oci state ../etc
 check "an id with a slash or .. is refused" eval '[ $rc = 1 ] && has_out "invalid container id"'
 
@@ -195,6 +199,15 @@ t; crun sysctl 'c["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}; p["args"] =
 check "linux.sysctl sets a namespaced sysctl" eval '[ $rc = 0 ] && [ "$out" = 1 ] && [ "$(cat /proc/sys/net/ipv4/ip_forward)" != x ]'
 t; crun sysctlbad 'c["linux"]["sysctl"] = {"kernel.panic": "1"}'
 check "a non-namespaced sysctl is refused" eval '[ $rc = 1 ] && has_out "kernel.panic.*not namespaced"'
+# podman joins a network namespace by path and sets net.* sysctls in it.
+t; crun joinsysctl 'ns("network")[0]["path"] = "/var/run/netns/'"$NETNS"'"; c["linux"]["sysctl"] = {"net.ipv4.ping_group_range": "0 7"}; p["args"] = ["cat", "/proc/sys/net/ipv4/ping_group_range"]'
+check "linux.sysctl in a network namespace joined by path" \
+  eval '[ $rc = 0 ] && [ "$(echo $out)" = "0 7" ] && [ "$(ip netns exec "$NETNS" cat /proc/sys/net/ipv4/ping_group_range | tr -s "\t " " ")" = "0 7" ]'
+t; crun hostsysctl 'ns("network")[0]["path"] = "/proc/self/ns/net"; c["linux"]["sysctl"] = {"net.ipv4.ping_group_range": "0 7"}'
+check "... but not in the runtime's own (the host's)" \
+  eval '[ $rc = 1 ] && has_out "not allowed in the host.s network namespace" && [ "$(tr -s "\t " " " </proc/sys/net/ipv4/ping_group_range)" != "0 7" ]'
+t; crun setsid 'p["args"] = ["sh", "-c", "cut -d\" \" -f6 /proc/1/stat"]'
+check "the init leads its own session (setsid, as runc)" eval '[ $rc = 0 ] && [ "$out" = 1 ]'
 
 # ---- filesystem ----
 t; crun rofs 'p["args"] = ["sh", "-c", "touch /newfile"]'
@@ -215,8 +228,46 @@ rm -rf "$R/tmp/"*
 t; crun escape2 'c["root"]["readonly"] = False; c["mounts"].append({"destination": "/escape2/inner", "type": "tmpfs", "source": "tmpfs"}); p["args"] = ["true"]'
 check "a mount through an absolute symlink never reaches the host" eval '[ ! -e "$T/hostside/inner" ] && { [ $rc = 0 ] || has_out "mount /escape2/inner"; }'
 rm -rf "${R:?}/${T#/}"
+# tmpcopyup (podman's --tmpfs, --read-only): the tmpfs starts with a copy of
+# what the image has there: nested directories, a symlink (not followed), a
+# fifo, a set-gid file of another owner, an xattr; modes, owners and times.
+mkdir -p "$R/cu/sub/deep" && echo top >"$R/cu/f" && echo deep >"$R/cu/sub/deep/g"
+ln -s /etc/marker "$R/cu/link" && mkfifo "$R/cu/fifo" && chown 1000:50 "$R/cu/sub/deep/g"
+chmod 2750 "$R/cu/sub/deep/g" && chmod 0710 "$R/cu/sub" && chmod 0751 "$R/cu"
+python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.corral", b"kept")' "$R/cu/f" 2>/dev/null
+# (a directory's size is the filesystem's business)
+cu_list() { find . | sort | while read -r f; do stat -c "%n %a %u:%g %F %Y" "$f"; [ -d "$f" ] || stat -c %s "$f"; done; }
+cu_want=$(cd "$R/cu" && cu_list)
+t; b=$(bundle copyup 'c["mounts"].append({"destination": "/cu", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "tmpcopyup", "size=1m"]}); p["args"] = ["sleep", "100"]')
+oci run -d --bundle "$b" copyup
+cu_root=/proc/$(state_of copyup pid)/root/cu
+cu_got=$(cd "$cu_root" && cu_list)
+echo "$cu_got" >>"$log"
+check "tmpcopyup: a tmpfs with a copy of the image's directory (modes, owners, types, times)" \
+  eval '[ $rc = 0 ] && [ "$(stat -fc %T "$cu_root")" = tmpfs ] && [ "$cu_got" = "$cu_want" ] && [ "$(readlink "$cu_root/link")" = /etc/marker ]'
+echo new >"$cu_root/f"
+check "... writes go to the tmpfs, not the image" eval '[ "$(cat "$cu_root/f")" = new ] && [ "$(cat "$R/cu/f")" = top ]'
+xattr() { python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.corral").decode())' "$1" 2>/dev/null; }
+if [ "$(xattr "$R/cu/f")" = kept ] && [ "$(printf '%s\n' 6.6 "$(uname -r)" | sort -V | head -1)" = 6.6 ]; then
+  check "... with the file's xattrs" eval '[ "$(xattr "$cu_root/f")" = kept ]'
+else
+  skip "tmpcopyup keeps xattrs" "needs user.* xattrs on $T and on tmpfs (Linux 6.6+)"
+fi
+oci delete -f copyup
+t; crun copyupro 'c["mounts"].append({"destination": "/cu", "type": "tmpfs", "source": "tmpfs", "options": ["ro", "tmpcopyup", "mode=700"]}); c["mounts"].append({"destination": "/fresh", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}); p["args"] = ["sh", "-c", "cat /cu/f; stat -c %a /cu /fresh; touch /cu/x"]'
+check "tmpcopyup read-only: copied, then read-only; mode= wins; a new directory stays empty" \
+  eval '[ $rc != 0 ] && has_out "^top$" && [ "$(grep "^[0-7]*$" <<<"$out" | tr "\n" " ")" = "700 1777 " ] && has_out "Read-only file system"'
+rm -rf "${R:?}/cu"
 t; crun devs 'c["linux"]["devices"] = [{"path": "/dev/mydev", "type": "c", "major": 1, "minor": 3, "fileMode": 438}]; p["args"] = ["sh", "-c", "test -c /dev/null && test -c /dev/urandom && test -c /dev/mydev && test -L /dev/ptmx && test -L /dev/fd && echo x >/dev/mydev && echo devs-ok"]'
 check "default devices, symlinks and linux.devices" eval '[ $rc = 0 ] && [ "$out" = devs-ok ]'
+# podman puts the node's type bits in fileMode (020666); a umask of the
+# caller must not change the mode (runc sets it exactly).
+t; umask 077; crun devmode 'c["linux"]["devices"] = [{"path": "/dev/myzero", "type": "c", "major": 1, "minor": 5, "fileMode": 8630}]; p["args"] = ["stat", "-c", "%a %F %t:%T", "/dev/myzero", "/dev/null"]'; umask 022
+check "fileMode with type bits (020666): mode 666 whatever the umask" \
+  eval '[ $rc = 0 ] && [ "$(echo $out)" = "666 character special file 1:5 666 character special file 1:3" ]'
+t; crun devmodebad 'c["linux"]["devices"] = [{"path": "/dev/x", "type": "c", "major": 1, "minor": 5, "fileMode": 25014}]'
+check "... but a block device's type bits on a char device are refused" \
+  eval '[ $rc = 1 ] && has_out "fileMode: 60666 is not a permission mode"'
 
 # ---- the process ----
 t; crun envcwd 'p["env"] = ["FOO=bar baz", "PATH=/bin"]; p["cwd"] = "/tmp"; p["args"] = ["sh", "-c", "echo \"$FOO\"; pwd"]'

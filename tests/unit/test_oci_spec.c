@@ -15,6 +15,7 @@
 #undef fail /* cmocka's fail() would hide util's */
 
 #include "oci/oci.h"
+#include "oci/oci_internal.h"
 #include "util/util.h"
 
 /* A minimal valid config with `extra` spliced into the top-level object and
@@ -175,13 +176,13 @@ static void test_refused(void **state)
             "linux.namespaces[2].type: \"pid\" given twice");
     refused("", "\"namespaces\": [{\"type\": \"pid\"}]",
             "linux.namespaces: a mount namespace is required");
-    refused("\"hostname\": \"h\"", "", "hostname: setting it needs a new uts namespace");
+    refused("\"hostname\": \"h\"", "", "hostname: setting it needs a uts namespace of the container's own");
     refused("", "\"namespaces\": [{\"type\": \"mount\"}, {\"type\": \"user\"}]",
             "linux.uidMappings: a new user namespace needs uidMappings and gidMappings");
     refused("", "\"sysctl\": {\"kernel.panic\": \"1\"}",
             "linux.sysctl: \"kernel.panic\" is not namespaced and cannot be set");
     refused("", "\"sysctl\": {\"net.ipv4.ip_forward\": \"1\"}",
-            "linux.sysctl: \"net.ipv4.ip_forward\" needs a new network namespace");
+            "linux.sysctl: \"net.ipv4.ip_forward\" needs a network namespace of the container's own");
     refused("", "\"devices\": [{\"path\": \"/dev/x\", \"type\": \"z\", \"major\": 1, \"minor\": 1}]",
             "linux.devices[0].type: \"z\" is not one of c, b, u, p");
     refused("", "\"rootfsPropagation\": \"sideways\"",
@@ -369,6 +370,64 @@ static void test_process_json(void **state)
     assert_true(oci_process_parse("{", 1, &p) < 0);
 }
 
+/* What podman writes: type bits in fileMode, "tmpcopyup", net.* sysctls in
+ * a network namespace joined by path. */
+static void test_podman_fields(void **state)
+{
+    (void)state;
+    struct oci_spec s;
+    assert_int_equal(parse_with(&s,
+        "\"mounts\": [{\"destination\": \"/scratch\", \"type\": \"tmpfs\", \"source\": \"tmpfs\","
+        "  \"options\": [\"rw\", \"tmpcopyup\", \"size=1m\", \"nosuid\"]}]",
+        "\"namespaces\": [{\"type\": \"mount\"}, {\"type\": \"network\", \"path\": \"/run/netns/x\"}],"
+        " \"sysctl\": {\"net.ipv4.ping_group_range\": \"0 0\"},"
+        " \"devices\": [{\"path\": \"/dev/z\", \"type\": \"c\", \"major\": 1, \"minor\": 5,"
+        "   \"fileMode\": 8630}, {\"path\": \"/dev/b\", \"type\": \"b\", \"major\": 7, \"minor\": 0,"
+        "   \"fileMode\": 25008}, {\"path\": \"/dev/p\", \"type\": \"p\", \"fileMode\": 4516}]"), 0);
+    assert_true(s.mounts[0].copyup);
+    assert_string_equal(s.mounts[0].data, "size=1m");   /* tmpcopyup is not for mount(2) */
+    assert_int_equal(s.mounts[0].flags, MS_NOSUID);
+    assert_int_equal(s.devices[0].mode, 0666);          /* 020666 */
+    assert_int_equal(s.devices[1].mode, 0660);          /* 060660 */
+    assert_int_equal(s.devices[2].mode, 0644);          /* 010644 */
+    assert_string_equal(s.sysctl_keys[0], "net.ipv4.ping_group_range");
+    oci_spec_free(&s);
+
+    /* At create time: a joined namespace that is the host's is refused. */
+    assert_int_equal(parse_with(&s, "",
+        "\"namespaces\": [{\"type\": \"mount\"}, {\"type\": \"network\", \"path\": \"/proc/self/ns/net\"}],"
+        " \"sysctl\": {\"net.ipv4.ip_forward\": \"1\"}"), 0);
+    assert_true(spec_check_host_ns(&s) < 0);
+    assert_string_equal(err_msg(), "linux.sysctl: \"net.ipv4.ip_forward\" is not allowed in the "
+                                   "host's network namespace (/proc/self/ns/net)");
+    oci_spec_free(&s);
+    assert_int_equal(parse_with(&s, "\"hostname\": \"h\"",
+        "\"namespaces\": [{\"type\": \"mount\"}, {\"type\": \"uts\", \"path\": \"/proc/self/ns/uts\"}]"), 0);
+    assert_true(spec_check_host_ns(&s) < 0);
+    assert_string_equal(err_msg(), "hostname: not allowed in the host's uts namespace "
+                                   "(/proc/self/ns/uts)");
+    oci_spec_free(&s);
+    assert_int_equal(parse_with(&s, "",
+        "\"namespaces\": [{\"type\": \"mount\"}, {\"type\": \"ipc\", \"path\": \"/nonexistent/ipc\"}],"
+        " \"sysctl\": {\"kernel.shmmax\": \"1\"}"), 0);
+    assert_int_equal(spec_check_host_ns(&s), -ENOENT);
+    oci_spec_free(&s);
+    assert_int_equal(parse_with(&s, "",
+        "\"namespaces\": [{\"type\": \"mount\"}, {\"type\": \"network\"}],"
+        " \"sysctl\": {\"net.ipv4.ip_forward\": \"1\"}"), 0);
+    assert_int_equal(spec_check_host_ns(&s), 0);
+    oci_spec_free(&s);
+
+    refused("", "\"devices\": [{\"path\": \"/dev/x\", \"type\": \"c\", \"major\": 1, \"minor\": 3,"
+            " \"fileMode\": 25014}]",   /* 060666: a block device's type bits */
+            "linux.devices[0].fileMode: 60666 is not a permission mode of a \"c\" device");
+    refused("", "\"devices\": [{\"path\": \"/dev/x\", \"type\": \"c\", \"major\": 1, \"minor\": 3,"
+            " \"fileMode\": 65974}]",   /* 0200666: beyond S_IFMT */
+            "linux.devices[0].fileMode: 200666 is not a permission mode of a \"c\" device");
+    refused("", "\"devices\": [{\"path\": \"/dev/x\", \"type\": \"p\", \"fileMode\": 33206}]",
+            "linux.devices[0].fileMode: 100666 is not a permission mode of a \"p\" device");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_v1_to_v2),
         cmocka_unit_test(test_hooks),
         cmocka_unit_test(test_process_json),
+        cmocka_unit_test(test_podman_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
