@@ -271,7 +271,7 @@ static void test_proc(void **state)
     close(fd);
     char *sleep_argv[] = { sleepbin, "30", NULL };
     pid_t pid;
-    assert_int_equal(proc_spawn(sleep_argv, log, &pid), 0);
+    assert_int_equal(proc_spawn(sleep_argv, log, NULL, 0, &pid), 0);
     uint64_t start = proc_start_time(pid);
     assert_true(start > 0);
     assert_true(proc_alive(pid, start));
@@ -279,7 +279,7 @@ static void test_proc(void **state)
     assert_false(proc_wait_gone(pid, start, 0));
     kill(pid, SIGKILL);
     assert_true(proc_wait_gone(pid, start, 5000));
-    assert_int_equal(proc_spawn(none_argv, log, &pid), -ENOENT);
+    assert_int_equal(proc_spawn(none_argv, log, NULL, 0, &pid), -ENOENT);
     unlink(log);
 }
 
