@@ -268,7 +268,7 @@ static int dump(int type, struct prefixes *p)
             continue;
         if (n <= 0)
             return fail(n < 0 ? errno : EIO, "netlink dump: %s", n < 0 ? strerror(errno) : "no answer");
-        int len = (int)n;
+        unsigned len = (unsigned)n;
         for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
             if (h->nlmsg_type == NLMSG_DONE)
                 return 0;
