@@ -86,6 +86,8 @@ refused() {
 }
 
 if start; then ok "corrald starts in namespace $NS with --host-path-allow $A"; else nok "corrald starts" "$(tail -5 "$T/log")"; exit 1; fi
+sock GET /api/v1/host >/dev/null
+check "the host resource shows an admin the allowed directory" test "$(jq -c .metadata.host_path_allow "$T/body")" = "[\"$A\"]"
 check "corrald --help documents --host-path-allow" bash -c "'$B/corrald' --help | grep -q -- '--host-path-allow DIR'"
 check "corrald refuses --host-path-allow /etc at start" bash -c "! '$B/corrald' --state-dir '$T/s2' --listen none --socket none --host-path-allow /etc"
 check "corrald refuses --host-path-allow / at start" bash -c "! '$B/corrald' --state-dir '$T/s2' --listen none --socket none --host-path-allow /"
@@ -105,6 +107,9 @@ sock GET "/api/v1/operations/$OPID/wait?timeout=30" >/dev/null
 check "an admin imports a VM image from the allowed directory" test "$s:$(jq -r .metadata.status "$T/body")" = 202:success
 s=$(op POST /api/v1/vms '{"name":"opvm","memory":"64M","boot":{"image":"img"}}')
 check "the operator creates a VM from the imported VM image (201)" test "$s" = 201
+
+op GET /api/v1/host >/dev/null
+check "...but not an operator" test "$(jq -r '.metadata | has("host_path_allow")' "$T/body")" = false
 
 # ---- an operator's host paths: one 403, whatever the path ----------------------------------------
 WANT=403
