@@ -37,6 +37,9 @@ static const char *const image_files[] = { "kernel", "initrd", META };
 
 int boot_file_open(struct server *s, const char *field, const char *path, int *fd, struct resp *out)
 {
+    /* QEMU's option separator: engines get fds now, but paths stay comma-free as documented. */
+    if (strchr(path, ','))
+        return api_error(out, E_BAD_FIELD, "%s must not contain ','", field);
     int rc = hostpath_open(&s->paths, field, path, false, fd, out);
     struct stat st;
     if (rc)
