@@ -9,10 +9,12 @@
 #   tests/server/sec-paths.sh BUILD_DIR
 set -uo pipefail
 B=$(cd "${1:-build}" && pwd)
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
 n=0 failed=0 PID=
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
 check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else nok "$d" "command: $*"; fi; }
+skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 
 [ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP needs root (network namespaces)"; exit 0; }
 command -v ip >/dev/null || [ -x /usr/sbin/ip ] || { echo "1..0 # SKIP ip is not installed"; exit 0; }
@@ -169,6 +171,15 @@ refused 403 "not under an allowed directory" "import: a container image archive 
   "{\"name\":\"i2\",\"path\":\"$T/outside/kernel\"}"
 s=$(op POST /api/v1/images "{\"name\":\"i2\",\"type\":\"vm\",\"kernel\":\"$A/guest.elf\"}")
 check "an operator cannot import images at all (403)" test "$s" = 403
+if [ -x /bin/busybox ] && python3 "$SRC/tests/oci/mkimage.py" oci "$A/layout" --name t/bb >/dev/null 2>&1; then
+  s=$(sock POST /api/v1/images "{\"name\":\"lay\",\"path\":\"$A/layout\"}")
+  OPID=$(jq -r .metadata.id "$T/body")
+  sock GET "/api/v1/operations/$OPID/wait?timeout=30" >/dev/null
+  check "import: an OCI layout directory in the allowed directory (read through its checked fd)" \
+    test "$s:$(jq -r .metadata.status "$T/body")" = 202:success
+else
+  skip "import: an OCI layout directory in the allowed directory" "no /bin/busybox to build one"
+fi
 
 # ---- the file used at start is checked again -----------------------------------------------
 # A host file swapped for a symlink after create; an operator's VM from before the rules
