@@ -419,6 +419,16 @@ static void test_hostpath_open(void **state)
     resp_free(&a);
     resp_free(&b);
     hostpaths_free(&h);
+    /* An allowed directory holding the state directory does not open it up. */
+    const char *above[] = { root };
+    assert_int_equal(hostpaths_init(&h, st, above, 1, NULL, 0), 0);
+    snprintf(p, sizeof(p), "%s/state/secret", root);
+    assert_int_equal(hostpath_open(&h, "f", p, false, &fd, &a), 403);
+    snprintf(p, sizeof(p), "%s/ok/up", root);         /* nor a symlink into it */
+    assert_int_equal(hostpath_open(&h, "f", p, false, &fd, &b), 400);
+    resp_free(&a);
+    resp_free(&b);
+    hostpaths_free(&h);
     char cmd[700];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     assert_int_equal(system(cmd), 0);
