@@ -10,6 +10,8 @@
 #          (TAP from tests/server/security.sh)
 #   net    networks' DHCP (dnsmasq) and host isolation (nftables) with netns peers
 #          (TAP from tests/server/net.sh)
+#   sec-paths  host paths (admins only, under --host-path-allow), pool directories and subnets
+#          a request may name, in a network namespace of its own (TAP from tests/server/sec-paths.sh)
 #   oci    corral-oci running real containers (TAP from tests/oci/run.sh)
 #   oci-v2 the same suite on a pure cgroup v2 host: this one if it is, else the nested L1
 #          VM with cgroup2 mounted at /sys/fs/cgroup (TAP from tests/oci/v2.sh)
@@ -84,6 +86,7 @@ run_tap img tests/img/run.sh "$build/src/img/corral-img"
 run_tap server tests/server/run.sh "$build"
 run_tap security tests/server/security.sh "$build"
 run_tap net tests/server/net.sh "$build"
+run_tap sec-paths tests/server/sec-paths.sh "$build"
 run_tap oci tests/oci/run.sh "$build"
 run_tap oci-v2 tests/oci/v2.sh "$build"
 run_tap oci-image tests/oci/image.sh "$build"

@@ -5,15 +5,20 @@
 #   scripts/demo.sh --stop           stop the demo VM and container, then corrald (`make demo-stop`)
 # Environment: DEMO_STATE (corrald's state directory, default /var/lib/corral),
 # DEMO_SOCKET (default /run/corral/corrald.sock), DEMO_LISTEN (default
-# 0.0.0.0:8006), DEMO_SUBNET (default 10.213.250.0/24), CORRAL_ASSETS (the
-# kernels of scripts/fetch-kernels.sh, default BUILD_DIR/assets).
+# 0.0.0.0:8006), DEMO_SUBNET (default 10.213.250.0/24), DEMO_IMPORTS (the
+# files corrald imports, default STATE-imports), CORRAL_ASSETS (the kernels
+# of scripts/fetch-kernels.sh, default BUILD_DIR/assets).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 STATE=${DEMO_STATE:-/var/lib/corral}
 SOCK=${DEMO_SOCKET:-/run/corral/corrald.sock}
 LISTEN=${DEMO_LISTEN:-0.0.0.0:8006}
 SUBNET=${DEMO_SUBNET:-10.213.250.0/24}
-DEMO=$STATE/demo                  # the demo's own files: pid, log, password, guest
+DEMO=$STATE/demo                  # the demo's own files: pid, log, password, console check
+# What corrald imports (the guest's kernel and initrd, the busybox archive):
+# outside the state directory, which corrald never reads for a request, and
+# the one directory it may (--host-path-allow).
+IMPORTS=${DEMO_IMPORTS:-${STATE%/}-imports}
 VM=demo-vm NET=demo-net POOL=demo VOL=demo-root CT=demo-ct IMAGE=demo-busybox VMIMAGE=demo-linux
 
 say() { echo "demo: $*"; }
@@ -56,7 +61,7 @@ fi
 for t in corrald corral; do [ -x "$B/$t" ] || die "$B/$t is not built: run make"; done
 for t in qemu-system-x86_64 jq curl mkfs.ext4 python3; do command -v $t >/dev/null || die "$t not found: run make deps"; done
 umask 077
-mkdir -p "$DEMO/guest" "$(dirname "$SOCK")"
+mkdir -p "$DEMO" "$IMPORTS/guest" "$(dirname "$SOCK")"
 
 # ---- the guest: Debian's cloud kernel, a busybox shell initramfs --------------------
 ASSETS=${CORRAL_ASSETS:-$B/assets}
@@ -64,11 +69,11 @@ if [ ! -s "$ASSETS/cloud/vmlinuz" ]; then
   say "fetching Debian's linux-image-cloud-amd64 (apt-get download) into $ASSETS"
   "$SRC/scripts/fetch-kernels.sh" "$ASSETS" >/dev/null
 fi
-if [ ! -s "$DEMO/guest/initrd.cpio" ] || [ "$ASSETS/cloud/vmlinuz" -nt "$DEMO/guest/vmlinuz" ]; then
+if [ ! -s "$IMPORTS/guest/initrd.cpio" ] || [ "$ASSETS/cloud/vmlinuz" -nt "$IMPORTS/guest/vmlinuz" ]; then
   say "building the guest: $(cat "$ASSETS/cloud/version" 2>/dev/null || echo cloud kernel) + busybox shell initramfs"
-  "$SRC/scripts/mkguest.sh" "$ASSETS" "$DEMO/guest/initrd.cpio.tmp" >/dev/null
-  cp "$ASSETS/cloud/vmlinuz" "$DEMO/guest/vmlinuz"
-  mv "$DEMO/guest/initrd.cpio.tmp" "$DEMO/guest/initrd.cpio"
+  "$SRC/scripts/mkguest.sh" "$ASSETS" "$IMPORTS/guest/initrd.cpio.tmp" >/dev/null
+  cp "$ASSETS/cloud/vmlinuz" "$IMPORTS/guest/vmlinuz"
+  mv "$IMPORTS/guest/initrd.cpio.tmp" "$IMPORTS/guest/initrd.cpio"
 fi
 
 # ---- corrald ----------------------------------------------------------------------------
@@ -80,7 +85,8 @@ else
   say "starting corrald (state $STATE, HTTPS $LISTEN, log $DEMO/corrald.log)"
   : >>"$DEMO/corrald.log"
   logstart=$(($(stat -c %s "$DEMO/corrald.log") + 1))
-  setsid "$B/corrald" --state-dir "$STATE" --listen "$LISTEN" --socket "$SOCK" </dev/null >>"$DEMO/corrald.log" 2>&1 &
+  setsid "$B/corrald" --state-dir "$STATE" --listen "$LISTEN" --socket "$SOCK" --host-path-allow "$IMPORTS" \
+    </dev/null >>"$DEMO/corrald.log" 2>&1 &
   pid=$!
   echo "$pid" >"$DEMO/corrald.pid"
   for _ in $(seq 150); do
@@ -110,7 +116,7 @@ if ! CLI volume show $POOL $VOL >/dev/null 2>&1; then
 fi
 if ! CLI image show $VMIMAGE >/dev/null 2>&1; then
   say "importing VM image $VMIMAGE (the guest's kernel, initrd and command line)"
-  CLI image import $VMIMAGE --kernel "$DEMO/guest/vmlinuz" --initrd "$DEMO/guest/initrd.cpio" \
+  CLI image import $VMIMAGE --kernel "$IMPORTS/guest/vmlinuz" --initrd "$IMPORTS/guest/initrd.cpio" \
     --cmdline "console=ttyS0 quiet" >/dev/null
 fi
 if ! CLI vm show $VM >/dev/null 2>&1; then
@@ -120,8 +126,8 @@ fi
 # ---- a container: a busybox image built here (no registry), on the same network ------------
 if ! CLI image show $IMAGE >/dev/null 2>&1; then
   say "importing image $IMAGE (built from /bin/busybox by tests/oci/mkimage.py)"
-  python3 "$SRC/tests/oci/mkimage.py" docker "$DEMO/busybox.tar" --name demo/busybox >/dev/null
-  CLI image import $IMAGE "$DEMO/busybox.tar" >/dev/null
+  python3 "$SRC/tests/oci/mkimage.py" docker "$IMPORTS/busybox.tar" --name demo/busybox >/dev/null
+  CLI image import $IMAGE "$IMPORTS/busybox.tar" >/dev/null
 fi
 if ! CLI ct show $CT >/dev/null 2>&1; then
   say "creating container $CT ($IMAGE, 64 MiB, 64 pids, on $NET)"

@@ -439,7 +439,9 @@ static const struct verb host_verbs[] = {
 static const struct verb pool_verbs[] = {
     { "list", "", "list storage pools", 0, 0, "", "", pool_list },
     { "show", "POOL", "show a pool and its space", 1, 1, "", "", pool_show },
-    { "create", "POOL [--path DIR] [--description TEXT]", "create a directory pool", 1, 1, "path,description", "", pool_create },
+    { "create", "POOL [--path DIR] [--description TEXT]",
+      "create a directory pool (default in corrald's state; --path: a directory of the pool's own, not /, a system "
+      "directory or in or above corrald's state)", 1, 1, "path,description", "", pool_create },
     { "set", "POOL --description TEXT", "change a pool's description", 1, 1, "description", "", pool_set },
     { "delete", "POOL", "delete an empty pool", 1, 1, "", "", pool_delete },
     { 0 } };
@@ -458,8 +460,11 @@ static const struct verb vol_verbs[] = {
 static const struct verb vm_verbs[] = {
     { "list", "", "list VMs", 0, 0, "", "", vm_list },
     { "show", "VM", "show a VM: configuration, state, NIC addresses", 1, 1, "", "", vm_show },
-    { "create", "VM " VMUSE, "create a VM (stopped)", 1, 1, VMOPTS, "", vm_create },
-    { "set", "VM " VMUSE, "change a stopped VM's configuration (lists replace the old ones)", 1, 1, VMOPTS, "", vm_set },
+    { "create", "VM " VMUSE, "create a VM (stopped); --kernel and --initrd are paths on corrald's host: admins "
+      "only, under a directory corrald allows (--host-path-allow); others boot an --image", 1, 1, VMOPTS, "",
+      vm_create },
+    { "set", "VM " VMUSE, "change a stopped VM's configuration (lists replace the old ones; --kernel, --initrd: "
+      "admins only, as for create)", 1, 1, VMOPTS, "", vm_set },
     { "delete", "VM", "delete a stopped VM (its volumes stay)", 1, 1, "", "", vm_delete },
     { "start", "VM [--no-wait]", "start a VM", 1, 1, "", NW, vm_start },
     { "stop", "VM [--no-wait]", "stop a VM at once (pull the plug)", 1, 1, "", NW, vm_stop },
@@ -474,8 +479,9 @@ static const struct verb net_verbs[] = {
     { "list", "", "list networks", 0, 0, "", "", net_list },
     { "show", "NETWORK", "show a network and the NICs on it", 1, 1, "", "", net_show },
     { "create", "NETWORK --subnet CIDR [--nat] [--description TEXT]",
-      "create a network (a bridge; the gateway is the subnet's first address; --nat: its guests reach beyond "
-      "the host, masqueraded)", 1, 1, "subnet,description", "nat", net_create },
+      "create a network (a bridge; the gateway is the subnet's first address; the subnet may overlap no other "
+      "network and no address or route of the host, and not be loopback, link-local, multicast or reserved; "
+      "--nat: its guests reach beyond the host, masqueraded)", 1, 1, "subnet,description", "nat", net_create },
     { "delete", "NETWORK", "delete a network no VM uses", 1, 1, "", "", net_delete },
     { 0 } };
 static const struct verb user_verbs[] = {

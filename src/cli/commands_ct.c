@@ -245,6 +245,7 @@ const struct verb image_verbs[] = {
       "", image_show },
     { "import", "NAME PATH | NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--no-wait]",
       "import a container image (an OCI layout, dir or tar, or a docker-archive) or a VM boot image (copies "
-      "of the files) from this host", 1, 2, "kernel,initrd,cmdline", NW, image_import },
+      "of the files) from corrald's host, under a directory it allows (--host-path-allow)", 1, 2,
+      "kernel,initrd,cmdline", NW, image_import },
     { "delete", "NAME", "delete an image no container or VM uses", 1, 1, "", "", image_delete },
     { 0 } };

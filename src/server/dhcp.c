@@ -292,7 +292,7 @@ static int spawn(const struct netsvc_net *n, const char *dir)
     stop_unrecorded(dir);
     unlink(pidfile);
     pid_t pid;
-    int r = proc_spawn(argv, log, &pid);
+    int r = proc_spawn(argv, log, NULL, 0, &pid);
     if (r < 0)
         return r;
     uint64_t start = proc_start_time(pid);

@@ -188,11 +188,11 @@ static void log_tail(const char *dir, char *out, size_t len)
             *p = ' ';
 }
 
-static int spawn(char *const argv[], const char *dir, pid_t *out)
+static int spawn(char *const argv[], const char *dir, const int *keep, int nkeep, pid_t *out)
 {
     char path[VM_PATH_MAX];
     snprintf(path, sizeof(path), "%s/engine.log", dir);
-    return proc_spawn(argv, path, out);
+    return proc_spawn(argv, path, keep, nkeep, out);
 }
 
 static void kill_handle(const struct vm_handle *h)
@@ -215,10 +215,22 @@ int engine_spawn(const struct vm_spec *spec, struct vm_handle *out)
         return fail(ENAMETOOLONG, "the state directory's path is too long for Unix sockets");
     unlink(out->control);
     unlink(out->console);
+    /* The boot files reach the engine as fds 3 and 4, by their /proc names. */
+    struct vm_spec sp = *spec;
+    int keep[2], nkeep = 0;
+    static const char *const fd_names[] = { "/proc/self/fd/3", "/proc/self/fd/4" };
+    if (spec->kernel_fd >= 0) {
+        sp.kernel = fd_names[nkeep];
+        keep[nkeep++] = spec->kernel_fd;
+    }
+    if (spec->initrd_fd >= 0) {
+        sp.initrd = fd_names[nkeep];
+        keep[nkeep++] = spec->initrd_fd;
+    }
     struct argv a = { 0 };
-    int r = ops->argv(spec, out, &a);
+    int r = ops->argv(&sp, out, &a);
     if (r == 0)
-        r = a.overflow ? fail(E2BIG, "too many engine arguments") : spawn(a.v, spec->dir, &out->pid);
+        r = a.overflow ? fail(E2BIG, "too many engine arguments") : spawn(a.v, spec->dir, keep, nkeep, &out->pid);
     argv_free(&a);
     if (r == 0)
         out->start_time = proc_start_time(out->pid);

@@ -35,6 +35,10 @@ struct vm_spec {
     int vcpus;
     uint64_t memory;             /* bytes */
     const char *kernel, *initrd, *cmdline;   /* kernel NULL: boot disks[0] */
+    /* The kernel and initrd, opened (and checked) by the caller; -1: none.
+     * The engine inherits them and reads these, never kernel/initrd by
+     * path again (those then only name them in messages). */
+    int kernel_fd, initrd_fd;
     struct { char path[VM_PATH_MAX]; const char *format; } disks[VM_MAX_DISKS];
     int ndisks;
     struct { char tap[16]; char mac[18]; } nics[VM_MAX_NICS];

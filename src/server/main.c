@@ -21,6 +21,10 @@ static void usage(FILE *f)
         "  --vmm PATH                 corral-vmm for the kvm engine; default: next to corrald\n"
         "  --web-dir DIR              the web console's files; default: web/dist of the source\n"
         "                             tree corrald was built in, else /usr/share/corral/web\n"
+        "  --host-path-allow DIR      requests may name host files under DIR: VM boot kernels and\n"
+        "                             initrds, image imports (admins only; repeatable; default none).\n"
+        "                             Never the state directory, /etc, /proc, /sys, /dev, /run, /boot\n"
+        "                             or the TLS key, even under DIR; symlinks must stay inside DIR\n"
         "  --log-level error|warn|info|debug\n"
         "  --list-routes              print METHOD PATH ROLE for every API route and exit\n");
 }
@@ -39,8 +43,10 @@ int main(int argc, char **argv)
         { "tls-key", required_argument, 0, 'k' }, { "admin-password-file", required_argument, 0, 'p' },
         { "workers", required_argument, 0, 'w' }, { "log-level", required_argument, 0, 'v' },
         { "list-routes", no_argument, 0, 'R' }, { "vmm", required_argument, 0, 'm' },
-        { "web-dir", required_argument, 0, 'W' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+        { "web-dir", required_argument, 0, 'W' }, { "help", no_argument, 0, 'h' },
+        { "host-path-allow", required_argument, 0, 'A' }, { 0, 0, 0, 0 },
     };
+    static const char *allow[HOSTPATH_ALLOW_MAX];
     log_set_prefix("corrald");
     int c;
     uint64_t n;
@@ -54,6 +60,14 @@ int main(int argc, char **argv)
         case 'p': cfg.admin_password_file = optarg; break;
         case 'm': cfg.vmm_path = optarg; break;
         case 'W': cfg.web_dir = optarg; break;
+        case 'A':
+            if (cfg.host_path_allow_n == HOSTPATH_ALLOW_MAX) {
+                fprintf(stderr, "corrald: at most %d --host-path-allow directories\n", HOSTPATH_ALLOW_MAX);
+                return 2;
+            }
+            allow[cfg.host_path_allow_n++] = optarg;
+            cfg.host_path_allow = allow;
+            break;
         case 'w':
             if (parse_uint(optarg, 1, 64, &n) < 0) {
                 fprintf(stderr, "corrald: --workers: %s\n", err_msg());

@@ -2,6 +2,7 @@
  * time; taps through /dev/net/tun.  See netlink.h. */
 #include "server/netlink.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -10,6 +11,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -184,4 +186,114 @@ int nl_ip_forward_on(void)
         return 0;
     int r = write_sysctl(path, "1");
     return r < 0 ? r : 1;
+}
+
+/* ---- reading addresses and routes ---------------------------------------- */
+
+struct prefixes {
+    struct nl_prefix *v;
+    size_t n, cap;
+};
+
+static int add_prefix(struct prefixes *p, uint32_t addr_be, int prefix, int ifindex, bool route)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 32;
+        struct nl_prefix *v = realloc(p->v, cap * sizeof(*v));
+        if (!v)
+            return fail(ENOMEM, "out of memory");
+        p->v = v, p->cap = cap;
+    }
+    p->v[p->n++] = (struct nl_prefix){ ntohl(addr_be), prefix, ifindex, route };
+    return 0;
+}
+
+static int parse_addr(struct nlmsghdr *h, struct prefixes *p)
+{
+    struct ifaddrmsg *ifa = NLMSG_DATA(h);
+    int len = (int)IFA_PAYLOAD(h);
+    uint32_t addr = 0;
+    bool have = false;
+    if (ifa->ifa_family != AF_INET)
+        return 0;
+    for (struct rtattr *a = IFA_RTA(ifa); RTA_OK(a, len); a = RTA_NEXT(a, len))
+        if ((a->rta_type == IFA_LOCAL || (a->rta_type == IFA_ADDRESS && !have)) && RTA_PAYLOAD(a) == 4) {
+            memcpy(&addr, RTA_DATA(a), 4);
+            have = true;
+        }
+    return have ? add_prefix(p, addr, ifa->ifa_prefixlen, (int)ifa->ifa_index, false) : 0;
+}
+
+static int parse_route(struct nlmsghdr *h, struct prefixes *p)
+{
+    struct rtmsg *rt = NLMSG_DATA(h);
+    int len = (int)RTM_PAYLOAD(h), oif = 0;
+    uint32_t dst = 0, table = rt->rtm_table;
+    if (rt->rtm_family != AF_INET || rt->rtm_type != RTN_UNICAST || rt->rtm_dst_len == 0)
+        return 0;
+    for (struct rtattr *a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type == RTA_DST && RTA_PAYLOAD(a) == 4)
+            memcpy(&dst, RTA_DATA(a), 4);
+        else if (a->rta_type == RTA_OIF && RTA_PAYLOAD(a) == 4)
+            memcpy(&oif, RTA_DATA(a), 4);
+        else if (a->rta_type == RTA_TABLE && RTA_PAYLOAD(a) == 4)
+            memcpy(&table, RTA_DATA(a), 4);
+    }
+    return table == RT_TABLE_LOCAL ? 0 : add_prefix(p, dst, rt->rtm_dst_len, oif, true);
+}
+
+#define DUMP_BUF 65536
+
+/* One dump request (RTM_GETADDR or RTM_GETROUTE) and all its answers. */
+static int dump(int type, struct prefixes *p)
+{
+    _cleanup_free_ char *buf = malloc(DUMP_BUF);
+    if (!buf)
+        return fail(ENOMEM, "out of memory");
+    _cleanup_close_ int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0)
+        return fail(errno, "netlink: %m");
+    struct {
+        struct nlmsghdr h;
+        struct rtmsg m;          /* as large as an ifaddrmsg; family first in both */
+    } req = { .h = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg)), .nlmsg_type = (unsigned short)type,
+                     .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
+              .m = { .rtm_family = AF_INET } };
+    struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+    if (sendto(fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return fail(errno, "netlink dump: %m");
+    for (;;) {
+        ssize_t n = recv(fd, buf, DUMP_BUF, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return fail(n < 0 ? errno : EIO, "netlink dump: %s", n < 0 ? strerror(errno) : "no answer");
+        unsigned len = (unsigned)n;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+            if (h->nlmsg_type == NLMSG_DONE)
+                return 0;
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                int e = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
+                return fail(e ? e : EIO, "netlink dump: %s", strerror(e ? e : EIO));
+            }
+            int r = type == RTM_GETADDR ? parse_addr(h, p) : parse_route(h, p);
+            if (r < 0)
+                return r;
+        }
+    }
+}
+
+int nl_ipv4_prefixes(struct nl_prefix **out, size_t *n)
+{
+    struct prefixes p = { 0 };
+    int r = dump(RTM_GETADDR, &p);
+    if (r == 0)
+        r = dump(RTM_GETROUTE, &p);
+    if (r < 0) {
+        free(p.v);
+        return r;
+    }
+    *out = p.v;
+    *n = p.n;
+    return 0;
 }

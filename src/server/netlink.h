@@ -1,10 +1,12 @@
 /* netlink — the few link operations corrald's networks need, spoken
  * directly over rtnetlink (no `ip` processes): bridges, persistent taps,
- * addresses, up/down and master.  Interface names are at most 15 bytes. */
+ * addresses, up/down and master, and reading the host's IPv4 addresses
+ * and routes.  Interface names are at most 15 bytes. */
 #ifndef CORRAL_SERVER_NETLINK_H
 #define CORRAL_SERVER_NETLINK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 int nl_bridge_add(const char *name);
@@ -23,5 +25,17 @@ int nl_isolate(const char *name, bool forward);
  * every interface's forwarding too, so the caller isolates its other
  * bridges again; 0 if it was on already. */
 int nl_ip_forward_on(void);
+
+/* One of the host's IPv4 prefixes: an address with its prefix length, or
+ * a route's destination. */
+struct nl_prefix {
+    uint32_t addr;               /* host order: the address or the destination */
+    int prefix;
+    int ifindex;                 /* its interface; 0 if none (a multipath route) */
+    bool route;
+};
+/* Every IPv4 address and unicast route of this network namespace (routes
+ * of every table but `local`; not default routes), into a malloc'ed array. */
+int nl_ipv4_prefixes(struct nl_prefix **out, size_t *n);
 
 #endif

@@ -42,8 +42,10 @@ bool proc_wait_gone(pid_t pid, uint64_t start_time, int timeout_ms)
     }
 }
 
+#define KEEP_MAX 4
+
 /* In a forked child: only async-signal-safe calls from here to execv. */
-static void child_exec(char *const argv[], int in, int out, int err)
+static void child_exec(char *const argv[], int in, int out, int err, const int *keep, int nkeep)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -52,14 +54,22 @@ static void child_exec(char *const argv[], int in, int out, int err)
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);
-    /* Nothing of corrald's (sockets, database) may leak into the child,
-     * whatever flags its opener used. */
-    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    /* Out of the way first, so placing one cannot overwrite another. */
+    int high[KEEP_MAX];
+    for (int i = 0; i < nkeep; i++)
+        high[i] = fcntl(keep[i], F_DUPFD, 64);
+    for (int i = 0; i < nkeep; i++)
+        dup2(high[i], 3 + i);    /* dup2 clears close-on-exec */
+    /* Nothing else of corrald's (sockets, database) may leak into the
+     * child, whatever flags its opener used. */
+    close_range(3 + (unsigned)nkeep, ~0U, CLOSE_RANGE_CLOEXEC);
     execv(argv[0], argv);
 }
 
-int proc_spawn(char *const argv[], const char *log_path, pid_t *out)
+int proc_spawn(char *const argv[], const char *log_path, const int *keep, int nkeep, pid_t *out)
 {
+    if (nkeep < 0 || nkeep > KEEP_MAX)
+        return fail(EINVAL, "at most %d fds can be passed on", KEEP_MAX);
     int logfd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     int p[2];
@@ -80,7 +90,7 @@ int proc_spawn(char *const argv[], const char *log_path, pid_t *out)
          * errno: one writer, so the reader sees them in this order. */
         pid_t self = getpid();
         (void)!write(p[1], &self, sizeof(self));
-        child_exec(argv, nullfd, logfd, logfd);
+        child_exec(argv, nullfd, logfd, logfd, keep, nkeep);
         int e = errno;
         (void)!write(p[1], &e, sizeof(e));
         _exit(127);
@@ -120,7 +130,7 @@ int proc_run(char *const argv[], const char *input)
     }
     pid_t pid = fork();
     if (pid == 0) {
-        child_exec(argv, in[0], err[1], err[1]);
+        child_exec(argv, in[0], err[1], err[1], NULL, 0);
         _exit(127);
     }
     close(in[0]);

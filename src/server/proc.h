@@ -23,8 +23,9 @@ bool proc_wait_gone(pid_t pid, uint64_t start_time, int timeout_ms);
 
 /* Runs argv[0] (an absolute path) in a new session as a grandchild (init,
  * not corrald, is its parent), stdin /dev/null, stdout and stderr on
- * log_path (truncated), no other fd of corrald's.  Fills its pid. */
-int proc_spawn(char *const argv[], const char *log_path, pid_t *out);
+ * log_path (truncated), KEEP[0..NKEEP) as fds 3, 4, … (at most 4) and no
+ * other fd of corrald's.  Fills its pid. */
+int proc_spawn(char *const argv[], const char *log_path, const int *keep, int nkeep, pid_t *out);
 /* Runs argv[0] to completion with `input` on its stdin; a non-zero exit
  * fails with the first line of its stderr. */
 int proc_run(char *const argv[], const char *input);

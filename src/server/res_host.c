@@ -33,7 +33,6 @@ static int64_t meminfo(const char *text, const char *key)
 
 int h_host(struct server *s, struct req *r, struct resp *out)
 {
-    (void)r;
     struct json_object *h = json_object_new_object();
     struct utsname u;
     if (uname(&u) == 0) {
@@ -80,6 +79,13 @@ int h_host(struct server *s, struct req *r, struct resp *out)
     json_object_object_add(net, "dhcp", dhcp);
     json_object_object_add(net, "isolation", firewall_describe());
     json_object_object_add(h, "networking", net);
+    /* Where admins may name host files (--host-path-allow): theirs to know. */
+    if (r->who.role >= ROLE_ADMIN) {
+        struct json_object *allow = json_object_new_array();
+        for (size_t i = 0; i < s->paths.nallow; i++)
+            json_object_array_add(allow, json_object_new_string(s->paths.allow[i]));
+        json_object_object_add(h, "host_path_allow", allow);
+    }
     return api_sync(out, 200, h);
 }
 

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "oci/oci.h"
 #include "util/util.h"
@@ -23,9 +23,19 @@
 struct import_job {
     char name[NAME_MAX_LEN + 1];
     char path[1100];             /* a container image's archive or layout; "" for a VM image */
+    int path_fd;                 /* ...opened and checked at the request; -1: none */
     struct vmimage_import vm;
     struct principal who;
 };
+
+/* The files the request opened: closed once the import is done or refused. */
+static void job_close(const struct import_job *j)
+{
+    const int fds[] = { j->path_fd, j->vm.kernel_fd, j->vm.initrd_fd };
+    for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
 
 void images_store(struct server *s, struct oci_store *st)
 {
@@ -135,7 +145,10 @@ static int import_run(struct server *s, struct op *op, void *arg)
     images_store(s, &st);
     store_name(j->name, name);
     op_progress(op, 10);
-    int r = oci_image_import(&st, j->path, name, NULL);
+    /* The file or directory checked at the request, not whatever the path names now. */
+    char src[40];
+    snprintf(src, sizeof(src), "/proc/self/fd/%d", j->path_fd);
+    int r = oci_image_import(&st, src, name, NULL);
     if (r == 0 && vmimage_find(s, j->name, NULL) == 0) {    /* a VM image took the name meanwhile */
         oci_image_remove(&st, name);
         r = fail(EEXIST, "a VM image named '%s' was imported meanwhile", j->name);
@@ -147,6 +160,7 @@ static void import_done(struct server *s, struct op *op, void *arg, int result)
 {
     (void)op;
     struct import_job *j = arg;
+    job_close(j);
     if (result < 0)
         return;
     struct json_object *d = json_object_new_object();
@@ -171,8 +185,8 @@ static int check_new_name(struct server *s, const char *name, struct resp *out)
     return 0;
 }
 
-/* A VM image's files and command line, checked, into j->vm. */
-static int vm_import_args(struct req *r, struct import_job *j, struct resp *out)
+/* A VM image's files (opened) and command line, checked, into j->vm. */
+static int vm_import_args(struct server *s, struct req *r, struct import_job *j, struct resp *out)
 {
     const char *kernel = NULL, *initrd = NULL, *cmdline = "", *read_by_caller;    /* name, type */
     const struct field f[] = {
@@ -181,7 +195,9 @@ static int vm_import_args(struct req *r, struct import_job *j, struct resp *out)
         { "cmdline", F_STRING, false, &cmdline, NULL },
     };
     int rc = api_fields(r, f, ARRAY_SIZE(f), out);
-    if (rc || (rc = vmimage_check_kernel(kernel, out)) || (initrd && (rc = boot_file_check("initrd", initrd, out))) ||
+    if (rc || (rc = boot_file_open(s, "kernel", kernel, &j->vm.kernel_fd, out)) ||
+        (rc = vmimage_check_kernel(j->vm.kernel_fd, kernel, out)) ||
+        (initrd && (rc = boot_file_open(s, "initrd", initrd, &j->vm.initrd_fd, out))) ||
         (rc = boot_cmdline_check("cmdline", cmdline, out)))
         return rc;
     snprintf(j->vm.kernel, sizeof(j->vm.kernel), "%s", kernel);
@@ -190,23 +206,16 @@ static int vm_import_args(struct req *r, struct import_job *j, struct resp *out)
     return 0;
 }
 
-/* A container image's archive or layout, checked, into j->path. */
-static int ct_import_args(struct req *r, struct import_job *j, struct resp *out)
+/* A container image's archive or layout, opened and checked, into j->path. */
+static int ct_import_args(struct server *s, struct req *r, struct import_job *j, struct resp *out)
 {
     const char *path = NULL, *read_by_caller;    /* name, type */
     const struct field f[] = { { "name", F_STRING, true, &read_by_caller, NULL },
                                { "type", F_STRING, false, &read_by_caller, NULL },
                                { "path", F_STRING, true, &path, NULL } };
     int rc = api_fields(r, f, ARRAY_SIZE(f), out);
-    if (rc)
+    if (rc || (rc = hostpath_open(&s->paths, "path", path, true, &j->path_fd, out)))
         return rc;
-    struct stat sb;
-    if (!path_valid(path))
-        return api_error(out, E_BAD_FIELD, "path must be an absolute path of at most 1024 bytes without '.', "
-                         "'..' or empty components");
-    if (stat(path, &sb) < 0 || !(S_ISDIR(sb.st_mode) || S_ISREG(sb.st_mode)))
-        return api_error(out, E_BAD_FIELD, "path %s is not an OCI layout directory or an archive file on the "
-                         "host", path);
     snprintf(j->path, sizeof(j->path), "%s", path);
     return 0;
 }
@@ -220,8 +229,10 @@ int h_images_import(struct server *s, struct req *r, struct resp *out)
     struct import_job *j = calloc(1, sizeof(*j));
     if (!j)
         return api_error(out, E_INTERNAL, "out of memory");
-    int rc = strcmp(type, "vm") ? ct_import_args(r, j, out) : vm_import_args(r, j, out);
+    j->path_fd = j->vm.kernel_fd = j->vm.initrd_fd = -1;
+    int rc = strcmp(type, "vm") ? ct_import_args(s, r, j, out) : vm_import_args(s, r, j, out);
     if (rc || (rc = check_new_name(s, name, out))) {
+        job_close(j);
         free(j);
         return rc;
     }
@@ -230,7 +241,13 @@ int h_images_import(struct server *s, struct req *r, struct resp *out)
     j->who = r->who;
     char key[80];
     snprintf(key, sizeof(key), "images/%s", name);
-    return ops_submit_on(s, &r->who, key, "image.import", import_run, import_done, j, out);
+    /* A refused submit frees j without calling import_done. */
+    struct import_job files = { .path_fd = j->path_fd, .vm = { .kernel_fd = j->vm.kernel_fd,
+                                                               .initrd_fd = j->vm.initrd_fd } };
+    rc = ops_submit_on(s, &r->who, key, "image.import", import_run, import_done, j, out);
+    if (rc != 202)
+        job_close(&files);
+    return rc;
 }
 
 int h_image_delete(struct server *s, struct req *r, struct resp *out)

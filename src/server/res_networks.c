@@ -14,14 +14,23 @@
  * networks, masqueraded as the host, and their replies (net.ipv4.ip_forward
  * is turned on for it).
  *
+ * A subnet must not be a special-purpose range (loopback, multicast, …)
+ * nor overlap any of the host's own addresses or routes (its LAN, a VPN's
+ * routes) other than those on corral's own bridges, nor another network:
+ * its gateway address would sit on a bridge and its route would shadow the
+ * host's.
+ *
  * The row is written before the bridge is made, and networks_recover()
  * recreates missing bridges at start, so a crash or a host reboot leaves
- * every network usable. */
+ * every network usable — unless the host has meanwhile got an address or
+ * route in its subnet: then the bridge is not made and the network's view
+ * says why ("error"). */
 #include "server/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -61,6 +70,90 @@ static void ip_str(uint32_t host_order, char out[16])
 {
     struct in_addr a = { htonl(host_order) };
     inet_ntop(AF_INET, &a, out, 16);
+}
+
+bool subnet_overlaps(uint32_t a, int pa, uint32_t b, int pb)
+{
+    int p = MIN(pa, pb);
+    uint32_t m = p ? ~0u << (32 - p) : 0;
+    return (a & m) == (b & m);
+}
+
+const char *subnet_reserved(uint32_t net, int prefix)
+{
+    static const struct { uint32_t net; int prefix; const char *what; } special[] = {
+        { 0x00000000, 8, "0.0.0.0/8, the unspecified \"this network\" range" },
+        { 0x7f000000, 8, "127.0.0.0/8, loopback" },
+        { 0xa9fe0000, 16, "169.254.0.0/16, link-local" },
+        { 0xe0000000, 4, "224.0.0.0/4, multicast" },
+        { 0xf0000000, 4, "240.0.0.0/4, reserved (with the broadcast address 255.255.255.255)" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(special); i++)
+        if (subnet_overlaps(net, prefix, special[i].net, special[i].prefix))
+            return special[i].what;
+    return NULL;
+}
+
+const struct nl_prefix *subnet_host_overlap(uint32_t net, int prefix, const struct nl_prefix *host, size_t n,
+                                            const int *skip, size_t nskip)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool ours = false;
+        for (size_t k = 0; k < nskip && !ours; k++)
+            ours = host[i].ifindex && host[i].ifindex == skip[k];
+        if (!ours && subnet_overlaps(net, prefix, host[i].addr, host[i].prefix))
+            return &host[i];
+    }
+    return NULL;
+}
+
+/* Why NET/PREFIX may not be a network's subnet now, into why: a host
+ * address or route in it (except on corral's own bridges).  Reading the
+ * host's tables may fail: then the answer is no, said so in why. */
+static bool host_conflict(struct server *s, uint32_t net, int prefix, char *why, size_t len)
+{
+    struct nl_prefix *host = NULL;
+    size_t n = 0;
+    if (nl_ipv4_prefixes(&host, &n) < 0) {
+        snprintf(why, len, "cannot read the host's addresses and routes: %s", err_msg());
+        return true;
+    }
+    struct json_object *rows = NULL;
+    db_rows(s->db, &rows, "SELECT bridge FROM networks", "");
+    size_t nb = rows ? json_object_array_length(rows) : 0;
+    int *ours = calloc(nb + 1, sizeof(*ours));
+    for (size_t i = 0; ours && i < nb; i++)
+        ours[i] = (int)if_nametoindex(json_str(json_object_array_get_idx(rows, i), "bridge"));
+    json_object_put(rows);
+    const struct nl_prefix *hit = ours ? subnet_host_overlap(net, prefix, host, n, ours, nb) : NULL;
+    if (hit) {
+        char a[16], dev[IF_NAMESIZE] = "";
+        ip_str(hit->addr, a);
+        if (!hit->ifindex || !if_indextoname((unsigned)hit->ifindex, dev))
+            snprintf(dev, sizeof(dev), "?");
+        snprintf(why, len, "it overlaps the host's %s %s/%d on %s", hit->route ? "route" : "address", a,
+                 hit->prefix, dev);
+    } else if (!ours) {
+        snprintf(why, len, "out of memory");
+    }
+    free(ours);
+    free(host);
+    return hit || !ours;
+}
+
+/* Why a network's stored SUBNET may not get its bridge back now, into why. */
+static bool subnet_refused(struct server *s, const char *subnet, char *why, size_t len)
+{
+    uint32_t net;
+    int prefix;
+    const char *special;
+    if (parse_subnet(subnet, &net, &prefix) < 0)
+        snprintf(why, len, "%s", err_msg());
+    else if ((special = subnet_reserved(net, prefix)))
+        snprintf(why, len, "its subnet %s is in %s", subnet, special);
+    else if (!host_conflict(s, net, prefix, why, len))
+        return false;
+    return true;
 }
 
 static int load_network(struct server *s, const char *name, struct json_object **out, struct resp *resp)
@@ -249,7 +342,11 @@ static int answer(struct server *s, struct resp *out, int status, struct json_ob
             "WHERE json_extract(config, '$.network') = ? ORDER BY name", "s", json_str(n, "name"));
     json_object_object_add(n, "nics", vms ? vms : json_object_new_array());
     json_object_object_add(n, "containers", cts ? cts : json_object_new_array());
-    json_object_object_add(n, "bridge_present", json_object_new_boolean(nl_link_exists(json_str(n, "bridge"))));
+    bool present = nl_link_exists(json_str(n, "bridge"));
+    char why[256];
+    json_object_object_add(n, "bridge_present", json_object_new_boolean(present));
+    if (!present && subnet_refused(s, json_str(n, "subnet"), why, sizeof(why)))
+        json_object_object_add(n, "error", json_object_new_string(why));
     json_object_object_add(n, "dhcp", dhcp_status(json_str(n, "bridge")));
     return api_sync(out, status, n);
 }
@@ -282,9 +379,15 @@ int h_networks_create(struct server *s, struct req *r, struct resp *out)
         return rc;
     if (parse_subnet(subnet, &net, &prefix) < 0)
         return api_error(out, E_BAD_FIELD, "%s", err_msg());
-    char canon[24], gw[16], bridge[16];
+    char canon[24], gw[16], bridge[16], why[256];
     ip_str(net, gw);
     snprintf(canon, sizeof(canon), "%s/%d", gw, prefix);
+    const char *special = subnet_reserved(net, prefix);
+    if (special)
+        return api_error(out, E_BAD_FIELD, "subnet %s is in %s: pick a private range such as 10.x.y.0/24",
+                         canon, special);
+    if (host_conflict(s, net, prefix, why, sizeof(why)))
+        return api_error(out, E_CONFLICT, "subnet %s cannot be a network here: %s", canon, why);
     ip_str(net + 1, gw);
     uint8_t rnd[3];
     randombytes_buf(rnd, sizeof(rnd));
@@ -399,6 +502,12 @@ int networks_recover(struct server *s)
     for (size_t i = 0; i < json_object_array_length(rows); i++) {
         struct json_object *n = json_object_array_get_idx(rows, i);
         if (!nl_link_exists(json_str(n, "bridge"))) {
+            char why[256];
+            if (subnet_refused(s, json_str(n, "subnet"), why, sizeof(why))) {
+                log_error("network %s: not recreating bridge %s: %s", json_str(n, "name"), json_str(n, "bridge"),
+                          why);
+                continue;
+            }
             if (bridge_make(json_str(n, "bridge"), json_str(n, "subnet"), nat_of(n)) < 0) {
                 log_error("network %s: cannot recreate bridge %s: %s", json_str(n, "name"),
                           json_str(n, "bridge"), err_msg());

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -94,6 +95,44 @@ int h_pool_get(struct server *s, struct req *r, struct resp *out)
     return answer(out, 200, p, path);
 }
 
+/* Why PATH may not hold volumes, into why; false if it may.  Pools in the
+ * state directory's pools/ are corrald's own (made when path is left out). */
+static bool pool_refused(struct server *s, const char *path, char *why, size_t len)
+{
+    return !hostpath_under(path, s->pools_dir) && hostpath_pool_refused(path, s->paths.state, why, len);
+}
+
+/* A pool directory an admin named: its text checked, then its parent
+ * opened and the real path checked again (a symlink on the way may lead
+ * anywhere), then the directory made or found there.  Its real path into
+ * real; 0 or a 4xx. */
+static int pool_dir_make(struct server *s, const char *path, char *real, size_t len, bool *created,
+                         struct resp *out)
+{
+    char why[1400], parent[1100];
+    if (!path_valid(path))
+        return api_error(out, E_BAD_FIELD, "path must be absolute, at most 1024 bytes, without '.', '..' "
+                                           "or empty components");
+    if (hostpath_pool_refused(path, s->paths.state, why, sizeof(why)))
+        return api_error(out, E_FORBIDDEN, "pool path %s refused: it %s", path, why);
+    const char *base = strrchr(path, '/') + 1;
+    snprintf(parent, sizeof(parent), "%.*s", (int)(base - path > 1 ? base - path - 1 : 1), path);
+    _cleanup_close_ int pfd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    char link[40];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", pfd);
+    ssize_t n = pfd < 0 ? -1 : readlink(link, real, len - NAME_MAX - 2);
+    if (n <= 0 || (size_t)n >= len - NAME_MAX - 2)
+        return api_error(out, E_BAD_FIELD, "path %s: its parent directory %s is missing", path, parent);
+    snprintf(real + n, len - (size_t)n, "%s%s", n > 1 ? "/" : "", base);
+    if (hostpath_pool_refused(real, s->paths.state, why, sizeof(why)))
+        return api_error(out, E_FORBIDDEN, "pool path %s refused: it resolves to %s, which %s", path, real, why);
+    struct stat st;
+    *created = mkdirat(pfd, base, 0700) == 0;
+    if (!*created && (errno != EEXIST || fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)))
+        return api_error(out, E_BAD_FIELD, "path %s is not a directory corrald can create or use", path);
+    return 0;
+}
+
 int h_pools_create(struct server *s, struct req *r, struct resp *out)
 {
     const char *name = NULL, *path = NULL, *desc = "";
@@ -109,17 +148,20 @@ int h_pools_create(struct server *s, struct req *r, struct resp *out)
         return api_error(out, E_BAD_NAME, "'%.64s' is not a valid pool name " NAME_RULE, name);
     if ((rc = api_check_description(desc, out)))
         return rc;
-    char def[1100];
+    char def[1100], real[PATH_MAX + 8];
     snprintf(def, sizeof(def), "%s/%s", s->pools_dir, name);
-    if (path && !path_valid(path))
-        return api_error(out, E_BAD_FIELD, "path must be absolute, at most 1024 bytes, without '.', '..' "
-                                           "or empty components");
-    if (!path)
+    bool created = false;
+    if (path) {
+        if ((rc = pool_dir_make(s, path, real, sizeof(real), &created, out)))
+            return rc;
+        path = real;
+    } else {
         path = def;
-    bool created = mkdir(path, 0700) == 0;
-    struct stat st;
-    if (!created && (errno != EEXIST || lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)))
-        return api_error(out, E_BAD_FIELD, "path %s is not a directory corrald can create or use", path);
+        created = mkdir(path, 0700) == 0;
+        struct stat st;
+        if (!created && (errno != EEXIST || lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)))
+            return api_error(out, E_BAD_FIELD, "path %s is not a directory corrald can create or use", path);
+    }
     rc = db_exec(s->db, "INSERT INTO pools (name, path, managed, description, created) VALUES (?, ?, ?, ?, ?)",
                  "ssisi", name, path, (int64_t)created, desc, (int64_t)time(NULL));
     if (rc < 0) {
@@ -347,9 +389,17 @@ int h_volumes_create(struct server *s, struct req *r, struct resp *out)
         { "description", F_STRING, false, &desc, NULL },
     };
     struct json_object *p;
+    char why[1400];
     int rc = api_fields(r, f, ARRAY_SIZE(f), out);
     if (rc || (rc = load_pool(s, r->param[0], &p, out)))
         return rc;
+    /* A pool made before these rules may sit where new files do harm. */
+    if (pool_refused(s, jstr(p, "path"), why, sizeof(why))) {
+        api_error(out, E_CONFLICT, "pool '%s' is at %s, which %s: corrald makes no new volumes there; move "
+                  "its volumes to another pool", r->param[0], jstr(p, "path"), why);
+        json_object_put(p);
+        return out->status;
+    }
     json_object_put(p);
     struct vol_job *j = calloc(1, sizeof(*j));
     if (!j)

@@ -190,8 +190,32 @@ bool vms_using_image(struct server *s, const char *image, char *vm, size_t len)
     return used;
 }
 
-/* boot: {kernel, initrd?, cmdline?} | {image, cmdline?} | {volume}. */
-static int check_boot(struct server *s, struct json_object *boot, struct json_object *disks, struct resp *out)
+/* Host paths in boot are for admins.  An operator gets this one answer
+ * whatever the path, before anything looks at the host. */
+static int refuse_host_boot(const struct req *r, struct resp *out)
+{
+    struct json_object *boot = json_object_object_get(r->json, "boot");
+    if (r->who.role >= ROLE_ADMIN || !json_object_is_type(boot, json_type_object) ||
+        (!json_object_object_get_ex(boot, "kernel", NULL) && !json_object_object_get_ex(boot, "initrd", NULL)))
+        return 0;
+    return api_error(out, E_FORBIDDEN, "only admins may boot a VM from host paths (boot.kernel, boot.initrd): "
+                     "boot a VM image instead (boot.image; GET /api/v1/images lists them)");
+}
+
+/* 0 if host file PATH may be a VM's FIELD now, else a 4xx. */
+static int boot_file_check(struct server *s, const char *field, const char *path, struct resp *out)
+{
+    int fd, rc = boot_file_open(s, field, path, &fd, out);
+    if (rc == 0)
+        close(fd);
+    return rc;
+}
+
+/* boot: {kernel, initrd?, cmdline?} | {image, cmdline?} | {volume}.  Host
+ * files are checked when the request sets them (FILES); a VM's unchanged
+ * boot is checked again when it starts. */
+static int check_boot(struct server *s, struct json_object *boot, struct json_object *disks, bool files,
+                      struct resp *out)
 {
     const char *kernel = NULL, *initrd = NULL, *cmdline = NULL, *volume = NULL, *image = NULL;
     const struct field f[] = {
@@ -213,9 +237,9 @@ static int check_boot(struct server *s, struct json_object *boot, struct json_ob
     if (image && vmimage_find(s, image, NULL) < 0)
         return api_error(out, E_BAD_FIELD, "boot.image: no VM image '%.64s' (GET /api/v1/images lists them)",
                          image);
-    if (kernel && (rc = boot_file_check("boot.kernel", kernel, out)))
+    if (files && kernel && (rc = boot_file_check(s, "boot.kernel", kernel, out)))
         return rc;
-    if (initrd && (rc = boot_file_check("boot.initrd", initrd, out)))
+    if (files && initrd && (rc = boot_file_check(s, "boot.initrd", initrd, out)))
         return rc;
     if (cmdline && (rc = boot_cmdline_check("boot.cmdline", cmdline, out)))
         return rc;
@@ -292,8 +316,10 @@ static int check_nics(struct server *s, struct json_object *nics, const char *se
 }
 
 /* Checks and normalizes a whole configuration in place (sizes to bytes,
- * addresses and MACs assigned).  Call inside a database transaction. */
-static int check_config(struct server *s, struct json_object *cfg, const char *self, struct resp *out)
+ * addresses and MACs assigned); BOOT_SET: the request sets boot.  Call
+ * inside a database transaction. */
+static int check_config(struct server *s, struct json_object *cfg, const char *self, bool boot_set,
+                        struct resp *out)
 {
     int64_t vcpus = 1;
     uint64_t memory = 256 * MiB;
@@ -323,7 +349,7 @@ static int check_config(struct server *s, struct json_object *cfg, const char *s
         json_object_object_add(cfg, "disks", disks = json_object_new_array());
     if (!nics)
         json_object_object_add(cfg, "nics", nics = json_object_new_array());
-    if ((rc = check_boot(s, boot, disks, out)) || (rc = check_disks(s, disks, self, out)))
+    if ((rc = check_boot(s, boot, disks, boot_set, out)) || (rc = check_disks(s, disks, self, out)))
         return rc;
     return check_nics(s, nics, self, out);
 }
@@ -357,7 +383,7 @@ int h_vms_create(struct server *s, struct req *r, struct resp *out)
         { "disks", F_ARRAY, false, &o, NULL }, { "nics", F_ARRAY, false, &o, NULL },
     };
     int rc = api_fields(r, f, ARRAY_SIZE(f), out);
-    if (rc)
+    if (rc || (rc = refuse_host_boot(r, out)))
         return rc;
     if (!name_valid(name))
         return api_error(out, E_BAD_NAME, "'%.64s' is not a valid VM name " NAME_RULE, name);
@@ -373,7 +399,7 @@ int h_vms_create(struct server *s, struct req *r, struct resp *out)
         json_object_put(cfg);
         return api_errno(out, rc);
     }
-    if ((rc = check_config(s, cfg, name, out)) == 0) {
+    if ((rc = check_config(s, cfg, name, true, out)) == 0) {
         int e = db_exec(s->db, "INSERT INTO vms (name, tag, config, description, state, created) "
                         "VALUES (?, ?, ?, ?, 'stopped', ?)", "ssssi", name, tag,
                         json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN), desc, (int64_t)time(NULL));
@@ -428,7 +454,7 @@ int h_vm_patch(struct server *s, struct req *r, struct resp *out)
         { "nics", F_ARRAY, false, &o, NULL },
     };
     int rc = api_fields(r, f, ARRAY_SIZE(f), out);
-    if (rc || (rc = refuse_busy(s, r->param[0], out)))
+    if (rc || (rc = refuse_host_boot(r, out)) || (rc = refuse_busy(s, r->param[0], out)))
         return rc;
     if (!r->json || !json_object_object_length(r->json))
         return api_error(out, E_MISSING_FIELD, "give the fields to change (description, vcpus, memory, engine, "
@@ -454,7 +480,8 @@ int h_vm_patch(struct server *s, struct req *r, struct resp *out)
     if (rc == 0 && config) {
         cfg = json_tokener_parse(json_str(row, "config"));
         merge_config(cfg, r->json);
-        if ((rc = check_config(s, cfg, r->param[0], out)) == 0) {
+        bool boot_set = json_object_object_get_ex(r->json, "boot", NULL);
+        if ((rc = check_config(s, cfg, r->param[0], boot_set, out)) == 0) {
             int e = db_exec(s->db, "UPDATE vms SET config = ? WHERE name = ?", "ss",
                             json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN), r->param[0]);
             rc = e < 0 ? api_errno(out, e) : 0;
@@ -555,6 +582,49 @@ static int make_taps(struct server *s, struct json_object *row, struct json_obje
     return 0;
 }
 
+/* Opens host file PATH as the VM's FIELD, checked again now: the rules or
+ * the file may have changed since it was set (or an operator set it before
+ * host paths needed an admin).  One message whatever the reason; the log
+ * (root's) says which. */
+static int open_host_boot(struct server *s, const char *vm, const char *field, const char *path, int *fd)
+{
+    struct resp tmp = { 0 };
+    int rc = boot_file_open(s, field, path, fd, &tmp);
+    if (rc)
+        log_warn("VM %s: %s", vm, json_str(json_object_object_get(tmp.body, "error"), "message"));
+    resp_free(&tmp);
+    return rc ? fail(EACCES, "%s %s may not be used: host paths must be readable files under a directory "
+                     "corrald allows (--host-path-allow), outside its state and the system directories; an admin "
+                     "can set the VM's boot again, or boot a VM image (boot.image)", field, path) : 0;
+}
+
+/* Opens the VM's kernel and initrd into spec->kernel_fd/initrd_fd: the
+ * engine reads these very files, not whatever their paths name later. */
+static int open_boot(struct server *s, struct json_object *boot, struct vm_spec *spec, struct vmimage_files *img)
+{
+    int r = 0;
+    spec->kernel = json_str(boot, "kernel");
+    spec->initrd = json_str(boot, "initrd");
+    spec->cmdline = json_str(boot, "cmdline");
+    if (json_str(boot, "image")) {
+        if ((r = vmimage_boot(s, json_str(boot, "image"), img)) < 0)
+            return r;
+        spec->kernel = img->kernel;
+        spec->initrd = *img->initrd ? img->initrd : NULL;
+        if (!spec->cmdline)
+            spec->cmdline = img->cmdline;
+        if ((spec->kernel_fd = open(spec->kernel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+            (spec->initrd && (spec->initrd_fd = open(spec->initrd, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0))
+            return fail(errno, "VM image '%s' is damaged: %m", json_str(boot, "image"));
+        return 0;
+    }
+    if (spec->kernel)
+        r = open_host_boot(s, spec->name, "boot.kernel", spec->kernel, &spec->kernel_fd);
+    if (r == 0 && spec->initrd)
+        r = open_host_boot(s, spec->name, "boot.initrd", spec->initrd, &spec->initrd_fd);
+    return r;
+}
+
 static int vm_start(struct server *s, struct json_object *row)
 {
     struct json_object *cfg = json_tokener_parse(json_str(row, "config"));
@@ -569,29 +639,19 @@ static int vm_start(struct server *s, struct json_object *row)
     struct vmimage_files img;
     struct vm_handle h;
     struct json_object *boot = json_object_object_get(cfg, "boot"), *disks = json_object_object_get(cfg, "disks");
-    int r = 0;
-    {
-        spec->name = json_str(row, "name");
-        engine_parse(json_str(cfg, "engine"), &spec->engine);
-        if (spec->engine == ENGINE_AUTO)
-            spec->engine = engine_auto();
-        spec->vcpus = (int)jint(cfg, "vcpus");
-        spec->memory = (uint64_t)jint(cfg, "memory");
-        spec->kernel = json_str(boot, "kernel");
-        spec->initrd = json_str(boot, "initrd");
-        spec->cmdline = json_str(boot, "cmdline");
-        if (json_str(boot, "image") && (r = vmimage_boot(s, json_str(boot, "image"), &img)) == 0) {
-            spec->kernel = img.kernel;
-            spec->initrd = *img.initrd ? img.initrd : NULL;
-            if (!spec->cmdline)
-                spec->cmdline = img.cmdline;
-        }
-        spec->uid = VM_ENGINE_UID(jint(row, "id"));
-        run_dir(s, row, dir, sizeof(dir));
-        spec->dir = dir;
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-            r = fail(errno, "cannot create %s: %m", dir);
-    }
+    spec->kernel_fd = spec->initrd_fd = -1;
+    spec->name = json_str(row, "name");
+    engine_parse(json_str(cfg, "engine"), &spec->engine);
+    if (spec->engine == ENGINE_AUTO)
+        spec->engine = engine_auto();
+    spec->vcpus = (int)jint(cfg, "vcpus");
+    spec->memory = (uint64_t)jint(cfg, "memory");
+    spec->uid = VM_ENGINE_UID(jint(row, "id"));
+    run_dir(s, row, dir, sizeof(dir));
+    spec->dir = dir;
+    int r = open_boot(s, boot, spec, &img);
+    if (r == 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
+        r = fail(errno, "cannot create %s: %m", dir);
     /* Volumes are looked up again: a pool may have moved since create. */
     spec->ndisks = (int)MIN(json_object_array_length(disks), VM_MAX_DISKS);
     for (int i = 0; r == 0 && i < spec->ndisks; i++) {
@@ -632,6 +692,10 @@ static int vm_start(struct server *s, struct json_object *row)
             remove_taps(row);
         r = fail(-r, "%s", msg);
     }
+    if (spec->kernel_fd >= 0)
+        close(spec->kernel_fd);
+    if (spec->initrd_fd >= 0)
+        close(spec->initrd_fd);
     free(spec);
     json_object_put(cfg);
     return r;

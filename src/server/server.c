@@ -48,7 +48,11 @@ int server_open(const struct server_config *cfg, struct server **out)
         return fail(ENOMEM, "out of memory");
     s->cfg = *cfg;
     char db_path[4096];
+    const char *secrets[] = { cfg->tls_key, cfg->admin_password_file };
     int r = make_dir(cfg->state_dir, 0700);
+    if (r == 0)
+        r = hostpaths_init(&s->paths, cfg->state_dir, cfg->host_path_allow, cfg->host_path_allow_n, secrets,
+                           ARRAY_SIZE(secrets));
     if (r == 0 && asprintf(&s->pools_dir, "%s/pools", cfg->state_dir) < 0)
         r = fail(ENOMEM, "out of memory");
     if (r == 0)
@@ -130,6 +134,7 @@ void server_close(struct server *s)
     free(s->images_dir);
     free(s->vmimages_dir);
     free(s->cts_dir);
+    hostpaths_free(&s->paths);
     free(s);
 }
 

@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/hostpath.h"
+
 struct json_object;
 struct server;
 
@@ -197,6 +199,8 @@ struct server_config {
     int workers;                 /* operation worker threads; default 4 */
     const char *vmm_path;        /* corral-vmm; default: next to corrald */
     const char *web_dir;         /* the web console's files; NULL = static.c's default */
+    const char *const *host_path_allow;   /* --host-path-allow: where requests may name host files */
+    size_t host_path_allow_n;
 };
 
 struct db;
@@ -217,6 +221,7 @@ struct server {
     char *images_dir;            /* state_dir/images: the OCI image store */
     char *cts_dir;               /* state_dir/containers: bundles, and oci/ (the runtime's state) */
     char *vmimages_dir;          /* state_dir/vm-images: VM boot images (vmimages.c) */
+    struct hostpaths paths;      /* which host paths requests may name (hostpath.h) */
 };
 
 /* The principal of changes corrald makes by itself (a guest powered off). */
@@ -421,6 +426,16 @@ int storage_recover(struct server *s);
  * between the row and the bridge), loads the isolation table and starts
  * or re-adopts each network's dnsmasq. */
 int networks_recover(struct server *s);
+/* Whether subnets A/PA and B/PB (host order) share an address. */
+bool subnet_overlaps(uint32_t a, int pa, uint32_t b, int pb);
+/* The special-purpose range (loopback, multicast, …) subnet NET/PREFIX
+ * overlaps, described ("127.0.0.0/8, loopback"), or NULL. */
+const char *subnet_reserved(uint32_t net, int prefix);
+/* The first of the host's prefixes (nl_ipv4_prefixes()) NET/PREFIX
+ * overlaps, skipping those on the interfaces SKIP (corral's bridges). */
+struct nl_prefix;
+const struct nl_prefix *subnet_host_overlap(uint32_t net, int prefix, const struct nl_prefix *host, size_t n,
+                                            const int *skip, size_t nskip);
 /* Rewrites every network's DHCP hosts (MAC -> address of each NIC on it);
  * call after a VM is created, changed or deleted. */
 void networks_nics_changed(struct server *s);
@@ -452,13 +467,14 @@ bool images_exists(struct server *s, const char *name);
 
 #define VMIMAGE_PATH_MAX 1200
 #define BOOT_CMDLINE_LEN 2048
-/* 400 unless PATH is an absolute path to a readable regular file of 1 byte
- * to 1 GiB; FIELD names it in the message ("boot.kernel"). */
-int boot_file_check(const char *field, const char *path, struct resp *out);
+/* hostpath_open() of host file PATH for request field FIELD
+ * ("boot.kernel"), and 400 unless it holds 1 byte to 1 GiB: 0 with *fd
+ * (the caller closes it) or a 4xx.  Callers let only admins get here. */
+int boot_file_open(struct server *s, const char *field, const char *path, int *fd, struct resp *out);
 /* 400 unless CMDLINE is printable ASCII of at most BOOT_CMDLINE_LEN bytes. */
 int boot_cmdline_check(const char *field, const char *cmdline, struct resp *out);
-/* boot_file_check, and 400 unless the file is a kernel corral can boot. */
-int vmimage_check_kernel(const char *path, struct resp *out);
+/* 400 unless open file FD (host path PATH) is a kernel corral can boot. */
+int vmimage_check_kernel(int fd, const char *path, struct resp *out);
 /* Creates nothing; removes what an interrupted import left.  At start. */
 int vmimages_open(struct server *s);
 /* Image NAME's view (view NULL: whether it exists), or -ENOENT. */
@@ -468,10 +484,11 @@ void vmimages_list(struct server *s, struct json_object *list);
 struct vmimage_import {
     char name[NAME_MAX_LEN + 1];
     char kernel[VMIMAGE_PATH_MAX], initrd[VMIMAGE_PATH_MAX];   /* host paths; initrd "" for none */
+    int kernel_fd, initrd_fd;    /* the same, opened and checked at the request; -1: none */
     char cmdline[BOOT_CMDLINE_LEN + 1];
 };
-/* An import operation's work: copies and checks the files, then the image
- * appears whole.  0 or a negative errno with a message. */
+/* An import operation's work: copies (from the fds) and checks the files,
+ * then the image appears whole.  0 or a negative errno with a message. */
 int vmimage_import(struct server *s, struct op *op, const struct vmimage_import *im);
 int vmimage_remove(struct server *s, const char *name);
 /* What a VM booting image NAME gets: the files' paths and the command line. */

@@ -35,7 +35,7 @@ echo "$PW" >"$T/pw"
 SOCK=$T/corrald.sock
 start() {
   "$B/corrald" --state-dir "$T/state" --listen none --socket "$SOCK" --admin-password-file "$T/pw" --workers 2 \
-    2>>"$T/log" &
+    --host-path-allow "$T" --host-path-allow "$B/tests/guests" 2>>"$T/log" &
   PID=$!
   for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null 2>&1 && return 0; sleep 0.1; done
   return 1
@@ -66,8 +66,10 @@ s=$(sock POST /api/v1/images "{\"name\":\"busybox\",\"path\":\"$T/bb.tar\"}")
 check "importing a name twice: 409 already_exists" test "$s:$(code)" = 409:already_exists
 s=$(sock POST /api/v1/images "{\"name\":\"Bad_Name\",\"path\":\"$T/bb.tar\"}")
 check "a bad image name: 400 bad_name" test "$s:$(code)" = 400:bad_name
-s=$(sock POST /api/v1/images '{"name":"nope","path":"/nonexistent/x.tar"}')
+s=$(sock POST /api/v1/images "{\"name\":\"nope\",\"path\":\"$T/nonexistent.tar\"}")
 check "a missing path: 400 bad_field" test "$s:$(code)" = 400:bad_field
+s=$(sock POST /api/v1/images '{"name":"nope","path":"/nonexistent/x.tar"}')
+check "a path outside the allowed directories (--host-path-allow): 403 forbidden" test "$s:$(code)" = 403:forbidden
 echo "not a tar" >"$T/junk.tar"
 sock POST /api/v1/images "{\"name\":\"junk\",\"path\":\"$T/junk.tar\"}" >/dev/null
 check "a junk archive: the import operation fails" test "$(wait_op)" = failure

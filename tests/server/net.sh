@@ -41,7 +41,8 @@ trap cleanup EXIT
 
 # start [PATH]: corrald, with that PATH if given (where it looks for dnsmasq and nft).
 start() {
-  env ${1:+PATH="$1"} "$B/corrald" --state-dir "$T/state" --listen none --socket "$SOCK" --workers 2 2>>"$T/log" &
+  env ${1:+PATH="$1"} "$B/corrald" --state-dir "$T/state" --listen none --socket "$SOCK" --workers 2 \
+    --host-path-allow "$T" 2>>"$T/log" &
   PID=$!
   for _ in $(seq 100); do [ -S "$SOCK" ] && curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null && return 0; sleep 0.1; done
   return 1

@@ -43,7 +43,7 @@ PORT=$(free_port)
 SOCK=$T/c.sock
 start() {
   "$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" --admin-password-file "$T/pw" \
-    --workers 2 2>>"$T/log" &
+    --workers 2 --host-path-allow "$T" --host-path-allow "$ASSETS/cloud" --host-path-allow "$B/tests/guests" 2>>"$T/log" &
   PID=$!
   for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null 2>&1 && return 0; sleep 0.1; done
   return 1
@@ -90,8 +90,10 @@ vm() { printf '{"name":"%s","boot":{"kernel":"%s","initrd":"%s","cmdline":"conso
 t4 400 "a bad VM name" POST /api/v1/vms "$(vm Bad_Name)"
 t4 400 "a relative kernel path" POST /api/v1/vms '{"name":"x1","boot":{"kernel":"vmlinuz"}}'
 t4 400 "a kernel path with '..'" POST /api/v1/vms '{"name":"x1","boot":{"kernel":"/boot/../etc/passwd"}}'
-t4 400 "a kernel that does not exist" POST /api/v1/vms '{"name":"x1","boot":{"kernel":"/nonexistent/vmlinuz"}}'
-t4 400 "a kernel that is a directory" POST /api/v1/vms '{"name":"x1","boot":{"kernel":"/etc"}}'
+t4 403 "a kernel outside the allowed directories (--host-path-allow)" POST /api/v1/vms '{"name":"x1","boot":{"kernel":"/nonexistent/vmlinuz"}}'
+t4 400 "a kernel that does not exist" POST /api/v1/vms "{\"name\":\"x1\",\"boot\":{\"kernel\":\"$T/nonexistent\"}}"
+mkdir -p "$T/adir"
+t4 400 "a kernel that is a directory" POST /api/v1/vms "{\"name\":\"x1\",\"boot\":{\"kernel\":\"$T/adir\"}}"
 t4 400 "both kernel and boot volume" POST /api/v1/vms "{\"name\":\"x1\",\"boot\":{\"kernel\":\"$KERN\",\"volume\":\"p1/d1\"}}"
 t4 400 "no boot at all" POST /api/v1/vms '{"name":"x1"}'
 t4 400 "memory 1K" POST /api/v1/vms "$(vm x1 ',"memory":"1K"')"
@@ -117,12 +119,13 @@ check "GET /images/shell: type vm, a bzImage, the files' sizes and SHA-256s, the
 check "...the image holds copies of the files, in the state dir" cmp "$KERN" "$T/state/vm-images/shell/kernel"
 check "corral image list shows it with its type" bash -c "CORRAL_SOCKET='$SOCK' '$B/corral' image list | grep -q '^shell  *vm '"
 t4 409 "importing a second image named shell" POST /api/v1/images "{\"name\":\"shell\",\"type\":\"vm\",\"kernel\":\"$KERN\"}"
-t4 400 "a VM image whose kernel is not a kernel" POST /api/v1/images '{"name":"k2","type":"vm","kernel":"/etc/passwd"}'
+t4 400 "a VM image whose kernel is not a kernel" POST /api/v1/images "{\"name\":\"k2\",\"type\":\"vm\",\"kernel\":\"$T/shell.cpio\"}"
 check "...the error says what a kernel must be" grep -q "not a bzImage or ELF64 image" "$T/body"
 t4 400 "a VM image without a kernel" POST /api/v1/images '{"name":"k2","type":"vm","initrd":"/etc/passwd"}'
 t4 400 "a VM image with a container image's path" POST /api/v1/images "{\"name\":\"k2\",\"type\":\"vm\",\"kernel\":\"$KERN\",\"path\":\"/tmp\"}"
 t4 400 "an image of an unknown type" POST /api/v1/images '{"name":"k2","type":"iso","path":"/tmp"}'
-t4 400 "a VM image whose initrd does not exist" POST /api/v1/images "{\"name\":\"k2\",\"type\":\"vm\",\"kernel\":\"$KERN\",\"initrd\":\"/nonexistent\"}"
+t4 400 "a VM image whose initrd does not exist" POST /api/v1/images "{\"name\":\"k2\",\"type\":\"vm\",\"kernel\":\"$KERN\",\"initrd\":\"$T/nonexistent\"}"
+t4 403 "a VM image whose initrd is outside the allowed directories" POST /api/v1/images "{\"name\":\"k2\",\"type\":\"vm\",\"kernel\":\"$KERN\",\"initrd\":\"/nonexistent\"}"
 check "...none of them left a directory behind" test "$(ls -A "$T/state/vm-images")" = shell
 t4 400 "a VM booting an image that does not exist" POST /api/v1/vms '{"name":"x1","boot":{"image":"nope"}}'
 t4 400 "a VM booting an image with its own initrd" POST /api/v1/vms "{\"name\":\"x1\",\"boot\":{\"image\":\"shell\",\"initrd\":\"$T/shell.cpio\"}}"

@@ -8,11 +8,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "server/server.h"
+#include "server/netlink.h"
 #include "server/netsvc.h"
 #include "server/proc.h"
 
@@ -271,7 +274,7 @@ static void test_proc(void **state)
     close(fd);
     char *sleep_argv[] = { sleepbin, "30", NULL };
     pid_t pid;
-    assert_int_equal(proc_spawn(sleep_argv, log, &pid), 0);
+    assert_int_equal(proc_spawn(sleep_argv, log, NULL, 0, &pid), 0);
     uint64_t start = proc_start_time(pid);
     assert_true(start > 0);
     assert_true(proc_alive(pid, start));
@@ -279,8 +282,190 @@ static void test_proc(void **state)
     assert_false(proc_wait_gone(pid, start, 0));
     kill(pid, SIGKILL);
     assert_true(proc_wait_gone(pid, start, 5000));
-    assert_int_equal(proc_spawn(none_argv, log, &pid), -ENOENT);
+    assert_int_equal(proc_spawn(none_argv, log, NULL, 0, &pid), -ENOENT);
+
+    /* Passed fds arrive as 3, 4, …, whatever their numbers here; no other does. */
+    char data[] = "/tmp/corral-test-data.XXXXXX";
+    int dfd = mkstemp(data);
+    assert_true(dfd >= 0);
+    assert_int_equal(write(dfd, "from-fd-3\n", 10), 10);
+    int keep = open(data, O_RDONLY | O_CLOEXEC);
+    assert_true(keep >= 0);
+    char *cat2_argv[] = { cat, "/proc/self/fd/3", NULL };
+    assert_int_equal(proc_spawn(cat2_argv, log, &keep, 1, &pid), 0);
+    assert_true(proc_wait_gone(pid, proc_start_time(pid), 5000));
+    char out[64] = "";
+    int lfd = open(log, O_RDONLY);
+    for (int i = 0; i < 50 && read(lfd, out, sizeof(out) - 1) <= 0; i++)
+        usleep(20000);
+    close(lfd);
+    assert_string_equal(out, "from-fd-3\n");
+    char *cat4_argv[] = { cat, "/proc/self/fd/4", NULL };
+    assert_int_equal(proc_spawn(cat4_argv, log, &keep, 1, &pid), 0);    /* only one was passed */
+    assert_true(proc_wait_gone(pid, proc_start_time(pid), 5000));
+    struct stat st;
+    assert_int_equal(stat(log, &st), 0);
+    usleep(100000);
+    memset(out, 0, sizeof(out));
+    lfd = open(log, O_RDONLY);
+    assert_true(read(lfd, out, sizeof(out) - 1) >= 0);
+    close(lfd);
+    assert_null(strstr(out, "from-fd-3"));
+    close(keep);
+    close(dfd);
+    unlink(data);
     unlink(log);
+}
+
+static void test_hostpath_rules(void **state)
+{
+    (void)state;
+    assert_true(hostpath_under("/a/b", "/a"));
+    assert_true(hostpath_under("/a", "/a"));
+    assert_true(hostpath_under("/x", "/"));
+    assert_false(hostpath_under("/ab", "/a"));
+    assert_false(hostpath_under("/a", "/a/b"));
+    char why[512];
+    const char *state_dir = "/var/lib/corral";
+    static const char *const refused[] = { "/", "/etc", "/etc/x", "/proc", "/sys/fs", "/dev", "/run/x", "/boot",
+                                           "/usr", "/usr/lib/x", "/bin", "/lib64", "/root/p", "/var/log/p",
+                                           "/var/lib/corral", "/var/lib/corral/tls", "/var/lib", "/var", "/tmp",
+                                           "/home", "/srv" };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        why[0] = 0;
+        assert_true(hostpath_pool_refused(refused[i], state_dir, why, sizeof(why)));
+        assert_true(why[0]);
+    }
+    assert_true(hostpath_pool_refused("/etc/p", state_dir, why, sizeof(why)));
+    assert_string_equal(why, "is under the system directory /etc");
+    assert_true(hostpath_pool_refused("/var/lib/corral/tls", state_dir, why, sizeof(why)));
+    assert_non_null(strstr(why, "state directory /var/lib/corral"));
+    assert_true(hostpath_pool_refused("/var/lib", state_dir, why, sizeof(why)));
+    assert_non_null(strstr(why, "shared directory"));
+    assert_true(hostpath_pool_refused("/data", "/data/corral", why, sizeof(why)));
+    assert_string_equal(why, "holds corrald's state directory /data/corral");
+    static const char *const fine[] = { "/srv/pools", "/var/lib/corral-pools", "/tmp/p1", "/home/vm/pool",
+                                        "/data/pool", "/var/tmp/x", "/etcetera" };
+    for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++)
+        assert_false(hostpath_pool_refused(fine[i], state_dir, why, sizeof(why)));
+}
+
+/* A scratch tree: an allowed directory with a file, a directory, links
+ * that stay inside and links that lead out; the state directory. */
+static void test_hostpath_open(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/corral-test-hostpath.XXXXXX", p[256], st[128], allow[128];
+    assert_non_null(mkdtemp(root));
+    snprintf(st, sizeof(st), "%s/state", root);
+    snprintf(allow, sizeof(allow), "%s/ok", root);
+    assert_int_equal(mkdir(st, 0700), 0);
+    assert_int_equal(mkdir(allow, 0700), 0);
+    snprintf(p, sizeof(p), "%s/secret", st);
+    FILE *f = fopen(p, "w");
+    fputs("secret", f);
+    fclose(f);
+    snprintf(p, sizeof(p), "%s/k", allow);
+    f = fopen(p, "w");
+    fputs("kernel", f);
+    fclose(f);
+    snprintf(p, sizeof(p), "%s/d", allow);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/in", allow);
+    assert_int_equal(symlink("k", p), 0);
+    snprintf(p, sizeof(p), "%s/etc", allow);
+    assert_int_equal(symlink("/etc/passwd", p), 0);
+    snprintf(p, sizeof(p), "%s/up", allow);
+    assert_int_equal(symlink("../state/secret", p), 0);
+
+    struct hostpaths h;
+    const char *allows[] = { allow }, *bad[] = { "/etc" }, *slash[] = { "/" }, *in_state[] = { st };
+    assert_int_equal(hostpaths_init(&h, st, bad, 1, NULL, 0), -EINVAL);
+    assert_int_equal(hostpaths_init(&h, st, slash, 1, NULL, 0), -EINVAL);
+    assert_int_equal(hostpaths_init(&h, st, in_state, 1, NULL, 0), -EINVAL);
+    assert_int_equal(hostpaths_init(&h, st, allows, 1, NULL, 0), 0);
+    assert_string_equal(hostpath_allowed(&h, p), allow);
+    assert_null(hostpath_allowed(&h, "/etc/passwd"));
+    assert_string_equal(hostpath_never(&h, "/etc/passwd"), "/etc");
+    assert_string_equal(hostpath_never(&h, "/proc/1/environ"), "/proc");
+    assert_null(hostpath_never(&h, allow));
+    char text[64];
+    hostpath_allow_text(&h, text, sizeof(text));
+    assert_string_equal(text, allow);
+
+    struct { const char *rel; bool dir_ok; int status; } cases[] = {
+        { "/ok/k", false, 0 }, { "/ok/in", false, 0 }, { "/ok/d", true, 0 }, { "/ok", true, 0 },
+        { "/ok/d", false, 400 }, { "/ok/nope", false, 400 }, { "/ok/etc", false, 400 }, { "/ok/up", false, 400 },
+        { "/state/secret", false, 403 }, { "/elsewhere", false, 403 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct resp out = { 0 };
+        int fd = -1;
+        snprintf(p, sizeof(p), "%s%s", root, cases[i].rel);
+        int rc = hostpath_open(&h, "f", p, cases[i].dir_ok, &fd, &out);
+        assert_int_equal(rc, cases[i].status);
+        assert_true(rc ? fd == -1 : fd >= 0);
+        if (fd >= 0)
+            close(fd);
+        resp_free(&out);
+    }
+    /* Outside the allowed directory: one message, whether the file exists or not. */
+    struct resp a = { 0 }, b = { 0 };
+    int fd;
+    assert_int_equal(hostpath_open(&h, "f", "/etc/passwd", false, &fd, &a), 403);
+    assert_int_equal(hostpath_open(&h, "f", "/etc/no-such-file", false, &fd, &b), 403);
+    assert_non_null(strstr(json_object_to_json_string(a.body), "which requests may never read from"));
+    assert_non_null(strstr(json_object_to_json_string(b.body), "which requests may never read from"));
+    resp_free(&a);
+    resp_free(&b);
+    hostpaths_free(&h);
+    /* An allowed directory holding the state directory does not open it up. */
+    const char *above[] = { root };
+    assert_int_equal(hostpaths_init(&h, st, above, 1, NULL, 0), 0);
+    snprintf(p, sizeof(p), "%s/state/secret", root);
+    assert_int_equal(hostpath_open(&h, "f", p, false, &fd, &a), 403);
+    snprintf(p, sizeof(p), "%s/ok/up", root);         /* nor a symlink into it */
+    assert_int_equal(hostpath_open(&h, "f", p, false, &fd, &b), 400);
+    resp_free(&a);
+    resp_free(&b);
+    hostpaths_free(&h);
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_subnets(void **state)
+{
+    (void)state;
+    assert_true(subnet_overlaps(0x0a000000, 8, 0x0a010200, 24));      /* 10/8 holds 10.1.2/24 */
+    assert_true(subnet_overlaps(0x0a010200, 24, 0x0a000000, 8));
+    assert_false(subnet_overlaps(0x0a010200, 24, 0x0a010300, 24));
+    assert_true(subnet_overlaps(0x0a010200, 24, 0x0a010205, 32));     /* an address in it */
+    assert_non_null(strstr(subnet_reserved(0x7f000000, 8), "loopback"));
+    assert_non_null(strstr(subnet_reserved(0xe0000000, 24), "multicast"));
+    assert_non_null(strstr(subnet_reserved(0xef000000, 8), "multicast"));
+    assert_non_null(strstr(subnet_reserved(0x00000000, 8), "unspecified"));
+    assert_non_null(strstr(subnet_reserved(0xa9fe0000, 16), "link-local"));
+    assert_non_null(strstr(subnet_reserved(0xa9fe0100, 24), "link-local"));
+    assert_non_null(strstr(subnet_reserved(0xf0000000, 24), "reserved"));
+    assert_non_null(strstr(subnet_reserved(0xffffff00, 24), "reserved"));
+    assert_null(subnet_reserved(0x0a000000, 8));
+    assert_null(subnet_reserved(0xc0a80000, 16));
+    assert_null(subnet_reserved(0xac100000, 12));
+    assert_null(subnet_reserved(0xa9fd0000, 16));                       /* beside link-local */
+
+    const struct nl_prefix host[] = {
+        { 0xc0a84d05, 24, 2, false },     /* the LAN address 192.168.77.5/24 on if 2 */
+        { 0x0a4d0000, 16, 2, true },      /* a route 10.77.0.0/16 via if 2 */
+        { 0x0a630101, 24, 7, false },     /* 10.99.1.1/24 on corral's bridge, if 7 */
+    };
+    const int ours[] = { 7 };
+    assert_ptr_equal(subnet_host_overlap(0xc0a84d00, 24, host, 3, ours, 1), &host[0]);
+    assert_ptr_equal(subnet_host_overlap(0xc0a80000, 16, host, 3, ours, 1), &host[0]);
+    assert_ptr_equal(subnet_host_overlap(0x0a4d0500, 24, host, 3, ours, 1), &host[1]);
+    assert_null(subnet_host_overlap(0x0a630100, 24, host, 3, ours, 1));     /* corral's own: skipped */
+    assert_ptr_equal(subnet_host_overlap(0x0a630100, 24, host, 3, NULL, 0), &host[2]);
+    assert_null(subnet_host_overlap(0x0a630200, 24, host, 3, ours, 1));
 }
 
 int main(void)
@@ -293,6 +478,9 @@ int main(void)
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_firewall_ruleset),
         cmocka_unit_test(test_proc),
+        cmocka_unit_test(test_hostpath_rules),
+        cmocka_unit_test(test_hostpath_open),
+        cmocka_unit_test(test_subnets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

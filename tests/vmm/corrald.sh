@@ -16,7 +16,7 @@ corrald_tests() {
   echo 'correct-horse-battery' >"$cw/pw"
   cd_start() {  # cd_start [VMM]: corrald on the Unix socket only
     "$build/corrald" --state-dir "$cw/state" --listen none --socket "$sock" --admin-password-file "$cw/pw" \
-      --workers 2 --vmm "${1:-$VMM}" 2>>"$log" &
+      --workers 2 --vmm "${1:-$VMM}" --host-path-allow "$G" 2>>"$log" &
     pid=$!
     for _ in $(seq 100); do curl -s --unix-socket "$sock" http://x/api/v1 >/dev/null 2>&1 && return 0; sleep 0.1; done
     return 1

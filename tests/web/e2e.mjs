@@ -128,6 +128,8 @@ try {
   await page.getByLabel('Description').fill(XSS);
   await page.getByLabel('Memory').fill('256M');
   await page.getByLabel('Engine').selectOption('qemu');
+  await step('the admin\'s VM create dialog offers boot from host paths', async () =>
+    (await page.getByLabel('Boot from').locator('option[value=kernel]').count()) === 1);
   if (haveVmImage) {
     await page.getByLabel('Boot from').selectOption('image');
     await page.getByRole('dialog').getByLabel('Image').selectOption('shell');
@@ -385,6 +387,13 @@ try {
   await login('op2', PW);
   await page.waitForURL(URL + '/', { timeout: T });
   await nav('VMs');
+  await page.locator('[data-action=create-vm]').click();
+  await step('an operator\'s VM create dialog offers no boot from host paths (admins only)', async () => {
+    const kinds = await page.getByLabel('Boot from').locator('option').evaluateAll((os) => os.map((o) => o.value));
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog').waitFor({ state: 'detached', timeout: T });
+    return kinds.includes('image') && !kinds.includes('kernel');
+  });
   if (haveVm) await page.locator('[data-action=pause]').waitFor({ timeout: T });
   // The admin, in a second browser context, demotes op2 while op2's page still shows its buttons.
   const admin = await browser.newContext({ ignoreHTTPSErrors: true });

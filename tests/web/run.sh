@@ -89,7 +89,7 @@ s=$(get /assets/leak.js | cut -d' ' -f1)
 check "a symlink out of the web directory is not followed (openat2 RESOLVE_BENEATH) -> $s" bash -c "[ '$s' = 404 ] && ! grep -q root: '$T/b'"
 kill "$PID"; wait "$PID" 2>/dev/null
 "$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" --web-dir "$WEB/dist" --workers 2 \
-  --log-level debug 2>>"$T/log" &
+  --log-level debug --host-path-allow "$T" 2>>"$T/log" &
 PID=$!
 for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null 2>&1 && break; sleep 0.1; done
 
@@ -97,7 +97,10 @@ for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null
 KERN=$ASSETS/cloud/vmlinuz
 if ! command -v qemu-system-x86_64 >/dev/null; then KERN=; fi
 if [ -n "$KERN" ] && { [ -s "$KERN" ] || "$SRC/scripts/fetch-kernels.sh" "$ASSETS" >&2; } &&
-   shell_guest "$SRC" "$ASSETS" "$T" "$T/shell.cpio" 2>/dev/null; then :; else KERN=; fi
+   shell_guest "$SRC" "$ASSETS" "$T" "$T/shell.cpio" 2>/dev/null; then
+  # corrald takes host files only from where it is allowed to (--host-path-allow "$T").
+  cp "$KERN" "$T/vmlinuz" && KERN=$T/vmlinuz
+else KERN=; fi
 # A busybox image for the Images view to import (as tests/server/containers.sh
 # builds it; no registry); containers need root for overlayfs and cgroups.
 IMAGE=

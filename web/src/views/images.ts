@@ -31,7 +31,7 @@ export function imagesView(main: HTMLElement): () => void {
     inputs: [
       { name: 'name', label: 'Name', required: true, hint: 'What containers call it: lower-case letters, digits and “-”' },
       { name: 'path', label: 'Path on the host', required: true,
-        hint: 'Absolute path of an OCI image layout (a directory or a tar of one) or a docker-archive tar (docker save)' },
+        hint: 'Absolute path of an OCI image layout (a directory or a tar of one) or a docker-archive tar (docker save), under a directory corrald allows (--host-path-allow)' },
     ],
     submit: (v) => {
       checkName(v.name);
@@ -50,8 +50,8 @@ export function imagesView(main: HTMLElement): () => void {
     label: 'Import VM image', ok: 'Import',
     inputs: [
       { name: 'name', label: 'Name', required: true, hint: 'What VMs boot: lower-case letters, digits and “-”' },
-      { name: 'kernel', label: 'Kernel on the host', required: true, hint: 'Absolute path of an x86-64 bzImage or ELF64 kernel' },
-      { name: 'initrd', label: 'Initrd on the host', hint: 'Absolute path; optional' },
+      { name: 'kernel', label: 'Kernel on the host', required: true, hint: 'Absolute path of an x86-64 bzImage or ELF64 kernel, under a directory corrald allows (--host-path-allow)' },
+      { name: 'initrd', label: 'Initrd on the host', hint: 'Absolute path, under an allowed directory too; optional' },
       { name: 'cmdline', label: 'Command line', value: 'console=ttyS0', hint: 'The default; a VM may give its own' },
     ],
     submit: (v) => {

@@ -79,8 +79,10 @@ function createDialog(done: () => void): void {
     const vcpus = h('input', { name: 'vcpus', type: 'number', min: 1, max: 64, value: 1, required: true }) as HTMLInputElement;
     const memory = h('input', { name: 'memory', value: '256M', required: true, pattern: '[0-9]+[KMGT]?' }) as HTMLInputElement;
     const engine = h('select', { name: 'engine' }, ['auto', 'qemu', 'kvm'].map((e) => h('option', { value: e }, e))) as HTMLSelectElement;
+    // Host paths are for admins (corrald refuses them to others): offered to admins only.
     const bootKind = h('select', { name: 'boot' }, h('option', { value: 'image' }, 'VM image'),
-      h('option', { value: 'kernel' }, 'Kernel + initrd (host paths)'), h('option', { value: 'volume' }, 'Disk volume')) as HTMLSelectElement;
+      can('admin') ? h('option', { value: 'kernel' }, 'Kernel + initrd (host paths)') : null,
+      h('option', { value: 'volume' }, 'Disk volume')) as HTMLSelectElement;
     const image = h('select', { name: 'image' }) as HTMLSelectElement;
     call('GET', '/images').then((is: any[]) => {
       const vmImages = is.filter((i) => i.type === 'vm');
@@ -97,7 +99,8 @@ function createDialog(done: () => void): void {
       for (const n of ns) nets.appendChild(h('option', { value: n.name }, `${n.name} (${n.subnet})`));
     }).catch(() => nets.appendChild(h('option', { disabled: true }, 'cannot load networks')));
     const imageBox = h('div', {}, field('Image', image, 'A kernel, initrd and command line imported in Images'));
-    const kernelBox = h('div', { hidden: true }, field('Kernel', kernel), field('Initrd', initrd));
+    const kernelBox = h('div', { hidden: true }, field('Kernel', kernel, 'On the host, under a directory corrald allows (--host-path-allow)'),
+      field('Initrd', initrd));
     const cmdlineBox = h('div', {}, field('Command line', cmdline, 'Empty: the image\u2019s own (a kernel gets none)'));
     const volumeBox = h('div', { hidden: true }, field('Boot volume', volume, 'A volume of a pool, e.g. p1/root'));
     bootKind.addEventListener('change', () => {
