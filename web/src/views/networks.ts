@@ -2,6 +2,13 @@ import { call, can } from '../api';
 import { h } from '../dom';
 import { deleteButton, listSection } from './common';
 
+// On, off (why in its tooltip), or failing: dnsmasq runs but cannot serve
+// its hosts, the error written out, as guests then get no address.
+function dhcpCell(n: any): HTMLElement {
+  if (n.dhcp?.error) return h('span', { class: 'error-inline' }, `failing: ${n.dhcp.error}`);
+  return n.dhcp?.running ? h('span', {}, 'on') : h('span', { title: n.dhcp?.reason ?? '' }, 'off');
+}
+
 export function networksView(main: HTMLElement): () => void {
   main.appendChild(h('h1', {}, 'Networks'));
   const admin = can('admin');
@@ -11,7 +18,7 @@ export function networksView(main: HTMLElement): () => void {
     { title: 'Gateway', cell: (n) => n.gateway },
     { title: 'Bridge', cell: (n) => n.bridge },
     { title: 'NAT', cell: (n) => n.nat ? 'on' : 'off' },
-    { title: 'DHCP', cell: (n) => n.dhcp?.running ? h('span', {}, 'on') : h('span', { title: n.dhcp?.reason ?? '' }, 'off') },
+    { title: 'DHCP', cell: dhcpCell },
     { title: 'Description', cell: (n) => h('span', { class: 'desc' }, n.description ?? '') },
     { title: '', cell: (n) => admin ? deleteButton(`network ${n.name}`, `/networks/${encodeURIComponent(n.name)}`, () => s.load()) : null },
   ], admin ? {
