@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "server/server.h"
+#include "util/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -34,6 +35,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct json_object *st;
     if (!out.body || !json_object_object_get_ex(out.body, "status_code", &st) ||
         json_object_get_int(st) != out.status || out.status < 200 || out.status > 599)
+        abort();
+    /* Whatever the request held, the answer is JSON in well-formed UTF-8. */
+    const char *txt = json_object_to_json_string_ext(out.body, JSON_C_TO_STRING_PLAIN);
+    if (!utf8_valid(txt, strlen(txt)))
+        abort();
+    /* A parsed body holds only well-formed UTF-8. */
+    if (r.json && !utf8_valid(json_object_to_json_string(r.json), strlen(json_object_to_json_string(r.json))))
         abort();
     for (int i = 0; i < API_MAX_PARAMS && r.param[i]; i++)
         if (strchr(r.param[i], '/') || !r.param[i][0])

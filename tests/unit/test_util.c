@@ -86,6 +86,38 @@ static void test_parse_uint(void **state)
 
 /* ---- parse_mac ----------------------------------------------------------- */
 
+static void test_utf8(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "", "plain", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x90\x84", "\xef\xbf\xbd",
+        "\xed\x9f\xbf",           /* U+D7FF, just below the surrogates */
+        "\xee\x80\x80",           /* U+E000, just above them */
+        "\xf4\x8f\xbf\xbf",       /* U+10FFFF, the last code point */
+        "\xc2\x80", "\xe0\xa0\x80", "\xf0\x90\x80\x80",   /* the smallest of each length */
+    };
+    static const char *const bad[] = {
+        "\x80", "\xbf", "\xc0\xaf", "\xc1\xbf",   /* stray continuation, overlong 2-byte */
+        "\xe0\x80\xaf", "\xe0\x9f\xbf",         /* overlong 3-byte */
+        "\xf0\x80\x80\xaf", "\xf0\x8f\xbf\xbf", /* overlong 4-byte */
+        "\xed\xa0\x80", "\xed\xbf\xbf",         /* surrogates */
+        "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", "\xfe", /* beyond U+10FFFF */
+        "\xe2\x82", "\xc3", "\xf0\x9f\x90",       /* cut short */
+        "\xe2\x28\xa1", "a\xc3(",                 /* a continuation missing */
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(good); i++)
+        assert_true(utf8_valid(good[i], strlen(good[i])));
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+        assert_false(utf8_valid(bad[i], strlen(bad[i])));
+    /* Scrubbing keeps whole characters and drops the rest. */
+    char cut[] = "ab\xc3\xa9\xe2\x82";
+    utf8_scrub(cut);
+    assert_string_equal(cut, "ab\xc3\xa9");
+    char mixed[] = "\xc0x\xed\xa0\x80y\xf0\x9f\x90\x84z\x80";
+    utf8_scrub(mixed);
+    assert_string_equal(mixed, "xy\xf0\x9f\x90\x84z");
+}
+
 static void test_parse_mac(void **state)
 {
     (void)state;
@@ -330,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_parse_size_bad),
         cmocka_unit_test(test_parse_uint),
         cmocka_unit_test(test_parse_mac),
+        cmocka_unit_test(test_utf8),
         cmocka_unit_test_setup_teardown(test_read_file, setup_tmpdir, teardown_tmpdir),
         cmocka_unit_test(test_fail),
         cmocka_unit_test(test_evloop),
