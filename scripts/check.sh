@@ -6,6 +6,8 @@
 #   img    corral-img against qemu-img, command by command (TAP from tests/img/run.sh)
 #   block  disk images interoperating with qemu-img (TAP from tests/block/interop.sh)
 #   server corrald and the corral CLI end to end (TAP from tests/server/run.sh)
+#   sec-http  corrald's HTTPS hardening: TLS versions and suites, the leaf certificate, HSTS,
+#          HEAD, request deadlines and connection flooding (TAP from tests/server/sec-http.sh)
 #   net    networks' DHCP (dnsmasq) and host isolation (nftables) with netns peers
 #          (TAP from tests/server/net.sh)
 #   oci    corral-oci running real containers (TAP from tests/oci/run.sh)
@@ -79,6 +81,7 @@ run_meson "$fuzz_build" fuzz
 run_tap block tests/block/interop.sh "$build/tests/block/blktool"
 run_tap img tests/img/run.sh "$build/src/img/corral-img"
 run_tap server tests/server/run.sh "$build"
+run_tap sec-http tests/server/sec-http.sh "$build"
 run_tap net tests/server/net.sh "$build"
 run_tap oci tests/oci/run.sh "$build"
 run_tap oci-v2 tests/oci/v2.sh "$build"
