@@ -34,6 +34,7 @@ struct guard_conn {
     enum gstate state;
     uint64_t since;              /* now_ns() when its state began */
     bool cut;                    /* shut down; gone soon */
+    bool kept_alive;             /* it has answered a request before */
 };
 
 struct connguard {
@@ -155,10 +156,28 @@ static void set_state(struct guard_conn *c, enum gstate s)
     pthread_mutex_unlock(&c->g->lock);
 }
 
+void connguard_request_line(struct guard_conn *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->g->lock);
+    if (c->kept_alive && c->state == G_WAITING)
+        c->since = now_ns();
+    pthread_mutex_unlock(&c->g->lock);
+}
+
 void connguard_request(struct guard_conn *c) { set_state(c, G_ANON); }
 void connguard_trusted(struct guard_conn *c) { set_state(c, G_TRUSTED); }
 void connguard_upgraded(struct guard_conn *c) { set_state(c, G_UPGRADED); }
-void connguard_idle(struct guard_conn *c) { set_state(c, G_WAITING); }
+void connguard_idle(struct guard_conn *c)
+{
+    set_state(c, G_WAITING);
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->g->lock);
+    c->kept_alive = true;
+    pthread_mutex_unlock(&c->g->lock);
+}
 
 static void *reaper(void *arg)
 {

@@ -8,9 +8,12 @@
  * caller's request (including an event stream) or carries a console
  * WebSocket.  Then:
  *
- *   - a connection must deliver a whole request within GUARD_DEADLINE_S of
- *     being accepted or of its previous answer, however it trickles the
- *     bytes in (libmicrohttpd's own timeout only counts silence);
+ *   - a connection must deliver a whole request (head and body) within
+ *     GUARD_DEADLINE_S of being accepted, however it trickles the bytes in
+ *     (libmicrohttpd's own timeout only counts silence); a kept-alive one
+ *     may idle that long after an answer, and then has that long again
+ *     from its next request line, so a request sent just before the idle
+ *     time ends is not cut off halfway;
  *   - anonymous connections are limited per client (an IPv4 address or an
  *     IPv6 /64) and in all; at either limit a new connection closes the
  *     oldest anonymous one of that client (or of all), so a flood cannot
@@ -46,6 +49,9 @@ void connguard_free(struct connguard *g);
 struct guard_conn *connguard_add(struct connguard *g, int fd, const struct sockaddr *addr);
 void connguard_remove(struct guard_conn *c);
 
+/* A request line arrived: on a kept-alive connection the deadline starts
+ * again for the rest of the request. */
+void connguard_request_line(struct guard_conn *c);
 /* A whole request arrived; its caller is not known yet (anonymous). */
 void connguard_request(struct guard_conn *c);
 /* The caller is logged in: trusted until the answer is done. */

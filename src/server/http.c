@@ -84,6 +84,13 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx
         *socket_ctx = connguard_add(h->guard, fd->connect_fd, addr->client_addr);
 }
 
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls, (void)uri;
+    connguard_request_line(guarded(c));
+    return NULL;    /* on_request's *ctx starts NULL */
+}
+
 static void trust_connection(void *arg)
 {
     connguard_trusted(arg);
@@ -439,6 +446,7 @@ static struct MHD_Daemon *start(struct http *h, int fd, bool tls, int family)
         { MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL },
         { MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL },
         { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h },
+        { MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_request_line, NULL },
         { MHD_OPTION_HTTPS_MEM_KEY, 0, h->key },
         { MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert },
         { MHD_OPTION_HTTPS_PRIORITIES, 0, TLS_PRIORITIES },
