@@ -6,6 +6,8 @@
 #   img    corral-img against qemu-img, command by command (TAP from tests/img/run.sh)
 #   block  disk images interoperating with qemu-img (TAP from tests/block/interop.sh)
 #   server corrald and the corral CLI end to end (TAP from tests/server/run.sh)
+#   sec-http  corrald's HTTPS hardening: TLS versions and suites, the leaf certificate, HSTS,
+#          HEAD, request deadlines and connection flooding (TAP from tests/server/sec-http.sh)
 #   security  corrald probed as an attacker: state dir, login backoff, UTF-8, queries, token cap
 #          (TAP from tests/server/security.sh)
 #   net    networks' DHCP (dnsmasq) and host isolation (nftables) with netns peers
@@ -84,6 +86,7 @@ run_meson "$fuzz_build" fuzz
 run_tap block tests/block/interop.sh "$build/tests/block/blktool"
 run_tap img tests/img/run.sh "$build/src/img/corral-img"
 run_tap server tests/server/run.sh "$build"
+run_tap sec-http tests/server/sec-http.sh "$build"
 run_tap security tests/server/security.sh "$build"
 run_tap net tests/server/net.sh "$build"
 run_tap sec-paths tests/server/sec-paths.sh "$build"

@@ -387,7 +387,9 @@ const struct route *route_match(struct req *r, enum api_err *err)
         if (!path_match(routes[i].path, path, r, false))
             continue;
         path_known = true;
-        if (!strcmp(routes[i].method, r->method)) {
+        /* HEAD is GET without the body (MHD leaves it out, keeping Content-Length). */
+        if (!strcmp(routes[i].method, r->method) ||
+            (!strcmp(r->method, "HEAD") && !strcmp(routes[i].method, "GET"))) {
             path_match(routes[i].path, path, r, true);
             return &routes[i];
         }
@@ -569,6 +571,8 @@ void api_handle(struct server *s, struct req *r, struct resp *out)
         api_sync(out, 200, NULL);
         return;
     }
+    if (r->who.kind != AUTH_ANON && r->on_auth)
+        r->on_auth(r->on_auth_arg);
     rt->fn(s, r, out);
     if (!out->body && !out->raw && !out->stream_events && out->ws_fd <= 0)
         api_error(out, E_INTERNAL, "the handler gave no answer");

@@ -2,12 +2,15 @@
  * socket (mode 0600, so only root connects; SO_PEERCRED tells who did).
  * corrald binds both sockets itself and hands them to MHD.  Each connection
  * gets a thread, so a handler may block (operation waits, the event stream)
- * without stalling others; connection counts are capped.
+ * without stalling others.  Connection counts are capped; on TCP,
+ * connguard.c gives each request a deadline and keeps anonymous
+ * connections from taking the slots logged-in clients need.
  *
  * MHD would percent-decode the path before we see it, turning "%2f" into a
  * '/' inside a name; an identity unescape callback keeps it raw so the
  * router can refuse it. */
 #include "server/server.h"
+#include "server/connguard.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,12 +27,22 @@
 
 #define SSE_KEEPALIVE_MS 15000
 #define API_DISCARD_MAX (1024 * 1024)
+/* TLS 1.3 or 1.2, forward-secret key exchange, AEAD ciphers only (no CBC,
+ * no RC4, no static RSA). */
+#define TLS_PRIORITIES "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
+                       "-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM:-MAC-ALL:+AEAD:" \
+                       "-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+#define HSTS "max-age=31536000"
+/* GUARD_ANON_MAX of these at most are anonymous (connguard.h): the rest
+ * stay for logged-in clients, whose consoles and event streams last. */
+#define HTTP_MAX_CONNECTIONS 512
 #define WEB_CSP "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
                 "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 struct http {
     struct server *s;
     struct MHD_Daemon *tcp, *unix_d;
+    struct connguard *guard;
     char *cert, *key;
     bool unix_bound;
 };
@@ -48,6 +61,40 @@ struct sse {                    /* one event-stream listener */
     char frame[8192];
     size_t len, off;
 };
+
+/* The connection's guard entry (NULL on the Unix socket). */
+static struct guard_conn *guarded(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        connguard_remove(*socket_ctx);
+        *socket_ctx = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *addr = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (fd && addr)
+        *socket_ctx = connguard_add(h->guard, fd->connect_fd, addr->client_addr);
+}
+
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls, (void)uri;
+    connguard_request_line(guarded(c));
+    return NULL;    /* on_request's *ctx starts NULL */
+}
+
+static void trust_connection(void *arg)
+{
+    connguard_trusted(arg);
+}
 
 static size_t keep_raw(void *cls, struct MHD_Connection *c, char *uri)
 {
@@ -155,6 +202,8 @@ static enum MHD_Result send_resp(struct http *h, struct MHD_Connection *c, struc
     struct MHD_Response *rsp = make_response(h, out, b);
     if (!rsp)
         return MHD_NO;
+    if (MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION))    /* HTTPS, not the socket */
+        MHD_add_response_header(rsp, "Strict-Transport-Security", HSTS);
     MHD_add_response_header(rsp, "Cache-Control", out->cache_control ? out->cache_control : "no-store");
     MHD_add_response_header(rsp, "X-Content-Type-Options", "nosniff");
     if (out->html) {
@@ -250,6 +299,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    connguard_request(guarded(c));
     if (b->too_big) {
         api_error(&out, E_TOO_LARGE, "the request body is larger than %d bytes", API_MAX_BODY);
         enum MHD_Result ret = send_resp(h, c, &out, b);
@@ -258,7 +308,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
 
     char ip[64], query[512] = "";
-    struct req r = { .method = method, .path = url, .body = b->data, .body_len = b->len };
+    struct req r = { .method = method, .path = url, .body = b->data, .body_len = b->len,
+                     .on_auth = trust_connection, .on_auth_arg = guarded(c) };
     peer_of(c, is_unix, ip, sizeof(ip), &r.peer_uid);
     r.peer_ip = ip;
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, query);
@@ -282,6 +333,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         api_handle(h->s, &r, &out);
     json_object_put(r.json);
     log_debug("%s %s %s -> %d", r.who.name[0] ? r.who.name : ip, method, url, out.status);
+    if (out.ws_fd > 0)
+        connguard_upgraded(guarded(c));
     enum MHD_Result ret = send_resp(h, c, &out, b);
     resp_free(&out);
     return ret;
@@ -289,7 +342,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void on_done(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTerminationCode tc)
 {
-    (void)cls, (void)c, (void)tc;
+    (void)cls, (void)tc;
+    connguard_idle(guarded(c));
     struct body *b = *ctx;
     if (b && b->up) {
         if (b->up->ws_fd > 0) {    /* the client left before the upgrade */
@@ -387,15 +441,18 @@ static struct MHD_Daemon *start(struct http *h, int fd, bool tls, int family)
         { MHD_OPTION_LISTEN_SOCKET, fd, NULL },
         { MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)keep_raw, NULL },
         { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_done, NULL },
-        { MHD_OPTION_CONNECTION_LIMIT, 256, NULL },
+        { MHD_OPTION_CONNECTION_LIMIT, HTTP_MAX_CONNECTIONS, NULL },
         { MHD_OPTION_PER_IP_CONNECTION_LIMIT, tls ? 64 : 0, NULL },
         { MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL },
         { MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL },
+        { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h },
+        { MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_request_line, NULL },
         { MHD_OPTION_HTTPS_MEM_KEY, 0, h->key },
         { MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert },
+        { MHD_OPTION_HTTPS_PRIORITIES, 0, TLS_PRIORITIES },
         { MHD_OPTION_END, 0, NULL },
     };
-    if (!tls)    /* cut the list before the TLS options */
+    if (!tls)    /* cut the list before the guard and TLS options */
         opts[8].option = MHD_OPTION_END;
     return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 }
@@ -407,6 +464,10 @@ int http_start(struct server *s, struct http **out)
         return fail(ENOMEM, "out of memory");
     h->s = s;
     int r = 0;
+    if (strcmp(s->cfg.listen, "none") && (r = connguard_new(&h->guard)) < 0) {
+        free(h);
+        return r;
+    }
     if (strcmp(s->cfg.listen, "none")) {
         char dir[4200];
         snprintf(dir, sizeof(dir), "%s/tls", s->cfg.state_dir);
@@ -445,6 +506,7 @@ void http_stop(struct http *h)
         MHD_stop_daemon(h->tcp);
     if (h->unix_d)
         MHD_stop_daemon(h->unix_d);
+    connguard_free(h->guard);    /* after the daemon: no connection is left */
     if (h->unix_bound)
         unlink(h->s->cfg.socket_path);
     if (h->key) {

@@ -78,6 +78,10 @@ struct req {
     const char *origin, *host;   /* a browser's WebSocket must come from this site */
     const char *peer_ip;         /* "unix" for the Unix socket */
     int peer_uid;                /* Unix socket: SO_PEERCRED uid, else -1 */
+    /* api_handle() calls it once the caller is known to be logged in,
+     * before the handler runs (http.c then trusts the connection). */
+    void (*on_auth)(void *arg);
+    void *on_auth_arg;
 
     /* Filled by api_handle(). */
     struct principal who;

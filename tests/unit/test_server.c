@@ -1,5 +1,6 @@
 /* corrald's request pipeline without a server: routing and path checks,
- * names, the envelopes, strict body fields, CSRF and roles. */
+ * names, the envelopes, strict body fields, CSRF and roles; the limits on
+ * anonymous connections (connguard.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,10 +12,14 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "server/server.h"
+#include "server/connguard.h"
 #include "server/netlink.h"
 #include "server/netsvc.h"
 #include "server/proc.h"
@@ -38,6 +43,12 @@ static void test_routes(void **state)
     assert_string_equal(r.param[0], "p1");
     assert_string_equal(r.param[1], "v-2");
     assert_non_null(match("POST", "/api/v1/auth/login", &r, &err));
+    rt = match("HEAD", "/api/v1/pools/p1", &r, &err);    /* HEAD is GET without the body */
+    assert_non_null(rt);
+    assert_string_equal(rt->method, "GET");
+    assert_string_equal(r.param[0], "p1");
+    assert_null(match("HEAD", "/api/v1/auth/login", &r, &err));
+    assert_int_equal(err, E_METHOD_NOT_ALLOWED);
     assert_null(match("PUT", "/api/v1/pools", &r, &err));
     assert_int_equal(err, E_METHOD_NOT_ALLOWED);
     assert_null(match("GET", "/api/v1/nothing", &r, &err));
@@ -468,6 +479,96 @@ static void test_subnets(void **state)
     assert_null(subnet_host_overlap(0x0a630200, 24, host, 3, ours, 1));
 }
 
+/* One guarded connection: a socketpair whose far end tells whether the
+ * guard shut the near one down. */
+struct gc {
+    int fd[2];
+    struct guard_conn *c;
+};
+
+static void gc_open(struct connguard *g, struct gc *x, const char *ip)
+{
+    struct sockaddr_storage ss = { 0 };
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        assert_int_equal(inet_pton(AF_INET6, ip, &a->sin6_addr), 1);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        assert_int_equal(inet_pton(AF_INET, ip, &a->sin_addr), 1);
+    }
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, x->fd), 0);
+    x->c = connguard_add(g, x->fd[0], (struct sockaddr *)&ss);
+    assert_non_null(x->c);
+}
+
+static bool gc_cut(const struct gc *x)
+{
+    char b;
+    return recv(x->fd[1], &b, 1, MSG_DONTWAIT) == 0;
+}
+
+static void gc_close(struct gc *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        connguard_remove(x[i].c);
+        close(x[i].fd[0]);
+        close(x[i].fd[1]);
+    }
+}
+
+static void test_connguard(void **state)
+{
+    (void)state;
+    struct connguard *g;
+    assert_int_equal(connguard_new(&g), 0);
+    enum { N = GUARD_ANON_PER_CLIENT };
+    struct gc a[N + 2], v6[N + 2], wide[GUARD_ANON_MAX + 1];
+
+    /* One client at its limit: a newcomer closes its oldest anonymous
+     * connection; one serving a logged-in caller is neither counted nor closed. */
+    gc_open(g, &a[0], "10.0.0.1");
+    connguard_request(a[0].c);
+    connguard_trusted(a[0].c);
+    for (int i = 1; i <= N; i++)
+        gc_open(g, &a[i], i % 2 ? "10.0.0.1" : "::ffff:10.0.0.1");    /* mapped: the same client */
+    for (int i = 0; i <= N; i++)
+        assert_false(gc_cut(&a[i]));
+    gc_open(g, &a[N + 1], "10.0.0.1");
+    assert_false(gc_cut(&a[0]));
+    assert_true(gc_cut(&a[1]));
+    for (int i = 2; i <= N + 1; i++)
+        assert_false(gc_cut(&a[i]));
+
+    /* IPv6: a /64 is one client; another /64 is another. */
+    for (int i = 0; i < N; i++) {
+        char ip[64];
+        snprintf(ip, sizeof(ip), "2001:db8::%x", i + 1);
+        gc_open(g, &v6[i], ip);
+    }
+    gc_open(g, &v6[N], "2001:db8:0:1::1");
+    assert_false(gc_cut(&v6[0]));
+    gc_open(g, &v6[N + 1], "2001:db8::ffff:1");
+    assert_true(gc_cut(&v6[0]));
+    assert_false(gc_cut(&v6[1]));
+    gc_close(v6, N + 2);
+    gc_close(a, N + 2);
+
+    /* All clients together: past GUARD_ANON_MAX the oldest anonymous one
+     * goes, whoever's it is. */
+    for (int i = 0; i <= GUARD_ANON_MAX; i++) {
+        char ip[32];
+        snprintf(ip, sizeof(ip), "10.1.%d.%d", i / 200, i % 200 + 1);
+        gc_open(g, &wide[i], ip);
+    }
+    assert_true(gc_cut(&wide[0]));
+    assert_false(gc_cut(&wide[1]));
+    assert_false(gc_cut(&wide[GUARD_ANON_MAX]));
+    gc_close(wide, GUARD_ANON_MAX + 1);
+    connguard_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -481,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_hostpath_rules),
         cmocka_unit_test(test_hostpath_open),
         cmocka_unit_test(test_subnets),
+        cmocka_unit_test(test_connguard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
