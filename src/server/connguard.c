@@ -79,8 +79,9 @@ static void cut(struct guard_conn *c, const char *why)
     log_debug("http: closed a connection from %s: %s", c->ip, why);
 }
 
-/* The oldest anonymous connection, of one client or (client NULL) of all,
- * and how many there are. */
+/* How many anonymous connections one client (or, client NULL, everyone)
+ * has, and the oldest of them still waiting for its request: one being
+ * served is never cut, or its answer (a login's, say) would be lost. */
 static struct guard_conn *oldest_anon(struct connguard *g, const uint8_t *client, int *count)
 {
     struct guard_conn *old = NULL;
@@ -89,23 +90,23 @@ static struct guard_conn *oldest_anon(struct connguard *g, const uint8_t *client
         if (!anonymous(c) || (client && memcmp(c->client, client, 8)))
             continue;
         ++*count;
-        if (!old || c->since < old->since)
+        if (c->state == G_WAITING && (!old || c->since < old->since))
             old = c;
     }
     return old;
 }
 
-/* Before C joins: at a limit, the oldest anonymous connection of its
- * client, or of all, goes. */
-static void make_room(struct connguard *g, const uint8_t *client)
+/* Before NEW joins: at a limit, the oldest waiting anonymous connection of
+ * its client, or of all, goes; if every one is being served, NEW goes. */
+static void make_room(struct connguard *g, struct guard_conn *new)
 {
     int n;
-    struct guard_conn *old = oldest_anon(g, client, &n);
+    struct guard_conn *old = oldest_anon(g, new->client, &n);
     if (n >= GUARD_ANON_PER_CLIENT)
-        cut(old, "its client opened too many anonymous connections");
+        cut(old ? old : new, "its client opened too many anonymous connections");
     old = oldest_anon(g, NULL, &n);
-    if (n >= GUARD_ANON_MAX)
-        cut(old, "too many anonymous connections: the oldest made room");
+    if (n >= GUARD_ANON_MAX && !new->cut)
+        cut(old ? old : new, "too many anonymous connections: the oldest made room");
 }
 
 struct guard_conn *connguard_add(struct connguard *g, int fd, const struct sockaddr *addr)
@@ -119,7 +120,7 @@ struct guard_conn *connguard_add(struct connguard *g, int fd, const struct socka
     c->state = G_WAITING;
     c->since = now_ns();
     pthread_mutex_lock(&g->lock);
-    make_room(g, c->client);
+    make_room(g, c);
     c->next = g->head;
     if (g->head)
         g->head->prev = c;

@@ -16,9 +16,11 @@
  *     time ends is not cut off halfway;
  *   - anonymous connections are limited per client (an IPv4 address or an
  *     IPv6 /64) and in all; at either limit a new connection closes the
- *     oldest anonymous one of that client (or of all), so a flood cannot
- *     lock newcomers out: a real client's request arrives within
- *     milliseconds, and it is never the oldest for long;
+ *     oldest one of that client (or of all) still waiting for its request,
+ *     so a flood cannot lock newcomers out: a real client's request arrives
+ *     within milliseconds, and it is never the oldest for long.  One whose
+ *     request is being served is never cut (its answer would be lost): if
+ *     all are, the new connection is closed instead;
  *   - trusted connections count against neither limit, so the rest of the
  *     server's connection cap stays free for logged-in clients.
  *

@@ -8,9 +8,7 @@ set -uo pipefail
 B=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 . "$SRC/tests/server/lib.sh"
-n=0 failed=0 PID=
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
+PID=
 check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else nok "$d" "command: $* $(head -c 400 "$T/body" 2>/dev/null)"; fi; }
 finish() { echo "1..$n"; echo "# $((n - failed)) passed, $failed failed"; [ $failed -eq 0 ]; exit $?; }
 
@@ -37,8 +35,7 @@ start() {
   "$B/corrald" --state-dir "$T/state" --listen none --socket "$SOCK" --admin-password-file "$T/pw" --workers 2 \
     --host-path-allow "$T" --host-path-allow "$B/tests/guests" 2>>"$T/log" &
   PID=$!
-  for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
+  corrald_wait "$SOCK"
 }
 sock() {
   local m=$1 p=$2 body=${3:-}; shift 3 2>/dev/null || shift $#

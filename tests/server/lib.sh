@@ -1,5 +1,19 @@
 # Helpers shared by the end-to-end scripts that run corrald (source it).
 
+# TAP: ok DESC; nok DESC [DETAIL]; skip DESC WHY; check DESC COMMAND... (ok
+# if it succeeds).  $n counts the lines, $failed the failures.
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
+skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else nok "$d" "command: $*"; fi; }
+
+# corrald_wait SOCK: until a corrald answers on SOCK (10 s at most).
+corrald_wait() {
+  for _ in $(seq 100); do curl -s --unix-socket "$1" http://x/api/v1 >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+
 # free_port: a free TCP port on loopback.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -9,10 +9,7 @@
 set -uo pipefail
 umask 077
 B=$(cd "${1:-build}" && pwd)
-n=0 failed=0 PID=
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
-check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else nok "$d" "command: $*"; fi; }
+PID=
 
 [ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP needs root (bridges, namespaces, nftables)"; exit 0; }
 for t in dnsmasq nft busybox ip; do
@@ -44,8 +41,7 @@ start() {
   env ${1:+PATH="$1"} "$B/corrald" --state-dir "$T/state" --listen none --socket "$SOCK" --workers 2 \
     --host-path-allow "$T" 2>>"$T/log" &
   PID=$!
-  for _ in $(seq 100); do [ -S "$SOCK" ] && curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null && return 0; sleep 0.1; done
-  return 1
+  corrald_wait "$SOCK"
 }
 # api METHOD PATH [BODY]: over the root Unix socket; prints the status, body in $T/body.
 api() {

@@ -5,17 +5,15 @@
 set -uo pipefail
 B=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
+. "$SRC/tests/server/lib.sh"
 T=$(mktemp -d /var/tmp/corrald-test.XXXXXX)
 PW='correct-horse-battery'
-n=0 failed=0 PID=
+PID=
 cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
-check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else nok "$d" "command: $*"; fi; }
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 URL=https://127.0.0.1:$PORT
 SOCK=$T/corrald.sock
 echo "$PW" >"$T/pw"
@@ -23,8 +21,7 @@ start() {
   "$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" \
     --admin-password-file "$T/pw" --workers 2 2>>"$T/log" &
   PID=$!
-  for _ in $(seq 100); do [ -S "$SOCK" ] && curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null && return 0; sleep 0.1; done
-  return 1
+  corrald_wait "$SOCK"
 }
 # api METHOD PATH [BODY] [curl args...]: HTTPS; prints the status, body in $T/body.
 api() {

@@ -9,10 +9,7 @@ set -uo pipefail
 B=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 . "$SRC/tests/server/lib.sh"
-n=0 failed=0 PID= BG=
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
-check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else nok "$d" "command: $*"; fi; }
+PID= BG=
 
 for tool in openssl curl python3 jq ss; do
   command -v $tool >/dev/null || { echo "1..0 # SKIP $tool is not installed"; exit 0; }
@@ -31,8 +28,7 @@ start() {  # start [corrald args...]
   "$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" --admin-password-file "$T/pw" \
     --workers 1 --log-level debug "$@" 2>>"$T/log" &
   PID=$!
-  for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
+  corrald_wait "$SOCK"
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null; PID=; }
 # handshake ARGS...: the cipher openssl s_client agreed on, or "(NONE)".

@@ -10,11 +10,8 @@
 set -uo pipefail
 B=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-n=0 failed=0 PID=
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
-check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else nok "$d" "command: $*"; fi; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+. "$SRC/tests/server/lib.sh"
+PID=
 
 [ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP needs root (network namespaces)"; exit 0; }
 command -v ip >/dev/null || [ -x /usr/sbin/ip ] || { echo "1..0 # SKIP ip is not installed"; exit 0; }
@@ -27,13 +24,8 @@ PORT=18006    # the namespace is this test's alone: any port is free there
 PW='correct-horse-battery'
 cleanup() {
   [ -n "$PID" ] && { kill -9 "$PID"; wait "$PID"; } 2>/dev/null
-  local br p
-  for br in $(sqlite3 "$T/state/corral.db" 'SELECT bridge FROM networks' 2>/dev/null); do
-    p=$(cat "/run/corral/net/$br/dnsmasq.pid" 2>/dev/null)
-    [ -n "$p" ] && tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "--interface=$br " && kill "$p"
-    rm -rf "/run/corral/net/${br:?}"
-  done
-  ip netns del "$NS" 2>/dev/null    # its bridges and nftables table go with it
+  net_cleanup "$T/state/corral.db"   # dnsmasq and run dirs; the bridges and table go with the namespace
+  ip netns del "$NS" 2>/dev/null
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -60,8 +52,7 @@ start() {
   ip netns exec "$NS" "$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" \
     --admin-password-file "$T/pw" --workers 2 --host-path-allow "$A" 2>>"$T/log" &
   PID=$!
-  for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
+  corrald_wait "$SOCK"
 }
 # sock METHOD PATH [BODY]: as root over the Unix socket (an admin); the status, body in $T/body.
 sock() {

@@ -8,11 +8,7 @@ exec 3>&1    # the TAP output, for diagnostics from commands whose output check(
 B=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 ASSETS=${CORRAL_ASSETS:-$B/assets}
-n=0 failed=0 PID=
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else nok "$d" "command: $*"; fi; }
+PID=
 
 command -v qemu-system-x86_64 >/dev/null || { echo "1..0 # SKIP qemu-system-x86_64 is not installed"; exit 0; }
 [ -s "$ASSETS/cloud/vmlinuz" ] || "$SRC/scripts/fetch-kernels.sh" "$ASSETS" >&2 ||
@@ -45,8 +41,7 @@ start() {
   "$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" --admin-password-file "$T/pw" \
     --workers 2 --host-path-allow "$T" --host-path-allow "$ASSETS/cloud" --host-path-allow "$B/tests/guests" 2>>"$T/log" &
   PID=$!
-  for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
+  corrald_wait "$SOCK"
 }
 sock() {  # sock METHOD PATH [BODY] -> status; body in $T/body
   curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" -X "$1" \

@@ -555,6 +555,25 @@ static void test_connguard(void **state)
     gc_close(v6, N + 2);
     gc_close(a, N + 2);
 
+    /* A connection whose request is being served is never cut (its answer
+     * would be lost): the oldest waiting one goes, or, if none waits, the
+     * newcomer. */
+    for (int i = 0; i < N; i++) {
+        gc_open(g, &a[i], "10.0.0.2");
+        if (i != N - 1)
+            connguard_request(a[i].c);
+    }
+    gc_open(g, &a[N], "10.0.0.2");
+    assert_true(gc_cut(&a[N - 1]));
+    for (int i = 0; i < N - 1; i++)
+        assert_false(gc_cut(&a[i]));
+    connguard_request(a[N].c);
+    gc_open(g, &a[N + 1], "10.0.0.2");
+    assert_true(gc_cut(&a[N + 1]));
+    for (int i = 0; i <= N; i++)
+        assert_true(i == N - 1 || !gc_cut(&a[i]));
+    gc_close(a, N + 2);
+
     /* All clients together: past GUARD_ANON_MAX the oldest anonymous one
      * goes, whoever's it is. */
     for (int i = 0; i <= GUARD_ANON_MAX; i++) {
