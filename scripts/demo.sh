@@ -174,7 +174,9 @@ fi
 grep -aq DEMO-PING-42 "$DEMO/console-check.txt" || die "$VM has $addr but cannot ping its gateway $gw"
 say "$VM has its address $addr by DHCP and pings its gateway $gw"
 
-host=$(hostname -I 2>/dev/null | awk '{print $1}'); host=${host:-$(hostname)}
+# The address corrald listens on; on all of them, the host's first one.
+host=${LISTEN%:*}
+case $host in 0.0.0.0|'[::]'|'') host=$(hostname -I 2>/dev/null | awk '{print $1}'); host=${host:-$(hostname)} ;; esac
 port=${LISTEN##*:}
 ctaddr=$(CLI --output json ct show $CT 2>/dev/null | jq -r '.address // empty')
 cat <<EOF
