@@ -59,7 +59,7 @@ if [ $stop = 1 ]; then
 fi
 
 for t in corrald corral; do [ -x "$B/$t" ] || die "$B/$t is not built: run make"; done
-for t in qemu-system-x86_64 jq curl mkfs.ext4 python3; do command -v $t >/dev/null || die "$t not found: run make deps"; done
+for t in qemu-system-x86_64 jq curl mkfs.ext4 python3 busybox; do command -v $t >/dev/null || die "$t not found: run make deps"; done
 umask 077
 mkdir -p "$DEMO" "$IMPORTS/guest" "$(dirname "$SOCK")"
 
@@ -173,6 +173,10 @@ if ! grep -aq DEMO-DHCP-42 "$DEMO/console-check.txt"; then
 fi
 grep -aq DEMO-PING-42 "$DEMO/console-check.txt" || die "$VM has $addr but cannot ping its gateway $gw"
 say "$VM has its address $addr by DHCP and pings its gateway $gw"
+# ...and answers there from the host (busybox's ping: iputils may be missing).
+busybox ping -c 1 -W 3 "$addr" >/dev/null 2>&1 || busybox ping -c 2 -W 3 "$addr" >/dev/null 2>&1 ||
+  die "$VM does not answer ping at $addr from the host"
+say "$VM answers at $addr from the host"
 
 # The address corrald listens on; on all of them, the host's first one.
 host=${LISTEN%:*}

@@ -41,6 +41,7 @@ check "the demo's container answers exec" grep -q "demo-ct runs: exec answered" 
 check "the demo's VM answers on its serial console" grep -q "demo-vm booted: its shell answered" "$T/out"
 check "the demo's VM has its address by DHCP and pings its gateway (checked in the guest)" \
   grep -q "demo-vm has its address 10.213.252.2 by DHCP and pings its gateway 10.213.252.1" "$T/out"
+check "...and answers there from the host" grep -q "demo-vm answers at 10.213.252.2 from the host" "$T/out"
 check "the demo prints how to log in and reach the console" \
   bash -c "grep -q 'Log in:     user admin, password in' '$T/out' && grep -q 'vm console demo-vm' '$T/out'"
 out=$(CORRAL_SOCKET=$DEMO_SOCKET "$B/corral" --output json host show 2>&1)
