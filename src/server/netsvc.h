@@ -7,8 +7,10 @@
  * only the static MAC -> address pairs of the hosts file, and runs as
  * `nobody`.  Like VM engines it is spawned detached and survives corrald;
  * dhcp_start() re-adopts a still-running one (pid file plus its recorded
- * start time).  Its files are in NETSVC_RUN_DIR/BRIDGE/, world-readable
- * because dnsmasq re-reads the hosts file as `nobody` on SIGHUP.
+ * start time).  Its files are in NETSVC_RUN_DIR/BRIDGE/; dnsmasq reads the
+ * hosts file as `nobody`, so that file alone is opened to its group
+ * (dhcp.c), and a hosts file it cannot read is reported as the network's
+ * DHCP error.
  *
  * Isolation: the table `inet corral` drops everything that arrives on a
  * network's bridge for the host, except DHCP and the network's own gateway,
@@ -52,7 +54,9 @@ int dhcp_start(const struct netsvc_net *n, const char *hosts);
 int dhcp_update(const char *bridge, const char *hosts);
 /* Stops the network's dnsmasq and removes its files. */
 int dhcp_stop(const char *bridge);
-/* {"available","running","pid"?,"reason"?} for the network view. */
+/* {"available","running","pid"?,"error"?,"reason"?} for the network view:
+ * "error" when dnsmasq runs but cannot serve the hosts (it cannot read
+ * them), "reason" when it does not run. */
 struct json_object *dhcp_status(const char *bridge);
 
 /* Replaces the isolation table with one for these networks. */
