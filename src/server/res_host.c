@@ -11,8 +11,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "server/engine.h"
-#include "server/netsvc.h"
+#include "engine/engine.h"
+#include "net/net.h"
 #include "util/util.h"
 
 /* /proc files report size 0, so read_file() cannot read them. */

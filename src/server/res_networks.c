@@ -2,7 +2,7 @@
  * bridge holds the subnet's first address (the gateway).  VMs attach NICs
  * through taps on the bridge (res_vms.c); each NIC gets a static address
  * from the subnet, recorded with the VM, which the network's dnsmasq hands
- * out by MAC (netsvc.h): the hosts file is rewritten whenever a VM's NICs
+ * out by MAC (net/net.h): the hosts file is rewritten whenever a VM's NICs
  * may have changed (networks_nics_changed()).
  *
  * Isolation: separate bridges share no layer 2, and forwarding is turned
@@ -38,8 +38,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/netlink.h"
-#include "server/netsvc.h"
+#include "net/net.h"
 #include "util/util.h"
 
 #define NET_COLS "name, bridge, subnet, gateway, nat, description, created"
@@ -189,9 +188,9 @@ static bool nat_of(struct json_object *n)
     return v && json_object_get_boolean(v);
 }
 
-static struct netsvc_net netsvc_of(struct json_object *n)
+static struct net_spec net_spec_of(struct json_object *n)
 {
-    return (struct netsvc_net){ json_str(n, "name"), json_str(n, "bridge"), json_str(n, "subnet"),
+    return (struct net_spec){ json_str(n, "name"), json_str(n, "bridge"), json_str(n, "subnet"),
                                 json_str(n, "gateway"), nat_of(n) };
 }
 
@@ -210,7 +209,7 @@ static void start_dhcp(struct server *s, struct json_object *n)
 {
     pthread_mutex_lock(&hosts_lock);
     char *hosts = dhcp_hosts(s, json_str(n, "name"));
-    struct netsvc_net ns = netsvc_of(n);
+    struct net_spec ns = net_spec_of(n);
     if (!hosts || dhcp_start(&ns, hosts) < 0)
         log_error("network %s: no DHCP: %s", ns.name, hosts ? err_msg() : "out of memory");
     pthread_mutex_unlock(&hosts_lock);
@@ -230,9 +229,9 @@ static void apply_firewall(struct server *s)
         return;
     }
     size_t n = json_object_array_length(rows);
-    struct netsvc_net *nets = calloc(n + 1, sizeof(*nets));
+    struct net_spec *nets = calloc(n + 1, sizeof(*nets));
     for (size_t i = 0; nets && i < n; i++)
-        nets[i] = netsvc_of(json_object_array_get_idx(rows, i));
+        nets[i] = net_spec_of(json_object_array_get_idx(rows, i));
     if (!nets || firewall_apply(nets, n) < 0)
         log_error("networks: host isolation not applied: %s", nets ? err_msg() : "out of memory");
     free(nets);

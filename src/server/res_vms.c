@@ -23,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/engine.h"
-#include "server/netlink.h"
+#include "engine/engine.h"
+#include "net/net.h"
 #include "server/scrollback.h"
 #include "util/util.h"
 

@@ -6,7 +6,7 @@
 #ifndef CORRAL_SERVER_SCROLLBACK_H
 #define CORRAL_SERVER_SCROLLBACK_H
 
-#include "server/engine.h"
+#include "engine/engine.h"
 
 #define SCROLLBACK_SIZE (64 * 1024)
 

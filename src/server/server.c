@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/engine.h"
-#include "server/netsvc.h"
+#include "engine/engine.h"
+#include "net/net.h"
 #include "util/util.h"
 
 /* A directory of the state: ours, and no more open than `mode`.  One that

@@ -20,9 +20,8 @@
 
 #include "server/server.h"
 #include "server/connguard.h"
-#include "server/netlink.h"
-#include "server/netsvc.h"
-#include "server/proc.h"
+#include "net/net.h"
+#include "proc/proc.h"
 
 static const struct route *match(const char *method, const char *path, struct req *r, enum api_err *err)
 {
@@ -220,7 +219,7 @@ static void test_pipeline(void **state)
 static void test_firewall_ruleset(void **state)
 {
     (void)state;
-    const struct netsvc_net nets[] = {
+    const struct net_spec nets[] = {
         { "na", "cbr000001", "10.1.0.0/24", "10.1.0.1", false },
         { "nb", "cbr000002", "10.2.0.0/16", "10.2.0.1", true },
     };

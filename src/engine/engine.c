@@ -3,7 +3,7 @@
  * /proc after a restart, and the JSON-lines client both control protocols
  * (QMP and corral-vmm's API) are spoken over.  engine_qemu.c and
  * engine_kvm.c supply the command line and the commands. */
-#include "server/engine_impl.h"
+#include "engine/engine_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/proc.h"
+#include "proc/proc.h"
 #include "util/util.h"
 
 static char vmm_bin[PATH_MAX], qemu_bin[PATH_MAX];

@@ -1,6 +1,6 @@
 /* Link operations over a NETLINK_ROUTE socket, one request and its ACK at a
- * time; taps through /dev/net/tun.  See netlink.h. */
-#include "server/netlink.h"
+ * time; taps through /dev/net/tun.  See net.h. */
+#include "net/net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

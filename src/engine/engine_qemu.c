@@ -5,7 +5,7 @@
  * ACPI, and without ACPI it gets one CPU and no power button; q35 boots it
  * to a shell in about 5 s.)  The serial port is a Unix socket chardev that
  * keeps running when nobody is attached. */
-#include "server/engine_impl.h"
+#include "engine/engine_impl.h"
 
 #include <errno.h>
 #include <json-c/json.h>

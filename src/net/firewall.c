@@ -1,7 +1,7 @@
 /* Isolation of the host's own addresses from guest networks: one nftables
  * table per corrald (`inet corral_XXXXXXXX`, from its state directory, so
  * two corralds on a host do not replace each other's), rebuilt whole from
- * the list of networks.  See netsvc.h.
+ * the list of networks.  See net.h.
  *
  * Why a firewall at all: a Linux host answers for all its local addresses
  * on every interface, so without it a guest on network A reaches the
@@ -11,7 +11,7 @@
  * keeps networks apart even where forwarding is on (a NAT network, or a
  * host routing for others), and the postrouting chain masquerades NAT
  * networks. */
-#include "server/netsvc.h"
+#include "net/net.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/proc.h"
+#include "proc/proc.h"
 #include "util/util.h"
 
 static char nft_bin[256];
@@ -86,7 +86,7 @@ static bool add(char **buf, size_t *len, const char *fmt, ...)
 
 /* Creating the table first makes the delete succeed on the first load;
  * nft applies the file as one transaction. */
-char *firewall_ruleset(const struct netsvc_net *nets, size_t n)
+char *firewall_ruleset(const struct net_spec *nets, size_t n)
 {
     char *b = NULL;
     size_t len = 0;
@@ -135,7 +135,7 @@ char *firewall_ruleset(const struct netsvc_net *nets, size_t n)
     return ok ? b : NULL;
 }
 
-int firewall_apply(const struct netsvc_net *nets, size_t n)
+int firewall_apply(const struct net_spec *nets, size_t n)
 {
     if (!nft_bin[0])
         return 0;

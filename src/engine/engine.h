@@ -12,8 +12,8 @@
  * reconnect to the control socket (QMP for qemu, docs/vmm-api.md for kvm).
  *
  * Every call is synchronous and thread-safe; errors via fail(). */
-#ifndef CORRAL_SERVER_ENGINE_H
-#define CORRAL_SERVER_ENGINE_H
+#ifndef CORRAL_ENGINE_H
+#define CORRAL_ENGINE_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* DHCP for networks: one dnsmasq per bridge, detached from corrald and
- * re-adopted after a restart.  See netsvc.h.
+ * re-adopted after a restart.  See net.h.
  *
- * Files in NETSVC_RUN_DIR/BRIDGE/: `hosts` (MAC,ADDRESS lines, replaced by
+ * Files in NET_RUN_DIR/BRIDGE/: `hosts` (MAC,ADDRESS lines, replaced by
  * rename), `dnsmasq.pid` (written by dnsmasq), `dnsmasq.start` (the pid and
  * its start time, written by corrald once dnsmasq is up), `dnsmasq.log` (its
  * stderr).  A pid counts as our dnsmasq only if its start time matches the
@@ -9,10 +9,10 @@
  *
  * dnsmasq reads the hosts file as the user it runs as (2.90 does, at start
  * and on SIGHUP; older ones read it as root at start), so exactly that much
- * is opened to it, whatever corrald's umask: /run/corral and NETSVC_RUN_DIR
+ * is opened to it, whatever corrald's umask: /run/corral and NET_RUN_DIR
  * are 0711 (enter, not list), BRIDGE/ is 0750 and `hosts` 0640, both group
  * DNSMASQ's group; the rest stays root's. */
-#include "server/netsvc.h"
+#include "net/net.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "server/proc.h"
+#include "proc/proc.h"
 #include "util/util.h"
 
 #define DIR_MAX 128
@@ -77,7 +77,7 @@ static int net_dir(const char *bridge, char out[DIR_MAX])
 {
     if (!bridge || !*bridge || strchr(bridge, '/') || bridge[0] == '.')
         return fail(EINVAL, "bad bridge name");
-    snprintf(out, DIR_MAX, "%s/%s", NETSVC_RUN_DIR, bridge);
+    snprintf(out, DIR_MAX, "%s/%s", NET_RUN_DIR, bridge);
     return 0;
 }
 
@@ -265,7 +265,7 @@ static void stop_unrecorded(const char *dir)
     }
 }
 
-static int spawn(const struct netsvc_net *n, const char *dir)
+static int spawn(const struct net_spec *n, const char *dir)
 {
     const char *slash = strchr(n->subnet, '/');
     int prefix = slash ? atoi(slash + 1) : 24;
@@ -332,7 +332,7 @@ static int record(const char *dir, int r)
     return fail(-r, "%.*s", (int)strlen(msg) - 1, msg);
 }
 
-int dhcp_start(const struct netsvc_net *n, const char *hosts)
+int dhcp_start(const struct net_spec *n, const char *hosts)
 {
     char dir[DIR_MAX];
     int r = net_dir(n->bridge, dir);

@@ -1,5 +1,5 @@
 /* Processes corrald starts and finds again.  See proc.h. */
-#include "server/proc.h"
+#include "proc/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
  * API socket (docs/vmm-api.md).  Its serial port is a pty: corral-vmm logs
  * the pty's name, which is read back from the engine log once the API
  * socket answers. */
-#include "server/engine_impl.h"
+#include "engine/engine_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,13 +1,13 @@
 /* What engine.c needs from each engine (engine_qemu.c, engine_kvm.c): its
  * command line, when it is ready, its control commands and its console.
  * Private to the engine files. */
-#ifndef CORRAL_SERVER_ENGINE_IMPL_H
-#define CORRAL_SERVER_ENGINE_IMPL_H
+#ifndef CORRAL_ENGINE_IMPL_H
+#define CORRAL_ENGINE_IMPL_H
 
 #include <stdarg.h>
 #include <stddef.h>
 
-#include "server/engine.h"
+#include "engine/engine.h"
 
 #define ARGV_MAX 96
 struct argv {

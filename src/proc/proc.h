@@ -3,8 +3,8 @@
  * its start time (so a reused pid is never mistaken for it), and running a
  * short helper program to completion (`nft -f -`).  Used by the engines
  * (engine.c) and the networks' dnsmasq (dhcp.c).  Errors via fail(). */
-#ifndef CORRAL_SERVER_PROC_H
-#define CORRAL_SERVER_PROC_H
+#ifndef CORRAL_PROC_H
+#define CORRAL_PROC_H
 
 #include <stdbool.h>
 #include <stddef.h>
