@@ -92,7 +92,7 @@ static char *run_command(struct vmm *v, const char *cmd)
     return reply(false, NULL, msg);
 }
 
-char *api_handle(struct vmm *v, const char *line, size_t len)
+char *vmm_api_handle(struct vmm *v, const char *line, size_t len)
 {
     struct json_tokener *tok = json_tokener_new_ex(16);
     if (!tok)
@@ -138,7 +138,7 @@ static void on_client(void *arg, uint32_t events)
     while ((nl = memchr(c->buf, '\n', c->len))) {
         size_t line = (size_t)(nl - c->buf);
         pthread_mutex_lock(&c->api->vmm->machine_lock);
-        char *out = api_handle(c->api->vmm, c->buf, line);
+        char *out = vmm_api_handle(c->api->vmm, c->buf, line);
         pthread_mutex_unlock(&c->api->vmm->machine_lock);
         int w = out ? write_all(c->fd, out, strlen(out)) : -ENOMEM;
         free(out);

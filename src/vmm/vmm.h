@@ -147,7 +147,7 @@ int api_open(struct api **out, const char *path);
 int api_attach(struct api *a, struct vmm *v);
 void api_close(struct api *a);
 /* Handles one request line, returns a malloc'ed JSON response line. */
-char *api_handle(struct vmm *v, const char *line, size_t len);
+char *vmm_api_handle(struct vmm *v, const char *line, size_t len);
 
 /* ---- sandbox (isolate.c) ------------------------------------------------- */
 

@@ -10,7 +10,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct vmm v;
-    char *out = api_handle(&v, (const char *)data, size);
+    char *out = vmm_api_handle(&v, (const char *)data, size);
     if (!out)
         abort();
     size_t n = strlen(out);

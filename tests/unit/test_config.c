@@ -416,7 +416,7 @@ static void test_check(void **state)
 static struct json_object *api(const char *line, size_t len, bool ok, const char **error)
 {
     static struct vmm v; /* no machine: between boots */
-    char *out = api_handle(&v, line, len);
+    char *out = vmm_api_handle(&v, line, len);
     assert_non_null(out);
     size_t n = strlen(out);
     assert_true(n > 2 && out[n - 1] == '\n');
