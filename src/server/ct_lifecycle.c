@@ -6,6 +6,7 @@
  * them live too); a network is a veth on the network's bridge, made once
  * the init exists and before it is released. */
 #include "server/containers.h"
+#include "server/lifecycle.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -21,16 +22,9 @@
 
 #define EXEC_OUTPUT_MAX (1024 * 1024)
 
-enum ct_action { C_START, C_STOP, C_KILL, C_PAUSE, C_RESUME };
-static const char *const action_names[] = { "start", "stop", "kill", "pause", "resume" };
-/* The states each action needs (api_word_in(); the text goes in the 409's
- * message too), and the one it shows while it runs (NULL: none). */
-static const char *const action_needs[] = { "stopped", "running or paused", "running or paused", "running", "paused" };
-static const char *const action_transit[] = { "starting", "stopping", "stopping", NULL, NULL };
-
 struct ct_job {
     struct principal who;
-    enum ct_action action;
+    enum guest_action action;
     char name[NAME_MAX_LEN + 1];
     int timeout;
 };
@@ -169,16 +163,18 @@ static int action_run(struct server *s, struct op *op, void *arg)
     struct ct_paths p;
     ct_paths_of(s, row, &p);
     int r = 0;
-    bool end = j->action == C_STOP || j->action == C_KILL;
+    bool end = j->action == GA_STOP || j->action == GA_KILL;
     /* A frozen process takes no signal: a paused container is thawed first. */
     if (end && !strcmp(ctrun_status(&p.w, NULL), "paused"))
         r = ctrun_freeze(&p.w, false);
     switch (j->action) {
-    case C_START: r = ct_start(s, row); break;
-    case C_STOP: r = r ?: ctrun_stop(&p.w, SIGTERM, j->timeout * 1000); break;
-    case C_KILL: r = r ?: ctrun_stop(&p.w, SIGKILL, 0); break;
-    case C_PAUSE: r = ctrun_freeze(&p.w, true); break;
-    case C_RESUME: r = ctrun_freeze(&p.w, false); break;
+    case GA_START: r = ct_start(s, row); break;
+    case GA_STOP: r = r ?: ctrun_stop(&p.w, SIGTERM, j->timeout * 1000); break;
+    case GA_KILL: r = r ?: ctrun_stop(&p.w, SIGKILL, 0); break;
+    case GA_PAUSE: r = ctrun_freeze(&p.w, true); break;
+    case GA_RESUME: r = ctrun_freeze(&p.w, false); break;
+    default:    /* guest_submit() lets only guest_ct's actions through */
+        r = fail(EINVAL, "a container cannot %s", guest_action_name(j->action));
     }
     if (r == 0 && end)
         settle_stopped(s, row);
@@ -202,17 +198,10 @@ static void action_done(struct server *s, struct op *op, void *arg, int result)
     else if (alive)
         db_exec(s->db, "UPDATE containers SET state = ? WHERE id = ?", "si", status, ct_int(row, "id"));
     json_object_put(row);
-    if (result == 0) {
-        char action[32];
-        snprintf(action, sizeof(action), "container.%s", action_names[j->action]);
-        struct json_object *d = json_object_new_object();
-        json_object_object_add(d, "state", json_object_new_string(alive ? status : "stopped"));
-        server_changed(s, &j->who, action, j->name, d);
-        json_object_put(d);
-    }
+    guest_done(s, &guest_ct, &j->who, j->name, j->action, result, alive ? status : "stopped");
 }
 
-static int submit_action(struct server *s, struct req *r, enum ct_action a, int timeout, struct resp *out)
+static int submit_action(struct server *s, struct req *r, enum guest_action a, int timeout, struct resp *out)
 {
     struct json_object *row;
     int rc = ct_load_idle(s, r->param[0], &row, out);
@@ -221,9 +210,6 @@ static int submit_action(struct server *s, struct req *r, enum ct_action a, int 
     char state[16];
     snprintf(state, sizeof(state), "%s", json_str(row, "state"));
     json_object_put(row);
-    if (!api_word_in(state, action_needs[a]))
-        return api_error(out, E_CONFLICT, "container '%s' is %s: %s needs it %s", r->param[0], state,
-                         action_names[a], action_needs[a]);
     struct ct_job *j = calloc(1, sizeof(*j));
     if (!j)
         return api_error(out, E_INTERNAL, "out of memory");
@@ -231,20 +217,19 @@ static int submit_action(struct server *s, struct req *r, enum ct_action a, int 
     j->action = a;
     j->timeout = timeout;
     snprintf(j->name, sizeof(j->name), "%s", r->param[0]);
-    return ops_submit_action(s, &r->who, "containers", "container", j->name, action_names[a], action_transit[a],
-                             state, action_run, action_done, j, out);
+    return guest_submit(s, &guest_ct, &r->who, j->name, a, state, action_run, action_done, j, out);
 }
 
-static int no_body_action(struct server *s, struct req *r, struct resp *out, enum ct_action a)
+static int no_body_action(struct server *s, struct req *r, struct resp *out, enum guest_action a)
 {
     int rc = api_fields(r, NULL, 0, out);
     return rc ? rc : submit_action(s, r, a, 0, out);
 }
 
-int h_container_start(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, C_START); }
-int h_container_kill(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, C_KILL); }
-int h_container_pause(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, C_PAUSE); }
-int h_container_resume(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, C_RESUME); }
+int h_container_start(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, GA_START); }
+int h_container_kill(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, GA_KILL); }
+int h_container_pause(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, GA_PAUSE); }
+int h_container_resume(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, GA_RESUME); }
 
 int h_container_stop(struct server *s, struct req *r, struct resp *out)
 {
@@ -255,7 +240,7 @@ int h_container_stop(struct server *s, struct req *r, struct resp *out)
         return rc;
     if (timeout < 0 || timeout > 3600)
         return api_error(out, E_BAD_FIELD, "timeout must be 0..3600 seconds");
-    return submit_action(s, r, C_STOP, (int)timeout, out);
+    return submit_action(s, r, GA_STOP, (int)timeout, out);
 }
 
 int h_container_exec(struct server *s, struct req *r, struct resp *out)

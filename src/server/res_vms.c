@@ -12,6 +12,7 @@
  * Taps are named after the VM's random tag (ctpTAGnI), created when it
  * starts and removed when it stops, so stale ones are found by name. */
 #include "server/server.h"
+#include "server/lifecycle.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,14 +34,11 @@
 
 const struct principal principal_corrald = { .kind = AUTH_PEER, .role = ROLE_ADMIN, .name = "corrald" };
 
-enum vm_action { A_START, A_STOP, A_SHUTDOWN, A_PAUSE, A_RESUME, A_RESTART };
-static const char *const action_names[] = { "start", "stop", "shutdown", "pause", "resume", "restart" };
-
 struct vm_job {
     struct principal who;
-    enum vm_action action;
+    enum guest_action action;
     char name[NAME_MAX_LEN + 1];
-    char prev_state[16];
+    enum guest_state before;
     int timeout;                 /* shutdown/restart: seconds */
     bool force;
 };
@@ -730,18 +728,20 @@ static int vm_action_run(struct server *s, struct op *op, void *arg)
     handle_of(row, &h);
     int r = 0;
     switch (j->action) {
-    case A_START: r = vm_start(s, row); break;
-    case A_STOP: r = engine_stop(&h); break;
-    case A_SHUTDOWN: r = vm_shutdown(op, &h, j->timeout, j->force); break;
-    case A_PAUSE: r = engine_pause(&h); break;
-    case A_RESUME: r = engine_resume(&h); break;
-    case A_RESTART:
+    case GA_START: r = vm_start(s, row); break;
+    case GA_STOP: r = engine_stop(&h); break;
+    case GA_SHUTDOWN: r = vm_shutdown(op, &h, j->timeout, j->force); break;
+    case GA_PAUSE: r = engine_pause(&h); break;
+    case GA_RESUME: r = engine_resume(&h); break;
+    case GA_RESTART:
         r = vm_shutdown(op, &h, j->timeout, true);
         if (r == 0) {
             settle_stopped(s, row);
             r = vm_start(s, row);
         }
         break;
+    default:    /* guest_submit() lets only guest_vm's actions through */
+        r = fail(EINVAL, "a VM cannot %s", guest_action_name(j->action));
     }
     json_object_put(row);
     return r;
@@ -757,41 +757,20 @@ static void vm_action_done(struct server *s, struct op *op, void *arg, int resul
     struct vm_handle h;
     handle_of(row, &h);
     bool alive = engine_alive(&h);
-    const char *state = j->prev_state;
-    if (!alive)
-        state = "stopped";
-    else if (result == 0)
-        state = j->action == A_PAUSE ? "paused" : "running";
-    else if (j->action != A_RESUME && j->action != A_PAUSE)
-        state = "running";    /* a failed stop/shutdown leaves it running */
+    enum guest_state state = guest_state_after(j->action, j->before, result, alive);
     if (!alive)
         settle_stopped(s, row);
     else
-        db_exec(s->db, "UPDATE vms SET state = ? WHERE id = ?", "si", state, jint(row, "id"));
+        db_exec(s->db, "UPDATE vms SET state = ? WHERE id = ?", "si", guest_state_name(state), jint(row, "id"));
     json_object_put(row);
-    if (result == 0) {
-        char action[32];
-        snprintf(action, sizeof(action), "vm.%s", action_names[j->action]);
-        struct json_object *d = json_object_new_object();
-        json_object_object_add(d, "state", json_object_new_string(state));
-        server_changed(s, &j->who, action, j->name, d);
-        json_object_put(d);
-    }
+    guest_done(s, &guest_vm, &j->who, j->name, j->action, result, guest_state_name(state));
 }
 
-/* Checks the VM is in a state the action applies to, marks the transition
- * and submits the operation. */
-static int submit_action(struct server *s, struct req *r, enum vm_action a, int timeout, bool force,
+/* Checks the VM is idle and in a state the action applies to, then submits
+ * the operation. */
+static int submit_action(struct server *s, struct req *r, enum guest_action a, int timeout, bool force,
                          struct resp *out)
 {
-    static const char *const allowed[] = {
-        [A_START] = "stopped", [A_STOP] = "running paused", [A_SHUTDOWN] = "running paused",
-        [A_PAUSE] = "running", [A_RESUME] = "paused", [A_RESTART] = "running paused",
-    };
-    static const char *const transit[] = {
-        [A_START] = "starting", [A_STOP] = "stopping", [A_SHUTDOWN] = "stopping",
-        [A_PAUSE] = NULL, [A_RESUME] = NULL, [A_RESTART] = "stopping",
-    };
     struct json_object *row;
     int rc = load_idle_vm(s, r->param[0], &row, out);
     if (rc)
@@ -799,10 +778,6 @@ static int submit_action(struct server *s, struct req *r, enum vm_action a, int 
     char state[16];
     snprintf(state, sizeof(state), "%s", json_str(row, "state"));
     json_object_put(row);
-    if (!api_word_in(state, allowed[a]))
-        return api_error(out, E_CONFLICT, "VM '%s' is %s: %s needs it %s", r->param[0], state, action_names[a],
-                         a == A_START ? "stopped" : a == A_RESUME ? "paused" : a == A_PAUSE ? "running"
-                                                                             : "running or paused");
     struct vm_job *j = calloc(1, sizeof(*j));
     if (!j)
         return api_error(out, E_INTERNAL, "out of memory");
@@ -811,29 +786,28 @@ static int submit_action(struct server *s, struct req *r, enum vm_action a, int 
     j->timeout = timeout;
     j->force = force;
     snprintf(j->name, sizeof(j->name), "%s", r->param[0]);
-    snprintf(j->prev_state, sizeof(j->prev_state), "%s", state);
-    return ops_submit_action(s, &r->who, "vms", "vm", j->name, action_names[a], transit[a], state, vm_action_run,
-                             vm_action_done, j, out);
+    guest_state_parse(state, &j->before);
+    return guest_submit(s, &guest_vm, &r->who, j->name, a, state, vm_action_run, vm_action_done, j, out);
 }
 
-static int no_body_action(struct server *s, struct req *r, struct resp *out, enum vm_action a)
+static int no_body_action(struct server *s, struct req *r, struct resp *out, enum guest_action a)
 {
     int rc = api_fields(r, NULL, 0, out);
     return rc ? rc : submit_action(s, r, a, 0, false, out);
 }
 
-int h_vm_start(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, A_START); }
-int h_vm_stop(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, A_STOP); }
-int h_vm_pause(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, A_PAUSE); }
-int h_vm_resume(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, A_RESUME); }
+int h_vm_start(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, GA_START); }
+int h_vm_stop(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, GA_STOP); }
+int h_vm_pause(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, GA_PAUSE); }
+int h_vm_resume(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, GA_RESUME); }
 
-static int timed_action(struct server *s, struct req *r, struct resp *out, enum vm_action a, int64_t timeout)
+static int timed_action(struct server *s, struct req *r, struct resp *out, enum guest_action a, int64_t timeout)
 {
-    bool force = a == A_RESTART;
+    bool force = a == GA_RESTART;
     const struct field f[] = {
         { "timeout", F_INT, false, &timeout, NULL }, { "force", F_BOOL, false, &force, NULL },
     };
-    int rc = api_fields(r, f, a == A_SHUTDOWN ? 2 : 1, out);
+    int rc = api_fields(r, f, a == GA_SHUTDOWN ? 2 : 1, out);
     if (rc)
         return rc;
     if (timeout < 1 || timeout > 3600)
@@ -841,8 +815,8 @@ static int timed_action(struct server *s, struct req *r, struct resp *out, enum 
     return submit_action(s, r, a, (int)timeout, force, out);
 }
 
-int h_vm_shutdown(struct server *s, struct req *r, struct resp *out) { return timed_action(s, r, out, A_SHUTDOWN, 60); }
-int h_vm_restart(struct server *s, struct req *r, struct resp *out) { return timed_action(s, r, out, A_RESTART, 30); }
+int h_vm_shutdown(struct server *s, struct req *r, struct resp *out) { return timed_action(s, r, out, GA_SHUTDOWN, 60); }
+int h_vm_restart(struct server *s, struct req *r, struct resp *out) { return timed_action(s, r, out, GA_RESTART, 30); }
 
 static int open_vm_console(const void *h) { return engine_console(h); }
 

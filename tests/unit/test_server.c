@@ -20,6 +20,7 @@
 
 #include "server/server.h"
 #include "server/connguard.h"
+#include "server/lifecycle.h"
 #include "net/net.h"
 #include "proc/proc.h"
 
@@ -478,6 +479,73 @@ static void test_subnets(void **state)
     assert_null(subnet_host_overlap(0x0a630200, 24, host, 3, ours, 1));
 }
 
+/* The guest state machine: every state x action against a table written
+ * out here, what each kind of guest may do, and the state after. */
+static void test_lifecycle(void **state)
+{
+    (void)state;
+    /* Rows: actions in enum order; columns: stopped starting running paused stopping. */
+    static const char *const allowed[GA_COUNT] = {
+        [GA_START] = "10000", [GA_STOP] = "00110", [GA_SHUTDOWN] = "00110", [GA_KILL] = "00110",
+        [GA_PAUSE] = "00100", [GA_RESUME] = "00010", [GA_RESTART] = "00110",
+    };
+    for (int a = 0; a < GA_COUNT; a++)
+        for (int st = 0; st < GS_COUNT; st++)
+            assert_int_equal(guest_action_allowed((enum guest_action)a, (enum guest_state)st),
+                             allowed[a][st] == '1');
+    for (int st = 0; st < GS_COUNT; st++) {
+        enum guest_state back;
+        assert_int_equal(guest_state_parse(guest_state_name((enum guest_state)st), &back), 0);
+        assert_int_equal(back, st);
+    }
+    enum guest_state dummy;
+    assert_int_equal(guest_state_parse("frozen", &dummy), -EINVAL);
+    assert_int_equal(guest_state_parse(NULL, &dummy), -EINVAL);
+    assert_string_equal(guest_action_transit(GA_START), "starting");
+    assert_string_equal(guest_action_transit(GA_SHUTDOWN), "stopping");
+    assert_null(guest_action_transit(GA_PAUSE));
+
+    /* After an action: gone is stopped; success goes where the action leads
+     * (a stop that left the process alive: still running); a failed pause or
+     * resume stays where it was, any other failure leaves it running. */
+    assert_int_equal(guest_state_after(GA_START, GS_STOPPED, 0, true), GS_RUNNING);
+    assert_int_equal(guest_state_after(GA_START, GS_STOPPED, -EIO, false), GS_STOPPED);
+    assert_int_equal(guest_state_after(GA_STOP, GS_RUNNING, 0, false), GS_STOPPED);
+    assert_int_equal(guest_state_after(GA_STOP, GS_PAUSED, -ETIMEDOUT, true), GS_RUNNING);
+    assert_int_equal(guest_state_after(GA_SHUTDOWN, GS_RUNNING, 0, true), GS_RUNNING);
+    assert_int_equal(guest_state_after(GA_PAUSE, GS_RUNNING, 0, true), GS_PAUSED);
+    assert_int_equal(guest_state_after(GA_PAUSE, GS_RUNNING, -EIO, true), GS_RUNNING);
+    assert_int_equal(guest_state_after(GA_RESUME, GS_PAUSED, 0, true), GS_RUNNING);
+    assert_int_equal(guest_state_after(GA_RESUME, GS_PAUSED, -EIO, true), GS_PAUSED);
+    assert_int_equal(guest_state_after(GA_RESTART, GS_PAUSED, 0, true), GS_RUNNING);
+    for (int a = 0; a < GA_COUNT; a++)
+        assert_int_equal(guest_state_after((enum guest_action)a, GS_RUNNING, 0, false), GS_STOPPED);
+
+    /* Refusals need no server: the 409 names what the action needs, the job
+     * is freed (ASan would see a leak), and a kind without the action is
+     * refused in every state. */
+    struct resp out = { 0 };
+    assert_int_equal(guest_submit(NULL, &guest_vm, NULL, "v1", GA_START, "running", NULL, NULL, malloc(8), &out),
+                     409);
+    assert_string_equal(json_object_get_string(json_object_object_get(json_object_object_get(out.body, "error"),
+                                                                      "message")),
+                        "VM 'v1' is running: start needs it stopped");
+    resp_free(&out);
+    assert_int_equal(guest_submit(NULL, &guest_ct, NULL, "c1", GA_RESUME, "weird", NULL, NULL, malloc(8), &out),
+                     409);
+    resp_free(&out);
+    static const struct { const struct guest_kind *k; enum guest_action a; } missing[] = {
+        { &guest_vm, GA_KILL }, { &guest_ct, GA_SHUTDOWN }, { &guest_ct, GA_RESTART },
+    };
+    for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++)
+        for (int st = 0; st < GS_COUNT; st++) {
+            assert_int_equal(guest_submit(NULL, missing[i].k, NULL, "g", missing[i].a,
+                                          guest_state_name((enum guest_state)st), NULL, NULL, malloc(8), &out),
+                             409);
+            resp_free(&out);
+        }
+}
+
 /* One guarded connection: a socketpair whose far end tells whether the
  * guard shut the near one down. */
 struct gc {
@@ -601,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_hostpath_open),
         cmocka_unit_test(test_subnets),
         cmocka_unit_test(test_connguard),
+        cmocka_unit_test(test_lifecycle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
