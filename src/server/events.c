@@ -125,3 +125,19 @@ int h_events(struct server *s, struct req *r, struct resp *out)
     out->stream_events = true;    /* http.c streams events_next() frames */
     return out->status = 200;
 }
+
+/* The one place a change is recorded: its audit row, then its event. */
+void server_changed(struct server *s, const struct principal *who, const char *action,
+                    const char *target, struct json_object *detail)
+{
+    const char *d = detail ? json_object_to_json_string_ext(detail, JSON_C_TO_STRING_PLAIN) : "{}";
+    if (db_exec(s->db, "INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                "issss", (int64_t)time(NULL), who->name, action, target, d) < 0)
+        log_error("audit log: %s", err_msg());
+    struct json_object *m = json_object_new_object();
+    json_object_object_add(m, "action", json_object_new_string(action));
+    json_object_object_add(m, "target", json_object_new_string(target));
+    json_object_object_add(m, "actor", json_object_new_string(who->name));
+    json_object_object_add(m, "detail", detail ? json_object_get(detail) : json_object_new_object());
+    events_emit(s->events, "lifecycle", m);
+}

@@ -1,5 +1,4 @@
-/* Opening and closing the server's parts in order, and server_changed(),
- * the one place a change is recorded (audit row + lifecycle event). */
+/* Opening and closing the server's parts in order. */
 #include "server/server.h"
 #include "server/scrollback.h"
 
@@ -136,19 +135,4 @@ void server_close(struct server *s)
     free(s->cts_dir);
     hostpaths_free(&s->paths);
     free(s);
-}
-
-void server_changed(struct server *s, const struct principal *who, const char *action,
-                    const char *target, struct json_object *detail)
-{
-    const char *d = detail ? json_object_to_json_string_ext(detail, JSON_C_TO_STRING_PLAIN) : "{}";
-    if (db_exec(s->db, "INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-                "issss", (int64_t)time(NULL), who->name, action, target, d) < 0)
-        log_error("audit log: %s", err_msg());
-    struct json_object *m = json_object_new_object();
-    json_object_object_add(m, "action", json_object_new_string(action));
-    json_object_object_add(m, "target", json_object_new_string(target));
-    json_object_object_add(m, "actor", json_object_new_string(who->name));
-    json_object_object_add(m, "detail", detail ? json_object_get(detail) : json_object_new_object());
-    events_emit(s->events, "lifecycle", m);
 }

@@ -234,11 +234,6 @@ extern const struct principal principal_corrald;
 int server_open(const struct server_config *cfg, struct server **out);
 void server_close(struct server *s);     /* stops HTTP, operations, closes state */
 
-/* Records a change: one audit row and one lifecycle event.  `detail` is
- * borrowed and must hold no secrets. */
-void server_changed(struct server *s, const struct principal *who, const char *action,
-                    const char *target, struct json_object *detail);
-
 /* ---- db.c: SQLite (WAL, numbered migrations, one lock) ----------------- */
 
 int db_open(const char *path, struct db **out);
@@ -339,6 +334,10 @@ void events_emit(struct events *e, const char *type, struct json_object *metadat
  * caller sends a keep-alive), -EPIPE after shutdown. */
 long events_next(struct events *e, uint64_t *seq, char *buf, size_t len, int timeout_ms);
 uint64_t events_head(struct events *e);
+/* Records a change: one audit row and one lifecycle event.  `detail` is
+ * borrowed and must hold no secrets. */
+void server_changed(struct server *s, const struct principal *who, const char *action,
+                    const char *target, struct json_object *detail);
 
 /* ---- http.c ----------------------------------------------------------- */
 
