@@ -121,16 +121,6 @@ int h_container_get(struct server *s, struct req *r, struct resp *out)
     return api_sync(out, 200, v);
 }
 
-bool containers_using_image(struct server *s, const char *image, char *ct, size_t len)
-{
-    struct json_object *row = NULL;
-    bool used = db_row(s->db, &row, "SELECT name FROM containers WHERE image = ? LIMIT 1", "s", image) == 0;
-    if (used)
-        snprintf(ct, len, "%s", json_str(row, "name"));
-    json_object_put(row);
-    return used;
-}
-
 /* ---- configuration -------------------------------------------------------------------- */
 
 int ct_check_strings(struct json_object *a, const char *what, bool kv, size_t max, struct resp *out)

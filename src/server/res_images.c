@@ -7,6 +7,7 @@
  * Imports are operations locked per name ("images/NAME"); a refused import
  * leaves nothing behind (both kinds stage and check everything first). */
 #include "server/server.h"
+#include "server/usage.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -260,7 +261,7 @@ int h_image_delete(struct server *s, struct req *r, struct resp *out)
         return api_error(out, E_BUSY, "operation %s is importing image '%s': wait for it and retry", holder,
                          r->param[0]);
     if (vmimage_find(s, r->param[0], NULL) == 0) {
-        if (vms_using_image(s, r->param[0], user, sizeof(user)))
+        if (usage_vm_image(s, r->param[0], user, sizeof(user)))
             return api_error(out, E_CONFLICT, "VM '%s' boots image '%s': change its boot or delete it first", user,
                              r->param[0]);
         int rc = vmimage_remove(s, r->param[0]);
@@ -271,7 +272,7 @@ int h_image_delete(struct server *s, struct req *r, struct resp *out)
     }
     if (!images_exists(s, r->param[0]))
         return api_error(out, E_NOT_FOUND, "no image '%s'", r->param[0]);
-    if (containers_using_image(s, r->param[0], user, sizeof(user)))
+    if (usage_ct_image(s, r->param[0], user, sizeof(user)))
         return api_error(out, E_CONFLICT, "container '%s' uses image '%s': delete it first", user, r->param[0]);
     struct oci_store st;
     char name[NAME_MAX_LEN + 8];

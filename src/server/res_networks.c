@@ -26,6 +26,7 @@
  * route in its subnet: then the bridge is not made and the network's view
  * says why ("error"). */
 #include "server/server.h"
+#include "server/usage.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -168,9 +169,7 @@ static int load_network(struct server *s, const char *name, struct json_object *
 static char *dhcp_hosts(struct server *s, const char *network)
 {
     struct json_object *rows = NULL;
-    db_rows(s->db, &rows, "SELECT json_extract(n.value, '$.mac') AS mac, json_extract(n.value, '$.address') "
-            "AS address FROM vms, json_each(vms.config, '$.nics') AS n WHERE json_extract(n.value, '$.network') "
-            "= ? ORDER BY vms.name, n.key", "s", network);
+    usage_network(s, network, &rows, NULL);
     size_t count = rows ? json_object_array_length(rows) : 0;
     char *text = calloc(count + 1, 40);
     for (size_t i = 0, len = 0; text && i < count; i++) {
@@ -332,13 +331,8 @@ static int answer(struct server *s, struct resp *out, int status, struct json_ob
 {
     net_view(n);
     api_etag(n, out->etag);
-    struct json_object *vms = NULL;
-    db_rows(s->db, &vms, "SELECT vms.name AS vm, json_extract(n.value, '$.address') AS address, "
-            "json_extract(n.value, '$.mac') AS mac FROM vms, json_each(vms.config, '$.nics') AS n "
-            "WHERE json_extract(n.value, '$.network') = ? ORDER BY vms.name", "s", json_str(n, "name"));
-    struct json_object *cts = NULL;
-    db_rows(s->db, &cts, "SELECT name AS container, json_extract(config, '$.address') AS address FROM containers "
-            "WHERE json_extract(config, '$.network') = ? ORDER BY name", "s", json_str(n, "name"));
+    struct json_object *vms = NULL, *cts = NULL;
+    usage_network(s, json_str(n, "name"), &vms, &cts);
     json_object_object_add(n, "nics", vms ? vms : json_object_new_array());
     json_object_object_add(n, "containers", cts ? cts : json_object_new_array());
     bool present = nl_link_exists(json_str(n, "bridge"));
@@ -450,9 +444,22 @@ int h_network_patch(struct server *s, struct req *r, struct resp *out)
     return api_patch_description(s, r, out, load_network, "UPDATE networks SET description = ? WHERE name = ?", "network.update", h_network_get);
 }
 
+/* The distinct KEY values of rows (in their order) as "a,b" into out. */
+static void names_of(struct json_object *rows, const char *key, char *out, size_t len)
+{
+    size_t used = 0;
+    const char *last = "";
+    for (size_t i = 0; rows && i < json_object_array_length(rows) && used < len; i++) {
+        const char *name = json_str(json_object_array_get_idx(rows, i), key);
+        if (name && strcmp(name, last))
+            used += (size_t)snprintf(out + used, len - used, "%s%s", used ? "," : "", name);
+        last = name ? name : last;
+    }
+}
+
 int h_network_delete(struct server *s, struct req *r, struct resp *out)
 {
-    struct json_object *n, *row = NULL;
+    struct json_object *n;
     int rc;
     if ((rc = db_begin(s->db)) < 0)
         return api_errno(out, rc);
@@ -460,20 +467,21 @@ int h_network_delete(struct server *s, struct req *r, struct resp *out)
         db_rollback(s->db);
         return rc;
     }
-    db_row(s->db, &row, "SELECT (SELECT group_concat(DISTINCT vms.name) FROM vms, json_each(vms.config, '$.nics') "
-           "AS n WHERE json_extract(n.value, '$.network') = ?1) AS vms, (SELECT group_concat(name) FROM containers "
-           "WHERE json_extract(config, '$.network') = ?1) AS cts", "s", r->param[0]);
-    if (row && (json_str(row, "vms") || json_str(row, "cts"))) {
-        const char *vms = json_str(row, "vms"), *cts = json_str(row, "cts");
+    struct json_object *nics = NULL, *guests = NULL;
+    usage_network(s, r->param[0], &nics, &guests);
+    char vms[512] = "", cts[512] = "";
+    names_of(nics, "vm", vms, sizeof(vms));
+    names_of(guests, "container", cts, sizeof(cts));
+    json_object_put(nics);
+    json_object_put(guests);
+    if (*vms || *cts) {
         api_error(out, E_CONFLICT, "network '%s' is used by %s%s%s%s%s: remove their NICs or delete them first",
-                  r->param[0], vms ? "VM(s) " : "", vms ?: "", vms && cts ? " and " : "",
-                  cts ? "container(s) " : "", cts ?: "");
-        json_object_put(row);
+                  r->param[0], *vms ? "VM(s) " : "", vms, *vms && *cts ? " and " : "", *cts ? "container(s) " : "",
+                  cts);
         json_object_put(n);
         db_rollback(s->db);
         return out->status;
     }
-    json_object_put(row);
     rc = db_exec(s->db, "DELETE FROM networks WHERE name = ?", "s", r->param[0]);
     rc = rc < 0 ? rc : db_commit(s->db);
     if (rc < 0) {
@@ -536,10 +544,7 @@ int network_assign(struct server *s, const char *network, const char *want, cons
     parse_subnet(json_str(n, "subnet"), &net, &prefix);
     snprintf(bridge, 16, "%s", json_str(n, "bridge"));
     uint32_t last = net | ~(~0u << (32 - prefix));    /* the broadcast address */
-    db_rows(s->db, &used, "SELECT json_extract(n.value, '$.address') AS a FROM vms, json_each(vms.config, "
-            "'$.nics') AS n WHERE json_extract(n.value, '$.network') = ? AND vms.name != ? "
-            "UNION ALL SELECT json_extract(config, '$.address') FROM containers "
-            "WHERE json_extract(config, '$.network') = ?", "sss", network, vm, network);
+    usage_network_addresses(s, network, vm, &used);
     if (want) {
         struct in_addr ia;
         if (inet_pton(AF_INET, want, &ia) != 1)
@@ -553,7 +558,7 @@ int network_assign(struct server *s, const char *network, const char *want, cons
         ip_str(cand, c);
         bool taken = false;
         for (size_t i = 0; used && i < json_object_array_length(used) && !taken; i++)
-            taken = !strcmp(c, json_str(json_object_array_get_idx(used, i), "a") ?: "");
+            taken = !strcmp(c, json_object_get_string(json_object_array_get_idx(used, i)));
         if (!taken) {
             snprintf(addr, 16, "%s", c);
             break;

@@ -12,6 +12,7 @@
  * Never call ops_submit()/ops_busy() inside a database transaction: the
  * operation workers take the ops lock before the database lock. */
 #include "server/server.h"
+#include "server/usage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -491,8 +492,9 @@ static int volume_settled(struct server *s, struct json_object *v, const char *w
     if (strcmp(jstr(v, "state"), "ready"))
         return api_error(out, E_BUSY, "volume '%s' is %s: wait until it is ready", jstr(v, "name"),
                          jstr(v, "state"));
-    char vm[NAME_MAX_LEN + 1];
-    if (vms_using_volume(s, jstr(v, "pool"), jstr(v, "name"), vm, sizeof(vm)))
+    char vm[NAME_MAX_LEN + 1], ref[2 * NAME_MAX_LEN + 2];
+    snprintf(ref, sizeof(ref), "%s/%s", jstr(v, "pool"), jstr(v, "name"));
+    if (usage_volume(s, ref, "", vm, sizeof(vm)))
         return api_error(out, E_CONFLICT, "cannot %s volume '%s': VM '%s' uses it as a disk", what,
                          jstr(v, "name"), vm);
     struct json_object *row = NULL;

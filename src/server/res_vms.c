@@ -13,6 +13,7 @@
  * starts and removed when it stops, so stale ones are found by name. */
 #include "server/server.h"
 #include "server/lifecycle.h"
+#include "server/usage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -158,36 +159,6 @@ static int sub_fields(struct json_object *o, const struct field *f, size_t n, st
     return api_fields(&sub, f, n, out);
 }
 
-/* Another VM using this volume (as a disk or boot volume), into vm. */
-static bool volume_taken(struct server *s, const char *ref, const char *self, char *vm, size_t len)
-{
-    struct json_object *row = NULL;
-    bool taken = db_row(s->db, &row, "SELECT vms.name FROM vms, json_each(vms.config, '$.disks') AS d "
-                        "WHERE d.value = ? AND vms.name != ? LIMIT 1", "ss", ref, self) == 0;
-    if (taken)
-        snprintf(vm, len, "%s", json_str(row, "name"));
-    json_object_put(row);
-    return taken;
-}
-
-bool vms_using_volume(struct server *s, const char *pool, const char *volume, char *vm, size_t len)
-{
-    char ref[2 * NAME_MAX_LEN + 2];
-    snprintf(ref, sizeof(ref), "%s/%s", pool, volume);
-    return volume_taken(s, ref, "", vm, len);
-}
-
-bool vms_using_image(struct server *s, const char *image, char *vm, size_t len)
-{
-    struct json_object *row = NULL;
-    bool used = db_row(s->db, &row, "SELECT name FROM vms WHERE json_extract(config, '$.boot.image') = ? "
-                       "ORDER BY name LIMIT 1", "s", image) == 0;
-    if (used)
-        snprintf(vm, len, "%s", json_str(row, "name"));
-    json_object_put(row);
-    return used;
-}
-
 /* Host paths in boot are for admins.  An operator gets this one answer
  * whatever the path, before anything looks at the host. */
 static int refuse_host_boot(const struct req *r, struct resp *out)
@@ -270,7 +241,7 @@ static int check_disks(struct server *s, struct json_object *disks, const char *
         for (size_t j = 0; j < i; j++)
             if (!strcmp(ref, json_object_get_string(json_object_array_get_idx(disks, j))))
                 return api_error(out, E_BAD_FIELD, "volume %s is listed twice", ref);
-        if (volume_taken(s, ref, self, other, sizeof(other)))
+        if (usage_volume(s, ref, self, other, sizeof(other)))
             return api_error(out, E_CONFLICT, "volume %s is already a disk of VM '%s'", ref, other);
     }
     return 0;

@@ -460,7 +460,6 @@ int network_assign(struct server *s, const char *network, const char *want, cons
  * containers_watch() once a second for containers that exit. */
 int containers_recover(struct server *s);
 void containers_watch(struct server *s);
-bool containers_using_image(struct server *s, const char *image, char *ct, size_t len);
 /* The image store (res_images.c) and whether image NAME is in it. */
 struct oci_store;
 void images_store(struct server *s, struct oci_store *st);
@@ -500,13 +499,9 @@ struct vmimage_files {
     char cmdline[BOOT_CMDLINE_LEN + 1];
 };
 int vmimage_boot(struct server *s, const char *name, struct vmimage_files *f);
-/* A VM booting image NAME, into vm (res_vms.c). */
-bool vms_using_image(struct server *s, const char *image, char *vm, size_t len);
 /* 200 with the rows `sql` selects (no parameters), each as view() shows it. */
 int api_list(struct server *s, struct resp *out, const char *sql,
              struct json_object *(*view)(struct json_object *row, char etag[24]));
-/* Whether a VM uses the volume (so it may not be deleted or resized). */
-bool vms_using_volume(struct server *s, const char *pool, const char *volume, char *vm, size_t len);
 
 /* ---- console.c: a VM's serial console over a WebSocket ---------------- */
 

@@ -21,6 +21,7 @@
 #include "server/server.h"
 #include "server/connguard.h"
 #include "server/lifecycle.h"
+#include "server/usage.h"
 #include "net/net.h"
 #include "proc/proc.h"
 
@@ -546,6 +547,65 @@ static void test_lifecycle(void **state)
         }
 }
 
+/* Who uses what, answered from the guests' rows of a real database. */
+static void test_usage(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/corral-usage.XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/corral.db", dir);
+    struct server s = { 0 };
+    assert_int_equal(db_open(path, &s.db), 0);
+    assert_true(db_exec(s.db, "INSERT INTO vms (name, tag, config, state, created) VALUES "
+                        "('b-vm', 't1', '{\"disks\":[\"p/boot\",\"p/data\"],\"boot\":{\"volume\":\"p/boot\"},"
+                        "\"nics\":[{\"network\":\"n1\",\"address\":\"10.0.0.2\",\"mac\":\"52:54:00:00:00:02\"},"
+                        "{\"network\":\"n1\",\"address\":\"10.0.0.3\",\"mac\":\"52:54:00:00:00:03\"}]}', 'stopped', 0), "
+                        "('a-vm', 't2', '{\"boot\":{\"image\":\"linux\"},\"disks\":[\"p/data\"],"
+                        "\"nics\":[{\"network\":\"n2\",\"address\":\"10.0.1.2\",\"mac\":\"52:54:00:00:01:02\"}]}', "
+                        "'stopped', 0)", "") >= 0);
+    assert_true(db_exec(s.db, "INSERT INTO containers (name, tag, image, config, state, created) VALUES "
+                        "('c1', 't3', 'busybox', '{\"network\":\"n1\",\"address\":\"10.0.0.9\"}', 'stopped', 0)",
+                        "") >= 0);
+    char who[64];
+    assert_true(usage_volume(&s, "p/data", "", who, sizeof(who)));
+    assert_string_equal(who, "a-vm");                           /* the first by name */
+    assert_true(usage_volume(&s, "p/data", "a-vm", who, sizeof(who)));
+    assert_string_equal(who, "b-vm");                           /* but itself */
+    assert_true(usage_volume(&s, "p/boot", "", who, sizeof(who)));
+    assert_false(usage_volume(&s, "p/boot", "b-vm", who, sizeof(who)));
+    assert_false(usage_volume(&s, "p/other", "", who, sizeof(who)));
+    assert_true(usage_vm_image(&s, "linux", who, sizeof(who)));
+    assert_string_equal(who, "a-vm");
+    assert_false(usage_vm_image(&s, "busybox", who, sizeof(who)));
+    assert_true(usage_ct_image(&s, "busybox", who, sizeof(who)));
+    assert_string_equal(who, "c1");
+    assert_false(usage_ct_image(&s, "linux", who, sizeof(who)));
+
+    struct json_object *nics, *cts, *addrs;
+    assert_int_equal(usage_network(&s, "n1", &nics, &cts), 0);
+    assert_string_equal(json_object_to_json_string_ext(nics, JSON_C_TO_STRING_PLAIN),
+                        "[{\"vm\":\"b-vm\",\"address\":\"10.0.0.2\",\"mac\":\"52:54:00:00:00:02\"},"
+                        "{\"vm\":\"b-vm\",\"address\":\"10.0.0.3\",\"mac\":\"52:54:00:00:00:03\"}]");
+    assert_string_equal(json_object_to_json_string_ext(cts, JSON_C_TO_STRING_PLAIN),
+                        "[{\"container\":\"c1\",\"address\":\"10.0.0.9\"}]");
+    json_object_put(nics);
+    json_object_put(cts);
+    assert_int_equal(usage_network_addresses(&s, "n1", "b-vm", &addrs), 0);
+    assert_string_equal(json_object_to_json_string_ext(addrs, JSON_C_TO_STRING_PLAIN), "[\"10.0.0.9\"]");
+    json_object_put(addrs);
+    assert_int_equal(usage_network_addresses(&s, "n1", "", &addrs), 0);
+    assert_int_equal(json_object_array_length(addrs), 3);
+    json_object_put(addrs);
+    assert_int_equal(usage_network(&s, "n3", &nics, NULL), 0);
+    assert_int_equal(json_object_array_length(nics), 0);
+    json_object_put(nics);
+
+    db_close(s.db);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* One guarded connection: a socketpair whose far end tells whether the
  * guard shut the near one down. */
 struct gc {
@@ -670,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_subnets),
         cmocka_unit_test(test_connguard),
         cmocka_unit_test(test_lifecycle),
+        cmocka_unit_test(test_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
