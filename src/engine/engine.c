@@ -241,8 +241,10 @@ int engine_ready(const char *dir, struct vm_handle *h, int timeout_ms)
 {
     const struct engine_ops *ops = ops_of(h->engine);
     char msg[600];
-    /* Polled every 10 ms: a start is done as soon as the engine answers. */
-    for (int waited = 0; waited < timeout_ms; waited += 10) {
+    /* Polled every 2 ms for the first 5 s (a start is done as soon as the
+     * engine answers; a check is a connect and a read of /proc), then
+     * every 20 ms. */
+    for (int waited = 0, step = 2; waited < timeout_ms; waited += step, step = waited < 5000 ? 2 : 20) {
         if (!h->start_time || !engine_alive(h)) {
             usleep(100 * 1000);    /* let its last words reach the log */
             log_tail(dir, msg, sizeof(msg));
@@ -250,7 +252,7 @@ int engine_ready(const char *dir, struct vm_handle *h, int timeout_ms)
         }
         if (ops->ready(dir, h) == 0)
             return 0;
-        usleep(10 * 1000);
+        usleep((useconds_t)step * 1000);
     }
     kill_handle(h);
     log_tail(dir, msg, sizeof(msg));

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/close_range.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,54 +69,89 @@ static void child_exec(char *const argv[], int in, int out, int err, const int *
     execv(argv[0], argv);
 }
 
+/* proc_spawn's two children share corrald's memory (CLONE_VM, as
+ * posix_spawn's does) instead of copying it, which a fork of a process
+ * with many threads and mappings makes slow: the middle one starts a
+ * session and the grandchild, which execs; the middle one then exits, so
+ * init, not corrald, is the grandchild's parent.  CLONE_VFORK holds each
+ * parent until its child has exec'd or exited, so the results below are
+ * written before anyone reads them. */
+#define SPAWN_STACK (64 * 1024)
+
+struct spawn {
+    char *const *argv;
+    int in, out;
+    const int *keep;
+    int nkeep;
+    char *stack;                 /* the grandchild's */
+    pid_t pid;                   /* set by the middle child */
+    int exec_errno;              /* set by the grandchild if execv fails */
+};
+
+static int spawn_grandchild(void *arg)
+{
+    struct spawn *sp = arg;
+    /* Its own copy of the dispositions (no CLONE_SIGHAND): corrald's
+     * handlers must not run here, on corrald's memory, before the exec. */
+    struct sigaction dfl = { .sa_handler = SIG_DFL };
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction old;
+        if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &old) == 0 && old.sa_handler != SIG_IGN &&
+            old.sa_handler != SIG_DFL)
+            sigaction(sig, &dfl, NULL);
+    }
+    child_exec(sp->argv, sp->in, sp->out, sp->out, sp->keep, sp->nkeep);
+    sp->exec_errno = errno ? errno : ENOEXEC;
+    _exit(127);
+}
+
+static int spawn_middle(void *arg)
+{
+    struct spawn *sp = arg;
+    setsid();
+    sp->pid = clone(spawn_grandchild, sp->stack + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, sp);
+    _exit(0);
+}
+
 int proc_spawn(char *const argv[], const char *log_path, const int *keep, int nkeep, pid_t *out)
 {
     if (nkeep < 0 || nkeep > KEEP_MAX)
         return fail(EINVAL, "at most %d fds can be passed on", KEEP_MAX);
     int logfd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int p[2];
-    if (logfd < 0 || nullfd < 0 || pipe2(p, O_CLOEXEC) < 0) {
+    char *stacks = mmap(NULL, 2 * SPAWN_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (logfd < 0 || nullfd < 0 || stacks == MAP_FAILED) {
         int e = errno;
         if (logfd >= 0)
             close(logfd);
         if (nullfd >= 0)
             close(nullfd);
+        if (stacks != MAP_FAILED)
+            munmap(stacks, 2 * SPAWN_STACK);
         return fail(e, "cannot prepare to run %s: %s", argv[0], strerror(e));
     }
-    pid_t mid = fork();
-    if (mid == 0) {
-        setsid();
-        if (fork() != 0)
-            _exit(0);
-        /* The grandchild reports its pid, then (only if execv fails) the
-         * errno: one writer, so the reader sees them in this order. */
-        pid_t self = getpid();
-        (void)!write(p[1], &self, sizeof(self));
-        child_exec(argv, nullfd, logfd, logfd, keep, nkeep);
-        int e = errno;
-        (void)!write(p[1], &e, sizeof(e));
-        _exit(127);
-    }
-    close(p[1]);
+    struct spawn sp = { .argv = argv, .in = nullfd, .out = logfd, .keep = keep, .nkeep = nkeep,
+                        .stack = stacks + SPAWN_STACK, .pid = -1 };
+    /* No signal until the children have their own dispositions. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t mid = clone(spawn_middle, stacks + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &sp);
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (mid > 0)
+        while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+            ;
     close(logfd);
     close(nullfd);
-    if (mid < 0) {
-        close(p[0]);
-        return fail(errno, "fork: %m");
-    }
-    while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    pid_t pid = -1;
-    int e = 0;
-    ssize_t n = read_full(p[0], &pid, sizeof(pid));
-    ssize_t m = n == sizeof(pid) ? read_full(p[0], &e, sizeof(e)) : 0;
-    close(p[0]);
-    if (n != sizeof(pid) || pid <= 0)
+    munmap(stacks, 2 * SPAWN_STACK);
+    if (mid < 0)
+        return fail(e, "clone: %s", strerror(e));
+    if (sp.pid <= 0)
         return fail(EAGAIN, "cannot start %s", argv[0]);
-    if (m == sizeof(e))
-        return fail(e, "cannot run %s: %s", argv[0], strerror(e));
-    *out = pid;
+    if (sp.exec_errno)    /* the grandchild exited; init reaps it */
+        return fail(sp.exec_errno, "cannot run %s: %s", argv[0], strerror(sp.exec_errno));
+    *out = sp.pid;
     return 0;
 }
 
