@@ -47,8 +47,13 @@ bool proc_wait_gone(pid_t pid, uint64_t start_time, int timeout_ms)
 
 #define KEEP_MAX 4
 
+/* The children of proc_spawn run on stacks of their own in corrald's
+ * memory: AddressSanitizer (the unit tests' build) must not instrument
+ * them, or it takes their stack for a corrupted one of corrald's. */
+#define CHILD_CODE __attribute__((no_sanitize_address))
+
 /* In a forked child: only async-signal-safe calls from here to execv. */
-static void child_exec(char *const argv[], int in, int out, int err, const int *keep, int nkeep)
+CHILD_CODE static void child_exec(char *const argv[], int in, int out, int err, const int *keep, int nkeep)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -88,7 +93,7 @@ struct spawn {
     int exec_errno;              /* set by the grandchild if execv fails */
 };
 
-static int spawn_grandchild(void *arg)
+CHILD_CODE static int spawn_grandchild(void *arg)
 {
     struct spawn *sp = arg;
     /* Its own copy of the dispositions (no CLONE_SIGHAND): corrald's
@@ -105,7 +110,7 @@ static int spawn_grandchild(void *arg)
     _exit(127);
 }
 
-static int spawn_middle(void *arg)
+CHILD_CODE static int spawn_middle(void *arg)
 {
     struct spawn *sp = arg;
     setsid();

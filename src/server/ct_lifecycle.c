@@ -22,12 +22,6 @@
 
 #define EXEC_OUTPUT_MAX (1024 * 1024)
 
-struct ct_job {
-    struct principal who;
-    enum guest_action action;
-    char name[NAME_MAX_LEN + 1];
-    int timeout;
-};
 
 /* One member of linux.resources: {key: {k1: v1, k2: v2}} if v1, else none. */
 static void set_resource(struct json_object *res, const char *key, const char *k1, int64_t v1, const char *k2,
@@ -156,7 +150,7 @@ static int ct_start(struct server *s, struct json_object *row)
 static int action_run(struct server *s, struct op *op, void *arg)
 {
     (void)op;
-    struct ct_job *j = arg;
+    struct guest_job *j = arg;
     struct json_object *row;
     if (db_row(s->db, &row, "SELECT " CT_COLS " FROM containers WHERE name = ?", "s", j->name) < 0)
         return fail(ENOENT, "container '%s' is gone", j->name);
@@ -185,7 +179,7 @@ static int action_run(struct server *s, struct op *op, void *arg)
 static void action_done(struct server *s, struct op *op, void *arg, int result)
 {
     (void)op;
-    struct ct_job *j = arg;
+    struct guest_job *j = arg;
     struct json_object *row;
     if (db_row(s->db, &row, "SELECT " CT_COLS " FROM containers WHERE name = ?", "s", j->name) < 0)
         return;
@@ -207,17 +201,12 @@ static int submit_action(struct server *s, struct req *r, enum guest_action a, i
     int rc = ct_load_idle(s, r->param[0], &row, out);
     if (rc)
         return rc;
-    char state[16];
-    snprintf(state, sizeof(state), "%s", json_str(row, "state"));
+    struct guest_job *j = guest_job_new(&r->who, a, r->param[0], json_str(row, "state"));
     json_object_put(row);
-    struct ct_job *j = calloc(1, sizeof(*j));
     if (!j)
         return api_error(out, E_INTERNAL, "out of memory");
-    j->who = r->who;
-    j->action = a;
     j->timeout = timeout;
-    snprintf(j->name, sizeof(j->name), "%s", r->param[0]);
-    return guest_submit(s, &guest_ct, &r->who, j->name, a, state, action_run, action_done, j, out);
+    return guest_submit(s, &guest_ct, j, action_run, action_done, out);
 }
 
 static int no_body_action(struct server *s, struct req *r, struct resp *out, enum guest_action a)

@@ -77,19 +77,46 @@ enum guest_state guest_state_after(enum guest_action a, enum guest_state before,
     return GS_RUNNING;
 }
 
-int guest_submit(struct server *s, const struct guest_kind *k, const struct principal *who, const char *name,
-                 enum guest_action a, const char *state, op_fn run, op_done_fn done, void *job,
+struct guest_job *guest_job_new(const struct principal *who, enum guest_action a, const char *name,
+                                const char *state)
+{
+    struct guest_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->who = *who;
+    j->action = a;
+    snprintf(j->name, sizeof(j->name), "%s", name);
+    snprintf(j->state, sizeof(j->state), "%s", state ? state : "");
+    if (guest_state_parse(j->state, &j->before) < 0)
+        j->before = GS_STOPPED;
+    return j;
+}
+
+int guest_submit(struct server *s, const struct guest_kind *k, struct guest_job *j, op_fn run, op_done_fn done,
                  struct resp *out)
 {
     enum guest_state st;
-    if (!(k->actions & ACT(a)) || guest_state_parse(state, &st) < 0 || !guest_action_allowed(a, st)) {
-        int rc = api_error(out, E_CONFLICT, "%s '%s' is %s: %s needs it %s", k->noun, name, state,
-                           guest_action_name(a), guest_action_needs(a));
-        free(job);    /* after the message: NAME may be in it */
+    if (!(k->actions & ACT(j->action)) || guest_state_parse(j->state, &st) < 0 || !guest_action_allowed(j->action, st)) {
+        int rc = api_error(out, E_CONFLICT, "%s '%s' is %s: %s needs it %s", k->noun, j->name, j->state,
+                           guest_action_name(j->action), guest_action_needs(j->action));
+        free(j);
         return rc;
     }
-    return ops_submit_action(s, who, k->collection, k->event, name, guest_action_name(a), guest_action_transit(a),
-                             state, run, done, job, out);
+    /* Copies: a refused operation frees J before its state is put back. */
+    char name[sizeof(j->name)], state[sizeof(j->state)];
+    struct principal who = j->who;
+    memcpy(name, j->name, sizeof(name));
+    memcpy(state, j->state, sizeof(state));
+    enum guest_action a = j->action;
+    return ops_submit_action(s, &who, k->collection, k->event, name, guest_action_name(a), guest_action_transit(a),
+                             state, run, done, j, out);
+}
+
+int guest_check_stopped(const struct guest_kind *k, const char *name, const char *state, struct resp *out)
+{
+    if (state && !strcmp(state, guest_state_name(GS_STOPPED)))
+        return 0;
+    return api_error(out, E_CONFLICT, "%s '%s' is %s: stop it first", k->noun, name, state ? state : "unknown");
 }
 
 void guest_done(struct server *s, const struct guest_kind *k, const struct principal *who, const char *name,

@@ -46,12 +46,29 @@ const char *guest_action_transit(enum guest_action a);
  * failed pause or resume where it was. */
 enum guest_state guest_state_after(enum guest_action a, enum guest_state before, int result, bool alive);
 
-/* Submits ACTION on guest NAME of KIND, now in STATE (a name from its row),
- * as an operation (ops_submit_action): 409 naming what it needs if STATE
- * does not allow it (JOB is then freed), else as ops_submit_action. */
-int guest_submit(struct server *s, const struct guest_kind *k, const struct principal *who, const char *name,
-                 enum guest_action a, const char *state, op_fn run, op_done_fn done, void *job,
+/* What an action's operation carries from the request to its run and
+ * done functions. */
+struct guest_job {
+    struct principal who;
+    enum guest_action action;
+    char name[NAME_MAX_LEN + 1];
+    char state[16];              /* the guest's state when it was asked */
+    enum guest_state before;     /* the same, parsed (GS_STOPPED if unknown) */
+    int timeout;                 /* stop, shutdown, restart: seconds */
+    bool force;                  /* shutdown: stopped at the timeout */
+};
+/* A job for ACTION on guest NAME, now in STATE (its row's state); NULL if
+ * out of memory. */
+struct guest_job *guest_job_new(const struct principal *who, enum guest_action a, const char *name,
+                                const char *state);
+/* Submits JOB (from guest_job_new) on a guest of KIND as an operation
+ * (ops_submit_action, whose run and done get JOB): 409 naming the states
+ * its action needs if the guest's state does not allow it, or if KIND has
+ * no such action (JOB is then freed), else as ops_submit_action. */
+int guest_submit(struct server *s, const struct guest_kind *k, struct guest_job *job, op_fn run, op_done_fn done,
                  struct resp *out);
+/* 409 "… is running: stop it first" unless STATE is stopped; else 0. */
+int guest_check_stopped(const struct guest_kind *k, const char *name, const char *state, struct resp *out);
 /* Records a finished ACTION that succeeded (result 0): the "EVENT.ACTION"
  * change with the state it left the guest in. */
 void guest_done(struct server *s, const struct guest_kind *k, const struct principal *who, const char *name,

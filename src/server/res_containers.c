@@ -13,6 +13,7 @@
  * Consoles are keyed "ct/NAME" in console.c and scrollback.c (a name cannot
  * hold '/', so they never meet a VM's). */
 #include "server/containers.h"
+#include "server/lifecycle.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -392,10 +393,9 @@ int h_container_delete(struct server *s, struct req *r, struct resp *out)
     int rc = ct_load_idle(s, r->param[0], &row, out);
     if (rc)
         return rc;
-    if (strcmp(json_str(row, "state"), "stopped")) {
-        api_error(out, E_CONFLICT, "container '%s' is %s: stop it first", r->param[0], json_str(row, "state"));
+    if ((rc = guest_check_stopped(&guest_ct, r->param[0], json_str(row, "state"), out))) {
         json_object_put(row);
-        return out->status;
+        return rc;
     }
     struct ct_paths p;
     ct_paths_of(s, row, &p);

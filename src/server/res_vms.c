@@ -35,14 +35,6 @@
 
 const struct principal principal_corrald = { .kind = AUTH_PEER, .role = ROLE_ADMIN, .name = "corrald" };
 
-struct vm_job {
-    struct principal who;
-    enum guest_action action;
-    char name[NAME_MAX_LEN + 1];
-    enum guest_state before;
-    int timeout;                 /* shutdown/restart: seconds */
-    bool force;
-};
 
 static int64_t jint(struct json_object *o, const char *key)
 {
@@ -479,10 +471,9 @@ int h_vm_delete(struct server *s, struct req *r, struct resp *out)
     int rc = load_idle_vm(s, r->param[0], &row, out);
     if (rc)
         return rc;
-    if (strcmp(json_str(row, "state"), "stopped")) {
-        api_error(out, E_CONFLICT, "VM '%s' is %s: stop it first", r->param[0], json_str(row, "state"));
+    if ((rc = guest_check_stopped(&guest_vm, r->param[0], json_str(row, "state"), out))) {
         json_object_put(row);
-        return out->status;
+        return rc;
     }
     rc = db_exec(s->db, "DELETE FROM vms WHERE name = ? AND state = 'stopped'", "s", r->param[0]);
     char dir[1200], path[1300];
@@ -691,7 +682,7 @@ static int vm_shutdown(struct op *op, const struct vm_handle *h, int timeout, bo
 
 static int vm_action_run(struct server *s, struct op *op, void *arg)
 {
-    struct vm_job *j = arg;
+    struct guest_job *j = arg;
     struct json_object *row;
     if (db_row(s->db, &row, "SELECT " VM_COLS " FROM vms WHERE name = ?", "s", j->name) < 0)
         return fail(ENOENT, "VM '%s' is gone", j->name);
@@ -721,7 +712,7 @@ static int vm_action_run(struct server *s, struct op *op, void *arg)
 static void vm_action_done(struct server *s, struct op *op, void *arg, int result)
 {
     (void)op;
-    struct vm_job *j = arg;
+    struct guest_job *j = arg;
     struct json_object *row;
     if (db_row(s->db, &row, "SELECT " VM_COLS " FROM vms WHERE name = ?", "s", j->name) < 0)
         return;
@@ -737,8 +728,8 @@ static void vm_action_done(struct server *s, struct op *op, void *arg, int resul
     guest_done(s, &guest_vm, &j->who, j->name, j->action, result, guest_state_name(state));
 }
 
-/* Checks the VM is idle and in a state the action applies to, then submits
- * the operation. */
+/* Checks the VM is idle, then submits the action (guest_submit checks its
+ * state). */
 static int submit_action(struct server *s, struct req *r, enum guest_action a, int timeout, bool force,
                          struct resp *out)
 {
@@ -746,19 +737,13 @@ static int submit_action(struct server *s, struct req *r, enum guest_action a, i
     int rc = load_idle_vm(s, r->param[0], &row, out);
     if (rc)
         return rc;
-    char state[16];
-    snprintf(state, sizeof(state), "%s", json_str(row, "state"));
+    struct guest_job *j = guest_job_new(&r->who, a, r->param[0], json_str(row, "state"));
     json_object_put(row);
-    struct vm_job *j = calloc(1, sizeof(*j));
     if (!j)
         return api_error(out, E_INTERNAL, "out of memory");
-    j->who = r->who;
-    j->action = a;
     j->timeout = timeout;
     j->force = force;
-    snprintf(j->name, sizeof(j->name), "%s", r->param[0]);
-    guest_state_parse(state, &j->before);
-    return guest_submit(s, &guest_vm, &r->who, j->name, a, state, vm_action_run, vm_action_done, j, out);
+    return guest_submit(s, &guest_vm, j, vm_action_run, vm_action_done, out);
 }
 
 static int no_body_action(struct server *s, struct req *r, struct resp *out, enum guest_action a)

@@ -526,25 +526,32 @@ static void test_lifecycle(void **state)
      * is freed (ASan would see a leak), and a kind without the action is
      * refused in every state. */
     struct resp out = { 0 };
-    assert_int_equal(guest_submit(NULL, &guest_vm, NULL, "v1", GA_START, "running", NULL, NULL, malloc(8), &out),
+    const struct principal who = { .kind = AUTH_PEER, .role = ROLE_ADMIN, .name = "t" };
+    assert_int_equal(guest_submit(NULL, &guest_vm, guest_job_new(&who, GA_START, "v1", "running"), NULL, NULL, &out),
                      409);
     assert_string_equal(json_object_get_string(json_object_object_get(json_object_object_get(out.body, "error"),
                                                                       "message")),
                         "VM 'v1' is running: start needs it stopped");
     resp_free(&out);
-    assert_int_equal(guest_submit(NULL, &guest_ct, NULL, "c1", GA_RESUME, "weird", NULL, NULL, malloc(8), &out),
-                     409);
+    struct guest_job *j = guest_job_new(&who, GA_RESUME, "c1", "weird");
+    assert_int_equal(j->before, GS_STOPPED);    /* an unknown state parses as stopped */
+    assert_int_equal(guest_submit(NULL, &guest_ct, j, NULL, NULL, &out), 409);
     resp_free(&out);
     static const struct { const struct guest_kind *k; enum guest_action a; } missing[] = {
         { &guest_vm, GA_KILL }, { &guest_ct, GA_SHUTDOWN }, { &guest_ct, GA_RESTART },
     };
     for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++)
         for (int st = 0; st < GS_COUNT; st++) {
-            assert_int_equal(guest_submit(NULL, missing[i].k, NULL, "g", missing[i].a,
-                                          guest_state_name((enum guest_state)st), NULL, NULL, malloc(8), &out),
-                             409);
+            j = guest_job_new(&who, missing[i].a, "g", guest_state_name((enum guest_state)st));
+            assert_int_equal(guest_submit(NULL, missing[i].k, j, NULL, NULL, &out), 409);
             resp_free(&out);
         }
+    assert_int_equal(guest_check_stopped(&guest_ct, "c1", "stopped", &out), 0);
+    assert_int_equal(guest_check_stopped(&guest_ct, "c1", "paused", &out), 409);
+    assert_string_equal(json_object_get_string(json_object_object_get(json_object_object_get(out.body, "error"),
+                                                                      "message")),
+                        "container 'c1' is paused: stop it first");
+    resp_free(&out);
 }
 
 /* Who uses what, answered from the guests' rows of a real database. */
