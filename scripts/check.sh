@@ -10,6 +10,7 @@
 #          HEAD, request deadlines and connection flooding (TAP from tests/server/sec-http.sh)
 #   security  corrald probed as an attacker: state dir, login backoff, UTF-8, queries, token cap
 #          (TAP from tests/server/security.sh)
+#   upgrade  corrald opens the state a released corrald left (TAP from tests/server/upgrade.sh)
 #   net    networks' DHCP (dnsmasq) and host isolation (nftables) with netns peers
 #          (TAP from tests/server/net.sh)
 #   sec-paths  host paths (admins only, under --host-path-allow), pool directories and subnets
@@ -88,6 +89,7 @@ run_tap img tests/img/run.sh "$build/src/img/corral-img"
 run_tap server tests/server/run.sh "$build"
 run_tap sec-http tests/server/sec-http.sh "$build"
 run_tap security tests/server/security.sh "$build"
+run_tap upgrade tests/server/upgrade.sh "$build"
 run_tap net tests/server/net.sh "$build"
 run_tap sec-paths tests/server/sec-paths.sh "$build"
 run_tap oci tests/oci/run.sh "$build"
