@@ -32,15 +32,8 @@ trap cleanup EXIT
 echo "$PW" >"$T/pw"
 SOCK=$T/corrald.sock
 start() {
-  "$B/corrald" --state-dir "$T/state" --listen none --socket "$SOCK" --admin-password-file "$T/pw" --workers 2 \
-    --host-path-allow "$T" --host-path-allow "$B/tests/guests" 2>>"$T/log" &
-  PID=$!
-  corrald_wait "$SOCK"
-}
-sock() {
-  local m=$1 p=$2 body=${3:-}; shift 3 2>/dev/null || shift $#
-  curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" -X "$m" \
-    ${body:+-H 'Content-Type: application/json' --data-binary "$body"} "$@" "http://x$p"
+  corrald_start --listen none --admin-password-file "$T/pw" --workers 2 --host-path-allow "$T" \
+    --host-path-allow "$B/tests/guests"
 }
 code() { jq -r .error.code "$T/body"; }
 jqb() { jq -r "$1" "$T/body"; }
@@ -111,7 +104,7 @@ kill "$PID"; wait "$PID" 2>/dev/null; PID=
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" --workers 2 2>>"$T/log" &
 PID=$!
-for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null 2>&1 && break; sleep 0.1; done
+corrald_wait "$SOCK"
 api() { local m=$1 p=$2 body=${3:-}; shift 3 2>/dev/null || shift $#
   curl -s -o "$T/body" -w '%{http_code}' --cacert "$T/state/tls/server.crt" -X "$m" \
     ${body:+-H 'Content-Type: application/json' --data-binary "$body"} "$@" "https://127.0.0.1:$PORT$p"; }

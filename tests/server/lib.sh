@@ -14,6 +14,23 @@ corrald_wait() {
   return 1
 }
 
+# corrald_start [ARGS...]: corrald from $B with state $T/state and socket
+# $SOCK (plus ARGS: --listen, --admin-password-file, ...), its stderr
+# appended to $T/log, its pid in $PID; true once it answers on $SOCK.
+corrald_start() {
+  "$B/corrald" --state-dir "$T/state" --socket "$SOCK" "$@" 2>>"$T/log" &
+  PID=$!
+  corrald_wait "$SOCK"
+}
+
+# sock METHOD PATH [BODY [curl args...]]: as root over $SOCK; prints the
+# status, the body is in $T/body.
+sock() {
+  local m=$1 p=$2 body=${3:-}; shift 3 2>/dev/null || shift $#
+  curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" -X "$m" \
+    ${body:+-H 'Content-Type: application/json' --data-binary "$body"} "$@" "http://x$p"
+}
+
 # free_port: a free TCP port on loopback.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -17,22 +17,12 @@ PORT=$(free_port)
 URL=https://127.0.0.1:$PORT
 SOCK=$T/corrald.sock
 echo "$PW" >"$T/pw"
-start() {
-  "$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" \
-    --admin-password-file "$T/pw" --workers 2 2>>"$T/log" &
-  PID=$!
-  corrald_wait "$SOCK"
-}
+start() { corrald_start --listen "127.0.0.1:$PORT" --admin-password-file "$T/pw" --workers 2; }
 # api METHOD PATH [BODY] [curl args...]: HTTPS; prints the status, body in $T/body.
 api() {
   local m=$1 p=$2 body=${3:-}; shift 3 2>/dev/null || shift $#
   curl -s -o "$T/body" -w '%{http_code}' --cacert "$T/state/tls/server.crt" -X "$m" \
     ${body:+-H 'Content-Type: application/json' --data-binary "$body"} "$@" "$URL$p"
-}
-sock() {
-  local m=$1 p=$2 body=${3:-}
-  curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" -X "$m" \
-    ${body:+-H 'Content-Type: application/json' --data-binary "$body"} "http://x$p"
 }
 code() { jq -r .error.code "$T/body"; }
 CLI() { "$B/corral" --socket "$SOCK" "$@"; }

@@ -24,12 +24,7 @@ PORT=$(free_port)
 URL=https://127.0.0.1:$PORT
 SOCK=$T/c.sock
 CRT=$T/state/tls/server.crt
-start() {  # start [corrald args...]
-  "$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" --admin-password-file "$T/pw" \
-    --workers 1 --log-level debug "$@" 2>>"$T/log" &
-  PID=$!
-  corrald_wait "$SOCK"
-}
+start() { corrald_start --listen "127.0.0.1:$PORT" --admin-password-file "$T/pw" --workers 1 --log-level debug "$@"; }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null; PID=; }
 # handshake ARGS...: the cipher openssl s_client agreed on, or "(NONE)".
 handshake() {

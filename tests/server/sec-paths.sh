@@ -54,11 +54,6 @@ start() {
   PID=$!
   corrald_wait "$SOCK"
 }
-# sock METHOD PATH [BODY]: as root over the Unix socket (an admin); the status, body in $T/body.
-sock() {
-  curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" -X "$1" \
-    ${3:+-H 'Content-Type: application/json' --data-binary "$3"} "http://x$2"
-}
 # op METHOD PATH [BODY]: as the operator (its token, HTTPS inside the namespace).
 op() {
   ip netns exec "$NS" curl -s -o "$T/body" -w '%{http_code}' --cacert "$T/state/tls/server.crt" -X "$1" \

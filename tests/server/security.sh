@@ -18,19 +18,7 @@ trap cleanup EXIT
 PORT=$(free_port)
 URL=https://127.0.0.1:$PORT
 SOCK=$T/corrald.sock
-start() {
-  "$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" \
-    --admin-password-file "$T/pw" --workers 2 2>>"$T/log" &
-  PID=$!
-  corrald_wait "$SOCK"
-}
-# sock METHOD PATH [BODY] [curl args...]: as root over the Unix socket; the
-# status is printed, the body is in $T/body.
-sock() {
-  local m=$1 p=$2 body=${3:-}; shift 3 2>/dev/null || shift $#
-  curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" -X "$m" \
-    ${body:+-H 'Content-Type: application/json' --data-binary "$body"} "$@" "http://x$p"
-}
+start() { corrald_start --listen "127.0.0.1:$PORT" --admin-password-file "$T/pw" --workers 2; }
 # raw METHOD PATH FILE [content type]: a body of exact bytes from FILE.
 raw() {
   curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" -X "$1" \

@@ -38,14 +38,8 @@ echo "$PW" >"$T/pw"
 PORT=$(free_port)
 SOCK=$T/c.sock
 start() {
-  "$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" --admin-password-file "$T/pw" \
-    --workers 2 --host-path-allow "$T" --host-path-allow "$ASSETS/cloud" --host-path-allow "$B/tests/guests" 2>>"$T/log" &
-  PID=$!
-  corrald_wait "$SOCK"
-}
-sock() {  # sock METHOD PATH [BODY] -> status; body in $T/body
-  curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" -X "$1" \
-    ${3:+-H 'Content-Type: application/json' --data-binary "$3"} "http://x$2"
+  corrald_start --listen "127.0.0.1:$PORT" --admin-password-file "$T/pw" --workers 2 --host-path-allow "$T" \
+    --host-path-allow "$ASSETS/cloud" --host-path-allow "$B/tests/guests"
 }
 CLI() { "$B/corral" --socket "$SOCK" "$@"; }
 vmj() { CLI --output json vm show "$1" | jq -r "$2"; }

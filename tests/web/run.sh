@@ -49,7 +49,7 @@ SOCK=$T/c.sock
 "$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" --admin-password-file "$T/pw" \
   --web-dir "$WEB/dist" --workers 2 2>>"$T/log" &
 PID=$!
-for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null 2>&1 && break; sleep 0.1; done
+corrald_wait "$SOCK"
 if kill -0 "$PID" 2>/dev/null; then ok "corrald starts with --web-dir"; else nok "corrald starts" "$(tail -5 "$T/log")"; exit 1; fi
 
 # ---- static serving ------------------------------------------------------------
@@ -84,14 +84,14 @@ check "the API still needs a login (GET /api/v1/host -> 401)" test "$(get /api/v
 kill "$PID"; wait "$PID" 2>/dev/null
 "$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" --web-dir "$T/web" --workers 2 2>>"$T/log" &
 PID=$!
-for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null 2>&1 && break; sleep 0.1; done
+corrald_wait "$SOCK"
 s=$(get /assets/leak.js | cut -d' ' -f1)
 check "a symlink out of the web directory is not followed (openat2 RESOLVE_BENEATH) -> $s" bash -c "[ '$s' = 404 ] && ! grep -q root: '$T/b'"
 kill "$PID"; wait "$PID" 2>/dev/null
 "$B/corrald" --state-dir "$T/state" --listen "127.0.0.1:$PORT" --socket "$SOCK" --web-dir "$WEB/dist" --workers 2 \
   --log-level debug --host-path-allow "$T" 2>>"$T/log" &
 PID=$!
-for _ in $(seq 100); do curl -s --unix-socket "$SOCK" http://x/api/v1 >/dev/null 2>&1 && break; sleep 0.1; done
+corrald_wait "$SOCK"
 
 # ---- the browser ------------------------------------------------------------------
 KERN=$ASSETS/cloud/vmlinuz
