@@ -126,8 +126,7 @@ void hostpaths_free(struct hostpaths *h)
     memset(h, 0, sizeof(*h));
 }
 
-/* Where an open fd leads; 0 or -errno. */
-static int fd_path(int fd, char *out, size_t len)
+int hostpath_of_fd(int fd, char *out, size_t len)
 {
     char link[40];
     snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
@@ -168,7 +167,7 @@ static int open_inside(const struct hostpaths *h, const char *dir, const char *p
         return -errno;
     if (!S_ISREG(st.st_mode) && !(dir_ok && S_ISDIR(st.st_mode)))
         return -EINVAL;
-    int r = fd_path(pfd, real, sizeof(real));
+    int r = hostpath_of_fd(pfd, real, sizeof(real));
     if (r < 0)
         return r;
     if (!hostpath_under(real, dir) || hostpath_never(h, real))

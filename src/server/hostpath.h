@@ -53,6 +53,8 @@ bool hostpath_under(const char *path, const char *dir);
 const char *hostpath_never(const struct hostpaths *h, const char *path);
 /* The allowed directory PATH lies in, or NULL. */
 const char *hostpath_allowed(const struct hostpaths *h, const char *path);
+/* Where open fd FD leads (its real path, from /proc/self/fd); 0 or -errno. */
+int hostpath_of_fd(int fd, char *out, size_t len);
 /* "a, b" or "none": the allowed directories, for messages. */
 void hostpath_allow_text(const struct hostpaths *h, char *out, size_t len);
 

@@ -119,12 +119,10 @@ static int pool_dir_make(struct server *s, const char *path, char *real, size_t 
     const char *base = strrchr(path, '/') + 1;
     snprintf(parent, sizeof(parent), "%.*s", (int)(base - path > 1 ? base - path - 1 : 1), path);
     _cleanup_close_ int pfd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    char link[40];
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", pfd);
-    ssize_t n = pfd < 0 ? -1 : readlink(link, real, len - NAME_MAX - 2);
-    if (n <= 0 || (size_t)n >= len - NAME_MAX - 2)
+    if (pfd < 0 || hostpath_of_fd(pfd, real, len - NAME_MAX - 2) < 0)
         return api_error(out, E_BAD_FIELD, "path %s: its parent directory %s is missing", path, parent);
-    snprintf(real + n, len - (size_t)n, "%s%s", n > 1 ? "/" : "", base);
+    size_t n = strlen(real);
+    snprintf(real + n, len - n, "%s%s", n > 1 ? "/" : "", base);
     if (hostpath_pool_refused(real, s->paths.state, why, sizeof(why)))
         return api_error(out, E_FORBIDDEN, "pool path %s refused: it resolves to %s, which %s", path, real, why);
     struct stat st;
