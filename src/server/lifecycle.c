@@ -87,8 +87,6 @@ struct guest_job *guest_job_new(const struct principal *who, enum guest_action a
     j->action = a;
     snprintf(j->name, sizeof(j->name), "%s", name);
     snprintf(j->state, sizeof(j->state), "%s", state ? state : "");
-    if (guest_state_parse(j->state, &j->before) < 0)
-        j->before = GS_STOPPED;
     return j;
 }
 

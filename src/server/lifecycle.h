@@ -53,7 +53,6 @@ struct guest_job {
     enum guest_action action;
     char name[NAME_MAX_LEN + 1];
     char state[16];              /* the guest's state when it was asked */
-    enum guest_state before;     /* the same, parsed (GS_STOPPED if unknown) */
     int timeout;                 /* stop, shutdown, restart: seconds */
     bool force;                  /* shutdown: stopped at the timeout */
 };

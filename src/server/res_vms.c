@@ -35,7 +35,6 @@
 
 const struct principal principal_corrald = { .kind = AUTH_PEER, .role = ROLE_ADMIN, .name = "corrald" };
 
-
 static int64_t jint(struct json_object *o, const char *key)
 {
     return json_object_get_int64(json_object_object_get(o, key));
@@ -719,7 +718,9 @@ static void vm_action_done(struct server *s, struct op *op, void *arg, int resul
     struct vm_handle h;
     handle_of(row, &h);
     bool alive = engine_alive(&h);
-    enum guest_state state = guest_state_after(j->action, j->before, result, alive);
+    enum guest_state before = GS_STOPPED, state;
+    guest_state_parse(j->state, &before);
+    state = guest_state_after(j->action, before, result, alive);
     if (!alive)
         settle_stopped(s, row);
     else
