@@ -267,8 +267,16 @@ try {
     }],
     ['the container console (xterm.js over the WebSocket) answers a typed command: CON-42', async () => {
       await page.locator('[data-action=console]').click();
-      await page.locator('[data-terminal=ct1] .xterm-rows').waitFor({ timeout: T });
+      const rows = page.locator('[data-terminal=ct1] .xterm-rows');
+      await rows.waitFor({ timeout: T });
       await page.locator('[data-terminal=ct1]').click();
+      // Keys typed before the WebSocket is open are lost: wait for the shell's prompt, as for the VM.
+      const deadline = Date.now() + 20000;
+      while (Date.now() < deadline) {
+        await page.keyboard.press('Enter');
+        await page.waitForTimeout(500);
+        if (/#\s*$/m.test(await rows.innerText())) break;
+      }
       await page.keyboard.type('echo CON-$((7*6))\n');
       await page.waitForFunction(() => document.querySelector('[data-terminal=ct1] .xterm-rows')?.textContent.includes('CON-42'), null, { timeout: 20000 });
       return true;
