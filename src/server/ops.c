@@ -328,32 +328,6 @@ int ops_submit_on(struct server *s, const struct principal *who, const char *key
     return rc;
 }
 
-int ops_refuse_busy(struct server *s, const char *collection, const char *noun, const char *name, struct resp *out)
-{
-    char key[80], holder[40];
-    snprintf(key, sizeof(key), "%s/%s", collection, name);
-    if (ops_busy(s, key, holder, sizeof(holder)))
-        return api_error(out, E_BUSY, "operation %s is working on %s '%s': wait for it "
-                         "(GET /api/v1/operations/%s/wait) and retry", holder, noun, name, holder);
-    return 0;
-}
-
-int ops_submit_action(struct server *s, const struct principal *who, const char *collection, const char *event,
-                      const char *name, const char *action, const char *transit, const char *state, op_fn fn,
-                      op_done_fn done, void *job, struct resp *out)
-{
-    char key[80], kind[48], sql[80];
-    snprintf(key, sizeof(key), "%s/%s", collection, name);
-    snprintf(kind, sizeof(kind), "%s.%s", event, action);
-    snprintf(sql, sizeof(sql), "UPDATE %s SET state = ? WHERE name = ?", collection);
-    if (transit)
-        db_exec(s->db, sql, "ss", transit, name);
-    int rc = ops_submit_on(s, who, key, kind, fn, done, job, out);
-    if (rc != 202 && transit)
-        db_exec(s->db, sql, "ss", state, name);
-    return rc;
-}
-
 static struct op *find_active(struct ops *o, const char *id)
 {
     for (struct op *op = o->active; op; op = op->next)

@@ -1,18 +1,14 @@
 /* Containers: a row per container (configuration as JSON, the running
  * container's keeper handle), a bundle made from an imported image at
  * create (STATE/containers/ID/bundle: an overlay rootfs and config.json),
- * and the lifecycle through the corral-oci library (ctrun.h).
- *
- * This file is the configuration (list, get, create, PATCH, delete);
- * ct_lifecycle.c runs them.  Like VMs: actions are operations locked per
- * container ("containers/NAME"), the handle is recorded as soon as the
- * container exists, containers_recover() re-adopts live ones after a
- * restart (the console comes back from the keeper) and settles the others,
- * and the VM watcher also notices containers whose init exited.
+ * and what a container does differently in the one guest lifecycle
+ * (guest.c), run by the oci driver (driver.h): the limits are written into
+ * config.json at every start (PATCH applies them live too); a network is
+ * a veth on the network's bridge, made once the init exists and before it
+ * is released; exec.
  *
  * Consoles are keyed "ct/NAME" in console.c and scrollback.c (a name cannot
  * hold '/', so they never meet a VM's). */
-#include "server/containers.h"
 #include "server/lifecycle.h"
 
 #include <errno.h>
@@ -25,43 +21,48 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "driver/driver.h"
 #include "oci/oci.h"
+#include "server/scrollback.h"
 #include "util/util.h"
 
-int64_t ct_int(struct json_object *o, const char *key)
+#define CT_COLS "id, name, tag, image, config, description, state, keeper, keeper_start, pid, created"
+#define EXEC_OUTPUT_MAX (1024 * 1024)
+
+static int64_t ct_int(struct json_object *o, const char *key)
 {
     return json_object_get_int64(json_object_object_get(o, key));
 }
 
-void ct_paths_of(struct server *s, struct json_object *row, struct ct_paths *p)
+/* Where a row's container lives: its directory, bundle and runtime id. */
+struct ct_paths {
+    char dir[1100], bundle[1200], id[32];
+};
+
+static void ct_paths_of(struct server *s, struct json_object *row, struct ct_paths *p)
 {
     snprintf(p->dir, sizeof(p->dir), "%s/%lld", s->cts_dir, (long long)ct_int(row, "id"));
     snprintf(p->bundle, sizeof(p->bundle), "%s/bundle", p->dir);
-    snprintf(p->oci_root, sizeof(p->oci_root), "%s/oci", s->cts_dir);
     snprintf(p->id, sizeof(p->id), "corrald-%s", json_str(row, "tag"));
-    p->w = (struct ct_where){ .oci_root = p->oci_root, .id = p->id, .bundle = p->bundle, .run_dir = p->dir };
 }
 
-void ct_handle_of(struct json_object *row, struct ct_handle *h)
+static int ct_load(struct server *s, const char *name, struct json_object **out, struct resp *resp)
 {
-    h->keeper = (pid_t)ct_int(row, "keeper");
-    h->keeper_start = (uint64_t)ct_int(row, "keeper_start");
-    h->pid = (pid_t)ct_int(row, "pid");
+    return guest_load(s, &guest_ct, name, out, resp);
 }
 
-void ct_console_key(const char *name, char key[CONSOLE_KEY_MAX])
+static void ct_handle_of(struct server *s, struct json_object *row, struct guest_handle *h)
 {
-    snprintf(key, CONSOLE_KEY_MAX, "ct/%s", name);
+    (void)s;
+    memset(h, 0, sizeof(*h));
+    h->driver = DRIVER_OCI;
+    h->pid = (pid_t)ct_int(row, "keeper");
+    h->start_time = (uint64_t)ct_int(row, "keeper_start");
+    h->init = (pid_t)ct_int(row, "pid");
+    snprintf(h->control, sizeof(h->control), "corrald-%s", json_str(row, "tag"));
 }
 
-int ct_load(struct server *s, const char *name, struct json_object **out, struct resp *resp)
-{
-    if (!name_valid(name))
-        return api_error(resp, E_BAD_NAME, "'%.64s' is not a valid container name " NAME_RULE, name);
-    if (db_row(s->db, out, "SELECT " CT_COLS " FROM containers WHERE name = ?", "s", name) < 0)
-        return api_error(resp, E_NOT_FOUND, "no container '%s'", name);
-    return 0;
-}
+static bool live(const char *state) { return !strcmp(state, "running") || !strcmp(state, "paused"); }
 
 /* The configuration the ETag covers: the stored config, name, description. */
 static struct json_object *ct_config_view(struct json_object *row)
@@ -89,42 +90,14 @@ static struct json_object *ct_view(struct json_object *row, char etag[24])
 int h_containers_list(struct server *s, struct req *r, struct resp *out)
 {
     (void)r;
-    return api_list(s, out, "SELECT " CT_COLS " FROM containers ORDER BY name", ct_view);
+    return guest_list(s, &guest_ct, out);
 }
 
-/* A running container's cgroup counters (as a VM's usage: a client graphs
- * their change between reads); nothing when they cannot be read. */
-static void add_usage(struct server *s, struct json_object *row, struct json_object *v)
-{
-    if (!ctrun_live(json_str(row, "state")))
-        return;
-    struct ct_paths p;
-    ct_paths_of(s, row, &p);
-    struct oci_ctx ctx = { .root = p.oci_root };
-    int64_t cpu_ns, mem;
-    if (oci_usage(&ctx, p.id, &cpu_ns, &mem) < 0)
-        return;
-    struct json_object *u = json_object_new_object();
-    json_object_object_add(u, "cpu_seconds", cpu_ns < 0 ? NULL : json_object_new_double((double)cpu_ns / 1e9));
-    json_object_object_add(u, "memory_bytes", mem < 0 ? NULL : json_object_new_int64(mem));
-    json_object_object_add(v, "usage", u);
-}
-
-int h_container_get(struct server *s, struct req *r, struct resp *out)
-{
-    struct json_object *row;
-    int rc = ct_load(s, r->param[0], &row, out);
-    if (rc)
-        return rc;
-    struct json_object *v = ct_view(row, out->etag);
-    add_usage(s, row, v);
-    json_object_put(row);
-    return api_sync(out, 200, v);
-}
+int h_container_get(struct server *s, struct req *r, struct resp *out) { return guest_get(s, &guest_ct, r, out); }
 
 /* ---- configuration -------------------------------------------------------------------- */
 
-int ct_check_strings(struct json_object *a, const char *what, bool kv, size_t max, struct resp *out)
+static int ct_check_strings(struct json_object *a, const char *what, bool kv, size_t max, struct resp *out)
 {
     size_t n = json_object_array_length(a);
     if (n > max)
@@ -305,19 +278,6 @@ int h_containers_create(struct server *s, struct req *r, struct resp *out)
     return api_sync(out, 201, v);
 }
 
-int ct_refuse_busy(struct server *s, const char *name, struct resp *out)
-{
-    return ops_refuse_busy(s, "containers", "container", name, out);
-}
-
-int ct_load_idle(struct server *s, const char *name, struct json_object **row, struct resp *out)
-{
-    int rc = ct_load(s, name, row, out);
-    if (rc == 0 && (rc = ct_refuse_busy(s, name, out)))
-        json_object_put(*row);
-    return rc;
-}
-
 static struct oci_resources limits_of(struct json_object *cfg)
 {
     struct oci_resources res;
@@ -342,7 +302,7 @@ int h_container_patch(struct server *s, struct req *r, struct resp *out)
         { "cpus", F_INT, false, &i, NULL }, { "pids", F_INT, false, &i, NULL },
     };
     int rc = api_fields(r, f, ARRAY_SIZE(f), out);
-    if (rc || (rc = ct_refuse_busy(s, r->param[0], out)))
+    if (rc || (rc = guest_refuse_busy(s, &guest_ct, r->param[0], out)))
         return rc;
     if (!r->json || !json_object_object_length(r->json))
         return api_error(out, E_MISSING_FIELD, "give the fields to change (description, memory_mib, cpus, pids)");
@@ -366,11 +326,11 @@ int h_container_patch(struct server *s, struct req *r, struct resp *out)
                         desc, r->param[0]);
         rc = e < 0 ? api_errno(out, e) : 0;
     }
-    if (rc == 0 && ctrun_live(json_str(row, "state"))) {
+    if (rc == 0 && live(json_str(row, "state"))) {
         /* Live: the container's cgroups now; config.json at the next start. */
         struct ct_paths p;
         ct_paths_of(s, row, &p);
-        struct oci_ctx ctx = { .root = p.oci_root };
+        struct oci_ctx ctx = { .root = s->oci_root };
         struct oci_resources res = limits_of(cfg);
         if (oci_update(&ctx, p.id, &res, "limits") < 0)
             rc = api_error(out, E_BAD_FIELD, "cannot apply the limits: %s", err_msg());
@@ -390,7 +350,7 @@ int h_container_patch(struct server *s, struct req *r, struct resp *out)
 int h_container_delete(struct server *s, struct req *r, struct resp *out)
 {
     struct json_object *row;
-    int rc = ct_load_idle(s, r->param[0], &row, out);
+    int rc = guest_load_idle(s, &guest_ct, r->param[0], &row, out);
     if (rc)
         return rc;
     if ((rc = guest_check_stopped(&guest_ct, r->param[0], json_str(row, "state"), out))) {
@@ -398,9 +358,11 @@ int h_container_delete(struct server *s, struct req *r, struct resp *out)
         return rc;
     }
     struct ct_paths p;
+    struct guest_handle h;
     ct_paths_of(s, row, &p);
+    ct_handle_of(s, row, &h);
     json_object_put(row);
-    ctrun_remove(&p.w);
+    driver_release(s->drivers, &h);
     if (access(p.bundle, F_OK) == 0 && oci_bundle_remove(p.bundle) < 0)
         return api_error(out, E_CONFLICT, "cannot remove the container's bundle: %s", err_msg());
     rmdir(p.dir);
@@ -410,7 +372,7 @@ int h_container_delete(struct server *s, struct req *r, struct resp *out)
     return api_sync(out, 200, NULL);
 }
 
-char **ct_strv_of(struct json_object *a)
+static char **ct_strv_of(struct json_object *a)
 {
     size_t n = a ? json_object_array_length(a) : 0;
     char **v = calloc(n + 1, sizeof(*v));
@@ -418,3 +380,203 @@ char **ct_strv_of(struct json_object *a)
         v[i] = (char *)json_object_get_string(json_object_array_get_idx(a, i));
     return v;
 }
+
+/* ---- running ---------------------------------------------------------------------------- */
+
+/* One member of linux.resources: {key: {k1: v1, k2: v2}} if v1, else none. */
+static void set_resource(struct json_object *res, const char *key, const char *k1, int64_t v1, const char *k2,
+                         int64_t v2)
+{
+    json_object_object_del(res, key);
+    if (!v1)
+        return;
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, k1, json_object_new_int64(v1));
+    if (k2)
+        json_object_object_add(o, k2, json_object_new_int64(v2));
+    json_object_object_add(res, key, o);
+}
+
+/* Writes the limits into the bundle's config.json (other resources, such
+ * as the default device rules, stay). */
+static int write_limits(const char *bundle, struct json_object *cfg)
+{
+    char path[1300];
+    snprintf(path, sizeof(path), "%s/config.json", bundle);
+    struct json_object *c = json_object_from_file(path), *linux_o, *res;
+    if (!c)
+        return fail(EIO, "%s is unreadable", path);
+    if (!json_object_object_get_ex(c, "linux", &linux_o))
+        json_object_object_add(c, "linux", linux_o = json_object_new_object());
+    if (!json_object_object_get_ex(linux_o, "resources", &res))
+        json_object_object_add(linux_o, "resources", res = json_object_new_object());
+    set_resource(res, "memory", "limit", ct_int(cfg, "memory_mib") * (int64_t)MiB, NULL, 0);
+    set_resource(res, "cpu", "quota", ct_int(cfg, "cpus") * 100000, "period", 100000);
+    set_resource(res, "pids", "limit", ct_int(cfg, "pids"), NULL, 0);
+    int r = json_object_to_file_ext(path, c, JSON_C_TO_STRING_PLAIN) < 0 ? fail(EIO, "cannot write %s", path) : 0;
+    json_object_put(c);
+    return r;
+}
+
+static void host_if(struct json_object *row, char out[16])
+{
+    snprintf(out, 16, "cve%.6s", json_str(row, "tag"));
+}
+
+static void ct_detach(struct server *s, struct json_object *row)
+{
+    (void)s;
+    char veth[16];
+    host_if(row, veth);
+    oci_net_detach(veth);
+}
+
+static int ct_record(struct server *s, struct json_object *row, const char *state, const struct guest_handle *h)
+{
+    const struct guest_handle none = { 0 };
+    h = h ?: &none;
+    return db_exec(s->db, "UPDATE containers SET state = ?, keeper = ?, keeper_start = ?, pid = ? WHERE id = ?",
+                   "siiii", state, (int64_t)h->pid, (int64_t)h->start_time, (int64_t)h->init, ct_int(row, "id"));
+}
+
+/* Between create and start: the veth on the network's bridge. */
+static int ct_attach(struct server *s, struct json_object *row, struct json_object *cfg, const struct guest_handle *h)
+{
+    const char *network = json_str(cfg, "network");
+    if (!network)
+        return 0;
+    struct json_object *net;
+    if (db_row(s->db, &net, "SELECT bridge, subnet, gateway FROM networks WHERE name = ?", "s", network) < 0)
+        return fail(ENOENT, "network '%s' is gone", network);
+    char addr[40], veth[16];
+    snprintf(addr, sizeof(addr), "%s/%s", json_str(cfg, "address"), strchr(json_str(net, "subnet"), '/') + 1);
+    host_if(row, veth);
+    struct oci_net_opts o = { .pid = h->init, .host_if = veth, .bridge = json_str(net, "bridge"), .address = addr,
+                              .gateway = json_str(net, "gateway") };
+    int r = oci_net_attach(&o);
+    json_object_put(net);
+    return r;
+}
+
+static void ct_dir(struct server *s, struct json_object *row, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%lld", s->cts_dir, (long long)ct_int(row, "id"));
+}
+
+static int ct_prepare(struct server *s, struct json_object *row, struct json_object *cfg, struct guest_spec *spec)
+{
+    struct ct_paths p;
+    ct_paths_of(s, row, &p);
+    spec->driver = DRIVER_OCI;
+    snprintf(spec->id, sizeof(spec->id), "%s", p.id);
+    snprintf(spec->bundle, sizeof(spec->bundle), "%s", p.bundle);
+    /* After a host reboot the rootfs is no longer mounted: mount it again. */
+    struct oci_store st;
+    char image[NAME_MAX_LEN + 8];
+    images_store(s, &st);
+    snprintf(image, sizeof(image), "%s:latest", json_str(row, "image"));
+    int r = oci_bundle_mount(&st, image, p.bundle);
+    return r ? r : write_limits(p.bundle, cfg);
+}
+
+static int no_body_action(struct server *s, struct req *r, struct resp *out, enum guest_action a)
+{
+    int rc = api_fields(r, NULL, 0, out);
+    return rc ? rc : guest_request(s, &guest_ct, r, a, 0, false, out);
+}
+
+int h_container_start(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, GA_START); }
+int h_container_kill(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, GA_KILL); }
+int h_container_pause(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, GA_PAUSE); }
+int h_container_resume(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, GA_RESUME); }
+int h_container_console(struct server *s, struct req *r, struct resp *out) { return guest_console(s, &guest_ct, r, out); }
+
+int h_container_stop(struct server *s, struct req *r, struct resp *out)
+{
+    int64_t timeout = 10;
+    const struct field f[] = { { "timeout", F_INT, false, &timeout, NULL } };
+    int rc = api_fields(r, f, 1, out);
+    if (rc)
+        return rc;
+    if (timeout < 0 || timeout > 3600)
+        return api_error(out, E_BAD_FIELD, "timeout must be 0..3600 seconds");
+    return guest_request(s, &guest_ct, r, GA_STOP, (int)timeout, false, out);
+}
+
+int h_container_exec(struct server *s, struct req *r, struct resp *out)
+{
+    struct json_object *cmd = NULL, *env = NULL;
+    int64_t timeout = 60;
+    const struct field f[] = {
+        { "cmd", F_ARRAY, true, &cmd, NULL }, { "env", F_ARRAY, false, &env, NULL },
+        { "timeout", F_INT, false, &timeout, NULL },
+    };
+    int rc = api_fields(r, f, ARRAY_SIZE(f), out);
+    if (rc || (rc = ct_check_strings(cmd, "cmd", false, 256, out)) ||
+        (env && (rc = ct_check_strings(env, "env", true, 256, out))))
+        return rc;
+    if (!json_object_array_length(cmd))
+        return api_error(out, E_BAD_FIELD, "cmd needs at least the program");
+    if (timeout < 1 || timeout > 600)
+        return api_error(out, E_BAD_FIELD, "timeout must be 1..600 seconds");
+    struct json_object *row;
+    if ((rc = ct_load(s, r->param[0], &row, out)))
+        return rc;
+    struct guest_handle h;
+    char state[16], now[16] = "", dir[1200];
+    ct_handle_of(s, row, &h);
+    ct_dir(s, row, dir, sizeof(dir));
+    snprintf(state, sizeof(state), "%s", json_str(row, "state"));
+    json_object_put(row);
+    if (!strcmp(state, "paused"))
+        return api_error(out, E_CONFLICT, "container '%s' is paused: resume it first", r->param[0]);
+    if (strcmp(state, "running") || driver_status(s->drivers, &h, now, sizeof(now)) < 0 || strcmp(now, "running"))
+        return api_error(out, E_CONFLICT, "container '%s' is not running: start it first", r->param[0]);
+    char **argv = ct_strv_of(cmd), **envv = ct_strv_of(env);
+    char *output = NULL;
+    int status = 0;
+    struct guest_exec x = { .argv = argv, .env = env ? envv : NULL, .timeout_s = (int)timeout,
+                            .cap = EXEC_OUTPUT_MAX, .dir = dir };
+    rc = argv && envv ? driver_exec(s->drivers, &h, &x, &status, &output) : fail(ENOMEM, "out of memory");
+    free(argv);
+    free(envv);
+    if (rc < 0)
+        return api_error(out, rc == -ETIMEDOUT ? E_CONFLICT : E_BAD_FIELD, "exec: %s", err_msg());
+    struct json_object *d = json_object_new_object();
+    /* The program only: arguments may hold secrets, the audit log must not. */
+    json_object_object_add(d, "program", json_object_get(json_object_array_get_idx(cmd, 0)));
+    json_object_object_add(d, "exit_code", json_object_new_int(status));
+    server_changed(s, &r->who, "container.exec", r->param[0], d);
+    json_object_object_del(d, "program");
+    json_object_object_add(d, "output", json_object_new_string(output));
+    free(output);
+    return api_sync(out, 200, d);
+}
+
+int containers_recover_creating(struct server *s)
+{
+    struct json_object *rows;
+    int rc = db_rows(s->db, &rows, "SELECT " CT_COLS " FROM containers WHERE state = 'creating'", "");
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < json_object_array_length(rows); i++) {
+        struct json_object *row = json_object_array_get_idx(rows, i);
+        struct ct_paths p;
+        ct_paths_of(s, row, &p);
+        if (access(p.bundle, F_OK) == 0)
+            oci_bundle_remove(p.bundle);
+        rmdir(p.dir);
+        db_exec(s->db, "DELETE FROM containers WHERE id = ?", "i", ct_int(row, "id"));
+    }
+    json_object_put(rows);
+    return 0;
+}
+
+const struct guest_kind guest_ct = {
+    .noun = "container", .collection = "containers", .event = "container", .console_prefix = "ct/",
+    .select = "SELECT " CT_COLS " FROM containers",
+    .actions = 1u << GA_START | 1u << GA_STOP | 1u << GA_KILL | 1u << GA_PAUSE | 1u << GA_RESUME,
+    .gone = "the container's init exited",
+    .view = ct_view, .dir = ct_dir, .handle_of = ct_handle_of, .record = ct_record, .prepare = ct_prepare, .attach = ct_attach,
+    .detach = ct_detach,
+};

@@ -11,7 +11,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "engine/engine.h"
+#include "driver/driver.h"
 #include "net/net.h"
 #include "util/util.h"
 
@@ -72,7 +72,7 @@ int h_host(struct server *s, struct req *r, struct resp *out)
         json_object_object_add(c, "idle", json_object_new_double((double)(t[3] + t[4]) / hz));
         json_object_object_add(h, "cpu_time", c);
     }
-    json_object_object_add(h, "engines", engine_describe());
+    json_object_object_add(h, "engines", drivers_describe(s->drivers));
     struct json_object *net = json_object_new_object();
     struct json_object *dhcp = dhcp_describe();
     json_object_object_add(dhcp, "problems", networks_problems(s));

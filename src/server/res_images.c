@@ -19,7 +19,6 @@
 #include "oci/oci.h"
 #include "util/util.h"
 
-#define NAME_RULE "(^[a-z0-9][a-z0-9-]{0,62}$)"
 
 struct import_job {
     char name[NAME_MAX_LEN + 1];

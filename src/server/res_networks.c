@@ -43,7 +43,6 @@
 #include "util/util.h"
 
 #define NET_COLS "name, bridge, subnet, gateway, nat, description, created"
-#define NAME_RULE "(^[a-z0-9][a-z0-9-]{0,62}$)"
 
 /* "10.1.2.0/24" -> network address (host order) and prefix (8..30). */
 static int parse_subnet(const char *s, uint32_t *net, int *prefix)

@@ -30,7 +30,6 @@
 
 #define POOL_COLS "name, path, description, created"
 #define VOL_COLS "pool, name, format, size, base, state, description, created"
-#define NAME_RULE "(^[a-z0-9][a-z0-9-]{0,62}$)"
 
 #define jstr json_str
 

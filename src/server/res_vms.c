@@ -1,13 +1,10 @@
-/* Virtual machines: configuration in the database, one engine process per
- * running VM (engine.h), lifecycle actions as operations locked per VM
- * ("vms/NAME"), so two actions on one VM never interleave.
+/* Virtual machines: configuration in the database, and what a VM does
+ * differently in the one guest lifecycle (guest.c): one engine process per
+ * running VM (driver.h: kvm or qemu), its boot files, disks and taps.
  *
  * A VM's row holds its configuration (JSON: vcpus, memory, engine, boot,
- * disks, nics) and, while it runs, the engine handle (pid, pid start time,
- * control and console paths).  The handle is written as soon as the engine
- * answers; vms_recover() checks every handle at start (re-adopting live
- * engines, settling vanished ones as stopped), and a watcher thread notices
- * guests that power off by themselves.
+ * disks, nics) and, while it runs, the engine handle (driver, pid, pid
+ * start time, control and console paths).
  *
  * Taps are named after the VM's random tag (ctpTAGnI), created when it
  * starts and removed when it stops, so stale ones are found by name. */
@@ -25,15 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/engine.h"
+#include "driver/driver.h"
 #include "net/net.h"
-#include "server/scrollback.h"
 #include "util/util.h"
 
 #define VM_COLS "id, name, tag, config, description, state, engine, pid, pid_start, control, console, created"
-#define NAME_RULE "(^[a-z0-9][a-z0-9-]{0,62}$)"
-
-const struct principal principal_corrald = { .kind = AUTH_PEER, .role = ROLE_ADMIN, .name = "corrald" };
 
 static int64_t jint(struct json_object *o, const char *key)
 {
@@ -42,17 +35,15 @@ static int64_t jint(struct json_object *o, const char *key)
 
 static int load_vm(struct server *s, const char *name, struct json_object **out, struct resp *resp)
 {
-    if (!name_valid(name))
-        return api_error(resp, E_BAD_NAME, "'%.64s' is not a valid VM name " NAME_RULE, name);
-    if (db_row(s->db, out, "SELECT " VM_COLS " FROM vms WHERE name = ?", "s", name) < 0)
-        return api_error(resp, E_NOT_FOUND, "no VM '%s'", name);
-    return 0;
+    return guest_load(s, &guest_vm, name, out, resp);
 }
 
-static void handle_of(struct json_object *row, struct vm_handle *h)
+static void vm_handle_of(struct server *s, struct json_object *row, struct guest_handle *h)
 {
+    (void)s;
     memset(h, 0, sizeof(*h));
-    engine_parse(json_str(row, "engine"), &h->engine);
+    h->driver = DRIVER_QEMU;
+    driver_parse(json_str(row, "engine"), &h->driver);
     h->pid = (pid_t)jint(row, "pid");
     h->start_time = (uint64_t)jint(row, "pid_start");
     snprintf(h->control, sizeof(h->control), "%s", json_str(row, "control") ?: "");
@@ -90,30 +81,10 @@ static struct json_object *vm_view(struct json_object *row, char etag[24])
 int h_vms_list(struct server *s, struct req *r, struct resp *out)
 {
     (void)r;
-    return api_list(s, out, "SELECT " VM_COLS " FROM vms ORDER BY name", vm_view);
+    return guest_list(s, &guest_vm, out);
 }
 
-int h_vm_get(struct server *s, struct req *r, struct resp *out)
-{
-    struct json_object *row;
-    int rc = load_vm(s, r->param[0], &row, out);
-    if (rc)
-        return rc;
-    struct json_object *v = vm_view(row, out->etag);
-    /* Counters, not rates: a client graphs their change between reads. */
-    struct vm_handle h;
-    handle_of(row, &h);
-    double cpu;
-    uint64_t rss;
-    if (h.pid > 0 && engine_usage(&h, &cpu, &rss) == 0) {
-        struct json_object *u = json_object_new_object();
-        json_object_object_add(u, "cpu_seconds", json_object_new_double(cpu));
-        json_object_object_add(u, "memory_bytes", json_object_new_int64((int64_t)rss));
-        json_object_object_add(v, "usage", u);
-    }
-    json_object_put(row);
-    return api_sync(out, 200, v);
-}
+int h_vm_get(struct server *s, struct req *r, struct resp *out) { return guest_get(s, &guest_vm, r, out); }
 
 /* ---- configuration ------------------------------------------------------------ */
 
@@ -387,20 +358,6 @@ int h_vms_create(struct server *s, struct req *r, struct resp *out)
     return api_sync(out, 201, v);
 }
 
-static int refuse_busy(struct server *s, const char *name, struct resp *out)
-{
-    return ops_refuse_busy(s, "vms", "VM", name, out);
-}
-
-/* load_vm(), then 409 busy while an operation works on the VM. */
-static int load_idle_vm(struct server *s, const char *name, struct json_object **row, struct resp *out)
-{
-    int rc = load_vm(s, name, row, out);
-    if (rc == 0 && (rc = refuse_busy(s, name, out)))
-        json_object_put(*row);
-    return rc;
-}
-
 int h_vm_patch(struct server *s, struct req *r, struct resp *out)
 {
     const char *desc = NULL, *str;
@@ -414,7 +371,7 @@ int h_vm_patch(struct server *s, struct req *r, struct resp *out)
         { "nics", F_ARRAY, false, &o, NULL },
     };
     int rc = api_fields(r, f, ARRAY_SIZE(f), out);
-    if (rc || (rc = refuse_host_boot(r, out)) || (rc = refuse_busy(s, r->param[0], out)))
+    if (rc || (rc = refuse_host_boot(r, out)) || (rc = guest_refuse_busy(s, &guest_vm, r->param[0], out)))
         return rc;
     if (!r->json || !json_object_object_length(r->json))
         return api_error(out, E_MISSING_FIELD, "give the fields to change (description, vcpus, memory, engine, "
@@ -467,7 +424,7 @@ int h_vm_patch(struct server *s, struct req *r, struct resp *out)
 int h_vm_delete(struct server *s, struct req *r, struct resp *out)
 {
     struct json_object *row;
-    int rc = load_idle_vm(s, r->param[0], &row, out);
+    int rc = guest_load_idle(s, &guest_vm, r->param[0], &row, out);
     if (rc)
         return rc;
     if ((rc = guest_check_stopped(&guest_vm, r->param[0], json_str(row, "state"), out))) {
@@ -500,27 +457,22 @@ static void remove_taps(struct json_object *row)
     }
 }
 
-/* The VM's engine is gone: clear the handle, remove its taps. */
-static void settle_stopped(struct server *s, struct json_object *row)
+static void vm_detach(struct server *s, struct json_object *row)
 {
-    scrollback_stop(json_str(row, "name"));
+    (void)s;
     remove_taps(row);
-    db_exec(s->db, "UPDATE vms SET state = 'stopped', engine = '', pid = 0, pid_start = 0, control = '', "
-            "console = '' WHERE id = ?", "i", jint(row, "id"));
 }
 
-/* Up to 15 s for the control socket: QEMU starts in well under a second,
- * but this host may be loaded. */
-#define ENGINE_READY_MS 15000
-
-static int record_handle(struct server *s, struct json_object *row, const char *state, const struct vm_handle *h)
+static int vm_record(struct server *s, struct json_object *row, const char *state, const struct guest_handle *h)
 {
+    const struct guest_handle none = { 0 };
     return db_exec(s->db, "UPDATE vms SET state = ?, engine = ?, pid = ?, pid_start = ?, control = ?, console = ? "
-                   "WHERE id = ?", "ssiissi", state, engine_name(h->engine), (int64_t)h->pid,
-                   (int64_t)h->start_time, h->control, h->console, jint(row, "id"));
+                   "WHERE id = ?", "ssiissi", state, h ? driver_name(h->driver) : "", (int64_t)(h ?: &none)->pid,
+                   (int64_t)(h ?: &none)->start_time, (h ?: &none)->control, (h ?: &none)->console,
+                   jint(row, "id"));
 }
 
-static int make_taps(struct server *s, struct json_object *row, struct json_object *nics, struct vm_spec *spec)
+static int make_taps(struct server *s, struct json_object *row, struct json_object *nics, struct guest_spec *spec)
 {
     spec->nnics = (int)json_object_array_length(nics);
     for (int i = 0; i < spec->nnics; i++) {
@@ -558,23 +510,30 @@ static int open_host_boot(struct server *s, const char *vm, const char *field, c
 }
 
 /* Opens the VM's kernel and initrd into spec->kernel_fd/initrd_fd: the
- * engine reads these very files, not whatever their paths name later. */
-static int open_boot(struct server *s, struct json_object *boot, struct vm_spec *spec, struct vmimage_files *img)
+ * engine reads these very files, not whatever their paths name later.  A
+ * VM image's files are named in BOOT (the start's copy of the
+ * configuration), which outlives the spawn. */
+static int open_boot(struct server *s, struct json_object *boot, struct guest_spec *spec)
 {
     int r = 0;
+    const char *image = json_str(boot, "image");
+    if (image) {
+        struct vmimage_files img;
+        if ((r = vmimage_boot(s, image, &img)) < 0)
+            return r;
+        json_object_object_add(boot, "kernel", json_object_new_string(img.kernel));
+        if (*img.initrd)
+            json_object_object_add(boot, "initrd", json_object_new_string(img.initrd));
+        if (!json_str(boot, "cmdline"))
+            json_object_object_add(boot, "cmdline", json_object_new_string(img.cmdline));
+    }
     spec->kernel = json_str(boot, "kernel");
     spec->initrd = json_str(boot, "initrd");
     spec->cmdline = json_str(boot, "cmdline");
-    if (json_str(boot, "image")) {
-        if ((r = vmimage_boot(s, json_str(boot, "image"), img)) < 0)
-            return r;
-        spec->kernel = img->kernel;
-        spec->initrd = *img->initrd ? img->initrd : NULL;
-        if (!spec->cmdline)
-            spec->cmdline = img->cmdline;
+    if (image) {
         if ((spec->kernel_fd = open(spec->kernel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
             (spec->initrd && (spec->initrd_fd = open(spec->initrd, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0))
-            return fail(errno, "VM image '%s' is damaged: %m", json_str(boot, "image"));
+            return fail(errno, "VM image '%s' is damaged: %m", image);
         return 0;
     }
     if (spec->kernel)
@@ -584,33 +543,16 @@ static int open_boot(struct server *s, struct json_object *boot, struct vm_spec 
     return r;
 }
 
-static int vm_start(struct server *s, struct json_object *row)
+static int vm_prepare(struct server *s, struct json_object *row, struct json_object *cfg, struct guest_spec *spec)
 {
-    struct json_object *cfg = json_tokener_parse(json_str(row, "config"));
-    if (!cfg)
-        return fail(EIO, "the VM's stored configuration is unreadable");
-    struct vm_spec *spec = calloc(1, sizeof(*spec));
-    if (!spec) {
-        json_object_put(cfg);
-        return fail(ENOMEM, "out of memory");
-    }
-    char dir[1200];
-    struct vmimage_files img;
-    struct vm_handle h;
-    struct json_object *boot = json_object_object_get(cfg, "boot"), *disks = json_object_object_get(cfg, "disks");
-    spec->kernel_fd = spec->initrd_fd = -1;
-    spec->name = json_str(row, "name");
-    engine_parse(json_str(cfg, "engine"), &spec->engine);
-    if (spec->engine == ENGINE_AUTO)
-        spec->engine = engine_auto();
+    struct json_object *disks = json_object_object_get(cfg, "disks");
+    enum vm_engine e = ENGINE_AUTO;
+    engine_parse(json_str(cfg, "engine"), &e);
+    spec->driver = drivers_vm(s->drivers, e);
     spec->vcpus = (int)jint(cfg, "vcpus");
     spec->memory = (uint64_t)jint(cfg, "memory");
     spec->uid = VM_ENGINE_UID(jint(row, "id"));
-    run_dir(s, row, dir, sizeof(dir));
-    spec->dir = dir;
-    int r = open_boot(s, boot, spec, &img);
-    if (r == 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
-        r = fail(errno, "cannot create %s: %m", dir);
+    int r = open_boot(s, json_object_object_get(cfg, "boot"), spec);
     /* Volumes are looked up again: a pool may have moved since create. */
     spec->ndisks = (int)MIN(json_object_array_length(disks), VM_MAX_DISKS);
     for (int i = 0; r == 0 && i < spec->ndisks; i++) {
@@ -622,135 +564,13 @@ static int vm_start(struct server *s, struct json_object *row)
         spec->disks[i].format = !strcmp(fmt, "raw") ? "raw" : "qcow2";
         resp_free(&tmp);
     }
-    if (r == 0)
-        r = make_taps(s, row, json_object_object_get(cfg, "nics"), spec);
-    bool spawned = false;
-    if (r == 0 && (r = engine_spawn(spec, &h)) == 0) {
-        /* Recorded before waiting for it: a corrald killed now finds the
-         * engine at restart (vms_recover) instead of losing it. */
-        spawned = true;
-        if (record_handle(s, row, "stopped", &h) < 0) {
-            engine_stop(&h);
-            r = fail(EIO, "cannot record the VM's engine: %s", err_msg());
-        }
-    }
-    if (r == 0)
-        r = engine_ready(dir, &h, ENGINE_READY_MS);
-    if (r == 0 && record_handle(s, row, "running", &h) < 0) {
-        engine_stop(&h);
-        r = fail(EIO, "cannot record the running VM: %s", err_msg());
-    }
-    if (r == 0 && scrollback_start(spec->name, &h) < 0)
-        log_warn("VM %s: its console's scrollback is off: %s", spec->name, err_msg());
-    if (r < 0) {
-        char msg[512];
-        snprintf(msg, sizeof(msg), "%s", err_msg());
-        if (spawned)
-            settle_stopped(s, row);
-        else
-            remove_taps(row);
-        r = fail(-r, "%s", msg);
-    }
-    if (spec->kernel_fd >= 0)
-        close(spec->kernel_fd);
-    if (spec->initrd_fd >= 0)
-        close(spec->initrd_fd);
-    free(spec);
-    json_object_put(cfg);
-    return r;
-}
-
-/* Graceful power-off with a deadline, then (force) a hard stop. */
-static int vm_shutdown(struct op *op, const struct vm_handle *h, int timeout, bool force)
-{
-    int r = engine_powerdown(h);
-    if (r < 0)
-        return r;
-    for (int ms = 0; ms < timeout * 1000; ms += 200) {
-        if (engine_wait_gone(h, 200))
-            return 0;
-        if (op_cancelled(op))
-            return fail(ECANCELED, "cancelled; the guest was asked to power off and may still do so");
-        op_progress(op, ms / (timeout * 10));
-    }
-    if (force)
-        return engine_stop(h);
-    return fail(ETIMEDOUT, "the guest did not power off within %d s (it may ignore the ACPI power button): "
-                "retry with force, or stop it", timeout);
-}
-
-static int vm_action_run(struct server *s, struct op *op, void *arg)
-{
-    struct guest_job *j = arg;
-    struct json_object *row;
-    if (db_row(s->db, &row, "SELECT " VM_COLS " FROM vms WHERE name = ?", "s", j->name) < 0)
-        return fail(ENOENT, "VM '%s' is gone", j->name);
-    struct vm_handle h;
-    handle_of(row, &h);
-    int r = 0;
-    switch (j->action) {
-    case GA_START: r = vm_start(s, row); break;
-    case GA_STOP: r = engine_stop(&h); break;
-    case GA_SHUTDOWN: r = vm_shutdown(op, &h, j->timeout, j->force); break;
-    case GA_PAUSE: r = engine_pause(&h); break;
-    case GA_RESUME: r = engine_resume(&h); break;
-    case GA_RESTART:
-        r = vm_shutdown(op, &h, j->timeout, true);
-        if (r == 0) {
-            settle_stopped(s, row);
-            r = vm_start(s, row);
-        }
-        break;
-    default:    /* guest_submit() lets only guest_vm's actions through */
-        r = fail(EINVAL, "a VM cannot %s", guest_action_name(j->action));
-    }
-    json_object_put(row);
-    return r;
-}
-
-static void vm_action_done(struct server *s, struct op *op, void *arg, int result)
-{
-    (void)op;
-    struct guest_job *j = arg;
-    struct json_object *row;
-    if (db_row(s->db, &row, "SELECT " VM_COLS " FROM vms WHERE name = ?", "s", j->name) < 0)
-        return;
-    struct vm_handle h;
-    handle_of(row, &h);
-    bool alive = engine_alive(&h);
-    enum guest_state before = GS_STOPPED, state;
-    guest_state_parse(j->state, &before);
-    state = guest_state_after(j->action, before, result, alive);
-    if (!alive)
-        settle_stopped(s, row);
-    else
-        db_exec(s->db, "UPDATE vms SET state = ? WHERE id = ?", "si", guest_state_name(state), jint(row, "id"));
-    json_object_put(row);
-    guest_done(s, &guest_vm, &j->who, j->name, j->action, result, guest_state_name(state));
-}
-
-/* Checks the VM is idle, then submits the action (guest_submit checks its
- * state). */
-static int submit_action(struct server *s, struct req *r, enum guest_action a, int timeout, bool force,
-                         struct resp *out)
-{
-    struct json_object *row;
-    int rc = load_idle_vm(s, r->param[0], &row, out);
-    if (rc)
-        return rc;
-    struct guest_job *j = guest_job_new(&r->who, a, r->param[0], json_str(row, "state"));
-    json_object_put(row);
-    if (!j)
-        return api_error(out, E_INTERNAL, "out of memory");
-    j->timeout = timeout;
-    j->force = force;
-    return guest_submit(s, &guest_vm, j, vm_action_run, vm_action_done, out);
+    return r ? r : make_taps(s, row, json_object_object_get(cfg, "nics"), spec);
 }
 
 static int no_body_action(struct server *s, struct req *r, struct resp *out, enum guest_action a)
 {
     int rc = api_fields(r, NULL, 0, out);
-    return rc ? rc : submit_action(s, r, a, 0, false, out);
+    return rc ? rc : guest_request(s, &guest_vm, r, a, 0, false, out);
 }
 
 int h_vm_start(struct server *s, struct req *r, struct resp *out) { return no_body_action(s, r, out, GA_START); }
@@ -769,150 +589,18 @@ static int timed_action(struct server *s, struct req *r, struct resp *out, enum 
         return rc;
     if (timeout < 1 || timeout > 3600)
         return api_error(out, E_BAD_FIELD, "timeout must be 1..3600 seconds");
-    return submit_action(s, r, a, (int)timeout, force, out);
+    return guest_request(s, &guest_vm, r, a, (int)timeout, force, out);
 }
 
 int h_vm_shutdown(struct server *s, struct req *r, struct resp *out) { return timed_action(s, r, out, GA_SHUTDOWN, 60); }
 int h_vm_restart(struct server *s, struct req *r, struct resp *out) { return timed_action(s, r, out, GA_RESTART, 30); }
+int h_vm_console(struct server *s, struct req *r, struct resp *out) { return guest_console(s, &guest_vm, r, out); }
 
-static int open_vm_console(const void *h) { return engine_console(h); }
-
-int h_vm_console(struct server *s, struct req *r, struct resp *out)
-{
-    struct json_object *row;
-    int rc = load_vm(s, r->param[0], &row, out);
-    if (rc)
-        return rc;
-    struct vm_handle h;
-    handle_of(row, &h);
-    bool up = !strcmp(json_str(row, "state"), "running") || !strcmp(json_str(row, "state"), "paused");
-    json_object_put(row);
-    if (!up || !engine_alive(&h))
-        return api_error(out, E_CONFLICT, "VM '%s' is not running: start it first", r->param[0]);
-    char what[NAME_MAX_LEN + 8];
-    snprintf(what, sizeof(what), "VM '%s'", r->param[0]);
-    return console_upgrade(s, r, out, r->param[0], what, open_vm_console, &h, "vm.console");
-}
-
-/* ---- after a restart, and guests that power off by themselves ------------------------- */
-
-int vms_recover(struct server *s)
-{
-    struct json_object *rows;
-    int rc = db_rows(s->db, &rows, "SELECT " VM_COLS " FROM vms WHERE state != 'stopped' OR pid != 0", "");
-    if (rc < 0)
-        return rc;
-    for (size_t i = 0; i < json_object_array_length(rows); i++) {
-        struct json_object *row = json_object_array_get_idx(rows, i);
-        struct vm_handle h;
-        handle_of(row, &h);
-        char state[16] = "running", dir[1200];
-        bool alive = engine_alive(&h);
-        if (alive && !strcmp(json_str(row, "state"), "stopped")) {
-            /* corrald was killed between spawning the engine and its
-             * answering: wait for it as the start would have. */
-            run_dir(s, row, dir, sizeof(dir));
-            alive = engine_ready(dir, &h, ENGINE_READY_MS) == 0 && record_handle(s, row, "running", &h) >= 0;
-            if (!alive)
-                log_warn("VM %s: its engine (pid %d) did not become ready: %s", json_str(row, "name"),
-                         (int)h.pid, err_msg());
-        }
-        if (alive && engine_status(&h, state, sizeof(state)) == 0) {
-            db_exec(s->db, "UPDATE vms SET state = ? WHERE id = ?", "si", state, jint(row, "id"));
-            log_info("VM %s: re-adopted its %s engine (pid %d, %s)", json_str(row, "name"), engine_name(h.engine),
-                     (int)h.pid, state);
-            if (scrollback_start(json_str(row, "name"), &h) < 0)
-                log_warn("VM %s: its console's scrollback is off: %s", json_str(row, "name"), err_msg());
-            continue;
-        }
-        if (engine_alive(&h))    /* alive but not answering: do not leave it half-known */
-            engine_stop(&h);
-        settle_stopped(s, row);
-        log_warn("VM %s was %s but its engine is gone: now stopped", json_str(row, "name"), json_str(row, "state"));
-    }
-    json_object_put(rows);
-    return 0;
-}
-
-struct vm_watch {
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool stop;
+const struct guest_kind guest_vm = {
+    .noun = "VM", .collection = "vms", .event = "vm", .console_prefix = "",
+    .select = "SELECT " VM_COLS " FROM vms",
+    .actions = 1u << GA_START | 1u << GA_STOP | 1u << GA_SHUTDOWN | 1u << GA_PAUSE | 1u << GA_RESUME |
+               1u << GA_RESTART,
+    .gone = "the guest powered off or its engine exited",
+    .view = vm_view, .dir = run_dir, .handle_of = vm_handle_of, .record = vm_record, .prepare = vm_prepare, .detach = vm_detach,
 };
-
-static void watch_once(struct server *s)
-{
-    struct json_object *rows;
-    if (db_rows(s->db, &rows, "SELECT " VM_COLS " FROM vms WHERE state IN ('running', 'paused')", "") < 0)
-        return;
-    for (size_t i = 0; i < json_object_array_length(rows); i++) {
-        struct json_object *row = json_object_array_get_idx(rows, i);
-        struct vm_handle h;
-        handle_of(row, &h);
-        struct resp tmp = { 0 };
-        if (engine_alive(&h) || refuse_busy(s, json_str(row, "name"), &tmp)) {
-            resp_free(&tmp);
-            continue;
-        }
-        settle_stopped(s, row);
-        struct json_object *d = json_object_new_object();
-        json_object_object_add(d, "reason", json_object_new_string("the guest powered off or its engine exited"));
-        server_changed(s, &principal_corrald, "vm.stopped", json_str(row, "name"), d);
-        json_object_put(d);
-    }
-    json_object_put(rows);
-}
-
-static void *watch_main(void *arg)
-{
-    struct server *s = arg;
-    struct vm_watch *w = s->vm_watch;
-    pthread_mutex_lock(&w->lock);
-    while (!w->stop) {
-        struct timespec dl;
-        clock_gettime(CLOCK_REALTIME, &dl);
-        dl.tv_sec += 1;
-        pthread_cond_timedwait(&w->cond, &w->lock, &dl);
-        if (w->stop)
-            break;
-        pthread_mutex_unlock(&w->lock);
-        watch_once(s);
-        containers_watch(s);
-        pthread_mutex_lock(&w->lock);
-    }
-    pthread_mutex_unlock(&w->lock);
-    return NULL;
-}
-
-int vms_watch_start(struct server *s)
-{
-    struct vm_watch *w = calloc(1, sizeof(*w));
-    if (!w)
-        return fail(ENOMEM, "out of memory");
-    pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->cond, NULL);
-    s->vm_watch = w;
-    if (pthread_create(&w->thread, NULL, watch_main, s)) {
-        free(w);
-        s->vm_watch = NULL;
-        return fail(EAGAIN, "cannot start the VM watcher");
-    }
-    return 0;
-}
-
-void vms_watch_stop(struct server *s)
-{
-    struct vm_watch *w = s->vm_watch;
-    if (!w)
-        return;
-    pthread_mutex_lock(&w->lock);
-    w->stop = true;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->lock);
-    pthread_join(w->thread, NULL);
-    pthread_cond_destroy(&w->cond);
-    pthread_mutex_destroy(&w->lock);
-    free(w);
-    s->vm_watch = NULL;
-}

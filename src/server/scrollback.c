@@ -159,12 +159,6 @@ int scrollback_hold(const char *vm, int fd)
     return 0;
 }
 
-int scrollback_start(const char *vm, const struct vm_handle *eh)
-{
-    int fd = engine_console(eh);
-    return fd < 0 ? fd : scrollback_hold(vm, fd);
-}
-
 int scrollback_join(const char *vm, int (*open_console)(const void *arg), const void *arg)
 {
     for (int attempt = 0; attempt < 2; attempt++) {

@@ -6,13 +6,9 @@
 #ifndef CORRAL_SERVER_SCROLLBACK_H
 #define CORRAL_SERVER_SCROLLBACK_H
 
-#include "engine/engine.h"
-
 #define SCROLLBACK_SIZE (64 * 1024)
 
-/* Starts holding VM's console (replacing a previous holder of that name). */
-int scrollback_start(const char *vm, const struct vm_handle *h);
-/* Holds any console fd (taken), keyed by `key` (a VM's name; containers:
+/* Holds a console fd (taken; replacing a previous holder of that key), keyed by `key` (a VM's name; containers:
  * "ct/NAME"). */
 int scrollback_hold(const char *key, int fd);
 /* A fd for a console client: the kept output first, then live bytes both

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/engine.h"
+#include "driver/driver.h"
 #include "net/net.h"
 #include "util/util.h"
 
@@ -66,6 +66,8 @@ int server_open(const struct server_config *cfg, struct server **out)
         r = fail(ENOMEM, "out of memory");
     if (r == 0)
         r = make_dir(s->cts_dir, 0700);
+    if (r == 0 && asprintf(&s->oci_root, "%s/oci", s->cts_dir) < 0)
+        r = fail(ENOMEM, "out of memory");
     if (r == 0 && asprintf(&s->vmimages_dir, "%s/vm-images", cfg->state_dir) < 0)
         r = fail(ENOMEM, "out of memory");
     if (r == 0 && (r = make_dir(s->vmimages_dir, 0700)) == 0)
@@ -74,7 +76,8 @@ int server_open(const struct server_config *cfg, struct server **out)
     if (r == 0 && strlen(s->vms_dir) > 80)
         r = fail(ENAMETOOLONG, "--state-dir %s is too long for the VMs' Unix sockets (at most 76 bytes)",
                  cfg->state_dir);
-    engine_setup(cfg->vmm_path);
+    if (r == 0)
+        r = drivers_new(cfg->vmm_path, s->oci_root, &s->drivers);
     dhcp_setup();
     firewall_setup(cfg->state_dir);
     snprintf(db_path, sizeof(db_path), "%s/corral.db", cfg->state_dir);
@@ -94,13 +97,11 @@ int server_open(const struct server_config *cfg, struct server **out)
     if (r == 0)
         r = networks_recover(s);
     if (r == 0)
-        r = vms_recover(s);
-    if (r == 0)
-        r = containers_recover(s);
+        r = guests_recover(s);
     if (r == 0)
         r = ops_new(s, cfg->workers > 0 ? cfg->workers : 4, &s->ops);
     if (r == 0)
-        r = vms_watch_start(s);
+        r = guests_watch_start(s);
     if (r == 0)
         r = http_start(s, &s->http);
     if (r < 0) {
@@ -118,7 +119,7 @@ void server_close(struct server *s)
     /* Wake streams and waiters first: stopping HTTP joins their threads. */
     if (s->events)
         events_shutdown(s->events);
-    vms_watch_stop(s);
+    guests_watch_stop(s);
     if (s->ops)
         ops_stop(s->ops);
     if (s->http)
@@ -133,6 +134,8 @@ void server_close(struct server *s)
     free(s->images_dir);
     free(s->vmimages_dir);
     free(s->cts_dir);
+    free(s->oci_root);
+    drivers_free(s->drivers);
     hostpaths_free(&s->paths);
     free(s);
 }

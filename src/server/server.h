@@ -41,6 +41,8 @@ struct server;
 #define API_MAX_BODY (64 * 1024)
 #define API_MAX_PARAMS 4
 #define NAME_MAX_LEN 63
+/* The rule of those names, as error messages state it. */
+#define NAME_RULE "(^[a-z0-9][a-z0-9-]{0,62}$)"
 /* API tokens a user may hold at once (expired ones do not count). */
 #define TOKENS_PER_USER 64
 /* A console's key: a VM's name, or "ct/" + a container's name. */
@@ -221,9 +223,11 @@ struct server {
     struct http *http;
     char *pools_dir;             /* state_dir/pools */
     char *vms_dir;               /* state_dir/vms: one run directory per VM */
-    struct vm_watch *vm_watch;
+    struct guest_watch *guest_watch;
+    struct drivers *drivers;     /* what runs guests (driver.h) */
     char *images_dir;            /* state_dir/images: the OCI image store */
     char *cts_dir;               /* state_dir/containers: bundles, and oci/ (the runtime's state) */
+    char *oci_root;              /* cts_dir/oci */
     char *vmimages_dir;          /* state_dir/vm-images: VM boot images (vmimages.c) */
     struct hostpaths paths;      /* which host paths requests may name (hostpath.h) */
 };
@@ -302,15 +306,6 @@ int ops_submit(struct server *s, const struct principal *who, const struct op_sp
  * lock is KEY, the resource its URL (API_PREFIX "/vms/vm1"). */
 int ops_submit_on(struct server *s, const struct principal *who, const char *key, const char *kind, op_fn fn,
                   op_done_fn done, void *arg, struct resp *out);
-/* 409 busy while an operation works on guest NAME of COLLECTION ("vms",
- * "containers"); NOUN ("VM") names it in the message. */
-int ops_refuse_busy(struct server *s, const char *collection, const char *noun, const char *name, struct resp *out);
-/* A guest's lifecycle action as an operation ("EVENT.ACTION", e.g.
- * "vm.start"), locked on COLLECTION/NAME.  While it is queued or runs the
- * row shows TRANSIT (NULL: its state stays); refused, it gets STATE back. */
-int ops_submit_action(struct server *s, const struct principal *who, const char *collection, const char *event,
-                      const char *name, const char *action, const char *transit, const char *state, op_fn fn,
-                      op_done_fn done, void *job, struct resp *out);
 /* True when an operation holds a lock at or below `key` ("pools/p1"). */
 bool ops_busy(struct server *s, const char *key, char *op_id, size_t len);
 void op_progress(struct op *op, int percent);
@@ -445,21 +440,19 @@ void networks_nics_changed(struct server *s);
 /* "network NAME: …" for each network whose DHCP is failing (a JSON array),
  * for the host resource. */
 struct json_object *networks_problems(struct server *s);
-/* Re-adopts VMs whose engine still runs, settles the others as stopped;
- * then watches running VMs for guests that power off by themselves. */
-int vms_recover(struct server *s);
-int vms_watch_start(struct server *s);
-void vms_watch_stop(struct server *s);
+/* Guests (guest.c): re-adopts VMs and containers whose process still
+ * runs, settles the others as stopped; then watches running guests for
+ * those that end by themselves (powered off, the init exited). */
+int guests_recover(struct server *s);
+int guests_watch_start(struct server *s);
+void guests_watch_stop(struct server *s);
 /* Picks a NIC's address on a network (`want`, or the first free one; VM
  * `vm`'s own NICs do not count as taken) and names its bridge; call in a
  * database transaction.  0 or a 4xx in out. */
 int network_assign(struct server *s, const char *network, const char *want, const char *vm,
                    char addr[16], char bridge[16], struct resp *out);
-/* Containers: re-adopts those whose init still runs (taking the console
- * back from the keeper), settles the others; the VM watcher calls
- * containers_watch() once a second for containers that exit. */
-int containers_recover(struct server *s);
-void containers_watch(struct server *s);
+/* Removes containers whose create was cut short by a killed corrald. */
+int containers_recover_creating(struct server *s);
 /* The image store (res_images.c) and whether image NAME is in it. */
 struct oci_store;
 void images_store(struct server *s, struct oci_store *st);

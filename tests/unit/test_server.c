@@ -22,6 +22,8 @@
 #include "server/connguard.h"
 #include "server/lifecycle.h"
 #include "server/usage.h"
+#include "server/scrollback.h"
+#include "driver/driver.h"
 #include "net/net.h"
 #include "proc/proc.h"
 
@@ -527,23 +529,22 @@ static void test_lifecycle(void **state)
      * refused in every state. */
     struct resp out = { 0 };
     const struct principal who = { .kind = AUTH_PEER, .role = ROLE_ADMIN, .name = "t" };
-    assert_int_equal(guest_submit(NULL, &guest_vm, guest_job_new(&who, GA_START, "v1", "running"), NULL, NULL, &out),
-                     409);
+    assert_int_equal(guest_submit(NULL, guest_job_new(&guest_vm, &who, GA_START, "v1", "running"), &out), 409);
     assert_string_equal(json_object_get_string(json_object_object_get(json_object_object_get(out.body, "error"),
                                                                       "message")),
                         "VM 'v1' is running: start needs it stopped");
     resp_free(&out);
-    struct guest_job *j = guest_job_new(&who, GA_RESUME, "c1", "weird");
+    struct guest_job *j = guest_job_new(&guest_ct, &who, GA_RESUME, "c1", "weird");
     assert_string_equal(j->state, "weird");
-    assert_int_equal(guest_submit(NULL, &guest_ct, j, NULL, NULL, &out), 409);
+    assert_int_equal(guest_submit(NULL, j, &out), 409);
     resp_free(&out);
     static const struct { const struct guest_kind *k; enum guest_action a; } missing[] = {
         { &guest_vm, GA_KILL }, { &guest_ct, GA_SHUTDOWN }, { &guest_ct, GA_RESTART },
     };
     for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++)
         for (int st = 0; st < GS_COUNT; st++) {
-            j = guest_job_new(&who, missing[i].a, "g", guest_state_name((enum guest_state)st));
-            assert_int_equal(guest_submit(NULL, missing[i].k, j, NULL, NULL, &out), 409);
+            j = guest_job_new(missing[i].k, &who, missing[i].a, "g", guest_state_name((enum guest_state)st));
+            assert_int_equal(guest_submit(NULL, j, &out), 409);
             resp_free(&out);
         }
     assert_int_equal(guest_check_stopped(&guest_ct, "c1", "stopped", &out), 0);
@@ -607,6 +608,235 @@ static void test_usage(void **state)
     assert_int_equal(json_object_array_length(nics), 0);
     json_object_put(nics);
 
+    db_close(s.db);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* ---- the one guest path, run with a fake driver ---------------------------------------- */
+
+/* What the fake driver was asked, and the state of its one pretend guest. */
+static struct {
+    bool alive, paused, fail_ready;
+    int spawned, readied, released, detached, stop_ms;
+    int console_peer;
+} fake;
+
+static int fake_spawn(const struct drivers *d, const struct guest_spec *spec, struct guest_handle *h)
+{
+    (void)d;
+    memset(h, 0, sizeof(*h));
+    h->driver = spec->driver;
+    h->pid = getpid();
+    h->start_time = proc_start_time(getpid());
+    h->init = 4242;
+    snprintf(h->control, sizeof(h->control), "%s", spec->id);
+    fake.spawned++;
+    return 0;
+}
+
+static int fake_ready(const struct drivers *d, const struct guest_spec *spec, struct guest_handle *h, int ms)
+{
+    (void)d, (void)spec, (void)h, (void)ms;
+    fake.readied++;
+    if (fake.fail_ready)
+        return -EIO;
+    fake.alive = true;
+    return 0;
+}
+
+static bool fake_alive(const struct drivers *d, const struct guest_handle *h)
+{
+    (void)d, (void)h;
+    return fake.alive;
+}
+
+static int fake_status(const struct drivers *d, const struct guest_handle *h, char *buf, size_t len)
+{
+    (void)d, (void)h;
+    snprintf(buf, len, "%s", fake.paused ? "paused" : "running");
+    return fake.alive ? 0 : -ESRCH;
+}
+
+static int fake_stop(const struct drivers *d, const struct guest_handle *h, int ms)
+{
+    (void)d, (void)h;
+    fake.stop_ms = ms;
+    fake.alive = false;
+    return 0;
+}
+
+static int fake_kill(const struct drivers *d, const struct guest_handle *h) { return fake_stop(d, h, 0); }
+
+static int fake_pause(const struct drivers *d, const struct guest_handle *h, bool paused)
+{
+    (void)d, (void)h;
+    fake.paused = paused;
+    return 0;
+}
+
+static int fake_console(const struct drivers *d, const struct guest_handle *h)
+{
+    (void)d, (void)h;
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+        return -errno;
+    if (fake.console_peer >= 0)
+        close(fake.console_peer);
+    fake.console_peer = sp[1];
+    return sp[0];
+}
+
+static int fake_usage(const struct drivers *d, const struct guest_handle *h, double *cpu, int64_t *mem)
+{
+    (void)d, (void)h;
+    *cpu = 1.5;
+    *mem = -1;    /* unreadable: shown as null */
+    return 0;
+}
+
+static void fake_release(const struct drivers *d, const struct guest_handle *h)
+{
+    (void)d, (void)h;
+    fake.released++;
+    fake.alive = false;
+}
+
+static const struct driver_ops fake_ops = {
+    .spawn = fake_spawn, .ready = fake_ready, .alive = fake_alive, .status = fake_status, .stop = fake_stop,
+    .kill = fake_kill, .pause = fake_pause, .console = fake_console, .usage = fake_usage, .release = fake_release,
+};
+
+static int fake_prepare(struct server *s, struct json_object *row, struct json_object *cfg, struct guest_spec *spec)
+{
+    (void)s, (void)cfg;
+    spec->driver = DRIVER_OCI;
+    snprintf(spec->id, sizeof(spec->id), "fake-%s", json_str(row, "tag"));
+    return 0;
+}
+
+static void fake_detach(struct server *s, struct json_object *row)
+{
+    (void)s, (void)row;
+    fake.detached++;
+}
+
+/* Submits ACTION on c1 through the request path and waits for its
+ * operation: the operation's row. */
+static struct json_object *fake_action(struct server *s, const struct guest_kind *k, enum guest_action a, int timeout)
+{
+    struct req r = { .who = { .kind = AUTH_PEER, .role = ROLE_ADMIN, .name = "t" } };
+    r.param[0] = "c1";
+    struct resp out = { 0 };
+    assert_int_equal(guest_request(s, k, &r, a, timeout, false, &out), 202);
+    const char *url = json_object_get_string(json_object_object_get(out.body, "operation"));
+    assert_non_null(url);
+    const char *id = strrchr(url, '/') + 1;
+    int w = ops_wait(s, id, 10000);
+    assert_true(w == 0 || w == -ENOENT);
+    struct json_object *op;
+    assert_int_equal(ops_get(s, id, &op), 0);
+    resp_free(&out);
+    return op;
+}
+
+static void assert_row(struct server *s, const char *state, int64_t keeper, int64_t pid)
+{
+    struct json_object *row;
+    assert_int_equal(db_row(s->db, &row, "SELECT state, keeper, pid FROM containers WHERE name = 'c1'", ""), 0);
+    assert_string_equal(json_str(row, "state"), state);
+    assert_int_equal(json_object_get_int64(json_object_object_get(row, "keeper")), keeper);
+    assert_int_equal(json_object_get_int64(json_object_object_get(row, "pid")), pid);
+    json_object_put(row);
+}
+
+/* Start, pause, resume, stop and a failed start of one guest, through
+ * guest.c's one path and the operations' workers, with the driver faked:
+ * what the driver is asked, what the row records, and what a failure
+ * leaves. */
+static void test_guest_driver(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/corral-guest.XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/corral.db", dir);
+    struct server s = { .cts_dir = dir };
+    assert_int_equal(db_open(path, &s.db), 0);
+    assert_int_equal(events_new(&s.events), 0);
+    assert_int_equal(drivers_new(NULL, dir, &s.drivers), 0);
+    drivers_replace(s.drivers, DRIVER_OCI, &fake_ops);
+    assert_int_equal(ops_new(&s, 1, &s.ops), 0);
+    memset(&fake, 0, sizeof(fake));
+    fake.console_peer = -1;
+    struct guest_kind k = guest_ct;
+    k.prepare = fake_prepare;
+    k.attach = NULL;
+    k.detach = fake_detach;
+    assert_true(db_exec(s.db, "INSERT INTO containers (name, tag, image, config, state, created) VALUES "
+                        "('c1', 'abc123', 'busybox', '{}', 'stopped', 0)", "") >= 0);
+
+    struct json_object *op = fake_action(&s, &k, GA_START, 0);
+    assert_string_equal(json_str(op, "status"), "success");
+    json_object_put(op);
+    assert_int_equal(fake.spawned, 1);
+    assert_int_equal(fake.readied, 1);
+    assert_row(&s, "running", getpid(), 4242);
+    struct json_object *row, *v = json_object_new_object();
+    assert_int_equal(db_row(s.db, &row, "SELECT * FROM containers WHERE name = 'c1'", ""), 0);
+    guest_usage(&s, &k, row, v);
+    json_object_put(row);
+    assert_string_equal(json_object_to_json_string_ext(json_object_object_get(v, "usage"), JSON_C_TO_STRING_PLAIN),
+                        "{\"cpu_seconds\":1.5,\"memory_bytes\":null}");
+    json_object_put(v);
+
+    json_object_put(fake_action(&s, &k, GA_PAUSE, 0));
+    assert_true(fake.paused);
+    assert_row(&s, "paused", getpid(), 4242);
+    json_object_put(fake_action(&s, &k, GA_RESUME, 0));
+    assert_false(fake.paused);
+    assert_row(&s, "running", getpid(), 4242);
+
+    /* A second start is refused by the table before any operation. */
+    struct req r = { .who = { .kind = AUTH_PEER, .role = ROLE_ADMIN, .name = "t" } };
+    struct resp out = { 0 };
+    r.param[0] = "c1";
+    assert_int_equal(guest_request(&s, &k, &r, GA_START, 0, false, &out), 409);
+    resp_free(&out);
+
+    op = fake_action(&s, &k, GA_STOP, 7);
+    assert_string_equal(json_str(op, "status"), "success");
+    json_object_put(op);
+    assert_int_equal(fake.stop_ms, 7000);
+    assert_row(&s, "stopped", 0, 0);
+    assert_int_equal(fake.released, 1);
+    assert_int_equal(fake.detached, 1);
+
+    /* A guest that never gets ready: the operation fails with the driver's
+     * reason, and what was spawned is released again. */
+    fake.fail_ready = true;
+    op = fake_action(&s, &k, GA_START, 0);
+    assert_string_equal(json_str(op, "status"), "failure");
+    json_object_put(op);
+    assert_int_equal(fake.spawned, 2);
+    assert_int_equal(fake.released, 2);
+    assert_int_equal(fake.detached, 2);
+    assert_row(&s, "stopped", 0, 0);
+
+    /* Audit: start, pause, resume, stop; the failed start is not a change. */
+    struct json_object *audit;
+    assert_int_equal(db_rows(s.db, &audit, "SELECT action FROM audit ORDER BY id", ""), 0);
+    assert_int_equal(json_object_array_length(audit), 4);
+    assert_string_equal(json_str(json_object_array_get_idx(audit, 3), "action"), "container.stop");
+    json_object_put(audit);
+
+    ops_stop(s.ops);
+    ops_free(s.ops);
+    scrollback_stop_all();
+    if (fake.console_peer >= 0)
+        close(fake.console_peer);
+    drivers_free(s.drivers);
+    events_free(s.events);
     db_close(s.db);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -738,6 +968,7 @@ int main(void)
         cmocka_unit_test(test_connguard),
         cmocka_unit_test(test_lifecycle),
         cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_guest_driver),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,7 @@
  * ACPI, and without ACPI it gets one CPU and no power button; q35 boots it
  * to a shell in about 5 s.)  The serial port is a Unix socket chardev that
  * keeps running when nobody is attached. */
-#include "engine/engine_impl.h"
+#include "driver/driver_impl.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -17,10 +17,11 @@
 
 #define QMP_TIMEOUT_MS 5000
 
-static int qemu_argv(const struct vm_spec *s, const struct vm_handle *h, struct argv *a)
+static int qemu_argv(const struct drivers *d, const struct guest_spec *s, const struct guest_handle *h,
+                     struct argv *a)
 {
-    bool kernel = s->kernel != NULL, microvm = kernel && engine_hw_kvm();
-    argv_add(a, "%s", engine_bin(ENGINE_QEMU));
+    bool kernel = s->kernel != NULL, microvm = kernel && drivers_hw_kvm(d);
+    argv_add(a, "%s", d->qemu_bin);
     argv_add(a, "-name");
     argv_add(a, "%s", s->name);
     argv_add(a, "-nodefaults");
@@ -28,8 +29,8 @@ static int qemu_argv(const struct vm_spec *s, const struct vm_handle *h, struct 
     argv_add(a, "-display");
     argv_add(a, "none");
     argv_add(a, "-accel");
-    argv_add(a, "%s", engine_hw_kvm() ? "kvm" : s->vcpus > 1 ? "tcg,thread=multi" : "tcg");
-    if (engine_hw_kvm()) {
+    argv_add(a, "%s", drivers_hw_kvm(d) ? "kvm" : s->vcpus > 1 ? "tcg,thread=multi" : "tcg");
+    if (drivers_hw_kvm(d)) {
         argv_add(a, "-cpu");
         argv_add(a, "host");
     }
@@ -129,7 +130,7 @@ static int qmp(const char *sock, const char *cmd, struct json_object **ret)
     return r;
 }
 
-static int qemu_ready(const char *dir, struct vm_handle *h)
+static int qemu_ready(const char *dir, struct guest_handle *h)
 {
     (void)dir;
     _cleanup_close_ int fd = jsonl_connect(h->control);
@@ -138,7 +139,7 @@ static int qemu_ready(const char *dir, struct vm_handle *h)
     return access(h->console, F_OK) == 0 ? 0 : -EAGAIN;
 }
 
-static int qemu_command(const struct vm_handle *h, enum engine_cmd c, char *buf, size_t len)
+static int qemu_command(const struct guest_handle *h, enum engine_cmd c, char *buf, size_t len)
 {
     static const char *const cmds[] = {
         [ENGINE_CMD_QUIT] = "quit", [ENGINE_CMD_POWERDOWN] = "system_powerdown",
@@ -154,7 +155,7 @@ static int qemu_command(const struct vm_handle *h, enum engine_cmd c, char *buf,
     return r;
 }
 
-static int qemu_console(const struct vm_handle *h)
+static int qemu_console(const struct guest_handle *h)
 {
     return jsonl_connect(h->console);
 }

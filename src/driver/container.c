@@ -1,6 +1,17 @@
-/* The keeper, exec with captured output, and the plain library calls
- * (see ctrun.h for why the first two are processes). */
-#include "server/ctrun.h"
+/* The oci driver: containers through the corral-oci library (oci.h).
+ *
+ * Why a process per container at all: oci_create() clones the container's
+ * init from the calling process, which in a many-threaded daemon is unsafe
+ * (clone3 runs no fork handlers), and the init's terminal needs a pty master
+ * that outlives corrald (a closed master hangs the container's terminal
+ * up).  So spawn double-forks a small keeper into its own session: it calls
+ * oci_create() with a console socket of its own, keeps the pty master (fd
+ * KEEPER_MASTER_FD) and reaps the init when it exits, then exits too.
+ * corrald takes the master from the keeper with pidfd_getfd() whenever it
+ * wants the console (also after a restart).  Everything else (start, kill,
+ * pause, delete, state) is a plain library call; exec runs in a forked
+ * child only because oci_exec() gives the process the caller's stdio. */
+#include "driver/driver_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,52 +31,18 @@
 #include <unistd.h>
 
 #include "oci/oci.h"
+#include "proc/proc.h"
 #include "util/util.h"
 
-#define CTRUN_REPORT_FD 3
-#define CTRUN_READY_MS 30000
+#define KEEPER_REPORT_FD 3
+#define KEEPER_MASTER_FD 4
+#define KEEPER_READY_MS 30000
 
 struct report {
     int rc;                      /* 0 or a negative errno */
     pid_t keeper, pid;
     char msg[480];
 };
-
-static uint64_t start_time_of(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
-        return 0;
-    p += 2;
-    for (int field = 3; field < 22 && p; field++)
-        if ((p = strchr(p, ' ')))
-            p++;
-    return p ? strtoull(p, NULL, 10) : 0;
-}
-
-static int send_fd(int sock, const void *data, size_t len, int fd)
-{
-    struct iovec iov = { (void *)data, len };
-    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
-    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
-    if (fd >= 0) {
-        m.msg_control = u.buf;
-        m.msg_controllen = sizeof(u.buf);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
-    return sendmsg(sock, &m, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -errno;
-}
 
 /* One message and maybe one fd (else *fd = -1). */
 static ssize_t recv_fd(int sock, void *data, size_t len, int *fd)
@@ -81,16 +58,22 @@ static ssize_t recv_fd(int sock, void *data, size_t len, int *fd)
     return n;
 }
 
+static struct oci_ctx ctx_of(const struct drivers *d)
+{
+    return (struct oci_ctx){ .root = d->oci_root };
+}
+
 /* The keeper: runs in a fresh session with fds 0-2 on /dev/null and the
- * report socket on CTRUN_REPORT_FD.  Never returns. */
-static void __attribute__((noreturn)) keeper_main(const struct ct_where *w)
+ * report socket on KEEPER_REPORT_FD.  Never returns. */
+static void __attribute__((noreturn)) keeper_main(const struct drivers *d, const struct guest_spec *spec)
 {
     struct report rep = { .keeper = getpid() };
+    struct oci_ctx ctx = ctx_of(d);
     char path[128];
     int lsock = -1, master = -1, conn = -1;
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     prctl(PR_SET_NAME, "corrald-ct", 0, 0, 0);
-    snprintf(path, sizeof(path), "%s/console.sock", w->run_dir);
+    snprintf(path, sizeof(path), "%s/console.sock", spec->dir);
     unlink(path);
     if (strlen(path) >= sizeof(sa.sun_path))
         rep.rc = fail(ENAMETOOLONG, "%s is too long for a Unix socket", path);
@@ -99,9 +82,8 @@ static void __attribute__((noreturn)) keeper_main(const struct ct_where *w)
                         bind(lsock, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lsock, 1) < 0))
         rep.rc = fail(errno, "console socket %s: %m", path);
     if (rep.rc == 0) {
-        struct oci_ctx ctx = { .root = w->oci_root };
-        struct oci_create_opts o = { .bundle = w->bundle, .console_socket = path };
-        rep.rc = oci_create(&ctx, w->id, &o);
+        struct oci_create_opts o = { .bundle = spec->bundle, .console_socket = path };
+        rep.rc = oci_create(&ctx, spec->id, &o);
     }
     if (rep.rc == 0) {
         /* The init sent the master while oci_create() waited for it. */
@@ -113,28 +95,39 @@ static void __attribute__((noreturn)) keeper_main(const struct ct_where *w)
     }
     unlink(path);
     if (rep.rc == 0) {
-        struct oci_ctx ctx = { .root = w->oci_root };
         struct oci_state st;
-        if ((rep.rc = oci_state(&ctx, w->id, &st)) == 0) {
+        if ((rep.rc = oci_state(&ctx, spec->id, &st)) == 0) {
             rep.pid = st.pid;
             oci_state_free(&st);
         }
     }
+    /* The master is in place before the report: corrald may take it as
+     * soon as it has read it. */
+    if (rep.rc == 0 && (dup2(master, KEEPER_MASTER_FD) < 0 || close_range(KEEPER_MASTER_FD + 1, ~0U, 0) < 0))
+        rep.rc = fail(errno, "keeping the container's terminal: %m");
     if (rep.rc < 0)
         snprintf(rep.msg, sizeof(rep.msg), "%s", err_msg());
-    if (send_fd(CTRUN_REPORT_FD, &rep, sizeof(rep), rep.rc == 0 ? master : -1) < 0 || rep.rc < 0)
+    if (send(KEEPER_REPORT_FD, &rep, sizeof(rep), MSG_NOSIGNAL) != sizeof(rep) || rep.rc < 0)
         _exit(1);
-    dup2(master, CTRUN_MASTER_FD);
-    close_range(CTRUN_MASTER_FD + 1, ~0U, 0);
-    close(CTRUN_REPORT_FD);
+    close(KEEPER_REPORT_FD);
     /* The init is our child: reap it (and anything re-parented here). */
     while (waitpid(-1, NULL, 0) >= 0 || errno == EINTR) {
     }
     _exit(0);
 }
 
-int ctrun_create(const struct ct_where *w, struct ct_handle *h, int *console)
+static int ct_spawn(const struct drivers *d, const struct guest_spec *spec, struct guest_handle *h)
 {
+    memset(h, 0, sizeof(*h));
+    h->driver = DRIVER_OCI;
+    if (snprintf(h->control, sizeof(h->control), "%s", spec->id) >= (int)sizeof(h->control))
+        return fail(ENAMETOOLONG, "container id too long");
+    struct oci_ctx ctx = ctx_of(d);
+    struct oci_state st;
+    if (oci_state(&ctx, spec->id, &st) == 0) {    /* what a previous run left */
+        oci_state_free(&st);
+        oci_delete(&ctx, spec->id, true);
+    }
     int sp[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
         return fail(errno, "socketpair: %m");
@@ -150,75 +143,113 @@ int ctrun_create(const struct ct_where *w, struct ct_handle *h, int *console)
             _exit(0);
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0), dup2(null, 1), dup2(null, 2);
-        dup2(sp[1], CTRUN_REPORT_FD);
-        close_range(CTRUN_REPORT_FD + 1, ~0U, 0);
+        dup2(sp[1], KEEPER_REPORT_FD);
+        close_range(KEEPER_REPORT_FD + 1, ~0U, 0);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
-        keeper_main(w);
+        keeper_main(d, spec);
     }
     close(sp[1]);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
     }
     struct report rep;
     struct pollfd p = { sp[0], POLLIN, 0 };
-    int fd = -1, r = 0;
-    if (poll(&p, 1, CTRUN_READY_MS) <= 0)
-        r = fail(ETIMEDOUT, "the container did not get created within %d s", CTRUN_READY_MS / 1000);
-    else if (recv_fd(sp[0], &rep, sizeof(rep), &fd) != sizeof(rep))
+    int r = 0;
+    if (poll(&p, 1, KEEPER_READY_MS) <= 0)
+        r = fail(ETIMEDOUT, "the container did not get created within %d s", KEEPER_READY_MS / 1000);
+    else if (recv(sp[0], &rep, sizeof(rep), 0) != sizeof(rep))
         r = fail(EPROTO, "the container's keeper died");
     else if (rep.rc < 0)
         r = fail(-rep.rc, "%s", rep.msg);
     close(sp[0]);
-    if (r == 0 && fd < 0)
-        r = fail(EPROTO, "the container's keeper sent no console");
-    if (r < 0) {
-        if (fd >= 0)
-            close(fd);
+    if (r < 0)
         return r;
-    }
-    h->keeper = rep.keeper;
-    h->keeper_start = start_time_of(rep.keeper);
-    h->pid = rep.pid;
-    *console = fd;
+    h->pid = rep.keeper;
+    h->start_time = proc_start_time(rep.keeper);
+    h->init = rep.pid;
     return 0;
 }
 
-bool ctrun_keeper_alive(const struct ct_handle *h)
+static const char *status_of(const struct drivers *d, const struct guest_handle *h, pid_t *pid);
+
+/* Starts the created container (one already running, re-adopted after a
+ * restart, is left as it is). */
+static int ct_ready(const struct drivers *d, const struct guest_spec *spec, struct guest_handle *h, int timeout_ms)
 {
-    return h->keeper > 0 && h->keeper_start && start_time_of(h->keeper) == h->keeper_start;
+    (void)spec, (void)timeout_ms;
+    struct oci_ctx ctx = ctx_of(d);
+    pid_t pid;
+    if (!strcmp(status_of(d, h, &pid), "running") && pid == h->init)
+        return 0;
+    return oci_start(&ctx, h->control);
 }
 
-int ctrun_console(const struct ct_handle *h)
+static int ct_console(const struct drivers *d, const struct guest_handle *h)
 {
-    int pidfd = (int)syscall(SYS_pidfd_open, h->keeper, 0);
+    (void)d;
+    int pidfd = (int)syscall(SYS_pidfd_open, h->pid, 0);
     if (pidfd < 0)
-        return fail(errno, "the container's keeper (pid %d): %m", (int)h->keeper);
+        return fail(errno, "the container's keeper (pid %d): %m", (int)h->pid);
     int fd = -1;
-    if (!ctrun_keeper_alive(h))
+    if (!proc_alive(h->pid, h->start_time))
         errno = ESRCH;
     else
-        fd = (int)syscall(SYS_pidfd_getfd, pidfd, CTRUN_MASTER_FD, 0);
+        fd = (int)syscall(SYS_pidfd_getfd, pidfd, KEEPER_MASTER_FD, 0);
     int r = fd >= 0 ? fd : fail(errno, "taking the console from the container's keeper: %m");
     close(pidfd);
     return r;
 }
 
-const char *ctrun_status(const struct ct_where *w, pid_t *pid)
+/* The runtime's status of the container ("stopped" if it knows none) and
+ * its init's pid. */
+static const char *status_of(const struct drivers *d, const struct guest_handle *h, pid_t *pid)
 {
-    struct oci_ctx ctx = { .root = w->oci_root };
+    struct oci_ctx ctx = ctx_of(d);
     struct oci_state st;
     static const char *const names[] = { "creating", "created", "running", "stopped", "paused" };
-    if (pid)
-        *pid = 0;
-    if (oci_state(&ctx, w->id, &st) < 0)
+    *pid = 0;
+    if (oci_state(&ctx, h->control, &st) < 0)
         return "stopped";
     const char *s = (unsigned)st.status < ARRAY_SIZE(names) ? names[st.status] : "stopped";
-    if (pid)
-        *pid = st.pid;
+    *pid = st.pid;
     oci_state_free(&st);
     return s;
+}
+
+static bool live(const char *status) { return !strcmp(status, "running") || !strcmp(status, "paused"); }
+
+static bool ct_alive(const struct drivers *d, const struct guest_handle *h)
+{
+    pid_t pid;
+    return live(status_of(d, h, &pid)) && pid == h->init;
+}
+
+static int ct_status(const struct drivers *d, const struct guest_handle *h, char *buf, size_t len)
+{
+    pid_t pid;
+    const char *s = status_of(d, h, &pid);
+    if (!live(s) || pid != h->init)
+        return fail(ESRCH, "the container is not running");
+    snprintf(buf, len, "%s", s);
+    return 0;
+}
+
+static int ct_pause(const struct drivers *d, const struct guest_handle *h, bool paused)
+{
+    struct oci_ctx ctx = ctx_of(d);
+    return paused ? oci_pause(&ctx, h->control) : oci_resume(&ctx, h->control);
+}
+
+static int ct_usage(const struct drivers *d, const struct guest_handle *h, double *cpu_seconds, int64_t *memory)
+{
+    struct oci_ctx ctx = ctx_of(d);
+    int64_t cpu_ns;
+    int r = oci_usage(&ctx, h->control, &cpu_ns, memory);
+    if (r == 0)
+        *cpu_seconds = cpu_ns < 0 ? -1 : (double)cpu_ns / 1e9;
+    return r;
 }
 
 static void kill_pid_file(const char *path)
@@ -233,7 +264,7 @@ static void kill_pid_file(const char *path)
 
 /* The forked child: oci_exec() with stdout and stderr on out; a failure's
  * message goes to err.  Exits with the command's status. */
-static void __attribute__((noreturn)) exec_child(const struct ct_where *w, char **argv, char **env,
+static void __attribute__((noreturn)) exec_child(const struct drivers *d, const char *id, char **argv, char **env,
                                                  const char *pid_file, int out, int err)
 {
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -241,10 +272,10 @@ static void __attribute__((noreturn)) exec_child(const struct ct_where *w, char 
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    struct oci_ctx ctx = { .root = w->oci_root };
+    struct oci_ctx ctx = ctx_of(d);
     struct oci_exec_opts o = { .args = argv, .env = env, .no_new_privs = -1, .pid_file = pid_file };
     int st = 0;
-    if (oci_exec(&ctx, w->id, &o, &st) < 0) {
+    if (oci_exec(&ctx, id, &o, &st) < 0) {
         (void)!write(err, err_msg(), strlen(err_msg()));
         _exit(255);
     }
@@ -299,9 +330,10 @@ static bool exec_collect(struct exec_io *io, uint64_t deadline)
     return killed;
 }
 
-int ctrun_exec(const struct ct_where *w, char **argv, char **env, int timeout_s, int *status, char **output,
-               size_t cap)
+static int ct_exec(const struct drivers *d, const struct guest_handle *h, const struct guest_exec *x, int *status,
+                   char **output)
 {
+    size_t cap = x->cap;
     int out[2], err[2];
     if (pipe2(out, O_CLOEXEC) < 0)
         return fail(errno, "pipe: %m");
@@ -312,15 +344,15 @@ int ctrun_exec(const struct ct_where *w, char **argv, char **env, int timeout_s,
     /* The command's host pid, so a timeout can kill it (not only our child). */
     char pid_file[160];
     static atomic_uint seq;
-    snprintf(pid_file, sizeof(pid_file), "%s/exec-%u.pid", w->run_dir, atomic_fetch_add(&seq, 1));
+    snprintf(pid_file, sizeof(pid_file), "%s/exec-%u.pid", x->dir, atomic_fetch_add(&seq, 1));
     unlink(pid_file);
     struct exec_io io = { .fd = out[0], .pid_file = pid_file, .buf = malloc(cap + 1), .cap = cap };
     io.child = io.buf ? fork() : -1;
     if (io.child == 0)
-        exec_child(w, argv, env, pid_file, out[1], err[1]);
+        exec_child(d, h->control, x->argv, x->env, pid_file, out[1], err[1]);
     int r = io.child < 0 ? fail(io.buf ? errno : ENOMEM, "cannot run the command: %m") : 0;
     close(out[1]), close(err[1]);
-    bool killed = r == 0 && exec_collect(&io, now_ns() + (uint64_t)timeout_s * 1000000000ULL);
+    bool killed = r == 0 && exec_collect(&io, now_ns() + (uint64_t)x->timeout_s * 1000000000ULL);
     close(out[0]);
     unlink(pid_file);
     char emsg[512];
@@ -330,7 +362,7 @@ int ctrun_exec(const struct ct_where *w, char **argv, char **env, int timeout_s,
         emsg[en] = 0;
         r = fail(EINVAL, "%s", emsg);
     } else if (r == 0 && killed) {
-        r = fail(ETIMEDOUT, "the command did not finish within %d s: killed", timeout_s);
+        r = fail(ETIMEDOUT, "the command did not finish within %d s: killed", x->timeout_s);
     }
     if (r < 0) {
         free(io.buf);
@@ -342,22 +374,27 @@ int ctrun_exec(const struct ct_where *w, char **argv, char **env, int timeout_s,
     return 0;
 }
 
-int ctrun_stop(const struct ct_where *w, int sig, int timeout_ms)
+/* Signals every process, waits up to timeout_ms for the init to go; then
+ * SIGKILL.  A frozen process takes no signal: a paused container is
+ * thawed first.  Leaves the runtime's state for release. */
+static int stop_with(const struct drivers *d, const struct guest_handle *h, int sig, int timeout_ms)
 {
-    struct oci_ctx ctx = { .root = w->oci_root };
+    struct oci_ctx ctx = ctx_of(d);
     pid_t pid;
-    const char *st = ctrun_status(w, &pid);
+    const char *st = status_of(d, h, &pid);
     if (!strcmp(st, "stopped"))
         return 0;
+    if (!strcmp(st, "paused"))
+        oci_resume(&ctx, h->control);
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (sig != SIGKILL && oci_kill(&ctx, w->id, sig, true) == 0 && pidfd >= 0) {
+    if (sig != SIGKILL && oci_kill(&ctx, h->control, sig, true) == 0 && pidfd >= 0) {
         struct pollfd p = { pidfd, POLLIN, 0 };
         while (poll(&p, 1, timeout_ms) < 0 && errno == EINTR) {
         }
     }
     int r = 0;
-    if (strcmp(ctrun_status(w, NULL), "stopped")) {
-        r = oci_kill(&ctx, w->id, SIGKILL, true);
+    if (strcmp(status_of(d, h, &pid), "stopped")) {
+        r = oci_kill(&ctx, h->control, SIGKILL, true);
         if (pidfd >= 0) {
             struct pollfd p = { pidfd, POLLIN, 0 };
             if (poll(&p, 1, 10000) <= 0)
@@ -371,18 +408,27 @@ int ctrun_stop(const struct ct_where *w, int sig, int timeout_ms)
     return r;
 }
 
-int ctrun_freeze(const struct ct_where *w, bool frozen)
+static int ct_stop(const struct drivers *d, const struct guest_handle *h, int timeout_ms)
 {
-    struct oci_ctx ctx = { .root = w->oci_root };
-    return frozen ? oci_pause(&ctx, w->id) : oci_resume(&ctx, w->id);
+    return stop_with(d, h, SIGTERM, timeout_ms);
 }
 
-int ctrun_remove(const struct ct_where *w)
+static int ct_kill(const struct drivers *d, const struct guest_handle *h) { return stop_with(d, h, SIGKILL, 0); }
+
+static void ct_release(const struct drivers *d, const struct guest_handle *h)
 {
-    struct oci_ctx ctx = { .root = w->oci_root };
+    struct oci_ctx ctx = ctx_of(d);
     struct oci_state st;
-    if (oci_state(&ctx, w->id, &st) < 0)
-        return 0;    /* nothing there */
+    if (!h->control[0] || oci_state(&ctx, h->control, &st) < 0)
+        return;    /* nothing there */
     oci_state_free(&st);
-    return oci_delete(&ctx, w->id, true);
+    stop_with(d, h, SIGKILL, 0);
+    if (oci_delete(&ctx, h->control, true) < 0)
+        log_warn("container %s: %s", h->control, err_msg());
 }
+
+const struct driver_ops driver_oci_ops = {
+    .spawn = ct_spawn, .ready = ct_ready, .alive = ct_alive, .status = ct_status, .stop = ct_stop,
+    .kill = ct_kill, .pause = ct_pause, .console = ct_console, .usage = ct_usage, .exec = ct_exec,
+    .release = ct_release,
+};

@@ -2,7 +2,7 @@
  * API socket (docs/vmm-api.md).  Its serial port is a pty: corral-vmm logs
  * the pty's name, which is read back from the engine log once the API
  * socket answers. */
-#include "engine/engine_impl.h"
+#include "driver/driver_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,13 +17,15 @@
 
 #define API_TIMEOUT_MS 5000
 
-static int kvm_argv(const struct vm_spec *s, const struct vm_handle *h, struct argv *a)
+static int kvm_argv(const struct drivers *d, const struct guest_spec *s, const struct guest_handle *h,
+                    struct argv *a)
 {
     if (!s->kernel)
-        return fail(EINVAL, "the kvm engine boots a kernel: give boot.kernel or boot.image (disk boot needs the qemu engine)");
+        return fail(EINVAL, "the kvm engine boots a kernel: give boot.kernel or boot.image (disk boot needs the "
+                    "qemu engine)");
     if (access("/dev/kvm", R_OK | W_OK) < 0)
         return fail(ENODEV, "the kvm engine needs /dev/kvm, which this host lacks: use engine qemu");
-    argv_add(a, "%s", engine_bin(ENGINE_KVM));
+    argv_add(a, "%s", d->vmm_bin);
     argv_add(a, "--kernel");
     argv_add(a, "%s", s->kernel);
     if (s->initrd) {
@@ -65,7 +67,7 @@ static int kvm_argv(const struct vm_spec *s, const struct vm_handle *h, struct a
     return 0;
 }
 
-static int vmm_call(const struct vm_handle *h, const char *cmd, struct json_object **result)
+static int vmm_call(const struct guest_handle *h, const char *cmd, struct json_object **result)
 {
     _cleanup_close_ int fd = jsonl_connect(h->control);
     if (fd < 0)
@@ -84,7 +86,7 @@ static int vmm_call(const struct vm_handle *h, const char *cmd, struct json_obje
     return r;
 }
 
-static int kvm_ready(const char *dir, struct vm_handle *h)
+static int kvm_ready(const char *dir, struct guest_handle *h)
 {
     if (vmm_call(h, "ping", NULL) < 0)
         return -EAGAIN;
@@ -106,7 +108,7 @@ static int kvm_ready(const char *dir, struct vm_handle *h)
     return r;
 }
 
-static int kvm_command(const struct vm_handle *h, enum engine_cmd c, char *buf, size_t len)
+static int kvm_command(const struct guest_handle *h, enum engine_cmd c, char *buf, size_t len)
 {
     static const char *const cmds[] = {
         [ENGINE_CMD_QUIT] = "stop", [ENGINE_CMD_POWERDOWN] = "shutdown",
@@ -122,7 +124,7 @@ static int kvm_command(const struct vm_handle *h, enum engine_cmd c, char *buf, 
     return r;
 }
 
-static int kvm_console(const struct vm_handle *h)
+static int kvm_console(const struct guest_handle *h)
 {
     if (strncmp(h->console, "/dev/pts/", 9))
         return fail(ENOENT, "the VM has no serial console pty");
