@@ -12,7 +12,7 @@
  * is opened to it, whatever corrald's umask: /run/corral and NET_RUN_DIR
  * are 0711 (enter, not list), BRIDGE/ is 0750 and `hosts` 0640, both group
  * DNSMASQ's group; the rest stays root's. */
-#include "net/net.h"
+#include "net/net_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,17 +34,33 @@
 
 #define DIR_MAX 128
 
-static char dnsmasq_bin[256];
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-/* Who dnsmasq runs as: nobody, and nogroup (Debian) or else nobody's group. */
-static const char *run_user = "nobody";
-static char run_group[32];
-static uid_t run_uid;
-static gid_t run_gid;
+static const char *const run_user = "nobody";
 
-void dhcp_setup(void)
+int net_host_new(const char *state_dir, struct net_host **out)
 {
-    if (!proc_find("dnsmasq", dnsmasq_bin, sizeof(dnsmasq_bin))) {
+    struct net_host *h = calloc(1, sizeof(*h));
+    if (!h)
+        return fail(ENOMEM, "out of memory");
+    pthread_mutex_init(&h->dhcp_lock, NULL);
+    pthread_mutex_init(&h->fw_lock, NULL);
+    dhcp_init(h);
+    firewall_init(h, state_dir);
+    *out = h;
+    return 0;
+}
+
+void net_host_free(struct net_host *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_destroy(&h->dhcp_lock);
+    pthread_mutex_destroy(&h->fw_lock);
+    free(h);
+}
+
+void dhcp_init(struct net_host *h)
+{
+    if (!proc_find("dnsmasq", h->dnsmasq_bin, sizeof(h->dnsmasq_bin))) {
         log_warn("dnsmasq is not installed: networks have no DHCP (guests must set their address "
                  "themselves; apt-get install dnsmasq-base)");
         return;
@@ -53,22 +69,22 @@ void dhcp_setup(void)
     struct group *gr = getgrnam("nogroup");
     if (!gr && pw)
         gr = getgrgid(pw->pw_gid);
-    if (!pw || !gr || pw->pw_uid == 0 || gr->gr_gid == 0 || strlen(gr->gr_name) >= sizeof(run_group)) {
+    if (!pw || !gr || pw->pw_uid == 0 || gr->gr_gid == 0 || strlen(gr->gr_name) >= sizeof(h->run_group)) {
         log_warn("networks have no DHCP: there is no unprivileged user 'nobody' (and group 'nogroup') "
                  "for dnsmasq to run as");
-        dnsmasq_bin[0] = 0;
+        h->dnsmasq_bin[0] = 0;
         return;
     }
-    run_uid = pw->pw_uid;
-    run_gid = gr->gr_gid;
-    snprintf(run_group, sizeof(run_group), "%s", gr->gr_name);
+    h->run_uid = pw->pw_uid;
+    h->run_gid = gr->gr_gid;
+    snprintf(h->run_group, sizeof(h->run_group), "%s", gr->gr_name);
 }
 
-struct json_object *dhcp_describe(void)
+struct json_object *dhcp_describe(struct net_host *h)
 {
     struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "available", json_object_new_boolean(dnsmasq_bin[0]));
-    json_object_object_add(o, "reason", json_object_new_string(dnsmasq_bin[0] ? dnsmasq_bin :
+    json_object_object_add(o, "available", json_object_new_boolean(h->dnsmasq_bin[0]));
+    json_object_object_add(o, "reason", json_object_new_string(h->dnsmasq_bin[0] ? h->dnsmasq_bin :
         "dnsmasq is not installed (apt-get install dnsmasq-base): guests must set their address themselves"));
     return o;
 }
@@ -99,7 +115,7 @@ static int own_dir(const char *p, mode_t mode, gid_t gid)
 }
 
 /* The run path down to BRIDGE/: see the top of this file. */
-static int make_dirs(const char *dir)
+static int make_dirs(const struct net_host *h, const char *dir)
 {
     char p[DIR_MAX];
     snprintf(p, sizeof(p), "%s", dir);
@@ -107,7 +123,7 @@ static int make_dirs(const char *dir)
         if (s)
             *s = 0;
         /* /run itself is the system's. */
-        int r = !s ? own_dir(p, 0750, run_gid) : strchr(p + 1, '/') ? own_dir(p, 0711, 0) : 0;
+        int r = !s ? own_dir(p, 0750, h->run_gid) : strchr(p + 1, '/') ? own_dir(p, 0711, 0) : 0;
         if (r < 0)
             return r;
         if (!s)
@@ -117,14 +133,14 @@ static int make_dirs(const char *dir)
 }
 
 /* Writes a file by rename; `shared` ones are readable by dnsmasq's group. */
-static int write_atomic(const char *dir, const char *name, const char *text, bool shared)
+static int write_atomic(const struct net_host *h, const char *dir, const char *name, const char *text, bool shared)
 {
     char tmp[DIR_MAX + 32], path[DIR_MAX + 32];
     snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     unlink(tmp);
     _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || (shared && fchown(fd, 0, run_gid) < 0) ||
+    if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || (shared && fchown(fd, 0, h->run_gid) < 0) ||
         fchmod(fd, shared ? 0640 : 0600) < 0 || rename(tmp, path) < 0) {
         int e = errno ? errno : EIO;
         unlink(tmp);
@@ -206,16 +222,18 @@ static bool hosts_read_ok(const char *dir, char *why, size_t len)
 /* Whether dnsmasq, as the user it runs as, can open the hosts file: the
  * same test its read makes, whichever version is installed.  The child
  * makes raw system calls only: it is forked from a threaded process. */
-static int reader_can_open(const char *dir)
+static int reader_can_open(const struct net_host *h, const char *dir)
 {
     char path[DIR_MAX + 32];
     snprintf(path, sizeof(path), "%s/hosts", dir);
     pid_t pid = fork();
     if (pid < 0)
         return fail(errno, "fork: %m");
+    uid_t uid = h->run_uid;
+    gid_t gid = h->run_gid;
     if (pid == 0) {
-        if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, run_gid, run_gid, run_gid) < 0 ||
-            syscall(SYS_setresuid, run_uid, run_uid, run_uid) < 0)
+        if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, gid, gid, gid) < 0 ||
+            syscall(SYS_setresuid, uid, uid, uid) < 0)
             _exit(255);
         long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
         _exit(fd < 0 ? (errno > 0 && errno < 254 ? errno : 254) : 0);
@@ -226,7 +244,7 @@ static int reader_can_open(const char *dir)
     int code = WIFEXITED(st) ? WEXITSTATUS(st) : 254;
     if (code == 0)
         return 0;
-    return fail(EACCES, "dnsmasq (as %s:%s) cannot read %s: %s", run_user, run_group, path,
+    return fail(EACCES, "dnsmasq (as %s:%s) cannot read %s: %s", run_user, h->run_group, path,
                 code < 254 ? strerror(code) : "cannot become that user");
 }
 
@@ -265,7 +283,7 @@ static void stop_unrecorded(const char *dir)
     }
 }
 
-static int spawn(const struct net_spec *n, const char *dir)
+static int spawn(struct net_host *h, const struct net_spec *n, const char *dir)
 {
     const char *slash = strchr(n->subnet, '/');
     int prefix = slash ? atoi(slash + 1) : 24;
@@ -279,9 +297,9 @@ static int spawn(const struct net_spec *n, const char *dir)
     snprintf(a[3], sizeof(a[3]), "--dhcp-option=option:router,%s", n->gateway);
     snprintf(a[4], sizeof(a[4]), "--pid-file=%s/dnsmasq.pid", dir);
     snprintf(a[5], sizeof(a[5]), "--user=%s", run_user);
-    snprintf(a[6], sizeof(a[6]), "--group=%s", run_group);
+    snprintf(a[6], sizeof(a[6]), "--group=%s", h->run_group);
     char *argv[] = {
-        dnsmasq_bin, "--keep-in-foreground", "--conf-file=/dev/null", a[0], "--bind-interfaces",
+        h->dnsmasq_bin, "--keep-in-foreground", "--conf-file=/dev/null", a[0], "--bind-interfaces",
         "--except-interface=lo", "--port=0", "--no-resolv", "--no-hosts", a[1], a[2], a[3],
         "--dhcp-authoritative", "--leasefile-ro", a[4], a[5], a[6],
         "--log-facility=-", NULL,
@@ -303,7 +321,7 @@ static int spawn(const struct net_spec *n, const char *dir)
         if (atol(pf) == pid) {
             char rec[64];
             snprintf(rec, sizeof(rec), "%d %llu\n", (int)pid, (unsigned long long)start);
-            return write_atomic(dir, "dnsmasq.start", rec, false);
+            return write_atomic(h, dir, "dnsmasq.start", rec, false);
         }
         if (!proc_alive(pid, start)) {
             usleep(50 * 1000);
@@ -318,7 +336,7 @@ static int spawn(const struct net_spec *n, const char *dir)
 
 /* Keeps the last failure to serve this directory's hosts in its `error`
  * file, which dhcp_status() reports until a later try succeeds. */
-static int record(const char *dir, int r)
+static int record(const struct net_host *h, const char *dir, int r)
 {
     char path[DIR_MAX + 32];
     snprintf(path, sizeof(path), "%s/error", dir);
@@ -328,60 +346,59 @@ static int record(const char *dir, int r)
     }
     char msg[512];
     snprintf(msg, sizeof(msg), "%s\n", err_msg());
-    write_atomic(dir, "error", msg, false);
+    write_atomic(h, dir, "error", msg, false);
     return fail(-r, "%.*s", (int)strlen(msg) - 1, msg);
 }
 
-int dhcp_start(const struct net_spec *n, const char *hosts)
+int dhcp_start(struct net_host *h, const struct net_spec *n, const char *hosts)
 {
     char dir[DIR_MAX];
     int r = net_dir(n->bridge, dir);
-    if (r < 0 || !dnsmasq_bin[0])
+    if (r < 0 || !h->dnsmasq_bin[0])
         return r;
-    pthread_mutex_lock(&lock);
+    pthread_mutex_lock(&h->dhcp_lock);
     pid_t pid;
     uint64_t start;
-    if ((r = make_dirs(dir)) == 0 && (r = write_atomic(dir, "hosts", hosts, true)) == 0 &&
-        (r = reader_can_open(dir)) == 0) {
+    if ((r = make_dirs(h, dir)) == 0 && (r = write_atomic(h, dir, "hosts", hosts, true)) == 0 &&
+        (r = reader_can_open(h, dir)) == 0) {
         if (running(dir, &pid, &start)) {
             kill(pid, SIGHUP);
             log_info("network %s: adopted dnsmasq %d on %s", n->name, (int)pid, n->bridge);
-        } else if ((r = spawn(n, dir)) == 0) {
+        } else if ((r = spawn(h, n, dir)) == 0) {
             log_info("network %s: dnsmasq serves DHCP on %s", n->name, n->bridge);
         }
     }
-    r = record(dir, r);
-    pthread_mutex_unlock(&lock);
+    r = record(h, dir, r);
+    pthread_mutex_unlock(&h->dhcp_lock);
     return r;
 }
 
-int dhcp_update(const char *bridge, const char *hosts)
+int dhcp_update(struct net_host *h, const char *bridge, const char *hosts)
 {
-    static char old[65536];          /* under the lock */
     char dir[DIR_MAX];
     int r = net_dir(bridge, dir);
-    if (r < 0 || !dnsmasq_bin[0])
+    if (r < 0 || !h->dnsmasq_bin[0])
         return r;
-    pthread_mutex_lock(&lock);
-    read_small(dir, "hosts", old, sizeof(old));
+    pthread_mutex_lock(&h->dhcp_lock);
+    read_small(dir, "hosts", h->hosts_old, sizeof(h->hosts_old));
     pid_t pid;
     uint64_t start;
-    if (strcmp(old, hosts) && (r = write_atomic(dir, "hosts", hosts, true)) == 0) {
+    if (strcmp(h->hosts_old, hosts) && (r = write_atomic(h, dir, "hosts", hosts, true)) == 0) {
         if (running(dir, &pid, &start))
             kill(pid, SIGHUP);
-        r = record(dir, reader_can_open(dir));
+        r = record(h, dir, reader_can_open(h, dir));
     }
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&h->dhcp_lock);
     return r;
 }
 
-int dhcp_stop(const char *bridge)
+int dhcp_stop(struct net_host *h, const char *bridge)
 {
     char dir[DIR_MAX];
     int r = net_dir(bridge, dir);
     if (r < 0)
         return r;
-    pthread_mutex_lock(&lock);
+    pthread_mutex_lock(&h->dhcp_lock);
     pid_t pid;
     uint64_t start;
     if (running(dir, &pid, &start))
@@ -394,23 +411,23 @@ int dhcp_stop(const char *bridge)
     }
     if (rmdir(dir) < 0 && errno != ENOENT)
         r = fail(errno, "cannot remove %s: %m", dir);
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&h->dhcp_lock);
     return r;
 }
 
-struct json_object *dhcp_status(const char *bridge)
+struct json_object *dhcp_status(struct net_host *h, const char *bridge)
 {
     struct json_object *o = json_object_new_object();
     char dir[DIR_MAX], why[400];
     pid_t pid = 0;
     uint64_t start;
-    json_object_object_add(o, "available", json_object_new_boolean(dnsmasq_bin[0]));
+    json_object_object_add(o, "available", json_object_new_boolean(h->dnsmasq_bin[0]));
     if (net_dir(bridge, dir) < 0) {
         json_object_object_add(o, "running", json_object_new_boolean(false));
         json_object_object_add(o, "reason", json_object_new_string(err_msg()));
         return o;
     }
-    bool up = dnsmasq_bin[0] && running(dir, &pid, &start);
+    bool up = h->dnsmasq_bin[0] && running(dir, &pid, &start);
     json_object_object_add(o, "running", json_object_new_boolean(up));
     char error[300];
     read_small(dir, "error", error, sizeof(error));
@@ -421,7 +438,7 @@ struct json_object *dhcp_status(const char *bridge)
             json_object_object_add(o, "error", json_object_new_string(error));
         return o;
     }
-    if (!dnsmasq_bin[0]) {
+    if (!h->dnsmasq_bin[0]) {
         snprintf(why, sizeof(why), "dnsmasq is not installed (apt-get install dnsmasq-base)");
     } else if (*error) {
         snprintf(why, sizeof(why), "%s", error);

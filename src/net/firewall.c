@@ -11,7 +11,7 @@
  * keeps networks apart even where forwarding is on (a NAT network, or a
  * host routing for others), and the postrouting chain masquerades NAT
  * networks. */
-#include "net/net.h"
+#include "net/net_impl.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -24,41 +24,36 @@
 #include "proc/proc.h"
 #include "util/util.h"
 
-static char nft_bin[256];
-static char table[32] = "corral";
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static char last_error[300];         /* under lock: why the last apply failed */
-
-void firewall_setup(const char *state_dir)
+void firewall_init(struct net_host *h, const char *state_dir)
 {
     char real[4096];
-    uint8_t h[crypto_hash_sha256_BYTES];
+    uint8_t d[crypto_hash_sha256_BYTES];
     if (!realpath(state_dir, real))
         snprintf(real, sizeof(real), "%s", state_dir);
-    crypto_hash_sha256(h, (const uint8_t *)real, strlen(real));
-    snprintf(table, sizeof(table), "corral_%02x%02x%02x%02x", h[0], h[1], h[2], h[3]);
-    if (!proc_find("nft", nft_bin, sizeof(nft_bin)))
+    crypto_hash_sha256(d, (const uint8_t *)real, strlen(real));
+    snprintf(h->table, sizeof(h->table), "corral_%02x%02x%02x%02x", d[0], d[1], d[2], d[3]);
+    if (!proc_find("nft", h->nft_bin, sizeof(h->nft_bin)))
         log_warn("nft is not installed: guests can reach every address of the host, not only their "
                  "network's gateway (apt-get install nftables)");
 }
 
-struct json_object *firewall_describe(void)
+struct json_object *firewall_describe(struct net_host *h)
 {
     struct json_object *o = json_object_new_object();
     char why[600];
-    pthread_mutex_lock(&lock);
-    bool ok = nft_bin[0] && !last_error[0];
-    if (!nft_bin[0])
+    pthread_mutex_lock(&h->fw_lock);
+    bool ok = h->nft_bin[0] && !h->fw_error[0];
+    if (!h->nft_bin[0])
         snprintf(why, sizeof(why), "nft is not installed (apt-get install nftables): guests can reach "
                  "every address of the host");
-    else if (last_error[0])
-        snprintf(why, sizeof(why), "the nftables table inet %s could not be loaded: %s", table, last_error);
+    else if (h->fw_error[0])
+        snprintf(why, sizeof(why), "the nftables table inet %s could not be loaded: %s", h->table, h->fw_error);
     else
-        snprintf(why, sizeof(why), "nftables table inet %s (%s)", table, nft_bin);
-    pthread_mutex_unlock(&lock);
+        snprintf(why, sizeof(why), "nftables table inet %s (%s)", h->table, h->nft_bin);
+    pthread_mutex_unlock(&h->fw_lock);
     json_object_object_add(o, "available", json_object_new_boolean(ok));
     json_object_object_add(o, "reason", json_object_new_string(why));
-    json_object_object_add(o, "table", json_object_new_string(table));
+    json_object_object_add(o, "table", json_object_new_string(h->table));
     return o;
 }
 
@@ -86,15 +81,15 @@ static bool add(char **buf, size_t *len, const char *fmt, ...)
 
 /* Creating the table first makes the delete succeed on the first load;
  * nft applies the file as one transaction. */
-char *firewall_ruleset(const struct net_spec *nets, size_t n)
+char *firewall_ruleset(const struct net_host *h, const struct net_spec *nets, size_t n)
 {
     char *b = NULL;
     size_t len = 0;
-    bool ok = add(&b, &len, "table inet %s {}\ndelete table inet %s\n", table, table);
+    bool ok = add(&b, &len, "table inet %s {}\ndelete table inet %s\n", h->table, h->table);
     if (n == 0)          /* nothing to guard: no table left behind */
         return ok ? b : NULL;
     ok = ok && add(&b, &len, "table inet %s {\n  chain input {\n"
-                   "    type filter hook input priority filter; policy accept;\n", table);
+                   "    type filter hook input priority filter; policy accept;\n", h->table);
     for (size_t i = 0; ok && i < n; i++)
         ok = add(&b, &len, "    iifname \"%s\" udp dport 67 accept\n"
                  "    iifname \"%s\" ip daddr %s accept\n"
@@ -135,18 +130,18 @@ char *firewall_ruleset(const struct net_spec *nets, size_t n)
     return ok ? b : NULL;
 }
 
-int firewall_apply(const struct net_spec *nets, size_t n)
+int firewall_apply(struct net_host *h, const struct net_spec *nets, size_t n)
 {
-    if (!nft_bin[0])
+    if (!h->nft_bin[0])
         return 0;
-    char *rules = firewall_ruleset(nets, n);
+    char *rules = firewall_ruleset(h, nets, n);
     if (!rules)
         return fail(ENOMEM, "out of memory");
-    char *argv[] = { nft_bin, "-f", "-", NULL };
-    pthread_mutex_lock(&lock);
+    char *argv[] = { h->nft_bin, "-f", "-", NULL };
+    pthread_mutex_lock(&h->fw_lock);
     int r = proc_run(argv, rules);
-    snprintf(last_error, sizeof(last_error), "%s", r < 0 ? err_msg() : "");
-    pthread_mutex_unlock(&lock);
+    snprintf(h->fw_error, sizeof(h->fw_error), "%s", r < 0 ? err_msg() : "");
+    pthread_mutex_unlock(&h->fw_lock);
     free(rules);
     return r;
 }

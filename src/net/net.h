@@ -41,31 +41,35 @@ struct net_spec {
     bool nat;                    /* guests reach beyond the host, masqueraded */
 };
 
-/* Find dnsmasq and nft (once, at start) and log what is missing; the
- * firewall names its table after the state directory. */
-void dhcp_setup(void);
-void firewall_setup(const char *state_dir);
+/* What this corrald's networks need of the host, found once at start:
+ * dnsmasq and the unprivileged user it runs as, nft and the name of this
+ * corrald's table (after its state directory, so two corralds on a host
+ * do not replace each other's).  What is missing is logged and described,
+ * not fatal.  Held by the server; thread-safe. */
+struct net_host;
+int net_host_new(const char *state_dir, struct net_host **out);
+void net_host_free(struct net_host *h);
 /* {"available","reason"} for the host resource. */
-struct json_object *dhcp_describe(void);
-struct json_object *firewall_describe(void);
+struct json_object *dhcp_describe(struct net_host *h);
+struct json_object *firewall_describe(struct net_host *h);
 
 /* Starts the network's dnsmasq with these hosts ("MAC,ADDRESS\n" lines),
  * or re-adopts the one still running and has it re-read them. */
-int dhcp_start(const struct net_spec *n, const char *hosts);
+int dhcp_start(struct net_host *h, const struct net_spec *n, const char *hosts);
 /* Rewrites the hosts file and signals dnsmasq (SIGHUP) if it changed. */
-int dhcp_update(const char *bridge, const char *hosts);
+int dhcp_update(struct net_host *h, const char *bridge, const char *hosts);
 /* Stops the network's dnsmasq and removes its files. */
-int dhcp_stop(const char *bridge);
+int dhcp_stop(struct net_host *h, const char *bridge);
 /* {"available","running","pid"?,"error"?,"reason"?} for the network view:
  * "error" when dnsmasq runs but cannot serve the hosts (it cannot read
  * them), "reason" when it does not run. */
-struct json_object *dhcp_status(const char *bridge);
+struct json_object *dhcp_status(struct net_host *h, const char *bridge);
 
 /* Replaces the isolation table with one for these networks. */
-int firewall_apply(const struct net_spec *nets, size_t n);
+int firewall_apply(struct net_host *h, const struct net_spec *nets, size_t n);
 /* The `nft -f` input firewall_apply() loads (malloc'ed; NULL if out of
  * memory). */
-char *firewall_ruleset(const struct net_spec *nets, size_t n);
+char *firewall_ruleset(const struct net_host *h, const struct net_spec *nets, size_t n);
 
 /* ---- links (netlink.c).  Interface names are at most 15 bytes. ---- */
 

@@ -74,10 +74,10 @@ int h_host(struct server *s, struct req *r, struct resp *out)
     }
     json_object_object_add(h, "engines", drivers_describe(s->drivers));
     struct json_object *net = json_object_new_object();
-    struct json_object *dhcp = dhcp_describe();
+    struct json_object *dhcp = dhcp_describe(s->net);
     json_object_object_add(dhcp, "problems", networks_problems(s));
     json_object_object_add(net, "dhcp", dhcp);
-    json_object_object_add(net, "isolation", firewall_describe());
+    json_object_object_add(net, "isolation", firewall_describe(s->net));
     json_object_object_add(h, "networking", net);
     /* Where admins may name host files (--host-path-allow): theirs to know. */
     if (r->who.role >= ROLE_ADMIN) {

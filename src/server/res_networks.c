@@ -208,7 +208,7 @@ static void start_dhcp(struct server *s, struct json_object *n)
     pthread_mutex_lock(&hosts_lock);
     char *hosts = dhcp_hosts(s, json_str(n, "name"));
     struct net_spec ns = net_spec_of(n);
-    if (!hosts || dhcp_start(&ns, hosts) < 0)
+    if (!hosts || dhcp_start(s->net, &ns, hosts) < 0)
         log_error("network %s: no DHCP: %s", ns.name, hosts ? err_msg() : "out of memory");
     pthread_mutex_unlock(&hosts_lock);
     free(hosts);
@@ -230,7 +230,7 @@ static void apply_firewall(struct server *s)
     struct net_spec *nets = calloc(n + 1, sizeof(*nets));
     for (size_t i = 0; nets && i < n; i++)
         nets[i] = net_spec_of(json_object_array_get_idx(rows, i));
-    if (!nets || firewall_apply(nets, n) < 0)
+    if (!nets || firewall_apply(s->net, nets, n) < 0)
         log_error("networks: host isolation not applied: %s", nets ? err_msg() : "out of memory");
     free(nets);
     json_object_put(rows);
@@ -245,7 +245,7 @@ void networks_nics_changed(struct server *s)
     for (size_t i = 0; rows && i < json_object_array_length(rows); i++) {
         struct json_object *n = json_object_array_get_idx(rows, i);
         char *hosts = dhcp_hosts(s, json_str(n, "name"));
-        if (hosts && dhcp_update(json_str(n, "bridge"), hosts) < 0)
+        if (hosts && dhcp_update(s->net, json_str(n, "bridge"), hosts) < 0)
             log_error("network %s: DHCP hosts not served: %s", json_str(n, "name"), err_msg());
         free(hosts);
     }
@@ -299,7 +299,7 @@ int h_networks_list(struct server *s, struct req *r, struct resp *out)
         return api_errno(out, rc);
     for (size_t i = 0; i < json_object_array_length(rows); i++) {
         struct json_object *n = net_view(json_object_array_get_idx(rows, i));
-        json_object_object_add(n, "dhcp", dhcp_status(json_str(n, "bridge")));
+        json_object_object_add(n, "dhcp", dhcp_status(s->net, json_str(n, "bridge")));
     }
     return api_sync(out, 200, rows);
 }
@@ -313,7 +313,7 @@ struct json_object *networks_problems(struct server *s)
     }
     for (size_t i = 0; i < json_object_array_length(rows); i++) {
         struct json_object *n = json_object_array_get_idx(rows, i);
-        struct json_object *d = dhcp_status(json_str(n, "bridge"));
+        struct json_object *d = dhcp_status(s->net, json_str(n, "bridge"));
         const char *why = json_str(d, "error") ? json_str(d, "error") : json_str(d, "reason");
         if (why && json_object_get_boolean(json_object_object_get(d, "available"))) {
             char line[512];
@@ -339,7 +339,7 @@ static int answer(struct server *s, struct resp *out, int status, struct json_ob
     json_object_object_add(n, "bridge_present", json_object_new_boolean(present));
     if (!present && subnet_refused(s, json_str(n, "subnet"), why, sizeof(why)))
         json_object_object_add(n, "error", json_object_new_string(why));
-    json_object_object_add(n, "dhcp", dhcp_status(json_str(n, "bridge")));
+    json_object_object_add(n, "dhcp", dhcp_status(s->net, json_str(n, "bridge")));
     return api_sync(out, status, n);
 }
 
@@ -488,7 +488,7 @@ int h_network_delete(struct server *s, struct req *r, struct resp *out)
         json_object_put(n);
         return api_errno(out, rc);
     }
-    if (dhcp_stop(json_str(n, "bridge")) < 0)
+    if (dhcp_stop(s->net, json_str(n, "bridge")) < 0)
         log_warn("network %s: %s", r->param[0], err_msg());
     if (nl_link_del(json_str(n, "bridge")) < 0)
         log_warn("network %s: %s", r->param[0], err_msg());

@@ -78,8 +78,8 @@ int server_open(const struct server_config *cfg, struct server **out)
                  cfg->state_dir);
     if (r == 0)
         r = drivers_new(cfg->vmm_path, s->oci_root, &s->drivers);
-    dhcp_setup();
-    firewall_setup(cfg->state_dir);
+    if (r == 0)
+        r = net_host_new(cfg->state_dir, &s->net);
     snprintf(db_path, sizeof(db_path), "%s/corral.db", cfg->state_dir);
     if (r == 0)
         r = events_new(&s->events);
@@ -136,6 +136,7 @@ void server_close(struct server *s)
     free(s->cts_dir);
     free(s->oci_root);
     drivers_free(s->drivers);
+    net_host_free(s->net);
     hostpaths_free(&s->paths);
     free(s);
 }

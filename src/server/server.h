@@ -225,6 +225,7 @@ struct server {
     char *vms_dir;               /* state_dir/vms: one run directory per VM */
     struct guest_watch *guest_watch;
     struct drivers *drivers;     /* what runs guests (driver.h) */
+    struct net_host *net;        /* dnsmasq and nft for networks (net.h) */
     char *images_dir;            /* state_dir/images: the OCI image store */
     char *cts_dir;               /* state_dir/containers: bundles, and oci/ (the runtime's state) */
     char *oci_root;              /* cts_dir/oci */

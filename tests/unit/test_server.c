@@ -227,10 +227,20 @@ static void test_firewall_ruleset(void **state)
         { "na", "cbr000001", "10.1.0.0/24", "10.1.0.1", false },
         { "nb", "cbr000002", "10.2.0.0/16", "10.2.0.1", true },
     };
-    char *r = firewall_ruleset(nets, 2);
+    /* The table is named after the state directory: corral_ and 8 hex digits. */
+    struct net_host *h;
+    assert_int_equal(net_host_new("/var/lib/corral-unit-test", &h), 0);
+    struct json_object *fw = firewall_describe(h);
+    char t[64], want[256];
+    snprintf(t, sizeof(t), "%s", json_object_get_string(json_object_object_get(fw, "table")));
+    json_object_put(fw);
+    assert_int_equal(strlen(t), 15);
+    assert_int_equal(strncmp(t, "corral_", 7), 0);
+    char *r = firewall_ruleset(h, nets, 2);
     assert_non_null(r);
     /* Replaced whole, even on the first load. */
-    assert_non_null(strstr(r, "table inet corral {}\ndelete table inet corral\ntable inet corral {\n"));
+    snprintf(want, sizeof(want), "table inet %s {}\ndelete table inet %s\ntable inet %s {\n", t, t, t);
+    assert_non_null(strstr(r, want));
     assert_non_null(strstr(r, "type filter hook input priority filter; policy accept;"));
     /* Per bridge: DHCP and the own gateway pass, in this order, then the rest is dropped. */
     const char *dhcp = strstr(r, "iifname \"cbr000001\" udp dport 67 accept");
@@ -254,14 +264,16 @@ static void test_firewall_ruleset(void **state)
                               "    ip saddr 10.2.0.0/16 oifname != \"cbr000002\" masquerade"));
     assert_null(strstr(r, "ip saddr 10.1.0.0/24 oifname"));
     free(r);
-    r = firewall_ruleset(nets, 1);       /* no NAT network: no nat chain */
+    r = firewall_ruleset(h, nets, 1);       /* no NAT network: no nat chain */
     assert_non_null(r);
     assert_null(strstr(r, "postrouting"));
     free(r);
-    r = firewall_ruleset(NULL, 0);       /* no networks: the table goes */
+    r = firewall_ruleset(h, NULL, 0);       /* no networks: the table goes */
     assert_non_null(r);
-    assert_string_equal(r, "table inet corral {}\ndelete table inet corral\n");
+    snprintf(want, sizeof(want), "table inet %s {}\ndelete table inet %s\n", t, t);
+    assert_string_equal(r, want);
     free(r);
+    net_host_free(h);
 }
 
 static void test_proc(void **state)
