@@ -4,13 +4,12 @@
  * init from the calling process, which in a many-threaded daemon is unsafe
  * (clone3 runs no fork handlers), and the init's terminal needs a pty master
  * that outlives corrald (a closed master hangs the container's terminal
- * up).  So spawn double-forks a small keeper into its own session: it calls
- * oci_create() with a console socket of its own, keeps the pty master (fd
- * KEEPER_MASTER_FD) and reaps the init when it exits, then exits too.
- * corrald takes the master from the keeper with pidfd_getfd() whenever it
- * wants the console (also after a restart).  Everything else (start, kill,
- * pause, delete, state) is a plain library call; exec runs in a forked
- * child only because oci_exec() gives the process the caller's stdio. */
+ * up).  So spawn starts a keeper, the small program corrald-ct (keeper.c),
+ * detached in its own session: it creates the container and holds its pty
+ * master; corrald takes a copy with pidfd_getfd() whenever it wants the
+ * console (also after a restart).  Everything else (start, kill, pause,
+ * delete, state) is a plain library call; exec runs in a forked child only
+ * because oci_exec() gives the process the caller's stdio. */
 #include "driver/driver_impl.h"
 
 #include <errno.h>
@@ -22,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -34,86 +32,9 @@
 #include "proc/proc.h"
 #include "util/util.h"
 
-#define KEEPER_REPORT_FD 3
-#define KEEPER_MASTER_FD 4
-#define KEEPER_READY_MS 30000
-
-struct report {
-    int rc;                      /* 0 or a negative errno */
-    pid_t keeper, pid;
-    char msg[480];
-};
-
-/* One message and maybe one fd (else *fd = -1). */
-static ssize_t recv_fd(int sock, void *data, size_t len, int *fd)
-{
-    struct iovec iov = { data, len };
-    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
-    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-    *fd = -1;
-    ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); n >= 0 && c; c = CMSG_NXTHDR(&m, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-            memcpy(fd, CMSG_DATA(c), sizeof(int));
-    return n;
-}
-
 static struct oci_ctx ctx_of(const struct drivers *d)
 {
     return (struct oci_ctx){ .root = d->oci_root };
-}
-
-/* The keeper: runs in a fresh session with fds 0-2 on /dev/null and the
- * report socket on KEEPER_REPORT_FD.  Never returns. */
-static void __attribute__((noreturn)) keeper_main(const struct drivers *d, const struct guest_spec *spec)
-{
-    struct report rep = { .keeper = getpid() };
-    struct oci_ctx ctx = ctx_of(d);
-    char path[128];
-    int lsock = -1, master = -1, conn = -1;
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    prctl(PR_SET_NAME, "corrald-ct", 0, 0, 0);
-    snprintf(path, sizeof(path), "%s/console.sock", spec->dir);
-    unlink(path);
-    if (strlen(path) >= sizeof(sa.sun_path))
-        rep.rc = fail(ENAMETOOLONG, "%s is too long for a Unix socket", path);
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-    if (rep.rc == 0 && ((lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-                        bind(lsock, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lsock, 1) < 0))
-        rep.rc = fail(errno, "console socket %s: %m", path);
-    if (rep.rc == 0) {
-        struct oci_create_opts o = { .bundle = spec->bundle, .console_socket = path };
-        rep.rc = oci_create(&ctx, spec->id, &o);
-    }
-    if (rep.rc == 0) {
-        /* The init sent the master while oci_create() waited for it. */
-        char b;
-        struct pollfd p = { lsock, POLLIN, 0 };
-        if (poll(&p, 1, 5000) <= 0 || (conn = accept4(lsock, NULL, NULL, SOCK_CLOEXEC)) < 0 ||
-            recv_fd(conn, &b, 1, &master) < 0 || master < 0)
-            rep.rc = fail(EPROTO, "the container's init sent no terminal");
-    }
-    unlink(path);
-    if (rep.rc == 0) {
-        struct oci_state st;
-        if ((rep.rc = oci_state(&ctx, spec->id, &st)) == 0) {
-            rep.pid = st.pid;
-            oci_state_free(&st);
-        }
-    }
-    /* The master is in place before the report: corrald may take it as
-     * soon as it has read it. */
-    if (rep.rc == 0 && (dup2(master, KEEPER_MASTER_FD) < 0 || close_range(KEEPER_MASTER_FD + 1, ~0U, 0) < 0))
-        rep.rc = fail(errno, "keeping the container's terminal: %m");
-    if (rep.rc < 0)
-        snprintf(rep.msg, sizeof(rep.msg), "%s", err_msg());
-    if (send(KEEPER_REPORT_FD, &rep, sizeof(rep), MSG_NOSIGNAL) != sizeof(rep) || rep.rc < 0)
-        _exit(1);
-    close(KEEPER_REPORT_FD);
-    /* The init is our child: reap it (and anything re-parented here). */
-    while (waitpid(-1, NULL, 0) >= 0 || errno == EINTR) {
-    }
-    _exit(0);
 }
 
 static int ct_spawn(const struct drivers *d, const struct guest_spec *spec, struct guest_handle *h)
@@ -128,35 +49,24 @@ static int ct_spawn(const struct drivers *d, const struct guest_spec *spec, stru
         oci_state_free(&st);
         oci_delete(&ctx, spec->id, true);
     }
+    if (!d->keeper_bin[0])
+        return fail(ENOENT, "corrald-ct, the containers' keeper, is not installed next to corrald");
     int sp[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
         return fail(errno, "socketpair: %m");
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(sp[0]);
-        close(sp[1]);
-        return fail(errno, "fork: %m");
-    }
-    if (pid == 0) {
-        setsid();
-        if (fork() != 0)
-            _exit(0);
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, 0), dup2(null, 1), dup2(null, 2);
-        dup2(sp[1], KEEPER_REPORT_FD);
-        close_range(KEEPER_REPORT_FD + 1, ~0U, 0);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        keeper_main(d, spec);
-    }
+    char log[VM_PATH_MAX + 16];
+    snprintf(log, sizeof(log), "%s/keeper.log", spec->dir);
+    char *argv[] = { (char *)d->keeper_bin, (char *)d->oci_root, (char *)spec->id, (char *)spec->bundle,
+                     (char *)spec->dir, NULL };
+    pid_t pid;
+    int r = proc_spawn(argv, log, &sp[1], 1, &pid);
     close(sp[1]);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    if (r < 0) {
+        close(sp[0]);
+        return r;
     }
-    struct report rep;
+    struct keeper_report rep;
     struct pollfd p = { sp[0], POLLIN, 0 };
-    int r = 0;
     if (poll(&p, 1, KEEPER_READY_MS) <= 0)
         r = fail(ETIMEDOUT, "the container did not get created within %d s", KEEPER_READY_MS / 1000);
     else if (recv(sp[0], &rep, sizeof(rep), 0) != sizeof(rep))

@@ -79,19 +79,24 @@ int drivers_new(const char *vmm_path, const char *oci_root, struct drivers **out
         return fail(ENOMEM, "out of memory");
     d->ops[DRIVER_KVM] = d->ops[DRIVER_QEMU] = &driver_vm_ops;
     d->ops[DRIVER_OCI] = &driver_oci_ops;
-    if (vmm_path) {
+    /* corral-vmm and the keeper sit next to corrald's own binary. */
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    self[n > 0 ? n : 0] = 0;
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = 0;
+    if (vmm_path)
         snprintf(d->vmm_bin, sizeof(d->vmm_bin), "%s", vmm_path);
-    } else {
-        char self[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        self[n > 0 ? n : 0] = 0;
-        char *slash = strrchr(self, '/');
-        if (slash)
-            *slash = 0;
+    else
         snprintf(d->vmm_bin, sizeof(d->vmm_bin), "%.*s/corral-vmm", PATH_MAX - 16, self);
-    }
+    snprintf(d->keeper_bin, sizeof(d->keeper_bin), "%.*s/corrald-ct", PATH_MAX - 16, self);
     if (access(d->vmm_bin, X_OK) < 0)
         d->vmm_bin[0] = 0;
+    if (access(d->keeper_bin, X_OK) < 0) {
+        log_warn("%s is missing: containers cannot start", d->keeper_bin);
+        d->keeper_bin[0] = 0;
+    }
     proc_find("qemu-system-x86_64", d->qemu_bin, sizeof(d->qemu_bin));
     snprintf(d->oci_root, sizeof(d->oci_root), "%s", oci_root ? oci_root : "");
     d->kvm_kind = kvm_kind(&d->kvm_why);

@@ -16,10 +16,24 @@ struct drivers {
     char vmm_bin[PATH_MAX];      /* corral-vmm; "" if not found */
     char qemu_bin[PATH_MAX];     /* qemu-system-x86_64; "" if not installed */
     char oci_root[PATH_MAX];     /* the container runtime's state root */
+    char keeper_bin[PATH_MAX];   /* corrald-ct, next to corrald; "" if not found */
     const char *kvm_kind;        /* "hw", "pvm", "none", "other" (scripts/kvm-kind.sh) */
     const char *kvm_why;
 };
 extern const struct driver_ops driver_vm_ops, driver_oci_ops;
+
+/* The keeper of one container (keeper.c, the program corrald-ct): it gets
+ * its report socket as fd KEEPER_REPORT_FD, creates the container, puts
+ * the pty master on fd KEEPER_MASTER_FD, sends one report and stays until
+ * the container's init is gone. */
+#define KEEPER_REPORT_FD 3
+#define KEEPER_MASTER_FD 4
+#define KEEPER_READY_MS 30000
+struct keeper_report {
+    int rc;                      /* 0 or a negative errno */
+    pid_t keeper, pid;           /* its own pid, the init's */
+    char msg[480];               /* rc < 0: why */
+};
 
 #define ARGV_MAX 96
 struct argv {

@@ -365,6 +365,9 @@ int h_container_delete(struct server *s, struct req *r, struct resp *out)
     driver_release(s->drivers, &h);
     if (access(p.bundle, F_OK) == 0 && oci_bundle_remove(p.bundle) < 0)
         return api_error(out, E_CONFLICT, "cannot remove the container's bundle: %s", err_msg());
+    char log[sizeof(p.dir) + 16];
+    snprintf(log, sizeof(log), "%s/keeper.log", p.dir);
+    unlink(log);
     rmdir(p.dir);
     if ((rc = db_exec(s->db, "DELETE FROM containers WHERE name = ? AND state = 'stopped'", "s", r->param[0])) < 0)
         return api_errno(out, rc);
