@@ -32,7 +32,7 @@ static const struct route *match(const char *method, const char *path, struct re
     memset(r, 0, sizeof(*r));
     r->method = method;
     r->path = path;
-    return route_match(r, err);
+    return route_match(routes, routes_count, r, err);
 }
 
 static void test_routes(void **state)

@@ -3,10 +3,13 @@
  * PRAGMA user_version records how far a database has come.  One recursive
  * lock serializes users of the single connection, so a transaction begun by
  * one thread never swallows another thread's statements. */
-#include "server/server.h"
+#include "db/db.h"
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
