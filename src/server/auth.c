@@ -258,7 +258,7 @@ int h_login(struct server *s, struct req *r, struct resp *out)
         json_object_put(row);
         struct principal anon = { .kind = AUTH_ANON };
         snprintf(anon.name, sizeof(anon.name), "anonymous@%.40s", r->peer_ip);
-        server_changed(s, &anon, "auth.login_failed", user, NULL);
+        events_record(s->events, &anon, "auth.login_failed", user, NULL);
         return api_error(out, E_UNAUTHENTICATED, "wrong username or password");
     }
 
@@ -279,7 +279,7 @@ int h_login(struct server *s, struct req *r, struct resp *out)
         out->set_cookie = NULL;
     struct principal who;
     set_principal(&who, AUTH_SESSION, row, ROLE_ADMIN);
-    server_changed(s, &who, "auth.login", who.name, NULL);
+    events_record(s->events, &who, "auth.login", who.name, NULL);
     struct json_object *m = json_object_new_object();
     json_object_object_add(m, "username", json_object_new_string(who.name));
     json_object_object_add(m, "role", json_object_new_string(role_name(who.role)));
@@ -294,7 +294,7 @@ int h_logout(struct server *s, struct req *r, struct resp *out)
     if (r->who.kind == AUTH_SESSION)
         db_exec(s->db, "DELETE FROM sessions WHERE hash = ?", "s", r->who.session);
     out->set_cookie = strdup("corral_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
-    server_changed(s, &r->who, "auth.logout", r->who.name, NULL);
+    events_record(s->events, &r->who, "auth.logout", r->who.name, NULL);
     return api_sync(out, 200, NULL);
 }
 
@@ -358,6 +358,6 @@ int auth_bootstrap(struct server *s, const char *password_file)
     }
     sodium_memzero(password, sizeof(password));
     struct principal sys = { .kind = AUTH_PEER, .role = ROLE_ADMIN, .name = "corrald" };
-    server_changed(s, &sys, "user.create", "admin", NULL);
+    events_record(s->events, &sys, "user.create", "admin", NULL);
     return 0;
 }

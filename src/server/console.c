@@ -293,6 +293,6 @@ int console_upgrade(struct server *s, struct req *r, struct resp *out, const cha
     }
     out->ws_fd = fd;
     snprintf(out->ws_name, sizeof(out->ws_name), "%s", key);
-    server_changed(s, &r->who, action, r->param[0], NULL);
+    events_record(s->events, &r->who, action, r->param[0], NULL);
     return out->status = 101;
 }

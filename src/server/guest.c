@@ -49,7 +49,7 @@ int guest_refuse_busy(struct server *s, const struct guest_kind *k, const char *
 {
     char key[80], holder[40];
     snprintf(key, sizeof(key), "%s/%s", k->collection, name);
-    if (ops_busy(s, key, holder, sizeof(holder)))
+    if (ops_busy(s->ops, key, holder, sizeof(holder)))
         return api_error(out, E_BUSY, "operation %s is working on %s '%s': wait for it "
                          "(GET /api/v1/operations/%s/wait) and retry", holder, k->noun, name, holder);
     return 0;
@@ -254,7 +254,7 @@ static void done(struct server *s, struct op *op, void *arg, int result)
     snprintf(action, sizeof(action), "%s.%s", k->event, guest_action_name(j->action));
     struct json_object *d = json_object_new_object();
     json_object_object_add(d, "state", json_object_new_string(guest_state_name(state)));
-    server_changed(s, &j->who, action, j->name, d);
+    events_record(s->events, &j->who, action, j->name, d);
     json_object_put(d);
 }
 
@@ -293,7 +293,7 @@ int guest_submit(struct server *s, struct guest_job *j, struct resp *out)
     snprintf(kind, sizeof(kind), "%s.%s", k->event, guest_action_name(j->action));
     if (transit)
         set_state(s, k, name, transit);
-    int rc = ops_submit_on(s, &who, key, kind, run, done, j, out);
+    int rc = ops_submit_on(s->ops, &who, key, kind, run, done, j, out);
     if (rc != 202 && transit)
         set_state(s, k, name, state);
     return rc;
@@ -449,7 +449,7 @@ static void watch(struct server *s, const struct guest_kind *k)
         settle(s, k, row, &h);
         struct json_object *d = json_object_new_object();
         json_object_object_add(d, "reason", json_object_new_string(k->gone));
-        server_changed(s, &principal_corrald, event, json_str(row, "name"), d);
+        events_record(s->events, &principal_corrald, event, json_str(row, "name"), d);
         json_object_put(d);
     }
     json_object_put(rows);

@@ -111,6 +111,6 @@ int api_patch_description(struct server *s, struct req *r, struct resp *out, api
     }
     if ((rc = db_commit(s->db)) < 0)
         return api_errno(out, rc);
-    server_changed(s, &r->who, event, r->param[0], NULL);
+    events_record(s->events, &r->who, event, r->param[0], NULL);
     return get(s, r, out);
 }

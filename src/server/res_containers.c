@@ -264,7 +264,7 @@ int h_containers_create(struct server *s, struct req *r, struct resp *out)
         json_object_object_add(d, "image", json_object_new_string(image));
         json_object_object_add(d, "env_names", names);
         json_object_object_add(d, "network", network ? json_object_new_string(network) : NULL);
-        server_changed(s, &r->who, "container.create", name, d);
+        events_record(s->events, &r->who, "container.create", name, d);
         json_object_put(d);
     }
     json_object_put(cfg);
@@ -342,7 +342,7 @@ int h_container_patch(struct server *s, struct req *r, struct resp *out)
     else if (rc)
         db_rollback(s->db);
     if (rc == 0)
-        server_changed(s, &r->who, "container.update", r->param[0], r->json);
+        events_record(s->events, &r->who, "container.update", r->param[0], r->json);
     json_object_put(cfg);
     return rc ? rc : h_container_get(s, r, out);
 }
@@ -371,7 +371,7 @@ int h_container_delete(struct server *s, struct req *r, struct resp *out)
     rmdir(p.dir);
     if ((rc = db_exec(s->db, "DELETE FROM containers WHERE name = ? AND state = 'stopped'", "s", r->param[0])) < 0)
         return api_errno(out, rc);
-    server_changed(s, &r->who, "container.delete", r->param[0], NULL);
+    events_record(s->events, &r->who, "container.delete", r->param[0], NULL);
     return api_sync(out, 200, NULL);
 }
 
@@ -549,7 +549,7 @@ int h_container_exec(struct server *s, struct req *r, struct resp *out)
     /* The program only: arguments may hold secrets, the audit log must not. */
     json_object_object_add(d, "program", json_object_get(json_object_array_get_idx(cmd, 0)));
     json_object_object_add(d, "exit_code", json_object_new_int(status));
-    server_changed(s, &r->who, "container.exec", r->param[0], d);
+    events_record(s->events, &r->who, "container.exec", r->param[0], d);
     json_object_object_del(d, "program");
     json_object_object_add(d, "output", json_object_new_string(output));
     free(output);

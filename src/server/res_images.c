@@ -171,7 +171,7 @@ static void import_done(struct server *s, struct op *op, void *arg, int result)
         json_object_object_add(d, "kernel", json_object_new_string(j->vm.kernel));
         json_object_object_add(d, "initrd", *j->vm.initrd ? json_object_new_string(j->vm.initrd) : NULL);
     }
-    server_changed(s, &j->who, "image.import", j->name, d);
+    events_record(s->events, &j->who, "image.import", j->name, d);
     json_object_put(d);
 }
 
@@ -244,7 +244,7 @@ int h_images_import(struct server *s, struct req *r, struct resp *out)
     /* A refused submit frees j without calling import_done. */
     struct import_job files = { .path_fd = j->path_fd, .vm = { .kernel_fd = j->vm.kernel_fd,
                                                                .initrd_fd = j->vm.initrd_fd } };
-    rc = ops_submit_on(s, &r->who, key, "image.import", import_run, import_done, j, out);
+    rc = ops_submit_on(s->ops, &r->who, key, "image.import", import_run, import_done, j, out);
     if (rc != 202)
         job_close(&files);
     return rc;
@@ -256,7 +256,7 @@ int h_image_delete(struct server *s, struct req *r, struct resp *out)
         return api_error(out, E_BAD_NAME, "'%.64s' is not a valid image name " NAME_RULE, r->param[0]);
     char key[80], holder[40], user[NAME_MAX_LEN + 1];
     snprintf(key, sizeof(key), "images/%s", r->param[0]);
-    if (ops_busy(s, key, holder, sizeof(holder)))
+    if (ops_busy(s->ops, key, holder, sizeof(holder)))
         return api_error(out, E_BUSY, "operation %s is importing image '%s': wait for it and retry", holder,
                          r->param[0]);
     if (vmimage_find(s, r->param[0], NULL) == 0) {
@@ -266,7 +266,7 @@ int h_image_delete(struct server *s, struct req *r, struct resp *out)
         int rc = vmimage_remove(s, r->param[0]);
         if (rc < 0)
             return api_errno(out, rc);
-        server_changed(s, &r->who, "image.delete", r->param[0], NULL);
+        events_record(s->events, &r->who, "image.delete", r->param[0], NULL);
         return api_sync(out, 200, NULL);
     }
     if (!images_exists(s, r->param[0]))
@@ -280,6 +280,6 @@ int h_image_delete(struct server *s, struct req *r, struct resp *out)
     int rc = oci_image_remove(&st, name);
     if (rc < 0)
         return api_errno(out, rc);
-    server_changed(s, &r->who, "image.delete", r->param[0], NULL);
+    events_record(s->events, &r->who, "image.delete", r->param[0], NULL);
     return api_sync(out, 200, NULL);
 }

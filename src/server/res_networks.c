@@ -433,7 +433,7 @@ int h_networks_create(struct server *s, struct req *r, struct resp *out)
     json_object_object_add(d, "subnet", json_object_new_string(canon));
     json_object_object_add(d, "bridge", json_object_new_string(bridge));
     json_object_object_add(d, "nat", json_object_new_boolean(nat));
-    server_changed(s, &r->who, "network.create", name, d);
+    events_record(s->events, &r->who, "network.create", name, d);
     json_object_put(d);
     return answer(s, out, 201, n);
 }
@@ -494,7 +494,7 @@ int h_network_delete(struct server *s, struct req *r, struct resp *out)
         log_warn("network %s: %s", r->param[0], err_msg());
     json_object_put(n);
     apply_firewall(s);
-    server_changed(s, &r->who, "network.delete", r->param[0], NULL);
+    events_record(s->events, &r->who, "network.delete", r->param[0], NULL);
     return api_sync(out, 200, NULL);
 }
 

@@ -171,7 +171,7 @@ int h_pools_create(struct server *s, struct req *r, struct resp *out)
     }
     struct json_object *d = json_object_new_object(), *p;
     json_object_object_add(d, "path", json_object_new_string(path));
-    server_changed(s, &r->who, "pool.create", name, d);
+    events_record(s->events, &r->who, "pool.create", name, d);
     json_object_put(d);
     if ((rc = load_pool(s, name, &p, out)))
         return rc;
@@ -192,7 +192,7 @@ int h_pool_delete(struct server *s, struct req *r, struct resp *out)
         return rc;
     char key[128], holder[40];
     snprintf(key, sizeof(key), "pools/%s", name);
-    if (ops_busy(s, key, holder, sizeof(holder))) {
+    if (ops_busy(s->ops, key, holder, sizeof(holder))) {
         json_object_put(p);
         return api_error(out, E_BUSY, "operation %s is working in pool '%s': wait for it and retry", holder, name);
     }
@@ -227,7 +227,7 @@ int h_pool_delete(struct server *s, struct req *r, struct resp *out)
     if (managed && rmdir(jstr(p, "path")) < 0)
         log_warn("pool %s: could not remove %s: %m", name, jstr(p, "path"));
     json_object_put(p);
-    server_changed(s, &r->who, "pool.delete", name, NULL);
+    events_record(s->events, &r->who, "pool.delete", name, NULL);
     return api_sync(out, 200, NULL);
 }
 
@@ -259,7 +259,7 @@ static int submit(struct server *s, struct req *r, const char *kind, struct vol_
 {
     char key[192];
     snprintf(key, sizeof(key), "pools/%s/volumes/%s", j->pool, j->name);
-    return ops_submit_on(s, &r->who, key, kind, fn, done, j, out);
+    return ops_submit_on(s->ops, &r->who, key, kind, fn, done, j, out);
 }
 
 static int fill_zeros(struct op *op, struct blk *b, uint64_t size)
@@ -320,7 +320,7 @@ static void vol_create_done(struct server *s, struct op *op, void *arg, int resu
     json_object_object_add(d, "size", json_object_new_int64((int64_t)size));
     if (j->base[0])
         json_object_object_add(d, "base", json_object_new_string(j->base));
-    server_changed(s, &j->who, "volume.create", target, d);
+    events_record(s->events, &j->who, "volume.create", target, d);
     json_object_put(d);
 }
 
@@ -478,7 +478,7 @@ static void vol_resize_done(struct server *s, struct op *op, void *arg, int resu
         snprintf(target, sizeof(target), "%s/%s", j->pool, j->name);
         struct json_object *d = json_object_new_object();
         json_object_object_add(d, "size", json_object_new_int64((int64_t)size));
-        server_changed(s, &j->who, "volume.resize", target, d);
+        events_record(s->events, &j->who, "volume.resize", target, d);
         json_object_put(d);
     }
 }
@@ -579,7 +579,7 @@ int h_volume_patch(struct server *s, struct req *r, struct resp *out)
     if ((rc = vol_txn_end(s, rc, v, out)))
         return rc;
     if (desc)
-        server_changed(s, &r->who, "volume.update", r->param[1], NULL);
+        events_record(s->events, &r->who, "volume.update", r->param[1], NULL);
     if (!has_size) {
         json_object_put(v);
         return h_volume_get(s, r, out);
@@ -607,7 +607,7 @@ static void vol_delete_done(struct server *s, struct op *op, void *arg, int resu
         return;
     }
     db_exec(s->db, "DELETE FROM volumes WHERE pool = ? AND name = ?", "ss", j->pool, j->name);
-    server_changed(s, &j->who, "volume.delete", target, NULL);
+    events_record(s->events, &j->who, "volume.delete", target, NULL);
 }
 
 int h_volume_delete(struct server *s, struct req *r, struct resp *out)

@@ -70,7 +70,7 @@ int h_users_create(struct server *s, struct req *r, struct resp *out)
         return api_errno(out, rc);
     struct json_object *d = json_object_new_object(), *u;
     json_object_object_add(d, "role", json_object_new_string(role_s));
-    server_changed(s, &r->who, "user.create", name, d);
+    events_record(s->events, &r->who, "user.create", name, d);
     json_object_put(d);
     if ((rc = load_user(s, name, &u, out)))
         return rc;
@@ -138,7 +138,7 @@ int h_user_patch(struct server *s, struct req *r, struct resp *out)
     if (role_s)
         json_object_object_add(d, "role", json_object_new_string(role_s));
     json_object_object_add(d, "password_changed", json_object_new_boolean(password != NULL));
-    server_changed(s, &r->who, "user.update", name, d);
+    events_record(s->events, &r->who, "user.update", name, d);
     json_object_put(d);
     return h_user_get(s, r, out);
 }
@@ -155,7 +155,7 @@ int h_user_delete(struct server *s, struct req *r, struct resp *out)
         return api_error(out, E_CONFLICT, "'%s' is the last admin: make another user admin first", name);
     if ((rc = db_exec(s->db, "DELETE FROM users WHERE name = ?", "s", name)) < 0)
         return api_errno(out, rc);
-    server_changed(s, &r->who, "user.delete", name, NULL);
+    events_record(s->events, &r->who, "user.delete", name, NULL);
     return api_sync(out, 200, NULL);
 }
 
@@ -221,7 +221,7 @@ int h_tokens_create(struct server *s, struct req *r, struct resp *out)
     struct json_object *d = json_object_new_object();
     json_object_object_add(d, "name", json_object_new_string(name));
     json_object_object_add(d, "role", json_object_new_string(role_name(role)));
-    server_changed(s, &r->who, "token.create", id, d);
+    events_record(s->events, &r->who, "token.create", id, d);
     json_object_put(d);
     struct json_object *m = json_object_new_object();
     json_object_object_add(m, "id", json_object_new_string(id));
@@ -244,7 +244,7 @@ int h_token_delete(struct server *s, struct req *r, struct resp *out)
         return api_errno(out, rc);
     if (rc == 0)
         return api_error(out, E_NOT_FOUND, "no token '%s' of yours", id);
-    server_changed(s, &r->who, "token.delete", id, NULL);
+    events_record(s->events, &r->who, "token.delete", id, NULL);
     return api_sync(out, 200, NULL);
 }
 

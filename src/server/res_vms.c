@@ -344,7 +344,7 @@ int h_vms_create(struct server *s, struct req *r, struct resp *out)
     else if (rc)
         db_rollback(s->db);
     if (rc == 0) {
-        server_changed(s, &r->who, "vm.create", name, cfg);
+        events_record(s->events, &r->who, "vm.create", name, cfg);
         networks_nics_changed(s);
     }
     json_object_put(cfg);
@@ -414,7 +414,7 @@ int h_vm_patch(struct server *s, struct req *r, struct resp *out)
     else if (rc)
         db_rollback(s->db);
     if (rc == 0)
-        server_changed(s, &r->who, "vm.update", r->param[0], cfg);
+        events_record(s->events, &r->who, "vm.update", r->param[0], cfg);
     if (rc == 0 && cfg)
         networks_nics_changed(s);
     json_object_put(cfg);
@@ -440,7 +440,7 @@ int h_vm_delete(struct server *s, struct req *r, struct resp *out)
     snprintf(path, sizeof(path), "%s/engine.log", dir);
     unlink(path);
     rmdir(dir);
-    server_changed(s, &r->who, "vm.delete", r->param[0], NULL);
+    events_record(s->events, &r->who, "vm.delete", r->param[0], NULL);
     networks_nics_changed(s);
     return api_sync(out, 200, NULL);
 }

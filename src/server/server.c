@@ -82,16 +82,16 @@ int server_open(const struct server_config *cfg, struct server **out)
         r = net_host_new(cfg->state_dir, &s->net);
     snprintf(db_path, sizeof(db_path), "%s/corral.db", cfg->state_dir);
     if (r == 0)
-        r = events_new(&s->events);
-    if (r == 0)
         r = db_open(db_path, &s->db);
+    if (r == 0)
+        r = events_new(s->db, &s->events);
     if (r == 0)
         r = auth_new(s, &s->auth);
     if (r == 0)
         r = auth_bootstrap(s, cfg->admin_password_file);
     /* Settle what a killed predecessor left half-done before taking requests. */
     if (r == 0)
-        r = ops_recover(s);
+        r = ops_recover(s->db);
     if (r == 0)
         r = storage_recover(s);
     if (r == 0)
@@ -99,7 +99,7 @@ int server_open(const struct server_config *cfg, struct server **out)
     if (r == 0)
         r = guests_recover(s);
     if (r == 0)
-        r = ops_new(s, cfg->workers > 0 ? cfg->workers : 4, &s->ops);
+        r = ops_new(s, s->db, s->events, cfg->workers > 0 ? cfg->workers : 4, &s->ops);
     if (r == 0)
         r = guests_watch_start(s);
     if (r == 0)

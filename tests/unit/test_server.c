@@ -745,10 +745,10 @@ static struct json_object *fake_action(struct server *s, const struct guest_kind
     const char *url = json_object_get_string(json_object_object_get(out.body, "operation"));
     assert_non_null(url);
     const char *id = strrchr(url, '/') + 1;
-    int w = ops_wait(s, id, 10000);
+    int w = ops_wait(s->ops, id, 10000);
     assert_true(w == 0 || w == -ENOENT);
     struct json_object *op;
-    assert_int_equal(ops_get(s, id, &op), 0);
+    assert_int_equal(ops_get(s->ops, id, &op), 0);
     resp_free(&out);
     return op;
 }
@@ -775,10 +775,10 @@ static void test_guest_driver(void **state)
     snprintf(path, sizeof(path), "%s/corral.db", dir);
     struct server s = { .cts_dir = dir };
     assert_int_equal(db_open(path, &s.db), 0);
-    assert_int_equal(events_new(&s.events), 0);
+    assert_int_equal(events_new(s.db, &s.events), 0);
     assert_int_equal(drivers_new(NULL, dir, &s.drivers), 0);
     drivers_replace(s.drivers, DRIVER_OCI, &fake_ops);
-    assert_int_equal(ops_new(&s, 1, &s.ops), 0);
+    assert_int_equal(ops_new(&s, s.db, s.events, 1, &s.ops), 0);
     memset(&fake, 0, sizeof(fake));
     fake.console_peer = -1;
     struct guest_kind k = guest_ct;

@@ -2,19 +2,23 @@
  * events, each numbered.  Every listener keeps its own position; one that
  * falls more than a ring behind is told so ("overflow") and skips ahead, so
  * a slow client never holds memory or blocks publishers. */
-#include "server/server.h"
+#include "ops/ops.h"
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "db/db.h"
 #include "util/util.h"
 
 #define EVENTS_RING 512
 
 struct events {
+    struct db *db;               /* the audit log */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     char *ring[EVENTS_RING];    /* SSE frames; slot = seq % EVENTS_RING */
@@ -22,11 +26,12 @@ struct events {
     bool shutdown;
 };
 
-int events_new(struct events **out)
+int events_new(struct db *db, struct events **out)
 {
     struct events *e = calloc(1, sizeof(*e));
     if (!e)
         return fail(ENOMEM, "out of memory");
+    e->db = db;
     pthread_mutex_init(&e->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -119,19 +124,12 @@ long events_next(struct events *e, uint64_t *seq, char *buf, size_t len, int tim
     return n;
 }
 
-int h_events(struct server *s, struct req *r, struct resp *out)
-{
-    (void)s, (void)r;
-    out->stream_events = true;    /* http.c streams events_next() frames */
-    return out->status = 200;
-}
-
 /* The one place a change is recorded: its audit row, then its event. */
-void server_changed(struct server *s, const struct principal *who, const char *action,
-                    const char *target, struct json_object *detail)
+void events_record(struct events *e, const struct principal *who, const char *action, const char *target,
+                   struct json_object *detail)
 {
     const char *d = detail ? json_object_to_json_string_ext(detail, JSON_C_TO_STRING_PLAIN) : "{}";
-    if (db_exec(s->db, "INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+    if (db_exec(e->db, "INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
                 "issss", (int64_t)time(NULL), who->name, action, target, d) < 0)
         log_error("audit log: %s", err_msg());
     struct json_object *m = json_object_new_object();
@@ -139,5 +137,5 @@ void server_changed(struct server *s, const struct principal *who, const char *a
     json_object_object_add(m, "target", json_object_new_string(target));
     json_object_object_add(m, "actor", json_object_new_string(who->name));
     json_object_object_add(m, "detail", detail ? json_object_get(detail) : json_object_new_object());
-    events_emit(s->events, "lifecycle", m);
+    events_emit(e, "lifecycle", m);
 }

@@ -5,16 +5,19 @@
  * resource locks.  A second operation wanting a held lock is refused with
  * 409 "busy" naming the holder: callers wait on it and retry, which keeps
  * the server free of hidden queues that outlive their clients. */
-#include "server/server.h"
+#include "ops/ops.h"
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "db/db.h"
 #include "util/util.h"
 
 static const char *const status_names[] = { "pending", "running", "success", "failure", "cancelled" };
@@ -40,7 +43,9 @@ struct op {
 };
 
 struct ops {
-    struct server *s;
+    struct server *owner;        /* run and done functions get it */
+    struct db *db;
+    struct events *events;
     pthread_mutex_t lock;
     pthread_cond_t work;        /* the queue got an op, or stopping */
     pthread_cond_t changed;     /* an op's status changed */
@@ -73,10 +78,10 @@ static struct json_object *op_json(const struct op *op)
 static void op_publish(struct ops *o, struct op *op)
 {
     op->updated = now_s();
-    db_exec(o->s->db, "UPDATE operations SET status = ?, progress = ?, error = ?, updated = ? "
+    db_exec(o->db, "UPDATE operations SET status = ?, progress = ?, error = ?, updated = ? "
             "WHERE id = ?", "sisis", status_names[op->status], (int64_t)op->progress, op->error,
             op->updated, op->id);
-    events_emit(o->s->events, "operation", op_json(op));
+    events_emit(o->events, "operation", op_json(op));
     pthread_cond_broadcast(&o->changed);
 }
 
@@ -117,9 +122,8 @@ static struct op *lock_holder(struct ops *o, const char *key)
     return NULL;
 }
 
-bool ops_busy(struct server *s, const char *key, char *id, size_t len)
+bool ops_busy(struct ops *o, const char *key, char *id, size_t len)
 {
-    struct ops *o = s->ops;
     pthread_mutex_lock(&o->lock);
     struct op *op = lock_holder(o, key);
     if (op)
@@ -132,7 +136,7 @@ static void op_finish(struct ops *o, struct op *op, int result)
 {
     char msg[sizeof(op->error)];
     snprintf(msg, sizeof(msg), "%s", result < 0 ? err_msg() : "");
-    op->done(o->s, op, op->arg, result);
+    op->done(o->owner, op, op->arg, result);
     pthread_mutex_lock(&o->lock);
     op->status = result == 0 ? OP_SUCCESS : result == -ECANCELED ? OP_CANCELLED : OP_FAILURE;
     snprintf(op->error, sizeof(op->error), "%s", result == -ECANCELED && !msg[0] ? "cancelled" : msg);
@@ -168,7 +172,7 @@ static void *worker(void *arg)
             op->status = OP_RUNNING;
             op_publish(o, op);
             pthread_mutex_unlock(&o->lock);
-            r = op->fn(o->s, op, op->arg);
+            r = op->fn(o->owner, op, op->arg);
             if (r < 0 && op_cancelled(op) && r != -ECANCELED)
                 r = fail(ECANCELED, "cancelled");
         }
@@ -180,12 +184,14 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int ops_new(struct server *s, int workers, struct ops **out)
+int ops_new(struct server *owner, struct db *db, struct events *ev, int workers, struct ops **out)
 {
     struct ops *o = calloc(1, sizeof(*o));
     if (!o)
         return fail(ENOMEM, "out of memory");
-    o->s = s;
+    o->owner = owner;
+    o->db = db;
+    o->events = ev;
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->work, NULL);
     pthread_condattr_t ca;
@@ -233,23 +239,21 @@ void ops_free(struct ops *o)
     free(o);
 }
 
-int ops_recover(struct server *s)
+int ops_recover(struct db *db)
 {
-    int n = db_exec(s->db, "UPDATE operations SET status = 'failure', updated = ?, "
+    int n = db_exec(db, "UPDATE operations SET status = 'failure', updated = ?, "
                     "error = 'corrald stopped while this operation was running' "
                     "WHERE status IN ('pending', 'running')", "i", now_s());
     if (n > 0)
         log_warn("%d operation(s) were interrupted by a restart and are marked failed", n);
     /* Keep a bounded history: finished operations older than a week go. */
-    db_exec(s->db, "DELETE FROM operations WHERE updated < ? AND status NOT IN ('pending','running')",
+    db_exec(db, "DELETE FROM operations WHERE updated < ? AND status NOT IN ('pending','running')",
             "i", now_s() - 7 * 86400);
     return n < 0 ? n : 0;
 }
 
-int ops_submit(struct server *s, const struct principal *who, const struct op_spec *spec,
-               struct resp *out)
+int ops_submit(struct ops *o, const struct principal *who, const struct op_spec *spec, struct resp *out)
 {
-    struct ops *o = s->ops;
     struct op *op = calloc(1, sizeof(*op));
     if (!op)
         return api_error(out, E_INTERNAL, "out of memory");
@@ -279,7 +283,7 @@ int ops_submit(struct server *s, const struct principal *who, const struct op_sp
     } else if (holder) {
         status = api_error(out, E_BUSY, "operation %s (%s) is still working on this; wait for it "
                            "(GET /api/v1/operations/%s/wait) and retry", holder->id, holder->kind, holder->id);
-    } else if (db_exec(s->db, "INSERT INTO operations (id, kind, owner, status, progress, resources, "
+    } else if (db_exec(o->db, "INSERT INTO operations (id, kind, owner, status, progress, resources, "
                        "created, updated) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)", "ssssii", op->id,
                        op->kind, op->owner, json_object_to_json_string_ext(op->resources,
                        JSON_C_TO_STRING_PLAIN), op->created, op->updated) < 0) {
@@ -303,7 +307,7 @@ int ops_submit(struct server *s, const struct principal *who, const struct op_sp
         json_object_put(out->body);
         out->body = env;
         status = out->status = 202;
-        events_emit(s->events, "operation", op_json(op));
+        events_emit(o->events, "operation", op_json(op));
         pthread_cond_signal(&o->work);
     }
     if (status != 202)
@@ -315,7 +319,7 @@ int ops_submit(struct server *s, const struct principal *who, const struct op_sp
     return status;
 }
 
-int ops_submit_on(struct server *s, const struct principal *who, const char *key, const char *kind, op_fn fn,
+int ops_submit_on(struct ops *o, const struct principal *who, const char *key, const char *kind, op_fn fn,
                   op_done_fn done, void *arg, struct resp *out)
 {
     char url[256];
@@ -323,7 +327,7 @@ int ops_submit_on(struct server *s, const struct principal *who, const char *key
     struct json_object *res = json_object_new_array();
     json_object_array_add(res, json_object_new_string(url));
     struct op_spec spec = { .kind = kind, .locks = { key }, .fn = fn, .done = done, .arg = arg, .resources = res };
-    int rc = ops_submit(s, who, &spec, out);
+    int rc = ops_submit(o, who, &spec, out);
     json_object_put(res);
     return rc;
 }
@@ -336,9 +340,8 @@ static struct op *find_active(struct ops *o, const char *id)
     return NULL;
 }
 
-int ops_wait(struct server *s, const char *id, int timeout_ms)
+int ops_wait(struct ops *o, const char *id, int timeout_ms)
 {
-    struct ops *o = s->ops;
     struct timespec dl;
     clock_gettime(CLOCK_MONOTONIC, &dl);
     dl.tv_sec += timeout_ms / 1000;
@@ -360,9 +363,8 @@ int ops_wait(struct server *s, const char *id, int timeout_ms)
     return op ? 0 : -ENOENT;
 }
 
-int ops_cancel(struct server *s, const char *id)
+int ops_cancel(struct ops *o, const char *id)
 {
-    struct ops *o = s->ops;
     pthread_mutex_lock(&o->lock);
     struct op *op = find_active(o, id);
     if (op)
@@ -371,9 +373,8 @@ int ops_cancel(struct server *s, const char *id)
     return op ? 0 : -ENOENT;
 }
 
-int ops_get(struct server *s, const char *id, struct json_object **out)
+int ops_get(struct ops *o, const char *id, struct json_object **out)
 {
-    struct ops *o = s->ops;
     pthread_mutex_lock(&o->lock);
     struct op *op = find_active(o, id);
     if (op) {
@@ -383,7 +384,7 @@ int ops_get(struct server *s, const char *id, struct json_object **out)
     }
     pthread_mutex_unlock(&o->lock);
     struct json_object *row;
-    int r = db_row(s->db, &row, "SELECT id, kind, owner, status, progress, error, resources, created, "
+    int r = db_row(o->db, &row, "SELECT id, kind, owner, status, progress, error, resources, created, "
                    "updated FROM operations WHERE id = ?", "s", id);
     if (r < 0)
         return r == -ENOENT ? fail(ENOENT, "no operation %s", id) : r;
@@ -391,70 +392,4 @@ int ops_get(struct server *s, const char *id, struct json_object **out)
     json_object_object_add(row, "resources", res ? res : json_object_new_array());
     *out = row;
     return 0;
-}
-
-/* ---- handlers ---------------------------------------------------------- */
-
-int h_ops_list(struct server *s, struct req *r, struct resp *out)
-{
-    (void)r;
-    struct json_object *rows;
-    int rc = db_rows(s->db, &rows, "SELECT id FROM operations ORDER BY created DESC, rowid DESC LIMIT 200", "");
-    if (rc < 0)
-        return api_errno(out, rc);
-    struct json_object *list = json_object_new_array();
-    for (size_t i = 0; i < json_object_array_length(rows); i++) {
-        struct json_object *op;
-        const char *id = json_object_get_string(json_object_object_get(json_object_array_get_idx(rows, i), "id"));
-        if (ops_get(s, id, &op) == 0)
-            json_object_array_add(list, op);
-    }
-    json_object_put(rows);
-    return api_sync(out, 200, list);
-}
-
-static int op_answer(struct server *s, const char *id, struct resp *out)
-{
-    if (!name_valid(id))
-        return api_error(out, E_BAD_NAME, "'%.64s' is not an operation id", id);
-    struct json_object *op;
-    int rc = ops_get(s, id, &op);
-    return rc < 0 ? api_errno(out, rc) : api_sync(out, 200, op);
-}
-
-int h_op_get(struct server *s, struct req *r, struct resp *out)
-{
-    return op_answer(s, r->param[0], out);
-}
-
-int h_op_wait(struct server *s, struct req *r, struct resp *out)
-{
-    char buf[16];
-    uint64_t timeout = 30;
-    const char *t;
-    int rc = api_query(r, "timeout", buf, sizeof(buf), &t, out);
-    if (rc)
-        return rc;
-    if (t && parse_uint(t, 0, 3600, &timeout) < 0)
-        return api_error(out, E_BAD_QUERY, "timeout must be whole seconds, 0..3600");
-    if (name_valid(r->param[0]))
-        ops_wait(s, r->param[0], (int)timeout * 1000);
-    return op_answer(s, r->param[0], out);
-}
-
-int h_op_cancel(struct server *s, struct req *r, struct resp *out)
-{
-    const char *id = r->param[0];
-    if (!name_valid(id))
-        return api_error(out, E_BAD_NAME, "'%.64s' is not an operation id", id);
-    if (ops_cancel(s, id) < 0) {
-        struct json_object *op;
-        int rc = ops_get(s, id, &op);
-        if (rc < 0)
-            return api_errno(out, rc);
-        json_object_put(op);
-        return api_error(out, E_CONFLICT, "operation %s has already finished", id);
-    }
-    server_changed(s, &r->who, "operation.cancel", id, NULL);
-    return op_answer(s, id, out);
 }
