@@ -23,7 +23,7 @@ void api_handle(struct server *s, struct req *r, struct resp *out)
     bool is_login = rt && rt->role == ROLE_NONE;
 
     /* Anonymous callers learn nothing but the login route's existence. */
-    if (s && auth_identify(s, r) < 0) {
+    if (s && auth_identify(s->auth, r) < 0) {
         if (!is_login) {
             api_error(out, E_UNAUTHENTICATED, "%s", err_msg());
             return;

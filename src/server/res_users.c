@@ -272,3 +272,12 @@ int h_audit(struct server *s, struct req *r, struct resp *out)
     }
     return api_sync(out, 200, rows);
 }
+
+int h_login(struct server *s, struct req *r, struct resp *out) { return auth_login(s->auth, r, out); }
+int h_logout(struct server *s, struct req *r, struct resp *out) { return auth_logout(s->auth, r, out); }
+
+int h_whoami(struct server *s, struct req *r, struct resp *out)
+{
+    (void)s;
+    return auth_whoami(r, out);
+}

@@ -86,9 +86,9 @@ int server_open(const struct server_config *cfg, struct server **out)
     if (r == 0)
         r = events_new(s->db, &s->events);
     if (r == 0)
-        r = auth_new(s, &s->auth);
+        r = auth_new(s->db, s->events, &s->auth);
     if (r == 0)
-        r = auth_bootstrap(s, cfg->admin_password_file);
+        r = auth_bootstrap(s->auth, cfg->admin_password_file);
     /* Settle what a killed predecessor left half-done before taking requests. */
     if (r == 0)
         r = ops_recover(s->db);

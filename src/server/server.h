@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "auth/auth.h"
 #include "db/db.h"
 #include "ops/ops.h"
 #include "server/hostpath.h"
@@ -105,22 +106,6 @@ extern const struct principal principal_corrald;
 
 int server_open(const struct server_config *cfg, struct server **out);
 void server_close(struct server *s);     /* stops HTTP, operations, closes state */
-
-/* ---- auth.c ----------------------------------------------------------- */
-
-int auth_new(struct server *s, struct auth **out);
-void auth_free(struct auth *a);
-/* Creates `admin` when there are no users (password from the file or random,
- * printed once to stderr). */
-int auth_bootstrap(struct server *s, const char *password_file);
-/* Who is calling: Unix peer uid 0, bearer token or session cookie.  Returns
- * 0 (who->kind may be AUTH_ANON) or -EACCES for bad credentials. */
-int auth_identify(struct server *s, struct req *r);
-int auth_hash_password(const char *password, char *out, size_t len);
-/* A random URL-safe secret and its storage hash (hex BLAKE2b-256). */
-void auth_secret(char *out, size_t bytes);
-void auth_hash_secret(const char *secret, char out[65]);
-int auth_password_ok(const char *password, struct resp *out);
 
 /* ---- http.c ----------------------------------------------------------- */
 

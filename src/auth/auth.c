@@ -7,10 +7,13 @@
  * BLAKE2b hashes, so a copy of the database lets no one in; passwords are
  * argon2id hashes (libsodium).  Failed logins are slowed per (user, client)
  * and per client with an exponential backoff kept in a small fixed table. */
-#include "server/server.h"
+#include "auth/auth.h"
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <semaphore.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -18,6 +21,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "db/db.h"
+#include "ops/ops.h"
 #include "util/util.h"
 
 #define SESSION_TTL (8 * 3600)
@@ -34,6 +39,8 @@ struct backoff {
 };
 
 struct auth {
+    struct db *db;
+    struct events *events;
     pthread_mutex_t lock;
     struct backoff slots[BACKOFF_SLOTS];
     sem_t hashing;              /* argon2id uses 64 MiB: bound the concurrency */
@@ -44,12 +51,13 @@ static int64_t now_s(void) { return (int64_t)time(NULL); }
 /* Monotonic milliseconds: backoff must not shrink to nothing when a failure
  * lands just before a second boundary. */
 static int64_t mono_ms(void) { return (int64_t)(now_ns() / 1000000); }
-int auth_new(struct server *s, struct auth **out)
+int auth_new(struct db *db, struct events *ev, struct auth **out)
 {
-    (void)s;
     struct auth *a = calloc(1, sizeof(*a));
     if (!a)
         return fail(ENOMEM, "out of memory");
+    a->db = db;
+    a->events = ev;
     pthread_mutex_init(&a->lock, NULL);
     sem_init(&a->hashing, 0, 2);
     /* Unknown users are checked against this, so they take as long as known ones. */
@@ -115,7 +123,7 @@ static void set_principal(struct principal *p, enum auth_kind kind, struct json_
     snprintf(p->name, sizeof(p->name), "%s", json_object_get_string(json_object_object_get(row, "name")));
 }
 
-int auth_identify(struct server *s, struct req *r)
+int auth_identify(struct auth *a, struct req *r)
 {
     struct principal *p = &r->who;
     memset(p, 0, sizeof(*p));
@@ -126,14 +134,14 @@ int auth_identify(struct server *s, struct req *r)
         char h[65];
         auth_hash_secret(r->authorization + 7, h);
         /* Looked up by its hash: timing reveals nothing about the token. */
-        if (db_row(s->db, &row, "SELECT u.id, u.name, u.role, t.role AS trole, t.id AS tid FROM tokens t "
+        if (db_row(a->db, &row, "SELECT u.id, u.name, u.role, t.role AS trole, t.id AS tid FROM tokens t "
                    "JOIN users u ON u.id = t.user_id WHERE t.hash = ? AND (t.expires = 0 OR t.expires > ?)",
                    "si", h, now_s()) < 0)
             return fail(EACCES, "the API token is unknown, revoked or expired");
         enum role cap = ROLE_AUDITOR;
         role_parse(json_object_get_string(json_object_object_get(row, "trole")), &cap);
         set_principal(p, AUTH_TOKEN, row, cap);
-        db_exec(s->db, "UPDATE tokens SET last_used = ? WHERE id = ?", "is", now_s(),
+        db_exec(a->db, "UPDATE tokens SET last_used = ? WHERE id = ?", "is", now_s(),
                 json_object_get_string(json_object_object_get(row, "tid")));
         json_object_put(row);
         return 0;
@@ -147,7 +155,7 @@ int auth_identify(struct server *s, struct req *r)
     if (r->cookie_session) {
         char h[65];
         auth_hash_secret(r->cookie_session, h);
-        if (db_row(s->db, &row, "SELECT u.id, u.name, u.role, s.csrf FROM sessions s JOIN users u "
+        if (db_row(a->db, &row, "SELECT u.id, u.name, u.role, s.csrf FROM sessions s JOIN users u "
                    "ON u.id = s.user_id WHERE s.hash = ? AND s.expires > ?", "si", h, now_s()) < 0)
             return fail(EACCES, "your session has expired or was ended: log in again");
         set_principal(p, AUTH_SESSION, row, ROLE_ADMIN);
@@ -222,9 +230,9 @@ static void backoff_clear(struct auth *a, const char *kuser, const char *kip)
     pthread_mutex_unlock(&a->lock);
 }
 
-/* ---- handlers ------------------------------------------------------------ */
+/* ---- login, logout, whoami ------------------------------------------------ */
 
-int h_login(struct server *s, struct req *r, struct resp *out)
+int auth_login(struct auth *a, struct req *r, struct resp *out)
 {
     const char *user = NULL, *password = NULL;
     const struct field f[] = {
@@ -239,26 +247,26 @@ int h_login(struct server *s, struct req *r, struct resp *out)
     char kuser[160], kip[80];
     snprintf(kuser, sizeof(kuser), "u:%s|%s", user, r->peer_ip);
     snprintf(kip, sizeof(kip), "i:%s", r->peer_ip);
-    int64_t wait = backoff_admit(s->auth, kuser, kip);
+    int64_t wait = backoff_admit(a, kuser, kip);
     if (wait > 0) {
         out->retry_after = (int)wait;
         return api_error(out, E_TOO_MANY, "too many failed logins: try again in %lld s", (long long)wait);
     }
 
     struct json_object *row = NULL;
-    db_row(s->db, &row, "SELECT id, name, role, pwhash FROM users WHERE name = ?", "s", user);
+    db_row(a->db, &row, "SELECT id, name, role, pwhash FROM users WHERE name = ?", "s", user);
     const char *hash = row ? json_object_get_string(json_object_object_get(row, "pwhash"))
-                           : s->auth->dummy_hash;
-    sem_wait(&s->auth->hashing);
+                           : a->dummy_hash;
+    sem_wait(&a->hashing);
     bool ok = crypto_pwhash_str_verify(hash, password, strlen(password)) == 0 && row;
-    sem_post(&s->auth->hashing);
+    sem_post(&a->hashing);
     if (ok)
-        backoff_clear(s->auth, kuser, kip);
+        backoff_clear(a, kuser, kip);
     if (!ok) {
         json_object_put(row);
         struct principal anon = { .kind = AUTH_ANON };
         snprintf(anon.name, sizeof(anon.name), "anonymous@%.40s", r->peer_ip);
-        events_record(s->events, &anon, "auth.login_failed", user, NULL);
+        events_record(a->events, &anon, "auth.login_failed", user, NULL);
         return api_error(out, E_UNAUTHENTICATED, "wrong username or password");
     }
 
@@ -267,8 +275,8 @@ int h_login(struct server *s, struct req *r, struct resp *out)
     auth_secret(csrf, 32);
     auth_hash_secret(secret, h);
     int64_t uid = json_object_get_int64(json_object_object_get(row, "id"));
-    db_exec(s->db, "DELETE FROM sessions WHERE expires <= ?", "i", now_s());
-    rc = db_exec(s->db, "INSERT INTO sessions (hash, user_id, csrf, created, expires) VALUES (?, ?, ?, ?, ?)",
+    db_exec(a->db, "DELETE FROM sessions WHERE expires <= ?", "i", now_s());
+    rc = db_exec(a->db, "INSERT INTO sessions (hash, user_id, csrf, created, expires) VALUES (?, ?, ?, ?, ?)",
                  "sisii", h, uid, csrf, now_s(), now_s() + SESSION_TTL);
     if (rc < 0) {
         json_object_put(row);
@@ -279,7 +287,7 @@ int h_login(struct server *s, struct req *r, struct resp *out)
         out->set_cookie = NULL;
     struct principal who;
     set_principal(&who, AUTH_SESSION, row, ROLE_ADMIN);
-    events_record(s->events, &who, "auth.login", who.name, NULL);
+    events_record(a->events, &who, "auth.login", who.name, NULL);
     struct json_object *m = json_object_new_object();
     json_object_object_add(m, "username", json_object_new_string(who.name));
     json_object_object_add(m, "role", json_object_new_string(role_name(who.role)));
@@ -289,18 +297,17 @@ int h_login(struct server *s, struct req *r, struct resp *out)
     return api_sync(out, 200, m);
 }
 
-int h_logout(struct server *s, struct req *r, struct resp *out)
+int auth_logout(struct auth *a, struct req *r, struct resp *out)
 {
     if (r->who.kind == AUTH_SESSION)
-        db_exec(s->db, "DELETE FROM sessions WHERE hash = ?", "s", r->who.session);
+        db_exec(a->db, "DELETE FROM sessions WHERE hash = ?", "s", r->who.session);
     out->set_cookie = strdup("corral_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
-    events_record(s->events, &r->who, "auth.logout", r->who.name, NULL);
+    events_record(a->events, &r->who, "auth.logout", r->who.name, NULL);
     return api_sync(out, 200, NULL);
 }
 
-int h_whoami(struct server *s, struct req *r, struct resp *out)
+int auth_whoami(const struct req *r, struct resp *out)
 {
-    (void)s;
     static const char *const kinds[] = { "anonymous", "session", "token", "unix-peer" };
     struct json_object *m = json_object_new_object();
     json_object_object_add(m, "username", json_object_new_string(r->who.name));
@@ -309,14 +316,14 @@ int h_whoami(struct server *s, struct req *r, struct resp *out)
     return api_sync(out, 200, m);
 }
 
-int auth_bootstrap(struct server *s, const char *password_file)
+int auth_bootstrap(struct auth *a, const char *password_file)
 {
     struct stat st;
     if (password_file && stat(password_file, &st) == 0 && (st.st_mode & 0077))
         log_warn("--admin-password-file %s is %04o: others can read the admin's password (chmod 600 it)",
                  password_file, st.st_mode & 07777);
     struct json_object *row;
-    if (db_row(s->db, &row, "SELECT count(*) AS n FROM users", "") < 0)
+    if (db_row(a->db, &row, "SELECT count(*) AS n FROM users", "") < 0)
         return -EIO;
     int64_t n = json_object_get_int64(json_object_object_get(row, "n"));
     json_object_put(row);
@@ -342,7 +349,7 @@ int auth_bootstrap(struct server *s, const char *password_file)
     }
     int r = auth_hash_password(password, hash, sizeof(hash));
     if (r == 0)
-        r = db_exec(s->db, "INSERT INTO users (name, role, pwhash, created) VALUES ('admin', 'admin', ?, ?)",
+        r = db_exec(a->db, "INSERT INTO users (name, role, pwhash, created) VALUES ('admin', 'admin', ?, ?)",
                     "si", hash, now_s());
     if (r < 0)
         return r;
@@ -358,6 +365,6 @@ int auth_bootstrap(struct server *s, const char *password_file)
     }
     sodium_memzero(password, sizeof(password));
     struct principal sys = { .kind = AUTH_PEER, .role = ROLE_ADMIN, .name = "corrald" };
-    events_record(s->events, &sys, "user.create", "admin", NULL);
+    events_record(a->events, &sys, "user.create", "admin", NULL);
     return 0;
 }
