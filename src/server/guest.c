@@ -350,6 +350,26 @@ int guest_get(struct server *s, const struct guest_kind *k, const struct req *r,
     return api_sync(out, 200, v);
 }
 
+/* The rest of a console route once the guest is known to run (server.h). */
+int console_upgrade(struct server *s, struct req *r, struct resp *out, const char *key, const char *what,
+                    int (*open_console)(const void *arg), const void *arg, const char *action)
+{
+    int rc = ws_handshake(r, out);
+    if (rc)
+        return rc;
+    if (!http_console_claim(s->http, key))
+        return api_error(out, E_BUSY, "another client is attached to %s's console", what);
+    int fd = scrollback_join(key, open_console, arg);
+    if (fd < 0) {
+        http_console_release(s->http, key);
+        return api_errno(out, fd);
+    }
+    out->ws_fd = fd;
+    snprintf(out->ws_name, sizeof(out->ws_name), "%s", key);
+    events_record(s->events, &r->who, action, r->param[0], NULL);
+    return out->status = 101;
+}
+
 struct console_src {
     const struct drivers *d;
     struct guest_handle h;

@@ -38,6 +38,20 @@ static int make_dir(const char *path, mode_t mode)
     return 0;
 }
 
+static void handle(void *ctx, struct req *r, struct resp *out) { api_handle(ctx, r, out); }
+
+static int start_http(struct server *s)
+{
+    char tls_dir[4200];
+    snprintf(tls_dir, sizeof(tls_dir), "%s/tls", s->cfg.state_dir);
+    const struct http_config hc = {
+        .listen = s->cfg.listen, .socket_path = s->cfg.socket_path, .tls_dir = tls_dir,
+        .tls_cert = s->cfg.tls_cert, .tls_key = s->cfg.tls_key, .web_dir = s->cfg.web_dir,
+        .handle = handle, .ctx = s, .events = s->events,
+    };
+    return http_start(&hc, &s->http);
+}
+
 int server_open(const struct server_config *cfg, struct server **out)
 {
     if (sodium_init() < 0)
@@ -103,7 +117,7 @@ int server_open(const struct server_config *cfg, struct server **out)
     if (r == 0)
         r = guests_watch_start(s);
     if (r == 0)
-        r = http_start(s, &s->http);
+        r = start_http(s);
     if (r < 0) {
         server_close(s);
         return r;

@@ -1,24 +1,18 @@
-/* server — corrald, the host server: the REST API under /api/v1, users,
- * roles and tokens, durable state in SQLite, operations run by a worker
- * pool, an event stream, and the host, storage pool and volume resources.
+/* server — corrald, the host server: its resources (host, pools and
+ * volumes, networks, VM images, VMs, images and containers, users and
+ * tokens, operations and events), the route table that names them with
+ * the role each needs, the pipeline every API request takes, and the
+ * guests' one lifecycle (lifecycle.h).
  *
- * How it fits together: http.c turns each HTTP request (HTTPS on TCP, or
- * plain HTTP on the root-only Unix socket) into a `struct req` and hands it
- * to api_handle(), which authenticates the caller (auth.c), finds the route
- * in the route table (routes.c; each route declares the role it needs),
- * enforces CSRF and parses the JSON body strictly, then calls the route's
- * handler.  Handlers fill a `struct resp` with one of three envelopes
- * (docs/api.md):
- *
- *   {"type":"sync",  "status_code":200, "metadata":...}
- *   {"type":"async", "status_code":202, "operation":"/api/v1/operations/ID", "metadata":{op}}
- *   {"type":"error", "status_code":4xx, "error":{"code":"bad_name", "message":"..."}}
- *
- * Anything that may take over a second runs as an operation (ops.c) on the
- * worker pool; operations hold per-resource locks, and a second operation on
- * a busy resource gets 409 "busy" naming the operation to wait for.
- * Every change goes through events_record(), which writes the audit log and
- * publishes a lifecycle event.
+ * The layers below, each a module of its own (docs/architecture.md):
+ * http (http.h) turns each HTTP request into a `struct req` (api.h) and
+ * hands it to api_handle() (pipeline.c), which authenticates the caller
+ * (auth.h), finds the route (routes.c), enforces the role and CSRF, parses
+ * the JSON body strictly, then calls the route's handler.  Anything that
+ * may take over a second runs as an operation (ops.h) holding per-resource
+ * locks; every change is recorded by events_record() (ops.h) in the audit
+ * log and on the event stream; state lives in SQLite (db.h); guests run
+ * through the drivers (driver.h) and networks through net.h.
  *
  * Everything here is thread-safe: HTTP connections each have a thread, the
  * database has one lock, operations and events have their own.
@@ -35,6 +29,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "db/db.h"
+#include "http/http.h"
 #include "ops/ops.h"
 #include "server/hostpath.h"
 
@@ -72,15 +67,10 @@ struct server_config {
     const char *admin_password_file;
     int workers;                 /* operation worker threads; default 4 */
     const char *vmm_path;        /* corral-vmm; default: next to corrald */
-    const char *web_dir;         /* the web console's files; NULL = static.c's default */
+    const char *web_dir;         /* the web console's files; NULL = http.h's default */
     const char *const *host_path_allow;   /* --host-path-allow: where requests may name host files */
     size_t host_path_allow_n;
 };
-
-struct db;
-struct ops;
-struct events;
-struct auth;
 
 struct server {
     struct server_config cfg;
@@ -106,22 +96,6 @@ extern const struct principal principal_corrald;
 
 int server_open(const struct server_config *cfg, struct server **out);
 void server_close(struct server *s);     /* stops HTTP, operations, closes state */
-
-/* ---- http.c ----------------------------------------------------------- */
-
-struct http;
-int http_start(struct server *s, struct http **out);
-void http_stop(struct http *h);
-/* Loads or generates (self-signed, ECDSA P-256) the TLS key and certificate. */
-int tls_load_or_create(const char *dir, const char *cert_path, const char *key_path,
-                       char **cert_pem, char **key_pem);
-
-/* ---- static.c: the web console's files, outside /api ---------------- */
-
-/* True for a path the web console serves (anything outside /api). */
-bool static_wants(const char *path);
-/* Answers GET/HEAD of the console's files without authentication. */
-void static_serve(struct server *s, struct req *r, struct resp *out);
 
 /* ---- handlers (one file per resource) --------------------------------- */
 
@@ -269,18 +243,8 @@ int vmimage_boot(struct server *s, const char *name, struct vmimage_files *f);
 int api_list(struct server *s, struct resp *out, const char *sql,
              struct json_object *(*view)(struct json_object *row, char etag[24]));
 
-/* ---- console.c: a VM's serial console over a WebSocket ---------------- */
+/* ---- guest.c: the console route's second half --------------------------- */
 
-/* Checks the handshake headers and fills out->ws_accept; 0 or a 4xx. */
-int ws_handshake(const struct req *r, struct resp *out);
-/* Relays between the upgraded socket and the console fd on a thread of its
- * own; takes both fds.  Returns 0 or a negative errno. */
-int ws_relay_start(int sock, int console_fd, const char *vm, void *upgrade_handle);
-/* Ends every relay (at shutdown) and waits for them. */
-void ws_relay_stop_all(void);
-/* One console client per VM: claims (true) or reports it taken. */
-bool console_claim(const char *vm);
-void console_release(const char *vm);
 /* The rest of a console route once the guest is known to run: the
  * handshake, one client per key, the scrollback joined (opened with
  * open_console(arg) if nothing holds it), the audit record `action`, 101.

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "server/server.h"
-#include "server/connguard.h"
+#include "http/connguard.h"
 #include "server/lifecycle.h"
 #include "server/usage.h"
 #include "server/scrollback.h"

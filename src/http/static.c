@@ -13,7 +13,7 @@
  * RESOLVE_BENEATH under the web directory, so neither a path nor a symlink
  * in the tree can reach a file outside it.  HTML answers carry a strict
  * Content-Security-Policy (http.c adds it when resp.html is set). */
-#include "server/server.h"
+#include "http/http_impl.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -83,10 +83,10 @@ static bool path_safe(const char *p)
 /* The web directory: --web-dir, else web/dist of the source tree this
  * corrald was built in (the binary lives in BUILD/ next to web/), else the
  * installed copy. */
-static void web_dir(const struct server *s, char *out, size_t len)
+static void web_dir(const char *given, char *out, size_t len)
 {
-    if (s->cfg.web_dir) {
-        snprintf(out, len, "%s", s->cfg.web_dir);
+    if (given) {
+        snprintf(out, len, "%s", given);
         return;
     }
     char exe[PATH_MAX - 16];
@@ -126,10 +126,10 @@ static int plain(struct resp *out, int status, const char *text)
 }
 
 /* Reads web_dir/rel into out (or answers 304 when If-None-Match matches). */
-static int send_file(const struct server *s, const struct req *r, const char *rel, struct resp *out)
+static int send_file(const char *given, const struct req *r, const char *rel, struct resp *out)
 {
     char dir[PATH_MAX];
-    web_dir(s, dir, sizeof(dir));
+    web_dir(given, dir, sizeof(dir));
     _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return plain(out, 503, "The web console is not installed: build it with `make` (needs node and npm) "
@@ -166,7 +166,7 @@ static int send_file(const struct server *s, const struct req *r, const char *re
     return 200;
 }
 
-void static_serve(struct server *s, struct req *r, struct resp *out)
+void static_serve(const char *given, struct req *r, struct resp *out)
 {
     memset(out, 0, sizeof(*out));
     if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD")) {
@@ -183,6 +183,6 @@ void static_serve(struct server *s, struct req *r, struct resp *out)
      * else is a page of the app. */
     const char *last = strrchr(r->path, '/');
     bool is_file = !strncmp(r->path, "/assets/", 8) || strchr(last, '.');
-    send_file(s, r, is_file ? r->path + 1 : "index.html", out);
+    send_file(given, r, is_file ? r->path + 1 : "index.html", out);
     out->html = true;
 }

@@ -7,7 +7,7 @@
  * (`corral --ca-cert`, curl --cacert: both accept a self-signed leaf as its
  * own trust anchor).  Older corrald generated a CA-style certificate; one
  * of those is replaced at start. */
-#include "server/server.h"
+#include "http/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

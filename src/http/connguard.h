@@ -27,8 +27,8 @@
  * Connections are closed with shutdown(): the thread serving one sees the
  * end of its socket and ends it the ordinary way.  http.c wires the hooks
  * to libmicrohttpd; the guard itself only sees fds and addresses. */
-#ifndef CORRAL_SERVER_CONNGUARD_H
-#define CORRAL_SERVER_CONNGUARD_H
+#ifndef CORRAL_HTTP_CONNGUARD_H
+#define CORRAL_HTTP_CONNGUARD_H
 
 #include <stdbool.h>
 #include <sys/socket.h>

@@ -5,11 +5,14 @@
  * binary frames, client frames (masked, as the RFC requires) to the
  * console.  Pings are answered; a close frame, either side closing, or
  * corrald shutting down ends the relay.  One client per VM at a time. */
-#include "server/server.h"
+#include "http/http_impl.h"
 
 #include <errno.h>
 #include <gnutls/crypto.h>
 #include <microhttpd.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <poll.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -19,43 +22,36 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "server/scrollback.h"
 #include "util/util.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define WS_MAX_PAYLOAD (64 * 1024)
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t gone = PTHREAD_COND_INITIALIZER;
-static int active;
-static atomic_bool stopping;
-static char claimed[64][CONSOLE_KEY_MAX];
-
-bool console_claim(const char *vm)
+bool http_console_claim(struct http *h, const char *key)
 {
-    pthread_mutex_lock(&lock);
+    pthread_mutex_lock(&h->ws_lock);
     int free_slot = -1;
     bool taken = false;
-    for (int i = 0; i < 64; i++) {
-        if (!strcmp(claimed[i], vm))
+    for (int i = 0; i < HTTP_CONSOLES_MAX; i++) {
+        if (!strcmp(h->claimed[i], key))
             taken = true;
-        else if (!claimed[i][0] && free_slot < 0)
+        else if (!h->claimed[i][0] && free_slot < 0)
             free_slot = i;
     }
     bool ok = !taken && free_slot >= 0;
     if (ok)
-        snprintf(claimed[free_slot], sizeof(claimed[0]), "%s", vm);
-    pthread_mutex_unlock(&lock);
+        snprintf(h->claimed[free_slot], sizeof(h->claimed[0]), "%s", key);
+    pthread_mutex_unlock(&h->ws_lock);
     return ok;
 }
 
-void console_release(const char *vm)
+void http_console_release(struct http *h, const char *key)
 {
-    pthread_mutex_lock(&lock);
-    for (int i = 0; i < 64; i++)
-        if (!strcmp(claimed[i], vm))
-            claimed[i][0] = 0;
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_lock(&h->ws_lock);
+    for (int i = 0; i < HTTP_CONSOLES_MAX; i++)
+        if (!strcmp(h->claimed[i], key))
+            h->claimed[i][0] = 0;
+    pthread_mutex_unlock(&h->ws_lock);
 }
 
 /* Whether a comma-separated header value lists the token (any case). */
@@ -110,6 +106,7 @@ int ws_handshake(const struct req *r, struct resp *out)
 }
 
 struct relay {
+    struct http *h;
     int sock, con;
     struct MHD_UpgradeResponseHandle *urh;
     char vm[CONSOLE_KEY_MAX];
@@ -204,7 +201,8 @@ static void *relay_main(void *arg)
 {
     struct relay *r = arg;
     uint8_t buf[4096];
-    for (bool go = true; go && !atomic_load(&stopping);) {
+    struct http *h = r->h;
+    for (bool go = true; go && !atomic_load(&h->ws_stopping);) {
         struct pollfd p[2] = { { .fd = r->sock, .events = POLLIN }, { .fd = r->con, .events = POLLIN } };
         if (poll(p, 2, 500) < 0 && errno != EINTR)
             break;
@@ -224,75 +222,59 @@ static void *relay_main(void *arg)
             go = client_frames(r) && r->in_len < sizeof(r->in);
         }
     }
-    if (atomic_load(&stopping))
+    if (atomic_load(&h->ws_stopping))
         send_close(r->sock, 1001);
     close(r->con);
     MHD_upgrade_action(r->urh, MHD_UPGRADE_ACTION_CLOSE);
-    console_release(r->vm);
+    http_console_release(h, r->vm);
     free(r);
-    pthread_mutex_lock(&lock);
-    active--;
-    pthread_cond_broadcast(&gone);
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_lock(&h->ws_lock);
+    h->ws_active--;
+    pthread_cond_broadcast(&h->ws_gone);
+    pthread_mutex_unlock(&h->ws_lock);
     return NULL;
 }
 
-int ws_relay_start(int sock, int console_fd, const char *vm, void *upgrade_handle)
+int ws_relay_start(struct http *h, int sock, int console_fd, const char *vm, void *upgrade_handle)
 {
     struct relay *r = calloc(1, sizeof(*r));
     pthread_t t;
     pthread_attr_t a;
     if (!r)
         return -ENOMEM;
+    r->h = h;
     r->sock = sock;
     r->con = console_fd;
     r->urh = upgrade_handle;
     snprintf(r->vm, sizeof(r->vm), "%s", vm);
-    pthread_mutex_lock(&lock);
-    active++;
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_lock(&h->ws_lock);
+    h->ws_active++;
+    pthread_mutex_unlock(&h->ws_lock);
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     int e = pthread_create(&t, &a, relay_main, r);
     pthread_attr_destroy(&a);
     if (e) {
-        pthread_mutex_lock(&lock);
-        active--;
-        pthread_mutex_unlock(&lock);
+        pthread_mutex_lock(&h->ws_lock);
+        h->ws_active--;
+        pthread_mutex_unlock(&h->ws_lock);
         free(r);
         return -e;
     }
     return 0;
 }
 
-void ws_relay_stop_all(void)
+bool ws_relay_stop_all(struct http *h)
 {
-    atomic_store(&stopping, true);
+    atomic_store(&h->ws_stopping, true);
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
     dl.tv_sec += 3;
-    pthread_mutex_lock(&lock);
-    while (active > 0)
-        if (pthread_cond_timedwait(&gone, &lock, &dl) == ETIMEDOUT)
+    pthread_mutex_lock(&h->ws_lock);
+    while (h->ws_active > 0)
+        if (pthread_cond_timedwait(&h->ws_gone, &h->ws_lock, &dl) == ETIMEDOUT)
             break;
-    pthread_mutex_unlock(&lock);
-}
-
-int console_upgrade(struct server *s, struct req *r, struct resp *out, const char *key, const char *what,
-                    int (*open_console)(const void *arg), const void *arg, const char *action)
-{
-    int rc = ws_handshake(r, out);
-    if (rc)
-        return rc;
-    if (!console_claim(key))
-        return api_error(out, E_BUSY, "another client is attached to %s's console", what);
-    int fd = scrollback_join(key, open_console, arg);
-    if (fd < 0) {
-        console_release(key);
-        return api_errno(out, fd);
-    }
-    out->ws_fd = fd;
-    snprintf(out->ws_name, sizeof(out->ws_name), "%s", key);
-    events_record(s->events, &r->who, action, r->param[0], NULL);
-    return out->status = 101;
+    bool gone = h->ws_active == 0;
+    pthread_mutex_unlock(&h->ws_lock);
+    return gone;
 }

@@ -9,12 +9,14 @@
  * MHD would percent-decode the path before we see it, turning "%2f" into a
  * '/' inside a name; an identity unescape callback keeps it raw so the
  * router can refuse it. */
-#include "server/server.h"
-#include "server/connguard.h"
+#include "http/http_impl.h"
+#include "http/connguard.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "ops/ops.h"
 #include "util/util.h"
 
 #define SSE_KEEPALIVE_MS 15000
@@ -39,20 +42,18 @@
 #define WEB_CSP "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
                 "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
-struct http {
-    struct server *s;
-    struct MHD_Daemon *tcp, *unix_d;
-    struct connguard *guard;
-    char *cert, *key;
-    bool unix_bound;
-};
-
 struct body {                   /* one request's upload, per connection */
     char *data;
     size_t len;
     bool too_big;
     bool answered;              /* a 413 was queued before the upload */
-    struct resp *up;            /* a console upgrade: its fd until on_upgrade takes it */
+    struct upgrade *up;         /* a console upgrade, until on_upgrade takes its fd */
+};
+
+struct upgrade {                /* a console's WebSocket, between the answer and the relay */
+    struct http *h;
+    int fd;                     /* the console; 0 once the relay took it */
+    char key[CONSOLE_KEY_MAX];  /* its claim */
 };
 
 struct sse {                    /* one event-stream listener */
@@ -134,29 +135,30 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *req_cls, const
                        MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
     (void)c, (void)req_cls, (void)extra, (void)extra_len;
-    struct resp *up = cls;    /* the handler's ws fields, copied; freed by on_done */
-    if (ws_relay_start(sock, up->ws_fd, up->ws_name, urh) < 0) {
-        close(up->ws_fd);
-        console_release(up->ws_name);
+    struct upgrade *up = cls;    /* freed by on_done */
+    if (ws_relay_start(up->h, sock, up->fd, up->key, urh) < 0) {
+        close(up->fd);
+        http_console_release(up->h, up->key);
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
     }
-    up->ws_fd = 0;
+    up->fd = 0;
 }
 
 static struct MHD_Response *make_response(struct http *h, struct resp *out, struct body *b)
 {
     if (out->ws_fd > 0 && b) {
         /* MHD calls on_upgrade at most once; the copy outlives this request. */
-        struct resp *up = calloc(1, sizeof(*up));
+        struct upgrade *up = calloc(1, sizeof(*up));
         if (!up)
             return NULL;
-        up->ws_fd = out->ws_fd;
-        snprintf(up->ws_name, sizeof(up->ws_name), "%s", out->ws_name);
+        up->h = h;
+        up->fd = out->ws_fd;
+        snprintf(up->key, sizeof(up->key), "%s", out->ws_name);
         out->ws_fd = 0;
         struct MHD_Response *rsp = MHD_create_response_for_upgrade(on_upgrade, up);
         if (!rsp) {
-            close(up->ws_fd);
-            console_release(up->ws_name);
+            close(up->fd);
+            http_console_release(h, up->key);
             free(up);
             return NULL;
         }
@@ -169,8 +171,8 @@ static struct MHD_Response *make_response(struct http *h, struct resp *out, stru
         struct sse *st = calloc(1, sizeof(*st));
         if (!st)
             return NULL;
-        st->events = h->s->events;
-        st->seq = events_head(h->s->events);
+        st->events = h->cfg.events;
+        st->seq = events_head(h->cfg.events);
         st->len = (size_t)snprintf(st->frame, sizeof(st->frame), "retry: 3000\n\n");
         struct MHD_Response *rsp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, sse_read, st, free);
         if (rsp)
@@ -328,9 +330,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     r.if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
 
     if (static_wants(url))
-        static_serve(h->s, &r, &out);
+        static_serve(h->cfg.web_dir, &r, &out);
     else
-        api_handle(h->s, &r, &out);
+        h->cfg.handle(h->cfg.ctx, &r, &out);
     json_object_put(r.json);
     log_debug("%s %s %s -> %d", r.who.name[0] ? r.who.name : ip, method, url, out.status);
     if (out.ws_fd > 0)
@@ -346,9 +348,9 @@ static void on_done(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_Re
     connguard_idle(guarded(c));
     struct body *b = *ctx;
     if (b && b->up) {
-        if (b->up->ws_fd > 0) {    /* the client left before the upgrade */
-            close(b->up->ws_fd);
-            console_release(b->up->ws_name);
+        if (b->up->fd > 0) {    /* the client left before the upgrade */
+            close(b->up->fd);
+            http_console_release(b->up->h, b->up->key);
         }
         free(b->up);
     }
@@ -457,34 +459,35 @@ static struct MHD_Daemon *start(struct http *h, int fd, bool tls, int family)
     return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 }
 
-int http_start(struct server *s, struct http **out)
+int http_start(const struct http_config *cfg, struct http **out)
 {
     struct http *h = calloc(1, sizeof(*h));
     if (!h)
         return fail(ENOMEM, "out of memory");
-    h->s = s;
+    h->cfg = *cfg;
+    pthread_mutex_init(&h->ws_lock, NULL);
+    pthread_cond_init(&h->ws_gone, NULL);
+    const struct http_config *c = &h->cfg;
     int r = 0;
-    if (strcmp(s->cfg.listen, "none") && (r = connguard_new(&h->guard)) < 0) {
-        free(h);
+    if (strcmp(c->listen, "none") && (r = connguard_new(&h->guard)) < 0) {
+        http_stop(h);
         return r;
     }
-    if (strcmp(s->cfg.listen, "none")) {
-        char dir[4200];
-        snprintf(dir, sizeof(dir), "%s/tls", s->cfg.state_dir);
-        r = tls_load_or_create(dir, s->cfg.tls_cert, s->cfg.tls_key, &h->cert, &h->key);
-        int family = AF_INET, fd = r < 0 ? r : listen_tcp(s->cfg.listen, &family);
+    if (strcmp(c->listen, "none")) {
+        r = tls_load_or_create(c->tls_dir, c->tls_cert, c->tls_key, &h->cert, &h->key);
+        int family = AF_INET, fd = r < 0 ? r : listen_tcp(c->listen, &family);
         if (fd >= 0 && !(h->tcp = start(h, fd, true, family))) {
             close(fd);
-            fd = fail(EIO, "cannot start HTTPS on %s (is the TLS key/certificate valid?)", s->cfg.listen);
+            fd = fail(EIO, "cannot start HTTPS on %s (is the TLS key/certificate valid?)", c->listen);
         }
         r = fd < 0 ? fd : 0;
     }
-    if (r == 0 && strcmp(s->cfg.socket_path, "none")) {
-        int fd = listen_unix(s->cfg.socket_path);
+    if (r == 0 && strcmp(c->socket_path, "none")) {
+        int fd = listen_unix(c->socket_path);
         h->unix_bound = fd >= 0;
         if (fd >= 0 && !(h->unix_d = start(h, fd, false, AF_UNIX))) {
             close(fd);
-            fd = fail(EIO, "cannot serve on %s", s->cfg.socket_path);
+            fd = fail(EIO, "cannot serve on %s", c->socket_path);
         }
         r = fd < 0 ? fd : 0;
     }
@@ -492,7 +495,7 @@ int http_start(struct server *s, struct http **out)
         http_stop(h);
         return r;
     }
-    log_info("listening on https://%s and %s", s->cfg.listen, s->cfg.socket_path);
+    log_info("listening on https://%s and %s", c->listen, c->socket_path);
     *out = h;
     return 0;
 }
@@ -501,18 +504,23 @@ void http_stop(struct http *h)
 {
     if (!h)
         return;
-    ws_relay_stop_all();
+    bool relays_gone = ws_relay_stop_all(h);
     if (h->tcp)
         MHD_stop_daemon(h->tcp);
     if (h->unix_d)
         MHD_stop_daemon(h->unix_d);
     connguard_free(h->guard);    /* after the daemon: no connection is left */
     if (h->unix_bound)
-        unlink(h->s->cfg.socket_path);
+        unlink(h->cfg.socket_path);
     if (h->key) {
         memset(h->key, 0, strlen(h->key));
         free(h->key);
     }
     free(h->cert);
+    h->cert = h->key = NULL;
+    if (!relays_gone)    /* a relay still ending uses it: left to the exit */
+        return;
+    pthread_cond_destroy(&h->ws_gone);
+    pthread_mutex_destroy(&h->ws_lock);
     free(h);
 }

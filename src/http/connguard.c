@@ -1,7 +1,7 @@
 /* Per-connection deadlines and limits for anonymous HTTPS connections (see
  * connguard.h).  One lock guards the list; the list is short (the server's
  * connection cap), so counting walks it. */
-#include "server/connguard.h"
+#include "http/connguard.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
