@@ -99,7 +99,7 @@ static void hold_console(struct server *s, const struct guest_kind *k, const cha
     char key[CONSOLE_KEY_MAX];
     guest_console_key(k, name, key);
     int fd = driver_console(s->drivers, h);
-    if (fd < 0 || scrollback_hold(key, fd) < 0)
+    if (fd < 0 || scrollback_hold(s->consoles, key, fd) < 0)
         log_warn("%s %s: its console's scrollback is off: %s", k->noun, name, err_msg());
 }
 
@@ -110,7 +110,7 @@ static void settle(struct server *s, const struct guest_kind *k, struct json_obj
 {
     char key[CONSOLE_KEY_MAX];
     guest_console_key(k, json_str(row, "name"), key);
-    scrollback_stop(key);
+    scrollback_stop(s->consoles, key);
     struct guest_handle stored;
     if (!h) {
         k->handle_of(s, row, &stored);
@@ -350,6 +350,36 @@ int guest_get(struct server *s, const struct guest_kind *k, const struct req *r,
     return api_sync(out, 200, v);
 }
 
+int guest_delete(struct server *s, const struct guest_kind *k, const struct req *r, struct resp *out)
+{
+    struct json_object *row;
+    int rc = guest_load_idle(s, k, r->param[0], &row, out);
+    if (rc)
+        return rc;
+    if ((rc = guest_check_stopped(k, r->param[0], json_str(row, "state"), out))) {
+        json_object_put(row);
+        return rc;
+    }
+    struct guest_handle h;
+    char dir[1200], sql[80], event[48];
+    k->handle_of(s, row, &h);
+    k->dir(s, row, dir, sizeof(dir));
+    driver_release(s->drivers, &h);
+    rc = k->remove(s, row, out);
+    json_object_put(row);
+    if (rc)
+        return rc;
+    rmdir(dir);
+    snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE name = ? AND state = 'stopped'", k->collection);
+    if ((rc = db_exec(s->db, sql, "s", r->param[0])) < 0)
+        return api_errno(out, rc);
+    snprintf(event, sizeof(event), "%s.delete", k->event);
+    events_record(s->events, &r->who, event, r->param[0], NULL);
+    if (k->removed)
+        k->removed(s);
+    return api_sync(out, 200, NULL);
+}
+
 /* The rest of a console route once the guest is known to run (server.h). */
 int console_upgrade(struct server *s, struct req *r, struct resp *out, const char *key, const char *what,
                     int (*open_console)(const void *arg), const void *arg, const char *action)
@@ -359,7 +389,7 @@ int console_upgrade(struct server *s, struct req *r, struct resp *out, const cha
         return rc;
     if (!http_console_claim(s->http, key))
         return api_error(out, E_BUSY, "another client is attached to %s's console", what);
-    int fd = scrollback_join(key, open_console, arg);
+    int fd = scrollback_join(s->consoles, key, open_console, arg);
     if (fd < 0) {
         http_console_release(s->http, key);
         return api_errno(out, fd);

@@ -49,6 +49,11 @@ struct guest_kind {
     int (*attach)(struct server *s, struct json_object *row, struct json_object *cfg, const struct guest_handle *h);
     /* Undoes prepare and attach on the host once it stopped. */
     void (*detach)(struct server *s, struct json_object *row);
+    /* DELETE: removes what the guest keeps in its run directory (0, or a
+     * 4xx in out and nothing deleted); then, once its row is gone, NULL or
+     * what depends on it learns so. */
+    int (*remove)(struct server *s, struct json_object *row, struct resp *out);
+    void (*removed)(struct server *s);
 };
 extern const struct guest_kind guest_vm, guest_ct;
 
@@ -116,6 +121,8 @@ void guest_usage(struct server *s, const struct guest_kind *k, struct json_objec
 /* GET of the collection (by name) and of one guest (with its usage). */
 int guest_list(struct server *s, const struct guest_kind *k, struct resp *out);
 int guest_get(struct server *s, const struct guest_kind *k, const struct req *r, struct resp *out);
+/* DELETE of a stopped, idle guest: its files, its run directory, its row. */
+int guest_delete(struct server *s, const struct guest_kind *k, const struct req *r, struct resp *out);
 /* GET …/console: the WebSocket to a running guest's console. */
 int guest_console(struct server *s, const struct guest_kind *k, struct req *r, struct resp *out);
 

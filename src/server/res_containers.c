@@ -347,32 +347,23 @@ int h_container_patch(struct server *s, struct req *r, struct resp *out)
     return rc ? rc : h_container_get(s, r, out);
 }
 
-int h_container_delete(struct server *s, struct req *r, struct resp *out)
+/* Its bundle (the rootfs's overlay: refused while it is busy) and the
+ * keeper's log; the run directory goes with the row. */
+static int ct_remove(struct server *s, struct json_object *row, struct resp *out)
 {
-    struct json_object *row;
-    int rc = guest_load_idle(s, &guest_ct, r->param[0], &row, out);
-    if (rc)
-        return rc;
-    if ((rc = guest_check_stopped(&guest_ct, r->param[0], json_str(row, "state"), out))) {
-        json_object_put(row);
-        return rc;
-    }
     struct ct_paths p;
-    struct guest_handle h;
     ct_paths_of(s, row, &p);
-    ct_handle_of(s, row, &h);
-    json_object_put(row);
-    driver_release(s->drivers, &h);
     if (access(p.bundle, F_OK) == 0 && oci_bundle_remove(p.bundle) < 0)
         return api_error(out, E_CONFLICT, "cannot remove the container's bundle: %s", err_msg());
     char log[sizeof(p.dir) + 16];
     snprintf(log, sizeof(log), "%s/keeper.log", p.dir);
     unlink(log);
-    rmdir(p.dir);
-    if ((rc = db_exec(s->db, "DELETE FROM containers WHERE name = ? AND state = 'stopped'", "s", r->param[0])) < 0)
-        return api_errno(out, rc);
-    events_record(s->events, &r->who, "container.delete", r->param[0], NULL);
-    return api_sync(out, 200, NULL);
+    return 0;
+}
+
+int h_container_delete(struct server *s, struct req *r, struct resp *out)
+{
+    return guest_delete(s, &guest_ct, r, out);
 }
 
 static char **ct_strv_of(struct json_object *a)
@@ -581,5 +572,5 @@ const struct guest_kind guest_ct = {
     .actions = 1u << GA_START | 1u << GA_STOP | 1u << GA_KILL | 1u << GA_PAUSE | 1u << GA_RESUME,
     .gone = "the container's init exited",
     .view = ct_view, .dir = ct_dir, .handle_of = ct_handle_of, .record = ct_record, .prepare = ct_prepare, .attach = ct_attach,
-    .detach = ct_detach,
+    .detach = ct_detach, .remove = ct_remove,
 };

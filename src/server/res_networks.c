@@ -199,18 +199,14 @@ static struct json_object *net_view(struct json_object *n)
     return n;
 }
 
-/* Held from reading a network's NICs to writing its hosts file, so the
- * last file written is from the rows read last. */
-static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
-
 static void start_dhcp(struct server *s, struct json_object *n)
 {
-    pthread_mutex_lock(&hosts_lock);
+    pthread_mutex_lock(&s->hosts_lock);
     char *hosts = dhcp_hosts(s, json_str(n, "name"));
     struct net_spec ns = net_spec_of(n);
     if (!hosts || dhcp_start(s->net, &ns, hosts) < 0)
         log_error("network %s: no DHCP: %s", ns.name, hosts ? err_msg() : "out of memory");
-    pthread_mutex_unlock(&hosts_lock);
+    pthread_mutex_unlock(&s->hosts_lock);
     free(hosts);
 }
 
@@ -239,7 +235,7 @@ static void apply_firewall(struct server *s)
 
 void networks_nics_changed(struct server *s)
 {
-    pthread_mutex_lock(&hosts_lock);
+    pthread_mutex_lock(&s->hosts_lock);
     struct json_object *rows = NULL;
     db_rows(s->db, &rows, "SELECT name, bridge FROM networks", "");
     for (size_t i = 0; rows && i < json_object_array_length(rows); i++) {
@@ -250,7 +246,7 @@ void networks_nics_changed(struct server *s)
         free(hosts);
     }
     json_object_put(rows);
-    pthread_mutex_unlock(&hosts_lock);
+    pthread_mutex_unlock(&s->hosts_lock);
 }
 
 /* A NAT network needs the host to route: net.ipv4.ip_forward on.  Turning

@@ -421,29 +421,18 @@ int h_vm_patch(struct server *s, struct req *r, struct resp *out)
     return rc ? rc : h_vm_get(s, r, out);
 }
 
-int h_vm_delete(struct server *s, struct req *r, struct resp *out)
+/* Its engine's log; the run directory goes with the row. */
+static int vm_remove(struct server *s, struct json_object *row, struct resp *out)
 {
-    struct json_object *row;
-    int rc = guest_load_idle(s, &guest_vm, r->param[0], &row, out);
-    if (rc)
-        return rc;
-    if ((rc = guest_check_stopped(&guest_vm, r->param[0], json_str(row, "state"), out))) {
-        json_object_put(row);
-        return rc;
-    }
-    rc = db_exec(s->db, "DELETE FROM vms WHERE name = ? AND state = 'stopped'", "s", r->param[0]);
+    (void)out;
     char dir[1200], path[1300];
     run_dir(s, row, dir, sizeof(dir));
-    json_object_put(row);
-    if (rc < 0)
-        return api_errno(out, rc);
     snprintf(path, sizeof(path), "%s/engine.log", dir);
     unlink(path);
-    rmdir(dir);
-    events_record(s->events, &r->who, "vm.delete", r->param[0], NULL);
-    networks_nics_changed(s);
-    return api_sync(out, 200, NULL);
+    return 0;
 }
+
+int h_vm_delete(struct server *s, struct req *r, struct resp *out) { return guest_delete(s, &guest_vm, r, out); }
 
 /* ---- running ------------------------------------------------------------------------- */
 
@@ -603,4 +592,5 @@ const struct guest_kind guest_vm = {
                1u << GA_RESTART,
     .gone = "the guest powered off or its engine exited",
     .view = vm_view, .dir = run_dir, .handle_of = vm_handle_of, .record = vm_record, .prepare = vm_prepare, .detach = vm_detach,
+    .remove = vm_remove, .removed = networks_nics_changed,
 };

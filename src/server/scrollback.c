@@ -1,4 +1,4 @@
-/* One thread per running VM copies its serial output into a ring and to the
+/* One thread per running guest copies its serial output into a ring and to the
  * attached client (one end of a socketpair; the WebSocket relay holds the
  * other), and the client's bytes to the console. */
 #include "server/scrollback.h"
@@ -31,8 +31,20 @@ struct holder {
     char ring[SCROLLBACK_SIZE];
 };
 
-static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct holder *holders;
+struct scrollback {
+    pthread_mutex_t lock;        /* the list */
+    struct holder *holders;
+};
+
+int scrollback_new(struct scrollback **out)
+{
+    struct scrollback *sb = calloc(1, sizeof(*sb));
+    if (!sb)
+        return fail(ENOMEM, "out of memory");
+    pthread_mutex_init(&sb->lock, NULL);
+    *out = sb;
+    return 0;
+}
 
 static void ring_add(struct holder *h, const char *p, size_t n)
 {
@@ -121,10 +133,10 @@ static void holder_free(struct holder *h)
     free(h);
 }
 
-/* Unlinks VM's holder from the list (list_lock held); NULL if none. */
-static struct holder *unlink_holder(const char *vm)
+/* Unlinks VM's holder from the list (sb->lock held); NULL if none. */
+static struct holder *unlink_holder(struct scrollback *sb, const char *vm)
 {
-    for (struct holder **pp = &holders; *pp; pp = &(*pp)->next)
+    for (struct holder **pp = &sb->holders; *pp; pp = &(*pp)->next)
         if (!strcmp((*pp)->vm, vm)) {
             struct holder *h = *pp;
             *pp = h->next;
@@ -133,9 +145,9 @@ static struct holder *unlink_holder(const char *vm)
     return NULL;
 }
 
-int scrollback_hold(const char *vm, int fd)
+int scrollback_hold(struct scrollback *sb, const char *vm, int fd)
 {
-    scrollback_stop(vm);
+    scrollback_stop(sb, vm);
     struct holder *h = calloc(1, sizeof(*h));
     if (!h) {
         close(fd);
@@ -152,18 +164,18 @@ int scrollback_hold(const char *vm, int fd)
         free(h);
         return fail(EAGAIN, "cannot start the console holder of '%s'", vm);
     }
-    pthread_mutex_lock(&list_lock);
-    h->next = holders;
-    holders = h;
-    pthread_mutex_unlock(&list_lock);
+    pthread_mutex_lock(&sb->lock);
+    h->next = sb->holders;
+    sb->holders = h;
+    pthread_mutex_unlock(&sb->lock);
     return 0;
 }
 
-int scrollback_join(const char *vm, int (*open_console)(const void *arg), const void *arg)
+int scrollback_join(struct scrollback *sb, const char *vm, int (*open_console)(const void *arg), const void *arg)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
-        pthread_mutex_lock(&list_lock);
-        struct holder *h = holders;
+        pthread_mutex_lock(&sb->lock);
+        struct holder *h = sb->holders;
         while (h && strcmp(h->vm, vm))
             h = h->next;
         int sp[2] = { -1, -1 }, r = -EAGAIN;
@@ -186,33 +198,34 @@ int scrollback_join(const char *vm, int (*open_console)(const void *arg), const 
             }
             pthread_mutex_unlock(&h->lock);
         }
-        pthread_mutex_unlock(&list_lock);
+        pthread_mutex_unlock(&sb->lock);
         if (r != -EAGAIN)
             return r;
-        if (attempt == 0 && ((r = open_console(arg)) < 0 || (r = scrollback_hold(vm, r)) < 0))
+        if (attempt == 0 && ((r = open_console(arg)) < 0 || (r = scrollback_hold(sb, vm, r)) < 0))
             return r;
     }
     return fail(EIO, "cannot hold the console of '%s'", vm);
 }
 
-void scrollback_stop(const char *vm)
+void scrollback_stop(struct scrollback *sb, const char *vm)
 {
-    pthread_mutex_lock(&list_lock);
-    struct holder *h = unlink_holder(vm);
-    pthread_mutex_unlock(&list_lock);
+    pthread_mutex_lock(&sb->lock);
+    struct holder *h = unlink_holder(sb, vm);
+    pthread_mutex_unlock(&sb->lock);
     if (h)
         holder_free(h);
 }
 
-void scrollback_stop_all(void)
+void scrollback_free(struct scrollback *sb)
 {
-    pthread_mutex_lock(&list_lock);
-    struct holder *h = holders;
-    holders = NULL;
-    pthread_mutex_unlock(&list_lock);
+    if (!sb)
+        return;
+    struct holder *h = sb->holders;
     while (h) {
         struct holder *next = h->next;
         holder_free(h);
         h = next;
     }
+    pthread_mutex_destroy(&sb->lock);
+    free(sb);
 }

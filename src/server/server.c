@@ -60,6 +60,7 @@ int server_open(const struct server_config *cfg, struct server **out)
     if (!s)
         return fail(ENOMEM, "out of memory");
     s->cfg = *cfg;
+    pthread_mutex_init(&s->hosts_lock, NULL);
     char db_path[4096];
     const char *secrets[] = { cfg->tls_key, cfg->admin_password_file };
     int r = make_dir(cfg->state_dir, 0700);
@@ -90,6 +91,8 @@ int server_open(const struct server_config *cfg, struct server **out)
     if (r == 0 && strlen(s->vms_dir) > 80)
         r = fail(ENAMETOOLONG, "--state-dir %s is too long for the VMs' Unix sockets (at most 76 bytes)",
                  cfg->state_dir);
+    if (r == 0)
+        r = scrollback_new(&s->consoles);
     if (r == 0)
         r = drivers_new(cfg->vmm_path, s->oci_root, &s->drivers);
     if (r == 0)
@@ -138,7 +141,7 @@ void server_close(struct server *s)
         ops_stop(s->ops);
     if (s->http)
         http_stop(s->http);
-    scrollback_stop_all();
+    scrollback_free(s->consoles);
     ops_free(s->ops);
     auth_free(s->auth);
     db_close(s->db);
@@ -152,5 +155,6 @@ void server_close(struct server *s)
     drivers_free(s->drivers);
     net_host_free(s->net);
     hostpaths_free(&s->paths);
+    pthread_mutex_destroy(&s->hosts_lock);
     free(s);
 }

@@ -79,11 +79,15 @@ struct server {
     struct events *events;
     struct auth *auth;
     struct http *http;
+    struct scrollback *consoles; /* every running guest's console (scrollback.h) */
     char *pools_dir;             /* state_dir/pools */
     char *vms_dir;               /* state_dir/vms: one run directory per VM */
     struct guest_watch *guest_watch;
     struct drivers *drivers;     /* what runs guests (driver.h) */
     struct net_host *net;        /* dnsmasq and nft for networks (net.h) */
+    /* Held from reading a network's NICs to writing its DHCP hosts file,
+     * so the last file written is from the rows read last. */
+    pthread_mutex_t hosts_lock;
     char *images_dir;            /* state_dir/images: the OCI image store */
     char *cts_dir;               /* state_dir/containers: bundles, and oci/ (the runtime's state) */
     char *oci_root;              /* cts_dir/oci */

@@ -777,6 +777,7 @@ static void test_guest_driver(void **state)
     assert_int_equal(db_open(path, &s.db), 0);
     assert_int_equal(events_new(s.db, &s.events), 0);
     assert_int_equal(drivers_new(NULL, dir, &s.drivers), 0);
+    assert_int_equal(scrollback_new(&s.consoles), 0);
     drivers_replace(s.drivers, DRIVER_OCI, &fake_ops);
     assert_int_equal(ops_new(&s, s.db, s.events, 1, &s.ops), 0);
     memset(&fake, 0, sizeof(fake));
@@ -835,16 +836,25 @@ static void test_guest_driver(void **state)
     assert_int_equal(fake.detached, 2);
     assert_row(&s, "stopped", 0, 0);
 
-    /* Audit: start, pause, resume, stop; the failed start is not a change. */
+    /* Delete: the row goes; a second delete finds nothing. */
+    assert_int_equal(guest_delete(&s, &k, &r, &out), 200);
+    resp_free(&out);
+    assert_int_equal(guest_delete(&s, &k, &r, &out), 404);
+    resp_free(&out);
+    struct json_object *gone;
+    assert_int_equal(db_row(s.db, &gone, "SELECT id FROM containers WHERE name = 'c1'", ""), -ENOENT);
+
+    /* Audit: start, pause, resume, stop, delete; the failed start is not a change. */
     struct json_object *audit;
     assert_int_equal(db_rows(s.db, &audit, "SELECT action FROM audit ORDER BY id", ""), 0);
-    assert_int_equal(json_object_array_length(audit), 4);
+    assert_int_equal(json_object_array_length(audit), 5);
     assert_string_equal(json_str(json_object_array_get_idx(audit, 3), "action"), "container.stop");
+    assert_string_equal(json_str(json_object_array_get_idx(audit, 4), "action"), "container.delete");
     json_object_put(audit);
 
     ops_stop(s.ops);
     ops_free(s.ops);
-    scrollback_stop_all();
+    scrollback_free(s.consoles);
     if (fake.console_peer >= 0)
         close(fake.console_peer);
     drivers_free(s.drivers);
