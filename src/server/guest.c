@@ -245,7 +245,7 @@ static void done(struct server *s, struct op *op, void *arg, int result)
     enum guest_state state = guest_state_after(j->action, before, result, alive);
     if (!alive && (h.pid > 0 || strcmp(json_str(row, "state"), guest_state_name(GS_STOPPED))))
         settle(s, k, row, &h);    /* not yet settled (as a failed start is) */
-    else if (alive)
+    else if (alive && strcmp(json_str(row, "state"), guest_state_name(state)))    /* a start recorded it */
         set_state(s, k, j->name, guest_state_name(state));
     json_object_put(row);
     if (result != 0)
