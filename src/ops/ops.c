@@ -74,13 +74,17 @@ static struct json_object *op_json(const struct op *op)
     return o;
 }
 
-/* Persists and announces the op's state; called with ops->lock held. */
+/* Announces the op's state, and persists it once it ended; called with
+ * ops->lock held.  While it is queued or runs, its status and progress
+ * live in memory (ops_get answers from there); the database has its row
+ * as queued, which is what a restart needs (ops_recover). */
 static void op_publish(struct ops *o, struct op *op)
 {
     op->updated = now_s();
-    db_exec(o->db, "UPDATE operations SET status = ?, progress = ?, error = ?, updated = ? "
-            "WHERE id = ?", "sisis", status_names[op->status], (int64_t)op->progress, op->error,
-            op->updated, op->id);
+    if (op->status > OP_RUNNING)
+        db_exec(o->db, "UPDATE operations SET status = ?, progress = ?, error = ?, updated = ? "
+                "WHERE id = ?", "sisis", status_names[op->status], (int64_t)op->progress, op->error,
+                op->updated, op->id);
     events_emit(o->events, "operation", op_json(op));
     pthread_cond_broadcast(&o->changed);
 }
