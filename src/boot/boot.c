@@ -8,6 +8,7 @@ const char *boot_kind_name(enum boot_kind k)
     case BOOT_BZIMAGE: return "bzImage";
     case BOOT_ELF64: return "ELF64";
     case BOOT_PVH: return "PVH";
+    case BOOT_ELF32: return "ELF32";
     }
     return "?";
 }

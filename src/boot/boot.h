@@ -48,7 +48,9 @@ struct boot_acpi_pm {
 #define BOOT_SEL_CODE64 0x10
 #define BOOT_SEL_DATA 0x18
 
-enum boot_kind { BOOT_BZIMAGE, BOOT_ELF64, BOOT_PVH };
+/* BOOT_ELF32 is what boot_probe() says of an i386 ELF: it boots only
+ * through its PVH note (as QEMU boots it). */
+enum boot_kind { BOOT_BZIMAGE, BOOT_ELF64, BOOT_PVH, BOOT_ELF32 };
 
 /* How the boot vCPU starts. */
 struct boot_entry {
@@ -78,12 +80,12 @@ struct boot_params_in {
 };
 
 /* Loads everything into `mem` and fills `entry`.  Returns 0 or a negative
- * errno with a message (e.g. "kernel: not a bzImage or ELF64 image"). */
+ * errno with a message (e.g. "kernel: not a bzImage or ELF image"). */
 int boot_load(struct guest_mem *mem, const struct boot_params_in *in, struct boot_entry *entry);
 
 /* Which protocol a kernel follows, from its first LEN bytes (of SIZE in
- * all; 4 KiB is enough): BOOT_BZIMAGE or BOOT_ELF64 (PVH shows only when
- * loading).  0, or -ENOEXEC with a message saying what is wrong.  Reads
+ * all; 4 KiB is enough): BOOT_BZIMAGE, BOOT_ELF64 or BOOT_ELF32 (PVH shows
+ * only when loading).  0, or -ENOEXEC with a message saying what is wrong.  Reads
  * headers only, so corrald can check a kernel without loading it. */
 int boot_probe(const uint8_t *head, size_t len, uint64_t size, enum boot_kind *kind);
 

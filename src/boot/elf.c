@@ -1,6 +1,7 @@
-/* ELF64 kernels: Linux's vmlinux (64-bit entry with boot_params) and PVH
- * kernels, which carry a XEN_ELFNOTE_PHYS32_ENTRY note and are entered in
- * 32-bit protected mode with ebx pointing at struct hvm_start_info. */
+/* ELF kernels: Linux's vmlinux (ELF64, 64-bit entry with boot_params) and
+ * PVH kernels (ELF64 or ELF32), which carry a XEN_ELFNOTE_PHYS32_ENTRY note
+ * and are entered in 32-bit protected mode with ebx pointing at struct
+ * hvm_start_info. */
 #include "boot_internal.h"
 
 #include <elf.h>
@@ -65,22 +66,56 @@ static int write_pvh_start_info(struct guest_mem *mem, const struct boot_image *
     return 0;
 }
 
+/* The header fields the loader uses, from either class. */
+struct ehdr {
+    uint64_t entry, phoff;
+    unsigned phnum, phentsize;
+};
+
+static void ehdr_of(const uint8_t *k, bool is64, struct ehdr *h)
+{
+    if (is64) {
+        Elf64_Ehdr e;
+        memcpy(&e, k, sizeof(e));
+        *h = (struct ehdr){ e.e_entry, e.e_phoff, e.e_phnum, e.e_phentsize };
+    } else {
+        Elf32_Ehdr e;
+        memcpy(&e, k, sizeof(e));
+        *h = (struct ehdr){ e.e_entry, e.e_phoff, e.e_phnum, e.e_phentsize };
+    }
+}
+
+static void phdr_of(const uint8_t *p, bool is64, Elf64_Phdr *ph)
+{
+    if (is64) {
+        memcpy(ph, p, sizeof(*ph));
+        return;
+    }
+    Elf32_Phdr q;
+    memcpy(&q, p, sizeof(q));
+    *ph = (Elf64_Phdr){ .p_type = q.p_type, .p_flags = q.p_flags, .p_offset = q.p_offset, .p_vaddr = q.p_vaddr,
+                        .p_paddr = q.p_paddr, .p_filesz = q.p_filesz, .p_memsz = q.p_memsz, .p_align = q.p_align };
+}
+
 int boot_load_elf(struct guest_mem *mem, const struct boot_params_in *in,
                   struct boot_entry *entry, struct boot_image *img)
 {
     const uint8_t *k = in->kernel;
     size_t len = in->kernel_len;
-    Elf64_Ehdr eh;    /* class, machine and type were checked by boot_probe() */
-    memcpy(&eh, k, sizeof(eh));
-    if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > 256 ||
-        eh.e_phoff > len || (size_t)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff)
+    /* Class, machine and type were checked by boot_probe(). */
+    bool is64 = k[EI_CLASS] == ELFCLASS64;
+    size_t phsize = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+    struct ehdr eh;
+    ehdr_of(k, is64, &eh);
+    if (eh.phentsize != phsize || eh.phnum == 0 || eh.phnum > 256 || eh.phoff > len ||
+        (size_t)eh.phnum * phsize > len - eh.phoff)
         return fail(ENOEXEC, "kernel: ELF program headers are out of the file");
 
     uint64_t pvh = 0, end = 0;
     int loaded = 0;
-    for (unsigned i = 0; i < eh.e_phnum; i++) {
+    for (unsigned i = 0; i < eh.phnum; i++) {
         Elf64_Phdr ph;
-        memcpy(&ph, k + eh.e_phoff + i * sizeof(ph), sizeof(ph));
+        phdr_of(k + eh.phoff + i * phsize, is64, &ph);
         if (ph.p_offset > len || ph.p_filesz > len - ph.p_offset)
             return fail(ENOEXEC, "kernel: ELF segment %u is out of the file", i);
         if (ph.p_type == PT_NOTE && !pvh) {
@@ -121,12 +156,13 @@ int boot_load_elf(struct guest_mem *mem, const struct boot_params_in *in,
         entry->rbx = BOOT_PVH_INFO_ADDR;
         return write_pvh_start_info(mem, img);
     }
-    if (!gm_ptr(mem, eh.e_entry, 1))
-        return fail(ENOEXEC, "kernel: ELF entry 0x%llx is outside guest memory",
-                    (unsigned long long)eh.e_entry);
+    if (!is64)
+        return fail(ENOEXEC, "kernel: an ELF32 kernel boots only through PVH, and this one has no PVH entry note");
+    if (!gm_ptr(mem, eh.entry, 1))
+        return fail(ENOEXEC, "kernel: ELF entry 0x%llx is outside guest memory", (unsigned long long)eh.entry);
     entry->kind = BOOT_ELF64;
     entry->long_mode = 1;
-    entry->rip = eh.e_entry;
+    entry->rip = eh.entry;
     entry->rsi = BOOT_ZERO_PAGE_ADDR;
     return boot_write_zero_page(mem, NULL, 0, img);
 }

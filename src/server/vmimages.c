@@ -72,7 +72,7 @@ static int probe_kernel(int fd, const char **format)
     enum boot_kind kind;
     int r = boot_probe(head, (size_t)n, (uint64_t)st.st_size, &kind);
     if (r == 0)
-        *format = kind == BOOT_BZIMAGE ? "bzImage" : "ELF64";
+        *format = boot_kind_name(kind);
     return r;
 }
 
@@ -80,7 +80,8 @@ int vmimage_check_kernel(int fd, const char *path, struct resp *out)
 {
     const char *format;
     if (probe_kernel(fd, &format) < 0)
-        return api_error(out, E_BAD_FIELD, "%s: %s (corral boots x86-64 Linux bzImages and ELF64 kernels)", path,
+        return api_error(out, E_BAD_FIELD, "%s: %s (corral boots x86-64 Linux bzImages, ELF64 kernels and "
+                         "ELF32 PVH kernels)", path,
                          err_msg());
     return 0;
 }

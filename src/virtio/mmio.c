@@ -112,9 +112,10 @@ static void queue_config(struct virtio_dev *d, struct virtq *q, uint64_t off, ui
         return;
     switch (off) {
     case VIRTIO_MMIO_QUEUE_NUM:
-        if (v == 0 || v > VIRTQ_MAX_SIZE) {
-            char why[64];
-            snprintf(why, sizeof(why), "queue size %u not in 1..%u", v, VIRTQ_MAX_SIZE);
+        if (v == 0 || v > VIRTQ_MAX_SIZE || (v & (v - 1))) {
+            /* A split virtqueue's size is a power of 2 (virtio 1.2, 2.7). */
+            char why[80];
+            snprintf(why, sizeof(why), "queue size %u is not a power of 2 in 1..%u", v, VIRTQ_MAX_SIZE);
             virtio_mark_broken(d, why);
         } else {
             q->s.num = (uint16_t)v;

@@ -78,8 +78,9 @@ static long net_tx_one(struct virtio_dev *d, struct virtq_req *req)
 static long net_rx_one(struct virtio_dev *d, struct virtq_req *req)
 {
     struct net *n = d->priv;
-    if (req->in_len < HDR_LEN) {
-        /* Too small for even the header: use it up empty so it can't wedge the ring. */
+    if (req->in_len <= HDR_LEN) {
+        /* No room for a frame after the header: use it up empty so it can't
+         * wedge the ring (a readv into no room would read 0, as at EOF). */
         atomic_fetch_add_explicit(&d->errors, 1, memory_order_relaxed);
         return 0;
     }
@@ -150,7 +151,14 @@ static void net_notify(struct virtio_dev *d, unsigned q)
 }
 
 static void net_activate(struct virtio_dev *d) { set_polling(d, true); }
-static void net_reset(struct virtio_dev *d) { set_polling(d, false); }
+/* A reset starts over: polling waits for the driver, and a tap that
+ * failed is tried again then (it is marked dead again if it still fails). */
+static void net_reset(struct virtio_dev *d)
+{
+    struct net *n = d->priv;
+    set_polling(d, false);
+    n->dead = false;
+}
 
 static int net_attach(struct virtio_dev *d)
 {

@@ -483,6 +483,77 @@ static void test_pvh(void **state)
     free(k);
 }
 
+/* The same kernel as an i386 ELF32: one PT_LOAD and, with `pvh`, the PVH
+ * entry note (an ELF32 boots only through it, as under QEMU). */
+static uint8_t *make_elf32(bool pvh)
+{
+    uint8_t *k = calloc(1, ELF_LEN);
+    assert_non_null(k);
+    Elf32_Ehdr eh = {
+        .e_ident = { ELFMAG0, ELFMAG1, ELFMAG2, ELFMAG3, ELFCLASS32, ELFDATA2LSB, EV_CURRENT },
+        .e_type = ET_EXEC, .e_machine = EM_386, .e_version = EV_CURRENT,
+        .e_entry = ELF_ENTRY, .e_phoff = sizeof(Elf32_Ehdr), .e_ehsize = sizeof(Elf32_Ehdr),
+        .e_phentsize = sizeof(Elf32_Phdr), .e_phnum = pvh ? 2 : 1,
+    };
+    Elf32_Phdr ph[2] = {
+        { .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = ELF_SEG_OFF, .p_vaddr = ELF_SEG_PADDR,
+          .p_paddr = ELF_SEG_PADDR, .p_filesz = ELF_SEG_FILESZ, .p_memsz = ELF_SEG_MEMSZ, .p_align = 0x1000 },
+        { .p_type = PT_NOTE, .p_offset = 0x800, .p_filesz = 20, .p_align = 4 },
+    };
+    memcpy(k, &eh, sizeof(eh));
+    memcpy(k + sizeof(eh), ph, sizeof(ph));
+    uint8_t *n = k + 0x800;
+    put32(n, 4), put32(n + 4, 4), put32(n + 8, 18), memcpy(n + 12, "Xen", 4), put32(n + 16, PVH_ENTRY);
+    for (size_t i = 0; i < ELF_SEG_FILESZ; i++)
+        k[ELF_SEG_OFF + i] = (uint8_t)(0x5a ^ i);
+    return k;
+}
+
+static void test_elf32_pvh(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t *k = make_elf32(true);
+    enum boot_kind kind;
+    assert_int_equal(boot_probe(k, ELF_LEN, ELF_LEN, &kind), 0);
+    assert_int_equal(kind, BOOT_ELF32);
+    assert_string_equal(boot_kind_name(kind), "ELF32");
+    struct boot_params_in in = params(k, ELF_LEN, "console=ttyS0");
+    assert_int_equal(boot_load(&f->mem, &in, &f->entry), 0);
+    assert_int_equal(f->entry.kind, BOOT_PVH);
+    assert_int_equal(f->entry.long_mode, 0);
+    assert_true(f->entry.rip == PVH_ENTRY);
+    assert_true(f->entry.rbx == BOOT_PVH_INFO_ADDR);
+    assert_int_equal(get32(f->ram + BOOT_PVH_INFO_ADDR), 0x336ec578);
+    for (size_t i = 0; i < ELF_SEG_FILESZ; i++)
+        assert_int_equal(f->ram[ELF_SEG_PADDR + i], (uint8_t)(0x5a ^ i));
+    assert_int_equal(f->ram[ELF_SEG_PADDR + ELF_SEG_FILESZ], 0);    /* the rest of p_memsz is zeroed */
+    free(k);
+
+    /* Without the note there is no way in. */
+    k = make_elf32(false);
+    in = params(k, ELF_LEN, NULL);
+    assert_int_equal(boot_load(&f->mem, &in, &f->entry), -ENOEXEC);
+    assert_non_null(strstr(err_msg(), "ELF32 kernel boots only through PVH"));
+    free(k);
+    /* Its program headers are bounded like an ELF64's. */
+    k = make_elf32(true);
+    ((Elf32_Ehdr *)k)->e_phnum = 0xffff;
+    in = params(k, ELF_LEN, NULL);
+    assert_int_equal(boot_load(&f->mem, &in, &f->entry), -ENOEXEC);
+    assert_non_null(strstr(err_msg(), "program headers are out of the file"));
+    free(k);
+    k = make_elf32(true);
+    ((Elf32_Ehdr *)k)->e_machine = EM_X86_64;    /* ELF32 for x86-64 (x32): not a kernel */
+    in = params(k, ELF_LEN, NULL);
+    assert_int_equal(boot_load(&f->mem, &in, &f->entry), -ENOEXEC);
+    free(k);
+    k = make_elf32(true);
+    in = params(k, sizeof(Elf32_Ehdr) - 1, NULL);
+    assert_int_equal(boot_load(&f->mem, &in, &f->entry), -ENOEXEC);
+    assert_non_null(strstr(err_msg(), "truncated"));
+    free(k);
+}
+
 static void patch_ph(uint8_t *k, size_t field, uint64_t v)
 {
     memcpy(k + sizeof(Elf64_Ehdr) + field, &v, sizeof(v));
@@ -571,13 +642,13 @@ static void test_not_a_kernel(void **state)
     memset(junk, 0x90, sizeof(junk));
     struct boot_params_in in = params(junk, sizeof(junk), NULL);
     assert_int_equal(boot_load(&f->mem, &in, &f->entry), -ENOEXEC);
-    assert_string_equal(err_msg(), "kernel: not a bzImage or ELF64 image");
+    assert_string_equal(err_msg(), "kernel: not a bzImage or ELF image");
     in.kernel_len = 0;
     assert_int_equal(boot_load(&f->mem, &in, &f->entry), -ENOEXEC);
     memcpy(junk + 0x202, "HdrS", 4); /* magic, but cut just after it */
     in.kernel_len = 0x206;
     assert_int_equal(boot_load(&f->mem, &in, &f->entry), -ENOEXEC);
-    assert_string_equal(err_msg(), "kernel: not a bzImage or ELF64 image");
+    assert_string_equal(err_msg(), "kernel: not a bzImage or ELF image");
 }
 
 /* boot_probe() on a file's first 4 KiB, as corrald checks an imported kernel. */
@@ -658,6 +729,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bzimage_cmdline_and_initrd_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_elf64, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pvh, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_elf32_pvh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acpi, setup, teardown),
         cmocka_unit_test_setup_teardown(test_elf_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_kernel, setup, teardown),

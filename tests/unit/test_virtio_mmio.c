@@ -379,6 +379,19 @@ static void test_bad_queue_num(void **state)
     wr(f, VIRTIO_MMIO_STATUS, 0);
     wr(f, VIRTIO_MMIO_QUEUE_NUM, 0);
     assert_true(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+    /* A split queue's size must be a power of 2. */
+    static const uint32_t bad[] = { 3, 5, 6, 7, 12, 100, VIRTQ_MAX_SIZE - 1 };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        wr(f, VIRTIO_MMIO_STATUS, 0);
+        wr(f, VIRTIO_MMIO_QUEUE_NUM, bad[i]);
+        assert_true(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+    }
+    for (uint32_t n = 1; n <= VIRTQ_MAX_SIZE; n *= 2) {
+        wr(f, VIRTIO_MMIO_STATUS, 0);
+        wr(f, VIRTIO_MMIO_QUEUE_NUM, n);
+        assert_false(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+        assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_NUM), n);
+    }
 }
 
 static void test_reset(void **state)
@@ -864,6 +877,30 @@ static void test_net_rx(void **state)
     assert_int_equal(used_len(f, 0, 2), NET_HDR + 30);
 }
 
+/* An rx buffer with room for the header only (exactly 12 bytes) is used
+ * up empty and counted; the device keeps receiving into the next one. */
+static void test_net_rx_header_only(void **state)
+{
+    struct fx *f = *state;
+    struct virtio_dev *d = net_setup(f);
+    struct seg small = { BUF, NET_HDR, true }, rx = { BUF + 0x1000, NET_HDR + 1514, true };
+    post(f, 0, &small, 1);
+    post(f, 0, &rx, 1);
+    uint8_t frame[60] = { 0x11 };
+    assert_int_equal(send(f->sock[1], frame, sizeof(frame), 0), sizeof(frame));
+    wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    assert_int_equal(used_idx(f, 0), 2);
+    assert_int_equal(used_len(f, 0, 0), 0);
+    assert_int_equal(used_len(f, 0, 1), NET_HDR + sizeof(frame));
+    assert_int_equal(atomic_load(&d->errors), 1);
+    /* Still alive: a later frame is received too. */
+    post(f, 0, &rx, 1);
+    assert_int_equal(send(f->sock[1], frame, 30, 0), 30);
+    wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    assert_int_equal(used_idx(f, 0), 3);
+    assert_int_equal(used_len(f, 0, 2), NET_HDR + 30);
+}
+
 static void test_net_reset_stops(void **state)
 {
     struct fx *f = *state;
@@ -890,7 +927,7 @@ int main(void)
         T(test_event_idx_mmio), T(test_indirect_mmio), T(test_guest_error_breaks),
         T(test_eventfds), T(test_blk_config), T(test_blk_io), T(test_blk_readonly),
         T(test_rng), T(test_console), T(test_console_hangup), T(test_net_config), T(test_net_tx), T(test_net_rx),
-        T(test_net_reset_stops),
+        T(test_net_rx_header_only), T(test_net_reset_stops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -161,8 +161,8 @@ bad() {
 head -c 100000 /dev/urandom >"$work/garbage"
 : >"$work/empty"
 bad "missing kernel" "cannot open" --kernel "$work/nonexistent"
-bad "corrupt kernel" "not a bzImage or ELF64" --kernel "$work/garbage"
-bad "empty kernel" "not a bzImage or ELF64" --kernel "$work/empty"
+bad "corrupt kernel" "not a bzImage or ELF image" --kernel "$work/garbage"
+bad "empty kernel" "not a bzImage or ELF image" --kernel "$work/empty"
 bad "no kernel option" "no kernel given" --memory 64M
 bad "bad memory size" "bad size" --kernel "$G/guest-serial.pvh.elf" --memory 12Q
 bad "too many vCPUs" "--cpus" --kernel "$G/guest-serial.pvh.elf" --cpus 999
