@@ -121,7 +121,7 @@ static long blk_request(struct virtio_dev *d, struct virtq_req *req)
 
 static void blk_notify(struct virtio_dev *d, unsigned q)
 {
-    virtio_drain_queue(d, q, blk_request, UINT32_MAX);
+    virtio_serve_queue(d, q, blk_request);
 }
 
 static void blk_nothing(struct virtio_dev *d) { (void)d; }

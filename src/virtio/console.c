@@ -117,7 +117,7 @@ static void on_input(void *arg, uint32_t events)
 static void console_notify(struct virtio_dev *d, unsigned q)
 {
     if (q == TXQ) {
-        virtio_drain_queue(d, TXQ, console_tx_one, UINT32_MAX);
+        virtio_serve_queue(d, TXQ, console_tx_one);
     } else {
         set_polling(d, true);
         console_rx(d);

@@ -3,6 +3,7 @@
 #include "virtio_internal.h"
 
 #include <errno.h>
+#include <unistd.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
 #include <stddef.h>
@@ -105,6 +106,18 @@ unsigned virtio_drain_queue(struct virtio_dev *d, unsigned q, virtio_req_fn fn,
     if (done) {
         atomic_fetch_add_explicit(&d->requests, done, memory_order_relaxed);
         virtio_signal_used(d, q);
+    }
+    return done;
+}
+
+unsigned virtio_serve_queue(struct virtio_dev *d, unsigned q, virtio_req_fn fn)
+{
+    if (d->kick_fd[q] < 0)    /* on the guest's own vCPU: it holds up only itself */
+        return virtio_drain_queue(d, q, fn, UINT32_MAX);
+    unsigned done = virtio_drain_queue(d, q, fn, VIRTIO_PASS_BUDGET);
+    if (done == VIRTIO_PASS_BUDGET) {
+        uint64_t one = 1;    /* come back after what else is ready */
+        (void)!write(d->kick_fd[q], &one, sizeof(one));
     }
     return done;
 }

@@ -143,7 +143,7 @@ static void on_tap(void *arg, uint32_t events)
 static void net_notify(struct virtio_dev *d, unsigned q)
 {
     if (q == TXQ) {
-        virtio_drain_queue(d, TXQ, net_tx_one, UINT32_MAX);
+        virtio_serve_queue(d, TXQ, net_tx_one);
     } else {
         set_polling(d, true);
         net_rx(d); /* a frame may be waiting already */

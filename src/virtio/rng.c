@@ -38,7 +38,7 @@ static long rng_request(struct virtio_dev *d, struct virtq_req *req)
 
 static void rng_notify(struct virtio_dev *d, unsigned q)
 {
-    virtio_drain_queue(d, q, rng_request, UINT32_MAX);
+    virtio_serve_queue(d, q, rng_request);
 }
 
 static void rng_nothing(struct virtio_dev *d) { (void)d; }

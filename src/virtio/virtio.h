@@ -31,6 +31,9 @@
 #define VIRTIO_FIRST_IRQ 5
 #define VIRTIO_MAX_DEVICES 16
 #define VIRTQ_MAX_SIZE 256
+/* Requests a notified queue is served per pass of the I/O loop before the
+ * loop turns to its other work (virtio_serve_queue). */
+#define VIRTIO_PASS_BUDGET 64u
 #define VIRTIO_MAX_QUEUES 2
 
 /* ---- virtqueues ---------------------------------------------------------- */

@@ -59,5 +59,12 @@ unsigned iov_slice(const struct iovec *src, unsigned n, size_t skip, size_t len,
 typedef long (*virtio_req_fn)(struct virtio_dev *d, struct virtq_req *req);
 unsigned virtio_drain_queue(struct virtio_dev *d, unsigned q, virtio_req_fn fn,
                             unsigned budget);
+/* A notified queue's handler: at most VIRTIO_PASS_BUDGET requests, then,
+ * if that used the budget up, its kick eventfd is signalled again, so a
+ * guest that keeps publishing buffers cannot hold the I/O loop (which
+ * also serves the control API, signals and every other device): the loop
+ * comes back to the queue after everything else that is ready.  Without
+ * an ioeventfd the notify runs on the guest's own vCPU and drains all. */
+unsigned virtio_serve_queue(struct virtio_dev *d, unsigned q, virtio_req_fn fn);
 
 #endif
