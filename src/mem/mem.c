@@ -57,6 +57,14 @@ void gm_wrap(struct guest_mem *m, uint8_t *buf, uint64_t size)
     m->size = size;
 }
 
+void gm_wrap2(struct guest_mem *m, uint8_t *low, uint64_t low_size, uint8_t *high, uint64_t high_size)
+{
+    gm_wrap(m, low, low_size);
+    m->slot[1] = (struct mem_slot){ .gpa = MEM_HIGH_START, .size = high_size, .hva = high };
+    m->nslots = 2;
+    m->size = low_size + high_size;
+}
+
 bool gm_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len)
 {
     const void *src = gm_ptr(m, gpa, len);

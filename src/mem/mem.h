@@ -31,8 +31,11 @@ struct guest_mem {
 /* Maps `size` bytes of zeroed guest RAM.  Returns 0 or a negative errno. */
 int gm_alloc(struct guest_mem *m, uint64_t size);
 void gm_free(struct guest_mem *m);
-/* Wraps caller-owned buffers (used by tests and fuzzers) without mapping. */
+/* Wraps caller-owned buffers (used by tests and fuzzers) without mapping:
+ * one slot at 0, or (gm_wrap2) a big guest's layout in small: LOW at 0 and
+ * HIGH at MEM_HIGH_START, with the 32-bit hole between them. */
 void gm_wrap(struct guest_mem *m, uint8_t *buf, uint64_t size);
+void gm_wrap2(struct guest_mem *m, uint8_t *low, uint64_t low_size, uint8_t *high, uint64_t high_size);
 
 /* Host pointer for [gpa, gpa+len) or NULL if any byte is outside RAM. */
 static inline void *gm_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)

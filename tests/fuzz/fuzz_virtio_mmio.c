@@ -144,7 +144,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(ram, 0, RAM_SIZE);
     memcpy(ram, data, MIN(size, (size_t)RAM_SIZE));
     struct guest_mem mem;
-    gm_wrap(&mem, ram, RAM_SIZE);
+    /* Bit 7 of the selector: a big guest's layout in small, the rings in
+     * the first slot at 0 and a second slot at 4 GiB (its own heap block)
+     * for buffers that descriptors point at there. */
+    uint8_t *high = NULL;
+    if (sel & 0x80) {
+        high = malloc(RAM_SIZE);
+        memcpy(high, ram, RAM_SIZE);
+        gm_wrap2(&mem, ram, RAM_SIZE, high, RAM_SIZE);
+    } else {
+        gm_wrap(&mem, ram, RAM_SIZE);
+    }
     g.host.mem = &mem;
 
     static struct bus bus;
@@ -177,5 +187,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (read(g.pipe[0], buf, sizeof(buf)) > 0)
         ;
     free(ram);
+    free(high);
     return 0;
 }

@@ -1,9 +1,15 @@
 /* Fuzzes the split-virtqueue parser: the input is a queue set-up followed by
  * the guest RAM the rings and buffers live in.  Every chain popped is read
- * and written in full, so a bad host pointer shows up under ASan. */
+ * and written in full, so a bad host pointer shows up under ASan.  Flag 4
+ * lays the RAM out as a big guest's is, in two slots: its first half at 0,
+ * its second at 4 GiB (each its own heap block, so a range running off
+ * either end is an ASan report). */
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "mem/mem.h"
 #include "virtio/virtio.h"
 
 #define RAM_SIZE (16 * 1024)
@@ -15,6 +21,12 @@ struct params {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Offset OFF of the input's RAM as a guest address of the layout. */
+static uint64_t gpa_of(uint64_t off, bool split)
+{
+    return split && off >= RAM_SIZE / 2 ? MEM_HIGH_START + off - RAM_SIZE / 2 : off;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct params p;
@@ -25,11 +37,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size -= sizeof(p);
 
     /* Heap, exactly RAM_SIZE: one byte past it is an ASan report. */
-    uint8_t *ram = malloc(RAM_SIZE);
+    bool split = p.flags & 4;
+    uint8_t *ram = malloc(RAM_SIZE), *high = split ? malloc(RAM_SIZE / 2) : NULL;
     memset(ram, 0, RAM_SIZE);
     memcpy(ram, data, MIN(size, (size_t)RAM_SIZE));
     struct guest_mem mem;
-    gm_wrap(&mem, ram, RAM_SIZE);
+    if (split) {
+        memcpy(high, ram + RAM_SIZE / 2, RAM_SIZE / 2);
+        gm_wrap2(&mem, ram, RAM_SIZE / 2, high, RAM_SIZE / 2);
+    } else {
+        gm_wrap(&mem, ram, RAM_SIZE);
+    }
 
     struct virtq q = {
         .mem = &mem,
@@ -37,9 +55,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .indirect = p.flags & 2,
         .s = {
             .num = (uint16_t)(p.num % (VIRTQ_MAX_SIZE + 1)),
-            .desc_gpa = p.desc % RAM_SIZE,
-            .avail_gpa = p.avail % RAM_SIZE,
-            .used_gpa = p.used % RAM_SIZE,
+            .desc_gpa = gpa_of(p.desc % RAM_SIZE, split),
+            .avail_gpa = gpa_of(p.avail % RAM_SIZE, split),
+            .used_gpa = gpa_of(p.used % RAM_SIZE, split),
             .last_avail = p.last_avail,
             .used_idx = p.used_idx,
         },
@@ -65,5 +83,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     free(ram);
+    free(high);
     return 0;
 }

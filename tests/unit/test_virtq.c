@@ -295,6 +295,37 @@ static void test_out_of_ram(void **state)
     assert_true(virtq_pop(&f->q, &f->req) < 0);
 }
 
+/* A big guest's layout: RAM below the 32-bit hole and again from 4 GiB.
+ * Buffers in either slot are fine; one that runs off low RAM into the
+ * hole, spans the hole or runs off the high slot is refused. */
+static void test_two_slots(void **state)
+{
+    struct fx *f = *state;
+    enum { HIGH = 0x2000 };
+    uint8_t *high = calloc(1, HIGH);
+    gm_wrap2(&f->mem, f->ram, RAM_SIZE, high, HIGH);
+    assert_ptr_equal(gm_ptr(&f->mem, MEM_HIGH_START + 16, 16), high + 16);
+    assert_null(gm_ptr(&f->mem, RAM_SIZE, 1));
+    set_desc(f, DESC, 0, MEM_HIGH_START + 0x100, 64, VRING_DESC_F_WRITE, 0);
+    avail_add(f, 0);
+    assert_int_equal(virtq_pop(&f->q, &f->req), 1);
+    assert_int_equal(f->req.nin, 1);
+    assert_ptr_equal(f->req.in[0].iov_base, high + 0x100);
+    static const struct { uint64_t addr; uint32_t len; } bad[] = {
+        { RAM_SIZE - 8, 16 },                      /* off low RAM */
+        { MEM_HIGH_START - 8, 16 },                /* across the hole's top */
+        { MEM_HIGH_START + HIGH - 4, 8 },          /* off the high slot */
+        { MEM_HIGH_START + HIGH, 1 },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        set_desc(f, DESC, 0, bad[i].addr, bad[i].len, VRING_DESC_F_WRITE, 0);
+        avail_add(f, 0);
+        assert_true(virtq_pop(&f->q, &f->req) < 0);
+        f->q.s.last_avail++;
+    }
+    free(high);
+}
+
 static void test_readable_after_writable(void **state)
 {
     struct fx *f = *state;
@@ -428,6 +459,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_good_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_and_not_ready, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_chain_and_zero_len, setup, teardown),
