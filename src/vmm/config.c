@@ -436,9 +436,10 @@ int vmm_config_parse_args(struct vmm_config *c, int argc, char **argv, bool *hel
 {
     const char *shortopts = ":k:i:c:m:n:d:N:s:rvh"; /* ":": missing values give ':' */
     *help = false;
-    /* Pass 1: the config file, so explicit options win over it. */
+    /* Pass 1: the config file, so explicit options win over it.  optind 0
+     * starts getopt afresh (glibc), whatever an earlier scan left. */
     opterr = 0;
-    optind = 1;
+    optind = 0;
     for (int o; (o = getopt_long(argc, argv, shortopts, long_opts, NULL)) != -1;) {
         if (o == OPT_CONFIG) {
             int r = load_config_file(c, optarg);
@@ -448,7 +449,7 @@ int vmm_config_parse_args(struct vmm_config *c, int argc, char **argv, bool *hel
     }
     /* JSON lists are replaced, not extended, by command-line ones. */
     bool disks_reset = false, nets_reset = false;
-    optind = 1;
+    optind = 0;
     for (int o; (o = getopt_long(argc, argv, shortopts, long_opts, NULL)) != -1;) {
         int r = 0;
         switch (o) {
