@@ -189,13 +189,7 @@ static void *reaper(void *arg)
         for (struct guard_conn *c = g->head; c; c = c->next)
             if (!c->cut && c->state == G_WAITING && now - c->since >= GUARD_DEADLINE_S * 1000000000ULL)
                 cut(c, "no whole request within the deadline");
-        struct timespec dl;
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        dl.tv_nsec += REAP_INTERVAL_MS * 1000000L;
-        if (dl.tv_nsec >= 1000000000L) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000L;
-        }
+        struct timespec dl = deadline_after(CLOCK_MONOTONIC, REAP_INTERVAL_MS);
         pthread_cond_timedwait(&g->wake, &g->lock, &dl);
     }
     pthread_mutex_unlock(&g->lock);

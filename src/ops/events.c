@@ -94,14 +94,7 @@ uint64_t events_head(struct events *e)
 
 long events_next(struct events *e, uint64_t *seq, char *buf, size_t len, int timeout_ms)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (dl.tv_nsec >= 1000000000) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000;
-    }
+    struct timespec dl = deadline_after(CLOCK_MONOTONIC, timeout_ms);
     long n = 0;
     pthread_mutex_lock(&e->lock);
     while (!e->shutdown && *seq + 1 >= e->next)

@@ -346,14 +346,7 @@ static struct op *find_active(struct ops *o, const char *id)
 
 int ops_wait(struct ops *o, const char *id, int timeout_ms)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (dl.tv_nsec >= 1000000000) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000;
-    }
+    struct timespec dl = deadline_after(CLOCK_MONOTONIC, timeout_ms);
     pthread_mutex_lock(&o->lock);
     struct op *op = find_active(o, id);
     if (op) {

@@ -220,6 +220,19 @@ ssize_t read_full(int fd, void *buf, size_t len)
     return (ssize_t)done;
 }
 
+struct timespec deadline_after(clockid_t clock, int ms)
+{
+    struct timespec dl;
+    clock_gettime(clock, &dl);
+    dl.tv_sec += ms / 1000;
+    dl.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (dl.tv_nsec >= 1000000000) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000;
+    }
+    return dl;
+}
+
 uint64_t now_ns(void)
 {
     struct timespec ts;

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -75,6 +76,9 @@ ssize_t read_full(int fd, void *buf, size_t len);
 bool proc_stat_fields(pid_t pid, char *state, uint64_t *f, int n);
 
 uint64_t now_ns(void);   /* CLOCK_MONOTONIC */
+/* The time MS milliseconds from now on CLOCK, as pthread_cond_timedwait()
+ * takes it (for a condition variable set to CLOCK). */
+struct timespec deadline_after(clockid_t clock, int ms);
 
 /* An epoll loop: the VMM's one I/O thread waits here for device queue
  * notifications, tap and console input and API clients.  Handlers run on the
