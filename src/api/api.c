@@ -113,6 +113,17 @@ int api_errno(struct resp *out, int neg)
     }
 }
 
+int api_field_errno(struct resp *out, int neg)
+{
+    switch (-neg) {
+    case EACCES: return api_error(out, E_FORBIDDEN, "%s", err_msg());
+    case EBUSY: return api_error(out, E_BUSY, "%s", err_msg());
+    case EINVAL: case ENOENT: case ENAMETOOLONG: case ENOEXEC:
+        return api_error(out, E_BAD_FIELD, "%s", err_msg());
+    default: return api_errno(out, neg);
+    }
+}
+
 void api_etag(struct json_object *o, char out[24])
 {
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);

@@ -108,6 +108,10 @@ int api_error(struct resp *out, enum api_err e, const char *fmt, ...)
  * EBUSY 409, EINVAL/ERANGE 400, else 500 (the message is logged, the
  * client gets a generic one). */
 int api_errno(struct resp *out, int neg_errno);
+/* The same for a failed check of a request field, with fail()'s message:
+ * 403 forbidden for EACCES, 409 busy for EBUSY, 400 bad_field for what the
+ * caller sent (EINVAL, ENOENT, ENAMETOOLONG, ENOEXEC), else as api_errno. */
+int api_field_errno(struct resp *out, int neg_errno);
 /* The ETag of a representation: a hash of its JSON text. */
 void api_etag(struct json_object *o, char out[24]);
 /* 412 unless If-Match is absent, "*" or equals the current representation's ETag. */

@@ -9,16 +9,32 @@
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/util.h"
 
+/* Prepared statements kept for reuse, keyed by their text: corrald runs
+ * the same few dozen statements over and over, and preparing one (parse,
+ * plan, code generation) costs more than running it.  SQLite re-prepares a
+ * kept statement by itself after a schema change. */
+#define STMT_CACHE 48
+
+struct cached_stmt {
+    char *sql;
+    sqlite3_stmt *st;
+    bool in_use;    /* stepping now: a statement run meanwhile gets its own */
+};
+
 struct db {
     sqlite3 *h;
     pthread_mutex_t lock;
+    struct cached_stmt cache[STMT_CACHE];
+    unsigned evict;    /* the slot the next new statement takes when all are full */
 };
 
 /* Never edit a migration that has shipped: add a new one. */
@@ -71,6 +87,52 @@ static int sql_fail(struct db *db, int rc, const char *what)
           : (rc & 0xff) == SQLITE_FULL ? ENOSPC
           : (rc & 0xff) == SQLITE_BUSY ? EBUSY : EIO;
     return fail(e, "database: %s: %s", what, sqlite3_errmsg(db->h));
+}
+
+/* A prepared statement for SQL, kept or new; give it back with put_stmt(). */
+static int get_stmt(struct db *db, const char *sql, sqlite3_stmt **st)
+{
+    struct cached_stmt *free_slot = NULL;
+    for (unsigned i = 0; i < STMT_CACHE; i++) {
+        struct cached_stmt *c = &db->cache[i];
+        if (!c->sql) {
+            free_slot = free_slot ? free_slot : c;
+        } else if (!c->in_use && !strcmp(c->sql, sql)) {
+            c->in_use = true;
+            *st = c->st;
+            return SQLITE_OK;
+        }
+    }
+    int rc = sqlite3_prepare_v2(db->h, sql, -1, st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    struct cached_stmt *c = free_slot;
+    for (unsigned n = 0; !c && n < STMT_CACHE; n++) {
+        struct cached_stmt *e = &db->cache[db->evict++ % STMT_CACHE];
+        if (!e->in_use) {
+            sqlite3_finalize(e->st);
+            free(e->sql);
+            *e = (struct cached_stmt){ 0 };
+            c = e;
+        }
+    }
+    if (c && (c->sql = strdup(sql))) {
+        c->st = *st;
+        c->in_use = true;
+    }
+    return SQLITE_OK;
+}
+
+static void put_stmt(struct db *db, sqlite3_stmt *st)
+{
+    for (unsigned i = 0; i < STMT_CACHE; i++)
+        if (db->cache[i].st == st && db->cache[i].in_use) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            db->cache[i].in_use = false;
+            return;
+        }
+    sqlite3_finalize(st);    /* one the cache had no room for */
 }
 
 static int exec_plain(struct db *db, const char *sql)
@@ -157,6 +219,10 @@ void db_close(struct db *db)
 {
     if (!db)
         return;
+    for (unsigned i = 0; i < STMT_CACHE; i++) {
+        sqlite3_finalize(db->cache[i].st);
+        free(db->cache[i].sql);
+    }
     sqlite3_close(db->h);
     pthread_mutex_destroy(&db->lock);
     free(db);
@@ -165,30 +231,30 @@ void db_close(struct db *db)
 int db_begin(struct db *db)
 {
     db_lock(db);
-    int r = exec_plain(db, "BEGIN IMMEDIATE");
+    int r = db_exec(db, "BEGIN IMMEDIATE", "");
     if (r < 0)
         db_unlock(db);
-    return r;
+    return MIN(r, 0);
 }
 
 int db_commit(struct db *db)
 {
-    int r = exec_plain(db, "COMMIT");
+    int r = db_exec(db, "COMMIT", "");
     if (r < 0)
-        exec_plain(db, "ROLLBACK");
+        db_exec(db, "ROLLBACK", "");
     db_unlock(db);
-    return r;
+    return MIN(r, 0);
 }
 
 void db_rollback(struct db *db)
 {
-    exec_plain(db, "ROLLBACK");
+    db_exec(db, "ROLLBACK", "");
     db_unlock(db);
 }
 
 static int prepare(struct db *db, sqlite3_stmt **st, const char *sql, const char *types, va_list ap)
 {
-    int rc = sqlite3_prepare_v2(db->h, sql, -1, st, NULL);
+    int rc = get_stmt(db, sql, st);
     if (rc != SQLITE_OK)
         return sql_fail(db, rc, "prepare");
     for (int i = 0; types[i]; i++) {
@@ -199,8 +265,9 @@ static int prepare(struct db *db, sqlite3_stmt **st, const char *sql, const char
             rc = sqlite3_bind_int64(*st, i + 1, va_arg(ap, int64_t));
         }
         if (rc != SQLITE_OK) {
-            sqlite3_finalize(*st);
-            return sql_fail(db, rc, "bind");
+            int r = sql_fail(db, rc, "bind");
+            put_stmt(db, *st);
+            return r;
         }
     }
     return 0;
@@ -219,7 +286,7 @@ int db_exec(struct db *db, const char *sql, const char *types, ...)
         while ((rc = sqlite3_step(st)) == SQLITE_ROW)
             ;
         r = rc == SQLITE_DONE ? sqlite3_changes(db->h) : sql_fail(db, rc, "step");
-        sqlite3_finalize(st);
+        put_stmt(db, st);
     }
     db_unlock(db);
     return r;
@@ -267,7 +334,7 @@ static int query(struct db *db, struct json_object **out, bool first, const char
         } else {
             *out = arr;
         }
-        sqlite3_finalize(st);
+        put_stmt(db, st);
     }
     db_unlock(db);
     return r;

@@ -344,7 +344,7 @@ static struct op *find_active(struct ops *o, const char *id)
     return NULL;
 }
 
-int ops_wait(struct ops *o, const char *id, int timeout_ms)
+int ops_wait(struct ops *o, const char *id, int timeout_ms, struct json_object **out)
 {
     struct timespec dl = deadline_after(CLOCK_MONOTONIC, timeout_ms);
     pthread_mutex_lock(&o->lock);
@@ -354,6 +354,8 @@ int ops_wait(struct ops *o, const char *id, int timeout_ms)
         while (!o->stopping && op->status <= OP_RUNNING)
             if (pthread_cond_timedwait(&o->changed, &o->lock, &dl) == ETIMEDOUT)
                 break;
+        if (out)    /* from memory: an op that ended is in the database too */
+            *out = op_json(op);
         op_unref(op);
     }
     pthread_mutex_unlock(&o->lock);

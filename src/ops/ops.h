@@ -58,9 +58,10 @@ bool ops_busy(struct ops *o, const char *key, char *op_id, size_t len);
 void op_progress(struct op *op, int percent);
 bool op_cancelled(struct op *op);
 const char *op_id(const struct op *op);
-/* Blocks until the op finishes or timeout_ms passes; -ENOENT if unknown to
- * this process (already finished or never existed). */
-int ops_wait(struct ops *o, const char *id, int timeout_ms);
+/* Blocks until the op finishes or timeout_ms passes, then gives its view
+ * as ops_get() would (OUT may be NULL); -ENOENT if unknown to this process
+ * (already finished or never existed): ask ops_get(). */
+int ops_wait(struct ops *o, const char *id, int timeout_ms, struct json_object **out);
 int ops_cancel(struct ops *o, const char *id);
 int ops_get(struct ops *o, const char *id, struct json_object **out);
 

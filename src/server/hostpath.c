@@ -178,27 +178,25 @@ static int open_inside(const struct hostpaths *h, const char *dir, const char *p
     return fd < 0 ? -errno : fd;
 }
 
-int hostpath_open(const struct hostpaths *h, const char *field, const char *path, bool dir_ok, int *fd,
-                  struct resp *out)
+int hostpath_open(const struct hostpaths *h, const char *field, const char *path, bool dir_ok, int *fd)
 {
     if (!path_valid(path))
-        return api_error(out, E_BAD_FIELD, "%s must be an absolute path of at most 1024 bytes without '.', '..' "
-                         "or empty components", field);
+        return fail(EINVAL, "%s must be an absolute path of at most 1024 bytes without '.', '..' "
+                    "or empty components", field);
     /* Decided on the text alone: says nothing of whether the path exists. */
     const char *never = hostpath_never(h, path), *dir = hostpath_allowed(h, path);
     if (never)
-        return api_error(out, E_FORBIDDEN, "%s %s is in %s, which requests may never read from", field, path,
-                         never);
+        return fail(EACCES, "%s %s is in %s, which requests may never read from", field, path, never);
     if (!dir) {
         char allowed[1024];
         hostpath_allow_text(h, allowed, sizeof(allowed));
-        return api_error(out, E_FORBIDDEN, "%s %s is not under an allowed directory (corrald --host-path-allow "
-                         "DIR; allowed now: %s)", field, path, allowed);
+        return fail(EACCES, "%s %s is not under an allowed directory (corrald --host-path-allow "
+                    "DIR; allowed now: %s)", field, path, allowed);
     }
     int r = open_inside(h, dir, path, dir_ok);
     if (r < 0)
-        return api_error(out, E_BAD_FIELD, "%s %s is not a readable %s inside %s (symlinks must stay inside it)",
-                         field, path, dir_ok ? "file or directory" : "regular file", dir);
+        return fail(EINVAL, "%s %s is not a readable %s inside %s (symlinks must stay inside it)",
+                    field, path, dir_ok ? "file or directory" : "regular file", dir);
     *fd = r;
     return 0;
 }

@@ -59,12 +59,11 @@ int hostpath_of_fd(int fd, char *out, size_t len);
 void hostpath_allow_text(const struct hostpaths *h, char *out, size_t len);
 
 /* Opens host file PATH (a directory too if dir_ok) for request field
- * FIELD.  0 with *fd (O_RDONLY) or a 4xx in out: 403 forbidden when PATH is
- * outside the allowed directories or in a never place, 400 bad_field when
- * it is not a readable regular file (or directory) that stays inside its
- * allowed directory. */
-int hostpath_open(const struct hostpaths *h, const char *field, const char *path, bool dir_ok, int *fd,
-                  struct resp *out);
+ * FIELD: 0 with *fd (O_RDONLY), -EACCES when PATH is outside the allowed
+ * directories or in a never place, -EINVAL when it is not a readable
+ * regular file (or directory) that stays inside its allowed directory;
+ * api_field_errno() answers either. */
+int hostpath_open(const struct hostpaths *h, const char *field, const char *path, bool dir_ok, int *fd);
 
 /* Why PATH may not be a pool directory (into why: "is under the system
  * directory /etc"), or false if it may.  STATE is the state directory's

@@ -195,9 +195,12 @@ static int vm_import_args(struct server *s, struct req *r, struct import_job *j,
         { "cmdline", F_STRING, false, &cmdline, NULL },
     };
     int rc = api_fields(r, f, ARRAY_SIZE(f), out);
-    if (rc || (rc = boot_file_open(s, "kernel", kernel, &j->vm.kernel_fd, out)) ||
-        (rc = vmimage_check_kernel(j->vm.kernel_fd, kernel, out)) ||
-        (initrd && (rc = boot_file_open(s, "initrd", initrd, &j->vm.initrd_fd, out))) ||
+    if (rc)
+        return rc;
+    if ((rc = boot_file_open(s, "kernel", kernel, &j->vm.kernel_fd)) < 0 ||
+        (initrd && (rc = boot_file_open(s, "initrd", initrd, &j->vm.initrd_fd)) < 0))
+        return api_field_errno(out, rc);
+    if ((rc = vmimage_check_kernel(j->vm.kernel_fd, kernel, out)) ||
         (rc = boot_cmdline_check("cmdline", cmdline, out)))
         return rc;
     snprintf(j->vm.kernel, sizeof(j->vm.kernel), "%s", kernel);
@@ -214,8 +217,10 @@ static int ct_import_args(struct server *s, struct req *r, struct import_job *j,
                                { "type", F_STRING, false, &read_by_caller, NULL },
                                { "path", F_STRING, true, &path, NULL } };
     int rc = api_fields(r, f, ARRAY_SIZE(f), out);
-    if (rc || (rc = hostpath_open(&s->paths, "path", path, true, &j->path_fd, out)))
+    if (rc)
         return rc;
+    if ((rc = hostpath_open(&s->paths, "path", path, true, &j->path_fd)) < 0)
+        return api_field_errno(out, rc);
     snprintf(j->path, sizeof(j->path), "%s", path);
     return 0;
 }

@@ -49,8 +49,9 @@ int h_op_wait(struct server *s, struct req *r, struct resp *out)
         return rc;
     if (t && parse_uint(t, 0, 3600, &timeout) < 0)
         return api_error(out, E_BAD_QUERY, "timeout must be whole seconds, 0..3600");
-    if (name_valid(r->param[0]))
-        ops_wait(s->ops, r->param[0], (int)timeout * 1000);
+    struct json_object *op;
+    if (name_valid(r->param[0]) && ops_wait(s->ops, r->param[0], (int)timeout * 1000, &op) == 0)
+        return api_sync(out, 200, op);
     return op_answer(s, r->param[0], out);
 }
 

@@ -88,8 +88,9 @@ int h_vm_get(struct server *s, struct req *r, struct resp *out) { return guest_g
 
 /* ---- configuration ------------------------------------------------------------ */
 
-/* "POOL/VOLUME" -> its file and format; 0 or a 4xx. */
-static int volume_file(struct server *s, const char *ref, char *path, size_t len, char format[8], struct resp *out)
+/* "POOL/VOLUME" -> its file and format; 0, or -EINVAL, -ENOENT, -EBUSY
+ * (not ready) with a message for api_field_errno(). */
+static int volume_file(struct server *s, const char *ref, char *path, size_t len, char format[8])
 {
     char pool[NAME_MAX_LEN + 2] = "", vol[NAME_MAX_LEN + 2] = "";
     const char *slash = ref ? strchr(ref, '/') : NULL;
@@ -98,17 +99,17 @@ static int volume_file(struct server *s, const char *ref, char *path, size_t len
         snprintf(vol, sizeof(vol), "%s", slash + 1);
     }
     if (!name_valid(pool) || !name_valid(vol))
-        return api_error(out, E_BAD_FIELD, "a disk is \"POOL/VOLUME\" with valid names, not '%.64s'", ref ? ref : "");
+        return fail(EINVAL, "a disk is \"POOL/VOLUME\" with valid names, not '%.64s'", ref ? ref : "");
     struct json_object *v;
     if (db_row(s->db, &v, "SELECT v.format, v.state, p.path FROM volumes v JOIN pools p ON p.name = v.pool "
                "WHERE v.pool = ? AND v.name = ?", "ss", pool, vol) < 0)
-        return api_error(out, E_BAD_FIELD, "no volume '%s' in pool '%s'", vol, pool);
+        return fail(ENOENT, "no volume '%s' in pool '%s'", vol, pool);
     int rc = 0;
     if (strcmp(json_str(v, "state"), "ready"))
-        rc = api_error(out, E_BUSY, "volume %s is %s: wait until it is ready", ref, json_str(v, "state"));
+        rc = fail(EBUSY, "volume %s is %s: wait until it is ready", ref, json_str(v, "state"));
     else if (snprintf(path, len, "%s/%s.%s", json_str(v, "path"), vol, json_str(v, "format")) >= (int)len ||
              strchr(path, ','))
-        rc = api_error(out, E_BAD_FIELD, "volume %s's path is too long or holds a ','", ref);
+        rc = fail(EINVAL, "volume %s's path is too long or holds a ','", ref);
     snprintf(format, 8, "%s", json_str(v, "format"));
     json_object_put(v);
     return rc;
@@ -136,10 +137,11 @@ static int refuse_host_boot(const struct req *r, struct resp *out)
 /* 0 if host file PATH may be a VM's FIELD now, else a 4xx. */
 static int boot_file_check(struct server *s, const char *field, const char *path, struct resp *out)
 {
-    int fd, rc = boot_file_open(s, field, path, &fd, out);
-    if (rc == 0)
-        close(fd);
-    return rc;
+    int fd, rc = boot_file_open(s, field, path, &fd);
+    if (rc < 0)
+        return api_field_errno(out, rc);
+    close(fd);
+    return 0;
 }
 
 /* boot: {kernel, initrd?, cmdline?} | {image, cmdline?} | {volume}.  Host
@@ -197,9 +199,9 @@ static int check_disks(struct server *s, struct json_object *disks, const char *
             return api_error(out, E_BAD_FIELD, "each disk is a string \"POOL/VOLUME\"");
         const char *ref = json_object_get_string(d);
         char path[VM_PATH_MAX], fmt[8], other[NAME_MAX_LEN + 1];
-        int rc = volume_file(s, ref, path, sizeof(path), fmt, out);
-        if (rc)
-            return rc;
+        int rc = volume_file(s, ref, path, sizeof(path), fmt);
+        if (rc < 0)
+            return api_field_errno(out, rc);
         for (size_t j = 0; j < i; j++)
             if (!strcmp(ref, json_object_get_string(json_object_array_get_idx(disks, j))))
                 return api_error(out, E_BAD_FIELD, "volume %s is listed twice", ref);
@@ -488,12 +490,10 @@ static int make_taps(struct server *s, struct json_object *row, struct json_obje
  * (root's) says which. */
 static int open_host_boot(struct server *s, const char *vm, const char *field, const char *path, int *fd)
 {
-    struct resp tmp = { 0 };
-    int rc = boot_file_open(s, field, path, fd, &tmp);
-    if (rc)
-        log_warn("VM %s: %s", vm, json_str(json_object_object_get(tmp.body, "error"), "message"));
-    resp_free(&tmp);
-    return rc ? fail(EACCES, "%s %s may not be used: host paths must be readable files under a directory "
+    int rc = boot_file_open(s, field, path, fd);
+    if (rc < 0)
+        log_warn("VM %s: %s", vm, err_msg());
+    return rc < 0 ? fail(EACCES, "%s %s may not be used: host paths must be readable files under a directory "
                      "corrald allows (--host-path-allow), outside its state and the system directories; an admin "
                      "can set the VM's boot again, or boot a VM image (boot.image)", field, path) : 0;
 }
@@ -545,13 +545,10 @@ static int vm_prepare(struct server *s, struct json_object *row, struct json_obj
     /* Volumes are looked up again: a pool may have moved since create. */
     spec->ndisks = (int)MIN(json_object_array_length(disks), VM_MAX_DISKS);
     for (int i = 0; r == 0 && i < spec->ndisks; i++) {
-        struct resp tmp = { 0 };
-        char fmt[8];
+        char fmt[8] = "";
         const char *ref = json_object_get_string(json_object_array_get_idx(disks, i));
-        if (volume_file(s, ref, spec->disks[i].path, sizeof(spec->disks[i].path), fmt, &tmp))
-            r = fail(ENOENT, "%s", json_str(json_object_object_get(tmp.body, "error"), "message"));
+        r = volume_file(s, ref, spec->disks[i].path, sizeof(spec->disks[i].path), fmt);
         spec->disks[i].format = !strcmp(fmt, "raw") ? "raw" : "qcow2";
-        resp_free(&tmp);
     }
     return r ? r : make_taps(s, row, json_object_object_get(cfg, "nics"), spec);
 }

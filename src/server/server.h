@@ -214,9 +214,10 @@ bool images_exists(struct server *s, const char *name);
 #define VMIMAGE_PATH_MAX 1200
 #define BOOT_CMDLINE_LEN 2048
 /* hostpath_open() of host file PATH for request field FIELD
- * ("boot.kernel"), and 400 unless it holds 1 byte to 1 GiB: 0 with *fd
- * (the caller closes it) or a 4xx.  Callers let only admins get here. */
-int boot_file_open(struct server *s, const char *field, const char *path, int *fd, struct resp *out);
+ * ("boot.kernel"), and -EINVAL unless it holds 1 byte to 1 GiB: 0 with *fd
+ * (the caller closes it) or hostpath_open()'s errors.  Callers let only
+ * admins get here. */
+int boot_file_open(struct server *s, const char *field, const char *path, int *fd);
 /* 400 unless CMDLINE is printable ASCII of at most BOOT_CMDLINE_LEN bytes. */
 int boot_cmdline_check(const char *field, const char *cmdline, struct resp *out);
 /* 400 unless open file FD (host path PATH) is a kernel corral can boot. */

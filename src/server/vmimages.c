@@ -35,18 +35,19 @@
 
 static const char *const image_files[] = { "kernel", "initrd", META };
 
-int boot_file_open(struct server *s, const char *field, const char *path, int *fd, struct resp *out)
+int boot_file_open(struct server *s, const char *field, const char *path, int *fd)
 {
     /* QEMU's option separator: engines get fds now, but paths stay comma-free as documented. */
     if (strchr(path, ','))
-        return api_error(out, E_BAD_FIELD, "%s must not contain ','", field);
-    int rc = hostpath_open(&s->paths, field, path, false, fd, out);
+        return fail(EINVAL, "%s must not contain ','", field);
+    int rc = hostpath_open(&s->paths, field, path, false, fd);
     struct stat st;
     if (rc)
         return rc;
     if (fstat(*fd, &st) < 0 || (uint64_t)st.st_size > MAX_FILE_SIZE || st.st_size == 0) {
         close(*fd);
-        return api_error(out, E_BAD_FIELD, "%s %s is empty or larger than 1 GiB", field, path);
+        *fd = -1;
+        return fail(EINVAL, "%s %s is empty or larger than 1 GiB", field, path);
     }
     return 0;
 }
