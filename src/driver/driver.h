@@ -65,6 +65,8 @@ struct guest_spec {
     int nnics;
     uint32_t uid;                /* kvm: the engine runs as uid = gid = this, chrooted
                                   * into DIR/jail once its files are open (0: as root) */
+    int ready_fd;                /* set by the driver: the engine's fd number for its
+                                  * readiness line (kvm: --ready-fd), 0 if none */
 
     /* Containers (oci) */
     char id[64];                 /* its id in the runtime's state root */
@@ -82,6 +84,8 @@ struct guest_handle {
     pid_t init;                  /* oci: the container's init (host view) */
     char control[108];           /* kvm, qemu: the control socket; oci: the container's id */
     char console[108];           /* qemu: a Unix socket; kvm: a pty */
+    bool ready_pipe;             /* kvm, from spawn until ready or release: */
+    int ready_fd;                /* the read end of the engine's readiness pipe */
 };
 
 /* A command run in a guest without a terminal (driver_exec). */

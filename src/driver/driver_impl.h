@@ -51,11 +51,15 @@ struct engine_ops {
     int (*argv)(const struct drivers *d, const struct guest_spec *spec, const struct guest_handle *h,
                 struct argv *out);
     /* 0 once the control socket answers (may fill the handle's console);
-     * dir is the VM's run directory. */
+     * dir is the VM's run directory.  Polled: used for an engine that
+     * tells no readiness (ready_pipe false) or one re-adopted. */
     int (*ready)(const char *dir, struct guest_handle *h);
     /* ENGINE_CMD_STATUS writes "running" or "paused" into buf. */
     int (*command)(const struct guest_handle *h, enum engine_cmd c, char *buf, size_t len);
     int (*console)(const struct guest_handle *h);
+    /* The engine writes a readiness line on the pipe whose write end it
+     * gets as fd spec->ready_fd (corral-vmm's --ready-fd) */
+    bool ready_pipe;
 };
 extern const struct engine_ops engine_qemu_ops, engine_kvm_ops;
 /* The empty root-owned directory SPEC's engine chroots into once it has

@@ -92,9 +92,10 @@ static int vm_spawn(const struct drivers *d, const struct guest_spec *spec, stru
         return fail(ENAMETOOLONG, "the state directory's path is too long for Unix sockets");
     unlink(out->control);
     unlink(out->console);
-    /* The boot files reach the engine as fds 3 and 4, by their /proc names. */
+    /* The boot files reach the engine as fds 3 and 4, by their /proc names,
+     * then the write end of its readiness pipe. */
     struct guest_spec sp = *spec;
-    int keep[2], nkeep = 0;
+    int keep[3], nkeep = 0, ready[2] = { -1, -1 };
     static const char *const fd_names[] = { "/proc/self/fd/3", "/proc/self/fd/4" };
     if (spec->kernel_fd >= 0) {
         sp.kernel = fd_names[nkeep];
@@ -104,6 +105,12 @@ static int vm_spawn(const struct drivers *d, const struct guest_spec *spec, stru
         sp.initrd = fd_names[nkeep];
         keep[nkeep++] = spec->initrd_fd;
     }
+    if (engine_of(spec->driver)->ready_pipe) {
+        if (pipe2(ready, O_CLOEXEC) < 0)
+            return fail(errno, "pipe: %m");
+        sp.ready_fd = 3 + nkeep;
+        keep[nkeep++] = ready[1];
+    }
     struct argv a = { 0 };
     char log[VM_PATH_MAX];
     snprintf(log, sizeof(log), "%s/engine.log", spec->dir);
@@ -111,9 +118,67 @@ static int vm_spawn(const struct drivers *d, const struct guest_spec *spec, stru
     if (r == 0)
         r = a.overflow ? fail(E2BIG, "too many engine arguments") : proc_spawn(a.v, log, keep, nkeep, &out->pid);
     argv_free(&a);
+    if (ready[1] >= 0)
+        close(ready[1]);
     if (r == 0)
         out->start_time = proc_start_time(out->pid);
+    if (r == 0 && ready[0] >= 0) {
+        out->ready_pipe = true;
+        out->ready_fd = ready[0];
+    } else if (ready[0] >= 0) {
+        close(ready[0]);
+    }
     return r;
+}
+
+/* The engine's readiness line on its pipe: {"ready":true,"serial":PTY|null}
+ * (docs/vmm-api.md); 0, -EIO at end of file, -ETIMEDOUT, -EPROTO. */
+static int read_ready_line(struct guest_handle *h, int timeout_ms)
+{
+    char line[256];
+    size_t len = 0;
+    struct timespec dl = deadline_after(CLOCK_MONOTONIC, timeout_ms);
+    while (!memchr(line, '\n', len)) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t left = (dl.tv_sec - now.tv_sec) * 1000 + (dl.tv_nsec - now.tv_nsec) / 1000000;
+        struct pollfd p = { .fd = h->ready_fd, .events = POLLIN };
+        if (left <= 0)
+            return -ETIMEDOUT;
+        int n = poll(&p, 1, (int)left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0)
+            return -ETIMEDOUT;
+        ssize_t got = n < 0 ? -1 : read(h->ready_fd, line + len, sizeof(line) - 1 - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return -EIO;
+        len += (size_t)got;
+        if (len == sizeof(line) - 1)
+            return fail(EPROTO, "its readiness line is too long");
+    }
+    line[len] = 0;
+    struct json_object *o = json_tokener_parse(line);
+    struct json_object *serial = json_object_object_get(o, "serial");
+    const char *pty = json_object_get_string(serial);
+    int r = 0;
+    if (!json_object_get_boolean(json_object_object_get(o, "ready")))
+        r = fail(EPROTO, "its readiness line is not {\"ready\":true,...}");
+    else if (serial && (!pty || strncmp(pty, "/dev/pts/", 9) || !pty[9] || strspn(pty + 9, "0123456789") != strlen(pty + 9)))
+        r = fail(EPROTO, "its readiness line names no pty as the serial console");
+    else if (pty)
+        snprintf(h->console, sizeof(h->console), "%s", pty);
+    json_object_put(o);
+    return r;
+}
+
+static void close_ready(struct guest_handle *h)
+{
+    if (h->ready_pipe)
+        close(h->ready_fd);
+    h->ready_pipe = false;
 }
 
 static int vm_ready(const struct drivers *d, const struct guest_spec *spec, struct guest_handle *h, int timeout_ms)
@@ -121,6 +186,27 @@ static int vm_ready(const struct drivers *d, const struct guest_spec *spec, stru
     (void)d;
     const struct engine_ops *ops = engine_of(h->driver);
     char msg[600];
+    if (h->ready_pipe) {
+        int r = read_ready_line(h, timeout_ms);
+        close_ready(h);
+        if (r == -EIO) {    /* the engine exited, or closed the pipe without a word */
+            proc_wait_gone(h->pid, h->start_time, 1000);
+            log_tail(spec->dir, msg, sizeof(msg));
+            kill_handle(h);
+            return fail(EIO, "%s exited at once: %s", driver_name(h->driver), msg[0] ? msg : "(no output)");
+        }
+        if (r < 0) {
+            int e = -r;
+            if (r == -ETIMEDOUT)
+                fail(ETIMEDOUT, "did not get ready within %d s", timeout_ms / 1000);
+            snprintf(msg, sizeof(msg), "%s", err_msg());
+            kill_handle(h);
+            char tail[400];
+            log_tail(spec->dir, tail, sizeof(tail));
+            return fail(e, "%s %s: %s", driver_name(h->driver), msg, tail);
+        }
+        return 0;
+    }
     /* Polled every 2 ms for the first 5 s (a start is done as soon as the
      * engine answers; a check is a connect and a read of /proc), then
      * every 20 ms. */
@@ -194,6 +280,8 @@ static int vm_console(const struct drivers *d, const struct guest_handle *h)
 /* An engine that still runs (spawned, then not answering) goes. */
 static void vm_release(const struct drivers *d, const struct guest_handle *h)
 {
+    if (h->ready_pipe)    /* spawned, then given up before it was ready */
+        close(h->ready_fd);
     if (h->pid > 0 && vm_kill(d, h) < 0)
         log_warn("%s", err_msg());
 }

@@ -64,6 +64,8 @@ static int kvm_argv(const struct drivers *d, const struct guest_spec *s, const s
     argv_add(a, "pty");
     argv_add(a, "--api-socket");
     argv_add(a, "%s", h->control);
+    argv_add(a, "--ready-fd");
+    argv_add(a, "%d", s->ready_fd);
     return 0;
 }
 
@@ -86,6 +88,8 @@ static int vmm_call(const struct guest_handle *h, const char *cmd, struct json_o
     return r;
 }
 
+/* Readiness polled, for an engine corrald did not spawn itself (re-adopted
+ * after a restart): the API answers, and the log names the serial pty. */
 static int kvm_ready(const char *dir, struct guest_handle *h)
 {
     if (vmm_call(h, "ping", NULL) < 0)
@@ -139,4 +143,4 @@ static int kvm_console(const struct guest_handle *h)
     return fd;
 }
 
-const struct engine_ops engine_kvm_ops = { kvm_argv, kvm_ready, kvm_command, kvm_console };
+const struct engine_ops engine_kvm_ops = { kvm_argv, kvm_ready, kvm_command, kvm_console, true };

@@ -160,4 +160,4 @@ static int qemu_console(const struct guest_handle *h)
     return jsonl_connect(h->console);
 }
 
-const struct engine_ops engine_qemu_ops = { qemu_argv, qemu_ready, qemu_command, qemu_console };
+const struct engine_ops engine_qemu_ops = { qemu_argv, qemu_ready, qemu_command, qemu_console, false };

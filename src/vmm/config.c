@@ -22,6 +22,7 @@ void vmm_config_init(struct vmm_config *c)
     c->cpus = 1;
     c->console.kind = CONSOLE_STDIO;
     c->vconsole.kind = CONSOLE_NONE;
+    c->ready_fd = -1;
 }
 
 void vmm_config_free(struct vmm_config *c)
@@ -350,7 +351,7 @@ int vmm_config_parse_json(struct vmm_config *c, const char *text, size_t len)
 /* ---- command line ---------------------------------------------------------- */
 
 enum { OPT_API = 256, OPT_JAIL, OPT_UID, OPT_GID, OPT_NO_REBOOT, OPT_NO_SECCOMP,
-       OPT_CONFIG, OPT_VCONSOLE, OPT_KVM };
+       OPT_CONFIG, OPT_VCONSOLE, OPT_KVM, OPT_READY };
 
 static const struct option long_opts[] = {
     { "kernel", required_argument, 0, 'k' },
@@ -371,6 +372,7 @@ static const struct option long_opts[] = {
     { "uid", required_argument, 0, OPT_UID },
     { "gid", required_argument, 0, OPT_GID },
     { "kvm-device", required_argument, 0, OPT_KVM },
+    { "ready-fd", required_argument, 0, OPT_READY },
     { "verbose", no_argument, 0, 'v' },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
@@ -402,6 +404,9 @@ void vmm_usage(const char *prog)
 "  --api-socket PATH     JSON control API on this Unix socket (docs/vmm-api.md)\n"
 "  --config FILE.json    settings as JSON; command-line options override it\n"
 "  --no-reboot           exit 0 when the guest reboots instead of restarting it\n"
+"  --ready-fd N          once the VM runs and the API socket serves, write one JSON\n"
+"                        line {\"ready\":true,\"serial\":PTY|null} to open fd N (3..1023)\n"
+"                        and close it (for a supervisor; docs/vmm-api.md)\n"
 "Isolation:\n"
 "  --jail DIR            chroot into DIR once every file is open\n"
 "  --uid N, --gid N      run as this user and group inside the jail\n"
@@ -487,6 +492,13 @@ int vmm_config_parse_args(struct vmm_config *c, int argc, char **argv, bool *hel
         case OPT_UID: r = parse_id("--uid", optarg, &c->uid, &c->uid_set); break;
         case OPT_GID: r = parse_id("--gid", optarg, &c->gid, &c->gid_set); break;
         case OPT_KVM: r = set_str(&c->kvm_device, optarg); break;
+        case OPT_READY: {
+            uint64_t fd;
+            if (parse_uint(optarg, 3, 1023, &fd) < 0)
+                return fail(EINVAL, "--ready-fd '%.32s': an open file descriptor 3..1023", optarg);
+            c->ready_fd = (int)fd;
+            break;
+        }
         case 'v': c->verbosity++; break;
         case 'h': *help = true; return 0;
         case ':': return fail(EINVAL, "option %s needs a value", argv[optind - 1]);

@@ -5,11 +5,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <json-c/json.h>
 #include <linux/fs.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
@@ -238,6 +240,11 @@ int vmm_open(struct vmm *v, struct vmm_config *cfg)
     if ((r = open_console(&cfg->console, "serial console", &v->console, &v->pty_fd[0])) < 0 ||
         (r = open_console(&cfg->vconsole, "virtio console", &v->vconsole, &v->pty_fd[2])) < 0)
         return r;
+    /* Named now: inside the jail /dev/pts is out of reach. */
+    if (cfg->console.kind == CONSOLE_PTY)
+        snprintf(v->serial_pty, sizeof(v->serial_pty), "%s", ptsname(v->pty_fd[0]));
+    if (cfg->ready_fd >= 0 && fcntl(cfg->ready_fd, F_SETFD, FD_CLOEXEC) < 0)
+        return fail(EBADF, "--ready-fd %d: not an open file descriptor", cfg->ready_fd);
     if ((r = kvm_sys_open(&v->kvm, cfg->kvm_device)) < 0)
         return r;
     if (cfg->cpus > (unsigned)v->kvm.max_vcpus)
@@ -288,6 +295,25 @@ int vmm_isolate(struct vmm *v)
     return 0;
 }
 
+/* --ready-fd: the VM runs and the API socket is listening (the loop
+ * serves it from the next instant); one line, then the fd is closed. */
+static void tell_ready(struct vmm *v)
+{
+    int fd = v->cfg->ready_fd;
+    if (fd < 0)
+        return;
+    v->cfg->ready_fd = -1;
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "ready", json_object_new_boolean(true));
+    json_object_object_add(o, "serial", v->serial_pty[0] ? json_object_new_string(v->serial_pty) : NULL);
+    char line[128];
+    snprintf(line, sizeof(line), "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    if (write_all(fd, line, strlen(line)) < 0)
+        log_warn("--ready-fd %d: %s", fd, err_msg());
+    close(fd);
+}
+
 int vmm_run(struct vmm *v)
 {
     for (;;) {
@@ -301,12 +327,14 @@ int vmm_run(struct vmm *v)
         pthread_mutex_lock(&v->machine_lock);
         v->machine = m;
         pthread_mutex_unlock(&v->machine_lock);
-        if ((r = machine_start(m)) < 0)
+        if ((r = machine_start(m)) == 0) {
+            tell_ready(v);
+            r = evloop_run(v->loop);
+        }
+        if (r < 0) {
             log_error("%s", err_msg());
-        else if ((r = evloop_run(v->loop)) < 0)
-            log_error("%s", err_msg());
-        if (r < 0)
             machine_request(m, VM_REQ_STOP);
+        }
         enum vm_request req = machine_wait(m);
         pthread_mutex_lock(&v->machine_lock);
         v->machine = NULL;

@@ -70,6 +70,7 @@ struct vmm_config {
     uint64_t uid, gid;
     bool uid_set, gid_set;
     char *kvm_device;
+    int ready_fd;                 /* --ready-fd: told once the VM runs; -1 if none */
     int verbosity;
 };
 
@@ -106,6 +107,7 @@ struct vmm {
     struct machine *machine;      /* the current incarnation, NULL between boots */
     pthread_mutex_t machine_lock; /* guards `machine` against the API */
     unsigned boots;
+    char serial_pty[32];          /* the serial console's pty, for --ready-fd ("" if none) */
 };
 
 int vmm_open(struct vmm *v, struct vmm_config *cfg);

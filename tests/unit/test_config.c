@@ -88,6 +88,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.vconsole.kind, CONSOLE_NONE);
     assert_int_equal(c.ndisks + c.nnets, 0);
     assert_false(c.rng || c.no_reboot || c.no_seccomp || c.uid_set || c.gid_set);
+    assert_int_equal(c.ready_fd, -1);
     assert_int_equal(vmm_config_check(&c), 0);
     vmm_config_free(&c);
 }
@@ -103,7 +104,7 @@ static void test_all_options(void **state)
                            "--console", "pty", "--virtio-console", "file=/tmp/hvc.log", "--rng",
                            "--api-socket", "/run/vm.sock", "--no-reboot", "--no-seccomp",
                            "--jail", "/srv/jail", "--uid", "1000", "--gid", "100",
-                           "--kvm-device", "/dev/kvm2", "-v", "--verbose", NULL), 0);
+                           "--kvm-device", "/dev/kvm2", "--ready-fd", "7", "-v", "--verbose", NULL), 0);
     assert_string_equal(c.kernel, "vmlinux");
     assert_string_equal(c.initrd, "initrd.img");
     assert_string_equal(c.cmdline, "console=ttyS0 quiet");
@@ -130,6 +131,7 @@ static void test_all_options(void **state)
     assert_string_equal(c.jail, "/srv/jail");
     assert_true(c.uid_set && c.gid_set && c.uid == 1000 && c.gid == 100);
     assert_string_equal(c.kvm_device, "/dev/kvm2");
+    assert_int_equal(c.ready_fd, 7);
     assert_int_equal(c.verbosity, 2);
     assert_int_equal(vmm_config_check(&c), 0);
     vmm_config_free(&c);
@@ -197,6 +199,9 @@ static void test_devices_options(void **state)
     refused("--virtio-console 'tty'", "--virtio-console", "tty", NULL);
     refused("--uid x: not a numeric id", "--uid", "x", NULL);
     refused("--gid 4294967295", "--gid", "4294967295", NULL);
+    refused("--ready-fd '2': an open file descriptor 3..1023", "--ready-fd", "2", NULL);
+    refused("--ready-fd '1024'", "--ready-fd", "1024", NULL);
+    refused("--ready-fd 'x'", "--ready-fd", "x", NULL);
 
     refused("unknown option '--bogus'", "--kernel", "k", "--bogus", NULL);
     refused("unknown option '-x'", "-x", NULL);

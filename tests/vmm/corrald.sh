@@ -85,6 +85,19 @@ corrald_tests() {
   check "a kvm-engine VM booting that image runs the guest" \
     eval 'C vm start k2 >/dev/null && type_line k2 "from an image" && stopped k2'
   check "corral vm delete k2; corral image delete pvh" eval 'C vm delete k2 && C image delete pvh'
+
+  # An engine that exits before it is ready (its --ready-fd pipe ends
+  # without a line): the start fails at once with the engine's last words.
+  printf '#!/bin/sh\necho "corral-vmm: cannot open /dev/kvm: boom" >&2\nexit 2\n' >"$cw/dead-vmm"
+  chmod +x "$cw/dead-vmm"
+  cd_kill
+  cd_start "$cw/dead-vmm"
+  C vm create k3 --engine kvm --memory 64M --kernel "$G/guest-serial.pvh.elf" >/dev/null
+  out=$(C vm start k3 2>&1)
+  check "an engine that exits before it is ready: the start fails with its words" \
+    eval 'printf "%s" "$out" | grep -q "kvm exited at once: corral-vmm: cannot open /dev/kvm: boom" &&
+          [ "$(vmj k3 .state)" = stopped ] && [ "$(vmj k3 .pid)" = null ]'
+  C vm delete k3 >/dev/null
   kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
   check "corrald stops cleanly" status_is 0
   rm -rf "$cw"

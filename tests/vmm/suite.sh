@@ -192,9 +192,23 @@ check "command-line options override the config file" eval 'status_is 0 && has "
 mkfifo "$work/hold"
 sock=$work/api.sock
 mkdir -p "$work/jail"
+mkfifo "$work/ready"
 ( exec 3<>"$work/hold"; exec "$VMM" --kernel "$G/guest-serial.pvh.elf" --api-socket "$sock" \
-    --jail "$work/jail" --uid 65534 --gid 65534 <"$work/hold" >"$log" 2>&1 ) &
+    --jail "$work/jail" --uid 65534 --gid 65534 --console pty --ready-fd 5 <"$work/hold" >"$log" 2>&1 \
+    5>"$work/ready" ) &
 vpid=$!
+# --ready-fd: one line once the VM runs and the API listens, then end of file
+ready=$(timeout 20 cat "$work/ready")
+check "--ready-fd: one line {ready, serial pty} once the API listens, then EOF" \
+  eval '[ "$(json_get "$ready" ready)" = true ] && [ -c "$(json_get "$ready" serial)" ] &&
+        [ "$(printf "%s\n" "$ready" | wc -l)" = 1 ] && [ -S "$sock" ] &&
+        [ "$(json_get "$(api "$sock" "{\"cmd\":\"ping\"}")" ok)" = true ]'
+"$VMM" --kernel "$work/no-such-kernel" --ready-fd 5 5>"$work/ready2" >"$work/ready2.log" 2>&1; rc=$?
+check "--ready-fd: nothing but end of file when it fails before running" \
+  eval 'status_is 2 && [ ! -s "$work/ready2" ]'
+"$VMM" --kernel "$G/guest-serial.pvh.elf" --ready-fd 9 >"$work/ready3.log" 2>&1; rc=$?
+check "--ready-fd on a closed fd is refused" \
+  eval 'status_is 2 && grep -q -- "--ready-fd 9: not an open file descriptor" "$work/ready3.log"'
 if wait_for "$sock" 10; then
   sleep 0.5
   pid=$(pgrep -f "api-socket $sock" | head -1)
