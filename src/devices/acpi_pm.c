@@ -4,6 +4,8 @@
  * reads them back) but no event ever fires. */
 #include "devices.h"
 
+#include "snap/snap.h"
+
 #include <string.h>
 
 #define PM1_SCI_EN 0x0001
@@ -63,4 +65,24 @@ int acpi_pm_init(struct acpi_pm *pm, struct dev_host *host, struct bus *pio)
     pthread_mutex_init(&pm->lock, NULL);
     pm->host = host;
     return bus_add(pio, ACPI_PM_PORT, ACPI_PM_LEN, "acpi-pm", &pm_ops, pm);
+}
+
+void acpi_pm_save(struct acpi_pm *pm, struct snap_writer *w)
+{
+    pthread_mutex_lock(&pm->lock);
+    snap_u16(w, pm->s.pm1_en);
+    snap_u16(w, pm->s.pm1_cnt);
+    pthread_mutex_unlock(&pm->lock);
+}
+
+int acpi_pm_load(struct acpi_pm *pm, struct snap_cursor *c)
+{
+    struct acpi_pm_state s = { .pm1_en = snap_get_u16(c), .pm1_cnt = snap_get_u16(c) };
+    int r = snap_cursor_done(c, "ACPI PM");
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&pm->lock);
+    pm->s = s;
+    pthread_mutex_unlock(&pm->lock);
+    return 0;
 }

@@ -23,6 +23,15 @@
 #include "mem/mem.h"
 #include "util/util.h"
 
+/* Each device's snapshot state (docs/snapshot-format.md lists the fields):
+ * X_save() appends its guest-visible registers to the open section of a
+ * snap_writer; X_load() reads them back from a cursor, refuses values the
+ * device could never have held (an index past its FIFO, a line longer than
+ * its buffer), applies them and drives its interrupt line to match.  Loads
+ * run before the vCPUs start. */
+struct snap_writer;
+struct snap_cursor;
+
 /* ---- the bus ----------------------------------------------------------- */
 
 struct io_ops {
@@ -115,6 +124,8 @@ int serial_init(struct serial *s, struct dev_host *host, struct bus *pio,
 void serial_stop(struct serial *s);
 /* Queues host input; returns how many bytes fit in the receive FIFO. */
 size_t serial_input(struct serial *s, const uint8_t *buf, size_t len);
+void serial_save(struct serial *s, struct snap_writer *w);
+int serial_load(struct serial *s, struct snap_cursor *c);
 
 #define I8042_DATA_PORT 0x60
 #define I8042_CMD_PORT 0x64
@@ -135,6 +146,8 @@ int i8042_init(struct i8042 *k, struct dev_host *host, struct bus *pio);
 /* Types Ctrl-Alt-Del on the keyboard: a Linux guest starts a clean reboot
  * or shutdown, as init is configured to. */
 void i8042_ctrl_alt_del(struct i8042 *k);
+void i8042_save(struct i8042 *k, struct snap_writer *w);
+int i8042_load(struct i8042 *k, struct snap_cursor *c);
 
 struct rtc_state {
     uint8_t index;
@@ -147,6 +160,8 @@ struct rtc {
 };
 
 int rtc_init(struct rtc *r, struct bus *pio);
+void rtc_save(struct rtc *r, struct snap_writer *w);
+int rtc_load(struct rtc *r, struct snap_cursor *c);
 
 /* ACPI power management (the FADT points here): the PM1a event block
  * (status, enable), the PM1a control block, where writing SLP_EN powers off
@@ -172,6 +187,8 @@ struct acpi_pm {
 };
 
 int acpi_pm_init(struct acpi_pm *pm, struct dev_host *host, struct bus *pio);
+void acpi_pm_save(struct acpi_pm *pm, struct snap_writer *w);
+int acpi_pm_load(struct acpi_pm *pm, struct snap_cursor *c);
 
 /* The hypercall channel: see docs/guest-abi.md. */
 #define HCALL_PORT 0x0ca0
@@ -186,5 +203,7 @@ struct hcall {
 };
 
 int hcall_init(struct hcall *hc, struct dev_host *host, struct bus *pio);
+void hcall_save(struct hcall *hc, struct snap_writer *w);
+int hcall_load(struct hcall *hc, struct snap_cursor *c);
 
 #endif

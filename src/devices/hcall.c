@@ -3,6 +3,8 @@
  * implementation.  Every address a guest passes is checked with gm_ptr(). */
 #include "devices.h"
 
+#include "snap/snap.h"
+
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -118,4 +120,25 @@ int hcall_init(struct hcall *hc, struct dev_host *host, struct bus *pio)
     pthread_mutex_init(&hc->lock, NULL);
     hc->host = host;
     return bus_add(pio, HCALL_PORT, HCALL_PORT_LEN, "hypercall", &hc_ops, hc);
+}
+
+void hcall_save(struct hcall *hc, struct snap_writer *w)
+{
+    pthread_mutex_lock(&hc->lock);
+    snap_blob(w, hc->line, hc->line_len);
+    pthread_mutex_unlock(&hc->lock);
+}
+
+int hcall_load(struct hcall *hc, struct snap_cursor *c)
+{
+    size_t len = 0;
+    const uint8_t *line = snap_get_blob(c, sizeof(hc->line), &len);
+    int r = snap_cursor_done(c, "hypercall");
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&hc->lock);
+    memcpy(hc->line, line, len);
+    hc->line_len = (unsigned)len;
+    pthread_mutex_unlock(&hc->lock);
+    return 0;
 }

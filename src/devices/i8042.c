@@ -3,6 +3,8 @@
  * host to type Ctrl-Alt-Del as a graceful shutdown request. */
 #include "devices.h"
 
+#include "snap/snap.h"
+
 #include <string.h>
 
 #define KBD_IRQ 1
@@ -157,4 +159,33 @@ int i8042_init(struct i8042 *k, struct dev_host *host, struct bus *pio)
     if (r == 0)
         r = bus_add(pio, I8042_CMD_PORT, 1, "i8042-cmd", &cmd_ops, k);
     return r;
+}
+
+void i8042_save(struct i8042 *k, struct snap_writer *w)
+{
+    pthread_mutex_lock(&k->lock);
+    const struct i8042_state *s = &k->s;
+    const uint8_t regs[] = { s->status, s->ctr, s->cmd, s->outport, s->head, s->count };
+    snap_bytes(w, regs, sizeof(regs));
+    snap_bytes(w, s->buf, sizeof(s->buf));
+    pthread_mutex_unlock(&k->lock);
+}
+
+int i8042_load(struct i8042 *k, struct snap_cursor *c)
+{
+    struct i8042_state s;
+    uint8_t regs[6];
+    snap_get_bytes(c, regs, sizeof(regs));
+    s.status = regs[0], s.ctr = regs[1], s.cmd = regs[2], s.outport = regs[3], s.head = regs[4], s.count = regs[5];
+    snap_get_bytes(c, s.buf, sizeof(s.buf));
+    if (s.head >= sizeof(s.buf) || s.count > sizeof(s.buf))
+        c->bad = true;
+    int r = snap_cursor_done(c, "i8042");
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&k->lock);
+    k->s = s;
+    update(k);
+    pthread_mutex_unlock(&k->lock);
+    return 0;
 }

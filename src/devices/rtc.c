@@ -3,6 +3,8 @@
  * bytes of CMOS RAM are plain storage. */
 #include "devices.h"
 
+#include "snap/snap.h"
+
 #include <string.h>
 #include <time.h>
 
@@ -79,4 +81,28 @@ int rtc_init(struct rtc *r, struct bus *pio)
     pthread_mutex_init(&r->lock, NULL);
     r->s.ram[RTC_REG_B] = 0x02; /* 24-hour, BCD */
     return bus_add(pio, 0x70, 2, "rtc", &rtc_ops, r);
+}
+
+void rtc_save(struct rtc *r, struct snap_writer *w)
+{
+    pthread_mutex_lock(&r->lock);
+    snap_u8(w, r->s.index);
+    snap_bytes(w, r->s.ram, sizeof(r->s.ram));
+    pthread_mutex_unlock(&r->lock);
+}
+
+int rtc_load(struct rtc *r, struct snap_cursor *c)
+{
+    struct rtc_state s;
+    s.index = snap_get_u8(c);
+    snap_get_bytes(c, s.ram, sizeof(s.ram));
+    if (s.index >= sizeof(s.ram))
+        c->bad = true;
+    int rc = snap_cursor_done(c, "RTC");
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&r->lock);
+    r->s = s;
+    pthread_mutex_unlock(&r->lock);
+    return 0;
 }

@@ -3,6 +3,8 @@
  * console's input fd by the I/O loop. */
 #include "devices.h"
 
+#include "snap/snap.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -214,4 +216,42 @@ void serial_stop(struct serial *u)
     if (u->io.in_fd >= 0)
         evloop_del(u->host->loop, u->io.in_fd);
     pthread_mutex_destroy(&u->lock);
+}
+
+void serial_save(struct serial *u, struct snap_writer *w)
+{
+    pthread_mutex_lock(&u->lock);
+    const struct serial_state *s = &u->s;
+    const uint8_t regs[] = { s->ier, s->iir_pending, s->lcr, s->mcr, s->lsr, s->msr, s->scr, s->dll, s->dlm, s->fcr };
+    snap_bytes(w, regs, sizeof(regs));
+    snap_bytes(w, s->rx, sizeof(s->rx));
+    snap_u8(w, s->rx_head);
+    snap_u8(w, s->rx_count);
+    snap_u8(w, s->thr_irq);
+    pthread_mutex_unlock(&u->lock);
+}
+
+int serial_load(struct serial *u, struct snap_cursor *c)
+{
+    struct serial_state s;
+    uint8_t regs[10];
+    snap_get_bytes(c, regs, sizeof(regs));
+    s.ier = regs[0], s.iir_pending = regs[1], s.lcr = regs[2], s.mcr = regs[3], s.lsr = regs[4];
+    s.msr = regs[5], s.scr = regs[6], s.dll = regs[7], s.dlm = regs[8], s.fcr = regs[9];
+    snap_get_bytes(c, s.rx, sizeof(s.rx));
+    s.rx_head = snap_get_u8(c);
+    s.rx_count = snap_get_u8(c);
+    uint8_t thr = snap_get_u8(c);
+    if (s.rx_head >= sizeof(s.rx) || s.rx_count > sizeof(s.rx) || thr > 1)
+        c->bad = true;
+    int r = snap_cursor_done(c, "serial port");
+    if (r < 0)
+        return r;
+    s.thr_irq = thr;
+    pthread_mutex_lock(&u->lock);
+    u->s = s;
+    update_irq(u);
+    set_input_polling(u, s.rx_count < sizeof(s.rx));
+    pthread_mutex_unlock(&u->lock);
+    return 0;
 }

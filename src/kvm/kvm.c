@@ -65,6 +65,22 @@ int kvm_sys_open(struct kvm_sys *sys, const char *path)
         kvm_sys_close(sys);
         return fail(ENOTSUP, "%s: cannot read supported CPUID", path);
     }
+    /* The MSRs a snapshot saves: KVM's list, which asks to be retried
+     * with the size it reports. */
+    struct kvm_msr_list probe = { .nmsrs = 0 };
+    if (ioctl(sys->fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno == E2BIG && probe.nmsrs < 4096) {
+        sys->msrs = calloc(1, sizeof(*sys->msrs) + probe.nmsrs * sizeof(uint32_t));
+        if (sys->msrs) {
+            sys->msrs->nmsrs = probe.nmsrs;
+            if (ioctl(sys->fd, KVM_GET_MSR_INDEX_LIST, sys->msrs) < 0) {
+                free(sys->msrs);
+                sys->msrs = NULL;
+            }
+        }
+    }
+    int xs = ioctl(sys->fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+    sys->xsave_size = xs >= (int)sizeof(struct kvm_xsave) ? (unsigned)xs
+                    : ioctl(sys->fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0 ? sizeof(struct kvm_xsave) : 0;
     /* The in-kernel LAPIC has a TSC-deadline timer, which KVM reports as a
      * capability rather than in the list.  Offering it spares guests the
      * LAPIC timer calibration, which fails when the host is slow (Linux then
@@ -82,6 +98,7 @@ void kvm_sys_close(struct kvm_sys *sys)
     if (sys->fd >= 0)
         close(sys->fd);
     free(sys->cpuid);
+    free(sys->msrs);
     memset(sys, 0, sizeof(*sys));
     sys->fd = -1;
 }

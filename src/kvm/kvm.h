@@ -16,6 +16,8 @@ struct kvm_sys {
     int run_size;
     int max_vcpus;
     struct kvm_cpuid2 *cpuid;        /* KVM_GET_SUPPORTED_CPUID */
+    struct kvm_msr_list *msrs;       /* KVM_GET_MSR_INDEX_LIST: what a snapshot saves */
+    unsigned xsave_size;             /* bytes of a vCPU's XSAVE area (KVM_GET_XSAVE[2]); 0: no XSAVE */
 };
 
 struct kvm_vm {

@@ -6,31 +6,31 @@
 
 #include "util/util.h"
 
-static void *map_ram(uint64_t size)
+static void *map_ram(uint64_t size, int fd, uint64_t off)
 {
     /* MAP_NORESERVE: guest RAM is touched lazily; overcommit is the point. */
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                   MAP_PRIVATE | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0), fd, (off_t)off);
     if (p == MAP_FAILED)
         return NULL;
     madvise(p, size, MADV_MERGEABLE);
     return p;
 }
 
-int gm_alloc(struct guest_mem *m, uint64_t size)
+static int map_slots(struct guest_mem *m, uint64_t size, int fd)
 {
     memset(m, 0, sizeof(*m));
     if (size < 2 * MiB || size % (4 * KiB))
         return fail(EINVAL, "guest memory must be a multiple of 4K and at least 2M");
     uint64_t low = MIN(size, MEM_HOLE_START);
-    m->slot[0] = (struct mem_slot){ .gpa = 0, .size = low, .hva = map_ram(low) };
+    m->slot[0] = (struct mem_slot){ .gpa = 0, .size = low, .hva = map_ram(low, fd, 0) };
     if (!m->slot[0].hva)
         return fail(ENOMEM, "cannot map %llu MiB of guest memory: %s",
                     (unsigned long long)(low / MiB), strerror(errno));
     m->nslots = 1;
     if (size > low) {
         m->slot[1] = (struct mem_slot){ .gpa = MEM_HIGH_START, .size = size - low,
-                                        .hva = map_ram(size - low) };
+                                        .hva = map_ram(size - low, fd, low) };
         if (!m->slot[1].hva) {
             gm_free(m);
             return fail(ENOMEM, "cannot map %llu MiB of guest memory: %s",
@@ -41,6 +41,10 @@ int gm_alloc(struct guest_mem *m, uint64_t size)
     m->size = size;
     return 0;
 }
+
+int gm_alloc(struct guest_mem *m, uint64_t size) { return map_slots(m, size, -1); }
+
+int gm_map_file(struct guest_mem *m, uint64_t size, int fd) { return map_slots(m, size, fd); }
 
 void gm_free(struct guest_mem *m)
 {

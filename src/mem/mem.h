@@ -30,6 +30,11 @@ struct guest_mem {
 
 /* Maps `size` bytes of zeroed guest RAM.  Returns 0 or a negative errno. */
 int gm_alloc(struct guest_mem *m, uint64_t size);
+/* Maps `size` bytes of guest RAM from file FD (a snapshot's memory file:
+ * low RAM from offset 0, high RAM right after it), privately: a page is
+ * read on the guest's first touch and guest writes never reach the file,
+ * so mapping costs the same whatever the size.  FD must hold `size` bytes. */
+int gm_map_file(struct guest_mem *m, uint64_t size, int fd);
 void gm_free(struct guest_mem *m);
 /* Wraps caller-owned buffers (used by tests and fuzzers) without mapping:
  * one slot at 0, or (gm_wrap2) a big guest's layout in small: LOW at 0 and

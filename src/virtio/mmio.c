@@ -7,11 +7,14 @@
  */
 #include "virtio_internal.h"
 
+#include <errno.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "snap/snap.h"
 
 #define MMIO_MAGIC 0x74726976u   /* "virt" */
 #define MMIO_VERSION 2u
@@ -247,3 +250,88 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, unsigned
 }
 
 const struct io_ops virtio_mmio_ops = { .read = mmio_read, .write = mmio_write };
+
+void virtio_save(struct virtio_dev *d, struct snap_writer *w)
+{
+    pthread_mutex_lock(&d->lock);
+    const struct virtio_mmio_state *s = &d->s;
+    snap_u32(w, d->ops->device_id);
+    snap_u32(w, d->ops->num_queues);
+    snap_u32(w, s->status);
+    snap_u32(w, s->dev_feat_sel);
+    snap_u32(w, s->drv_feat_sel);
+    snap_u64(w, s->driver_features);
+    snap_u32(w, s->queue_sel);
+    snap_u32(w, s->interrupt_status);
+    snap_u32(w, s->config_generation);
+    snap_u8(w, d->broken);
+    for (unsigned i = 0; i < d->ops->num_queues; i++) {
+        const struct virtq_state *q = &d->vq[i].s;
+        snap_u16(w, q->num);
+        snap_u8(w, q->ready);
+        snap_u64(w, q->desc_gpa);
+        snap_u64(w, q->avail_gpa);
+        snap_u64(w, q->used_gpa);
+        snap_u16(w, q->last_avail);
+        snap_u16(w, q->used_idx);
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+int virtio_load(struct virtio_dev *d, struct snap_cursor *c)
+{
+    char what[48];
+    snprintf(what, sizeof(what), "%s device", d->name);
+    if (snap_get_u32(c) != d->ops->device_id || snap_get_u32(c) != d->ops->num_queues)
+        return fail(EINVAL, "the snapshot's %s is another kind of device", what);
+    struct virtio_mmio_state s = { 0 };
+    s.status = snap_get_u32(c);
+    s.dev_feat_sel = snap_get_u32(c);
+    s.drv_feat_sel = snap_get_u32(c);
+    s.driver_features = snap_get_u64(c);
+    s.queue_sel = snap_get_u32(c);
+    s.interrupt_status = snap_get_u32(c);
+    s.config_generation = snap_get_u32(c);
+    uint8_t broken = snap_get_u8(c);
+    struct virtq_state q[VIRTIO_MAX_QUEUES] = { 0 };
+    for (unsigned i = 0; i < d->ops->num_queues; i++) {
+        q[i].num = snap_get_u16(c);
+        uint8_t ready = snap_get_u8(c);
+        q[i].desc_gpa = snap_get_u64(c);
+        q[i].avail_gpa = snap_get_u64(c);
+        q[i].used_gpa = snap_get_u64(c);
+        q[i].last_avail = snap_get_u16(c);
+        q[i].used_idx = snap_get_u16(c);
+        /* What queue_config and queue_ready let a driver set up. */
+        if (ready > 1 || q[i].num == 0 || q[i].num > VIRTQ_MAX_SIZE || (q[i].num & (q[i].num - 1)))
+            c->bad = true;
+        q[i].ready = ready;
+    }
+    if (s.status > 0xff || broken > 1 || (s.interrupt_status & ~3u) ||
+        ((s.status & VIRTIO_CONFIG_S_FEATURES_OK) && (s.driver_features & ~offered_features(d))))
+        c->bad = true;
+    int r = snap_cursor_done(c, what);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&d->lock);
+    d->s = s;
+    d->broken = broken;
+    uint64_t f = (s.status & VIRTIO_CONFIG_S_FEATURES_OK) ? s.driver_features : 0;
+    for (unsigned i = 0; i < d->ops->num_queues && r == 0; i++) {
+        struct virtq *vq = &d->vq[i];
+        vq->s = q[i];
+        vq->event_idx = f & (1ULL << VIRTIO_RING_F_EVENT_IDX);
+        vq->indirect = f & (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+        vq->signalled_valid = false;
+        if (vq->s.ready && !virtq_check_layout(vq))
+            r = fail(EINVAL, "the snapshot's %s has queue %u outside guest memory", what, i);
+    }
+    if (r == 0 && (s.status & VIRTIO_CONFIG_S_DRIVER_OK) && !d->broken) {
+        d->ops->activate(d);
+        for (unsigned i = 0; i < d->ops->num_queues; i++)
+            if (virtio_queue_live(d, i))
+                queue_notify(d, i);    /* buffers published before the snapshot */
+    }
+    pthread_mutex_unlock(&d->lock);
+    return r;
+}

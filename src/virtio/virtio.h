@@ -136,6 +136,13 @@ struct virtio_dev {
  * and appends "virtio_mmio.device=4K@ADDR:IRQ" to `cmdline` (size cap). */
 int virtio_mmio_add(struct virtio_dev *d, struct dev_host *host, struct bus *mmio,
                     unsigned slot, char *cmdline, size_t cap);
+/* Snapshot state (devices.h explains save and load): the transport's
+ * registers and every queue.  A device's own host-side state (a tap being
+ * polled) follows from them: a load of a live device activates it and
+ * serves whatever its queues already hold.  Called with the vCPUs stopped
+ * and, for a load, before the device ever ran. */
+void virtio_save(struct virtio_dev *d, struct snap_writer *w);
+int virtio_load(struct virtio_dev *d, struct snap_cursor *c);
 /* Undoes virtio_mmio_add's host side (loop registrations, eventfds) once the
  * vCPUs are stopped; the bus region stays, so drop the whole bus after this. */
 void virtio_mmio_remove(struct virtio_dev *d);

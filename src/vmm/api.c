@@ -45,14 +45,38 @@ static char *reply(bool ok, struct json_object *result, const char *error)
 
 static bool needs_machine(const char *cmd)
 {
-    static const char *const cmds[] = { "describe", "counters", "pause", "resume", "shutdown", "stop" };
+    static const char *const cmds[] = { "describe", "counters", "pause", "resume", "shutdown", "stop", "snapshot" };
     for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
         if (!strcmp(cmd, cmds[i]))
             return true;
     return false;
 }
 
-static char *run_command(struct vmm *v, const char *cmd)
+/* {"cmd":"snapshot","path":DIR,"resume":true}: pauses the VM (if it
+ * runs), saves it into DIR, then resumes it unless resume is false. */
+static char *snapshot(struct machine *m, struct json_object *req)
+{
+    struct json_object *path, *resume = NULL;
+    if (!json_object_object_get_ex(req, "path", &path) || !json_object_is_type(path, json_type_string) ||
+        !json_object_get_string_len(path))
+        return reply(false, NULL, "snapshot needs \"path\": an existing, empty directory");
+    if (json_object_object_get_ex(req, "resume", &resume) && !json_object_is_type(resume, json_type_boolean))
+        return reply(false, NULL, "\"resume\" must be true or false");
+    bool was_paused = machine_state(m) == MACHINE_PAUSED;
+    if (!was_paused)
+        machine_pause(m);
+    struct json_object *result = NULL;
+    int r = machine_snapshot(m, json_object_get_string(path), &result);
+    bool stay = was_paused || (resume && !json_object_get_boolean(resume));
+    if (!stay)
+        machine_resume(m);
+    if (r < 0)
+        return reply(false, NULL, err_msg());
+    json_object_object_add(result, "state", json_object_new_string(stay ? "paused" : "running"));
+    return reply(true, result, NULL);
+}
+
+static char *run_command(struct vmm *v, const char *cmd, struct json_object *req)
 {
     struct machine *m = v->machine;
     if (!strcmp(cmd, "ping"))
@@ -86,9 +110,11 @@ static char *run_command(struct vmm *v, const char *cmd)
         machine_request(m, VM_REQ_STOP);
         return reply(true, NULL, NULL);
     }
+    if (!strcmp(cmd, "snapshot"))
+        return snapshot(m, req);
     char msg[160];
     snprintf(msg, sizeof(msg), "unknown command \"%.64s\" (known: ping, describe, counters, "
-             "pause, resume, shutdown, stop)", cmd);
+             "pause, resume, shutdown, stop, snapshot)", cmd);
     return reply(false, NULL, msg);
 }
 
@@ -108,7 +134,7 @@ char *vmm_api_handle(struct vmm *v, const char *line, size_t len)
              !json_object_object_get_ex(req, "cmd", &cmd) || !json_object_is_type(cmd, json_type_string))
         out = reply(false, NULL, "request must be an object with a string \"cmd\"");
     else
-        out = run_command(v, json_object_get_string(cmd));
+        out = run_command(v, json_object_get_string(cmd), req);
     json_object_put(req);
     return out;
 }

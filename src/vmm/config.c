@@ -37,6 +37,7 @@ void vmm_config_free(struct vmm_config *c)
     free(c->console.path);
     free(c->vconsole.path);
     free(c->api_socket);
+    free(c->restore);
     free(c->jail);
     free(c->kvm_device);
     memset(c, 0, sizeof(*c));
@@ -351,7 +352,7 @@ int vmm_config_parse_json(struct vmm_config *c, const char *text, size_t len)
 /* ---- command line ---------------------------------------------------------- */
 
 enum { OPT_API = 256, OPT_JAIL, OPT_UID, OPT_GID, OPT_NO_REBOOT, OPT_NO_SECCOMP,
-       OPT_CONFIG, OPT_VCONSOLE, OPT_KVM, OPT_READY };
+       OPT_CONFIG, OPT_VCONSOLE, OPT_KVM, OPT_READY, OPT_RESTORE };
 
 static const struct option long_opts[] = {
     { "kernel", required_argument, 0, 'k' },
@@ -373,6 +374,7 @@ static const struct option long_opts[] = {
     { "gid", required_argument, 0, OPT_GID },
     { "kvm-device", required_argument, 0, OPT_KVM },
     { "ready-fd", required_argument, 0, OPT_READY },
+    { "restore", required_argument, 0, OPT_RESTORE },
     { "verbose", no_argument, 0, 'v' },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
@@ -382,12 +384,16 @@ void vmm_usage(const char *prog)
 {
     printf(
 "Usage: %s --kernel FILE [options]\n"
+"       %s --restore DIR [options]\n"
 "Runs one virtual machine on Linux KVM.\n"
 "\n"
 "Boot:\n"
 "  --kernel FILE         bzImage, ELF vmlinux or PVH ELF kernel (required)\n"
 "  --initrd FILE         initial ramdisk\n"
 "  --cmdline STR         kernel command line (virtio devices are appended)\n"
+"  --restore DIR         start from the snapshot in DIR (API command snapshot) instead\n"
+"                        of booting: the same --memory, --cpus and devices are needed;\n"
+"                        without --kernel, a guest reboot ends the VMM (docs/snapshot-format.md)\n"
 "Machine:\n"
 "  --memory SIZE         guest RAM, e.g. 512M, 2G (default 128M)\n"
 "  --cpus N              vCPUs, 1..%d (default 1)\n"
@@ -421,7 +427,7 @@ void vmm_usage(const char *prog)
 "Exit status: 0 guest powered off; 1 host error while running; 2 bad configuration\n"
 "or a resource that cannot be opened; 3 guest crashed (triple fault, emulation\n"
 "failure), with a register dump on stderr.\n",
-           prog, BOOT_MAX_CPUS);
+           prog, prog, BOOT_MAX_CPUS);
 }
 
 static int load_config_file(struct vmm_config *c, const char *path)
@@ -492,6 +498,7 @@ int vmm_config_parse_args(struct vmm_config *c, int argc, char **argv, bool *hel
         case OPT_UID: r = parse_id("--uid", optarg, &c->uid, &c->uid_set); break;
         case OPT_GID: r = parse_id("--gid", optarg, &c->gid, &c->gid_set); break;
         case OPT_KVM: r = set_str(&c->kvm_device, optarg); break;
+        case OPT_RESTORE: r = set_str(&c->restore, optarg); break;
         case OPT_READY: {
             uint64_t fd;
             if (parse_uint(optarg, 3, 1023, &fd) < 0)
@@ -514,8 +521,8 @@ int vmm_config_parse_args(struct vmm_config *c, int argc, char **argv, bool *hel
 
 int vmm_config_check(const struct vmm_config *c)
 {
-    if (!c->kernel)
-        return fail(EINVAL, "no kernel given (use --kernel FILE; see --help)");
+    if (!c->kernel && !c->restore)
+        return fail(EINVAL, "no kernel given (use --kernel FILE, or --restore DIR; see --help)");
     if ((c->uid_set || c->gid_set) && !c->jail)
         return fail(EINVAL, "--uid and --gid need --jail DIR");
     if (c->uid_set != c->gid_set)

@@ -94,17 +94,26 @@ static void normalize_cpuid(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus)
     }
 }
 
-static int set_cpuid(struct kvm_vcpu *v, unsigned ncpus)
+int cpu_cpuid(struct kvm_vcpu *v, int ncpus, struct kvm_cpuid2 **out)
 {
     const struct kvm_cpuid2 *sup = v->vm->sys->cpuid;
     size_t sz = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
-    _cleanup_free_ struct kvm_cpuid2 *c = malloc(sz);
+    struct kvm_cpuid2 *c = malloc(sz);
     if (!c)
         return fail(ENOMEM, "out of memory");
     memcpy(c, sup, sz);
-    normalize_cpuid(c, (unsigned)v->id, ncpus);
-    int r = kvm_vcpu_ioctl(v, KVM_SET_CPUID2, c);
-    return r < 0 ? fail(-r, "vCPU %d: KVM_SET_CPUID2: %s", v->id, strerror(-r)) : 0;
+    normalize_cpuid(c, (unsigned)v->id, (unsigned)ncpus);
+    *out = c;
+    return 0;
+}
+
+static int set_cpuid(struct kvm_vcpu *v, unsigned ncpus)
+{
+    _cleanup_free_ struct kvm_cpuid2 *c = NULL;
+    int r = cpu_cpuid(v, (int)ncpus, &c);
+    if (r == 0 && (r = kvm_vcpu_ioctl(v, KVM_SET_CPUID2, c)) < 0)
+        r = fail(-r, "vCPU %d: KVM_SET_CPUID2: %s", v->id, strerror(-r));
+    return r;
 }
 
 static int set_msrs(struct kvm_vcpu *v)

@@ -6,6 +6,7 @@
 #include "vmm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/kvm.h>
 #include <sched.h>
@@ -78,6 +79,11 @@ static const unsigned long allowed_ioctls[] = {
     KVM_SET_USER_MEMORY_REGION, KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR,
     KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, KVM_SET_CPUID2, KVM_SET_MSRS, KVM_SET_FPU,
     KVM_GET_LAPIC, KVM_SET_LAPIC, KVM_GET_VCPU_MMAP_SIZE, KVM_CHECK_EXTENSION,
+    /* snapshots (snapshot.c): saving a running VM, restoring one */
+    KVM_GET_XSAVE, KVM_GET_XSAVE2, KVM_SET_XSAVE, KVM_GET_XCRS, KVM_SET_XCRS,
+    KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,
+    KVM_GET_MP_STATE, KVM_SET_MP_STATE, KVM_GET_MSRS, KVM_GET_IRQCHIP, KVM_SET_IRQCHIP,
+    KVM_GET_PIT2, KVM_SET_PIT2, KVM_GET_CLOCK, KVM_SET_CLOCK, KVM_GET_TSC_KHZ, KVM_SET_TSC_KHZ,
     TCGETS, TCSETS,
 };
 
@@ -127,6 +133,11 @@ int isolate_seccomp(void)
                              arg_cmp(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
     if (r == 0)
         r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    /* A snapshot creates its two files; an open that could read or
+     * overwrite anything is refused (O_CREAT|O_EXCL only: new files). */
+    if (r == 0)
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+                             arg_cmp(2, SCMP_CMP_MASKED_EQ, O_CREAT | O_EXCL | O_ACCMODE, O_CREAT | O_EXCL | O_WRONLY));
     /* pthread_setname_np on the calling thread uses PR_SET_NAME. */
     if (r == 0)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,

@@ -12,44 +12,6 @@
 
 #include "boot/boot.h"
 
-#define MAX_REPORTS 32
-
-struct vcpu {
-    struct kvm_vcpu k;
-    struct machine *m;
-    pthread_t thread;
-    bool started;
-    atomic_uint_fast64_t exits[KVM_EXIT_REASONS];
-};
-
-struct machine {
-    struct vmm *vmm;
-    struct guest_mem mem;
-    struct kvm_vm vm;
-    struct boot_entry entry;
-    int ncpus;
-    struct vcpu *vcpu;
-    struct bus pio, mmio;
-    struct dev_host host;
-    struct serial serial;
-    struct i8042 kbd;
-    struct rtc rtc;
-    struct hcall hcall;
-    struct acpi_pm acpi_pm;
-    struct virtio_dev *vdev[VIRTIO_MAX_DEVICES];
-    int nvdev;
-    char vname[VIRTIO_MAX_DEVICES][24];
-    char cmdline[BOOT_CMDLINE_MAX];
-
-    atomic_int request;             /* enum vm_request; first one wins */
-    pthread_mutex_t lock;           /* pause handshake and reports */
-    pthread_cond_t cond;
-    bool pause_wanted;
-    int parked;
-    struct { uint64_t key, value; } report[MAX_REPORTS];
-    int nreports;
-};
-
 /* ---- services devices get (struct dev_host) ------------------------------ */
 
 static struct machine *host_machine(struct dev_host *h) { return h->opaque; }
@@ -287,7 +249,8 @@ int machine_create(struct vmm *v, struct machine **out)
     };
     snprintf(m->cmdline, sizeof(m->cmdline), "%s", cfg->cmdline ? cfg->cmdline : "");
     int r;
-    if ((r = gm_alloc(&m->mem, cfg->memory)) < 0 ||
+    bool restore = v->restore != NULL;    /* the first machine after --restore */
+    if ((r = restore ? snapshot_map_memory(v, &m->mem) : gm_alloc(&m->mem, cfg->memory)) < 0 ||
         (r = kvm_vm_create(&m->vm, &v->kvm, &m->mem)) < 0 ||
         (r = create_devices(m)) < 0)
         goto fail;
@@ -304,7 +267,7 @@ int machine_create(struct vmm *v, struct machine **out)
         .initrd = v->initrd, .initrd_len = v->initrd_len,
         .cmdline = m->cmdline, .ncpus = m->ncpus,
     };
-    if ((r = boot_load(&m->mem, &in, &m->entry)) < 0)
+    if (!restore && (r = boot_load(&m->mem, &in, &m->entry)) < 0)
         goto fail;
     m->vcpu = calloc((size_t)m->ncpus, sizeof(*m->vcpu));
     if (!m->vcpu) {
@@ -315,7 +278,13 @@ int machine_create(struct vmm *v, struct machine **out)
         m->vcpu[i].m = m;
         m->vcpu[i].k.fd = -1;
         if ((r = kvm_vcpu_create(&m->vcpu[i].k, &m->vm, i)) < 0 ||
-            (r = cpu_setup(&m->vcpu[i].k, m->ncpus, &m->entry)) < 0)
+            (!restore && (r = cpu_setup(&m->vcpu[i].k, m->ncpus, &m->entry)) < 0))
+            goto fail;
+    }
+    if (restore) {
+        r = machine_restore(m);
+        snapshot_close(v);    /* a later reboot boots the kernel */
+        if (r < 0)
             goto fail;
     }
     log_debug("%s kernel, entry 0x%llx, cmdline: %s", boot_kind_name(m->entry.kind),

@@ -225,8 +225,10 @@ int vmm_open(struct vmm *v, struct vmm_config *cfg)
         v->tap_fd[i] = -1;
     pthread_mutex_init(&v->machine_lock, NULL);
     int r;
-    if ((r = read_file(cfg->kernel, cfg->memory, &v->kernel, &v->kernel_len)) < 0)
+    if (cfg->kernel && (r = read_file(cfg->kernel, cfg->memory, &v->kernel, &v->kernel_len)) < 0)
         return fail(-r, "--kernel: %s", err_msg());
+    if (cfg->restore && (r = snapshot_open(v)) < 0)
+        return r;
     if (cfg->initrd && (r = read_file(cfg->initrd, cfg->memory, &v->initrd, &v->initrd_len)) < 0)
         return fail(-r, "--initrd: %s", err_msg());
     for (int i = 0; i < cfg->ndisks; i++)
@@ -257,6 +259,7 @@ int vmm_open(struct vmm *v, struct vmm_config *cfg)
 
 void vmm_close(struct vmm *v)
 {
+    snapshot_close(v);
     if (v->api)
         api_close(v->api);
     for (int i = 0; i < VMM_MAX_DISKS; i++)
@@ -346,6 +349,11 @@ int vmm_run(struct vmm *v)
         case VM_REQ_REBOOT:
             if (v->cfg->no_reboot) {
                 log_info("guest rebooted; exiting (--no-reboot)");
+                return VMM_EXIT_OK;
+            }
+            if (!v->kernel) {
+                log_info("guest rebooted; it was restored from a snapshot without --kernel, so it cannot boot "
+                         "again: exiting");
                 return VMM_EXIT_OK;
             }
             log_info("guest rebooted; restarting");

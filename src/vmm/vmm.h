@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "block/block.h"
+#include "boot/boot.h"
 #include "devices/devices.h"
 #include "kvm/kvm.h"
 #include "virtio/virtio.h"
@@ -71,6 +72,7 @@ struct vmm_config {
     bool uid_set, gid_set;
     char *kvm_device;
     int ready_fd;                 /* --ready-fd: told once the VM runs; -1 if none */
+    char *restore;                /* --restore DIR: start from this snapshot */
     int verbosity;
 };
 
@@ -108,6 +110,7 @@ struct vmm {
     pthread_mutex_t machine_lock; /* guards `machine` against the API */
     unsigned boots;
     char serial_pty[32];          /* the serial console's pty, for --ready-fd ("" if none) */
+    struct snapshot_in *restore;  /* --restore: the snapshot, until the first machine took it */
 };
 
 int vmm_open(struct vmm *v, struct vmm_config *cfg);
@@ -120,6 +123,47 @@ int vmm_run(struct vmm *v);
 /* ---- one boot of the VM -------------------------------------------------- */
 
 enum machine_state { MACHINE_RUNNING, MACHINE_PAUSED, MACHINE_STOPPING };
+
+/* machine.c's, and snapshot.c's to save and restore. */
+#define MAX_REPORTS 32
+
+struct vcpu {
+    struct kvm_vcpu k;
+    struct machine *m;
+    pthread_t thread;
+    bool started;
+    atomic_uint_fast64_t exits[KVM_EXIT_REASONS];
+};
+
+struct machine {
+    struct vmm *vmm;
+    struct guest_mem mem;
+    struct kvm_vm vm;
+    struct boot_entry entry;
+    int ncpus;
+    struct vcpu *vcpu;
+    struct bus pio, mmio;
+    struct dev_host host;
+    struct serial serial;
+    struct i8042 kbd;
+    struct rtc rtc;
+    struct hcall hcall;
+    struct acpi_pm acpi_pm;
+    struct virtio_dev *vdev[VIRTIO_MAX_DEVICES];
+    int nvdev;
+    char vname[VIRTIO_MAX_DEVICES][24];
+    char cmdline[BOOT_CMDLINE_MAX];
+
+    atomic_int request;             /* enum vm_request; first one wins */
+    pthread_mutex_t lock;           /* pause handshake and reports */
+    pthread_cond_t cond;
+    bool pause_wanted;
+    int parked;
+    struct { uint64_t key, value; } report[MAX_REPORTS];
+    int nreports;
+};
+
+
 
 int machine_create(struct vmm *v, struct machine **out);
 void machine_destroy(struct machine *m);
@@ -139,6 +183,26 @@ struct json_object *machine_counters(struct machine *m);
 
 struct boot_entry;
 int cpu_setup(struct kvm_vcpu *v, int ncpus, const struct boot_entry *entry);
+/* The CPUID a fresh vCPU V of an NCPUS machine gets on this host (malloc'ed). */
+int cpu_cpuid(struct kvm_vcpu *v, int ncpus, struct kvm_cpuid2 **out);
+
+/* ---- snapshots (snapshot.c, docs/snapshot-format.md) --------------------- */
+
+struct snap_file;
+/* Saves the paused machine into DIR (existing; gets `memory` and `state`,
+ * neither there before); *result describes what was written. */
+int machine_snapshot(struct machine *m, const char *dir, struct json_object **result);
+/* --restore at start-up: reads and checks DIR's state against the
+ * configuration and opens its memory file (into v->restore). */
+int snapshot_open(struct vmm *v);
+void snapshot_close(struct vmm *v);
+/* Guest RAM mapped from the snapshot, for the first machine. */
+int snapshot_map_memory(struct vmm *v, struct guest_mem *mem);
+/* Loads vCPUs, interrupt controllers, clock and devices into a machine
+ * built with the snapshot's memory. */
+int machine_restore(struct machine *m);
+/* The state file's checks that need no KVM (the fuzz target's entry). */
+int snapshot_parse(const uint8_t *buf, size_t len, struct snap_file *f, uint64_t *memory, unsigned *cpus);
 /* Writes registers and the exit's details to stderr (crash reports). */
 void cpu_dump(struct kvm_vcpu *v);
 
