@@ -91,6 +91,23 @@ case " $cmdline " in
 	trap 'echo CORRAL-LINUX-CAD; poweroff -f' INT
 	echo CORRAL-LINUX-WAITING
 	while :; do sleep 1; done ;;
+*" corral.exit=memcheck "*)
+	# For snapshot/restore and migration tests: 32 MiB of random bytes in
+	# tmpfs (guest RAM) whose checksum is verified every pass, a record on
+	# the disk written once, and the uptime, which must never go back.
+	dd if=/dev/urandom of=/tmp/blob bs=1M count=32 2>/dev/null
+	sum=$(md5sum </tmp/blob)
+	[ -b /dev/vda ] && echo "disk-record-$sum" | dd of=/dev/vda conv=fsync 2>/dev/null
+	n=0 last=0
+	while :; do
+		n=$((n + 1))
+		[ "$(md5sum </tmp/blob)" = "$sum" ] || echo "CORRAL-LINUX-MEMFAIL pass $n"
+		up=$(cut -d' ' -f1 /proc/uptime)
+		[ "${up%.*}" -ge "$last" ] || echo "CORRAL-LINUX-TIMEFAIL $up < $last"
+		last=${up%.*}
+		echo "CORRAL-LINUX-PASS $n up=$up"
+		sleep 0.2
+	done ;;
 esac
 poweroff -f
 INIT

@@ -44,4 +44,44 @@ linux_tests() {
   wait $vpid; rc=$?
   check "graceful shutdown through the API: Ctrl-Alt-Del reaches Linux's init, exit 0" \
     eval '[ "$(json_get "$r" ok)" = true ] && has CORRAL-LINUX-CAD && status_is 0'
+
+  # Snapshot a running Linux (2 vCPUs, a virtio disk, rng) that checks 32 MiB
+  # of tmpfs every pass, kill it, restore it twice from that snapshot.
+  local snap=$work/linux-snap at up0 n
+  mkdir -p "$snap"
+  sock=$work/linux-snap.sock
+  timeout -k 5 300 "$VMM" "${args[@]}" --cmdline "console=ttyS0 panic=-1 corral.exit=memcheck" \
+    --disk "$work/linux-disk.img" --rng --console "file=$work/lm1" --api-socket "$sock" </dev/null >"$log" 2>&1 &
+  vpid=$!
+  for ((i = 0; i < 1200; i++)); do
+    grep -q "CORRAL-LINUX-PASS 5 " "$work/lm1" 2>/dev/null && break
+    kill -0 $vpid 2>/dev/null || break
+    sleep 0.25
+  done
+  r=$(api "$sock" "{\"cmd\":\"snapshot\",\"path\":\"$snap\"}" 2>&1)
+  at=$(grep -a "CORRAL-LINUX-PASS" "$work/lm1" | tail -1)
+  kill -9 $vpid; wait $vpid 2>/dev/null
+  check "snapshot of a running Linux guest" eval '[ "$(json_get "$r" ok)" = true ] && [ -n "$at" ]'
+  up0=${at##*up=}
+  for n in 2 3; do
+    timeout -k 5 300 "$VMM" --restore "$snap" "${args[@]}" --disk "$work/linux-disk.img" --rng \
+      --console "file=$work/lm$n" </dev/null >"$log" 2>&1 &
+    vpid=$!
+    for ((i = 0; i < 600; i++)); do
+      [ "$(grep -ac CORRAL-LINUX-PASS "$work/lm$n" 2>/dev/null)" -ge 3 ] && break
+      kill -0 $vpid 2>/dev/null || break
+      sleep 0.25
+    done
+    kill -9 $vpid; wait $vpid 2>/dev/null
+    cat "$work/lm$n" >>"$log"
+    local first up1
+    first=$(grep -a -m1 CORRAL-LINUX-PASS "$work/lm$n")
+    up1=${first##*up=}
+    check "restored Linux #$((n - 1)) carries on: next pass, memory intact, uptime forward, disk record there" \
+      eval '[ "$(grep -ac CORRAL-LINUX-PASS "$work/lm$n")" -ge 3 ] &&
+            [ "$(echo "$first" | awk "{print \$2}")" -gt "$(echo "$at" | awk "{print \$2}")" ] &&
+            ! grep -aqE "MEMFAIL|TIMEFAIL" "$work/lm$n" &&
+            awk -v a="$up0" -v b="$up1" "BEGIN { exit !(b >= a) }" &&
+            head -c 12 "$work/linux-disk.img" | grep -q disk-record-'
+  done
 }
