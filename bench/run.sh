@@ -8,10 +8,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 
 if [ "${1:-}" = --in-l1 ]; then
-  # Inside L1: the VMM benchmark, then bench/api's VM row of engine kvm (corral-vmm through corrald's API
+  # Inside L1: the VMM benchmarks (start; snapshot and restore), then bench/api's VM row of engine kvm (corral-vmm through corrald's API
   # vs corral-vmm directly), which the host's bench/api run had to leave out.  Exit status: vmm-start's.
   "$here/vmm-start" --build "$2" --where "$3"
   rc=$?
+  "$here/vmm-state" --build "$2" --where "$3" || echo "bench: bench/vmm-state failed"
   "$here/api" --build "$2" --only vm-kvm --where "$3" || echo "bench: bench/api --only vm-kvm failed"
   exit $rc
 fi
@@ -27,7 +28,10 @@ build=$(cd "${1:-build}" && pwd)
 
 kind=$("$here/../scripts/kvm-kind.sh")
 if [ "$kind" = hw ]; then
-  exec "$here/vmm-start" --build "$build"
+  "$here/vmm-start" --build "$build"
+  rc=$?
+  "$here/vmm-state" --build "$build" || echo "bench: bench/vmm-state failed"
+  exit $rc
 fi
 if ! command -v qemu-system-x86_64 >/dev/null; then
   echo "bench: skipped: no hardware-assisted /dev/kvm ($kind) and no QEMU for the nested L1 VM"

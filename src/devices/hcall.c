@@ -22,7 +22,7 @@ struct hcall_req {
     uint64_t result;
 };
 
-static void log_guest(const char *s, size_t len)
+static void log_guest_line(const char *s, size_t len)
 {
     char clean[HCALL_LOG_MAX + 1];
     size_t n = 0;
@@ -32,7 +32,7 @@ static void log_guest(const char *s, size_t len)
         clean[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
     }
     clean[n] = 0;
-    log_info("guest: %s", clean);
+    log_guest(LOG_INFO, "guest: %s", clean);
 }
 
 static int32_t do_call(struct hcall *hc, struct hcall_req *rq)
@@ -48,7 +48,7 @@ static int32_t do_call(struct hcall *hc, struct hcall_req *rq)
         const char *s = gm_ptr(h->mem, rq->arg0, rq->arg1);
         if (!s)
             return -EFAULT;
-        log_guest(s, rq->arg1);
+        log_guest_line(s, rq->arg1);
         return 0;
     }
     case OP_TIME: {
@@ -103,7 +103,7 @@ static void hc_write(void *opaque, uint64_t off, const uint8_t *data, unsigned s
         pthread_mutex_lock(&hc->lock);
         char c = (char)data[0];
         if (c == '\n' || hc->line_len == sizeof(hc->line)) {
-            log_guest(hc->line, hc->line_len);
+            log_guest_line(hc->line, hc->line_len);
             hc->line_len = 0;
         }
         if (c != '\n')

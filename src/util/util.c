@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <pthread.h>
+
 static __thread char last_error[512];
 static enum log_level log_level = LOG_INFO;
 static const char *log_prefix = "corral";
@@ -48,6 +50,73 @@ void log_msg(enum log_level level, const char *fmt, ...)
                      level == LOG_INFO ? "" : ": ", line);
     if (n > 0)
         (void)!write(STDERR_FILENO, out, MIN((size_t)n, sizeof(out) - 1));
+}
+
+static struct {
+    pthread_mutex_t lock;
+    unsigned rate, burst;
+    size_t cap, written;
+    double tokens;
+    struct timespec last;
+    uint64_t dropped;
+    bool capped;
+} guest_log = { PTHREAD_MUTEX_INITIALIZER, LOG_GUEST_RATE, LOG_GUEST_BURST, LOG_GUEST_CAP, 0,
+                LOG_GUEST_BURST, { 0, 0 }, 0, false };
+
+void log_guest_limits(unsigned rate, unsigned burst, size_t cap)
+{
+    pthread_mutex_lock(&guest_log.lock);
+    guest_log.rate = rate ? rate : LOG_GUEST_RATE;
+    guest_log.burst = burst ? burst : LOG_GUEST_BURST;
+    guest_log.cap = cap ? cap : LOG_GUEST_CAP;
+    guest_log.tokens = guest_log.burst;
+    guest_log.written = 0;
+    guest_log.dropped = 0;
+    guest_log.capped = false;
+    guest_log.last = (struct timespec){ 0, 0 };
+    pthread_mutex_unlock(&guest_log.lock);
+}
+
+void log_guest(enum log_level level, const char *fmt, ...)
+{
+    if (level > log_level)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&guest_log.lock);
+    if (guest_log.last.tv_sec || guest_log.last.tv_nsec) {
+        double dt = (double)(now.tv_sec - guest_log.last.tv_sec) + (double)(now.tv_nsec - guest_log.last.tv_nsec) / 1e9;
+        guest_log.tokens = MIN(guest_log.tokens + dt * guest_log.rate, (double)guest_log.burst);
+    }
+    guest_log.last = now;
+    uint64_t dropped = 0;
+    bool say = false, cap_now = false;
+    if (guest_log.capped) {
+        guest_log.dropped++;
+    } else if (guest_log.written + (size_t)MAX(len, 0) > guest_log.cap) {
+        guest_log.capped = cap_now = true;
+    } else if (guest_log.tokens >= 1) {
+        guest_log.tokens -= 1;
+        guest_log.written += (size_t)MAX(len, 0);
+        dropped = guest_log.dropped;
+        guest_log.dropped = 0;
+        say = true;
+    } else {
+        guest_log.dropped++;
+    }
+    pthread_mutex_unlock(&guest_log.lock);
+    if (cap_now)
+        log_msg(LOG_WARN, "the guest has written %zu bytes of log messages: the rest are dropped", guest_log.cap);
+    else if (say && dropped)
+        log_msg(level, "%s (and %" PRIu64 " guest messages dropped: more than %u a second)", line, dropped,
+                guest_log.rate);
+    else if (say)
+        log_msg(level, "%s", line);
 }
 
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)

@@ -41,6 +41,17 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+/* A message a guest can cause as often as it likes (its log hypercall, its
+ * reports, a device it breaks and resets in a loop): one budget for the
+ * whole process, LOG_GUEST_RATE lines a second in bursts of up to
+ * LOG_GUEST_BURST, and LOG_GUEST_CAP bytes in all; the next line let
+ * through says how many were dropped, and reaching the cap is said once. */
+#define LOG_GUEST_RATE 10
+#define LOG_GUEST_BURST 50
+#define LOG_GUEST_CAP (4u << 20)
+void log_guest(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Tests: other limits (0 restores the defaults). */
+void log_guest_limits(unsigned rate, unsigned burst, size_t cap);
 
 /* Cleanup helpers: a variable so marked is released on every return path. */
 static inline void cleanup_freep(void *p) { free(*(void **)p); }

@@ -74,7 +74,7 @@ void virtio_mark_broken(struct virtio_dev *d, const char *why)
     if (d->broken)
         return;
     d->broken = true;
-    log_warn("%s: %s; device needs reset", d->name, why);
+    log_guest(LOG_WARN, "%s: %s; device needs reset", d->name, why);
     d->s.status |= VIRTIO_CONFIG_S_NEEDS_RESET;
     /* The driver learns of NEEDS_RESET through a configuration interrupt. */
     if (d->host)

@@ -94,7 +94,7 @@ static long net_rx_one(struct virtio_dev *d, struct virtq_req *req)
     if (r <= 0) {
         if (r == 0 || errno != EAGAIN) {
             /* EOF or a hard error: polling again would only spin. */
-            log_warn("%s: tap read failed (%s); receive stopped", d->name,
+            log_guest(LOG_WARN, "%s: tap read failed (%s); receive stopped", d->name,
                      r == 0 ? "end of file" : strerror(errno));
             n->dead = true;
             set_polling(d, false);

@@ -39,7 +39,7 @@ static void host_request(struct dev_host *h, enum vm_request req)
 static void host_report(struct dev_host *h, uint64_t key, uint64_t value)
 {
     struct machine *m = host_machine(h);
-    log_info("report %llu=%llu", (unsigned long long)key, (unsigned long long)value);
+    log_guest(LOG_INFO, "report %llu=%llu", (unsigned long long)key, (unsigned long long)value);
     pthread_mutex_lock(&m->lock);
     int i = 0;
     while (i < m->nreports && m->report[i].key != key)

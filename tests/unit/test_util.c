@@ -355,6 +355,67 @@ static void test_evloop(void **state)
     evloop_free(NULL);
 }
 
+/* Messages a guest can cause: a burst gets through, the rest is counted and
+ * said on the next line let through; past the byte cap, one notice, then
+ * nothing.  stderr goes to a file meanwhile. */
+static char *capture_stderr(void (*fn)(void))
+{
+    char path[] = "/tmp/corral-log.XXXXXX";
+    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+    assert_true(fd >= 0 && saved >= 0);
+    dup2(fd, STDERR_FILENO);
+    fn();
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    uint8_t *data;
+    size_t len;
+    assert_int_equal(read_file(path, 1 << 20, &data, &len), 0);
+    close(fd);
+    unlink(path);
+    char *text = calloc(1, len + 1);
+    memcpy(text, data, len);
+    free(data);
+    return text;
+}
+
+static unsigned count(const char *text, const char *what)
+{
+    unsigned n = 0;
+    for (const char *p = text; (p = strstr(p, what)); p++)
+        n++;
+    return n;
+}
+
+static void flood(void)
+{
+    log_guest_limits(2, 10, 0);    /* slow: the loop below cannot earn a token */
+    for (int i = 0; i < 200; i++)
+        log_guest(LOG_INFO, "guest: line %d", i);
+    usleep(600 * 1000);    /* one token */
+    log_guest(LOG_INFO, "guest: after the pause");
+}
+
+static void overflow(void)
+{
+    log_guest_limits(1000000, 1000000, 100);
+    for (int i = 0; i < 50; i++)
+        log_guest(LOG_INFO, "guest: thirty bytes or so, #%02d", i);
+}
+
+static void test_log_guest(void **state)
+{
+    (void)state;
+    char *t = capture_stderr(flood);
+    assert_int_equal(count(t, "guest: line "), 10);
+    assert_non_null(strstr(t, "guest: after the pause (and 190 guest messages dropped: more than 2 a second)"));
+    free(t);
+    t = capture_stderr(overflow);
+    assert_int_equal(count(t, "thirty bytes"), 3);
+    assert_int_equal(count(t, "the rest are dropped"), 1);
+    free(t);
+    log_guest_limits(0, 0, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +427,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_file, setup_tmpdir, teardown_tmpdir),
         cmocka_unit_test(test_fail),
         cmocka_unit_test(test_evloop),
+        cmocka_unit_test(test_log_guest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
