@@ -9,7 +9,10 @@
  *
  * Saving runs on the I/O loop with every vCPU parked: no device handler can
  * run meanwhile (they all run on this loop or on the parked vCPUs), so
- * nothing is in flight.  Restoring builds the machine as a boot would, then
+ * nothing is in flight.  Each writable qcow2 disk gets an internal snapshot
+ * at that instant, named in the state; a restore applies it, so memory and
+ * disks come back together.  Raw disks cannot be snapshotted: they are
+ * named as such, and must be restored by whoever owns them.  Restoring builds the machine as a boot would, then
  * maps the memory file privately instead of allocating RAM and loads the
  * state instead of loading a kernel.  Everything read from the snapshot is
  * checked before KVM or a device sees it.
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -165,6 +169,40 @@ static int save_vm(struct machine *m, struct snap_writer *w)
     return 0;
 }
 
+/* One internal snapshot per writable qcow2 disk, all named NAME; into
+ * DISKS, one entry per disk (docs/snapshot-format.md). */
+static int snapshot_disks(struct machine *m, const char *name, struct json_object *disks)
+{
+    struct vmm *v = m->vmm;
+    for (int i = 0; i < v->cfg->ndisks; i++) {
+        struct json_object *d = json_object_new_object();
+        json_object_array_add(disks, d);
+        bool qcow2 = blk_format_of(v->disk[i]) == BLK_FMT_QCOW2, ro = v->cfg->disk[i].readonly;
+        json_object_object_add(d, "format", json_object_new_string(blk_format_name(blk_format_of(v->disk[i]))));
+        json_object_object_add(d, "readonly", json_object_new_boolean(ro));
+        json_object_object_add(d, "snapshot", NULL);
+        if (!qcow2 || ro)
+            continue;
+        int r = blk_flush(v->disk[i]);
+        if (r == 0)
+            r = blk_snapshot_create(v->disk[i], name);
+        if (r < 0)
+            return fail(-r, "disk %d (%s): cannot take its snapshot: %s", i, v->cfg->disk[i].path, err_msg());
+        json_object_object_add(d, "snapshot", json_object_new_string(name));
+    }
+    return 0;
+}
+
+static void drop_disk_snapshots(struct machine *m, struct json_object *disks)
+{
+    for (size_t i = 0; i < json_object_array_length(disks); i++) {
+        const char *name = json_object_get_string(json_object_object_get(json_object_array_get_idx(disks, i),
+                                                                         "snapshot"));
+        if (name && blk_snapshot_delete(m->vmm->disk[i], name) < 0)
+            log_warn("disk %zu: cannot remove the unfinished snapshot's %s: %s", i, name, err_msg());
+    }
+}
+
 /* The machine's shape, which a restore must match. */
 static struct json_object *shape(struct machine *m)
 {
@@ -178,9 +216,10 @@ static struct json_object *shape(struct machine *m)
     return o;
 }
 
-static void save_config(struct machine *m, struct snap_writer *w)
+static void save_config(struct machine *m, struct json_object *disks, struct snap_writer *w)
 {
     struct json_object *o = shape(m);
+    json_object_object_add(o, "disks", json_object_get(disks));
     json_object_object_add(o, "boot", json_object_new_string(boot_kind_name(m->entry.kind)));
     json_object_object_add(o, "cmdline", json_object_new_string(m->cmdline));
     json_object_object_add(o, "config", vmm_config_to_json(m->vmm->cfg));
@@ -291,10 +330,19 @@ int machine_snapshot(struct machine *m, const char *dir, struct json_object **re
     int mem_fd = -1, state_fd = -1;
     struct snap_writer w;
     snap_writer_init(&w);
+    struct json_object *disks = json_object_new_array();
+    uint8_t rnd[8];
+    char name[32];
+    if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+        memset(rnd, 0, sizeof(rnd));
+    snprintf(name, sizeof(name), "corral-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+             rnd[5], rnd[6], rnd[7]);
     int r = create_in(dir, "memory", &mem_fd);
     int64_t bytes = 0;
+    if (r == 0)
+        r = snapshot_disks(m, name, disks);
     if (r == 0) {
-        save_config(m, &w);
+        save_config(m, disks, &w);
         for (int i = 0; i < m->ncpus && r == 0; i++)
             r = save_vcpu(&m->vcpu[i], &w);
     }
@@ -313,13 +361,19 @@ int machine_snapshot(struct machine *m, const char *dir, struct json_object **re
         close(state_fd);
     size_t state_len = w.len;
     snap_writer_free(&w);
-    if (r < 0)
-        return r;
+    if (r < 0) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", err_msg());
+        drop_disk_snapshots(m, disks);
+        json_object_put(disks);
+        return fail(-r, "%s", msg);
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "path", json_object_new_string(dir));
     json_object_object_add(o, "memory_bytes_written", json_object_new_int64(bytes));
     json_object_object_add(o, "state_bytes", json_object_new_int64((int64_t)state_len));
+    json_object_object_add(o, "disks", disks);
     json_object_object_add(o, "ms", json_object_new_int64((t1.tv_sec - t0.tv_sec) * 1000 +
                                                           (t1.tv_nsec - t0.tv_nsec) / 1000000));
     *result = o;
@@ -383,6 +437,32 @@ static int read_state(const char *dir, uint8_t **buf, size_t *len)
     return r < 0 ? fail(-r, "%s: %s", path, err_msg()) : 0;
 }
 
+/* Puts each qcow2 disk back the way it was at the snapshot (its internal
+ * snapshot applied: what was written since is gone). */
+static int apply_disk_snapshots(struct vmm *v)
+{
+    struct json_object *cfg = config_of(&v->restore->file), *disks;
+    int r = 0;
+    if (!json_object_object_get_ex(cfg, "disks", &disks) || !json_object_is_type(disks, json_type_array))
+        r = fail(EINVAL, "the snapshot's configuration does not list its disks");
+    else if (json_object_array_length(disks) != (size_t)v->cfg->ndisks)
+        r = fail(EINVAL, "the snapshot's VM had %zu disks; this one has %d", json_object_array_length(disks),
+                 v->cfg->ndisks);
+    for (int i = 0; r == 0 && i < v->cfg->ndisks; i++) {
+        struct json_object *d = json_object_array_get_idx(disks, (size_t)i), *name;
+        if (!json_object_object_get_ex(d, "snapshot", &name) || !json_object_is_type(name, json_type_string))
+            continue;    /* raw or read-only: nothing to put back */
+        if (blk_format_of(v->disk[i]) != BLK_FMT_QCOW2 || v->cfg->disk[i].readonly)
+            r = fail(EINVAL, "disk %d (%s) must be the writable qcow2 image the snapshot was taken with", i,
+                     v->cfg->disk[i].path);
+        else if ((r = blk_snapshot_apply(v->disk[i], json_object_get_string(name))) < 0)
+            r = fail(-r, "disk %d (%s): cannot go back to its snapshot %s: %s", i, v->cfg->disk[i].path,
+                     json_object_get_string(name), err_msg());
+    }
+    json_object_put(cfg);
+    return r;
+}
+
 int snapshot_open(struct vmm *v)
 {
     const char *dir = v->cfg->restore;
@@ -409,6 +489,8 @@ int snapshot_open(struct vmm *v)
     if (r == 0 && (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != memory))
         r = fail(EINVAL, "--restore %s: the memory file is %lld bytes, the VM has %llu", dir,
                  (long long)st.st_size, (unsigned long long)memory);
+    if (r == 0 && (r = apply_disk_snapshots(v)) < 0)
+        r = fail(-r, "--restore %s: %s", dir, err_msg());
     return r;
 }
 

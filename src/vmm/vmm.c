@@ -227,8 +227,6 @@ int vmm_open(struct vmm *v, struct vmm_config *cfg)
     int r;
     if (cfg->kernel && (r = read_file(cfg->kernel, cfg->memory, &v->kernel, &v->kernel_len)) < 0)
         return fail(-r, "--kernel: %s", err_msg());
-    if (cfg->restore && (r = snapshot_open(v)) < 0)
-        return r;
     if (cfg->initrd && (r = read_file(cfg->initrd, cfg->memory, &v->initrd, &v->initrd_len)) < 0)
         return fail(-r, "--initrd: %s", err_msg());
     for (int i = 0; i < cfg->ndisks; i++)
@@ -237,6 +235,9 @@ int vmm_open(struct vmm *v, struct vmm_config *cfg)
     for (int i = 0; i < cfg->nnets; i++)
         if ((r = open_tap(v, i)) < 0)
             return r;
+    /* After the disks: a restore puts them back as they were too. */
+    if (cfg->restore && (r = snapshot_open(v)) < 0)
+        return r;
     if ((r = evloop_new(&v->loop)) < 0 || (r = watch_signals(v)) < 0)
         return r;
     if ((r = open_console(&cfg->console, "serial console", &v->console, &v->pty_fd[0])) < 0 ||

@@ -95,6 +95,9 @@ case " $cmdline " in
 	# For snapshot/restore and migration tests: 32 MiB of random bytes in
 	# tmpfs (guest RAM) whose checksum is verified every pass, a record on
 	# the disk written once, and the uptime, which must never go back.
+	# Ctrl-Alt-Del ends it cleanly, as in corral.exit=cad.
+	echo 0 >/proc/sys/kernel/ctrl-alt-del
+	trap 'echo CORRAL-LINUX-CAD; poweroff -f' INT
 	dd if=/dev/urandom of=/tmp/blob bs=1M count=32 2>/dev/null
 	sum=$(md5sum </tmp/blob)
 	[ -b /dev/vda ] && echo "disk-record-$sum" | dd of=/dev/vda conv=fsync 2>/dev/null
