@@ -328,9 +328,14 @@ int virtio_load(struct virtio_dev *d, struct snap_cursor *c)
     }
     if (r == 0 && (s.status & VIRTIO_CONFIG_S_DRIVER_OK) && !d->broken) {
         d->ops->activate(d);
+        /* Buffers published before the snapshot: served by the I/O loop,
+         * a budget per pass, never here, where rings a snapshot made up
+         * (a device writing over its own avail ring) could keep it going
+         * for ever.  Without an ioeventfd the guest's next notify does it. */
+        uint64_t one = 1;
         for (unsigned i = 0; i < d->ops->num_queues; i++)
-            if (virtio_queue_live(d, i))
-                queue_notify(d, i);    /* buffers published before the snapshot */
+            if (virtio_queue_live(d, i) && d->kick_fd[i] >= 0)
+                (void)!write(d->kick_fd[i], &one, sizeof(one));
     }
     pthread_mutex_unlock(&d->lock);
     return r;

@@ -138,8 +138,8 @@ int virtio_mmio_add(struct virtio_dev *d, struct dev_host *host, struct bus *mmi
                     unsigned slot, char *cmdline, size_t cap);
 /* Snapshot state (devices.h explains save and load): the transport's
  * registers and every queue.  A device's own host-side state (a tap being
- * polled) follows from them: a load of a live device activates it and
- * serves whatever its queues already hold.  Called with the vCPUs stopped
+ * polled) follows from them: a load of a live device activates it and has
+ * the I/O loop serve whatever its queues already hold.  Called with the vCPUs stopped
  * and, for a load, before the device ever ran. */
 void virtio_save(struct virtio_dev *d, struct snap_writer *w);
 int virtio_load(struct virtio_dev *d, struct snap_cursor *c);
