@@ -37,6 +37,7 @@ struct snapshot_in {
     uint8_t *buf;                /* the state file; sections point into it */
     size_t len;
     struct snap_file file;
+    struct json_object *config;  /* the CONFIG section, parsed */
     int mem_fd;                  /* the memory file, mapped by the machine */
 };
 
@@ -403,7 +404,8 @@ static struct json_object *config_of(const struct snap_file *f)
     return o;
 }
 
-int snapshot_parse(const uint8_t *buf, size_t len, struct snap_file *f, uint64_t *memory, unsigned *cpus)
+int snapshot_parse(const uint8_t *buf, size_t len, struct snap_file *f, uint64_t *memory, unsigned *cpus,
+                   struct json_object **config)
 {
     int r = snap_parse(buf, len, f);
     if (r < 0)
@@ -413,7 +415,10 @@ int snapshot_parse(const uint8_t *buf, size_t len, struct snap_file *f, uint64_t
         return fail(EINVAL, "the snapshot's configuration section is missing or damaged");
     int64_t mem = json_object_object_get_ex(cfg, "memory", &v) ? json_object_get_int64(v) : -1;
     int n = json_object_object_get_ex(cfg, "cpus", &v) ? json_object_get_int(v) : -1;
-    json_object_put(cfg);
+    if (config)
+        *config = cfg;
+    else
+        json_object_put(cfg);
     if (mem <= 0 || n < 1 || n > BOOT_MAX_CPUS)
         return fail(EINVAL, "the snapshot's configuration names no memory size or vCPU count");
     for (int i = 0; i < n; i++)
@@ -441,9 +446,10 @@ static int read_state(const char *dir, uint8_t **buf, size_t *len)
  * snapshot applied: what was written since is gone). */
 static int apply_disk_snapshots(struct vmm *v)
 {
-    struct json_object *cfg = config_of(&v->restore->file), *disks;
+    struct json_object *disks;
     int r = 0;
-    if (!json_object_object_get_ex(cfg, "disks", &disks) || !json_object_is_type(disks, json_type_array))
+    if (!json_object_object_get_ex(v->restore->config, "disks", &disks) ||
+        !json_object_is_type(disks, json_type_array))
         r = fail(EINVAL, "the snapshot's configuration does not list its disks");
     else if (json_object_array_length(disks) != (size_t)v->cfg->ndisks)
         r = fail(EINVAL, "the snapshot's VM had %zu disks; this one has %d", json_object_array_length(disks),
@@ -459,7 +465,6 @@ static int apply_disk_snapshots(struct vmm *v)
             r = fail(-r, "disk %d (%s): cannot go back to its snapshot %s: %s", i, v->cfg->disk[i].path,
                      json_object_get_string(name), err_msg());
     }
-    json_object_put(cfg);
     return r;
 }
 
@@ -474,7 +479,7 @@ int snapshot_open(struct vmm *v)
     uint64_t memory;
     unsigned cpus;
     int r = read_state(dir, &in->buf, &in->len);
-    if (r == 0 && (r = snapshot_parse(in->buf, in->len, &in->file, &memory, &cpus)) < 0)
+    if (r == 0 && (r = snapshot_parse(in->buf, in->len, &in->file, &memory, &cpus, &in->config)) < 0)
         r = fail(-r, "--restore %s: %s", dir, err_msg());
     if (r == 0 && memory != v->cfg->memory)
         r = fail(EINVAL, "--restore %s: the snapshot is of a VM with %llu MiB of memory; give --memory %lluM",
@@ -500,6 +505,7 @@ void snapshot_close(struct vmm *v)
         return;
     if (v->restore->mem_fd >= 0)
         close(v->restore->mem_fd);
+    json_object_put(v->restore->config);
     free(v->restore->buf);
     free(v->restore);
     v->restore = NULL;
@@ -725,17 +731,17 @@ static int restore_devices(struct machine *m, const struct snap_file *f)
 int machine_restore(struct machine *m)
 {
     const struct snap_file *f = &m->vmm->restore->file;
-    struct json_object *cfg = config_of(f), *have = shape(m), *v;
+    struct json_object *cfg = m->vmm->restore->config, *have = shape(m);
     const char *want = json_object_to_json_string_ext(json_object_object_get(cfg, "devices"), JSON_C_TO_STRING_PLAIN);
     int r = 0;
     if (strcmp(want, json_object_to_json_string_ext(json_object_object_get(have, "devices"), JSON_C_TO_STRING_PLAIN)))
         r = fail(EINVAL, "the snapshot's VM had the devices %s; this one has %s (give the same --disk, --net, "
                  "--virtio-console and --rng)", want,
                  json_object_to_json_string_ext(json_object_object_get(have, "devices"), JSON_C_TO_STRING_PLAIN));
-    for (enum boot_kind k = BOOT_BZIMAGE; r == 0 && k <= BOOT_ELF32; k++)
-        if (json_object_object_get_ex(cfg, "boot", &v) && !strcmp(json_object_get_string(v) ?: "", boot_kind_name(k)))
+    const char *boot = json_object_get_string(json_object_object_get(cfg, "boot")) ?: "";
+    for (enum boot_kind k = BOOT_BZIMAGE; k <= BOOT_ELF32; k++)
+        if (!strcmp(boot, boot_kind_name(k)))
             m->entry.kind = k;
-    json_object_put(cfg);
     json_object_put(have);
     if (r == 0)
         r = restore_vm(m, f);

@@ -201,8 +201,10 @@ int snapshot_map_memory(struct vmm *v, struct guest_mem *mem);
 /* Loads vCPUs, interrupt controllers, clock and devices into a machine
  * built with the snapshot's memory. */
 int machine_restore(struct machine *m);
-/* The state file's checks that need no KVM (the fuzz target's entry). */
-int snapshot_parse(const uint8_t *buf, size_t len, struct snap_file *f, uint64_t *memory, unsigned *cpus);
+/* The state file's checks that need no KVM (the fuzz target's entry);
+ * the parsed CONFIG section into *config unless that is NULL. */
+int snapshot_parse(const uint8_t *buf, size_t len, struct snap_file *f, uint64_t *memory, unsigned *cpus,
+                   struct json_object **config);
 /* Writes registers and the exit's details to stderr (crash reports). */
 void cpu_dump(struct kvm_vcpu *v);
 

@@ -136,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         static struct snap_file f;
         uint64_t memory;
         unsigned cpus;
-        if (snapshot_parse(data + 1, size - 1, &f, &memory, &cpus) == 0) {
+        if (snapshot_parse(data + 1, size - 1, &f, &memory, &cpus, NULL) == 0) {
             if (!memory || !cpus)
                 abort();
             for (unsigned i = 0; i < f.nsections; i++) {
