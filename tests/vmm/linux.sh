@@ -35,7 +35,7 @@ linux_tests() {
   # virtio disk, rng) that checks 32 MiB of tmpfs every pass is snapshotted,
   # then shut down through the API; its disk is overwritten; it is restored
   # twice from the snapshot: memory and disk come back together.
-  local snap=$work/linux-snap at up0 n qcow=$work/linux-disk.qcow2 sock=$work/linux.sock vpid i r
+  local snap=$work/linux-snap at up0 n qcow=$work/linux-disk.qcow2 sock=$work/linux.sock vpid i r passes
   mkdir -p "$snap"
   "$build/src/img/corral-img" create -q -f qcow2 "$qcow" 8M
   timeout -k 5 300 "$VMM" "${args[@]}" --cmdline "console=ttyS0 panic=-1 corral.exit=memcheck" \
@@ -46,8 +46,10 @@ linux_tests() {
     kill -0 $vpid 2>/dev/null || break
     sleep 0.25
   done
-  r=$(api "$sock" "{\"cmd\":\"snapshot\",\"path\":\"$snap\"}" 2>&1)
+  # The last pass printed before the request: the snapshot holds this one
+  # or a later one (the guest runs on while it is taken).
   at=$(grep -a "CORRAL-LINUX-PASS" "$work/lm1" | tail -1)
+  r=$(api "$sock" "{\"cmd\":\"snapshot\",\"path\":\"$snap\"}" 2>&1)
   local cad
   cad=$(api "$sock" '{"cmd":"shutdown"}' 2>&1)
   wait $vpid; rc=$?
@@ -65,7 +67,8 @@ linux_tests() {
       --console "file=$work/lm$n" --api-socket "$work/lr$n.sock" </dev/null >"$log" 2>&1 &
     vpid=$!
     for ((i = 0; i < 600; i++)); do
-      [ "$(grep -ac CORRAL-LINUX-PASS "$work/lm$n" 2>/dev/null)" -ge 3 ] && break
+      passes=$(grep -ac CORRAL-LINUX-PASS "$work/lm$n" 2>/dev/null)
+      [ "${passes:-0}" -ge 3 ] && break
       kill -0 $vpid 2>/dev/null || break
       sleep 0.25
     done
