@@ -197,7 +197,7 @@ int blk_close(struct blk *b)
 {
     if (!b)
         return 0;
-    int r = b->readonly ? 0 : b->ops && b->ops->shutdown ? b->ops->shutdown(b) : blk_flush(b);
+    int r = b->readonly || b->handed_over ? 0 : b->ops && b->ops->shutdown ? b->ops->shutdown(b) : blk_flush(b);
     if (b->ops)
         b->ops->close(b);
     if (b->backing)
@@ -209,6 +209,22 @@ int blk_close(struct blk *b)
     free(b->path);
     free(b);
     return r;
+}
+
+int blk_hand_over(struct blk *b)
+{
+    if (b->readonly)
+        return 0;
+    int r = b->ops->shutdown ? b->ops->shutdown(b) : blk_flush(b);
+    b->handed_over = r == 0;
+    return r;
+}
+
+void blk_take_back(struct blk *b) { b->handed_over = false; }
+
+int blk_reload(struct blk *b)
+{
+    return b->ops->reload ? b->ops->reload(b) : 0;
 }
 
 int blk_check_range(const struct blk *b, uint64_t off, uint64_t len)

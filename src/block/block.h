@@ -76,6 +76,16 @@ int blk_pread(struct blk *b, uint64_t off, void *buf, size_t len);
 int blk_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len);
 int blk_flush(struct blk *b);
 
+/* Live migration with shared storage: two processes have the image open,
+ * only one writes at a time.  blk_hand_over() writes what a close would
+ * (pending refcount work settled, dirty bit cleared, synced) and then
+ * nothing more, not even at blk_close, unless blk_take_back() says the
+ * hand-over failed.  blk_reload() makes the other process re-read the
+ * metadata the first one changed since it opened the image. */
+int blk_hand_over(struct blk *b);
+void blk_take_back(struct blk *b);
+int blk_reload(struct blk *b);
+
 /* ---- many requests in flight from one thread ---------------------------------
  * A queue keeps up to `depth` reads and writes in flight at once (io_uring).
  * A request whose bytes lie in the image file as they are (any raw range;

@@ -12,6 +12,8 @@ struct blk_ops {
     int (*pread)(struct blk *b, uint64_t off, void *buf, size_t len);
     int (*pwrite)(struct blk *b, uint64_t off, const void *buf, size_t len);
     void (*close)(struct blk *b);
+    /* Optional: re-reads what blk_open read of the image (blk_reload). */
+    int (*reload)(struct blk *b);
     /* Where [off, off+len) of the disk lies in the file, for a blk_queue:
      * 1 if its first *n bytes (1..len) are at *host as they are and (for
      * a write) may be overwritten in place; 0 if the range needs the
@@ -45,6 +47,7 @@ struct blk {
     int dfd;                /* data: fd itself, or an O_DIRECT descriptor */
     int flags;              /* BLK_OPEN_* */
     bool readonly;
+    bool handed_over;       /* blk_hand_over: another process writes it now */
     uint64_t size;          /* virtual size */
     char *path;
     struct blk *backing;    /* NULL: unallocated data reads as zeros */

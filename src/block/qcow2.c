@@ -254,10 +254,13 @@ static int qcow2_close_cleanly(struct blk *b)
     return qcow2_shutdown(b->priv);
 }
 
+static int qcow2_reload(struct blk *b);
+
 static const struct blk_ops qcow2_ops = {
     .pread = qcow2_read,
     .pwrite = qcow2_write,
     .close = qcow2_close,
+    .reload = qcow2_reload,
     .map = qcow2_map,
     .flush = qcow2_flush,
     .shutdown = qcow2_close_cleanly,
@@ -342,6 +345,20 @@ static int qcow2_setup(struct qcow2 *s, int flags, struct blk_chain *chain)
     if (!r && info.has_backing && !(flags & BLK_OPEN_NO_BACKING))
         r = open_backing(s, &info, flags, chain);
     return r;
+}
+
+/* The header, tables and caches read again; the backing chain (read-only,
+ * unchanged) stays open. */
+static int qcow2_reload(struct blk *b)
+{
+    qcow2_close(b);
+    struct qcow2 *s = calloc(1, sizeof(*s));
+    if (!s)
+        return fail(ENOMEM, "out of memory");
+    s->b = b;
+    s->fd = b->fd;
+    b->priv = s;
+    return qcow2_setup(s, b->flags | BLK_OPEN_NO_BACKING, NULL);
 }
 
 int qcow2_open(struct blk *b, int flags, struct blk_chain *chain)

@@ -112,6 +112,24 @@ int kvm_vm_ioctl(struct kvm_vm *vm, unsigned long req, void *arg)
     return r < 0 ? -errno : r;
 }
 
+/* (Re)registers every slot of MEM with FLAGS. */
+static int map_slots(struct kvm_vm *vm, const struct guest_mem *mem, uint32_t flags)
+{
+    for (int i = 0; i < mem->nslots; i++) {
+        struct kvm_userspace_memory_region reg = {
+            .slot = (uint32_t)i,
+            .flags = flags,
+            .guest_phys_addr = mem->slot[i].gpa,
+            .memory_size = mem->slot[i].size,
+            .userspace_addr = (uintptr_t)mem->slot[i].hva,
+        };
+        int r = kvm_vm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, &reg);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 int kvm_vm_create(struct kvm_vm *vm, struct kvm_sys *sys, const struct guest_mem *mem)
 {
     memset(vm, 0, sizeof(*vm));
@@ -135,19 +153,31 @@ int kvm_vm_create(struct kvm_vm *vm, struct kvm_sys *sys, const struct guest_mem
         kvm_vm_destroy(vm);
         return fail(-r, "KVM_CREATE_PIT2: %s", strerror(-r));
     }
-    for (int i = 0; i < mem->nslots; i++) {
-        struct kvm_userspace_memory_region reg = {
-            .slot = (uint32_t)i,
-            .guest_phys_addr = mem->slot[i].gpa,
-            .memory_size = mem->slot[i].size,
-            .userspace_addr = (uintptr_t)mem->slot[i].hva,
-        };
-        if ((r = kvm_vm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, &reg)) < 0) {
-            kvm_vm_destroy(vm);
-            return fail(-r, "cannot map guest memory into the VM: %s", strerror(-r));
-        }
+    if ((r = map_slots(vm, mem, 0)) < 0) {
+        kvm_vm_destroy(vm);
+        return fail(-r, "cannot map guest memory into the VM: %s", strerror(-r));
     }
     return 0;
+}
+
+int kvm_vm_log_dirty(struct kvm_vm *vm, const struct guest_mem *mem, bool on)
+{
+    int r = map_slots(vm, mem, on ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+    return r < 0 ? fail(-r, "cannot turn dirty-page logging %s: %s", on ? "on" : "off", strerror(-r)) : 0;
+}
+
+int kvm_vm_get_dirty(struct kvm_vm *vm, const struct guest_mem *mem, int s, uint64_t *bitmap)
+{
+    size_t words = (size_t)((mem->slot[s].size / 4096 + 63) / 64);
+    uint64_t *got = calloc(words, sizeof(uint64_t));
+    if (!got)
+        return fail(ENOMEM, "out of memory");
+    struct kvm_dirty_log log = { .slot = (uint32_t)s, .dirty_bitmap = got };
+    int r = kvm_vm_ioctl(vm, KVM_GET_DIRTY_LOG, &log);
+    for (size_t w = 0; r == 0 && w < words; w++)
+        bitmap[w] |= got[w];
+    free(got);
+    return r < 0 ? fail(-r, "KVM_GET_DIRTY_LOG: %s", strerror(-r)) : 0;
 }
 
 void kvm_vm_destroy(struct kvm_vm *vm)

@@ -40,6 +40,11 @@ void kvm_sys_close(struct kvm_sys *sys);
 /* Creates a VM with the in-kernel irqchip and PIT and maps guest RAM. */
 int kvm_vm_create(struct kvm_vm *vm, struct kvm_sys *sys, const struct guest_mem *mem);
 void kvm_vm_destroy(struct kvm_vm *vm);
+/* Turns KVM's dirty-page logging of MEM's slots on or off (live migration). */
+int kvm_vm_log_dirty(struct kvm_vm *vm, const struct guest_mem *mem, bool on);
+/* ORs into BITMAP (one bit per 4 KiB page of slot S) the pages the guest
+ * wrote since the last call, which KVM then forgets and protects again. */
+int kvm_vm_get_dirty(struct kvm_vm *vm, const struct guest_mem *mem, int s, uint64_t *bitmap);
 int kvm_irq_line(struct kvm_vm *vm, unsigned gsi, int level);
 int kvm_irqfd(struct kvm_vm *vm, int fd, unsigned gsi);
 int kvm_ioeventfd(struct kvm_vm *vm, int fd, uint64_t addr, unsigned len, uint64_t match);

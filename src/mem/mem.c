@@ -1,6 +1,7 @@
 #include "mem.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -50,6 +51,8 @@ void gm_free(struct guest_mem *m)
 {
     for (int i = 0; i < m->nslots; i++)
         munmap(m->slot[i].hva, m->slot[i].size);
+    for (int i = 0; i < 2; i++)
+        free(m->log[i]);
     memset(m, 0, sizeof(*m));
 }
 
@@ -84,7 +87,47 @@ bool gm_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t
     if (!dst)
         return false;
     memcpy(dst, src, len);
+    gm_mark_dirty(m, dst, len);
     return true;
 }
 
 uint64_t gm_low_end(const struct guest_mem *m) { return m->slot[0].size; }
+
+static size_t log_words(const struct mem_slot *s) { return (size_t)((s->size / GM_PAGE + 63) / 64); }
+
+int gm_log_start(struct guest_mem *m)
+{
+    for (int i = 0; i < m->nslots; i++) {
+        if (!m->log[i] && !(m->log[i] = calloc(log_words(&m->slot[i]), sizeof(uint64_t))))
+            return fail(ENOMEM, "out of memory for the dirty log");
+        for (size_t w = 0; w < log_words(&m->slot[i]); w++)
+            __atomic_store_n(&m->log[i][w], 0, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&m->logging, true, __ATOMIC_RELEASE);
+    return 0;
+}
+
+void gm_log_stop(struct guest_mem *m) { __atomic_store_n(&m->logging, false, __ATOMIC_RELEASE); }
+
+void gm_mark_dirty_slow(const struct guest_mem *m, const void *hva, uint64_t len)
+{
+    const uint8_t *p = hva;
+    for (int i = 0; i < m->nslots; i++) {
+        const struct mem_slot *s = &m->slot[i];
+        if (!m->log[i] || p < s->hva || (uint64_t)(p - s->hva) >= s->size)
+            continue;
+        uint64_t first = (uint64_t)(p - s->hva) / GM_PAGE;
+        uint64_t last = (MIN((uint64_t)(p - s->hva) + len, s->size) - 1) / GM_PAGE;
+        for (uint64_t pg = first; pg <= last; pg++)
+            __atomic_fetch_or(&m->log[i][pg / 64], 1ULL << (pg % 64), __ATOMIC_RELAXED);
+        return;
+    }
+}
+
+void gm_log_collect(struct guest_mem *m, int s, uint64_t *bitmap)
+{
+    if (!m->log[s])
+        return;
+    for (size_t w = 0; w < log_words(&m->slot[s]); w++)
+        bitmap[w] |= __atomic_exchange_n(&m->log[s][w], 0, __ATOMIC_ACQ_REL);
+}

@@ -22,10 +22,16 @@ struct mem_slot {
     uint8_t *hva;
 };
 
+#define GM_PAGE 4096ULL
+
 struct guest_mem {
     struct mem_slot slot[2];
     int nslots;
     uint64_t size; /* total RAM bytes */
+    /* While a migration runs: one bit per page the VMM itself wrote (see
+     * gm_log_start), per slot. */
+    uint64_t *log[2];
+    bool logging;
 };
 
 /* Maps `size` bytes of zeroed guest RAM.  Returns 0 or a negative errno. */
@@ -58,5 +64,22 @@ bool gm_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len);
 bool gm_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len);
 /* Top of low RAM: the end of the first slot. */
 uint64_t gm_low_end(const struct guest_mem *m);
+
+/* Dirty logging of the VMM's own writes.  KVM logs the pages the guest's
+ * vCPUs write; what devices write on the guest's behalf (request data, used
+ * rings, hypercall answers) goes through host pointers KVM never sees, so
+ * every such write also calls gm_mark_dirty().  Cheap while not logging. */
+int gm_log_start(struct guest_mem *m);
+/* Stops marking; the bitmaps stay (a device may be marking right now) and
+ * go with gm_free. */
+void gm_log_stop(struct guest_mem *m);
+void gm_mark_dirty_slow(const struct guest_mem *m, const void *hva, uint64_t len);
+static inline void gm_mark_dirty(const struct guest_mem *m, const void *hva, uint64_t len)
+{
+    if (__atomic_load_n(&m->logging, __ATOMIC_ACQUIRE) && len)
+        gm_mark_dirty_slow(m, hva, len);
+}
+/* Moves slot S's marks into BITMAP (ORed in; one bit per page of the slot). */
+void gm_log_collect(struct guest_mem *m, int s, uint64_t *bitmap);
 
 #endif

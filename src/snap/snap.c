@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <zlib.h>
 
 #include "util/util.h"
@@ -258,4 +259,65 @@ int snap_cursor_done(struct snap_cursor *c, const char *what)
     if (c->left)
         return fail(EINVAL, "the snapshot's %s state has %zu bytes more than this corral-vmm reads", what, c->left);
     return 0;
+}
+
+/* ---- streams ---- */
+
+void snap_stream_header(uint8_t out[SNAP_HEADER_LEN])
+{
+    memset(out, 0, SNAP_HEADER_LEN);
+    memcpy(out, SNAP_MAGIC, 8);
+    put_le(out + 8, SNAP_VERSION, 4);
+    put_le(out + 12, SNAP_HEADER_LEN, 4);
+    put_le(out + 20, SNAP_F_STREAM, 4);
+}
+
+int snap_stream_check(const uint8_t in[SNAP_HEADER_LEN])
+{
+    if (memcmp(in, SNAP_MAGIC, 8))
+        return fail(EINVAL, "not a corral-vmm migration stream (no %s header)", SNAP_MAGIC);
+    uint32_t version = (uint32_t)get_le(in + 8, 4);
+    if (version > SNAP_VERSION)
+        return fail(EPROTONOSUPPORT, "the migration stream has format version %u; this corral-vmm reads up to %u",
+                    version, SNAP_VERSION);
+    if (version == 0 || get_le(in + 12, 4) != SNAP_HEADER_LEN || get_le(in + 16, 4) ||
+        get_le(in + 20, 4) != SNAP_F_STREAM || get_le(in + 24, 8))
+        return fail(EINVAL, "the migration stream's header is damaged");
+    return 0;
+}
+
+void snap_frame_header(uint8_t out[SNAP_SECTION_HEADER_LEN], uint32_t type, uint32_t index,
+                       const struct iovec *iov, int n, size_t *pad)
+{
+    uint64_t len = 0;
+    uLong crc = crc32(0, NULL, 0);
+    for (int i = 0; i < n; i++) {
+        len += iov[i].iov_len;
+        crc = crc32(crc, iov[i].iov_base, (uInt)iov[i].iov_len);
+    }
+    put_le(out, type, 4);
+    put_le(out + 4, index, 4);
+    put_le(out + 8, len, 8);
+    put_le(out + 16, (uint32_t)crc, 4);
+    put_le(out + 20, 0, 4);
+    *pad = (8 - len % 8) % 8;
+}
+
+int snap_frame_parse(const uint8_t in[SNAP_SECTION_HEADER_LEN], uint32_t max_len, struct snap_section *out,
+                     uint32_t *crc)
+{
+    *out = (struct snap_section){ .type = (uint32_t)get_le(in, 4), .index = (uint32_t)get_le(in + 4, 4),
+                                  .len = get_le(in + 8, 8) };
+    *crc = (uint32_t)get_le(in + 16, 4);
+    if (get_le(in + 20, 4) || out->type < SNAP_HELLO || out->type > SNAP_GO)
+        return fail(EINVAL, "the migration stream has a frame of unknown type %u", out->type);
+    if (out->len > max_len)
+        return fail(EINVAL, "the migration stream's frame of type %u claims %llu bytes (at most %u)", out->type,
+                    (unsigned long long)out->len, max_len);
+    return 0;
+}
+
+bool snap_frame_intact(const uint8_t *payload, uint64_t len, uint32_t crc)
+{
+    return (uint32_t)crc32(0, payload, (uInt)len) == crc;
 }

@@ -103,4 +103,37 @@ const uint8_t *snap_get_blob(struct snap_cursor *c, size_t max, size_t *len);
 /* 0 if the payload was read exactly to its end, else -EINVAL naming WHAT. */
 int snap_cursor_done(struct snap_cursor *c, const char *what);
 
+/* ---- streams (live migration, docs/migration.md) ----------------------- */
+
+/* A migration stream is the same framing sent one section at a time: a
+ * header whose flags say SNAP_F_STREAM (and whose section count and length
+ * are 0: not known in advance), then frames, each a section header and its
+ * payload padded to 8 bytes.  Frame types are their own range. */
+#define SNAP_F_STREAM 1u
+enum snap_frame_type {
+    SNAP_HELLO = 16,    /* source: the machine's shape (JSON), before anything else */
+    SNAP_ANSWER = 17,   /* destination: u32 1 = accepted, 0 = refused; blob: why */
+    SNAP_PAGES = 18,    /* source: u32 n; n x u64 gpa|flags; the pages' bytes */
+    SNAP_STATE = 19,    /* source: a whole state file (everything but RAM) */
+    SNAP_READY = 20,    /* destination: holds the whole state; empty */
+    SNAP_GO = 21,       /* source: has stopped for good; u32 1 = run, 0 = stay paused */
+};
+#define SNAP_PAGE_ZERO 1u       /* in a PAGES entry: the page is all zeros, no bytes follow */
+#define SNAP_PAGES_MAX 256u     /* pages per PAGES frame */
+
+void snap_stream_header(uint8_t out[SNAP_HEADER_LEN]);
+/* 0 if IN starts a stream this build reads; else -EINVAL/-EPROTONOSUPPORT. */
+int snap_stream_check(const uint8_t in[SNAP_HEADER_LEN]);
+/* A frame's header for the payload in IOV[0..N) (its length and CRC);
+ * *PAD gets the zero bytes to send after the payload. */
+struct iovec;
+void snap_frame_header(uint8_t out[SNAP_SECTION_HEADER_LEN], uint32_t type, uint32_t index,
+                       const struct iovec *iov, int n, size_t *pad);
+/* Decodes a received frame header; -EINVAL if it is damaged or its length
+ * is over MAX_LEN. */
+int snap_frame_parse(const uint8_t in[SNAP_SECTION_HEADER_LEN], uint32_t max_len, struct snap_section *out,
+                     uint32_t *crc);
+/* Whether a received payload matches its header's CRC. */
+bool snap_frame_intact(const uint8_t *payload, uint64_t len, uint32_t crc);
+
 #endif

@@ -73,6 +73,7 @@ static void set_avail_event(struct virtq *q, uint16_t v)
 {
     uint16_t *p = (uint16_t *)(used_base(q) + 4 + 8ULL * q->s.num);
     __atomic_store_n(p, htole16(v), __ATOMIC_RELAXED);
+    gm_mark_dirty(q->mem, p, 2);
 }
 
 static bool read_desc(const struct guest_mem *m, uint64_t table, unsigned i, struct desc *d)
@@ -219,10 +220,13 @@ int virtq_push(struct virtq *q, uint16_t head, uint32_t written)
         return fail(EINVAL, "push to a queue not ready or bad head %u", head);
     uint8_t *used = used_base(q);
     struct vring_used_elem e = { .id = htole32(head), .len = htole32(written) };
-    memcpy(used + 4 + 8ULL * (q->s.used_idx % q->s.num), &e, sizeof(e));
+    uint8_t *elem = used + 4 + 8ULL * (q->s.used_idx % q->s.num);
+    memcpy(elem, &e, sizeof(e));
     q->s.used_idx++;
     /* Release: the element is visible before the index that covers it. */
     __atomic_store_n((uint16_t *)(used + 2), htole16(q->s.used_idx), __ATOMIC_RELEASE);
+    gm_mark_dirty(q->mem, elem, sizeof(e));
+    gm_mark_dirty(q->mem, used + 2, 2);
     return 0;
 }
 

@@ -45,7 +45,8 @@ static char *reply(bool ok, struct json_object *result, const char *error)
 
 static bool needs_machine(const char *cmd)
 {
-    static const char *const cmds[] = { "describe", "counters", "pause", "resume", "shutdown", "stop", "snapshot" };
+    static const char *const cmds[] = { "describe", "counters", "pause", "resume", "shutdown", "stop", "snapshot",
+                                        "migrate" };
     for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
         if (!strcmp(cmd, cmds[i]))
             return true;
@@ -112,9 +113,15 @@ static char *run_command(struct vmm *v, const char *cmd, struct json_object *req
     }
     if (!strcmp(cmd, "snapshot"))
         return snapshot(m, req);
-    char msg[160];
+    if (!strcmp(cmd, "migrate"))
+        return migrate_start(v, req) < 0 ? reply(false, NULL, err_msg()) : reply(true, migrate_status(v), NULL);
+    if (!strcmp(cmd, "migrate-status"))
+        return reply(true, migrate_status(v), NULL);
+    if (!strcmp(cmd, "migrate-cancel"))
+        return migrate_cancel(v) < 0 ? reply(false, NULL, err_msg()) : reply(true, NULL, NULL);
+    char msg[200];
     snprintf(msg, sizeof(msg), "unknown command \"%.64s\" (known: ping, describe, counters, "
-             "pause, resume, shutdown, stop, snapshot)", cmd);
+             "pause, resume, shutdown, stop, snapshot, migrate, migrate-status, migrate-cancel)", cmd);
     return reply(false, NULL, msg);
 }
 

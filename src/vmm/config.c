@@ -38,6 +38,7 @@ void vmm_config_free(struct vmm_config *c)
     free(c->vconsole.path);
     free(c->api_socket);
     free(c->restore);
+    free(c->incoming);
     free(c->jail);
     free(c->kvm_device);
     memset(c, 0, sizeof(*c));
@@ -352,7 +353,7 @@ int vmm_config_parse_json(struct vmm_config *c, const char *text, size_t len)
 /* ---- command line ---------------------------------------------------------- */
 
 enum { OPT_API = 256, OPT_JAIL, OPT_UID, OPT_GID, OPT_NO_REBOOT, OPT_NO_SECCOMP,
-       OPT_CONFIG, OPT_VCONSOLE, OPT_KVM, OPT_READY, OPT_RESTORE };
+       OPT_CONFIG, OPT_VCONSOLE, OPT_KVM, OPT_READY, OPT_RESTORE, OPT_INCOMING };
 
 static const struct option long_opts[] = {
     { "kernel", required_argument, 0, 'k' },
@@ -375,6 +376,7 @@ static const struct option long_opts[] = {
     { "kvm-device", required_argument, 0, OPT_KVM },
     { "ready-fd", required_argument, 0, OPT_READY },
     { "restore", required_argument, 0, OPT_RESTORE },
+    { "incoming", required_argument, 0, OPT_INCOMING },
     { "verbose", no_argument, 0, 'v' },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
@@ -385,6 +387,7 @@ void vmm_usage(const char *prog)
     printf(
 "Usage: %s --kernel FILE [options]\n"
 "       %s --restore DIR [options]\n"
+"       %s --incoming tcp:ADDR:PORT|unix:PATH [options]\n"
 "Runs one virtual machine on Linux KVM.\n"
 "\n"
 "Boot:\n"
@@ -394,6 +397,9 @@ void vmm_usage(const char *prog)
 "  --restore DIR         start from the snapshot in DIR (API command snapshot) instead\n"
 "                        of booting: the same --memory, --cpus and devices are needed;\n"
 "                        without --kernel, a guest reboot ends the VMM (docs/snapshot-format.md)\n"
+"  --incoming URI        wait for a VM migrated to here (API command migrate on the\n"
+"                        source) on tcp:ADDR:PORT (numeric address) or unix:PATH; the\n"
+"                        same --memory, --cpus and devices are needed (docs/migration.md)\n"
 "Machine:\n"
 "  --memory SIZE         guest RAM, e.g. 512M, 2G (default 128M)\n"
 "  --cpus N              vCPUs, 1..%d (default 1)\n"
@@ -427,7 +433,7 @@ void vmm_usage(const char *prog)
 "Exit status: 0 guest powered off; 1 host error while running; 2 bad configuration\n"
 "or a resource that cannot be opened; 3 guest crashed (triple fault, emulation\n"
 "failure), with a register dump on stderr.\n",
-           prog, prog, BOOT_MAX_CPUS);
+           prog, prog, prog, BOOT_MAX_CPUS);
 }
 
 static int load_config_file(struct vmm_config *c, const char *path)
@@ -499,6 +505,7 @@ int vmm_config_parse_args(struct vmm_config *c, int argc, char **argv, bool *hel
         case OPT_GID: r = parse_id("--gid", optarg, &c->gid, &c->gid_set); break;
         case OPT_KVM: r = set_str(&c->kvm_device, optarg); break;
         case OPT_RESTORE: r = set_str(&c->restore, optarg); break;
+        case OPT_INCOMING: r = set_str(&c->incoming, optarg); break;
         case OPT_READY: {
             uint64_t fd;
             if (parse_uint(optarg, 3, 1023, &fd) < 0)
@@ -521,8 +528,10 @@ int vmm_config_parse_args(struct vmm_config *c, int argc, char **argv, bool *hel
 
 int vmm_config_check(const struct vmm_config *c)
 {
-    if (!c->kernel && !c->restore)
-        return fail(EINVAL, "no kernel given (use --kernel FILE, or --restore DIR; see --help)");
+    if (!c->kernel && !c->restore && !c->incoming)
+        return fail(EINVAL, "no kernel given (use --kernel FILE, --restore DIR or --incoming URI; see --help)");
+    if (c->restore && c->incoming)
+        return fail(EINVAL, "--restore and --incoming exclude each other");
     if ((c->uid_set || c->gid_set) && !c->jail)
         return fail(EINVAL, "--uid and --gid need --jail DIR");
     if (c->uid_set != c->gid_set)

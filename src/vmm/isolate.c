@@ -14,6 +14,7 @@
 #include <seccomp.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/socket.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -61,7 +62,9 @@ static const int allowed[] = {
     SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(lseek), SCMP_SYS(close),
     SCMP_SYS(ftruncate),    /* qcow2 grows its file ahead of allocations (qcow2_refcount.c) */
     SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(poll), SCMP_SYS(ppoll),
-    SCMP_SYS(accept4), SCMP_SYS(eventfd2), SCMP_SYS(fcntl), SCMP_SYS(fstat),
+    SCMP_SYS(accept4), SCMP_SYS(eventfd2),
+    /* a migration's connection (the socket itself: see isolate_seccomp) */
+    SCMP_SYS(connect), SCMP_SYS(sendmsg), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt), SCMP_SYS(fcntl), SCMP_SYS(fstat),
     SCMP_SYS(newfstatat), SCMP_SYS(unlink),
     SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(madvise),
     SCMP_SYS(brk), SCMP_SYS(mremap),
@@ -84,6 +87,8 @@ static const unsigned long allowed_ioctls[] = {
     KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,
     KVM_GET_MP_STATE, KVM_SET_MP_STATE, KVM_GET_MSRS, KVM_GET_IRQCHIP, KVM_SET_IRQCHIP,
     KVM_GET_PIT2, KVM_SET_PIT2, KVM_GET_CLOCK, KVM_SET_CLOCK, KVM_GET_TSC_KHZ, KVM_SET_TSC_KHZ,
+    /* live migration (migrate.c) */
+    KVM_GET_DIRTY_LOG,
     TCGETS, TCSETS,
 };
 
@@ -138,6 +143,11 @@ int isolate_seccomp(void)
     if (r == 0)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
                              arg_cmp(2, SCMP_CMP_MASKED_EQ, O_CREAT | O_EXCL | O_ACCMODE, O_CREAT | O_EXCL | O_WRONLY));
+    /* A migration connects out: stream sockets of these families only. */
+    static const int families[] = { AF_UNIX, AF_INET, AF_INET6 };
+    for (size_t i = 0; i < ARRAY_SIZE(families) && r == 0; i++)
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2, arg_cmp(0, SCMP_CMP_EQ, (uint64_t)families[i], 0),
+                             arg_cmp(1, SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
     /* pthread_setname_np on the calling thread uses PR_SET_NAME. */
     if (r == 0)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 
 #include "boot/boot.h"
 
@@ -73,6 +74,10 @@ void machine_request(struct machine *m, enum vm_request req)
     int none = VM_REQ_NONE;
     if (atomic_compare_exchange_strong(&m->request, &none, (int)req)) {
         kick_all(m);
+        /* A paused vCPU waits on the condition, which no signal ends. */
+        pthread_mutex_lock(&m->lock);
+        pthread_cond_broadcast(&m->cond);
+        pthread_mutex_unlock(&m->lock);
         evloop_stop(m->vmm->loop);
     }
 }
@@ -156,6 +161,15 @@ static void *vcpu_thread(void *arg)
         if (r < 0) {
             if (r == -EINTR || r == -EAGAIN) {
                 atomic_fetch_add_explicit(&c->exits[KVM_EXIT_INTR], 1, memory_order_relaxed);
+                uint64_t ns = atomic_exchange(&c->throttle_ns, 0);
+                if (ns) {    /* a pause or stop's kick cuts it short */
+                    struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ULL),
+                                           .tv_nsec = (long)(ns % 1000000000ULL) };
+                    nanosleep(&ts, NULL);
+                }
+                /* Whoever kicked set its flag first, and the loop's top
+                 * looks at the flags: clearing here loses no request. */
+                __atomic_store_n(&c->k.run->immediate_exit, 0, __ATOMIC_SEQ_CST);
                 continue;
             }
             log_error("vCPU %d: KVM_RUN: %s", c->k.id, strerror(-r));
@@ -250,6 +264,8 @@ int machine_create(struct vmm *v, struct machine **out)
     snprintf(m->cmdline, sizeof(m->cmdline), "%s", cfg->cmdline ? cfg->cmdline : "");
     int r;
     bool restore = v->restore != NULL;    /* the first machine after --restore */
+    /* Its state comes from a snapshot or a migration, not from a boot. */
+    bool blank = restore || (cfg->incoming && v->boots == 0);
     if ((r = restore ? snapshot_map_memory(v, &m->mem) : gm_alloc(&m->mem, cfg->memory)) < 0 ||
         (r = kvm_vm_create(&m->vm, &v->kvm, &m->mem)) < 0 ||
         (r = create_devices(m)) < 0)
@@ -267,7 +283,7 @@ int machine_create(struct vmm *v, struct machine **out)
         .initrd = v->initrd, .initrd_len = v->initrd_len,
         .cmdline = m->cmdline, .ncpus = m->ncpus,
     };
-    if (!restore && (r = boot_load(&m->mem, &in, &m->entry)) < 0)
+    if (!blank && (r = boot_load(&m->mem, &in, &m->entry)) < 0)
         goto fail;
     m->vcpu = calloc((size_t)m->ncpus, sizeof(*m->vcpu));
     if (!m->vcpu) {
@@ -278,7 +294,7 @@ int machine_create(struct vmm *v, struct machine **out)
         m->vcpu[i].m = m;
         m->vcpu[i].k.fd = -1;
         if ((r = kvm_vcpu_create(&m->vcpu[i].k, &m->vm, i)) < 0 ||
-            (!restore && (r = cpu_setup(&m->vcpu[i].k, m->ncpus, &m->entry)) < 0))
+            (!blank && (r = cpu_setup(&m->vcpu[i].k, m->ncpus, &m->entry)) < 0))
             goto fail;
     }
     if (restore) {
@@ -366,6 +382,13 @@ int machine_resume(struct machine *m)
 }
 
 void machine_ctrl_alt_del(struct machine *m) { i8042_ctrl_alt_del(&m->kbd); }
+
+void machine_throttle(struct machine *m, uint64_t ns)
+{
+    for (int i = 0; i < m->ncpus; i++)
+        atomic_store(&m->vcpu[i].throttle_ns, ns);
+    kick_all(m);
+}
 
 enum machine_state machine_state(struct machine *m)
 {

@@ -38,7 +38,8 @@ struct snapshot_in {
     size_t len;
     struct snap_file file;
     struct json_object *config;  /* the CONFIG section, parsed */
-    int mem_fd;                  /* the memory file, mapped by the machine */
+    int mem_fd;                  /* the memory file, mapped by the machine (-1: a migration's) */
+    char origin[160];            /* for messages: "--restore DIR" or "migration" */
 };
 
 /* The legacy devices' places in the DEVICE sections; virtio devices follow. */
@@ -170,9 +171,10 @@ static int save_vm(struct machine *m, struct snap_writer *w)
     return 0;
 }
 
-/* One internal snapshot per writable qcow2 disk, all named NAME; into
- * DISKS, one entry per disk (docs/snapshot-format.md). */
-static int snapshot_disks(struct machine *m, const char *name, struct json_object *disks)
+/* One internal snapshot per writable qcow2 disk, all named NAME (none if
+ * NAME is NULL: a migration, whose disks go along as they are); into DISKS,
+ * one entry per disk (docs/snapshot-format.md). */
+int snapshot_disks(struct machine *m, const char *name, struct json_object *disks)
 {
     struct vmm *v = m->vmm;
     for (int i = 0; i < v->cfg->ndisks; i++) {
@@ -182,7 +184,7 @@ static int snapshot_disks(struct machine *m, const char *name, struct json_objec
         json_object_object_add(d, "format", json_object_new_string(blk_format_name(blk_format_of(v->disk[i]))));
         json_object_object_add(d, "readonly", json_object_new_boolean(ro));
         json_object_object_add(d, "snapshot", NULL);
-        if (!qcow2 || ro)
+        if (!qcow2 || ro || !name)
             continue;
         int r = blk_flush(v->disk[i]);
         if (r == 0)
@@ -204,8 +206,7 @@ static void drop_disk_snapshots(struct machine *m, struct json_object *disks)
     }
 }
 
-/* The machine's shape, which a restore must match. */
-static struct json_object *shape(struct machine *m)
+struct json_object *machine_shape(struct machine *m)
 {
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "memory", json_object_new_int64((int64_t)m->mem.size));
@@ -219,7 +220,7 @@ static struct json_object *shape(struct machine *m)
 
 static void save_config(struct machine *m, struct json_object *disks, struct snap_writer *w)
 {
-    struct json_object *o = shape(m);
+    struct json_object *o = machine_shape(m);
     json_object_object_add(o, "disks", json_object_get(disks));
     json_object_object_add(o, "boot", json_object_new_string(boot_kind_name(m->entry.kind)));
     json_object_object_add(o, "cmdline", json_object_new_string(m->cmdline));
@@ -276,23 +277,49 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
-/* Guest RAM into FD, slot after slot; pages of zeros stay holes.  Returns
- * the bytes written or a negative errno. */
-static int64_t save_memory(struct machine *m, int fd, struct snap_writer *w)
+/* Where guest RAM is: each slot and its place in the memory file. */
+static void save_layout(struct machine *m, struct snap_writer *w)
 {
-    const size_t page = 4096, run_max = 1 << 20;
-    int64_t written = 0;
-    if (ftruncate(fd, (off_t)m->mem.size) < 0)
-        return fail(errno, "cannot size the memory file: %m");
     snap_begin(w, SNAP_MEMORY, 0);
     snap_u64(w, m->mem.size);
     snap_u32(w, (uint32_t)m->mem.nslots);
     uint64_t off = 0;
     for (int s = 0; s < m->mem.nslots; s++) {
-        const struct mem_slot *sl = &m->mem.slot[s];
-        snap_u64(w, sl->gpa);
-        snap_u64(w, sl->size);
+        snap_u64(w, m->mem.slot[s].gpa);
+        snap_u64(w, m->mem.slot[s].size);
         snap_u64(w, off);
+        off += m->mem.slot[s].size;
+    }
+    snap_end(w);
+}
+
+int machine_save_state(struct machine *m, struct json_object *disks, struct snap_writer *w)
+{
+    save_config(m, disks, w);
+    int r = 0;
+    for (int i = 0; i < m->ncpus && r == 0; i++)
+        r = save_vcpu(&m->vcpu[i], w);
+    if (r == 0)
+        r = save_vm(m, w);
+    if (r == 0) {
+        save_devices(m, w);
+        save_layout(m, w);
+        r = snap_finish(w);
+    }
+    return r;
+}
+
+/* Guest RAM into FD, slot after slot; pages of zeros stay holes.  Returns
+ * the bytes written or a negative errno. */
+static int64_t save_memory(struct machine *m, int fd)
+{
+    const size_t page = 4096, run_max = 1 << 20;
+    int64_t written = 0;
+    if (ftruncate(fd, (off_t)m->mem.size) < 0)
+        return fail(errno, "cannot size the memory file: %m");
+    uint64_t off = 0;
+    for (int s = 0; s < m->mem.nslots; s++) {
+        const struct mem_slot *sl = &m->mem.slot[s];
         for (uint64_t at = 0; at < sl->size;) {
             if (all_zero(sl->hva + at, page)) {
                 at += page;
@@ -308,7 +335,6 @@ static int64_t save_memory(struct machine *m, int fd, struct snap_writer *w)
         }
         off += sl->size;
     }
-    snap_end(w);
     return fdatasync(fd) < 0 ? fail(errno, "cannot write the memory file: %m") : written;
 }
 
@@ -342,18 +368,11 @@ int machine_snapshot(struct machine *m, const char *dir, struct json_object **re
     int64_t bytes = 0;
     if (r == 0)
         r = snapshot_disks(m, name, disks);
-    if (r == 0) {
-        save_config(m, disks, &w);
-        for (int i = 0; i < m->ncpus && r == 0; i++)
-            r = save_vcpu(&m->vcpu[i], &w);
-    }
     if (r == 0)
-        r = save_vm(m, &w);
-    if (r == 0) {
-        save_devices(m, &w);
-        r = (int)MIN(0, bytes = save_memory(m, mem_fd, &w));
-    }
-    if (r == 0 && (r = snap_finish(&w)) == 0 && (r = create_in(dir, "state", &state_fd)) == 0 &&
+        r = machine_save_state(m, disks, &w);
+    if (r == 0)
+        r = (int)MIN(0, bytes = save_memory(m, mem_fd));
+    if (r == 0 && (r = create_in(dir, "state", &state_fd)) == 0 &&
         (write_all(state_fd, w.buf, w.len) < 0 || fdatasync(state_fd) < 0))
         r = fail(errno, "cannot write %s/state: %m", dir);
     if (mem_fd >= 0)
@@ -468,35 +487,55 @@ static int apply_disk_snapshots(struct vmm *v)
     return r;
 }
 
-int snapshot_open(struct vmm *v)
+int snapshot_take_state(struct vmm *v, uint8_t *buf, size_t len, const char *origin)
 {
-    const char *dir = v->cfg->restore;
     struct snapshot_in *in = calloc(1, sizeof(*in));
-    if (!in)
+    if (!in) {
+        free(buf);
         return fail(ENOMEM, "out of memory");
+    }
     in->mem_fd = -1;
+    in->buf = buf;
+    in->len = len;
+    snprintf(in->origin, sizeof(in->origin), "%s", origin);
     v->restore = in;
     uint64_t memory;
     unsigned cpus;
-    int r = read_state(dir, &in->buf, &in->len);
-    if (r == 0 && (r = snapshot_parse(in->buf, in->len, &in->file, &memory, &cpus, &in->config)) < 0)
-        r = fail(-r, "--restore %s: %s", dir, err_msg());
-    if (r == 0 && memory != v->cfg->memory)
-        r = fail(EINVAL, "--restore %s: the snapshot is of a VM with %llu MiB of memory; give --memory %lluM",
-                 dir, (unsigned long long)(memory >> 20), (unsigned long long)(memory >> 20));
-    if (r == 0 && cpus != v->cfg->cpus)
-        r = fail(EINVAL, "--restore %s: the snapshot is of a VM with %u vCPUs; give --cpus %u", dir, cpus, cpus);
+    int r = snapshot_parse(in->buf, in->len, &in->file, &memory, &cpus, &in->config);
+    if (r < 0)
+        return fail(-r, "%s: %s", origin, err_msg());
+    if (memory != v->cfg->memory)
+        return fail(EINVAL, "%s: the snapshot is of a VM with %llu MiB of memory; give --memory %lluM", origin,
+                    (unsigned long long)(memory >> 20), (unsigned long long)(memory >> 20));
+    if (cpus != v->cfg->cpus)
+        return fail(EINVAL, "%s: the snapshot is of a VM with %u vCPUs; give --cpus %u", origin, cpus, cpus);
+    return 0;
+}
+
+int snapshot_open(struct vmm *v)
+{
+    const char *dir = v->cfg->restore;
+    char origin[160];
+    snprintf(origin, sizeof(origin), "--restore %.140s", dir);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int r = read_state(dir, &buf, &len);
+    if (r < 0)
+        return r;
+    if ((r = snapshot_take_state(v, buf, len, origin)) < 0)
+        return r;
+    struct snapshot_in *in = v->restore;
     char path[4096];
     snprintf(path, sizeof(path), "%s/memory", dir);
     struct stat st;
-    if (r == 0 && ((in->mem_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(in->mem_fd, &st) < 0))
-        r = fail(errno, "--restore %s: %s: %m", dir, path);
-    if (r == 0 && (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != memory))
-        r = fail(EINVAL, "--restore %s: the memory file is %lld bytes, the VM has %llu", dir,
-                 (long long)st.st_size, (unsigned long long)memory);
-    if (r == 0 && (r = apply_disk_snapshots(v)) < 0)
-        r = fail(-r, "--restore %s: %s", dir, err_msg());
-    return r;
+    if ((in->mem_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(in->mem_fd, &st) < 0)
+        return fail(errno, "%s: %s: %m", origin, path);
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != v->cfg->memory)
+        return fail(EINVAL, "%s: the memory file is %lld bytes, the VM has %llu", origin, (long long)st.st_size,
+                    (unsigned long long)v->cfg->memory);
+    if ((r = apply_disk_snapshots(v)) < 0)
+        return fail(-r, "%s: %s", origin, err_msg());
+    return 0;
 }
 
 void snapshot_close(struct vmm *v)
@@ -731,7 +770,7 @@ static int restore_devices(struct machine *m, const struct snap_file *f)
 int machine_restore(struct machine *m)
 {
     const struct snap_file *f = &m->vmm->restore->file;
-    struct json_object *cfg = m->vmm->restore->config, *have = shape(m);
+    struct json_object *cfg = m->vmm->restore->config, *have = machine_shape(m);
     const char *want = json_object_to_json_string_ext(json_object_object_get(cfg, "devices"), JSON_C_TO_STRING_PLAIN);
     int r = 0;
     if (strcmp(want, json_object_to_json_string_ext(json_object_object_get(have, "devices"), JSON_C_TO_STRING_PLAIN)))
@@ -749,5 +788,5 @@ int machine_restore(struct machine *m)
         r = restore_vcpu(&m->vcpu[i], f);
     if (r == 0)
         r = restore_devices(m, f);
-    return r < 0 ? fail(-r, "--restore %s: %s", m->vmm->cfg->restore, err_msg()) : 0;
+    return r < 0 ? fail(-r, "%s: %s", m->vmm->restore->origin, err_msg()) : 0;
 }

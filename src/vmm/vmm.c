@@ -218,7 +218,7 @@ int vmm_open(struct vmm *v, struct vmm_config *cfg)
 {
     memset(v, 0, sizeof(*v));
     v->cfg = cfg;
-    v->kvm.fd = v->sigfd = -1;
+    v->kvm.fd = v->sigfd = v->incoming_fd = -1;
     for (int i = 0; i < 4; i++)
         v->pty_fd[i] = -1;
     for (int i = 0; i < VMM_MAX_NETS; i++)
@@ -237,6 +237,8 @@ int vmm_open(struct vmm *v, struct vmm_config *cfg)
             return r;
     /* After the disks: a restore puts them back as they were too. */
     if (cfg->restore && (r = snapshot_open(v)) < 0)
+        return r;
+    if (cfg->incoming && (r = migrate_listen(cfg->incoming, &v->incoming_fd)) < 0)
         return r;
     if ((r = evloop_new(&v->loop)) < 0 || (r = watch_signals(v)) < 0)
         return r;
@@ -274,6 +276,8 @@ void vmm_close(struct vmm *v)
             close(v->pty_fd[i]);
     if (v->sigfd >= 0)
         close(v->sigfd);
+    if (v->incoming_fd >= 0)
+        close(v->incoming_fd);
     evloop_free(v->loop);
     if (v->kvm.fd >= 0)
         kvm_sys_close(&v->kvm);
@@ -327,6 +331,15 @@ int vmm_run(struct vmm *v)
             log_error("%s", err_msg());
             return v->boots ? VMM_EXIT_ERROR : VMM_EXIT_USAGE;
         }
+        if (v->cfg->incoming && v->boots == 0) {
+            bool run = true;
+            if ((r = migrate_incoming(v, m, &run)) < 0) {
+                log_error("%s", err_msg());
+                machine_destroy(m);
+                return r == -EINVAL ? VMM_EXIT_USAGE : VMM_EXIT_ERROR;
+            }
+            m->pause_wanted = !run;
+        }
         v->boots++;
         pthread_mutex_lock(&v->machine_lock);
         v->machine = m;
@@ -339,6 +352,7 @@ int vmm_run(struct vmm *v)
             log_error("%s", err_msg());
             machine_request(m, VM_REQ_STOP);
         }
+        migrate_end(v);
         enum vm_request req = machine_wait(m);
         pthread_mutex_lock(&v->machine_lock);
         v->machine = NULL;
@@ -346,6 +360,10 @@ int vmm_run(struct vmm *v)
         machine_destroy(m);
         if (r < 0)
             return VMM_EXIT_ERROR;
+        if (v->migrated) {
+            log_info("the VM now runs at its migration's destination; exiting");
+            return VMM_EXIT_OK;
+        }
         switch (req) {
         case VM_REQ_REBOOT:
             if (v->cfg->no_reboot) {

@@ -73,6 +73,7 @@ struct vmm_config {
     char *kvm_device;
     int ready_fd;                 /* --ready-fd: told once the VM runs; -1 if none */
     char *restore;                /* --restore DIR: start from this snapshot */
+    char *incoming;               /* --incoming URI: start from a migration */
     int verbosity;
 };
 
@@ -111,6 +112,9 @@ struct vmm {
     unsigned boots;
     char serial_pty[32];          /* the serial console's pty, for --ready-fd ("" if none) */
     struct snapshot_in *restore;  /* --restore: the snapshot, until the first machine took it */
+    int incoming_fd;              /* --incoming: the listening socket until a source connected */
+    struct migration *migration;  /* the last migration started through the API, or NULL */
+    bool migrated;                /* the guest now runs elsewhere: exit 0 */
 };
 
 int vmm_open(struct vmm *v, struct vmm_config *cfg);
@@ -133,6 +137,7 @@ struct vcpu {
     pthread_t thread;
     bool started;
     atomic_uint_fast64_t exits[KVM_EXIT_REASONS];
+    atomic_uint_fast64_t throttle_ns;   /* a migration's auto-converge: sleep this long once */
 };
 
 struct machine {
@@ -174,6 +179,8 @@ void machine_request(struct machine *m, enum vm_request req);
 int machine_pause(struct machine *m);
 int machine_resume(struct machine *m);
 void machine_ctrl_alt_del(struct machine *m);
+/* Auto-converge: each running vCPU sleeps NS once, as soon as it can. */
+void machine_throttle(struct machine *m, uint64_t ns);
 enum machine_state machine_state(struct machine *m);
 /* describe / counters for the control API. */
 struct json_object *machine_describe(struct machine *m);
@@ -195,6 +202,19 @@ int machine_snapshot(struct machine *m, const char *dir, struct json_object **re
 /* --restore at start-up: reads and checks DIR's state against the
  * configuration and opens its memory file (into v->restore). */
 int snapshot_open(struct vmm *v);
+/* A state file (BUF, malloc'ed, taken over) checked against the
+ * configuration into v->restore; ORIGIN names it in messages. */
+int snapshot_take_state(struct vmm *v, uint8_t *buf, size_t len, const char *origin);
+/* The paused machine's whole state but RAM as a state file (snap_finish'ed
+ * into W); DISKS lists the disks (snapshot names or null). */
+struct snap_writer;
+int machine_save_state(struct machine *m, struct json_object *disks, struct snap_writer *w);
+/* The machine's shape (memory, vCPUs, devices), which a restore or an
+ * incoming migration must match. */
+struct json_object *machine_shape(struct machine *m);
+/* Into DISKS, one entry per disk; each writable qcow2 disk gets an internal
+ * snapshot called NAME first, unless NAME is NULL. */
+int snapshot_disks(struct machine *m, const char *name, struct json_object *disks);
 void snapshot_close(struct vmm *v);
 /* Guest RAM mapped from the snapshot, for the first machine. */
 int snapshot_map_memory(struct vmm *v, struct guest_mem *mem);
@@ -207,6 +227,24 @@ int snapshot_parse(const uint8_t *buf, size_t len, struct snap_file *f, uint64_t
                    struct json_object **config);
 /* Writes registers and the exit's details to stderr (crash reports). */
 void cpu_dump(struct kvm_vcpu *v);
+
+/* ---- live migration (migrate.c, docs/migration.md) ------------------------ */
+
+/* --incoming URI: the listening socket, opened before the jail. */
+int migrate_listen(const char *uri, int *fd);
+/* Receives a migrated VM into M (built without a kernel or CPU state);
+ * *run tells whether it ran at the source (else it stays paused). */
+int migrate_incoming(struct vmm *v, struct machine *m, bool *run);
+/* A PAGES frame's payload into guest RAM, every page checked against it
+ * (the fuzz target's entry). */
+int migrate_apply_pages(struct guest_mem *mem, const uint8_t *p, size_t len);
+/* The API's migrate, migrate-status and migrate-cancel (on the I/O loop). */
+int migrate_start(struct vmm *v, struct json_object *req);
+struct json_object *migrate_status(struct vmm *v);
+int migrate_cancel(struct vmm *v);
+/* The machine is going away: a migration still running is cancelled and
+ * its thread joined; everything it held is freed. */
+void migrate_end(struct vmm *v);
 
 /* ---- control API (api.c) ------------------------------------------------- */
 

@@ -71,6 +71,8 @@ else
 	in=/dev/null out=$(port corral.stdout) err=$(port corral.stderr) tty= TERM=dumb
 fi
 [ -c /dev/kvm ] || echo "l1: warning: no /dev/kvm in L1 (kvm-amd did not load)" >"$err"
+# Loopback, for tests whose processes talk TCP to each other (migration).
+ip link set lo up
 
 # Keep one idle KVM VM (irqchip + one vCPU) open for L1's lifetime.  Each first VM and
 # each last VM to go toggles static keys in L1's kernel (preempt notifiers, the LAPIC

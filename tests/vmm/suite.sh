@@ -310,6 +310,116 @@ bad "restore from a truncated snapshot" "truncated" --restore "$work/damaged" --
 { head -c 8 "$snap/state"; printf '\x09'; tail -c +10 "$snap/state"; } >"$work/damaged/state"
 bad "restore from a newer format" "format version 9" --restore "$work/damaged" --memory 96M --cpus 2 --rng
 
+# ---- live migration (docs/migration.md) ---------------------------------------
+# A memcheck VM (96 MiB, 2 vCPUs) moves to a second corral-vmm waiting with
+# --incoming: the destination carries on from the source's pass without a
+# wrong byte and the source exits 0.  A guest rewriting 24 MiB per pass
+# over a link limited to 32 MiB/s only gets there slowed down
+# (auto-converge).  A cancel, a destination killed half-way and a
+# destination of another shape all leave the source running.
+msrc() {  # msrc NAME [CMDLINE]: a memcheck source with an API socket
+  timeout -k 5 120 "$VMM" --kernel "$G/guest-memcheck.pvh.elf" --memory 96M --cpus 2 --rng --cmdline "${2:-}" \
+    --console "file=$work/$1" --api-socket "$work/$1.sock" </dev/null >"$work/$1.err" 2>&1 &
+  spid=$!
+  wait_for "$work/$1.sock" 10 && wait_passes "$work/$1" 3
+}
+mdst() {  # mdst NAME URI [OPTIONS]: a destination waiting for it
+  timeout -k 5 120 "$VMM" --incoming "$2" --cpus 2 --rng --console "file=$work/$1" \
+    --api-socket "$work/$1.sock" "${@:3}" </dev/null >"$work/$1.err" 2>&1 &
+  dpid=$!
+}
+mig_wait() {  # mig_wait SOCK: until the migration ends (or the VMM is gone); its last status
+  local i st last=
+  for ((i = 0; i < 900; i++)); do
+    st=$(api "$1" '{"cmd":"migrate-status"}' 2>/dev/null) && [ -n "$st" ] || break
+    last=$st
+    case $(json_get "$st" result.phase) in completed|failed|cancelled) break ;; esac
+    sleep 0.1
+  done
+  echo "$last"
+}
+kill9() { pkill -9 -P "$1"; kill -9 "$1"; } 2>/dev/null    # a timeout(1) and its VMM
+mig_log() { for f in "$@"; do echo "# --- $f" >>"$log"; cat "$work/$f" "$work/$f.err" >>"$log" 2>/dev/null; done; }
+: >"$log"
+port=$((20000 + RANDOM % 20000))
+
+msrc ms1
+mdst md1 "unix:$work/mig1.sock" --memory 96M
+wait_for "$work/mig1.sock" 10
+at=$(last_pass "$work/ms1")
+r=$(api "$work/ms1.sock" "{\"cmd\":\"migrate\",\"uri\":\"unix:$work/mig1.sock\"}")
+st=$(mig_wait "$work/ms1.sock")
+wait $spid; src_rc=$?
+wait_passes "$work/md1" 3
+first=$(passes "$work/md1" | head -1)
+d=$(api "$work/md1.sock" '{"cmd":"describe"}')
+kill9 $dpid; wait $dpid 2>/dev/null
+mig_log ms1 md1; echo "# $r" >>"$log"; echo "# $st" >>"$log"
+check "live migration over a Unix socket: the destination carries on from the source's pass, every byte checked; the source exits 0" \
+  eval '[ "$(json_get "$r" ok)" = true ] && [ "$src_rc" = 0 ] && grep -q "now runs at its migration" "$work/ms1.err" &&
+        [ "${first:-0}" -gt "${at:-99999}" ] && [ "$(passes "$work/md1" | wc -l)" -ge 3 ] &&
+        ! grep -q "CORRAL-TEST FAIL" "$work/md1" && [ "$(json_get "$d" result.state)" = running ]'
+echo "# migrate-status: $st"
+
+msrc ms2 "mib=24"
+mdst md2 "tcp:127.0.0.1:$port" --memory 96M
+sleep 0.5
+r=$(api "$work/ms2.sock" "{\"cmd\":\"migrate\",\"uri\":\"tcp:127.0.0.1:$port\",\"bandwidth_mib\":32}")
+st=$(mig_wait "$work/ms2.sock")
+wait $spid; src_rc=$?
+wait_passes "$work/md2" 2
+d=$(api "$work/md2.sock" '{"cmd":"describe"}')
+kill9 $dpid; wait $dpid 2>/dev/null
+mig_log ms2 md2; echo "# $st" >>"$log"
+check "a guest dirtying 24 MiB per pass over a 32 MiB/s TCP link migrates, slowed down by auto-converge" \
+  eval '[ "$(json_get "$r" ok)" = true ] && [ "$src_rc" = 0 ] && [ "$(json_get "$d" result.state)" = running ] &&
+        ! grep -q "CORRAL-TEST FAIL" "$work/md2" && grep -q "vCPUs throttled to [1-9]" "$work/ms2.err"'
+echo "# migrate-status: $st"
+
+msrc ms3
+mdst md3 "unix:$work/mig3.sock" --memory 96M
+wait_for "$work/mig3.sock" 10
+r=$(api "$work/ms3.sock" "{\"cmd\":\"migrate\",\"uri\":\"unix:$work/mig3.sock\",\"bandwidth_mib\":2}")
+sleep 1
+c=$(api "$work/ms3.sock" '{"cmd":"migrate-cancel"}')
+st=$(mig_wait "$work/ms3.sock")
+at=$(last_pass "$work/ms3")
+ok_run=false; wait_passes "$work/ms3" $((at + 3)) && ok_run=true
+wait $dpid; dst_rc=$?
+mig_log ms3 md3; echo "# $st" >>"$log"
+check "a cancelled migration: the source runs on, every byte checked; the destination gives up (exit 1)" \
+  eval '[ "$(json_get "$c" ok)" = true ] && [ "$(json_get "$st" result.phase)" = cancelled ] && $ok_run &&
+        ! grep -q "CORRAL-TEST FAIL" "$work/ms3" && [ "$dst_rc" = 1 ]'
+
+mdst md4 "unix:$work/mig4.sock" --memory 96M
+wait_for "$work/mig4.sock" 10
+r=$(api "$work/ms3.sock" "{\"cmd\":\"migrate\",\"uri\":\"unix:$work/mig4.sock\",\"bandwidth_mib\":2}")
+sleep 1
+kill9 $dpid; wait $dpid 2>/dev/null
+st=$(mig_wait "$work/ms3.sock")
+at=$(last_pass "$work/ms3")
+ok_run=false; wait_passes "$work/ms3" $((at + 3)) && ok_run=true
+mig_log md4; echo "# $st" >>"$log"
+check "the destination killed mid-way: the migration fails, the source runs on, every byte checked" \
+  eval '[ "$(json_get "$st" result.phase)" = failed ] && json_get "$st" result.error | grep -q "closed the connection" &&
+        $ok_run && ! grep -q "CORRAL-TEST FAIL" "$work/ms3"'
+
+mdst md5 "unix:$work/mig5.sock" --memory 128M
+wait_for "$work/mig5.sock" 10
+r=$(api "$work/ms3.sock" "{\"cmd\":\"migrate\",\"uri\":\"unix:$work/mig5.sock\"}")
+st=$(mig_wait "$work/ms3.sock")
+wait $dpid; dst_rc=$?
+at=$(last_pass "$work/ms3")
+ok_run=false; wait_passes "$work/ms3" $((at + 2)) && ok_run=true
+d=$(api "$work/ms3.sock" '{"cmd":"describe"}')
+kill9 $spid; wait $spid 2>/dev/null
+mig_log md5; echo "# $st" >>"$log"
+check "a destination with another memory size refuses before the guest pauses (source runs on; destination exit 2)" \
+  eval '[ "$(json_get "$st" result.phase)" = failed ] && json_get "$st" result.error | grep -q "refused" &&
+        [ "$(json_get "$st" result.round)" = 0 ] && [ "$(json_get "$st" result.pages_sent)" = 0 ] &&
+        [ "$dst_rc" = 2 ] && $ok_run && [ "$(json_get "$d" result.state)" = running ]'
+bad "migration to nowhere" "not a migration address" --incoming "udp:1.2.3.4:5" --memory 96M
+
 # ---- real Linux -------------------------------------------------------------
 . "$here/linux.sh"
 linux_tests

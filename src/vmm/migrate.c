@@ -1,0 +1,1067 @@
+/* Live migration of a running VM to another corral-vmm (docs/migration.md).
+ *
+ * Source.  The API's migrate command starts a thread that connects to the
+ * destination, sends the machine's shape (HELLO) and waits for it to be
+ * accepted, so a destination built differently refuses before the guest
+ * ever pauses.  Then dirty logging goes on (KVM's for what the vCPUs write,
+ * src/mem's for what devices write on their behalf), all of RAM is sent,
+ * then the pages dirtied meanwhile, round after round, until what is left
+ * would go out within the downtime limit at the bandwidth measured.  A guest
+ * that dirties memory faster than the link carries it is slowed down
+ * (auto-converge: each vCPU sleeps a growing share of its time), and after
+ * MAX_ROUNDS rounds the migration completes whatever the downtime.
+ * Stop-and-copy holds the I/O loop (no device runs, no request is served),
+ * pauses the vCPUs, sends the last pages, hands the disks over (everything
+ * written is on disk; this process writes no more) and sends the state (a
+ * snapshot's state file).  Only when the destination answers that it holds
+ * all of it (READY) does the source send GO and stop for good; a failure
+ * at any earlier point - the link, the destination, a cancel - takes the
+ * disks back and the guest runs on as before.
+ *
+ * Destination (--incoming).  The machine is built without kernel or vCPU
+ * state; one connection is accepted; its shape is compared with ours; pages
+ * are written straight into guest RAM, each address checked against it;
+ * the state is loaded exactly as --restore loads a snapshot's; the disks'
+ * metadata is read again (the source wrote on after we opened them); then
+ * READY, and the guest runs on GO.
+ */
+#include "vmm.h"
+
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "snap/snap.h"
+
+enum phase { PH_NONE, PH_SETUP, PH_PRECOPY, PH_STOPCOPY, PH_COMPLETED, PH_FAILED, PH_CANCELLED };
+static const char *const phase_names[] = { "none", "setup", "precopy", "stop-copy", "completed", "failed",
+                                           "cancelled" };
+
+#define IO_TIMEOUT_MS 30000      /* a link silent this long has failed */
+#define CONNECT_TIMEOUT_MS 10000
+#define MAX_ROUNDS 60            /* then stop-and-copy whatever the downtime */
+#define THROTTLE_PERIOD_NS 10000000ULL
+#define HELLO_MAX (64u << 10)
+#define PAGES_FRAME_MAX (4 + SNAP_PAGES_MAX * (8 + GM_PAGE))
+
+/* One end of the stream: a non-blocking socket, given up on when the
+ * migration is cancelled or ABORT_FD (the VMM's signalfd) is readable. */
+struct link {
+    int fd;
+    atomic_bool *cancel;
+    int abort_fd;
+    uint64_t bytes;              /* sent */
+};
+
+struct batch {
+    uint32_t n;
+    uint64_t entry[SNAP_PAGES_MAX];
+    uint8_t *data;               /* SNAP_PAGES_MAX pages */
+    size_t data_len;
+};
+
+struct migration {
+    struct vmm *v;
+    struct machine *m;
+    pthread_t thread, throttler;
+    bool started, throttler_started;
+    char uri[256];
+    uint64_t max_downtime_ns;
+    uint64_t bandwidth;          /* bytes/s; 0: unlimited */
+    atomic_bool cancel, stop_throttle;
+    struct link link;
+    int hold_fd;                 /* eventfd the I/O loop holds itself on (on_hold) */
+    uint64_t *dirty[2];
+    struct batch batch;
+    uint64_t t0, pace_t0, pace_bytes;
+
+    pthread_mutex_t lock;        /* everything below */
+    pthread_cond_t cond;
+    bool want_hold, held, release;
+    enum phase phase;
+    unsigned round, throttle;    /* throttle: percent of each vCPU's time spent asleep */
+    uint64_t pages, zero_pages, remaining, dirty_rate, expected_ns, total_ns, downtime_ns;
+    char error[512];
+};
+
+/* ---- the link ---------------------------------------------------------------- */
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    v = htole32(v);
+    memcpy(p, &v, sizeof(v));
+}
+
+static int parse_uri(const char *uri, struct sockaddr_storage *sa, socklen_t *len)
+{
+    memset(sa, 0, sizeof(*sa));
+    if (!strncmp(uri, "unix:", 5)) {
+        struct sockaddr_un *un = (struct sockaddr_un *)sa;
+        size_t n = strlen(uri + 5);
+        if (n == 0 || n >= sizeof(un->sun_path))
+            return fail(EINVAL, "%.64s: a Unix socket path of 1..%zu bytes", uri, sizeof(un->sun_path) - 1);
+        un->sun_family = AF_UNIX;
+        memcpy(un->sun_path, uri + 5, n + 1);
+        *len = sizeof(*un);
+        return 0;
+    }
+    if (!strncmp(uri, "tcp:", 4)) {
+        const char *host = uri + 4, *port = strrchr(host, ':');
+        char addr[64];
+        uint64_t p;
+        size_t hl = port ? (size_t)(port - host) : 0;
+        if (hl > 2 && host[0] == '[' && host[hl - 1] == ']')
+            host++, hl -= 2;
+        if (port && hl && hl < sizeof(addr) && parse_uint(port + 1, 1, 65535, &p) == 0) {
+            memcpy(addr, host, hl);
+            addr[hl] = 0;
+            struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+            if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
+                in4->sin_family = AF_INET;
+                in4->sin_port = htons((uint16_t)p);
+                *len = sizeof(*in4);
+                return 0;
+            }
+            if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+                in6->sin6_family = AF_INET6;
+                in6->sin6_port = htons((uint16_t)p);
+                *len = sizeof(*in6);
+                return 0;
+            }
+        }
+    }
+    return fail(EINVAL, "%.64s: not a migration address (tcp:ADDR:PORT with a numeric address, or unix:PATH)",
+                uri);
+}
+
+/* Waits until FD is ready for EVENTS: 0, or -ETIMEDOUT at DEADLINE (ns),
+ * -ECANCELED, -EINTR (ABORT_FD readable: a signal). */
+static int wait_fd(const struct link *l, int fd, short events, uint64_t deadline)
+{
+    for (;;) {
+        if (l->cancel && atomic_load(l->cancel))
+            return -ECANCELED;
+        uint64_t now = now_ns();
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        struct pollfd p[2] = { { .fd = fd, .events = events }, { .fd = l->abort_fd, .events = POLLIN } };
+        int n = poll(p, l->abort_fd >= 0 ? 2 : 1, (int)MIN((deadline - now) / 1000000 + 1, 200));
+        if (n < 0 && errno != EINTR)
+            return -errno;
+        if (n > 0 && l->abort_fd >= 0 && (p[1].revents & POLLIN))
+            return -EINTR;
+        if (n > 0 && p[0].revents)
+            return 0;
+    }
+}
+
+static uint64_t deadline_in(int ms) { return now_ns() + (uint64_t)ms * 1000000ULL; }
+
+/* Sends IOV[0..N) whole (the array is used up). */
+static int link_write(struct link *l, struct iovec *iov, int n)
+{
+    uint64_t deadline = deadline_in(IO_TIMEOUT_MS);
+    while (n > 0) {
+        if (iov->iov_len == 0) {
+            iov++, n--;
+            continue;
+        }
+        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)MIN(n, IOV_MAX) };
+        ssize_t w = sendmsg(l->fd, &msg, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                return -errno;
+            int r = wait_fd(l, l->fd, POLLOUT, deadline);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        l->bytes += (uint64_t)w;
+        deadline = deadline_in(IO_TIMEOUT_MS);
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++, n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+static int link_read(struct link *l, void *buf, size_t len, int timeout_ms)
+{
+    uint64_t deadline = deadline_in(timeout_ms);
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = read(l->fd, p, len);
+        if (n == 0)
+            return -ECONNRESET;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                return -errno;
+            int r = wait_fd(l, l->fd, POLLIN, deadline);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        p += n;
+        len -= (size_t)n;
+        deadline = deadline_in(timeout_ms);
+    }
+    return 0;
+}
+
+/* A link error as one message (fail()). */
+static int link_fail(int r, const char *what)
+{
+    switch (-r) {
+    case ETIMEDOUT: return fail(ETIMEDOUT, "%s: the other side was silent for %d s", what, IO_TIMEOUT_MS / 1000);
+    case ECONNRESET: return fail(ECONNRESET, "%s: the other side closed the connection", what);
+    case EPIPE: return fail(EPIPE, "%s: the other side closed the connection", what);
+    case ECANCELED: return fail(ECANCELED, "cancelled");
+    case EINTR: return fail(EINTR, "%s: stopped by a signal", what);
+    default: return fail(-r, "%s: %s", what, strerror(-r));
+    }
+}
+
+static int send_iov(struct link *l, uint32_t type, uint32_t index, struct iovec *body, int n)
+{
+    static const uint8_t zero[8];
+    uint8_t hdr[SNAP_SECTION_HEADER_LEN];
+    size_t pad;
+    snap_frame_header(hdr, type, index, body, n, &pad);
+    struct iovec iov[6] = { { hdr, sizeof(hdr) } };
+    for (int i = 0; i < n && i < 4; i++)
+        iov[1 + i] = body[i];
+    iov[1 + MIN(n, 4)] = (struct iovec){ (void *)zero, pad };
+    int r = link_write(l, iov, 2 + MIN(n, 4));
+    return r < 0 ? link_fail(r, "sending") : 0;
+}
+
+static int send_frame(struct link *l, uint32_t type, const void *p, size_t len)
+{
+    struct iovec body = { (void *)p, len };
+    return send_iov(l, type, 0, &body, len ? 1 : 0);
+}
+
+/* One frame of at most MAX_LEN bytes into *S (its payload malloc'ed, the
+ * caller frees s->data). */
+static int recv_frame(struct link *l, uint32_t max_len, struct snap_section *s, int timeout_ms)
+{
+    uint8_t hdr[SNAP_SECTION_HEADER_LEN];
+    uint32_t crc;
+    int r = link_read(l, hdr, sizeof(hdr), timeout_ms);
+    if (r < 0)
+        return link_fail(r, "receiving");
+    if ((r = snap_frame_parse(hdr, max_len, s, &crc)) < 0)
+        return r;
+    size_t pad = (8 - s->len % 8) % 8;
+    uint8_t *buf = malloc(s->len + pad + 1);
+    if (!buf)
+        return fail(ENOMEM, "out of memory");
+    if ((r = link_read(l, buf, s->len + pad, IO_TIMEOUT_MS)) < 0) {
+        free(buf);
+        return link_fail(r, "receiving");
+    }
+    s->data = buf;
+    if (!snap_frame_intact(buf, s->len, crc)) {
+        free(buf);
+        s->data = NULL;
+        return fail(EINVAL, "the migration stream's frame of type %u fails its checksum", s->type);
+    }
+    return 0;
+}
+
+/* An ANSWER frame's verdict: 0 if accepted, else the other side's reason. */
+static int read_answer(const struct snap_section *s, const char *what)
+{
+    struct snap_cursor c;
+    snap_cursor_init(&c, s);
+    uint32_t ok = snap_get_u32(&c);
+    size_t n = 0;
+    const uint8_t *why = snap_get_blob(&c, 1024, &n);
+    if (snap_cursor_done(&c, "answer") < 0)
+        return fail(EINVAL, "%s: a damaged answer", what);
+    return ok == 1 ? 0 : fail(EINVAL, "%s: the destination refused: %.*s", what, (int)n, why ? (const char *)why : "");
+}
+
+static int send_answer(struct link *l, bool ok, const char *why)
+{
+    uint8_t buf[1100];
+    size_t n = MIN(strlen(why), 1024);
+    put_le32(buf, ok);
+    put_le32(buf + 4, (uint32_t)n);
+    memcpy(buf + 8, why, n);
+    return send_frame(l, SNAP_ANSWER, buf, 8 + n);
+}
+
+/* ---- source: pages ----------------------------------------------------------- */
+
+static bool page_zero(const uint8_t *p)
+{
+    for (size_t i = 0; i < GM_PAGE; i += sizeof(uint64_t)) {
+        uint64_t v;
+        memcpy(&v, p + i, sizeof(v));
+        if (v)
+            return false;
+    }
+    return true;
+}
+
+static void set_figures(struct migration *mg, void (*fn)(struct migration *, uint64_t), uint64_t arg)
+{
+    pthread_mutex_lock(&mg->lock);
+    fn(mg, arg);
+    pthread_mutex_unlock(&mg->lock);
+}
+
+static void count_pages(struct migration *mg, uint64_t zero)
+{
+    mg->pages += mg->batch.n;
+    mg->zero_pages += zero;
+}
+
+static int batch_flush(struct migration *mg)
+{
+    struct batch *b = &mg->batch;
+    if (!b->n)
+        return 0;
+    uint8_t n[4];
+    uint64_t zero = 0;
+    put_le32(n, b->n);
+    for (uint32_t i = 0; i < b->n; i++) {
+        zero += b->entry[i] & SNAP_PAGE_ZERO;
+        b->entry[i] = htole64(b->entry[i]);
+    }
+    struct iovec body[3] = { { n, 4 }, { b->entry, b->n * 8ULL }, { b->data, b->data_len } };
+    int r = send_iov(&mg->link, SNAP_PAGES, 0, body, 3);
+    set_figures(mg, count_pages, zero);
+    b->n = 0;
+    b->data_len = 0;
+    if (r < 0 || !mg->bandwidth)
+        return r;
+    /* Paced to the limit: sleep until the bytes sent are due. */
+    uint64_t due = mg->pace_t0 + (mg->link.bytes - mg->pace_bytes) * 1000000000ULL / mg->bandwidth, now = now_ns();
+    if (due > now) {
+        struct timespec ts = { .tv_sec = (time_t)((due - now) / 1000000000ULL),
+                               .tv_nsec = (long)((due - now) % 1000000000ULL) };
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+/* Copied, not pointed at: the guest may change the page before it is sent
+ * (then it is dirty again and goes out in the next round), but the frame's
+ * checksum must cover what is sent. */
+static int batch_add(struct migration *mg, uint64_t gpa, const uint8_t *hva, bool skip_zero)
+{
+    struct batch *b = &mg->batch;
+    if (page_zero(hva)) {
+        if (skip_zero)
+            return 0;
+        b->entry[b->n++] = gpa | SNAP_PAGE_ZERO;
+    } else {
+        memcpy(b->data + b->data_len, hva, GM_PAGE);
+        b->data_len += GM_PAGE;
+        b->entry[b->n++] = gpa;
+    }
+    return b->n == SNAP_PAGES_MAX ? batch_flush(mg) : 0;
+}
+
+/* Slot S's pages in BITMAP (all of them if NULL: the first round, where
+ * pages of zeros need not go: the destination's RAM starts zeroed). */
+static int send_slot(struct migration *mg, int s, const uint64_t *bitmap)
+{
+    const struct mem_slot *sl = &mg->m->mem.slot[s];
+    uint64_t npages = sl->size / GM_PAGE;
+    for (uint64_t p = 0; p < npages; p++) {
+        if (bitmap) {
+            uint64_t word = bitmap[p / 64] >> (p % 64);
+            if (!word) {
+                p |= 63;
+                continue;
+            }
+            if (!(word & 1))
+                continue;
+        }
+        if (atomic_load(&mg->cancel))
+            return fail(ECANCELED, "cancelled");
+        int r = batch_add(mg, sl->gpa + p * GM_PAGE, sl->hva + p * GM_PAGE, !bitmap);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static size_t slot_words(const struct mem_slot *s) { return (size_t)((s->size / GM_PAGE + 63) / 64); }
+
+/* The pages written since the last call, into mg->dirty (added to what is
+ * there unless FRESH); returns how many are marked. */
+static int collect_dirty(struct migration *mg, bool fresh, uint64_t *count)
+{
+    struct machine *m = mg->m;
+    *count = 0;
+    for (int s = 0; s < m->mem.nslots; s++) {
+        size_t words = slot_words(&m->mem.slot[s]);
+        if (fresh)
+            memset(mg->dirty[s], 0, words * sizeof(uint64_t));
+        int r = kvm_vm_get_dirty(&m->vm, &m->mem, s, mg->dirty[s]);
+        if (r < 0)
+            return r;
+        gm_log_collect(&m->mem, s, mg->dirty[s]);
+        for (size_t w = 0; w < words; w++)
+            *count += (uint64_t)__builtin_popcountll(mg->dirty[s][w]);
+    }
+    return 0;
+}
+
+static int send_dirty(struct migration *mg)
+{
+    int r = 0;
+    for (int s = 0; s < mg->m->mem.nslots && r == 0; s++)
+        r = send_slot(mg, s, mg->dirty[s]);
+    return r ? r : batch_flush(mg);
+}
+
+/* ---- source: auto-converge ----------------------------------------------------- */
+
+static void *throttler(void *arg)
+{
+    struct migration *mg = arg;
+    pthread_setname_np(pthread_self(), "throttle");
+    while (!atomic_load(&mg->stop_throttle)) {
+        pthread_mutex_lock(&mg->lock);
+        unsigned pct = mg->throttle;
+        pthread_mutex_unlock(&mg->lock);
+        uint64_t sleep_ns = pct ? THROTTLE_PERIOD_NS * pct / (100 - pct) : 0;
+        if (sleep_ns)
+            machine_throttle(mg->m, sleep_ns);
+        uint64_t wait = THROTTLE_PERIOD_NS + sleep_ns;
+        struct timespec ts = { .tv_sec = (time_t)(wait / 1000000000ULL), .tv_nsec = (long)(wait % 1000000000ULL) };
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+/* The guest dirtied more than half of what the last round carried: slow it
+ * down (20% of its time asleep, then 10 points more each round, at most 99). */
+static void converge(struct migration *mg, uint64_t dirty_bytes, uint64_t sent_bytes)
+{
+    if (mg->round < 2 || dirty_bytes * 2 < sent_bytes)
+        return;
+    pthread_mutex_lock(&mg->lock);
+    mg->throttle = mg->throttle ? MIN(mg->throttle + 10, 99u) : 20;
+    pthread_mutex_unlock(&mg->lock);
+    if (!mg->throttler_started && pthread_create(&mg->throttler, NULL, throttler, mg) == 0)
+        mg->throttler_started = true;
+}
+
+/* The throttle stays in the figures: how far the guest was slowed down. */
+static void stop_throttle(struct migration *mg)
+{
+    if (mg->throttler_started) {
+        atomic_store(&mg->stop_throttle, true);
+        pthread_join(mg->throttler, NULL);
+        mg->throttler_started = false;
+    }
+}
+
+/* ---- source: holding the I/O loop ------------------------------------------------ */
+
+/* On the I/O loop: stays here until the migration thread releases it. */
+static void on_hold(void *arg, uint32_t events)
+{
+    struct migration *mg = arg;
+    uint64_t n;
+    (void)events;
+    if (read(mg->hold_fd, &n, sizeof(n)) != sizeof(n))
+        return;
+    pthread_mutex_lock(&mg->lock);
+    if (mg->want_hold) {
+        mg->held = true;
+        pthread_cond_broadcast(&mg->cond);
+        while (!mg->release)
+            pthread_cond_wait(&mg->cond, &mg->lock);
+        mg->held = mg->release = mg->want_hold = false;
+    }
+    pthread_mutex_unlock(&mg->lock);
+}
+
+static int hold_loop(struct migration *mg)
+{
+    uint64_t one = 1;
+    pthread_mutex_lock(&mg->lock);
+    mg->want_hold = true;
+    pthread_mutex_unlock(&mg->lock);
+    if (write(mg->hold_fd, &one, sizeof(one)) != sizeof(one))
+        return fail(errno, "cannot stop the I/O loop: %m");
+    pthread_mutex_lock(&mg->lock);
+    while (!mg->held && !atomic_load(&mg->cancel))
+        pthread_cond_wait(&mg->cond, &mg->lock);
+    bool held = mg->held;
+    if (!held)
+        mg->want_hold = false;
+    pthread_mutex_unlock(&mg->lock);
+    return held ? 0 : fail(ECANCELED, "cancelled");
+}
+
+static void release_loop(struct migration *mg)
+{
+    pthread_mutex_lock(&mg->lock);
+    mg->release = true;
+    pthread_cond_broadcast(&mg->cond);
+    pthread_mutex_unlock(&mg->lock);
+}
+
+/* ---- source: the migration ------------------------------------------------------- */
+
+static int dial(struct migration *mg)
+{
+    struct sockaddr_storage sa;
+    socklen_t len;
+    int r = parse_uri(mg->uri, &sa, &len);
+    if (r < 0)
+        return r;
+    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return fail(errno, "%s: %m", mg->uri);
+    mg->link.fd = fd;
+    if (sa.ss_family != AF_UNIX)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+    if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
+        if (errno != EINPROGRESS)
+            return fail(errno, "cannot connect to %s: %m", mg->uri);
+        int err = 0;
+        socklen_t el = sizeof(err);
+        if ((r = wait_fd(&mg->link, fd, POLLOUT, deadline_in(CONNECT_TIMEOUT_MS))) < 0)
+            return r == -ETIMEDOUT ? fail(ETIMEDOUT, "cannot connect to %s: no answer in %d s", mg->uri,
+                                          CONNECT_TIMEOUT_MS / 1000)
+                                   : link_fail(r, "connecting");
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err)
+            return fail(err ? err : errno, "cannot connect to %s: %s", mg->uri, strerror(err ? err : errno));
+    }
+    return 0;
+}
+
+static int handshake(struct migration *mg)
+{
+    uint8_t hdr[SNAP_HEADER_LEN];
+    snap_stream_header(hdr);
+    struct iovec iov = { hdr, sizeof(hdr) };
+    int r = link_write(&mg->link, &iov, 1);
+    if (r == 0)
+        r = link_read(&mg->link, hdr, sizeof(hdr), IO_TIMEOUT_MS);
+    if (r < 0)
+        return link_fail(r, mg->uri);
+    if ((r = snap_stream_check(hdr)) < 0)
+        return fail(-r, "%s: %s", mg->uri, err_msg());
+    struct json_object *shape = machine_shape(mg->m);
+    const char *text = json_object_to_json_string_ext(shape, JSON_C_TO_STRING_PLAIN);
+    r = send_frame(&mg->link, SNAP_HELLO, text, strlen(text));
+    json_object_put(shape);
+    struct snap_section s = { 0 };
+    if (r == 0 && (r = recv_frame(&mg->link, 4096, &s, IO_TIMEOUT_MS)) == 0)
+        r = s.type == SNAP_ANSWER ? read_answer(&s, mg->uri) : fail(EINVAL, "%s: no answer to HELLO", mg->uri);
+    free((void *)s.data);
+    return r;
+}
+
+static int precopy(struct migration *mg)
+{
+    struct machine *m = mg->m;
+    int r;
+    for (int s = 0; s < m->mem.nslots; s++)
+        if (!(mg->dirty[s] = calloc(slot_words(&m->mem.slot[s]), sizeof(uint64_t))))
+            return fail(ENOMEM, "out of memory");
+    if (!(mg->batch.data = malloc(SNAP_PAGES_MAX * GM_PAGE)))
+        return fail(ENOMEM, "out of memory");
+    if ((r = gm_log_start(&m->mem)) < 0 || (r = kvm_vm_log_dirty(&m->vm, &m->mem, true)) < 0)
+        return r;
+    pthread_mutex_lock(&mg->lock);
+    mg->phase = PH_PRECOPY;
+    pthread_mutex_unlock(&mg->lock);
+    mg->pace_t0 = now_ns();
+    mg->pace_bytes = mg->link.bytes;
+    uint64_t t = now_ns(), sent = mg->link.bytes;
+    for (int s = 0; s < m->mem.nslots && r == 0; s++)
+        r = send_slot(mg, s, NULL);
+    if (r == 0)
+        r = batch_flush(mg);
+    for (;;) {
+        if (r < 0)
+            return r;
+        uint64_t now = now_ns(), took = MAX(now - t, 1000ULL), round_bytes = mg->link.bytes - sent, dirty;
+        if ((r = collect_dirty(mg, true, &dirty)) < 0)
+            return r;
+        /* What the link carried this round, per second (at most the limit). */
+        uint64_t rate = round_bytes * 1000000000ULL / took;
+        if (mg->bandwidth)
+            rate = MIN(rate, mg->bandwidth);
+        uint64_t expected = rate ? dirty * GM_PAGE * 1000000000ULL / MAX(rate, 1ULL) : UINT64_MAX;
+        pthread_mutex_lock(&mg->lock);
+        mg->remaining = dirty * GM_PAGE;
+        mg->dirty_rate = dirty * 1000000000ULL / took;
+        mg->expected_ns = expected;
+        pthread_mutex_unlock(&mg->lock);
+        if (expected <= mg->max_downtime_ns || mg->round >= MAX_ROUNDS)
+            return 0;
+        converge(mg, dirty * GM_PAGE, round_bytes);
+        pthread_mutex_lock(&mg->lock);
+        mg->round++;
+        pthread_mutex_unlock(&mg->lock);
+        t = now_ns();
+        sent = mg->link.bytes;
+        r = send_dirty(mg);
+    }
+}
+
+/* Disks: everything written made durable and left to the destination. */
+static int hand_over_disks(struct vmm *v, int *done)
+{
+    for (*done = 0; *done < v->cfg->ndisks; (*done)++) {
+        int r = blk_hand_over(v->disk[*done]);
+        if (r < 0)
+            return fail(-r, "disk %d (%s): %s", *done, v->cfg->disk[*done].path, err_msg());
+    }
+    return 0;
+}
+
+static int stop_and_copy(struct migration *mg)
+{
+    struct machine *m = mg->m;
+    struct vmm *v = mg->v;
+    int r = hold_loop(mg);
+    if (r < 0)
+        return r;
+    bool was_paused = machine_state(m) == MACHINE_PAUSED;
+    uint64_t t = now_ns(), dirty;
+    pthread_mutex_lock(&mg->lock);
+    mg->phase = PH_STOPCOPY;
+    pthread_mutex_unlock(&mg->lock);
+    machine_pause(m);
+    stop_throttle(mg);
+    int disks = 0;
+    struct json_object *list = json_object_new_array();
+    struct snap_writer w;
+    snap_writer_init(&w);
+    if ((r = collect_dirty(mg, false, &dirty)) == 0 && (r = send_dirty(mg)) == 0 &&
+        (r = hand_over_disks(v, &disks)) == 0 && (r = snapshot_disks(m, NULL, list)) == 0 &&
+        (r = machine_save_state(m, list, &w)) == 0)
+        r = send_frame(&mg->link, SNAP_STATE, w.buf, w.len);
+    snap_writer_free(&w);
+    json_object_put(list);
+    struct snap_section s = { 0 };
+    /* Loading the state takes the destination a moment: a longer wait. */
+    if (r == 0 && (r = recv_frame(&mg->link, 4096, &s, 2 * IO_TIMEOUT_MS)) == 0 && s.type != SNAP_READY)
+        r = s.type == SNAP_ANSWER ? read_answer(&s, mg->uri) ?: fail(EINVAL, "%s: a confused answer", mg->uri)
+                                  : fail(EINVAL, "%s: no READY after the state", mg->uri);
+    free((void *)s.data);
+    if (r == 0) {
+        uint8_t go[4];
+        put_le32(go, was_paused ? 0 : 1);
+        r = send_frame(&mg->link, SNAP_GO, go, sizeof(go));
+    }
+    if (r == 0) {
+        /* From here the guest belongs to the destination. */
+        v->migrated = true;
+        machine_request(m, VM_REQ_STOP);
+    } else {
+        for (int i = 0; i < disks; i++)
+            blk_take_back(v->disk[i]);
+        if (!was_paused)
+            machine_resume(m);
+    }
+    pthread_mutex_lock(&mg->lock);
+    mg->downtime_ns = now_ns() - t;
+    pthread_mutex_unlock(&mg->lock);
+    release_loop(mg);
+    return r;
+}
+
+static void *migrate_thread(void *arg)
+{
+    struct migration *mg = arg;
+    pthread_setname_np(pthread_self(), "migrate");
+    int r = dial(mg);
+    if (r == 0)
+        r = handshake(mg);
+    if (r == 0)
+        r = precopy(mg);
+    if (r == 0)
+        r = stop_and_copy(mg);
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s", r < 0 ? err_msg() : "");
+    stop_throttle(mg);
+    if (r < 0 && mg->m->mem.logging) {
+        gm_log_stop(&mg->m->mem);
+        kvm_vm_log_dirty(&mg->m->vm, &mg->m->mem, false);
+    }
+    if (mg->link.fd >= 0)
+        close(mg->link.fd);
+    mg->link.fd = -1;
+    pthread_mutex_lock(&mg->lock);
+    mg->total_ns = now_ns() - mg->t0;
+    mg->phase = r == 0 ? PH_COMPLETED : r == -ECANCELED ? PH_CANCELLED : PH_FAILED;
+    snprintf(mg->error, sizeof(mg->error), "%s", msg);
+    pthread_mutex_unlock(&mg->lock);
+    if (r == 0)
+        log_info("migrated to %s in %llu ms (downtime %llu ms, %u rounds, %llu pages, vCPUs throttled to %u%%)",
+                 mg->uri, (unsigned long long)(mg->total_ns / 1000000),
+                 (unsigned long long)(mg->downtime_ns / 1000000), mg->round + 1, (unsigned long long)mg->pages,
+                 mg->throttle);
+    else if (r == -ECANCELED)
+        log_info("migration to %s cancelled; the VM runs on here", mg->uri);
+    else
+        log_error("migration to %s failed: %s; the VM runs on here", mg->uri, msg);
+    return NULL;
+}
+
+static bool running(const struct migration *mg)
+{
+    return mg && mg->phase >= PH_SETUP && mg->phase <= PH_STOPCOPY;
+}
+
+static int get_uint(struct json_object *req, const char *key, uint64_t max, uint64_t dflt, uint64_t *out)
+{
+    struct json_object *o;
+    *out = dflt;
+    if (!json_object_object_get_ex(req, key, &o))
+        return 0;
+    int64_t n = json_object_get_int64(o);
+    if (!json_object_is_type(o, json_type_int) || n < 0 || (uint64_t)n > max)
+        return fail(EINVAL, "\"%s\" must be a whole number from 0 to %llu", key, (unsigned long long)max);
+    *out = (uint64_t)n;
+    return 0;
+}
+
+int migrate_start(struct vmm *v, struct json_object *req)
+{
+    struct migration *mg = v->migration;
+    if (running(mg))
+        return fail(EBUSY, "a migration is already running (migrate-status, migrate-cancel)");
+    struct json_object *uri;
+    if (!json_object_object_get_ex(req, "uri", &uri) || !json_object_is_type(uri, json_type_string))
+        return fail(EINVAL, "migrate needs \"uri\": tcp:ADDR:PORT or unix:PATH");
+    struct sockaddr_storage sa;
+    socklen_t len;
+    uint64_t downtime, mib;
+    int r;
+    if ((r = parse_uri(json_object_get_string(uri), &sa, &len)) < 0 ||
+        (r = get_uint(req, "downtime_ms", 60000, 300, &downtime)) < 0 ||
+        (r = get_uint(req, "bandwidth_mib", 1 << 20, 0, &mib)) < 0)
+        return r;
+    if (downtime == 0)
+        return fail(EINVAL, "\"downtime_ms\" must be at least 1");
+    if (!mg) {
+        if (!(mg = calloc(1, sizeof(*mg))))
+            return fail(ENOMEM, "out of memory");
+        pthread_mutex_init(&mg->lock, NULL);
+        pthread_cond_init(&mg->cond, NULL);
+        mg->hold_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (mg->hold_fd < 0 || (r = evloop_add(v->loop, mg->hold_fd, EPOLLIN, on_hold, mg)) < 0) {
+            r = fail(errno ? errno : EMFILE, "cannot set up a migration: %m");
+            if (mg->hold_fd >= 0)
+                close(mg->hold_fd);
+            free(mg);
+            return r;
+        }
+        v->migration = mg;
+    } else if (mg->started) {
+        pthread_join(mg->thread, NULL);
+        mg->started = false;
+    }
+    for (int s = 0; s < 2; s++) {
+        free(mg->dirty[s]);
+        mg->dirty[s] = NULL;
+    }
+    free(mg->batch.data);
+    mg->batch = (struct batch){ 0 };
+    mg->v = v;
+    mg->m = v->machine;
+    snprintf(mg->uri, sizeof(mg->uri), "%s", json_object_get_string(uri));
+    mg->max_downtime_ns = downtime * 1000000ULL;
+    mg->bandwidth = mib << 20;
+    atomic_store(&mg->cancel, false);
+    atomic_store(&mg->stop_throttle, false);
+    mg->link = (struct link){ .fd = -1, .cancel = &mg->cancel, .abort_fd = -1 };
+    mg->t0 = now_ns();
+    pthread_mutex_lock(&mg->lock);
+    mg->phase = PH_SETUP;
+    mg->round = mg->throttle = 0;
+    mg->pages = mg->zero_pages = mg->remaining = mg->dirty_rate = mg->expected_ns = 0;
+    mg->total_ns = mg->downtime_ns = 0;
+    mg->error[0] = 0;
+    pthread_mutex_unlock(&mg->lock);
+    if ((r = pthread_create(&mg->thread, NULL, migrate_thread, mg))) {
+        mg->phase = PH_FAILED;
+        return fail(r, "cannot start the migration thread: %s", strerror(r));
+    }
+    mg->started = true;
+    log_info("migrating to %s (downtime limit %llu ms, bandwidth %s)", mg->uri, (unsigned long long)downtime,
+             mib ? "limited" : "unlimited");
+    return 0;
+}
+
+struct json_object *migrate_status(struct vmm *v)
+{
+    struct migration *mg = v->migration;
+    struct json_object *o = json_object_new_object();
+    if (!mg) {
+        json_object_object_add(o, "phase", json_object_new_string("none"));
+        return o;
+    }
+    pthread_mutex_lock(&mg->lock);
+    json_object_object_add(o, "phase", json_object_new_string(phase_names[mg->phase]));
+    json_object_object_add(o, "uri", json_object_new_string(mg->uri));
+    json_object_object_add(o, "round", json_object_new_int((int)mg->round));
+    json_object_object_add(o, "bytes_sent", json_object_new_int64((int64_t)mg->link.bytes));
+    json_object_object_add(o, "pages_sent", json_object_new_int64((int64_t)mg->pages));
+    json_object_object_add(o, "zero_pages_sent", json_object_new_int64((int64_t)mg->zero_pages));
+    json_object_object_add(o, "remaining_bytes", json_object_new_int64((int64_t)mg->remaining));
+    json_object_object_add(o, "dirty_pages_per_s", json_object_new_int64((int64_t)mg->dirty_rate));
+    json_object_object_add(o, "expected_downtime_ms",
+                           json_object_new_int64(mg->expected_ns == UINT64_MAX ? -1 : (int64_t)(mg->expected_ns / 1000000)));
+    json_object_object_add(o, "throttle_pct", json_object_new_int((int)mg->throttle));
+    uint64_t total = running(mg) ? now_ns() - mg->t0 : mg->total_ns;
+    json_object_object_add(o, "total_ms", json_object_new_int64((int64_t)(total / 1000000)));
+    if (mg->phase == PH_COMPLETED)
+        json_object_object_add(o, "downtime_ms", json_object_new_int64((int64_t)(mg->downtime_ns / 1000000)));
+    if (mg->error[0])
+        json_object_object_add(o, "error", json_object_new_string(mg->error));
+    pthread_mutex_unlock(&mg->lock);
+    return o;
+}
+
+int migrate_cancel(struct vmm *v)
+{
+    if (!running(v->migration))
+        return fail(EINVAL, "no migration is running");
+    atomic_store(&v->migration->cancel, true);
+    return 0;
+}
+
+void migrate_end(struct vmm *v)
+{
+    struct migration *mg = v->migration;
+    if (!mg)
+        return;
+    atomic_store(&mg->cancel, true);
+    pthread_mutex_lock(&mg->lock);
+    pthread_cond_broadcast(&mg->cond);
+    pthread_mutex_unlock(&mg->lock);
+    if (mg->started)
+        pthread_join(mg->thread, NULL);
+    evloop_del(v->loop, mg->hold_fd);
+    close(mg->hold_fd);
+    for (int s = 0; s < 2; s++)
+        free(mg->dirty[s]);
+    free(mg->batch.data);
+    pthread_mutex_destroy(&mg->lock);
+    pthread_cond_destroy(&mg->cond);
+    free(mg);
+    v->migration = NULL;
+}
+
+/* ---- destination ----------------------------------------------------------------- */
+
+int migrate_listen(const char *uri, int *out)
+{
+    struct sockaddr_storage sa;
+    socklen_t len;
+    int r = parse_uri(uri, &sa, &len);
+    if (r < 0)
+        return fail(-r, "--incoming %s", err_msg());
+    if (sa.ss_family == AF_UNIX) {
+        /* A socket left by an earlier VMM is replaced; anything else stays. */
+        struct stat st;
+        const char *path = ((struct sockaddr_un *)&sa)->sun_path;
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+            unlink(path);
+    }
+    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return fail(errno, "--incoming %s: %m", uri);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
+    if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 1) < 0) {
+        r = fail(errno, "--incoming %s: %m", uri);
+        close(fd);
+        return r;
+    }
+    *out = fd;
+    return 0;
+}
+
+int migrate_apply_pages(struct guest_mem *mem, const uint8_t *p, size_t len)
+{
+    struct snap_section s = { .type = SNAP_PAGES, .data = p, .len = len };
+    struct snap_cursor c;
+    snap_cursor_init(&c, &s);
+    uint32_t n = snap_get_u32(&c);
+    if (n > SNAP_PAGES_MAX)
+        return fail(EINVAL, "a PAGES frame of %u pages (at most %u)", n, SNAP_PAGES_MAX);
+    uint64_t entry[SNAP_PAGES_MAX];
+    uint64_t data = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        entry[i] = snap_get_u64(&c);
+        if (entry[i] & (GM_PAGE - 1) & ~(uint64_t)SNAP_PAGE_ZERO)
+            return fail(EINVAL, "a PAGES frame's entry %u has unknown flags 0x%llx", i,
+                        (unsigned long long)(entry[i] & (GM_PAGE - 1)));
+        if (!gm_ptr(mem, entry[i] & ~(GM_PAGE - 1), GM_PAGE))
+            return fail(EINVAL, "a PAGES frame names page 0x%llx, outside guest RAM",
+                        (unsigned long long)(entry[i] & ~(GM_PAGE - 1)));
+        data += entry[i] & SNAP_PAGE_ZERO ? 0 : GM_PAGE;
+    }
+    if (c.bad || c.left != data)
+        return fail(EINVAL, "a PAGES frame of %zu bytes for %u pages with %llu bytes of data", len, n,
+                    (unsigned long long)data);
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *dst = gm_ptr(mem, entry[i] & ~(GM_PAGE - 1), GM_PAGE);
+        if (entry[i] & SNAP_PAGE_ZERO)
+            memset(dst, 0, GM_PAGE);
+        else
+            snap_get_bytes(&c, dst, GM_PAGE);
+    }
+    return 0;
+}
+
+/* HELLO: the source's shape must be ours. */
+static int check_hello(struct machine *m, const struct snap_section *s)
+{
+    struct json_object *have = machine_shape(m);
+    const char *ours = json_object_to_json_string_ext(have, JSON_C_TO_STRING_PLAIN);
+    struct json_tokener *tok = json_tokener_new();
+    struct json_object *theirs = tok ? json_tokener_parse_ex(tok, (const char *)s->data, (int)s->len) : NULL;
+    if (tok)
+        json_tokener_free(tok);
+    int r = 0;
+    if (!json_object_is_type(theirs, json_type_object))
+        r = fail(EINVAL, "the source's HELLO is not a machine description");
+    else if (strcmp(json_object_to_json_string_ext(theirs, JSON_C_TO_STRING_PLAIN), ours))
+        r = fail(EINVAL, "the source's VM is %s; this one is %s (give the same --memory, --cpus, --disk, --net, "
+                 "--virtio-console and --rng)", json_object_to_json_string_ext(theirs, JSON_C_TO_STRING_PLAIN), ours);
+    json_object_put(theirs);
+    json_object_put(have);
+    return r;
+}
+
+/* The state as --restore would load it, then the disks read again. */
+static int take_state(struct vmm *v, struct machine *m, struct snap_section *s)
+{
+    int r = snapshot_take_state(v, (uint8_t *)s->data, s->len, "migration");
+    s->data = NULL;    /* taken over */
+    if (r == 0)
+        r = machine_restore(m);
+    snapshot_close(v);
+    for (int i = 0; r == 0 && i < v->cfg->ndisks; i++)
+        if ((r = blk_reload(v->disk[i])) < 0)
+            r = fail(-r, "disk %d (%s): cannot read it again after the source's writes: %s", i,
+                     v->cfg->disk[i].path, err_msg());
+    return r;
+}
+
+static int receive(struct vmm *v, struct machine *m, struct link *l, bool *run)
+{
+    uint8_t hdr[SNAP_HEADER_LEN];
+    snap_stream_header(hdr);
+    struct iovec iov = { hdr, sizeof(hdr) };
+    int r = link_write(l, &iov, 1);
+    if (r == 0)
+        r = link_read(l, hdr, sizeof(hdr), IO_TIMEOUT_MS);
+    if (r < 0)
+        return link_fail(r, "migration");
+    if ((r = snap_stream_check(hdr)) < 0)
+        return r;
+    struct snap_section s = { 0 };
+    if ((r = recv_frame(l, HELLO_MAX, &s, IO_TIMEOUT_MS)) < 0)
+        return r;
+    r = s.type == SNAP_HELLO ? check_hello(m, &s) : fail(EINVAL, "the migration stream does not begin with HELLO");
+    free((void *)s.data);
+    if (r < 0) {
+        char why[512];
+        snprintf(why, sizeof(why), "%s", err_msg());
+        send_answer(l, false, why);
+        return fail(EINVAL, "%s", why);
+    }
+    if ((r = send_answer(l, true, "")) < 0)
+        return r;
+    for (;;) {
+        s = (struct snap_section){ 0 };
+        if ((r = recv_frame(l, SNAP_MAX_FILE, &s, IO_TIMEOUT_MS)) < 0)
+            return r;
+        if (s.type == SNAP_PAGES) {
+            r = migrate_apply_pages(&m->mem, s.data, s.len);
+            free((void *)s.data);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        if (s.type != SNAP_STATE) {
+            free((void *)s.data);
+            return fail(EINVAL, "the migration stream has a frame of type %u where pages or the state belong",
+                        s.type);
+        }
+        r = take_state(v, m, &s);
+        if (r < 0) {
+            char why[512];
+            snprintf(why, sizeof(why), "%s", err_msg());
+            send_answer(l, false, why);
+            return fail(-r, "%s", why);
+        }
+        break;
+    }
+    if ((r = send_frame(l, SNAP_READY, NULL, 0)) < 0 || (r = recv_frame(l, 64, &s, IO_TIMEOUT_MS)) < 0)
+        return r;
+    struct snap_cursor c;
+    snap_cursor_init(&c, &s);
+    uint32_t go = snap_get_u32(&c);
+    r = s.type == SNAP_GO && snap_cursor_done(&c, "GO") == 0 && go <= 1
+            ? 0 : fail(EINVAL, "the migration stream has no GO after READY");
+    free((void *)s.data);
+    *run = go == 1;
+    return r;
+}
+
+int migrate_incoming(struct vmm *v, struct machine *m, bool *run)
+{
+    struct link l = { .fd = -1, .abort_fd = v->sigfd };
+    log_info("waiting for a migration on %s", v->cfg->incoming);
+    int r = wait_fd(&l, v->incoming_fd, POLLIN, UINT64_MAX);
+    if (r < 0)
+        return link_fail(r, "waiting for the migration");
+    l.fd = accept4(v->incoming_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (l.fd < 0)
+        return fail(errno, "--incoming %s: %m", v->cfg->incoming);
+    close(v->incoming_fd);
+    v->incoming_fd = -1;
+    uint64_t t0 = now_ns();
+    r = receive(v, m, &l, run);
+    close(l.fd);
+    if (r < 0)
+        return fail(-r, "incoming migration: %s", err_msg());
+    log_info("migration received in %llu ms; the VM %s", (unsigned long long)((now_ns() - t0) / 1000000),
+             *run ? "runs" : "stays paused, as it was");
+    return 0;
+}
