@@ -94,7 +94,8 @@ case " $cmdline " in
 *" corral.exit=memcheck "*)
 	# For snapshot/restore and migration tests: 32 MiB of random bytes in
 	# tmpfs (guest RAM) whose checksum is verified every pass, a record on
-	# the disk written once, and the uptime, which must never go back.
+	# the disk written once, the pass number written (synced) to the disk's
+	# second 4 KiB every pass, and the uptime, which must never go back.
 	# Ctrl-Alt-Del ends it cleanly, as in corral.exit=cad.
 	echo 0 >/proc/sys/kernel/ctrl-alt-del
 	trap 'echo CORRAL-LINUX-CAD; poweroff -f' INT
@@ -109,6 +110,7 @@ case " $cmdline " in
 		[ "${up%.*}" -ge "$last" ] || echo "CORRAL-LINUX-TIMEFAIL $up < $last"
 		last=${up%.*}
 		echo "CORRAL-LINUX-PASS $n up=$up"
+		[ -b /dev/vda ] && echo "pass-$n." | dd of=/dev/vda bs=4096 seek=1 conv=fsync 2>/dev/null
 		sleep 0.2
 	done ;;
 esac

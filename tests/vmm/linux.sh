@@ -33,8 +33,9 @@ linux_tests() {
   # One more boot (each costs a chance of the emulated SVM's rare fault,
   # docs/nested-kvm.md) serves the rest: a running Linux (2 vCPUs, a qcow2
   # virtio disk, rng) that checks 32 MiB of tmpfs every pass is snapshotted,
-  # then shut down through the API; its disk is overwritten; it is restored
-  # twice from the snapshot: memory and disk come back together.
+  # then migrated live to a second corral-vmm sharing its disk and shut down
+  # there through the API; its disk is overwritten; it is restored twice
+  # from the snapshot: memory and disk come back together.
   local snap=$work/linux-snap at up0 n qcow=$work/linux-disk.qcow2 sock=$work/linux.sock vpid i r passes
   mkdir -p "$snap"
   "$build/src/img/corral-img" create -q -f qcow2 "$qcow" 8M
@@ -50,12 +51,42 @@ linux_tests() {
   # or a later one (the guest runs on while it is taken).
   at=$(grep -a "CORRAL-LINUX-PASS" "$work/lm1" | tail -1)
   r=$(api "$sock" "{\"cmd\":\"snapshot\",\"path\":\"$snap\"}" 2>&1)
+  # Then it migrates (same qcow2 disk, shared) to a second corral-vmm and
+  # is shut down there: memory, clock, disk and devices carried over live.
+  local dsock=$work/linux-dst.sock mig=$work/linux-mig.sock dpid m mat
+  timeout -k 5 300 "$VMM" --incoming "unix:$mig" --memory 512M --cpus 2 --no-reboot --disk "$qcow" --rng \
+    --console "file=$work/lmd" --api-socket "$dsock" </dev/null >"$work/lmd.err" 2>&1 &
+  dpid=$!
+  wait_for "$mig" 20
+  mat=$(grep -a "CORRAL-LINUX-PASS" "$work/lm1" | tail -1)
+  m=$(api "$sock" "{\"cmd\":\"migrate\",\"uri\":\"unix:$mig\"}" 2>&1)
+  wait $vpid; local src_rc=$?
+  for ((i = 0; i < 240; i++)); do
+    [ "$(grep -ac CORRAL-LINUX-PASS "$work/lmd" 2>/dev/null)" -ge 3 ] && break
+    kill -0 $dpid 2>/dev/null || break
+    sleep 0.25
+  done
   local cad
-  cad=$(api "$sock" '{"cmd":"shutdown"}' 2>&1)
-  wait $vpid; rc=$?
-  cat "$work/lm1" >>"$log"
-  check "graceful shutdown through the API: Ctrl-Alt-Del reaches Linux's init, exit 0" \
-    eval '[ "$(json_get "$cad" ok)" = true ] && has CORRAL-LINUX-CAD && status_is 0'
+  cad=$(api "$dsock" '{"cmd":"shutdown"}' 2>&1)
+  wait $dpid; rc=$?
+  cat "$work/lm1" "$work/lmd" "$work/lmd.err" >>"$log"
+  local mfirst mlast
+  mfirst=$(grep -a -m1 CORRAL-LINUX-PASS "$work/lmd")
+  mlast=$(grep -a CORRAL-LINUX-PASS "$work/lmd" | tail -1 | awk '{print $2}')
+  # The pass number the destination wrote last is on the shared image, which
+  # both checkers find consistent.
+  qemu-img convert -O raw "$qcow" "$work/linux-disk.raw" &&
+    dd if="$work/linux-disk.raw" of="$work/linux-pass.raw" bs=4096 skip=1 count=1 2>/dev/null
+  echo "# migration: ok=$(json_get "$m" ok); source exit $src_rc; passes $mat -> $mfirst .. $mlast; on disk: $(head -c 16 "$work/linux-pass.raw" | tr -c '[:print:]' .)"
+  check "live migration of Linux (2 vCPUs, qcow2 disk shared): the source exits 0, the destination carries on with memory intact, the clock forward, its disk writes on the image" \
+    eval '[ "$(json_get "$m" ok)" = true ] && [ "$src_rc" = 0 ] && grep -q "now runs at its migration" "$log" &&
+          grep -aqE "^pass-($mlast|$((mlast - 1)))\\." "$work/linux-pass.raw" && qemu-img check -q "$qcow" &&
+          "$build/src/img/corral-img" check "$qcow" >/dev/null &&
+          [ "$(echo "$mfirst" | awk "{print \$2}")" -gt "$(echo "$mat" | awk "{print \$2}")" ] &&
+          [ "$(grep -ac CORRAL-LINUX-PASS "$work/lmd")" -ge 3 ] && ! grep -aqE "MEMFAIL|TIMEFAIL" "$work/lmd" &&
+          awk -v a="${mat##*up=}" -v b="${mfirst##*up=}" "BEGIN { exit !(b >= a) }"'
+  check "graceful shutdown of the migrated Linux through the API: Ctrl-Alt-Del reaches its init, exit 0" \
+    eval '[ "$(json_get "$cad" ok)" = true ] && grep -aq CORRAL-LINUX-CAD "$work/lmd" && status_is 0'
   check "snapshot of a running Linux guest, its qcow2 disk snapshotted at the same instant" \
     eval '[ "$(json_get "$r" ok)" = true ] && [ -n "$at" ] &&
           "$build/src/img/corral-img" snapshot -l "$qcow" | grep -q "$(json_get "$r" result.disks.0.snapshot)"'
