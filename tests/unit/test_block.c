@@ -262,10 +262,53 @@ static void test_create_bad_opts(void **state)
     assert_true(blk_parse_format("vmdk", &f) < 0);
 }
 
+/* Live migration with shared storage: the source hands a qcow2 image over
+ * (and writes nothing more, not even at close); the destination, which
+ * opened it before the source's last writes, reads them after a reload -
+ * and without one would not see the newly allocated cluster. */
+static void test_hand_over(void **state)
+{
+    (void)state;
+    const char *p = path("shared.qcow2");
+    create(p, 4 << 20, 65536, 3, NULL, BLK_FMT_PROBE);
+    struct blk *src = open_ok(p, 0), *dst = open_ok(p, 0);
+    uint8_t buf[4096], got[4096];
+    memset(buf, 0x5a, sizeof(buf));
+    assert_int_equal(blk_pwrite(src, 1 << 20, buf, sizeof(buf)), 0);
+    assert_int_equal(blk_hand_over(src), 0);
+    assert_int_equal(blk_pread(dst, 1 << 20, got, sizeof(got)), 0);
+    assert_int_equal(got[0], 0);    /* stale tables: what reload is for */
+    assert_int_equal(blk_reload(dst), 0);
+    assert_int_equal(blk_pread(dst, 1 << 20, got, sizeof(got)), 0);
+    assert_memory_equal(got, buf, sizeof(buf));
+    memset(buf, 0xa5, sizeof(buf));
+    assert_int_equal(blk_pwrite(dst, 2 << 20, buf, sizeof(buf)), 0);
+    assert_int_equal(blk_flush(dst), 0);
+    struct stat before, after;
+    assert_int_equal(stat(p, &before), 0);
+    assert_int_equal(blk_close(src), 0);    /* handed over: no last words */
+    assert_int_equal(stat(p, &after), 0);
+    assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+    assert_int_equal(blk_close(dst), 0);
+    qemu_check_clean(p);
+    struct blk *b = open_ok(p, 0);
+    assert_int_equal(blk_pread(b, 1 << 20, got, sizeof(got)), 0);
+    assert_int_equal(got[0], 0x5a);
+    assert_int_equal(blk_pread(b, 2 << 20, got, sizeof(got)), 0);
+    assert_int_equal(got[0], 0xa5);
+    /* Taken back after a failed hand-over: writable as before. */
+    assert_int_equal(blk_hand_over(b), 0);
+    blk_take_back(b);
+    assert_int_equal(blk_pwrite(b, 3 << 20, buf, sizeof(buf)), 0);
+    assert_int_equal(blk_close(b), 0);
+    qemu_check_clean(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_raw),
+        cmocka_unit_test(test_hand_over),
         cmocka_unit_test(test_qcow2_clusters),
         cmocka_unit_test(test_qcow2_refcount_growth),
         cmocka_unit_test(test_backing_chain),

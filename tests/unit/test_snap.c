@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "snap/snap.h"
 
@@ -143,11 +144,54 @@ static void test_damage(void **state)
     snap_writer_free(&w);
 }
 
+/* Migration streams: the header says "stream" and is checked as such; a
+ * frame's header carries its payload's length and checksum over several
+ * pieces; damaged frame headers are refused. */
+static void test_stream(void **state)
+{
+    (void)state;
+    uint8_t h[SNAP_HEADER_LEN];
+    snap_stream_header(h);
+    assert_int_equal(snap_stream_check(h), 0);
+    h[8] = 9;
+    assert_int_equal(snap_stream_check(h), -EPROTONOSUPPORT);
+    snap_stream_header(h);
+    h[20] = 0;    /* a state file's header, not a stream's */
+    assert_int_equal(snap_stream_check(h), -EINVAL);
+    snap_stream_header(h);
+    h[0] = 'X';
+    assert_int_equal(snap_stream_check(h), -EINVAL);
+
+    uint8_t f[SNAP_SECTION_HEADER_LEN], payload[] = "hello, stream";
+    struct iovec iov[2] = { { payload, 5 }, { payload + 5, 8 } };
+    size_t pad;
+    snap_frame_header(f, SNAP_PAGES, 3, iov, 2, &pad);
+    assert_int_equal(pad, 3);
+    struct snap_section s;
+    uint32_t crc;
+    assert_int_equal(snap_frame_parse(f, 64, &s, &crc), 0);
+    assert_int_equal(s.type, SNAP_PAGES);
+    assert_int_equal(s.index, 3);
+    assert_int_equal(s.len, 13);
+    assert_true(snap_frame_intact(payload, 13, crc));
+    payload[4] ^= 1;
+    assert_false(snap_frame_intact(payload, 13, crc));
+    assert_int_equal(snap_frame_parse(f, 12, &s, &crc), -EINVAL);    /* over the limit */
+    assert_non_null(strstr(err_msg(), "claims 13 bytes"));
+    f[0] = SNAP_CONFIG;    /* a file's section type is no frame */
+    assert_int_equal(snap_frame_parse(f, 64, &s, &crc), -EINVAL);
+    snap_frame_header(f, SNAP_GO, 0, iov, 0, &pad);
+    assert_int_equal(pad, 0);
+    f[20] = 1;    /* reserved */
+    assert_int_equal(snap_frame_parse(f, 64, &s, &crc), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_damage),
+        cmocka_unit_test(test_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

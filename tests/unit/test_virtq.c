@@ -1,5 +1,6 @@
 /* Split virtqueue parsing: good chains, indirect tables, interrupt
  * suppression, and every way a guest can lie in a descriptor. */
+#include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -455,9 +456,65 @@ static void test_iov_copy(void **state)
     assert_int_equal(iov_slice(v, 3, 0, 100, s, 2), 2);
 }
 
+/* A migration's log of what the VMM writes into guest RAM: a served
+ * request marks its writable buffers and the used ring's pages, never its
+ * readable ones; collecting clears the marks; nothing is marked while the
+ * log is off. */
+static long fill(struct virtio_dev *d, struct virtq_req *req)
+{
+    (void)d;
+    return (long)buf_to_iov(req->in, req->nin, 0, "x", 1);
+}
+
+static void no_irq(struct dev_host *h, unsigned gsi, int level) { (void)h, (void)gsi, (void)level; }
+
+static bool marked(const uint64_t *bm, uint64_t gpa) { return bm[gpa / 4096 / 64] >> (gpa / 4096 % 64) & 1; }
+
+static void test_dirty_log(void **state)
+{
+    struct fx *f = *state;
+    static const struct virtio_dev_ops ops = { .num_queues = 1 };
+    struct dev_host host = { .mem = &f->mem, .set_irq = no_irq };
+    struct virtio_dev d = { .ops = &ops, .host = &host, .irq_fd = -1, .kick_fd = { -1, -1 } };
+    d.s.status = VIRTIO_CONFIG_S_DRIVER_OK;
+    d.vq[0] = f->q;
+    uint64_t bm[RAM_SIZE / 4096 / 64];
+    set_desc(f, DESC, 0, BUF, 64, VRING_DESC_F_NEXT, 1);
+    set_desc(f, DESC, 1, BUF + 0x3000, 0x1800, VRING_DESC_F_WRITE, 0);   /* two pages */
+
+    avail_add(f, 0);
+    assert_int_equal(virtio_drain_queue(&d, 0, fill, 8), 1);    /* log off */
+    memset(bm, 0, sizeof(bm));
+    gm_log_collect(&f->mem, 0, bm);
+    for (size_t w = 0; w < sizeof(bm) / 8; w++)
+        assert_int_equal(bm[w], 0);
+
+    assert_int_equal(gm_log_start(&f->mem), 0);
+    avail_add(f, 0);
+    assert_int_equal(virtio_drain_queue(&d, 0, fill, 8), 1);
+    gm_log_collect(&f->mem, 0, bm);
+    assert_true(marked(bm, BUF + 0x3000) && marked(bm, BUF + 0x4000));
+    assert_true(marked(bm, USED));
+    assert_false(marked(bm, BUF) || marked(bm, BUF + 0x5000) || marked(bm, DESC) || marked(bm, AVAIL));
+    memset(bm, 0, sizeof(bm));
+    gm_log_collect(&f->mem, 0, bm);    /* taken: nothing left */
+    assert_false(marked(bm, BUF + 0x3000) || marked(bm, USED));
+    assert_true(gm_write(&f->mem, 0x7ff0, "0123456789abcdefgh", 18));    /* across a page line */
+    gm_log_collect(&f->mem, 0, bm);
+    assert_true(marked(bm, 0x7000) && marked(bm, 0x8000) && !marked(bm, 0x9000));
+    gm_log_stop(&f->mem);
+    memset(bm, 0, sizeof(bm));
+    assert_true(gm_write(&f->mem, 0x7ff0, "x", 1));
+    gm_log_collect(&f->mem, 0, bm);
+    assert_false(marked(bm, 0x7000));
+    free(f->mem.log[0]);
+    f->mem.log[0] = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_dirty_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_good_chain, setup, teardown),
