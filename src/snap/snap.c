@@ -286,21 +286,22 @@ int snap_stream_check(const uint8_t in[SNAP_HEADER_LEN])
     return 0;
 }
 
-void snap_frame_header(uint8_t out[SNAP_SECTION_HEADER_LEN], uint32_t type, uint32_t index,
-                       const struct iovec *iov, int n, size_t *pad)
+void snap_frame_header(uint8_t out[SNAP_SECTION_HEADER_LEN], uint32_t type, uint32_t index, uint64_t len,
+                       uint32_t crc)
 {
-    uint64_t len = 0;
-    uLong crc = crc32(0, NULL, 0);
-    for (int i = 0; i < n; i++) {
-        len += iov[i].iov_len;
-        crc = crc32(crc, iov[i].iov_base, (uInt)iov[i].iov_len);
-    }
     put_le(out, type, 4);
     put_le(out + 4, index, 4);
     put_le(out + 8, len, 8);
-    put_le(out + 16, (uint32_t)crc, 4);
+    put_le(out + 16, crc, 4);
     put_le(out + 20, 0, 4);
-    *pad = (8 - len % 8) % 8;
+}
+
+uint32_t snap_crc(const struct iovec *iov, int n)
+{
+    uLong crc = crc32(0, NULL, 0);
+    for (int i = 0; i < n; i++)
+        crc = crc32(crc, iov[i].iov_base, (uInt)iov[i].iov_len);
+    return (uint32_t)crc;
 }
 
 int snap_frame_parse(const uint8_t in[SNAP_SECTION_HEADER_LEN], uint32_t max_len, struct snap_section *out,

@@ -124,11 +124,15 @@ enum snap_frame_type {
 void snap_stream_header(uint8_t out[SNAP_HEADER_LEN]);
 /* 0 if IN starts a stream this build reads; else -EINVAL/-EPROTONOSUPPORT. */
 int snap_stream_check(const uint8_t in[SNAP_HEADER_LEN]);
-/* A frame's header for the payload in IOV[0..N) (its length and CRC);
- * *PAD gets the zero bytes to send after the payload. */
+/* A frame's header: LEN bytes of payload follow, then snap_pad(LEN) zero
+ * bytes; CRC is the CRC-32 (snap_crc) of what the frame type says it
+ * covers: the whole payload, but only the count and entries of a PAGES
+ * frame (docs/migration.md). */
+void snap_frame_header(uint8_t out[SNAP_SECTION_HEADER_LEN], uint32_t type, uint32_t index, uint64_t len,
+                       uint32_t crc);
+static inline size_t snap_pad(uint64_t len) { return (size_t)((8 - len % 8) % 8); }
 struct iovec;
-void snap_frame_header(uint8_t out[SNAP_SECTION_HEADER_LEN], uint32_t type, uint32_t index,
-                       const struct iovec *iov, int n, size_t *pad);
+uint32_t snap_crc(const struct iovec *iov, int n);
 /* Decodes a received frame header; -EINVAL if it is damaged or its length
  * is over MAX_LEN. */
 int snap_frame_parse(const uint8_t in[SNAP_SECTION_HEADER_LEN], uint32_t max_len, struct snap_section *out,

@@ -67,13 +67,14 @@ struct link {
     atomic_bool *cancel;
     int abort_fd;
     uint64_t bytes;              /* sent */
+    uint8_t *rx;                 /* the last frame received (recv_frame) */
+    size_t rx_cap;
 };
 
 struct batch {
-    uint32_t n;
+    uint32_t n, ndata;
     uint64_t entry[SNAP_PAGES_MAX];
-    uint8_t *data;               /* SNAP_PAGES_MAX pages */
-    size_t data_len;
+    struct iovec data[SNAP_PAGES_MAX];   /* the pages with data, in guest RAM */
 };
 
 struct migration {
@@ -209,15 +210,19 @@ static int link_write(struct link *l, struct iovec *iov, int n)
     return 0;
 }
 
-static int link_read(struct link *l, void *buf, size_t len, int timeout_ms)
+/* Fills IOV[0..N) whole (the array is used up). */
+static int link_readv(struct link *l, struct iovec *iov, int n, int timeout_ms)
 {
     uint64_t deadline = deadline_in(timeout_ms);
-    uint8_t *p = buf;
-    while (len) {
-        ssize_t n = read(l->fd, p, len);
-        if (n == 0)
+    while (n > 0) {
+        if (iov->iov_len == 0) {
+            iov++, n--;
+            continue;
+        }
+        ssize_t got = readv(l->fd, iov, MIN(n, IOV_MAX));
+        if (got == 0)
             return -ECONNRESET;
-        if (n < 0) {
+        if (got < 0) {
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN)
@@ -227,11 +232,23 @@ static int link_read(struct link *l, void *buf, size_t len, int timeout_ms)
                 return r;
             continue;
         }
-        p += n;
-        len -= (size_t)n;
         deadline = deadline_in(timeout_ms);
+        while (n > 0 && (size_t)got >= iov->iov_len) {
+            got -= (ssize_t)iov->iov_len;
+            iov++, n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + got;
+            iov->iov_len -= (size_t)got;
+        }
     }
     return 0;
+}
+
+static int link_read(struct link *l, void *buf, size_t len, int timeout_ms)
+{
+    struct iovec iov = { buf, len };
+    return link_readv(l, &iov, 1, timeout_ms);
 }
 
 /* A link error as one message (fail()). */
@@ -247,52 +264,65 @@ static int link_fail(int r, const char *what)
     }
 }
 
-static int send_iov(struct link *l, uint32_t type, uint32_t index, struct iovec *body, int n)
+/* A frame of BODY[0..N); its checksum covers the first NCRC pieces. */
+static int send_iov(struct link *l, uint32_t type, const struct iovec *body, int n, int ncrc)
 {
     static const uint8_t zero[8];
     uint8_t hdr[SNAP_SECTION_HEADER_LEN];
-    size_t pad;
-    snap_frame_header(hdr, type, index, body, n, &pad);
-    struct iovec iov[6] = { { hdr, sizeof(hdr) } };
-    for (int i = 0; i < n && i < 4; i++)
+    struct iovec iov[SNAP_PAGES_MAX + 4];
+    uint64_t len = 0;
+    if (n > (int)SNAP_PAGES_MAX + 2)
+        return fail(EINVAL, "a frame of %d pieces", n);
+    for (int i = 0; i < n; i++) {
+        len += body[i].iov_len;
         iov[1 + i] = body[i];
-    iov[1 + MIN(n, 4)] = (struct iovec){ (void *)zero, pad };
-    int r = link_write(l, iov, 2 + MIN(n, 4));
+    }
+    snap_frame_header(hdr, type, 0, len, snap_crc(body, ncrc));
+    iov[0] = (struct iovec){ hdr, sizeof(hdr) };
+    iov[1 + n] = (struct iovec){ (void *)zero, snap_pad(len) };
+    int r = link_write(l, iov, n + 2);
     return r < 0 ? link_fail(r, "sending") : 0;
 }
 
 static int send_frame(struct link *l, uint32_t type, const void *p, size_t len)
 {
     struct iovec body = { (void *)p, len };
-    return send_iov(l, type, 0, &body, len ? 1 : 0);
+    return send_iov(l, type, &body, 1, 1);
 }
 
-/* One frame of at most MAX_LEN bytes into *S (its payload malloc'ed, the
- * caller frees s->data). */
-static int recv_frame(struct link *l, uint32_t max_len, struct snap_section *s, int timeout_ms)
+static int recv_header(struct link *l, uint32_t max_len, struct snap_section *s, uint32_t *crc, int timeout_ms)
 {
     uint8_t hdr[SNAP_SECTION_HEADER_LEN];
-    uint32_t crc;
     int r = link_read(l, hdr, sizeof(hdr), timeout_ms);
+    return r < 0 ? link_fail(r, "receiving") : snap_frame_parse(hdr, max_len, s, crc);
+}
+
+/* The payload of the frame S's header announced, into l->rx (one buffer
+ * for every frame, valid until the next). */
+static int recv_payload(struct link *l, struct snap_section *s, uint32_t crc)
+{
+    size_t want = s->len + snap_pad(s->len) + 1;
+    if (want > l->rx_cap) {
+        uint8_t *b = realloc(l->rx, want);
+        if (!b)
+            return fail(ENOMEM, "out of memory");
+        l->rx = b;
+        l->rx_cap = want;
+    }
+    int r = link_read(l, l->rx, want - 1, IO_TIMEOUT_MS);
     if (r < 0)
         return link_fail(r, "receiving");
-    if ((r = snap_frame_parse(hdr, max_len, s, &crc)) < 0)
-        return r;
-    size_t pad = (8 - s->len % 8) % 8;
-    uint8_t *buf = malloc(s->len + pad + 1);
-    if (!buf)
-        return fail(ENOMEM, "out of memory");
-    if ((r = link_read(l, buf, s->len + pad, IO_TIMEOUT_MS)) < 0) {
-        free(buf);
-        return link_fail(r, "receiving");
-    }
-    s->data = buf;
-    if (!snap_frame_intact(buf, s->len, crc)) {
-        free(buf);
-        s->data = NULL;
+    s->data = l->rx;
+    if (!snap_frame_intact(l->rx, s->len, crc))
         return fail(EINVAL, "the migration stream's frame of type %u fails its checksum", s->type);
-    }
     return 0;
+}
+
+static int recv_frame(struct link *l, uint32_t max_len, struct snap_section *s, int timeout_ms)
+{
+    uint32_t crc;
+    int r = recv_header(l, max_len, s, &crc, timeout_ms);
+    return r < 0 ? r : recv_payload(l, s, crc);
 }
 
 /* An ANSWER frame's verdict: 0 if accepted, else the other side's reason. */
@@ -356,11 +386,11 @@ static int batch_flush(struct migration *mg)
         zero += b->entry[i] & SNAP_PAGE_ZERO;
         b->entry[i] = htole64(b->entry[i]);
     }
-    struct iovec body[3] = { { n, 4 }, { b->entry, b->n * 8ULL }, { b->data, b->data_len } };
-    int r = send_iov(&mg->link, SNAP_PAGES, 0, body, 3);
+    struct iovec body[SNAP_PAGES_MAX + 2] = { { n, 4 }, { b->entry, b->n * 8ULL } };
+    memcpy(body + 2, b->data, b->ndata * sizeof(b->data[0]));
+    int r = send_iov(&mg->link, SNAP_PAGES, body, 2 + (int)b->ndata, 2);
     set_figures(mg, count_pages, zero);
-    b->n = 0;
-    b->data_len = 0;
+    b->n = b->ndata = 0;
     if (r < 0 || !mg->bandwidth)
         return r;
     /* Paced to the limit: sleep until the bytes sent are due. */
@@ -373,10 +403,10 @@ static int batch_flush(struct migration *mg)
     return 0;
 }
 
-/* Copied, not pointed at: the guest may change the page before it is sent
- * (then it is dirty again and goes out in the next round), but the frame's
- * checksum must cover what is sent. */
-static int batch_add(struct migration *mg, uint64_t gpa, const uint8_t *hva, bool skip_zero)
+/* Sent from where it is: the guest may change the page meanwhile, and then
+ * it is dirty again and goes out in a later round (which is why a PAGES
+ * frame's checksum covers its entries, not the pages' bytes). */
+static int batch_add(struct migration *mg, uint64_t gpa, uint8_t *hva, bool skip_zero)
 {
     struct batch *b = &mg->batch;
     if (page_zero(hva)) {
@@ -384,11 +414,35 @@ static int batch_add(struct migration *mg, uint64_t gpa, const uint8_t *hva, boo
             return 0;
         b->entry[b->n++] = gpa | SNAP_PAGE_ZERO;
     } else {
-        memcpy(b->data + b->data_len, hva, GM_PAGE);
-        b->data_len += GM_PAGE;
+        b->data[b->ndata++] = (struct iovec){ hva, GM_PAGE };
         b->entry[b->n++] = gpa;
     }
     return b->n == SNAP_PAGES_MAX ? batch_flush(mg) : 0;
+}
+
+/* Pagemap entries: the page is in RAM, or in swap. */
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAPPED (1ULL << 62)
+
+/* Whether page P of slot SL may hold data: not if it was never touched
+ * (neither in RAM nor in swap), which /proc/self/pagemap tells for 512
+ * pages at a time without faulting any in.  Unknown means yes. */
+static bool maybe_touched(struct migration *mg, const struct mem_slot *sl, uint64_t p)
+{
+    static __thread uint64_t pm[512], base = UINT64_MAX;
+    static __thread const uint8_t *hva;
+    int fd = mg->v->pagemap_fd;
+    if (fd < 0)
+        return true;
+    if (hva != sl->hva || p / 512 != base) {
+        uint64_t first = ((uintptr_t)sl->hva / GM_PAGE + p / 512 * 512) * sizeof(uint64_t);
+        ssize_t n = pread(fd, pm, sizeof(pm), (off_t)first);
+        if (n != (ssize_t)sizeof(pm))
+            memset(pm, 0xff, sizeof(pm));
+        hva = sl->hva;
+        base = p / 512;
+    }
+    return pm[p % 512] & (PM_PRESENT | PM_SWAPPED);
 }
 
 /* Slot S's pages in BITMAP (all of them if NULL: the first round, where
@@ -398,6 +452,8 @@ static int send_slot(struct migration *mg, int s, const uint64_t *bitmap)
     const struct mem_slot *sl = &mg->m->mem.slot[s];
     uint64_t npages = sl->size / GM_PAGE;
     for (uint64_t p = 0; p < npages; p++) {
+        if (!bitmap && !maybe_touched(mg, sl, p))
+            continue;
         if (bitmap) {
             uint64_t word = bitmap[p / 64] >> (p % 64);
             if (!word) {
@@ -585,7 +641,6 @@ static int handshake(struct migration *mg)
     struct snap_section s = { 0 };
     if (r == 0 && (r = recv_frame(&mg->link, 4096, &s, IO_TIMEOUT_MS)) == 0)
         r = s.type == SNAP_ANSWER ? read_answer(&s, mg->uri) : fail(EINVAL, "%s: no answer to HELLO", mg->uri);
-    free((void *)s.data);
     return r;
 }
 
@@ -596,8 +651,6 @@ static int precopy(struct migration *mg)
     for (int s = 0; s < m->mem.nslots; s++)
         if (!(mg->dirty[s] = calloc(slot_words(&m->mem.slot[s]), sizeof(uint64_t))))
             return fail(ENOMEM, "out of memory");
-    if (!(mg->batch.data = malloc(SNAP_PAGES_MAX * GM_PAGE)))
-        return fail(ENOMEM, "out of memory");
     if ((r = gm_log_start(&m->mem)) < 0 || (r = kvm_vm_log_dirty(&m->vm, &m->mem, true)) < 0)
         return r;
     pthread_mutex_lock(&mg->lock);
@@ -621,6 +674,8 @@ static int precopy(struct migration *mg)
         if (mg->bandwidth)
             rate = MIN(rate, mg->bandwidth);
         uint64_t expected = rate ? dirty * GM_PAGE * 1000000000ULL / MAX(rate, 1ULL) : UINT64_MAX;
+        log_debug("migration round %u: %llu bytes in %llu ms; %llu pages dirty", mg->round,
+                  (unsigned long long)round_bytes, (unsigned long long)(took / 1000000), (unsigned long long)dirty);
         pthread_mutex_lock(&mg->lock);
         mg->remaining = dirty * GM_PAGE;
         mg->dirty_rate = dirty * 1000000000ULL / took;
@@ -678,7 +733,6 @@ static int stop_and_copy(struct migration *mg)
     if (r == 0 && (r = recv_frame(&mg->link, 4096, &s, 2 * IO_TIMEOUT_MS)) == 0 && s.type != SNAP_READY)
         r = s.type == SNAP_ANSWER ? read_answer(&s, mg->uri) ?: fail(EINVAL, "%s: a confused answer", mg->uri)
                                   : fail(EINVAL, "%s: no READY after the state", mg->uri);
-    free((void *)s.data);
     if (r == 0) {
         uint8_t go[4];
         put_le32(go, was_paused ? 0 : 1);
@@ -722,6 +776,8 @@ static void *migrate_thread(void *arg)
     if (mg->link.fd >= 0)
         close(mg->link.fd);
     mg->link.fd = -1;
+    free(mg->link.rx);
+    mg->link.rx = NULL;
     pthread_mutex_lock(&mg->lock);
     mg->total_ns = now_ns() - mg->t0;
     mg->phase = r == 0 ? PH_COMPLETED : r == -ECANCELED ? PH_CANCELLED : PH_FAILED;
@@ -797,8 +853,7 @@ int migrate_start(struct vmm *v, struct json_object *req)
         free(mg->dirty[s]);
         mg->dirty[s] = NULL;
     }
-    free(mg->batch.data);
-    mg->batch = (struct batch){ 0 };
+    mg->batch.n = mg->batch.ndata = 0;
     mg->v = v;
     mg->m = v->machine;
     snprintf(mg->uri, sizeof(mg->uri), "%s", json_object_get_string(uri));
@@ -878,7 +933,6 @@ void migrate_end(struct vmm *v)
     close(mg->hold_fd);
     for (int s = 0; s < 2; s++)
         free(mg->dirty[s]);
-    free(mg->batch.data);
     pthread_mutex_destroy(&mg->lock);
     pthread_cond_destroy(&mg->cond);
     free(mg);
@@ -914,36 +968,118 @@ int migrate_listen(const char *uri, int *out)
     return 0;
 }
 
+/* A PAGES frame's count and entries (HEAD, 4 + 8n bytes, n checked by the
+ * caller) against guest RAM: where each page goes into DST (NULL: zeros),
+ * and how many bytes of page data follow them into *DATA.  Addresses must
+ * go up, so no page is named twice. */
+static int pages_head(struct guest_mem *mem, const uint8_t *head, uint32_t n, uint8_t **dst, uint64_t *data)
+{
+    *data = 0;
+    uint64_t prev = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t e;
+        memcpy(&e, head + 4 + 8ULL * i, sizeof(e));
+        e = le64toh(e);
+        if (e & (GM_PAGE - 1) & ~(uint64_t)SNAP_PAGE_ZERO)
+            return fail(EINVAL, "a PAGES frame's entry %u has unknown flags 0x%llx", i,
+                        (unsigned long long)(e & (GM_PAGE - 1)));
+        if (i && (e & ~(GM_PAGE - 1)) <= prev)
+            return fail(EINVAL, "a PAGES frame's entries are not in ascending order (entry %u)", i);
+        prev = e & ~(GM_PAGE - 1);
+        if (!(dst[i] = gm_ptr(mem, e & ~(GM_PAGE - 1), GM_PAGE)))
+            return fail(EINVAL, "a PAGES frame names page 0x%llx, outside guest RAM",
+                        (unsigned long long)(e & ~(GM_PAGE - 1)));
+        if (e & SNAP_PAGE_ZERO)
+            dst[i] = NULL;
+        else
+            *data += GM_PAGE;
+    }
+    return 0;
+}
+
+static uint32_t pages_count(const uint8_t *head)
+{
+    uint32_t n;
+    memcpy(&n, head, sizeof(n));
+    return le32toh(n);
+}
+
+static int check_count(uint32_t n, uint64_t len)
+{
+    if (n > SNAP_PAGES_MAX || len < 4 + 8ULL * n)
+        return fail(EINVAL, "a PAGES frame of %llu bytes claims %u pages (at most %u)", (unsigned long long)len, n,
+                    SNAP_PAGES_MAX);
+    return 0;
+}
+
+/* Pages the guest has zeroed since they were last sent. */
+static void zero_pages(struct guest_mem *mem, const uint8_t *head, uint32_t n, uint8_t **dst)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t e;
+        memcpy(&e, head + 4 + 8ULL * i, sizeof(e));
+        if (!dst[i])
+            memset(gm_ptr(mem, le64toh(e) & ~(GM_PAGE - 1), GM_PAGE), 0, GM_PAGE);
+    }
+}
+
 int migrate_apply_pages(struct guest_mem *mem, const uint8_t *p, size_t len)
 {
-    struct snap_section s = { .type = SNAP_PAGES, .data = p, .len = len };
-    struct snap_cursor c;
-    snap_cursor_init(&c, &s);
-    uint32_t n = snap_get_u32(&c);
-    if (n > SNAP_PAGES_MAX)
-        return fail(EINVAL, "a PAGES frame of %u pages (at most %u)", n, SNAP_PAGES_MAX);
-    uint64_t entry[SNAP_PAGES_MAX];
-    uint64_t data = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        entry[i] = snap_get_u64(&c);
-        if (entry[i] & (GM_PAGE - 1) & ~(uint64_t)SNAP_PAGE_ZERO)
-            return fail(EINVAL, "a PAGES frame's entry %u has unknown flags 0x%llx", i,
-                        (unsigned long long)(entry[i] & (GM_PAGE - 1)));
-        if (!gm_ptr(mem, entry[i] & ~(GM_PAGE - 1), GM_PAGE))
-            return fail(EINVAL, "a PAGES frame names page 0x%llx, outside guest RAM",
-                        (unsigned long long)(entry[i] & ~(GM_PAGE - 1)));
-        data += entry[i] & SNAP_PAGE_ZERO ? 0 : GM_PAGE;
-    }
-    if (c.bad || c.left != data)
+    uint8_t *dst[SNAP_PAGES_MAX];
+    uint64_t data;
+    uint32_t n = len >= 4 ? pages_count(p) : UINT32_MAX;
+    int r = check_count(n, len);
+    if (r == 0)
+        r = pages_head(mem, p, n, dst, &data);
+    if (r < 0)
+        return r;
+    if (len != 4 + 8ULL * n + data)
         return fail(EINVAL, "a PAGES frame of %zu bytes for %u pages with %llu bytes of data", len, n,
                     (unsigned long long)data);
-    for (uint32_t i = 0; i < n; i++) {
-        uint8_t *dst = gm_ptr(mem, entry[i] & ~(GM_PAGE - 1), GM_PAGE);
-        if (entry[i] & SNAP_PAGE_ZERO)
-            memset(dst, 0, GM_PAGE);
-        else
-            snap_get_bytes(&c, dst, GM_PAGE);
-    }
+    zero_pages(mem, p, n, dst);
+    const uint8_t *src = p + 4 + 8ULL * n;
+    for (uint32_t i = 0; i < n; i++)
+        if (dst[i]) {
+            memcpy(dst[i], src, GM_PAGE);
+            src += GM_PAGE;
+        }
+    return 0;
+}
+
+/* A PAGES frame straight from the socket into guest RAM: the entries
+ * first (their checksum, then each address), then the pages' bytes read
+ * into their places. */
+static int recv_pages(struct link *l, struct guest_mem *mem, const struct snap_section *s, uint32_t crc)
+{
+    uint8_t head[4 + 8 * SNAP_PAGES_MAX];
+    uint8_t *dst[SNAP_PAGES_MAX];
+    struct iovec iov[SNAP_PAGES_MAX + 1];
+    static uint8_t pad[8];
+    uint64_t data;
+    int r = s->len < 4 ? fail(EINVAL, "a PAGES frame of %llu bytes", (unsigned long long)s->len)
+                       : link_read(l, head, 4, IO_TIMEOUT_MS);
+    if (r < 0)
+        return r == -EINVAL ? r : link_fail(r, "receiving");
+    uint32_t n = pages_count(head);
+    if ((r = check_count(n, s->len)) < 0)
+        return r;
+    if ((r = link_read(l, head + 4, 8ULL * n, IO_TIMEOUT_MS)) < 0)
+        return link_fail(r, "receiving");
+    if (!snap_frame_intact(head, 4 + 8ULL * n, crc))
+        return fail(EINVAL, "the migration stream's PAGES frame fails its checksum");
+    if ((r = pages_head(mem, head, n, dst, &data)) < 0)
+        return r;
+    if (s->len != 4 + 8ULL * n + data)
+        return fail(EINVAL, "a PAGES frame of %llu bytes for %u pages with %llu bytes of data",
+                    (unsigned long long)s->len, n, (unsigned long long)data);
+    zero_pages(mem, head, n, dst);
+    int k = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (dst[i])
+            iov[k++] = (struct iovec){ dst[i], GM_PAGE };
+    iov[k++] = (struct iovec){ pad, snap_pad(s->len) };
+    if ((r = link_readv(l, iov, k, IO_TIMEOUT_MS)) < 0)
+        return link_fail(r, "receiving");
     return 0;
 }
 
@@ -967,11 +1103,13 @@ static int check_hello(struct machine *m, const struct snap_section *s)
     return r;
 }
 
-/* The state as --restore would load it, then the disks read again. */
-static int take_state(struct vmm *v, struct machine *m, struct snap_section *s)
+/* The state (the frame in l->rx, taken over) as --restore would load it,
+ * then the disks read again. */
+static int take_state(struct vmm *v, struct machine *m, struct link *l, uint64_t len)
 {
-    int r = snapshot_take_state(v, (uint8_t *)s->data, s->len, "migration");
-    s->data = NULL;    /* taken over */
+    int r = snapshot_take_state(v, l->rx, len, "migration");
+    l->rx = NULL;
+    l->rx_cap = 0;
     if (r == 0)
         r = machine_restore(m);
     snapshot_close(v);
@@ -998,7 +1136,6 @@ static int receive(struct vmm *v, struct machine *m, struct link *l, bool *run)
     if ((r = recv_frame(l, HELLO_MAX, &s, IO_TIMEOUT_MS)) < 0)
         return r;
     r = s.type == SNAP_HELLO ? check_hello(m, &s) : fail(EINVAL, "the migration stream does not begin with HELLO");
-    free((void *)s.data);
     if (r < 0) {
         char why[512];
         snprintf(why, sizeof(why), "%s", err_msg());
@@ -1008,22 +1145,21 @@ static int receive(struct vmm *v, struct machine *m, struct link *l, bool *run)
     if ((r = send_answer(l, true, "")) < 0)
         return r;
     for (;;) {
+        uint32_t crc;
         s = (struct snap_section){ 0 };
-        if ((r = recv_frame(l, SNAP_MAX_FILE, &s, IO_TIMEOUT_MS)) < 0)
+        if ((r = recv_header(l, SNAP_MAX_FILE, &s, &crc, IO_TIMEOUT_MS)) < 0)
             return r;
         if (s.type == SNAP_PAGES) {
-            r = migrate_apply_pages(&m->mem, s.data, s.len);
-            free((void *)s.data);
-            if (r < 0)
+            if ((r = recv_pages(l, &m->mem, &s, crc)) < 0)
                 return r;
             continue;
         }
-        if (s.type != SNAP_STATE) {
-            free((void *)s.data);
+        if ((r = recv_payload(l, &s, crc)) < 0)
+            return r;
+        if (s.type != SNAP_STATE)
             return fail(EINVAL, "the migration stream has a frame of type %u where pages or the state belong",
                         s.type);
-        }
-        r = take_state(v, m, &s);
+        r = take_state(v, m, l, s.len);
         if (r < 0) {
             char why[512];
             snprintf(why, sizeof(why), "%s", err_msg());
@@ -1039,7 +1175,6 @@ static int receive(struct vmm *v, struct machine *m, struct link *l, bool *run)
     uint32_t go = snap_get_u32(&c);
     r = s.type == SNAP_GO && snap_cursor_done(&c, "GO") == 0 && go <= 1
             ? 0 : fail(EINVAL, "the migration stream has no GO after READY");
-    free((void *)s.data);
     *run = go == 1;
     return r;
 }
@@ -1059,6 +1194,7 @@ int migrate_incoming(struct vmm *v, struct machine *m, bool *run)
     uint64_t t0 = now_ns();
     r = receive(v, m, &l, run);
     close(l.fd);
+    free(l.rx);
     if (r < 0)
         return fail(-r, "incoming migration: %s", err_msg());
     log_info("migration received in %llu ms; the VM %s", (unsigned long long)((now_ns() - t0) / 1000000),

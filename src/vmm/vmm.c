@@ -219,6 +219,9 @@ int vmm_open(struct vmm *v, struct vmm_config *cfg)
     memset(v, 0, sizeof(*v));
     v->cfg = cfg;
     v->kvm.fd = v->sigfd = v->incoming_fd = -1;
+    /* A migration's first round skips the guest pages never touched
+     * (reading them would fault each one in); opened while /proc is near. */
+    v->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     for (int i = 0; i < 4; i++)
         v->pty_fd[i] = -1;
     for (int i = 0; i < VMM_MAX_NETS; i++)
@@ -278,6 +281,8 @@ void vmm_close(struct vmm *v)
         close(v->sigfd);
     if (v->incoming_fd >= 0)
         close(v->incoming_fd);
+    if (v->pagemap_fd >= 0)
+        close(v->pagemap_fd);
     evloop_free(v->loop);
     if (v->kvm.fd >= 0)
         kvm_sys_close(&v->kvm);

@@ -113,6 +113,7 @@ struct vmm {
     char serial_pty[32];          /* the serial console's pty, for --ready-fd ("" if none) */
     struct snapshot_in *restore;  /* --restore: the snapshot, until the first machine took it */
     int incoming_fd;              /* --incoming: the listening socket until a source connected */
+    int pagemap_fd;               /* /proc/self/pagemap: which guest pages were ever touched (-1: unknown) */
     struct migration *migration;  /* the last migration started through the API, or NULL */
     bool migrated;                /* the guest now runs elsewhere: exit 0 */
 };
