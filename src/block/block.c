@@ -206,6 +206,7 @@ int blk_close(struct blk *b)
         close(b->dfd);
     if (b->fd >= 0)
         close(b->fd);
+    free(b->track);
     free(b->path);
     free(b);
     return r;
@@ -246,7 +247,44 @@ int blk_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len)
     if (b->readonly)
         return fail(EROFS, "%s is open read-only", b->path);
     int r = blk_check_range(b, off, len);
-    return r < 0 ? r : len ? b->ops->pwrite(b, off, buf, len) : 0;
+    if (r == 0 && len)
+        r = b->ops->pwrite(b, off, buf, len);
+    /* After the write: a migration that collects the mark reads what it wrote. */
+    blk_track_mark(b, off, len);
+    return r;
+}
+
+uint64_t blk_track_chunks(const struct blk *b) { return (b->size + BLK_TRACK_CHUNK - 1) / BLK_TRACK_CHUNK; }
+
+int blk_track_start(struct blk *b)
+{
+    size_t words = (size_t)((blk_track_chunks(b) + 63) / 64);
+    if (!b->track && !(b->track = calloc(words ? words : 1, sizeof(uint64_t))))
+        return fail(ENOMEM, "out of memory");
+    for (size_t w = 0; w < words; w++)
+        __atomic_store_n(&b->track[w], 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&b->tracking, true, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* The bitmap stays until close: a write may be marking right now. */
+void blk_track_stop(struct blk *b) { __atomic_store_n(&b->tracking, false, __ATOMIC_RELEASE); }
+
+void blk_track_mark(struct blk *b, uint64_t off, uint64_t len)
+{
+    if (!__atomic_load_n(&b->tracking, __ATOMIC_ACQUIRE) || !len || off >= b->size)
+        return;
+    uint64_t last = (MIN(off + len, b->size) - 1) / BLK_TRACK_CHUNK;
+    for (uint64_t c = off / BLK_TRACK_CHUNK; c <= last; c++)
+        __atomic_fetch_or(&b->track[c / 64], 1ULL << (c % 64), __ATOMIC_RELAXED);
+}
+
+void blk_track_collect(struct blk *b, uint64_t *bitmap)
+{
+    if (!b->track)
+        return;
+    for (size_t w = 0; w < (size_t)((blk_track_chunks(b) + 63) / 64); w++)
+        bitmap[w] |= __atomic_exchange_n(&b->track[w], 0, __ATOMIC_ACQ_REL);
 }
 
 int blk_flush(struct blk *b)

@@ -86,6 +86,17 @@ int blk_hand_over(struct blk *b);
 void blk_take_back(struct blk *b);
 int blk_reload(struct blk *b);
 
+/* Live migration without shared storage: while tracking, every write
+ * (pwrite, write-zeroes, discard) marks the BLK_TRACK_CHUNK-sized chunks it
+ * touches; blk_track_collect() moves the marks into BITMAP (one bit per
+ * chunk, ORed in).  Marking is atomic: writes and collecting may run on
+ * different threads. */
+#define BLK_TRACK_CHUNK (64 * 1024)
+int blk_track_start(struct blk *b);
+void blk_track_stop(struct blk *b);
+void blk_track_collect(struct blk *b, uint64_t *bitmap);
+uint64_t blk_track_chunks(const struct blk *b);
+
 /* ---- many requests in flight from one thread ---------------------------------
  * A queue keeps up to `depth` reads and writes in flight at once (io_uring).
  * A request whose bytes lie in the image file as they are (any raw range;

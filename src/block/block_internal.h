@@ -48,6 +48,8 @@ struct blk {
     int flags;              /* BLK_OPEN_* */
     bool readonly;
     bool handed_over;       /* blk_hand_over: another process writes it now */
+    uint64_t *track;        /* blk_track_start: chunks written since the last collect */
+    bool tracking;
     uint64_t size;          /* virtual size */
     char *path;
     struct blk *backing;    /* NULL: unallocated data reads as zeros */
@@ -111,5 +113,8 @@ static inline void put_be64(uint8_t *p, uint64_t v)
     put_be32(p, (uint32_t)(v >> 32));
     put_be32(p + 4, (uint32_t)v);
 }
+
+/* Marks [off, off+len) written for blk_track_collect (block.c). */
+void blk_track_mark(struct blk *b, uint64_t off, uint64_t len);
 
 #endif

@@ -76,13 +76,21 @@ int blk_block_status(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,
 int blk_write_zeroes(struct blk *b, uint64_t off, uint64_t len)
 {
     int r = blk_check_range(b, off, len);
-    return r < 0 ? r : len ? DISPATCH_RW(b, write_zeroes, "write-zeroes", off, len) : 0;
+    if (r == 0 && len)
+        r = DISPATCH_RW(b, write_zeroes, "write-zeroes", off, len);
+    if (!b->readonly)
+        blk_track_mark(b, off, len);
+    return r;
 }
 
 int blk_discard(struct blk *b, uint64_t off, uint64_t len)
 {
     int r = blk_check_range(b, off, len);
-    return r < 0 ? r : len ? DISPATCH_RW(b, discard, "discard", off, len) : 0;
+    if (r == 0 && len)
+        r = DISPATCH_RW(b, discard, "discard", off, len);
+    if (!b->readonly)
+        blk_track_mark(b, off, len);
+    return r;
 }
 
 int blk_resize(struct blk *b, uint64_t size)

@@ -310,7 +310,7 @@ int snap_frame_parse(const uint8_t in[SNAP_SECTION_HEADER_LEN], uint32_t max_len
     *out = (struct snap_section){ .type = (uint32_t)get_le(in, 4), .index = (uint32_t)get_le(in + 4, 4),
                                   .len = get_le(in + 8, 8) };
     *crc = (uint32_t)get_le(in + 16, 4);
-    if (get_le(in + 20, 4) || out->type < SNAP_HELLO || out->type > SNAP_GO)
+    if (get_le(in + 20, 4) || out->type < SNAP_HELLO || out->type > SNAP_DISK)
         return fail(EINVAL, "the migration stream has a frame of unknown type %u", out->type);
     if (out->len > max_len)
         return fail(EINVAL, "the migration stream's frame of type %u claims %llu bytes (at most %u)", out->type,

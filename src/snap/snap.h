@@ -117,7 +117,9 @@ enum snap_frame_type {
     SNAP_STATE = 19,    /* source: a whole state file (everything but RAM) */
     SNAP_READY = 20,    /* destination: holds the whole state; empty */
     SNAP_GO = 21,       /* source: has stopped for good; u32 1 = run, 0 = stay paused */
+    SNAP_DISK = 22,     /* source: u32 disk, u32 flags, u64 offset, u64 length; the bytes */
 };
+#define SNAP_DISK_ZERO 1u       /* in a DISK frame: the range reads as zeros, no bytes follow */
 #define SNAP_PAGE_ZERO 1u       /* in a PAGES entry: the page is all zeros, no bytes follow */
 #define SNAP_PAGES_MAX 256u     /* pages per PAGES frame */
 

@@ -90,6 +90,9 @@ struct migration {
     int hold_fd;                 /* eventfd the I/O loop holds itself on (on_hold) */
     uint64_t *dirty[2];
     struct batch batch;
+    bool copy_disks;             /* no shared storage: the writable disks' contents go too */
+    uint64_t *disk_dirty[VMM_MAX_DISKS];
+    uint8_t *chunk;              /* one BLK_TRACK_CHUNK read from a disk */
     uint64_t t0, pace_t0, pace_bytes;
 
     pthread_mutex_t lock;        /* everything below */
@@ -100,6 +103,12 @@ struct migration {
     uint64_t pages, zero_pages, remaining, dirty_rate, expected_ns, total_ns, downtime_ns;
     char error[512];
 };
+
+/* Disk I's contents go along (no shared storage: copy_disks). */
+static bool copied(const struct migration *mg, int i)
+{
+    return mg->copy_disks && !mg->v->cfg->disk[i].readonly;
+}
 
 /* ---- the link ---------------------------------------------------------------- */
 
@@ -350,15 +359,9 @@ static int send_answer(struct link *l, bool ok, const char *why)
 
 /* ---- source: pages ----------------------------------------------------------- */
 
-static bool page_zero(const uint8_t *p)
+static bool zeros(const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < GM_PAGE; i += sizeof(uint64_t)) {
-        uint64_t v;
-        memcpy(&v, p + i, sizeof(v));
-        if (v)
-            return false;
-    }
-    return true;
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
 static void set_figures(struct migration *mg, void (*fn)(struct migration *, uint64_t), uint64_t arg)
@@ -409,7 +412,7 @@ static int batch_flush(struct migration *mg)
 static int batch_add(struct migration *mg, uint64_t gpa, uint8_t *hva, bool skip_zero)
 {
     struct batch *b = &mg->batch;
-    if (page_zero(hva)) {
+    if (zeros(hva, GM_PAGE)) {
         if (skip_zero)
             return 0;
         b->entry[b->n++] = gpa | SNAP_PAGE_ZERO;
@@ -644,6 +647,13 @@ static int handshake(struct migration *mg)
     if ((r = snap_stream_check(hdr)) < 0)
         return fail(-r, "%s: %s", mg->uri, err_msg());
     struct json_object *shape = machine_shape(mg->m);
+    if (mg->copy_disks) {    /* each disk's size, or null for one that stays */
+        struct json_object *sizes = json_object_new_array();
+        for (int i = 0; i < mg->v->cfg->ndisks; i++)
+            json_object_array_add(sizes, copied(mg, i) ? json_object_new_int64((int64_t)blk_size(mg->v->disk[i]))
+                                                       : NULL);
+        json_object_object_add(shape, "copy_disks", sizes);
+    }
     const char *text = json_object_to_json_string_ext(shape, JSON_C_TO_STRING_PLAIN);
     r = send_frame(&mg->link, SNAP_HELLO, text, strlen(text));
     json_object_put(shape);
@@ -653,6 +663,104 @@ static int handshake(struct migration *mg)
     return r;
 }
 
+/* ---- source: disks without shared storage ---------------------------------------- */
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    v = htole64(v);
+    memcpy(p, &v, sizeof(v));
+}
+
+/* Chunk C of disk I, read under its device's lock (the I/O loop writes the
+ * same image; the block layer is not thread-safe). */
+static int send_chunk(struct migration *mg, int i, uint64_t c)
+{
+    struct blk *b = mg->v->disk[i];
+    uint64_t off = c * BLK_TRACK_CHUNK, len = MIN((uint64_t)BLK_TRACK_CHUNK, blk_size(b) - off);
+    struct virtio_dev *d = mg->m->vdev[i];
+    pthread_mutex_lock(&d->lock);
+    int r = blk_pread(b, off, mg->chunk, len);
+    pthread_mutex_unlock(&d->lock);
+    if (r < 0)
+        return fail(-r, "disk %d (%s): %s", i, mg->v->cfg->disk[i].path, err_msg());
+    bool zero = zeros(mg->chunk, len);
+    uint8_t h[24];
+    put_le32(h, (uint32_t)i);
+    put_le32(h + 4, zero ? SNAP_DISK_ZERO : 0);
+    put_le64(h + 8, off);
+    put_le64(h + 16, len);
+    struct iovec body[2] = { { h, sizeof(h) }, { mg->chunk, zero ? 0 : len } };
+    return send_iov(&mg->link, SNAP_DISK, body, 2, 2);
+}
+
+/* The chunks marked in mg->disk_dirty (every chunk if ALL). */
+static int send_disks(struct migration *mg, bool all)
+{
+    for (int i = 0; i < mg->v->cfg->ndisks; i++) {
+        if (!copied(mg, i))
+            continue;
+        uint64_t n = blk_track_chunks(mg->v->disk[i]);
+        for (uint64_t c = 0; c < n; c++) {
+            if (!all && !(mg->disk_dirty[i][c / 64] >> (c % 64) & 1))
+                continue;
+            if (atomic_load(&mg->cancel))
+                return fail(ECANCELED, "cancelled");
+            int r = send_chunk(mg, i, c);
+            if (r < 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
+/* The chunks written since the last call (added to the marks unless
+ * FRESH); their count into *COUNT. */
+static void collect_disks(struct migration *mg, bool fresh, uint64_t *count)
+{
+    *count = 0;
+    for (int i = 0; i < mg->v->cfg->ndisks; i++) {
+        if (!copied(mg, i))
+            continue;
+        size_t words = (size_t)((blk_track_chunks(mg->v->disk[i]) + 63) / 64);
+        if (fresh)
+            memset(mg->disk_dirty[i], 0, words * sizeof(uint64_t));
+        blk_track_collect(mg->v->disk[i], mg->disk_dirty[i]);
+        for (size_t w = 0; w < words; w++)
+            *count += (uint64_t)__builtin_popcountll(mg->disk_dirty[i][w]);
+    }
+}
+
+static int track_disks(struct migration *mg)
+{
+    if (mg->copy_disks && !(mg->chunk = malloc(BLK_TRACK_CHUNK)))
+        return fail(ENOMEM, "out of memory");
+    for (int i = 0; i < mg->v->cfg->ndisks; i++) {
+        if (!copied(mg, i))
+            continue;
+        struct blk *b = mg->v->disk[i];
+        if (!(mg->disk_dirty[i] = calloc((size_t)((blk_track_chunks(b) + 63) / 64) + 1, sizeof(uint64_t))))
+            return fail(ENOMEM, "out of memory");
+        int r = blk_track_start(b);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static void untrack_disks(struct migration *mg)
+{
+    for (int i = 0; i < mg->v->cfg->ndisks; i++) {
+        if (copied(mg, i))
+            blk_track_stop(mg->v->disk[i]);
+        free(mg->disk_dirty[i]);
+        mg->disk_dirty[i] = NULL;
+    }
+    free(mg->chunk);
+    mg->chunk = NULL;
+}
+
+/* ---- source: the rounds ---------------------------------------------------------- */
+
 static int precopy(struct migration *mg)
 {
     struct machine *m = mg->m;
@@ -660,14 +768,16 @@ static int precopy(struct migration *mg)
     for (int s = 0; s < m->mem.nslots; s++)
         if (!(mg->dirty[s] = calloc(slot_words(&m->mem.slot[s]), sizeof(uint64_t))))
             return fail(ENOMEM, "out of memory");
-    if ((r = gm_log_start(&m->mem)) < 0 || (r = kvm_vm_log_dirty(&m->vm, &m->mem, true)) < 0)
+    if ((r = track_disks(mg)) < 0 || (r = gm_log_start(&m->mem)) < 0 ||
+        (r = kvm_vm_log_dirty(&m->vm, &m->mem, true)) < 0)
         return r;
     pthread_mutex_lock(&mg->lock);
     mg->phase = PH_PRECOPY;
     pthread_mutex_unlock(&mg->lock);
     mg->pace_t0 = now_ns();
     mg->pace_bytes = mg->link.bytes;
-    uint64_t t = now_ns(), sent = mg->link.bytes;
+    uint64_t t = now_ns(), sent = mg->link.bytes, chunks;
+    r = send_disks(mg, true);
     for (int s = 0; s < m->mem.nslots && r == 0; s++)
         r = send_slot(mg, s, NULL);
     if (r == 0)
@@ -678,27 +788,31 @@ static int precopy(struct migration *mg)
         uint64_t now = now_ns(), took = MAX(now - t, 1000ULL), round_bytes = mg->link.bytes - sent, dirty;
         if ((r = collect_dirty(mg, true, &dirty)) < 0)
             return r;
+        collect_disks(mg, true, &chunks);
+        uint64_t left = dirty * GM_PAGE + chunks * BLK_TRACK_CHUNK;
         /* What the link carried this round, per second (at most the limit). */
         uint64_t rate = round_bytes * 1000000000ULL / took;
         if (mg->bandwidth)
             rate = MIN(rate, mg->bandwidth);
-        uint64_t expected = rate ? dirty * GM_PAGE * 1000000000ULL / MAX(rate, 1ULL) : UINT64_MAX;
-        log_debug("migration round %u: %llu bytes in %llu ms; %llu pages dirty", mg->round,
-                  (unsigned long long)round_bytes, (unsigned long long)(took / 1000000), (unsigned long long)dirty);
+        uint64_t expected = rate ? left * 1000000000ULL / MAX(rate, 1ULL) : UINT64_MAX;
+        log_debug("migration round %u: %llu bytes in %llu ms; %llu pages and %llu disk chunks dirty", mg->round,
+                  (unsigned long long)round_bytes, (unsigned long long)(took / 1000000), (unsigned long long)dirty,
+                  (unsigned long long)chunks);
         pthread_mutex_lock(&mg->lock);
-        mg->remaining = dirty * GM_PAGE;
+        mg->remaining = left;
         mg->dirty_rate = dirty * 1000000000ULL / took;
         mg->expected_ns = expected;
         pthread_mutex_unlock(&mg->lock);
         if (expected <= mg->max_downtime_ns || mg->round >= MAX_ROUNDS)
             return 0;
-        converge(mg, dirty * GM_PAGE, round_bytes);
+        converge(mg, left, round_bytes);
         pthread_mutex_lock(&mg->lock);
         mg->round++;
         pthread_mutex_unlock(&mg->lock);
         t = now_ns();
         sent = mg->link.bytes;
-        r = send_dirty(mg);
+        if ((r = send_disks(mg, false)) == 0)
+            r = send_dirty(mg);
     }
 }
 
@@ -731,8 +845,11 @@ static int stop_and_copy(struct migration *mg)
     struct json_object *list = json_object_new_array();
     struct snap_writer w;
     snap_writer_init(&w);
-    if ((r = collect_dirty(mg, false, &dirty)) == 0 && (r = send_dirty(mg)) == 0 &&
-        (r = hand_over_disks(v, &disks)) == 0 && (r = snapshot_disks(m, NULL, list)) == 0 &&
+    uint64_t chunks;
+    collect_disks(mg, false, &chunks);
+    if ((r = collect_dirty(mg, false, &dirty)) == 0 && (r = send_disks(mg, false)) == 0 &&
+        (r = send_dirty(mg)) == 0 && (mg->copy_disks || (r = hand_over_disks(v, &disks)) == 0) &&
+        (r = snapshot_disks(m, NULL, list)) == 0 &&
         (r = machine_save_state(m, list, &w)) == 0)
         r = send_frame(&mg->link, SNAP_STATE, w.buf, w.len);
     snap_writer_free(&w);
@@ -778,6 +895,7 @@ static void *migrate_thread(void *arg)
     char msg[512];
     snprintf(msg, sizeof(msg), "%s", r < 0 ? err_msg() : "");
     stop_throttle(mg);
+    untrack_disks(mg);
     if (r < 0 && mg->m->mem.logging) {
         gm_log_stop(&mg->m->mem);
         kvm_vm_log_dirty(&mg->m->vm, &mg->m->mem, false);
@@ -840,6 +958,9 @@ int migrate_start(struct vmm *v, struct json_object *req)
         return r;
     if (downtime == 0)
         return fail(EINVAL, "\"downtime_ms\" must be at least 1");
+    struct json_object *copy = NULL;
+    if (json_object_object_get_ex(req, "copy_disks", &copy) && !json_object_is_type(copy, json_type_boolean))
+        return fail(EINVAL, "\"copy_disks\" must be true or false");
     if (!mg) {
         if (!(mg = calloc(1, sizeof(*mg))))
             return fail(ENOMEM, "out of memory");
@@ -868,6 +989,7 @@ int migrate_start(struct vmm *v, struct json_object *req)
     snprintf(mg->uri, sizeof(mg->uri), "%s", json_object_get_string(uri));
     mg->max_downtime_ns = downtime * 1000000ULL;
     mg->bandwidth = mib << 20;
+    mg->copy_disks = copy && json_object_get_boolean(copy);
     atomic_store(&mg->cancel, false);
     atomic_store(&mg->stop_throttle, false);
     mg->link = (struct link){ .fd = -1, .cancel = &mg->cancel, .abort_fd = -1 };
@@ -1092,29 +1214,87 @@ static int recv_pages(struct link *l, struct guest_mem *mem, const struct snap_s
     return 0;
 }
 
-/* HELLO: the source's shape must be ours. */
-static int check_hello(struct machine *m, const struct snap_section *s)
+/* HELLO: the source's shape must be ours; with copy_disks, each disk the
+ * source sends must be writable here and of the same size.  *COPY says
+ * whether disks are copied. */
+static int check_hello(struct vmm *v, struct machine *m, const struct snap_section *s, bool *copy)
 {
-    struct json_object *have = machine_shape(m);
+    struct json_object *have = machine_shape(m), *sizes = NULL;
     const char *ours = json_object_to_json_string_ext(have, JSON_C_TO_STRING_PLAIN);
     struct json_tokener *tok = json_tokener_new();
     struct json_object *theirs = tok ? json_tokener_parse_ex(tok, (const char *)s->data, (int)s->len) : NULL;
     if (tok)
         json_tokener_free(tok);
     int r = 0;
+    if (json_object_is_type(theirs, json_type_object) && json_object_object_get_ex(theirs, "copy_disks", &sizes)) {
+        json_object_get(sizes);
+        json_object_object_del(theirs, "copy_disks");
+    }
+    *copy = sizes != NULL;
     if (!json_object_is_type(theirs, json_type_object))
         r = fail(EINVAL, "the source's HELLO is not a machine description");
     else if (strcmp(json_object_to_json_string_ext(theirs, JSON_C_TO_STRING_PLAIN), ours))
         r = fail(EINVAL, "the source's VM is %s; this one is %s (give the same --memory, --cpus, --disk, --net, "
                  "--virtio-console and --rng)", json_object_to_json_string_ext(theirs, JSON_C_TO_STRING_PLAIN), ours);
+    else if (sizes && (!json_object_is_type(sizes, json_type_array) ||
+                       json_object_array_length(sizes) != (size_t)v->cfg->ndisks))
+        r = fail(EINVAL, "the source's HELLO lists its disks wrongly");
+    for (int i = 0; r == 0 && sizes && i < v->cfg->ndisks; i++) {
+        struct json_object *n = json_object_array_get_idx(sizes, (size_t)i);
+        if (!n)
+            continue;    /* read-only at the source: the same image here */
+        if (v->cfg->disk[i].readonly)
+            r = fail(EINVAL, "disk %d (%s) is read-only here; the source sends its contents", i,
+                     v->cfg->disk[i].path);
+        else if (json_object_get_int64(n) != (int64_t)blk_size(v->disk[i]))
+            r = fail(EINVAL, "disk %d (%s) has %llu bytes here, %lld at the source", i, v->cfg->disk[i].path,
+                     (unsigned long long)blk_size(v->disk[i]), (long long)json_object_get_int64(n));
+    }
+    json_object_put(sizes);
     json_object_put(theirs);
     json_object_put(have);
     return r;
 }
 
+int migrate_disk_chunk(const uint8_t *p, size_t len, struct migrate_chunk *c)
+{
+    if (len < 24)
+        return fail(EINVAL, "a DISK frame of %zu bytes", len);
+    uint32_t flags;
+    memcpy(&c->disk, p, 4);
+    memcpy(&flags, p + 4, 4);
+    memcpy(&c->offset, p + 8, 8);
+    memcpy(&c->len, p + 16, 8);
+    c->disk = le32toh(c->disk);
+    flags = le32toh(flags);
+    c->offset = le64toh(c->offset);
+    c->len = le64toh(c->len);
+    c->zero = flags & SNAP_DISK_ZERO;
+    c->data = p + 24;
+    if (flags & ~SNAP_DISK_ZERO || c->len == 0 || c->len > BLK_TRACK_CHUNK || c->offset % 512 ||
+        len - 24 != (c->zero ? 0 : c->len))
+        return fail(EINVAL, "a damaged DISK frame (disk %u, %llu bytes at %llu, flags 0x%x, %zu bytes)", c->disk,
+                    (unsigned long long)c->len, (unsigned long long)c->offset, flags, len);
+    return 0;
+}
+
+/* A chunk of a copied disk, written where it belongs. */
+static int write_chunk(struct vmm *v, const struct snap_section *s, bool copy)
+{
+    struct migrate_chunk c;
+    int r = migrate_disk_chunk(s->data, s->len, &c);
+    if (r < 0)
+        return r;
+    if (!copy || c.disk >= (uint32_t)v->cfg->ndisks || v->cfg->disk[c.disk].readonly)
+        return fail(EINVAL, "the source sends contents for disk %u, which this migration does not copy", c.disk);
+    struct blk *b = v->disk[c.disk];
+    r = c.zero ? blk_write_zeroes(b, c.offset, c.len) : blk_pwrite(b, c.offset, c.data, c.len);
+    return r < 0 ? fail(-r, "disk %u (%s): %s", c.disk, v->cfg->disk[c.disk].path, err_msg()) : 0;
+}
+
 /* The state (the frame in l->rx, taken over) as --restore would load it,
- * then the disks read again. */
-static int take_state(struct vmm *v, struct machine *m, struct link *l, uint64_t len)
+ * then the disks: copied ones made durable, shared ones read again. */
+static int take_state(struct vmm *v, struct machine *m, struct link *l, uint64_t len, bool copy)
 {
     int r = snapshot_take_state(v, l->rx, len, "migration");
     l->rx = NULL;
@@ -1123,9 +1303,10 @@ static int take_state(struct vmm *v, struct machine *m, struct link *l, uint64_t
         r = machine_restore(m);
     snapshot_close(v);
     for (int i = 0; r == 0 && i < v->cfg->ndisks; i++)
-        if ((r = blk_reload(v->disk[i])) < 0)
-            r = fail(-r, "disk %d (%s): cannot read it again after the source's writes: %s", i,
-                     v->cfg->disk[i].path, err_msg());
+        if ((r = copy ? blk_flush(v->disk[i]) : blk_reload(v->disk[i])) < 0)
+            r = fail(-r, "disk %d (%s): %s: %s", i, v->cfg->disk[i].path,
+                     copy ? "cannot make its copy durable" : "cannot read it again after the source's writes",
+                     err_msg());
     return r;
 }
 
@@ -1144,7 +1325,9 @@ static int receive(struct vmm *v, struct machine *m, struct link *l, bool *run)
     struct snap_section s = { 0 };
     if ((r = recv_frame(l, HELLO_MAX, &s, IO_TIMEOUT_MS)) < 0)
         return r;
-    r = s.type == SNAP_HELLO ? check_hello(m, &s) : fail(EINVAL, "the migration stream does not begin with HELLO");
+    bool copy = false;
+    r = s.type == SNAP_HELLO ? check_hello(v, m, &s, &copy)
+                             : fail(EINVAL, "the migration stream does not begin with HELLO");
     if (r < 0) {
         char why[512];
         snprintf(why, sizeof(why), "%s", err_msg());
@@ -1165,10 +1348,15 @@ static int receive(struct vmm *v, struct machine *m, struct link *l, bool *run)
         }
         if ((r = recv_payload(l, &s, crc)) < 0)
             return r;
+        if (s.type == SNAP_DISK) {
+            if ((r = write_chunk(v, &s, copy)) < 0)
+                return r;
+            continue;
+        }
         if (s.type != SNAP_STATE)
             return fail(EINVAL, "the migration stream has a frame of type %u where pages or the state belong",
                         s.type);
-        r = take_state(v, m, l, s.len);
+        r = take_state(v, m, l, s.len, copy);
         if (r < 0) {
             char why[512];
             snprintf(why, sizeof(why), "%s", err_msg());

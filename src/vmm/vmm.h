@@ -239,6 +239,14 @@ int migrate_incoming(struct vmm *v, struct machine *m, bool *run);
 /* A PAGES frame's payload into guest RAM, every page checked against it
  * (the fuzz target's entry). */
 int migrate_apply_pages(struct guest_mem *mem, const uint8_t *p, size_t len);
+/* A DISK frame's payload, checked (its bytes point into it). */
+struct migrate_chunk {
+    uint32_t disk;
+    bool zero;
+    uint64_t offset, len;
+    const uint8_t *data;
+};
+int migrate_disk_chunk(const uint8_t *p, size_t len, struct migrate_chunk *c);
 /* The API's migrate, migrate-status and migrate-cancel (on the I/O loop). */
 int migrate_start(struct vmm *v, struct json_object *req);
 struct json_object *migrate_status(struct vmm *v);

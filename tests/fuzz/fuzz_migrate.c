@@ -7,9 +7,11 @@
  *   0   a stream header (snap_stream_check), then frames one after another
  *       (snap_frame_parse, snap_frame_intact) as the receiver reads them
  *   1   one PAGES payload (migrate_apply_pages)
+ *   2   one DISK payload (migrate_disk_chunk)
  * Invariants: nothing crashes or touches memory outside guest RAM; a PAGES
  * payload that is accepted leaves each page it names holding exactly the
- * bytes it carried (or zeros). */
+ * bytes it carried (or zeros); an accepted DISK payload's range is one
+ * chunk at most, its bytes inside the payload. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,9 +87,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     log_set_level(LOG_ERROR);
-    if (data[0] % 2 == 0)
-        frames(data + 1, size - 1);
-    else
-        pages(data + 1, size - 1);
+    struct migrate_chunk c;
+    switch (data[0] % 3) {
+    case 0: frames(data + 1, size - 1); break;
+    case 1: pages(data + 1, size - 1); break;
+    case 2:
+        if (migrate_disk_chunk(data + 1, size - 1, &c) == 0 &&
+            (c.len > BLK_TRACK_CHUNK || (!c.zero && c.data + c.len != data + size)))
+            abort();
+        break;
+    }
     return 0;
 }

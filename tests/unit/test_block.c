@@ -304,11 +304,44 @@ static void test_hand_over(void **state)
     qemu_check_clean(p);
 }
 
+/* Dirty tracking for a migration without shared storage: writes, zeroes and
+ * discards mark the 64 KiB chunks they touch, after the write; collecting
+ * moves the marks out; nothing is marked while tracking is off. */
+static void test_track(void **state)
+{
+    (void)state;
+    const char *p = path("track.qcow2");
+    create(p, 1 << 20, 65536, 3, NULL, BLK_FMT_PROBE);
+    struct blk *b = open_ok(p, 0);
+    uint8_t buf[512] = { 1 };
+    uint64_t bm[1] = { 0 };
+    assert_int_equal(blk_track_chunks(b), 16);
+    assert_int_equal(blk_pwrite(b, 0, buf, sizeof(buf)), 0);
+    assert_int_equal(blk_track_start(b), 0);
+    blk_track_collect(b, bm);
+    assert_int_equal(bm[0], 0);    /* before tracking: not marked */
+    assert_int_equal(blk_pwrite(b, 65536 - 256, buf, sizeof(buf)), 0);    /* chunks 0 and 1 */
+    assert_int_equal(blk_write_zeroes(b, 5 * 65536, 65536), 0);
+    assert_int_equal(blk_discard(b, 15 * 65536, 65536), 0);
+    assert_true(blk_pwrite(b, 1 << 20, buf, sizeof(buf)) < 0);    /* past the end: nothing */
+    blk_track_collect(b, bm);
+    assert_int_equal(bm[0], (1u << 0) | (1u << 1) | (1u << 5) | (1u << 15));
+    bm[0] = 0;
+    blk_track_collect(b, bm);
+    assert_int_equal(bm[0], 0);
+    blk_track_stop(b);
+    assert_int_equal(blk_pwrite(b, 3 * 65536, buf, sizeof(buf)), 0);
+    blk_track_collect(b, bm);
+    assert_int_equal(bm[0], 0);
+    assert_int_equal(blk_close(b), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_raw),
         cmocka_unit_test(test_hand_over),
+        cmocka_unit_test(test_track),
         cmocka_unit_test(test_qcow2_clusters),
         cmocka_unit_test(test_qcow2_refcount_growth),
         cmocka_unit_test(test_backing_chain),

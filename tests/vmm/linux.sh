@@ -66,10 +66,24 @@ linux_tests() {
     kill -0 $dpid 2>/dev/null || break
     sleep 0.25
   done
-  local cad
-  cad=$(api "$dsock" '{"cmd":"shutdown"}' 2>&1)
-  wait $dpid; rc=$?
-  cat "$work/lm1" "$work/lmd" "$work/lmd.err" >>"$log"
+  # From there it moves on to a third corral-vmm without shared storage:
+  # its disk's contents go along into a fresh image of the same size.
+  local qcow2=$work/linux-copy.qcow2 d2sock=$work/linux-dst2.sock mig2=$work/linux-mig2.sock d2pid m2 cad
+  "$build/src/img/corral-img" create -q -f qcow2 "$qcow2" 8M
+  timeout -k 5 300 "$VMM" --incoming "unix:$mig2" --memory 512M --cpus 2 --no-reboot --disk "$qcow2" --rng \
+    --console "file=$work/lmd2" --api-socket "$d2sock" </dev/null >"$work/lmd2.err" 2>&1 &
+  d2pid=$!
+  wait_for "$mig2" 20
+  m2=$(api "$dsock" "{\"cmd\":\"migrate\",\"uri\":\"unix:$mig2\",\"copy_disks\":true}" 2>&1)
+  wait $dpid; local mid_rc=$?
+  for ((i = 0; i < 240; i++)); do
+    [ "$(grep -ac CORRAL-LINUX-PASS "$work/lmd2" 2>/dev/null)" -ge 3 ] && break
+    kill -0 $d2pid 2>/dev/null || break
+    sleep 0.25
+  done
+  cad=$(api "$d2sock" '{"cmd":"shutdown"}' 2>&1)
+  wait $d2pid; rc=$?
+  cat "$work/lm1" "$work/lmd" "$work/lmd.err" "$work/lmd2" "$work/lmd2.err" >>"$log"
   local mfirst mlast
   mfirst=$(grep -a -m1 CORRAL-LINUX-PASS "$work/lmd")
   mlast=$(grep -a CORRAL-LINUX-PASS "$work/lmd" | tail -1 | awk '{print $2}')
@@ -85,8 +99,21 @@ linux_tests() {
           [ "$(echo "$mfirst" | awk "{print \$2}")" -gt "$(echo "$mat" | awk "{print \$2}")" ] &&
           [ "$(grep -ac CORRAL-LINUX-PASS "$work/lmd")" -ge 3 ] && ! grep -aqE "MEMFAIL|TIMEFAIL" "$work/lmd" &&
           awk -v a="${mat##*up=}" -v b="${mfirst##*up=}" "BEGIN { exit !(b >= a) }"'
+  local c1 c2 clast
+  c1=$(grep -a CORRAL-LINUX-PASS "$work/lmd" | tail -1)
+  c2=$(grep -a -m1 CORRAL-LINUX-PASS "$work/lmd2")
+  clast=$(grep -a CORRAL-LINUX-PASS "$work/lmd2" | tail -1 | awk '{print $2}')
+  qemu-img convert -O raw "$qcow2" "$work/linux-copy.raw"
+  echo "# migration without shared storage: ok=$(json_get "$m2" ok); source exit $mid_rc; passes $c1 -> $c2 .. $clast; copy: $(head -c 12 "$work/linux-copy.raw" | tr -c '[:print:]' .) $(dd if="$work/linux-copy.raw" bs=4096 skip=1 count=1 2>/dev/null | head -c 10 | tr -c '[:print:]' .)"
+  check "live migration without shared storage: the disk's contents move too (the boot record, every later pass), the guest carries on, the source exits 0" \
+    eval '[ "$(json_get "$m2" ok)" = true ] && [ "$mid_rc" = 0 ] &&
+          [ "$(echo "$c2" | awk "{print \$2}")" -gt "$(echo "$c1" | awk "{print \$2}")" ] &&
+          [ "$(grep -ac CORRAL-LINUX-PASS "$work/lmd2")" -ge 3 ] && ! grep -aqE "MEMFAIL|TIMEFAIL" "$work/lmd2" &&
+          head -c 12 "$work/linux-copy.raw" | grep -q disk-record- &&
+          dd if="$work/linux-copy.raw" bs=4096 skip=1 count=1 2>/dev/null | grep -aqE "^pass-($clast|$((clast - 1)))\." &&
+          qemu-img check -q "$qcow2" && "$build/src/img/corral-img" check "$qcow2" >/dev/null'
   check "graceful shutdown of the migrated Linux through the API: Ctrl-Alt-Del reaches its init, exit 0" \
-    eval '[ "$(json_get "$cad" ok)" = true ] && grep -aq CORRAL-LINUX-CAD "$work/lmd" && status_is 0'
+    eval '[ "$(json_get "$cad" ok)" = true ] && grep -aq CORRAL-LINUX-CAD "$work/lmd2" && status_is 0'
   check "snapshot of a running Linux guest, its qcow2 disk snapshotted at the same instant" \
     eval '[ "$(json_get "$r" ok)" = true ] && [ -n "$at" ] &&
           "$build/src/img/corral-img" snapshot -l "$qcow" | grep -q "$(json_get "$r" result.disks.0.snapshot)"'
