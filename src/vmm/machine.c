@@ -153,11 +153,20 @@ static void *vcpu_thread(void *arg)
         if (atomic_load(&m->request) != VM_REQ_NONE)
             break;
         if (__atomic_load_n(&m->pause_wanted, __ATOMIC_SEQ_CST)) {
+            /* An I/O read's value reaches its register only on the next
+             * entry: enter once, leaving at once, so that a snapshot or a
+             * migration taken while parked holds the finished instruction. */
+            if (c->io_pending) {
+                __atomic_store_n(&c->k.run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+                kvm_vcpu_ioctl(&c->k, KVM_RUN, NULL);
+                c->io_pending = false;
+            }
             park(m);
             __atomic_store_n(&c->k.run->immediate_exit, 0, __ATOMIC_SEQ_CST);
             continue;
         }
         int r = kvm_vcpu_ioctl(&c->k, KVM_RUN, NULL);
+        c->io_pending = false;    /* any entry completes it */
         if (r < 0) {
             if (r == -EINTR || r == -EAGAIN) {
                 atomic_fetch_add_explicit(&c->exits[KVM_EXIT_INTR], 1, memory_order_relaxed);
@@ -179,6 +188,7 @@ static void *vcpu_thread(void *arg)
         uint32_t reason = c->k.run->exit_reason;
         atomic_fetch_add_explicit(&c->exits[reason < KVM_EXIT_REASONS ? reason : 0], 1,
                                   memory_order_relaxed);
+        c->io_pending = reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO;
         if (!handle_exit(c))
             break;
     }

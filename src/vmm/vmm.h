@@ -137,6 +137,7 @@ struct vcpu {
     struct machine *m;
     pthread_t thread;
     bool started;
+    bool io_pending;                    /* the last exit was I/O that KVM completes on the next entry */
     atomic_uint_fast64_t exits[KVM_EXIT_REASONS];
     atomic_uint_fast64_t throttle_ns;   /* a migration's auto-converge: sleep this long once */
 };
