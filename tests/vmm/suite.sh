@@ -361,6 +361,28 @@ check "live migration over a Unix socket: the destination carries on from the so
         ! grep -q "CORRAL-TEST FAIL" "$work/md1" && [ "$(json_get "$d" result.state)" = running ]'
 echo "# migrate-status: $st"
 
+# A paused VM arrives paused, and runs on when resumed there.
+msrc ms6
+api "$work/ms6.sock" '{"cmd":"pause"}' >/dev/null
+mdst md6 "unix:$work/mig6.sock" --memory 96M
+wait_for "$work/mig6.sock" 10
+at=$(last_pass "$work/ms6")
+r=$(api "$work/ms6.sock" "{\"cmd\":\"migrate\",\"uri\":\"unix:$work/mig6.sock\"}")
+wait $spid; src_rc=$?
+for ((i = 0; i < 50; i++)); do [ -S "$work/md6.sock" ] && grep -q "stays paused" "$work/md6.err" && break; sleep 0.2; done
+d=$(api "$work/md6.sock" '{"cmd":"describe"}')
+sleep 0.5
+quiet=$(passes "$work/md6" | wc -l)
+res=$(api "$work/md6.sock" '{"cmd":"resume"}')
+ok_run=false; wait_passes "$work/md6" 2 && ok_run=true
+first=$(passes "$work/md6" | head -1)
+kill9 $dpid; wait $dpid 2>/dev/null
+mig_log ms6 md6
+check "a paused VM migrates paused: nothing runs at the destination until resume, then it carries on from its pass" \
+  eval '[ "$(json_get "$r" ok)" = true ] && [ "$src_rc" = 0 ] && [ "$(json_get "$d" result.state)" = paused ] &&
+        [ "$quiet" = 0 ] && [ "$(json_get "$res" ok)" = true ] && $ok_run && [ "${first:-0}" -gt "${at:-99999}" ] &&
+        ! grep -q "CORRAL-TEST FAIL" "$work/md6"'
+
 msrc ms2 "mib=24"
 mdst md2 "tcp:127.0.0.1:$port" --memory 96M
 sleep 0.5
