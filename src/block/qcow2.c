@@ -347,20 +347,6 @@ static int qcow2_setup(struct qcow2 *s, int flags, struct blk_chain *chain)
     return r;
 }
 
-/* The header, tables and caches read again; the backing chain (read-only,
- * unchanged) stays open. */
-static int qcow2_reload(struct blk *b)
-{
-    qcow2_close(b);
-    struct qcow2 *s = calloc(1, sizeof(*s));
-    if (!s)
-        return fail(ENOMEM, "out of memory");
-    s->b = b;
-    s->fd = b->fd;
-    b->priv = s;
-    return qcow2_setup(s, b->flags | BLK_OPEN_NO_BACKING, NULL);
-}
-
 int qcow2_open(struct blk *b, int flags, struct blk_chain *chain)
 {
     struct qcow2 *s = calloc(1, sizeof(*s));
@@ -371,4 +357,12 @@ int qcow2_open(struct blk *b, int flags, struct blk_chain *chain)
     b->priv = s;
     b->ops = &qcow2_ops;
     return qcow2_setup(s, flags, chain);
+}
+
+/* The header, tables and caches read again; the backing chain (read-only,
+ * unchanged) stays open. */
+static int qcow2_reload(struct blk *b)
+{
+    qcow2_close(b);
+    return qcow2_open(b, b->flags | BLK_OPEN_NO_BACKING, NULL);
 }

@@ -64,7 +64,7 @@ static const int allowed[] = {
     SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(poll), SCMP_SYS(ppoll),
     SCMP_SYS(accept4), SCMP_SYS(eventfd2),
     /* a migration's connection (the socket itself: see isolate_seccomp) */
-    SCMP_SYS(connect), SCMP_SYS(sendmsg), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt), SCMP_SYS(fcntl), SCMP_SYS(fstat),
+    SCMP_SYS(connect), SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt), SCMP_SYS(fcntl), SCMP_SYS(fstat),
     SCMP_SYS(newfstatat), SCMP_SYS(unlink),
     SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(madvise),
     SCMP_SYS(brk), SCMP_SYS(mremap),

@@ -184,43 +184,9 @@ static int wait_fd(const struct link *l, int fd, short events, uint64_t deadline
 
 static uint64_t deadline_in(int ms) { return now_ns() + (uint64_t)ms * 1000000ULL; }
 
-/* Sends IOV[0..N) whole (the array is used up). */
-static int link_write(struct link *l, struct iovec *iov, int n)
-{
-    uint64_t deadline = deadline_in(IO_TIMEOUT_MS);
-    while (n > 0) {
-        if (iov->iov_len == 0) {
-            iov++, n--;
-            continue;
-        }
-        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)MIN(n, IOV_MAX) };
-        ssize_t w = sendmsg(l->fd, &msg, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN)
-                return -errno;
-            int r = wait_fd(l, l->fd, POLLOUT, deadline);
-            if (r < 0)
-                return r;
-            continue;
-        }
-        l->bytes += (uint64_t)w;
-        deadline = deadline_in(IO_TIMEOUT_MS);
-        while (n > 0 && (size_t)w >= iov->iov_len) {
-            w -= (ssize_t)iov->iov_len;
-            iov++, n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (uint8_t *)iov->iov_base + w;
-            iov->iov_len -= (size_t)w;
-        }
-    }
-    return 0;
-}
-
-/* Fills IOV[0..N) whole (the array is used up). */
-static int link_readv(struct link *l, struct iovec *iov, int n, int timeout_ms)
+/* Sends (WRITE) or fills IOV[0..N) whole, the array used up; gives up
+ * after TIMEOUT_MS without progress. */
+static int link_xfer(struct link *l, struct iovec *iov, int n, bool write, int timeout_ms)
 {
     uint64_t deadline = deadline_in(timeout_ms);
     while (n > 0) {
@@ -228,30 +194,40 @@ static int link_readv(struct link *l, struct iovec *iov, int n, int timeout_ms)
             iov++, n--;
             continue;
         }
-        ssize_t got = readv(l->fd, iov, MIN(n, IOV_MAX));
-        if (got == 0)
+        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)MIN(n, IOV_MAX) };
+        ssize_t done = write ? sendmsg(l->fd, &msg, MSG_NOSIGNAL) : recvmsg(l->fd, &msg, 0);
+        if (done == 0 && !write)
             return -ECONNRESET;
-        if (got < 0) {
+        if (done < 0) {
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN)
                 return -errno;
-            int r = wait_fd(l, l->fd, POLLIN, deadline);
+            int r = wait_fd(l, l->fd, write ? POLLOUT : POLLIN, deadline);
             if (r < 0)
                 return r;
             continue;
         }
+        if (write)
+            l->bytes += (uint64_t)done;
         deadline = deadline_in(timeout_ms);
-        while (n > 0 && (size_t)got >= iov->iov_len) {
-            got -= (ssize_t)iov->iov_len;
+        while (n > 0 && (size_t)done >= iov->iov_len) {
+            done -= (ssize_t)iov->iov_len;
             iov++, n--;
         }
         if (n > 0) {
-            iov->iov_base = (uint8_t *)iov->iov_base + got;
-            iov->iov_len -= (size_t)got;
+            iov->iov_base = (uint8_t *)iov->iov_base + done;
+            iov->iov_len -= (size_t)done;
         }
     }
     return 0;
+}
+
+static int link_write(struct link *l, struct iovec *iov, int n) { return link_xfer(l, iov, n, true, IO_TIMEOUT_MS); }
+
+static int link_readv(struct link *l, struct iovec *iov, int n, int timeout_ms)
+{
+    return link_xfer(l, iov, n, false, timeout_ms);
 }
 
 static int link_read(struct link *l, void *buf, size_t len, int timeout_ms)

@@ -4,6 +4,18 @@
 # (uses its TAP helpers, $VMM, $work, $log).  The kernel and the busybox
 # initramfs are prepared on the host by run.sh in $CORRAL_ASSETS.
 
+# linux_passes FILE N PID SECONDS: until FILE shows N memcheck passes, PID
+# exits or SECONDS pass.
+linux_passes() {
+  local i
+  for ((i = 0; i < $4 * 4; i++)); do
+    [ "$(grep -ac CORRAL-LINUX-PASS "$1" 2>/dev/null)" -ge "$2" ] && return 0
+    kill -0 "$3" 2>/dev/null || return 1
+    sleep 0.25
+  done
+  return 1
+}
+
 linux_tests() {
   local assets=${CORRAL_ASSETS:-$build/assets}
   local kernel=$assets/cloud/vmlinuz initrd=$assets/linux-initramfs.cpio
@@ -36,17 +48,13 @@ linux_tests() {
   # then migrated live to a second corral-vmm sharing its disk and shut down
   # there through the API; its disk is overwritten; it is restored twice
   # from the snapshot: memory and disk come back together.
-  local snap=$work/linux-snap at up0 n qcow=$work/linux-disk.qcow2 sock=$work/linux.sock vpid i r passes
+  local snap=$work/linux-snap at up0 n qcow=$work/linux-disk.qcow2 sock=$work/linux.sock vpid i r
   mkdir -p "$snap"
   "$build/src/img/corral-img" create -q -f qcow2 "$qcow" 8M
   timeout -k 5 300 "$VMM" "${args[@]}" --cmdline "console=ttyS0 panic=-1 corral.exit=memcheck" \
     --disk "$qcow" --rng --console "file=$work/lm1" --api-socket "$sock" </dev/null >"$log" 2>&1 &
   vpid=$!
-  for ((i = 0; i < 1200; i++)); do
-    grep -q "CORRAL-LINUX-PASS 5 " "$work/lm1" 2>/dev/null && break
-    kill -0 $vpid 2>/dev/null || break
-    sleep 0.25
-  done
+  linux_passes "$work/lm1" 5 $vpid 300
   # The last pass printed before the request: the snapshot holds this one
   # or a later one (the guest runs on while it is taken).
   at=$(grep -a "CORRAL-LINUX-PASS" "$work/lm1" | tail -1)
@@ -61,11 +69,7 @@ linux_tests() {
   mat=$(grep -a "CORRAL-LINUX-PASS" "$work/lm1" | tail -1)
   m=$(api "$sock" "{\"cmd\":\"migrate\",\"uri\":\"unix:$mig\"}" 2>&1)
   wait $vpid; local src_rc=$?
-  for ((i = 0; i < 240; i++)); do
-    [ "$(grep -ac CORRAL-LINUX-PASS "$work/lmd" 2>/dev/null)" -ge 3 ] && break
-    kill -0 $dpid 2>/dev/null || break
-    sleep 0.25
-  done
+  linux_passes "$work/lmd" 3 $dpid 60
   # From there it moves on to a third corral-vmm without shared storage:
   # its disk's contents go along into a fresh image of the same size.
   local qcow2=$work/linux-copy.qcow2 d2sock=$work/linux-dst2.sock mig2=$work/linux-mig2.sock d2pid m2 cad
@@ -76,11 +80,7 @@ linux_tests() {
   wait_for "$mig2" 20
   m2=$(api "$dsock" "{\"cmd\":\"migrate\",\"uri\":\"unix:$mig2\",\"copy_disks\":true}" 2>&1)
   wait $dpid; local mid_rc=$?
-  for ((i = 0; i < 240; i++)); do
-    [ "$(grep -ac CORRAL-LINUX-PASS "$work/lmd2" 2>/dev/null)" -ge 3 ] && break
-    kill -0 $d2pid 2>/dev/null || break
-    sleep 0.25
-  done
+  linux_passes "$work/lmd2" 3 $d2pid 60
   cad=$(api "$d2sock" '{"cmd":"shutdown"}' 2>&1)
   wait $d2pid; rc=$?
   cat "$work/lm1" "$work/lmd" "$work/lmd.err" "$work/lmd2" "$work/lmd2.err" >>"$log"
@@ -124,12 +124,7 @@ linux_tests() {
     timeout -k 5 300 "$VMM" --restore "$snap" "${args[@]}" --disk "$qcow" --rng \
       --console "file=$work/lm$n" --api-socket "$work/lr$n.sock" </dev/null >"$log" 2>&1 &
     vpid=$!
-    for ((i = 0; i < 600; i++)); do
-      passes=$(grep -ac CORRAL-LINUX-PASS "$work/lm$n" 2>/dev/null)
-      [ "${passes:-0}" -ge 3 ] && break
-      kill -0 $vpid 2>/dev/null || break
-      sleep 0.25
-    done
+    linux_passes "$work/lm$n" 3 $vpid 150
     # The restored guest's keyboard, interrupt and ACPI paths: a clean shutdown.
     [ -S "$work/lr$n.sock" ] && api "$work/lr$n.sock" '{"cmd":"shutdown"}' >/dev/null
     for ((i = 0; i < 240; i++)); do kill -0 $vpid 2>/dev/null || break; sleep 0.25; done
