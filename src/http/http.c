@@ -263,10 +263,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         *ctx = b;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        b->too_big = cl && strtoull(cl, NULL, 10) > API_MAX_BODY;
-        if (!b->too_big)
+        uint64_t n = cl ? strtoull(cl, NULL, 10) : 0;
+        b->too_big = n > API_MAX_BODY;
+        /* A body the upload path below would drain is drained, then answered
+         * 413: answered first, the client's writes that follow meet a closed
+         * connection, and its reset can lose the client the answer. */
+        if (n <= API_DISCARD_MAX)
             return MHD_YES;
-        b->answered = true;    /* answer now, before the client sends it all */
+        b->answered = true;    /* too big even to drain: answer now, before the client sends it all */
         api_error(&out, E_TOO_LARGE, "the request body is larger than %d bytes", API_MAX_BODY);
         enum MHD_Result ret = send_resp(h, c, &out, b);
         resp_free(&out);

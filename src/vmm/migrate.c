@@ -58,7 +58,6 @@ static const char *const phase_names[] = { "none", "setup", "precopy", "stop-cop
 #define MAX_ROUNDS 60            /* then stop-and-copy whatever the downtime */
 #define THROTTLE_PERIOD_NS 10000000ULL
 #define HELLO_MAX (64u << 10)
-#define PAGES_FRAME_MAX (4 + SNAP_PAGES_MAX * (8 + GM_PAGE))
 
 /* One end of the stream: a non-blocking socket, given up on when the
  * migration is cancelled or ABORT_FD (the VMM's signalfd) is readable. */
