@@ -197,7 +197,8 @@ int blk_close(struct blk *b)
 {
     if (!b)
         return 0;
-    int r = b->readonly || b->handed_over ? 0 : b->ops && b->ops->shutdown ? b->ops->shutdown(b) : blk_flush(b);
+    bool ours = !b->readonly && !b->handed_over && !(b->flags & BLK_OPEN_SHARED);
+    int r = !ours ? 0 : b->ops && b->ops->shutdown ? b->ops->shutdown(b) : blk_flush(b);
     if (b->ops)
         b->ops->close(b);
     if (b->backing)
@@ -225,7 +226,14 @@ void blk_take_back(struct blk *b) { b->handed_over = false; }
 
 int blk_reload(struct blk *b)
 {
+    b->flags &= ~BLK_OPEN_SHARED;    /* ours alone from now on */
     return b->ops->reload ? b->ops->reload(b) : 0;
+}
+
+int blk_shared_check(const struct blk *b)
+{
+    return b->flags & BLK_OPEN_SHARED ? fail(EBUSY, "%s: another process may be writing it (not reloaded yet)", b->path)
+                                      : 0;
 }
 
 int blk_check_range(const struct blk *b, uint64_t off, uint64_t len)
@@ -246,7 +254,9 @@ int blk_pwrite(struct blk *b, uint64_t off, const void *buf, size_t len)
 {
     if (b->readonly)
         return fail(EROFS, "%s is open read-only", b->path);
-    int r = blk_check_range(b, off, len);
+    int r = blk_shared_check(b);
+    if (r == 0)
+        r = blk_check_range(b, off, len);
     if (r == 0 && len)
         r = b->ops->pwrite(b, off, buf, len);
     /* After the write: a migration that collects the mark reads what it wrote. */

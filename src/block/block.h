@@ -56,10 +56,14 @@ int blk_create(const char *path, const struct blk_create_opts *opts);
  *          and the image's own tables go through the page cache.  The file
  *          system must support O_DIRECT.  Backing files inherit it.
  * DSYNC    every write is durable when it returns (O_DSYNC): writethrough.
- * NO_FLUSH blk_flush() and blk_close() do not sync (cache=unsafe). */
+ * NO_FLUSH blk_flush() and blk_close() do not sync (cache=unsafe).
+ * SHARED   another process may be writing the image until blk_reload() (a
+ *          migration's destination): opening writes nothing - a dirty
+ *          image's repair waits for the reload, which clears the flag. */
 enum {
     BLK_OPEN_RDONLY = 1, BLK_OPEN_NO_BACKING = 2,
     BLK_OPEN_DIRECT = 4, BLK_OPEN_DSYNC = 8, BLK_OPEN_NO_FLUSH = 16, BLK_OPEN_CHECK = 32,
+    BLK_OPEN_SHARED = 64,
 };
 #define BLK_DIRECT_ALIGN 4096
 int blk_open(const char *path, enum blk_format fmt, int flags, struct blk **out);

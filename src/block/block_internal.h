@@ -114,6 +114,8 @@ static inline void put_be64(uint8_t *p, uint64_t v)
     put_be32(p + 4, (uint32_t)v);
 }
 
+/* -EBUSY while the image is open BLK_OPEN_SHARED and not reloaded. */
+int blk_shared_check(const struct blk *b);
 /* Marks [off, off+len) written for blk_track_collect (block.c). */
 void blk_track_mark(struct blk *b, uint64_t off, uint64_t len);
 

@@ -75,7 +75,9 @@ int blk_block_status(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,
 
 int blk_write_zeroes(struct blk *b, uint64_t off, uint64_t len)
 {
-    int r = blk_check_range(b, off, len);
+    int r = blk_shared_check(b);
+    if (r == 0)
+        r = blk_check_range(b, off, len);
     if (r == 0 && len)
         r = DISPATCH_RW(b, write_zeroes, "write-zeroes", off, len);
     if (!b->readonly)
@@ -85,7 +87,9 @@ int blk_write_zeroes(struct blk *b, uint64_t off, uint64_t len)
 
 int blk_discard(struct blk *b, uint64_t off, uint64_t len)
 {
-    int r = blk_check_range(b, off, len);
+    int r = blk_shared_check(b);
+    if (r == 0)
+        r = blk_check_range(b, off, len);
     if (r == 0 && len)
         r = DISPATCH_RW(b, discard, "discard", off, len);
     if (!b->readonly)

@@ -339,8 +339,8 @@ static int qcow2_setup(struct qcow2 *s, int flags, struct blk_chain *chain)
     s->file_end = ALIGN_UP(file_size, s->cluster_size);
     s->b->size = size;
     if (!r && !(flags & BLK_OPEN_RDONLY))
-        r = prepare_write(s, h);
-    if (!r && s->keep_dirty && !(flags & (BLK_OPEN_RDONLY | BLK_OPEN_CHECK)))
+        r = prepare_write(s, h);    /* SHARED: its one write is of bits the writer already cleared */
+    if (!r && s->keep_dirty && !(flags & (BLK_OPEN_RDONLY | BLK_OPEN_CHECK | BLK_OPEN_SHARED)))
         r = repair_dirty(s);
     if (!r && info.has_backing && !(flags & BLK_OPEN_NO_BACKING))
         r = open_backing(s, &info, flags, chain);

@@ -1225,6 +1225,10 @@ static int check_hello(struct vmm *v, struct machine *m, const struct snap_secti
             r = fail(EINVAL, "disk %d (%s) has %llu bytes here, %lld at the source", i, v->cfg->disk[i].path,
                      (unsigned long long)blk_size(v->disk[i]), (long long)json_object_get_int64(n));
     }
+    /* Copied disks are this side's alone: readable and writable now. */
+    for (int i = 0; r == 0 && sizes && i < v->cfg->ndisks; i++)
+        if (json_object_array_get_idx(sizes, (size_t)i) && (r = blk_reload(v->disk[i])) < 0)
+            r = fail(-r, "disk %d (%s): %s", i, v->cfg->disk[i].path, err_msg());
     json_object_put(sizes);
     json_object_put(theirs);
     json_object_put(have);

@@ -153,7 +153,10 @@ static int open_console(const struct console_cfg *c, const char *what,
 static int open_disk(struct vmm *v, int i)
 {
     const struct disk_cfg *d = &v->cfg->disk[i];
-    int r = blk_open(d->path, d->format, d->readonly ? BLK_OPEN_RDONLY : 0, &v->disk[i]);
+    /* A migration's destination: the source may write the image until it
+     * hands it over (docs/migration.md). */
+    int r = blk_open(d->path, d->format, (d->readonly ? BLK_OPEN_RDONLY : 0) | (v->cfg->incoming ? BLK_OPEN_SHARED : 0),
+                     &v->disk[i]);
     if (r < 0)
         return fail(-r, "--disk %s: %s", d->path, err_msg());
     uint64_t size = blk_size(v->disk[i]);

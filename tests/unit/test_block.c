@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -270,21 +271,30 @@ static void test_hand_over(void **state)
 {
     (void)state;
     const char *p = path("shared.qcow2");
-    create(p, 4 << 20, 65536, 3, NULL, BLK_FMT_PROBE);
-    struct blk *src = open_ok(p, 0), *dst = open_ok(p, 0);
+    struct blk_create_opts o = { .format = BLK_FMT_QCOW2, .size = 4 << 20, .cluster_size = 65536, .compat = 3,
+                                 .lazy_refcounts = true };
+    assert_int_equal(blk_create(p, &o), 0);
+    struct blk *src = open_ok(p, 0);
     uint8_t buf[4096], got[4096];
     memset(buf, 0x5a, sizeof(buf));
-    assert_int_equal(blk_pwrite(src, 1 << 20, buf, sizeof(buf)), 0);
-    assert_int_equal(blk_hand_over(src), 0);
-    assert_int_equal(blk_pread(dst, 1 << 20, got, sizeof(got)), 0);
+    assert_int_equal(blk_pwrite(src, 1 << 20, buf, sizeof(buf)), 0);    /* lazy: the dirty bit is set */
+    struct stat before, after;
+    assert_int_equal(stat(p, &before), 0);
+    struct blk *dst = open_ok(p, BLK_OPEN_SHARED);    /* no repair under the writer's feet */
+    assert_int_equal(stat(p, &after), 0);
+    assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+    assert_int_equal(blk_pwrite(dst, 0, buf, 512), -EBUSY);    /* not its own yet */
+    assert_int_equal(blk_pread(dst, 3 << 20, got, sizeof(got)), 0);    /* its L2 table cached */
+    assert_int_equal(blk_pwrite(src, 3 << 20, buf, sizeof(buf)), 0);
+    assert_int_equal(blk_pread(dst, 3 << 20, got, sizeof(got)), 0);
     assert_int_equal(got[0], 0);    /* stale tables: what reload is for */
+    assert_int_equal(blk_hand_over(src), 0);
     assert_int_equal(blk_reload(dst), 0);
-    assert_int_equal(blk_pread(dst, 1 << 20, got, sizeof(got)), 0);
+    assert_int_equal(blk_pread(dst, 3 << 20, got, sizeof(got)), 0);
     assert_memory_equal(got, buf, sizeof(buf));
     memset(buf, 0xa5, sizeof(buf));
     assert_int_equal(blk_pwrite(dst, 2 << 20, buf, sizeof(buf)), 0);
     assert_int_equal(blk_flush(dst), 0);
-    struct stat before, after;
     assert_int_equal(stat(p, &before), 0);
     assert_int_equal(blk_close(src), 0);    /* handed over: no last words */
     assert_int_equal(stat(p, &after), 0);
@@ -299,7 +309,7 @@ static void test_hand_over(void **state)
     /* Taken back after a failed hand-over: writable as before. */
     assert_int_equal(blk_hand_over(b), 0);
     blk_take_back(b);
-    assert_int_equal(blk_pwrite(b, 3 << 20, buf, sizeof(buf)), 0);
+    assert_int_equal(blk_pwrite(b, 0, buf, sizeof(buf)), 0);
     assert_int_equal(blk_close(b), 0);
     qemu_check_clean(p);
 }
