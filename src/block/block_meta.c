@@ -73,28 +73,29 @@ int blk_block_status(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,
 #define DISPATCH_RW(b, op, what, ...) \
     ((b)->readonly ? writable(b) : (b)->ops->op ? (b)->ops->op(b, __VA_ARGS__) : unsupported(b, what))
 
-int blk_write_zeroes(struct blk *b, uint64_t off, uint64_t len)
+/* A change of [off, off+len) through OP, which the migration's write
+ * tracking then marks (after it, as blk_pwrite does). */
+static int range_op(struct blk *b, uint64_t off, uint64_t len, int (*op)(struct blk *, uint64_t, uint64_t),
+                    const char *what)
 {
     int r = blk_shared_check(b);
     if (r == 0)
         r = blk_check_range(b, off, len);
     if (r == 0 && len)
-        r = DISPATCH_RW(b, write_zeroes, "write-zeroes", off, len);
+        r = b->readonly ? writable(b) : op ? op(b, off, len) : unsupported(b, what);
     if (!b->readonly)
         blk_track_mark(b, off, len);
     return r;
 }
 
+int blk_write_zeroes(struct blk *b, uint64_t off, uint64_t len)
+{
+    return range_op(b, off, len, b->ops->write_zeroes, "write-zeroes");
+}
+
 int blk_discard(struct blk *b, uint64_t off, uint64_t len)
 {
-    int r = blk_shared_check(b);
-    if (r == 0)
-        r = blk_check_range(b, off, len);
-    if (r == 0 && len)
-        r = DISPATCH_RW(b, discard, "discard", off, len);
-    if (!b->readonly)
-        blk_track_mark(b, off, len);
-    return r;
+    return range_op(b, off, len, b->ops->discard, "discard");
 }
 
 int blk_resize(struct blk *b, uint64_t size)

@@ -115,11 +115,6 @@ static inline uint64_t qcow2_cluster_of(const struct qcow2 *s, uint64_t host)
     return host >> s->cluster_bits;
 }
 
-static inline bool qcow2_all_zero(const uint8_t *p, size_t n)
-{
-    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
-}
-
 /* qcow2_cache.c */
 int qcow2_cache_init(struct qcow2_cache *c, size_t n);
 void qcow2_cache_free(struct qcow2_cache *c);

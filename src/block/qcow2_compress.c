@@ -94,7 +94,7 @@ static int write_one(struct qcow2 *s, uint64_t vo, const uint8_t *p, size_t n, u
     size_t zlen = 0;
     int r;
     *e = 0;
-    if (qcow2_all_zero(in, s->cluster_size) && !s->b->backing) {
+    if (buf_is_zero(in, s->cluster_size) && !s->b->backing) {
         /* Unallocated reads as zeros already (as qemu-img convert leaves it). */
         uint64_t old;
         if ((r = qcow2_get_entry(s, vo, &old)) < 0 || old == 0)

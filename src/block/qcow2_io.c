@@ -262,7 +262,7 @@ int qcow2_read(struct blk *b, uint64_t off, void *buf, size_t len)
 /* Whether everything but [in, in+n) of a cluster buffer is zero. */
 static bool all_zero_outside(const uint8_t *p, size_t size, uint64_t in, size_t n)
 {
-    return qcow2_all_zero(p, (size_t)in) && qcow2_all_zero(p + in + n, size - in - n);
+    return buf_is_zero(p, (size_t)in) && buf_is_zero(p + in + n, size - in - n);
 }
 
 /* The old content of a cluster that is about to be rewritten as a whole. */

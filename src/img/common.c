@@ -304,12 +304,6 @@ int img_output_format(const char *s)
     return -1;
 }
 
-bool img_is_zero(const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
-}
-
 void img_progress(bool enabled, double percent)
 {
     if (enabled) {
@@ -448,7 +442,7 @@ int img_write_diff(struct blk *dst, uint64_t off, const uint8_t *want, const uin
         n = (size_t)MIN(grain - (off + p) % grain, len - p);
         if (!memcmp(want + p, have + p, n))
             continue;
-        if (img_is_zero(want + p, n) && blk_write_zeroes(dst, off + p, n) == 0)
+        if (buf_is_zero(want + p, n) && blk_write_zeroes(dst, off + p, n) == 0)
             continue;
         if (blk_pwrite(dst, off + p, want + p, n) < 0)
             return img_block_error("error while writing");

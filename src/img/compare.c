@@ -24,7 +24,7 @@ static size_t first_diff(const uint8_t *a, const uint8_t *b, size_t len)
 static size_t first_nonzero(const uint8_t *a, size_t len)
 {
     for (size_t p = 0; p < len; p += 512)
-        if (!img_is_zero(a + p, MIN(512, len - p)))
+        if (!buf_is_zero(a + p, MIN(512, len - p)))
             return p;
     return len;
 }

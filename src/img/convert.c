@@ -30,7 +30,7 @@ static int put(struct convert *cv, uint64_t off, const uint8_t *data, size_t len
             return img_write_diff(cv->dst, off, data, cv->old, len, cv->grain);
         if (!memcmp(cv->old, data, len))
             return 0;
-    } else if (cv->sparse && img_is_zero(data, len)) {
+    } else if (cv->sparse && buf_is_zero(data, len)) {
         if (cv->fresh)
             return 0;
         if (blk_write_zeroes(cv->dst, off, len) == 0)
@@ -81,10 +81,10 @@ static int copy_image(struct convert *cv, struct blk *src, uint64_t dst_off, uin
         for (size_t p = 0; p < len;) {
             /* grains are aligned in the target */
             size_t n = (size_t)MIN(cv->grain - (dst_off + off + p) % cv->grain, len - p);
-            if (!cv->compress && !cv->has_backing && !(cv->sparse && img_is_zero(cv->buf + p, n))) {
+            if (!cv->compress && !cv->has_backing && !(cv->sparse && buf_is_zero(cv->buf + p, n))) {
                 /* a run of data grains: one write */
                 size_t q = p + n;
-                while (q < len && !(cv->sparse && img_is_zero(cv->buf + q, MIN(cv->grain, len - q))))
+                while (q < len && !(cv->sparse && buf_is_zero(cv->buf + q, MIN(cv->grain, len - q))))
                     q += MIN(cv->grain, len - q);
                 if (blk_pwrite(cv->dst, dst_off + off + p, cv->buf + p, q - p) < 0)
                     return img_block_error("error while writing");

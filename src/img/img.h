@@ -165,8 +165,6 @@ int img_block_status(struct blk *b, const struct img_raw_fds *raw, uint64_t off,
 int img_write_diff(struct blk *dst, uint64_t off, const uint8_t *want, const uint8_t *have,
                    size_t len, uint32_t grain);
 
-/* Whether the buffer is all zeros. */
-bool img_is_zero(const void *buf, size_t len);
 
 /* Progress for -p: "    (12.00/100%)" with carriage returns, as qemu-img. */
 void img_progress(bool enabled, double percent);

@@ -191,6 +191,12 @@ size_t utf8_char_len(const unsigned char *s, size_t len)
     return n;
 }
 
+bool buf_is_zero(const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
+}
+
 bool utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;

@@ -72,6 +72,8 @@ int parse_mac(const char *s, uint8_t mac[6]);
 size_t utf8_char_len(const unsigned char *s, size_t len);
 /* Whether s[0..len) is well-formed UTF-8. */
 bool utf8_valid(const char *s, size_t len);
+/* Whether buf[0..len) is all zero bytes. */
+bool buf_is_zero(const void *buf, size_t len);
 /* Drops every byte of s (NUL-terminated, in place) that is not part of a
  * well-formed sequence: text cut at a byte count keeps whole characters. */
 void utf8_scrub(char *s);

@@ -92,6 +92,9 @@ struct migration {
     bool copy_disks;             /* no shared storage: the writable disks' contents go too */
     uint64_t *disk_dirty[VMM_MAX_DISKS];
     uint8_t *chunk;              /* one BLK_TRACK_CHUNK read from a disk */
+    uint64_t pm[512];            /* /proc/self/pagemap entries of 512 pages (maybe_touched) */
+    const uint8_t *pm_hva;       /* ...from this slot's mapping */
+    uint64_t pm_base;            /* ...and this group of 512 */
     uint64_t t0, pace_t0, pace_bytes;
 
     pthread_mutex_t lock;        /* everything below */
@@ -334,24 +337,6 @@ static int send_answer(struct link *l, bool ok, const char *why)
 
 /* ---- source: pages ----------------------------------------------------------- */
 
-static bool zeros(const uint8_t *p, size_t n)
-{
-    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
-}
-
-static void set_figures(struct migration *mg, void (*fn)(struct migration *, uint64_t), uint64_t arg)
-{
-    pthread_mutex_lock(&mg->lock);
-    fn(mg, arg);
-    pthread_mutex_unlock(&mg->lock);
-}
-
-static void count_pages(struct migration *mg, uint64_t zero)
-{
-    mg->pages += mg->batch.n;
-    mg->zero_pages += zero;
-}
-
 static int batch_flush(struct migration *mg)
 {
     struct batch *b = &mg->batch;
@@ -367,7 +352,10 @@ static int batch_flush(struct migration *mg)
     struct iovec body[SNAP_PAGES_MAX + 2] = { { n, 4 }, { b->entry, b->n * 8ULL } };
     memcpy(body + 2, b->data, b->ndata * sizeof(b->data[0]));
     int r = send_iov(&mg->link, SNAP_PAGES, body, 2 + (int)b->ndata, 2);
-    set_figures(mg, count_pages, zero);
+    pthread_mutex_lock(&mg->lock);
+    mg->pages += b->n;
+    mg->zero_pages += zero;
+    pthread_mutex_unlock(&mg->lock);
     b->n = b->ndata = 0;
     if (r < 0 || !mg->bandwidth)
         return r;
@@ -387,7 +375,7 @@ static int batch_flush(struct migration *mg)
 static int batch_add(struct migration *mg, uint64_t gpa, uint8_t *hva, bool skip_zero)
 {
     struct batch *b = &mg->batch;
-    if (zeros(hva, GM_PAGE)) {
+    if (buf_is_zero(hva, GM_PAGE)) {
         if (skip_zero)
             return 0;
         b->entry[b->n++] = gpa | SNAP_PAGE_ZERO;
@@ -407,20 +395,17 @@ static int batch_add(struct migration *mg, uint64_t gpa, uint8_t *hva, bool skip
  * pages at a time without faulting any in.  Unknown means yes. */
 static bool maybe_touched(struct migration *mg, const struct mem_slot *sl, uint64_t p)
 {
-    static __thread uint64_t pm[512], base = UINT64_MAX;
-    static __thread const uint8_t *hva;
     int fd = mg->v->pagemap_fd;
     if (fd < 0)
         return true;
-    if (hva != sl->hva || p / 512 != base) {
+    if (mg->pm_hva != sl->hva || p / 512 != mg->pm_base) {
         uint64_t first = ((uintptr_t)sl->hva / GM_PAGE + p / 512 * 512) * sizeof(uint64_t);
-        ssize_t n = pread(fd, pm, sizeof(pm), (off_t)first);
-        if (n != (ssize_t)sizeof(pm))
-            memset(pm, 0xff, sizeof(pm));
-        hva = sl->hva;
-        base = p / 512;
+        if (pread(fd, mg->pm, sizeof(mg->pm), (off_t)first) != (ssize_t)sizeof(mg->pm))
+            memset(mg->pm, 0xff, sizeof(mg->pm));
+        mg->pm_hva = sl->hva;
+        mg->pm_base = p / 512;
     }
-    return pm[p % 512] & (PM_PRESENT | PM_SWAPPED);
+    return mg->pm[p % 512] & (PM_PRESENT | PM_SWAPPED);
 }
 
 /* Slot S's pages in BITMAP (all of them if NULL: the first round, where
@@ -658,7 +643,7 @@ static int send_chunk(struct migration *mg, int i, uint64_t c)
     pthread_mutex_unlock(&d->lock);
     if (r < 0)
         return fail(-r, "disk %d (%s): %s", i, mg->v->cfg->disk[i].path, err_msg());
-    bool zero = zeros(mg->chunk, len);
+    bool zero = buf_is_zero(mg->chunk, len);
     uint8_t h[24];
     put_le32(h, (uint32_t)i);
     put_le32(h + 4, zero ? SNAP_DISK_ZERO : 0);
@@ -959,6 +944,7 @@ int migrate_start(struct vmm *v, struct json_object *req)
         mg->dirty[s] = NULL;
     }
     mg->batch.n = mg->batch.ndata = 0;
+    mg->pm_hva = NULL;    /* nothing cached from pagemap yet */
     mg->v = v;
     mg->m = v->machine;
     snprintf(mg->uri, sizeof(mg->uri), "%s", json_object_get_string(uri));

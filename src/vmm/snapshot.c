@@ -266,17 +266,6 @@ static int pwrite_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
     return 0;
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i += sizeof(uint64_t)) {
-        uint64_t v;
-        memcpy(&v, p + i, sizeof(v));
-        if (v)
-            return false;
-    }
-    return true;
-}
-
 /* Where guest RAM is: each slot and its place in the memory file. */
 static void save_layout(struct machine *m, struct snap_writer *w)
 {
@@ -321,12 +310,12 @@ static int64_t save_memory(struct machine *m, int fd)
     for (int s = 0; s < m->mem.nslots; s++) {
         const struct mem_slot *sl = &m->mem.slot[s];
         for (uint64_t at = 0; at < sl->size;) {
-            if (all_zero(sl->hva + at, page)) {
+            if (buf_is_zero(sl->hva + at, page)) {
                 at += page;
                 continue;
             }
             uint64_t run = page;    /* a run of pages with data, written at once */
-            while (at + run < sl->size && run < run_max && !all_zero(sl->hva + at + run, page))
+            while (at + run < sl->size && run < run_max && !buf_is_zero(sl->hva + at + run, page))
                 run += page;
             if (pwrite_all(fd, sl->hva + at, run, off + at) < 0)
                 return fail(errno, "cannot write the memory file: %m");
