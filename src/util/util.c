@@ -235,6 +235,11 @@ int parse_mac(const char *s, uint8_t mac[6])
     return 0;
 }
 
+void format_mac(const uint8_t mac[6], char out[MAC_STR_LEN])
+{
+    snprintf(out, MAC_STR_LEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+}
+
 int read_file(const char *path, size_t max_len, uint8_t **data, size_t *len)
 {
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);

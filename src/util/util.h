@@ -66,6 +66,8 @@ int parse_size(const char *s, uint64_t *out);
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* "52:54:00:12:34:56" */
 int parse_mac(const char *s, uint8_t mac[6]);
+#define MAC_STR_LEN 18
+void format_mac(const uint8_t mac[6], char out[MAC_STR_LEN]);
 
 /* The length of the well-formed UTF-8 sequence at s[0..len) (RFC 3629: no
  * overlong forms, no surrogates, nothing above U+10FFFF), or 0. */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #define RXQ 0
 #define TXQ 1
@@ -177,6 +178,33 @@ static void net_detach(struct virtio_dev *d)
     if (n->attached)
         evloop_del(d->host->loop, n->tap_fd);
     n->attached = n->polling = false;
+}
+
+void virtio_net_set_mac(struct virtio_dev *d, const uint8_t mac[6])
+{
+    struct net *n = d->priv;
+    memcpy(n->mac, mac, sizeof(n->mac));
+}
+
+/* A RARP request (RFC 903, opcode 3) from the NIC's address to everyone:
+ * what QEMU sends after a migration too.  It asks nothing a host answers;
+ * it only shows every switch on the way the new path to that address. */
+int virtio_net_announce(struct virtio_dev *d)
+{
+    struct net *n = d->priv;
+    uint8_t f[60] = { 0 };    /* the shortest Ethernet frame, zero-padded */
+    memset(f, 0xff, 6);
+    memcpy(f + 6, n->mac, 6);
+    f[12] = 0x80, f[13] = 0x35;                  /* ETH_P_RARP */
+    uint8_t *a = f + 14;
+    a[1] = 1;                                    /* hardware: Ethernet */
+    a[2] = 0x08;                                 /* protocol: IPv4 */
+    a[4] = 6, a[5] = 4, a[7] = 3;                /* address lengths; reverse request */
+    memcpy(a + 8, n->mac, 6);                    /* sender and target: the NIC */
+    memcpy(a + 18, n->mac, 6);
+    ssize_t r = write(n->tap_fd, f, sizeof(f));
+    return r == (ssize_t)sizeof(f) ? 0 : fail(r < 0 ? errno : EIO, "%s: cannot announce the guest's address: %s",
+                                              d->name, r < 0 ? strerror(errno) : "short write");
 }
 
 static const struct virtio_dev_ops net_ops = {

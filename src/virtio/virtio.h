@@ -170,6 +170,12 @@ struct virtio_net_cfg {
     uint8_t mac[6];
 };
 int virtio_net_new(struct virtio_dev **out, const struct virtio_net_cfg *cfg);
+/* The NIC's address, changed before the guest runs: a restored or migrated
+ * guest keeps the one it knows. */
+void virtio_net_set_mac(struct virtio_dev *d, const uint8_t mac[6]);
+/* One RARP frame from the NIC's address out through its tap, so that
+ * switches learn where the guest is after it moved (from any thread). */
+int virtio_net_announce(struct virtio_dev *d);
 
 int virtio_console_new(struct virtio_dev **out, struct console_io io);
 int virtio_rng_new(struct virtio_dev **out);

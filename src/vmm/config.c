@@ -39,6 +39,7 @@ void vmm_config_free(struct vmm_config *c)
     free(c->api_socket);
     free(c->restore);
     free(c->incoming);
+    free(c->migration_key);
     free(c->jail);
     free(c->kvm_device);
     memset(c, 0, sizeof(*c));
@@ -353,7 +354,8 @@ int vmm_config_parse_json(struct vmm_config *c, const char *text, size_t len)
 /* ---- command line ---------------------------------------------------------- */
 
 enum { OPT_API = 256, OPT_JAIL, OPT_UID, OPT_GID, OPT_NO_REBOOT, OPT_NO_SECCOMP,
-       OPT_CONFIG, OPT_VCONSOLE, OPT_KVM, OPT_READY, OPT_RESTORE, OPT_INCOMING };
+       OPT_CONFIG, OPT_VCONSOLE, OPT_KVM, OPT_READY, OPT_RESTORE, OPT_INCOMING,
+       OPT_MIGRATION_KEY };
 
 static const struct option long_opts[] = {
     { "kernel", required_argument, 0, 'k' },
@@ -377,6 +379,7 @@ static const struct option long_opts[] = {
     { "ready-fd", required_argument, 0, OPT_READY },
     { "restore", required_argument, 0, OPT_RESTORE },
     { "incoming", required_argument, 0, OPT_INCOMING },
+    { "migration-key", required_argument, 0, OPT_MIGRATION_KEY },
     { "verbose", no_argument, 0, 'v' },
     { "help", no_argument, 0, 'h' },
     { 0, 0, 0, 0 },
@@ -400,6 +403,8 @@ void vmm_usage(const char *prog)
 "  --incoming URI        wait for a VM migrated to here (API command migrate on the\n"
 "                        source) on tcp:ADDR:PORT (numeric address) or unix:PATH; the\n"
 "                        same --memory, --cpus and devices are needed (docs/migration.md)\n"
+"  --migration-key FILE  migrations in and out run over TLS with this pre-shared key\n"
+"                        (a line IDENTITY:HEXKEY as psktool writes it, 16..64 bytes)\n"
 "Machine:\n"
 "  --memory SIZE         guest RAM, e.g. 512M, 2G (default 128M)\n"
 "  --cpus N              vCPUs, 1..%d (default 1)\n"
@@ -506,6 +511,7 @@ int vmm_config_parse_args(struct vmm_config *c, int argc, char **argv, bool *hel
         case OPT_KVM: r = set_str(&c->kvm_device, optarg); break;
         case OPT_RESTORE: r = set_str(&c->restore, optarg); break;
         case OPT_INCOMING: r = set_str(&c->incoming, optarg); break;
+        case OPT_MIGRATION_KEY: r = set_str(&c->migration_key, optarg); break;
         case OPT_READY: {
             uint64_t fd;
             if (parse_uint(optarg, 3, 1023, &fd) < 0)
@@ -575,9 +581,8 @@ struct json_object *vmm_config_to_json(const struct vmm_config *c)
     struct json_object *nets = json_object_new_array();
     for (int i = 0; i < c->nnets; i++) {
         struct json_object *n = json_object_new_object();
-        const uint8_t *m = c->net[i].mac;
         json_object_object_add(n, "tap", json_object_new_string(c->net[i].tap));
-        snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+        format_mac(c->net[i].mac, buf);
         json_object_object_add(n, "mac", json_object_new_string(buf));
         json_object_array_add(nets, n);
     }

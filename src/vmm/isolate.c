@@ -6,9 +6,11 @@
 #include "vmm.h"
 
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/kvm.h>
+#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <seccomp.h>
@@ -63,13 +65,16 @@ static const int allowed[] = {
     SCMP_SYS(ftruncate),    /* qcow2 grows its file ahead of allocations (qcow2_refcount.c) */
     SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(poll), SCMP_SYS(ppoll),
     SCMP_SYS(accept4), SCMP_SYS(eventfd2),
-    /* a migration's connection (the socket itself: see isolate_seccomp) */
-    SCMP_SYS(connect), SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt), SCMP_SYS(fcntl), SCMP_SYS(fstat),
+    /* a migration's connection (the socket itself: see isolate_seccomp);
+     * GnuTLS sends and receives with send() and recv() */
+    SCMP_SYS(connect), SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(sendto), SCMP_SYS(recvfrom),
+    SCMP_SYS(getsockopt), SCMP_SYS(setsockopt), SCMP_SYS(fcntl), SCMP_SYS(fstat),
     SCMP_SYS(newfstatat), SCMP_SYS(unlink),
     SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(madvise),
     SCMP_SYS(brk), SCMP_SYS(mremap),
     SCMP_SYS(futex), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(sched_yield),
     SCMP_SYS(sched_getaffinity), SCMP_SYS(nanosleep), SCMP_SYS(clock_nanosleep),
+    SCMP_SYS(timerfd_create), SCMP_SYS(timerfd_settime),
     SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday), SCMP_SYS(getrandom),
     SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn),
     SCMP_SYS(sigaltstack), SCMP_SYS(tgkill), SCMP_SYS(gettid), SCMP_SYS(getpid),
@@ -114,6 +119,10 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
         msg[len++] = num[--n];
     msg[len++] = '\n';
     (void)!write(STDERR_FILENO, msg, len);
+    /* Where: addresses for addr2line -e corral-vmm (the unwinder was
+     * loaded before the filter went on, see isolate_seccomp). */
+    void *bt[24];
+    backtrace_symbols_fd(bt, backtrace(bt, (int)ARRAY_SIZE(bt)), STDERR_FILENO);
     _exit(VMM_EXIT_ERROR);
 }
 
@@ -121,6 +130,12 @@ int isolate_seccomp(void)
 {
     struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
     sigaction(SIGSYS, &sa, NULL);
+    void *warm[1];    /* backtrace() loads libgcc_s on first use: now, not in on_sigsys */
+    backtrace(warm, 1);
+    /* glibc shrinking a thread's own malloc arena first opens
+     * /proc/sys/vm/overcommit_memory (seen: freeing a migration's dirty log
+     * at exit); with one arena for all threads it trims with brk() only. */
+    mallopt(M_ARENA_MAX, 1);
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
     if (!ctx)
         return fail(ENOMEM, "seccomp_init failed");

@@ -72,6 +72,8 @@ static void kick_all(struct machine *m)
 void machine_request(struct machine *m, enum vm_request req)
 {
     int none = VM_REQ_NONE;
+    if (req == VM_REQ_STOP) /* may lose to a reboot already under way: remembered beyond this machine */
+        __atomic_store_n(&m->vmm->stop_wanted, true, __ATOMIC_SEQ_CST);
     if (atomic_compare_exchange_strong(&m->request, &none, (int)req)) {
         kick_all(m);
         /* A paused vCPU waits on the condition, which no signal ends. */
@@ -240,6 +242,7 @@ static int create_devices(struct machine *m)
         struct virtio_dev *d = NULL;
         if ((r = virtio_net_new(&d, &nc)) < 0 || (r = add_virtio(m, d)) < 0)
             return r;
+        m->net[i] = d;
     }
     if (cfg->vconsole.kind != CONSOLE_NONE) {
         struct virtio_dev *d = NULL;
@@ -392,6 +395,13 @@ int machine_resume(struct machine *m)
 }
 
 void machine_ctrl_alt_del(struct machine *m) { i8042_ctrl_alt_del(&m->kbd); }
+
+void machine_announce(struct machine *m)
+{
+    for (int i = 0; i < m->vmm->cfg->nnets; i++)
+        if (virtio_net_announce(m->net[i]) < 0)
+            log_warn("%s", err_msg());
+}
 
 void machine_throttle(struct machine *m, uint64_t ns)
 {

@@ -27,23 +27,15 @@
  */
 #include "vmm.h"
 
-#include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
-#include <limits.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,22 +45,10 @@ enum phase { PH_NONE, PH_SETUP, PH_PRECOPY, PH_STOPCOPY, PH_COMPLETED, PH_FAILED
 static const char *const phase_names[] = { "none", "setup", "precopy", "stop-copy", "completed", "failed",
                                            "cancelled" };
 
-#define IO_TIMEOUT_MS 30000      /* a link silent this long has failed */
-#define CONNECT_TIMEOUT_MS 10000
+#define IO_TIMEOUT_MS LINK_TIMEOUT_MS
 #define MAX_ROUNDS 60            /* then stop-and-copy whatever the downtime */
 #define THROTTLE_PERIOD_NS 10000000ULL
 #define HELLO_MAX (64u << 10)
-
-/* One end of the stream: a non-blocking socket, given up on when the
- * migration is cancelled or ABORT_FD (the VMM's signalfd) is readable. */
-struct link {
-    int fd;
-    atomic_bool *cancel;
-    int abort_fd;
-    uint64_t bytes;              /* sent */
-    uint8_t *rx;                 /* the last frame received (recv_frame) */
-    size_t rx_cap;
-};
 
 struct batch {
     uint32_t n, ndata;
@@ -118,137 +98,6 @@ static void put_le32(uint8_t *p, uint32_t v)
 {
     v = htole32(v);
     memcpy(p, &v, sizeof(v));
-}
-
-static int parse_uri(const char *uri, struct sockaddr_storage *sa, socklen_t *len)
-{
-    memset(sa, 0, sizeof(*sa));
-    if (!strncmp(uri, "unix:", 5)) {
-        struct sockaddr_un *un = (struct sockaddr_un *)sa;
-        size_t n = strlen(uri + 5);
-        if (n == 0 || n >= sizeof(un->sun_path))
-            return fail(EINVAL, "%.64s: a Unix socket path of 1..%zu bytes", uri, sizeof(un->sun_path) - 1);
-        un->sun_family = AF_UNIX;
-        memcpy(un->sun_path, uri + 5, n + 1);
-        *len = sizeof(*un);
-        return 0;
-    }
-    if (!strncmp(uri, "tcp:", 4)) {
-        const char *host = uri + 4, *port = strrchr(host, ':');
-        char addr[64];
-        uint64_t p;
-        size_t hl = port ? (size_t)(port - host) : 0;
-        if (hl > 2 && host[0] == '[' && host[hl - 1] == ']')
-            host++, hl -= 2;
-        if (port && hl && hl < sizeof(addr) && parse_uint(port + 1, 1, 65535, &p) == 0) {
-            memcpy(addr, host, hl);
-            addr[hl] = 0;
-            struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
-            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
-            if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
-                in4->sin_family = AF_INET;
-                in4->sin_port = htons((uint16_t)p);
-                *len = sizeof(*in4);
-                return 0;
-            }
-            if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
-                in6->sin6_family = AF_INET6;
-                in6->sin6_port = htons((uint16_t)p);
-                *len = sizeof(*in6);
-                return 0;
-            }
-        }
-    }
-    return fail(EINVAL, "%.64s: not a migration address (tcp:ADDR:PORT with a numeric address, or unix:PATH)",
-                uri);
-}
-
-/* Waits until FD is ready for EVENTS: 0, or -ETIMEDOUT at DEADLINE (ns),
- * -ECANCELED, -EINTR (ABORT_FD readable: a signal). */
-static int wait_fd(const struct link *l, int fd, short events, uint64_t deadline)
-{
-    for (;;) {
-        if (l->cancel && atomic_load(l->cancel))
-            return -ECANCELED;
-        uint64_t now = now_ns();
-        if (now >= deadline)
-            return -ETIMEDOUT;
-        struct pollfd p[2] = { { .fd = fd, .events = events }, { .fd = l->abort_fd, .events = POLLIN } };
-        int n = poll(p, l->abort_fd >= 0 ? 2 : 1, (int)MIN((deadline - now) / 1000000 + 1, 200));
-        if (n < 0 && errno != EINTR)
-            return -errno;
-        if (n > 0 && l->abort_fd >= 0 && (p[1].revents & POLLIN))
-            return -EINTR;
-        if (n > 0 && p[0].revents)
-            return 0;
-    }
-}
-
-static uint64_t deadline_in(int ms) { return now_ns() + (uint64_t)ms * 1000000ULL; }
-
-/* Sends (WRITE) or fills IOV[0..N) whole, the array used up; gives up
- * after TIMEOUT_MS without progress. */
-static int link_xfer(struct link *l, struct iovec *iov, int n, bool write, int timeout_ms)
-{
-    uint64_t deadline = deadline_in(timeout_ms);
-    while (n > 0) {
-        if (iov->iov_len == 0) {
-            iov++, n--;
-            continue;
-        }
-        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)MIN(n, IOV_MAX) };
-        ssize_t done = write ? sendmsg(l->fd, &msg, MSG_NOSIGNAL) : recvmsg(l->fd, &msg, 0);
-        if (done == 0 && !write)
-            return -ECONNRESET;
-        if (done < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN)
-                return -errno;
-            int r = wait_fd(l, l->fd, write ? POLLOUT : POLLIN, deadline);
-            if (r < 0)
-                return r;
-            continue;
-        }
-        if (write)
-            l->bytes += (uint64_t)done;
-        deadline = deadline_in(timeout_ms);
-        while (n > 0 && (size_t)done >= iov->iov_len) {
-            done -= (ssize_t)iov->iov_len;
-            iov++, n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (uint8_t *)iov->iov_base + done;
-            iov->iov_len -= (size_t)done;
-        }
-    }
-    return 0;
-}
-
-static int link_write(struct link *l, struct iovec *iov, int n) { return link_xfer(l, iov, n, true, IO_TIMEOUT_MS); }
-
-static int link_readv(struct link *l, struct iovec *iov, int n, int timeout_ms)
-{
-    return link_xfer(l, iov, n, false, timeout_ms);
-}
-
-static int link_read(struct link *l, void *buf, size_t len, int timeout_ms)
-{
-    struct iovec iov = { buf, len };
-    return link_readv(l, &iov, 1, timeout_ms);
-}
-
-/* A link error as one message (fail()). */
-static int link_fail(int r, const char *what)
-{
-    switch (-r) {
-    case ETIMEDOUT: return fail(ETIMEDOUT, "%s: the other side was silent for %d s", what, IO_TIMEOUT_MS / 1000);
-    case ECONNRESET: return fail(ECONNRESET, "%s: the other side closed the connection", what);
-    case EPIPE: return fail(EPIPE, "%s: the other side closed the connection", what);
-    case ECANCELED: return fail(ECANCELED, "cancelled");
-    case EINTR: return fail(EINTR, "%s: stopped by a signal", what);
-    default: return fail(-r, "%s: %s", what, strerror(-r));
-    }
 }
 
 /* A frame of BODY[0..N); its checksum covers the first NCRC pieces. */
@@ -557,43 +406,6 @@ static void release_loop(struct migration *mg)
 
 /* ---- source: the migration ------------------------------------------------------- */
 
-/* Room for a few PAGES frames in flight: fewer wake-ups on both sides. */
-static void set_buffers(int fd)
-{
-    int size = 4 << 20;
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-}
-
-static int dial(struct migration *mg)
-{
-    struct sockaddr_storage sa;
-    socklen_t len;
-    int r = parse_uri(mg->uri, &sa, &len);
-    if (r < 0)
-        return r;
-    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return fail(errno, "%s: %m", mg->uri);
-    mg->link.fd = fd;
-    set_buffers(fd);
-    if (sa.ss_family != AF_UNIX)
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-    if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
-        if (errno != EINPROGRESS)
-            return fail(errno, "cannot connect to %s: %m", mg->uri);
-        int err = 0;
-        socklen_t el = sizeof(err);
-        if ((r = wait_fd(&mg->link, fd, POLLOUT, deadline_in(CONNECT_TIMEOUT_MS))) < 0)
-            return r == -ETIMEDOUT ? fail(ETIMEDOUT, "cannot connect to %s: no answer in %d s", mg->uri,
-                                          CONNECT_TIMEOUT_MS / 1000)
-                                   : link_fail(r, "connecting");
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err)
-            return fail(err ? err : errno, "cannot connect to %s: %s", mg->uri, strerror(err ? err : errno));
-    }
-    return 0;
-}
-
 static int handshake(struct migration *mg)
 {
     uint8_t hdr[SNAP_HEADER_LEN];
@@ -845,7 +657,9 @@ static void *migrate_thread(void *arg)
 {
     struct migration *mg = arg;
     pthread_setname_np(pthread_self(), "migrate");
-    int r = dial(mg);
+    int r = link_dial(&mg->link, mg->uri);
+    if (r == 0 && mg->v->migration_key.len)
+        r = link_secure(&mg->link, &mg->v->migration_key, false, mg->uri);
     if (r == 0)
         r = handshake(mg);
     if (r == 0)
@@ -860,11 +674,7 @@ static void *migrate_thread(void *arg)
         gm_log_stop(&mg->m->mem);
         kvm_vm_log_dirty(&mg->m->vm, &mg->m->mem, false);
     }
-    if (mg->link.fd >= 0)
-        close(mg->link.fd);
-    mg->link.fd = -1;
-    free(mg->link.rx);
-    mg->link.rx = NULL;
+    link_close(&mg->link);
     pthread_mutex_lock(&mg->lock);
     mg->total_ns = now_ns() - mg->t0;
     mg->phase = r == 0 ? PH_COMPLETED : r == -ECANCELED ? PH_CANCELLED : PH_FAILED;
@@ -912,7 +722,7 @@ int migrate_start(struct vmm *v, struct json_object *req)
     socklen_t len;
     uint64_t downtime, mib;
     int r;
-    if ((r = parse_uri(json_object_get_string(uri), &sa, &len)) < 0 ||
+    if ((r = link_parse_uri(json_object_get_string(uri), &sa, &len)) < 0 ||
         (r = get_uint(req, "downtime_ms", 60000, 300, &downtime)) < 0 ||
         (r = get_uint(req, "bandwidth_mib", 1 << 20, 0, &mib)) < 0)
         return r;
@@ -1033,33 +843,6 @@ void migrate_end(struct vmm *v)
 
 /* ---- destination ----------------------------------------------------------------- */
 
-int migrate_listen(const char *uri, int *out)
-{
-    struct sockaddr_storage sa;
-    socklen_t len;
-    int r = parse_uri(uri, &sa, &len);
-    if (r < 0)
-        return fail(-r, "--incoming %s", err_msg());
-    if (sa.ss_family == AF_UNIX) {
-        /* A socket left by an earlier VMM is replaced; anything else stays. */
-        struct stat st;
-        const char *path = ((struct sockaddr_un *)&sa)->sun_path;
-        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-            unlink(path);
-    }
-    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return fail(errno, "--incoming %s: %m", uri);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
-    if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 1) < 0) {
-        r = fail(errno, "--incoming %s: %m", uri);
-        close(fd);
-        return r;
-    }
-    *out = fd;
-    return 0;
-}
-
 /* A PAGES frame's count and entries (HEAD, 4 + 8n bytes, n checked by the
  * caller) against guest RAM: where each page goes into DST (NULL: zeros),
  * and how many bytes of page data follow them into *DATA.  Addresses must
@@ -1170,9 +953,21 @@ static int recv_pages(struct link *l, struct guest_mem *mem, const struct snap_s
         if (dst[i])
             iov[k++] = (struct iovec){ dst[i], GM_PAGE };
     iov[k++] = (struct iovec){ pad, snap_pad(s->len) };
-    if ((r = link_readv(l, iov, k, IO_TIMEOUT_MS)) < 0)
+    if ((r = link_xfer(l, iov, k, false, IO_TIMEOUT_MS)) < 0)
         return link_fail(r, "receiving");
     return 0;
+}
+
+/* Removes KEY from object O and returns its value (a reference the caller
+ * puts), or NULL. */
+static struct json_object *take_key(struct json_object *o, const char *key)
+{
+    struct json_object *v = NULL;
+    if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
+        return NULL;
+    json_object_get(v);
+    json_object_object_del(o, key);
+    return v;
 }
 
 /* HELLO: the source's shape must be ours; with copy_disks, each disk the
@@ -1180,18 +975,19 @@ static int recv_pages(struct link *l, struct guest_mem *mem, const struct snap_s
  * whether disks are copied. */
 static int check_hello(struct vmm *v, struct machine *m, const struct snap_section *s, bool *copy)
 {
-    struct json_object *have = machine_shape(m), *sizes = NULL;
-    const char *ours = json_object_to_json_string_ext(have, JSON_C_TO_STRING_PLAIN);
+    struct json_object *have = machine_shape(m);
     struct json_tokener *tok = json_tokener_new();
     struct json_object *theirs = tok ? json_tokener_parse_ex(tok, (const char *)s->data, (int)s->len) : NULL;
     if (tok)
         json_tokener_free(tok);
     int r = 0;
-    if (json_object_is_type(theirs, json_type_object) && json_object_object_get_ex(theirs, "copy_disks", &sizes)) {
-        json_object_get(sizes);
-        json_object_object_del(theirs, "copy_disks");
-    }
+    struct json_object *sizes = take_key(theirs, "copy_disks");
     *copy = sizes != NULL;
+    /* The NICs' addresses may differ where this side was given none: the
+     * guest's are adopted below. */
+    struct json_object *macs = take_key(theirs, "macs");
+    json_object_put(take_key(have, "macs"));
+    const char *ours = json_object_to_json_string_ext(have, JSON_C_TO_STRING_PLAIN);
     if (!json_object_is_type(theirs, json_type_object))
         r = fail(EINVAL, "the source's HELLO is not a machine description");
     else if (strcmp(json_object_to_json_string_ext(theirs, JSON_C_TO_STRING_PLAIN), ours))
@@ -1211,6 +1007,9 @@ static int check_hello(struct vmm *v, struct machine *m, const struct snap_secti
             r = fail(EINVAL, "disk %d (%s) has %llu bytes here, %lld at the source", i, v->cfg->disk[i].path,
                      (unsigned long long)blk_size(v->disk[i]), (long long)json_object_get_int64(n));
     }
+    if (r == 0)
+        r = machine_adopt_macs(m, macs);
+    json_object_put(macs);
     /* Copied disks are this side's alone: readable and writable now. */
     for (int i = 0; r == 0 && sizes && i < v->cfg->ndisks; i++)
         if (json_object_array_get_idx(sizes, (size_t)i) && (r = blk_reload(v->disk[i])) < 0)
@@ -1344,20 +1143,19 @@ static int receive(struct vmm *v, struct machine *m, struct link *l, bool *run)
 int migrate_incoming(struct vmm *v, struct machine *m, bool *run)
 {
     struct link l = { .fd = -1, .abort_fd = v->sigfd };
-    log_info("waiting for a migration on %s", v->cfg->incoming);
-    int r = wait_fd(&l, v->incoming_fd, POLLIN, UINT64_MAX);
-    if (r < 0)
-        return link_fail(r, "waiting for the migration");
-    l.fd = accept4(v->incoming_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (l.fd < 0)
-        return fail(errno, "--incoming %s: %m", v->cfg->incoming);
-    set_buffers(l.fd);
+    log_info("waiting for a migration on %s%s", v->cfg->incoming, v->migration_key.len ? " (TLS)" : "");
+    int r = link_accept(&l, v->incoming_fd);
     close(v->incoming_fd);
     v->incoming_fd = -1;
+    if (r == 0 && v->migration_key.len)
+        r = link_secure(&l, &v->migration_key, true, "the migration's source");
+    if (r < 0) {
+        link_close(&l);
+        return fail(-r, "incoming migration: %s", err_msg());
+    }
     uint64_t t0 = now_ns();
     r = receive(v, m, &l, run);
-    close(l.fd);
-    free(l.rx);
+    link_close(&l);
     if (r < 0)
         return fail(-r, "incoming migration: %s", err_msg());
     log_info("migration received in %llu ms; the VM %s", (unsigned long long)((now_ns() - t0) / 1000000),

@@ -215,7 +215,39 @@ struct json_object *machine_shape(struct machine *m)
     for (int i = 0; i < m->nvdev; i++)
         json_object_array_add(devs, json_object_new_string(m->vdev[i]->name));
     json_object_object_add(o, "devices", devs);
+    if (m->vmm->cfg->nnets) {
+        struct json_object *macs = json_object_new_array();
+        char mac[MAC_STR_LEN];
+        for (int i = 0; i < m->vmm->cfg->nnets; i++) {
+            format_mac(m->vmm->cfg->net[i].mac, mac);
+            json_object_array_add(macs, json_object_new_string(mac));
+        }
+        json_object_object_add(o, "macs", macs);
+    }
     return o;
+}
+
+int machine_adopt_macs(struct machine *m, struct json_object *macs)
+{
+    struct vmm_config *cfg = m->vmm->cfg;
+    if (!macs)
+        return 0;
+    if (!json_object_is_type(macs, json_type_array) || json_object_array_length(macs) != (size_t)cfg->nnets)
+        return fail(EINVAL, "the guest's network interfaces are not this VM's %d", cfg->nnets);
+    for (int i = 0; i < cfg->nnets; i++) {
+        const char *s = json_object_get_string(json_object_array_get_idx(macs, (size_t)i));
+        uint8_t mac[6];
+        if (parse_mac(s, mac) < 0)
+            return fail(EINVAL, "network interface %d: %s", i, err_msg());
+        if (!memcmp(mac, cfg->net[i].mac, 6))
+            continue;
+        if (cfg->net[i].mac_set)
+            return fail(EINVAL, "--net tap=%s: the guest knows this interface as %s, not by the mac= given",
+                        cfg->net[i].tap, s);
+        memcpy(cfg->net[i].mac, mac, 6);    /* kept across a later reboot too */
+        virtio_net_set_mac(m->net[i], mac);
+    }
+    return 0;
 }
 
 static void save_config(struct machine *m, struct json_object *disks, struct snap_writer *w)
@@ -771,6 +803,8 @@ int machine_restore(struct machine *m)
         if (!strcmp(boot, boot_kind_name(k)))
             m->entry.kind = k;
     json_object_put(have);
+    if (r == 0)
+        r = machine_adopt_macs(m, json_object_object_get(cfg, "macs"));
     if (r == 0)
         r = restore_vm(m, f);
     for (int i = 0; i < m->ncpus && r == 0; i++)

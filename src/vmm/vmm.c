@@ -18,6 +18,7 @@
 #include <sys/signalfd.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <termios.h>
 #include <time.h>
 
@@ -221,7 +222,7 @@ int vmm_open(struct vmm *v, struct vmm_config *cfg)
 {
     memset(v, 0, sizeof(*v));
     v->cfg = cfg;
-    v->kvm.fd = v->sigfd = v->incoming_fd = -1;
+    v->kvm.fd = v->sigfd = v->incoming_fd = v->announce_fd = -1;
     /* A migration's first round skips the guest pages never touched
      * (reading them would fault each one in); opened while /proc is near. */
     v->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -244,7 +245,9 @@ int vmm_open(struct vmm *v, struct vmm_config *cfg)
     /* After the disks: a restore puts them back as they were too. */
     if (cfg->restore && (r = snapshot_open(v)) < 0)
         return r;
-    if (cfg->incoming && (r = migrate_listen(cfg->incoming, &v->incoming_fd)) < 0)
+    if (cfg->migration_key && (r = link_key_load(cfg->migration_key, &v->migration_key)) < 0)
+        return r;
+    if (cfg->incoming && (r = link_listen(cfg->incoming, &v->incoming_fd)) < 0)
         return r;
     if ((r = evloop_new(&v->loop)) < 0 || (r = watch_signals(v)) < 0)
         return r;
@@ -330,6 +333,49 @@ static void tell_ready(struct vmm *v)
     close(fd);
 }
 
+/* A guest that was restored or migrated here sits behind another tap, on
+ * another host maybe: each NIC announces its address at once and then four
+ * more times 100 ms apart (as QEMU does), so that switches learn the new path
+ * before the guest sends anything itself. */
+#define ANNOUNCES 5
+
+static void announce_end(struct vmm *v)
+{
+    if (v->announce_fd >= 0) {
+        evloop_del(v->loop, v->announce_fd);
+        close(v->announce_fd);
+        v->announce_fd = -1;
+    }
+}
+
+static void on_announce(void *arg, uint32_t events)
+{
+    (void)events;
+    struct vmm *v = arg;
+    uint64_t n = 0;
+    if (read(v->announce_fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+        return;
+    machine_announce(v->machine);
+    if (++v->announced >= ANNOUNCES) {
+        log_info("announced the guest's network addresses %u times", v->announced);
+        announce_end(v);
+    }
+}
+
+static void announce_start(struct vmm *v)
+{
+    struct itimerspec its = { .it_value = { 0, 1 }, .it_interval = { 0, 100 * 1000000L } };
+    v->announced = 0;
+    v->announce_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (v->announce_fd < 0 || timerfd_settime(v->announce_fd, 0, &its, NULL) < 0 ||
+        evloop_add(v->loop, v->announce_fd, EPOLLIN, on_announce, v) < 0) {
+        log_warn("cannot announce the guest's network addresses: %s", strerror(errno));
+        if (v->announce_fd >= 0)
+            close(v->announce_fd);
+        v->announce_fd = -1;
+    }
+}
+
 int vmm_run(struct vmm *v)
 {
     for (;;) {
@@ -354,7 +400,10 @@ int vmm_run(struct vmm *v)
         pthread_mutex_unlock(&v->machine_lock);
         if ((r = machine_start(m)) == 0) {
             tell_ready(v);
+            if (v->boots == 1 && (v->cfg->incoming || v->cfg->restore) && v->cfg->nnets)
+                announce_start(v);
             r = evloop_run(v->loop);
+            announce_end(v);
         }
         if (r < 0) {
             log_error("%s", err_msg());
@@ -374,6 +423,10 @@ int vmm_run(struct vmm *v)
         }
         switch (req) {
         case VM_REQ_REBOOT:
+            if (__atomic_load_n(&v->stop_wanted, __ATOMIC_SEQ_CST)) {
+                log_info("guest rebooted while a stop was asked for; exiting");
+                return VMM_EXIT_OK;
+            }
             if (v->cfg->no_reboot) {
                 log_info("guest rebooted; exiting (--no-reboot)");
                 return VMM_EXIT_OK;

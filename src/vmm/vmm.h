@@ -16,6 +16,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "block/block.h"
 #include "boot/boot.h"
@@ -74,6 +76,7 @@ struct vmm_config {
     int ready_fd;                 /* --ready-fd: told once the VM runs; -1 if none */
     char *restore;                /* --restore DIR: start from this snapshot */
     char *incoming;               /* --incoming URI: start from a migration */
+    char *migration_key;          /* --migration-key FILE: TLS for migrations */
     int verbosity;
 };
 
@@ -89,6 +92,54 @@ int vmm_config_check(const struct vmm_config *c);
 void vmm_usage(const char *prog);
 /* The configuration as a JSON object (caller frees with json_object_put). */
 struct json_object *vmm_config_to_json(const struct vmm_config *c);
+
+/* ---- a migration's connection (link.c) ----------------------------------- */
+
+#define LINK_TIMEOUT_MS 30000    /* a link silent this long has failed */
+
+/* --migration-key FILE: a pre-shared key for TLS (psktool's IDENTITY:HEXKEY). */
+struct link_key {
+    char identity[64];
+    uint8_t key[64];
+    unsigned len;                /* 0: no key, no TLS */
+};
+int link_key_load(const char *path, struct link_key *k);
+
+/* One end of a stream: a non-blocking socket (TLS over it once secured),
+ * given up on when *CANCEL is set or ABORT_FD (the VMM's signalfd) is
+ * readable.  Errors are negative errnos; link_fail() words them. */
+struct link {
+    int fd;
+    atomic_bool *cancel;
+    int abort_fd;
+    uint64_t bytes;              /* sent */
+    uint8_t *rx;                 /* the last frame received (migrate.c's recv_frame) */
+    size_t rx_cap;
+    void *tls, *cred;            /* gnutls_session_t and its PSK credentials, or NULL */
+    bool server;
+};
+/* "tcp:ADDR:PORT" (numeric IPv4 or [IPv6]) or "unix:PATH". */
+int link_parse_uri(const char *uri, struct sockaddr_storage *sa, socklen_t *len);
+/* --incoming URI: the listening socket, opened before the jail. */
+int link_listen(const char *uri, int *fd);
+/* Waits for one connection on LISTEN_FD (until a signal) and takes it. */
+int link_accept(struct link *l, int listen_fd);
+int link_dial(struct link *l, const char *uri);
+/* TLS with key K over the connection, as its server or client; PEER names
+ * the other side in errors. */
+int link_secure(struct link *l, const struct link_key *k, bool server, const char *peer);
+/* Until FD is ready for EVENTS: 0, or -ETIMEDOUT at DEADLINE (ns, see
+ * link_deadline), -ECANCELED, -EINTR (a signal). */
+int link_wait(const struct link *l, int fd, short events, uint64_t deadline);
+uint64_t link_deadline(int ms);
+/* Sends (WRITE) or fills IOV[0..N) whole, the array used up; gives up
+ * after TIMEOUT_MS without progress. */
+int link_xfer(struct link *l, struct iovec *iov, int n, bool write, int timeout_ms);
+int link_write(struct link *l, struct iovec *iov, int n);
+int link_read(struct link *l, void *buf, size_t len, int timeout_ms);
+/* A link error R (negative errno) about WHAT as one message (fail()). */
+int link_fail(int r, const char *what);
+void link_close(struct link *l);
 
 /* ---- the running VMM ----------------------------------------------------- */
 
@@ -115,7 +166,11 @@ struct vmm {
     int incoming_fd;              /* --incoming: the listening socket until a source connected */
     int pagemap_fd;               /* /proc/self/pagemap: which guest pages were ever touched (-1: unknown) */
     struct migration *migration;  /* the last migration started through the API, or NULL */
+    struct link_key migration_key; /* --migration-key, read before the jail (len 0: none) */
     bool migrated;                /* the guest now runs elsewhere: exit 0 */
+    int announce_fd;              /* timerfd while the NICs announce a moved guest, else -1 */
+    unsigned announced;           /* frames sent per NIC so far */
+    bool stop_wanted;             /* a stop was asked for: a reboot racing it does not restart */
 };
 
 int vmm_open(struct vmm *v, struct vmm_config *cfg);
@@ -158,6 +213,7 @@ struct machine {
     struct acpi_pm acpi_pm;
     struct virtio_dev *vdev[VIRTIO_MAX_DEVICES];
     int nvdev;
+    struct virtio_dev *net[VMM_MAX_NETS];  /* the NICs, in --net order (also in vdev) */
     char vname[VIRTIO_MAX_DEVICES][24];
     char cmdline[BOOT_CMDLINE_MAX];
 
@@ -181,6 +237,12 @@ void machine_request(struct machine *m, enum vm_request req);
 int machine_pause(struct machine *m);
 int machine_resume(struct machine *m);
 void machine_ctrl_alt_del(struct machine *m);
+/* MACS (a snapshot's or a migration source's addresses of its NICs, in
+ * order; NULL from older snapshots) become this machine's: a NIC given no
+ * mac= takes its address, one given another is refused. */
+int machine_adopt_macs(struct machine *m, struct json_object *macs);
+/* One RARP frame from every NIC (see virtio_net_announce). */
+void machine_announce(struct machine *m);
 /* Auto-converge: each running vCPU sleeps NS once, as soon as it can. */
 void machine_throttle(struct machine *m, uint64_t ns);
 enum machine_state machine_state(struct machine *m);
@@ -232,8 +294,6 @@ void cpu_dump(struct kvm_vcpu *v);
 
 /* ---- live migration (migrate.c, docs/migration.md) ------------------------ */
 
-/* --incoming URI: the listening socket, opened before the jail. */
-int migrate_listen(const char *uri, int *fd);
 /* Receives a migrated VM into M (built without a kernel or CPU state);
  * *run tells whether it ran at the source (else it stays paused). */
 int migrate_incoming(struct vmm *v, struct machine *m, bool *run);

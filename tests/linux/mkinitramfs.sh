@@ -8,6 +8,8 @@
 #   corral.exit=poweroff (default) | reboot   poweroff -f / reboot -f
 #   corral.exit=cad     waits for Ctrl-Alt-Del, prints CORRAL-LINUX-CAD, powers off
 # With --shell it runs an interactive sh on the console first.
+# corral.ip=ADDR/LEN gives eth0 that address and starts a TCP echo server on
+# port 7000 (one process per connection), for tests of a guest's connections.
 set -euo pipefail
 
 die() { echo "mkinitramfs: error: $*" >&2; exit 1; }
@@ -53,6 +55,16 @@ for ko in $(cat /lib/modules/modules.load 2>/dev/null); do
 	insmod "/lib/modules/$ko" $args
 done
 sleep 0.2
+for w in $cmdline; do
+	case $w in
+	corral.ip=*)
+		ip link set lo up
+		ip link set eth0 up
+		ip addr add "${w#corral.ip=}" dev eth0
+		nc -ll -p 7000 -e cat &
+		;;
+	esac
+done
 vda=no; [ -b /dev/vda ] && vda=yes
 echo "CORRAL-LINUX-OK cpus=$(grep -c '^processor' /proc/cpuinfo) kernel=$(uname -r) vda=$vda hwrng=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)"
 INIT

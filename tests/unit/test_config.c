@@ -485,6 +485,44 @@ static void test_api(void **state)
     json_object_put(o);
 }
 
+/* --migration-key: psktool's IDENTITY:HEXKEY, or a bare hex key. */
+static void test_migration_key(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/corral-test-key.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    static const struct { const char *text; int ok; const char *identity; unsigned len; } cases[] = {
+        { "corral:00112233445566778899aabbccddeeff\n", 1, "corral", 16 },
+        { "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff", 1, "corral-migration", 32 },
+        { "id:0011", 0, NULL, 0 },                                   /* too short */
+        { "id:00112233445566778899aabbccddeefg", 0, NULL, 0 },       /* not hex */
+        { "id:00112233445566778899aabbccddeef", 0, NULL, 0 },        /* odd length */
+        { "", 0, NULL, 0 },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(cases[i].text, f);
+        fclose(f);
+        struct link_key k;
+        int r = link_key_load(path, &k);
+        if (!cases[i].ok) {
+            assert_int_equal(r, -EINVAL);
+            continue;
+        }
+        assert_int_equal(r, 0);
+        assert_string_equal(k.identity, cases[i].identity);
+        assert_int_equal(k.len, cases[i].len);
+        assert_int_equal(k.key[0], 0x00);
+        assert_int_equal(k.key[15], 0xff);
+    }
+    unlink(path);
+    struct link_key k;
+    assert_int_equal(link_key_load(path, &k), -ENOENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -498,6 +536,7 @@ int main(void)
         cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_api),
+        cmocka_unit_test(test_migration_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

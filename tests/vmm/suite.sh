@@ -317,9 +317,9 @@ bad "restore from a newer format" "format version 9" --restore "$work/damaged" -
 # over a link limited to 32 MiB/s only gets there slowed down
 # (auto-converge).  A cancel, a destination killed half-way and a
 # destination of another shape all leave the source running.
-msrc() {  # msrc NAME [CMDLINE]: a memcheck source with an API socket
+msrc() {  # msrc NAME [CMDLINE [OPTIONS]]: a memcheck source with an API socket
   timeout -k 5 120 "$VMM" --kernel "$G/guest-memcheck.pvh.elf" --memory 96M --cpus 2 --rng --cmdline "${2:-}" \
-    --console "file=$work/$1" --api-socket "$work/$1.sock" </dev/null >"$work/$1.err" 2>&1 &
+    --console "file=$work/$1" --api-socket "$work/$1.sock" "${@:3}" </dev/null >"$work/$1.err" 2>&1 &
   spid=$!
   wait_for "$work/$1.sock" 10 && wait_passes "$work/$1" 3
 }
@@ -440,6 +440,80 @@ check "a destination with another memory size refuses before the guest pauses (s
   eval '[ "$(json_get "$st" result.phase)" = failed ] && json_get "$st" result.error | grep -q "refused" &&
         [ "$(json_get "$st" result.round)" = 0 ] && [ "$(json_get "$st" result.pages_sent)" = 0 ] &&
         [ "$dst_rc" = 2 ] && $ok_run && [ "$(json_get "$d" result.state)" = running ]'
+# TLS with a pre-shared key: what crosses the wire (a relay keeps it) is
+# ciphertext; the same migration without a key shows the machine's shape in
+# clear.  A destination with another key, or none, is refused; the source runs on.
+for k in key other; do
+  printf 'corral-test:%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$work/$k.psk"
+done
+tls_mig() {  # tls_mig NAME SRC_OPTS DST_OPTS: a migration through tcp_relay.py into $work/NAME.wire
+  local rport=$((port + 7)) dport=$((port + 8)) rl
+  msrc "s$1" "mib=4" $2
+  mdst "d$1" "tcp:127.0.0.1:$dport" --memory 96M $3
+  sleep 0.5
+  python3 "$here/tcp_relay.py" $rport $dport "$work/$1.wire" >"$work/$1.relay" 2>&1 &
+  rl=$!
+  for ((i = 0; i < 50; i++)); do grep -q listening "$work/$1.relay" && break; sleep 0.1; done
+  r=$(api "$work/s$1.sock" "{\"cmd\":\"migrate\",\"uri\":\"tcp:127.0.0.1:$rport\"}")
+  st=$(mig_wait "$work/s$1.sock")
+  sleep 0.3
+  dd_ok=false src_rc=
+  if kill -0 $spid 2>/dev/null; then    # failed: the source runs on
+    d=$(api "$work/s$1.sock" '{"cmd":"describe"}' 2>/dev/null)
+    kill9 $spid; wait $spid 2>/dev/null
+  else                                  # completed: it exited
+    wait $spid; src_rc=$?
+    wait_passes "$work/d$1" 2 && dd_ok=true
+  fi
+  kill9 $dpid; wait $dpid 2>/dev/null
+  kill $rl 2>/dev/null; wait $rl 2>/dev/null
+  mig_log "s$1" "d$1"; echo "# $1: $st" >>"$log"
+}
+tls_mig plain "" ""
+plain_shape=false; grep -aq '"devices"' "$work/plain.wire" && plain_shape=true
+tls_mig tls "--migration-key $work/key.psk" "--migration-key $work/key.psk"
+check "with --migration-key the stream is TLS: the migration completes, the wire shows no machine shape (a plain one does), the destination runs" \
+  eval '[ "$src_rc" = 0 ] && grep -q "now runs at its migration" "$work/stls.err" && $dd_ok && $plain_shape &&
+        [ "$(stat -c %s "$work/tls.wire")" -gt 1000000 ] && ! grep -aq "\"devices\"" "$work/tls.wire" &&
+        grep -q "(TLS)" "$work/dtls.err"'
+tls_mig wrong "--migration-key $work/key.psk" "--migration-key $work/other.psk"
+check "a destination with another key: the TLS handshake fails, the source runs on" \
+  eval '[ "$(json_get "$st" result.phase)" = failed ] && json_get "$st" result.error | grep -q TLS &&
+        [ "$(json_get "$d" result.state)" = running ] && ! $dd_ok'
+tls_mig nokey "--migration-key $work/key.psk" ""
+check "a destination without a key: refused, the source runs on" \
+  eval '[ "$(json_get "$st" result.phase)" = failed ] && [ "$(json_get "$d" result.state)" = running ] && ! $dd_ok'
+echo "not a key" >"$work/wrong.key"
+bad "a migration key that is not one" "the key must be" --incoming "unix:$work/k.sock" --memory 96M \
+  --migration-key "$work/wrong.key"
+
+# A NIC's address goes with its guest: a destination given another mac= refuses.
+if ip netns add corral-vmm-m$$ 2>/dev/null; then
+  ns="ip netns exec corral-vmm-m$$"
+  $ns ip tuntap add dev mt0 mode tap && $ns ip tuntap add dev mt1 mode tap
+  $ns timeout -k 5 120 "$VMM" --kernel "$G/guest-memcheck.pvh.elf" --memory 96M --cpus 2 --rng \
+    --net tap=mt0,mac=52:54:00:00:00:01 --console "file=$work/ms7" --api-socket "$work/ms7.sock" \
+    </dev/null >"$work/ms7.err" 2>&1 &
+  spid=$!
+  wait_for "$work/ms7.sock" 10 && wait_passes "$work/ms7" 3
+  $ns timeout -k 5 120 "$VMM" --incoming "unix:$work/mig7.sock" --memory 96M --cpus 2 --rng \
+    --net tap=mt1,mac=52:54:00:00:00:02 --console "file=$work/md7" </dev/null >"$work/md7.err" 2>&1 &
+  dpid=$!
+  wait_for "$work/mig7.sock" 10
+  r=$(api "$work/ms7.sock" "{\"cmd\":\"migrate\",\"uri\":\"unix:$work/mig7.sock\"}")
+  st=$(mig_wait "$work/ms7.sock")
+  wait $dpid; dst_rc=$?
+  d=$(api "$work/ms7.sock" '{"cmd":"describe"}')
+  kill9 $spid; wait $spid 2>/dev/null
+  ip netns del corral-vmm-m$$
+  mig_log ms7 md7; echo "# $st" >>"$log"
+  check "a destination whose NIC was given another mac= refuses: the guest knows its own (source runs on; destination exit 2)" \
+    eval '[ "$(json_get "$st" result.phase)" = failed ] &&
+          json_get "$st" result.error | grep -q "knows this interface as 52:54:00:00:00:01" &&
+          [ "$dst_rc" = 2 ] && [ "$(json_get "$d" result.state)" = running ]'
+else
+  skip "a destination whose NIC was given another mac= refuses" "cannot create a network namespace here"
+fi
 bad "migration to nowhere" "not a migration address" --incoming "udp:1.2.3.4:5" --memory 96M
 
 # ---- real Linux -------------------------------------------------------------
