@@ -96,47 +96,64 @@ static void park(struct machine *m)
     pthread_mutex_unlock(&m->lock);
 }
 
-static void handle_io(struct machine *m, struct kvm_run *run)
+enum exit_action exit_dispatch(struct bus *pio, struct bus *mmio, struct kvm_run *run, size_t run_size)
 {
-    uint8_t *data = (uint8_t *)run + run->io.data_offset;
-    bool out = run->io.direction == KVM_EXIT_IO_OUT;
-    for (uint32_t i = 0; i < run->io.count; i++)
-        bus_access(&m->pio, run->io.port, data + (size_t)i * run->io.size, run->io.size, out);
+    switch (run->exit_reason) {
+    case KVM_EXIT_IO: {
+        /* A string instruction (rep ins/outs) comes as COUNT items in the
+         * run page; KVM keeps them inside it, and so do we, whatever it says. */
+        uint64_t size = run->io.size, count = run->io.count, off = run->io.data_offset;
+        if ((size != 1 && size != 2 && size != 4) || off > run_size || count > (run_size - off) / size)
+            return EXIT_BAD;
+        uint8_t *data = (uint8_t *)run + off;
+        bool out = run->io.direction == KVM_EXIT_IO_OUT;
+        for (uint64_t i = 0; i < count; i++)
+            bus_access(pio, run->io.port, data + i * size, (unsigned)size, out);
+        return EXIT_RESUME;
+    }
+    case KVM_EXIT_MMIO:
+        if (run->mmio.len == 0 || run->mmio.len > sizeof(run->mmio.data))
+            return EXIT_BAD;
+        bus_access(mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len, run->mmio.is_write);
+        return EXIT_RESUME;
+    case KVM_EXIT_INTR:
+    case KVM_EXIT_IRQ_WINDOW_OPEN:
+        return EXIT_RESUME;
+    case KVM_EXIT_HLT:
+        /* Only without an in-kernel LAPIC; a halted CPU with nothing to
+         * wake it is a powered-off machine. */
+        return EXIT_POWEROFF;
+    case KVM_EXIT_SYSTEM_EVENT:
+        switch (run->system_event.type) {
+        case KVM_SYSTEM_EVENT_SHUTDOWN: return EXIT_POWEROFF;
+        case KVM_SYSTEM_EVENT_RESET: return EXIT_REBOOT;
+        default: return EXIT_BAD;
+        }
+    case KVM_EXIT_SHUTDOWN:
+        return EXIT_TRIPLE_FAULT;
+    default:
+        return EXIT_BAD;
+    }
 }
 
 static bool handle_exit(struct vcpu *c)
 {
     struct machine *m = c->m;
-    struct kvm_run *run = c->k.run;
-    switch (run->exit_reason) {
-    case KVM_EXIT_IO:
-        handle_io(m, run);
+    switch (exit_dispatch(&m->pio, &m->mmio, c->k.run, (size_t)m->vm.sys->run_size)) {
+    case EXIT_RESUME:
         return true;
-    case KVM_EXIT_MMIO:
-        if (run->mmio.len <= 8)
-            bus_access(&m->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
-                       run->mmio.is_write);
-        return true;
-    case KVM_EXIT_INTR:
-    case KVM_EXIT_IRQ_WINDOW_OPEN:
-        return true;
-    case KVM_EXIT_HLT:
-        /* Only without an in-kernel LAPIC; a halted CPU with nothing to
-         * wake it is a powered-off machine. */
+    case EXIT_POWEROFF:
         machine_request(m, VM_REQ_POWEROFF);
         return false;
-    case KVM_EXIT_SYSTEM_EVENT:
-        switch (run->system_event.type) {
-        case KVM_SYSTEM_EVENT_SHUTDOWN: machine_request(m, VM_REQ_POWEROFF); break;
-        case KVM_SYSTEM_EVENT_RESET: machine_request(m, VM_REQ_REBOOT); break;
-        default: cpu_dump(&c->k); machine_request(m, VM_REQ_CRASH); break;
-        }
+    case EXIT_REBOOT:
+        machine_request(m, VM_REQ_REBOOT);
         return false;
-    case KVM_EXIT_SHUTDOWN:
+    case EXIT_TRIPLE_FAULT:
         fprintf(stderr, "corral-vmm: vCPU %d triple-faulted\n", c->k.id);
         cpu_dump(&c->k);
         machine_request(m, VM_REQ_CRASH);
         return false;
+    case EXIT_BAD:
     default:
         cpu_dump(&c->k);
         machine_request(m, VM_REQ_CRASH);

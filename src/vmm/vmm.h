@@ -228,6 +228,13 @@ struct machine {
 
 
 
+/* What one vCPU exit in RUN (the vCPU's mapped page(s), RUN_SIZE bytes)
+ * asks for, port and MMIO accesses already served on PIO and MMIO.  Every
+ * count, size and offset is checked against the mapping: an exit that does
+ * not add up is EXIT_BAD (a crash report), never an access outside it. */
+enum exit_action { EXIT_RESUME, EXIT_POWEROFF, EXIT_REBOOT, EXIT_TRIPLE_FAULT, EXIT_BAD };
+enum exit_action exit_dispatch(struct bus *pio, struct bus *mmio, struct kvm_run *run, size_t run_size);
+
 int machine_create(struct vmm *v, struct machine **out);
 void machine_destroy(struct machine *m);
 /* Starts the vCPU threads; machine_wait() returns the request that ended it. */

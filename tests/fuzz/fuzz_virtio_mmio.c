@@ -4,6 +4,12 @@
  * queue kick) and then the guest RAM the rings live in.  Everything runs
  * synchronously: no irqfd, no ioeventfd.
  *
+ * Bit 6 of the device choice puts virtio-blk on a fresh qcow2 image (512-
+ * byte clusters, so a few requests allocate L2 tables, refcount blocks and
+ * grow the tables) instead of the raw disk: the guest-driven qcow2 write
+ * path.  After the run that image must check clean (no corruption, no
+ * leak) and flush.
+ *
  * Rings go in the first 4 KiB of RAM and buffers anywhere in its 16 KiB,
  * so run with -max_len=8192 or more; the register shortcuts get the fuzzer
  * to live queues quickly, a seed with one valid request per device type
@@ -27,8 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct {
     bool ready;
-    int disk, sock[2], pipe[2], devnull;
+    int disk, qdisk, sock[2], pipe[2], devnull;
     struct blk *blk;
+    char qpath[64];
     struct evloop *loop;
     struct dev_host host;
 } g;
@@ -47,7 +54,9 @@ static void init_once(void)
         return;
     log_set_level(LOG_ERROR);
     g.disk = memfd_create("fuzz-disk", MFD_CLOEXEC);
-    if (g.disk < 0 || ftruncate(g.disk, DISK_SIZE) < 0 ||
+    g.qdisk = memfd_create("fuzz-qcow2", MFD_CLOEXEC);
+    snprintf(g.qpath, sizeof(g.qpath), "/proc/self/fd/%d", g.qdisk);
+    if (g.disk < 0 || g.qdisk < 0 || ftruncate(g.disk, DISK_SIZE) < 0 ||
         socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, g.sock) < 0 ||
         pipe2(g.pipe, O_NONBLOCK | O_CLOEXEC) < 0 || evloop_new(&g.loop) < 0)
         abort();
@@ -61,7 +70,17 @@ static void init_once(void)
     g.ready = true;
 }
 
-static struct virtio_dev *make_device(uint8_t sel)
+/* A new qcow2 image for this input (the last one's allocations gone). */
+static struct blk *fresh_qcow2(void)
+{
+    struct blk_create_opts o = { .format = BLK_FMT_QCOW2, .size = DISK_SIZE, .cluster_size = 512 };
+    struct blk *b = NULL;
+    if (ftruncate(g.qdisk, 0) < 0 || blk_create(g.qpath, &o) < 0 || blk_open(g.qpath, BLK_FMT_QCOW2, 0, &b) < 0)
+        abort();
+    return b;
+}
+
+static struct virtio_dev *make_device(uint8_t sel, struct blk *qcow2)
 {
     struct virtio_dev *d = NULL;
     switch (sel % 8) {
@@ -69,7 +88,7 @@ static struct virtio_dev *make_device(uint8_t sel)
     case 5: virtio_net_new(&d, &(struct virtio_net_cfg){ .tap_fd = g.sock[0] }); break;
     case 6: virtio_console_new(&d, (struct console_io){ g.pipe[0], g.devnull }); break;
     default: {
-        struct virtio_blk_cfg c = { .disk = g.blk, .readonly = sel & 8, .serial = "fuzz" };
+        struct virtio_blk_cfg c = { .disk = qcow2 ? qcow2 : g.blk, .readonly = sel & 8, .serial = "fuzz" };
         virtio_blk_new(&d, &c);
     }
     }
@@ -160,7 +179,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct bus bus;
     memset(&bus, 0, sizeof(bus));
     char cmdline[128] = "";
-    struct virtio_dev *d = make_device(sel);
+    bool blk = sel % 8 < 4 || sel % 8 == 7;
+    struct blk *qcow2 = blk && (sel & 0x40) ? fresh_qcow2() : NULL;
+    struct virtio_dev *d = make_device(sel, qcow2);
     if (!d || virtio_mmio_add(d, &g.host, &bus, 0, cmdline, sizeof(cmdline)) < 0)
         abort();
     static const char frame[60] = { 1, 2, 3 };
@@ -181,6 +202,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     virtio_dev_free(d);
+    if (qcow2) {
+        struct blk_check_result res;
+        if (blk_flush(qcow2) < 0 || blk_check(qcow2, 0, &res) < 0 || res.corruptions || res.leaks ||
+            res.check_errors || blk_close(qcow2) < 0)
+            abort();
+    }
     drain(g.sock[0]);
     drain(g.sock[1]);
     char buf[64];

@@ -13,7 +13,9 @@
  * brought back even by a reset fails the test.
  *
  * cmdline: only=SUBSTRING   run only the cases whose name contains it
- *          skip=SUBSTRING   skip the cases whose name contains it */
+ *          skip=SUBSTRING   skip the cases whose name contains it
+ *          storm=SECONDS    instead: keep the queue from ever running dry
+ *                           for that long (see storm()) */
 #include "virtio.h"
 
 const char test_name[] = "hostile";
@@ -604,6 +606,43 @@ static const struct hcase hcases[] = {
     { "MMIO holes", mmio_holes, false },
 };
 
+/* A driver that never lets the device's queue run dry: the same read
+ * published again the moment the device completes one, half the queue in
+ * flight at all times, for SECONDS.  A VMM that serves a queue until it is
+ * empty would serve this one forever and answer nothing else; the test
+ * script pings its control API meanwhile (tests/vmm/suite.sh). */
+static void storm(uint64_t seconds)
+{
+    std_chain();
+    if (!tick_running())
+        tick_start();
+    uint64_t end = ticks + seconds * 1000 / TICK_MS, done = 0;
+    unsigned inflight = 0, idle = 0;
+    while (ticks < end) {
+        __asm__ volatile("sti; nop; cli" : : : "memory");    /* let a tick in, never wait */
+        uint32_t id, len;
+        bool progress = false;
+        while (virtq_poll(&vq, &id, &len)) {
+            inflight--;
+            done++;
+            progress = true;
+        }
+        idle = progress ? 0 : idle + 1;
+        /* Published while the device works, without a kick: it finds them
+         * in the same pass.  A kick only to start, or when it went quiet. */
+        bool kick = inflight == 0 || idle > 1000;
+        for (; inflight < QSIZE / 2; inflight++)
+            virtq_publish(&vq, (uint16_t)R(0));
+        if (kick) {
+            virtq_kick(&vq);
+            idle = 0;
+        }
+    }
+    CHECK(done > 0, "storm: the device completed no request in %lu s", seconds);
+    CHECK(!(virtio_status(&dev) & VIRTIO_STATUS_NEEDS_RESET), "storm: the device gave up (NEEDS_RESET)");
+    kprintf("hostile: storm: %lu requests completed in %lu s\n", done, seconds);
+}
+
 void test_main(void)
 {
     cmdline_get("only", only, sizeof(only));
@@ -620,6 +659,11 @@ void test_main(void)
     kprintf("hostile: virtio-blk at %#lx, %lu sectors, %u-entry queue; %s\n", dev.base, capacity, vq.size,
             virtio_has(&dev, VIRTIO_F_INDIRECT_DESC) ? "indirect descriptors negotiated"
                                                      : "indirect descriptors NOT negotiated (sent anyway)");
+    uint64_t storm_s = cmdline_u64("storm", 0);
+    if (storm_s) {
+        storm(storm_s);
+        return;
+    }
     if (!boot.ram_top_low)
         kprintf("hostile: no memory map: skipping the cases at the end of RAM\n");
 

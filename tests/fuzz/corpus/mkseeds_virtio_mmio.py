@@ -28,3 +28,6 @@ seed(0, 0, 8, 0, name='blk_getid')
 seed(4, 0, 0, 0, name='rng')
 seed(5, 1 << 5, 0, 0, name='net')
 seed(6, 0, 0, 0, name='console')
+# Bit 6: virtio-blk on a fresh qcow2 image (the guest-driven qcow2 write path).
+seed(0x40, 1 << 28, 1, 2, False, True, name='qcow2_blk_out_indirect')
+seed(0x40, 0, 1, 100, False, name='qcow2_blk_out_far')
