@@ -7,6 +7,7 @@
 # to the console, then ends as the kernel command line asks:
 #   corral.exit=poweroff (default) | reboot   poweroff -f / reboot -f
 #   corral.exit=cad     waits for Ctrl-Alt-Del, prints CORRAL-LINUX-CAD, powers off
+#   corral.exit=memcheck / busy   loops for snapshot and migration tests (below)
 # With --shell it runs an interactive sh on the console first.
 # corral.ip=ADDR/LEN gives eth0 that address and starts a TCP echo server on
 # port 7000 (one process per connection), for tests of a guest's connections.
@@ -103,6 +104,13 @@ case " $cmdline " in
 	trap 'echo CORRAL-LINUX-CAD; poweroff -f' INT
 	echo CORRAL-LINUX-WAITING
 	while :; do sleep 1; done ;;
+*" corral.exit=busy "*)
+	# For migration benchmarks (bench/vmm-state): 64 MiB of tmpfs rewritten
+	# over and over, as fast as the guest can, and its clock printed in a
+	# stream, "CORRAL-LINUX-T UPTIME", one line every ~10 ms: the largest
+	# step between two lines is the longest stop the guest lived through.
+	(while :; do dd if=/dev/zero of=/tmp/busy bs=1M count=64 conv=notrunc 2>/dev/null; done) &
+	while :; do echo "CORRAL-LINUX-T $(cut -d' ' -f1 /proc/uptime)"; sleep 0.01; done ;;
 *" corral.exit=memcheck "*)
 	# For snapshot/restore and migration tests: 32 MiB of random bytes in
 	# tmpfs (guest RAM) whose checksum is verified every pass, a record on
