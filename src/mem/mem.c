@@ -45,7 +45,12 @@ static int map_slots(struct guest_mem *m, uint64_t size, int fd)
 
 int gm_alloc(struct guest_mem *m, uint64_t size) { return map_slots(m, size, -1); }
 
-int gm_map_file(struct guest_mem *m, uint64_t size, int fd) { return map_slots(m, size, fd); }
+int gm_map_file(struct guest_mem *m, uint64_t size, int fd)
+{
+    int r = map_slots(m, size, fd);
+    m->from_file = r == 0;
+    return r;
+}
 
 void gm_free(struct guest_mem *m)
 {

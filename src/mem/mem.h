@@ -28,6 +28,7 @@ struct guest_mem {
     struct mem_slot slot[2];
     int nslots;
     uint64_t size; /* total RAM bytes */
+    bool from_file; /* gm_map_file: a page never touched holds the file's bytes, not zeros */
     /* While a migration runs: one bit per page the VMM itself wrote (see
      * gm_log_start), per slot. */
     uint64_t *log[2];

@@ -241,11 +241,13 @@ static int batch_add(struct migration *mg, uint64_t gpa, uint8_t *hva, bool skip
 
 /* Whether page P of slot SL may hold data: not if it was never touched
  * (neither in RAM nor in swap), which /proc/self/pagemap tells for 512
- * pages at a time without faulting any in.  Unknown means yes. */
+ * pages at a time without faulting any in.  Unknown means yes, and so does
+ * RAM mapped from a snapshot's file (a restored guest's): a page it never
+ * touched holds the file's bytes. */
 static bool maybe_touched(struct migration *mg, const struct mem_slot *sl, uint64_t p)
 {
     int fd = mg->v->pagemap_fd;
-    if (fd < 0)
+    if (fd < 0 || mg->m->mem.from_file)
         return true;
     if (mg->pm_hva != sl->hva || p / 512 != mg->pm_base) {
         uint64_t first = ((uintptr_t)sl->hva / GM_PAGE + p / 512 * 512) * sizeof(uint64_t);
