@@ -94,10 +94,10 @@ int link_wait(const struct link *l, int fd, short events, uint64_t deadline)
 
 uint64_t link_deadline(int ms) { return now_ns() + (uint64_t)ms * 1000000ULL; }
 
-/* A GnuTLS error as -EPROTO, its words kept for link_fail. */
-static int tls_error(int e)
+/* A GnuTLS error as -EPROTO, kept in the link for link_fail's words. */
+static int tls_error(struct link *l, int e)
 {
-    fail(EPROTO, "TLS: %s", gnutls_strerror(e));
+    l->tls_err = e;
     return -EPROTO;
 }
 
@@ -117,7 +117,7 @@ static ssize_t xfer_step(struct link *l, struct iovec *iov, int n, bool write, s
         }
         if (done == GNUTLS_E_PREMATURE_TERMINATION)
             return -ECONNRESET;
-        return done < 0 ? tls_error((int)done) : done == 0 && !write ? -ECONNRESET : done;
+        return done < 0 ? tls_error(l, (int)done) : done == 0 && !write ? -ECONNRESET : done;
     }
     struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)MIN(n, IOV_MAX) };
     ssize_t done = write ? sendmsg(l->fd, &msg, MSG_NOSIGNAL) : recvmsg(l->fd, &msg, 0);
@@ -171,7 +171,7 @@ int link_read(struct link *l, void *buf, size_t len, int timeout_ms)
     return link_xfer(l, &iov, 1, false, timeout_ms);
 }
 
-int link_fail(int r, const char *what)
+int link_fail(const struct link *l, int r, const char *what)
 {
     switch (-r) {
     case ETIMEDOUT: return fail(ETIMEDOUT, "%s: the other side was silent for %d s", what, LINK_TIMEOUT_MS / 1000);
@@ -179,7 +179,7 @@ int link_fail(int r, const char *what)
     case EPIPE: return fail(EPIPE, "%s: the other side closed the connection", what);
     case ECANCELED: return fail(ECANCELED, "cancelled");
     case EINTR: return fail(EINTR, "%s: stopped by a signal", what);
-    case EPROTO: return fail(EPROTO, "%s: %s", what, err_msg());    /* tls_error's words */
+    case EPROTO: return fail(EPROTO, "%s: TLS: %s", what, gnutls_strerror(l->tls_err));
     default: return fail(-r, "%s: %s", what, strerror(-r));
     }
 }
@@ -214,7 +214,7 @@ int link_dial(struct link *l, const char *uri)
         if ((r = link_wait(l, fd, POLLOUT, link_deadline(CONNECT_TIMEOUT_MS))) < 0)
             return r == -ETIMEDOUT ? fail(ETIMEDOUT, "cannot connect to %s: no answer in %d s", uri,
                                           CONNECT_TIMEOUT_MS / 1000)
-                                   : link_fail(r, "connecting");
+                                   : link_fail(l, r, "connecting");
         if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err)
             return fail(err ? err : errno, "cannot connect to %s: %s", uri, strerror(err ? err : errno));
     }
@@ -252,7 +252,7 @@ int link_accept(struct link *l, int listen_fd)
 {
     int r = link_wait(l, listen_fd, POLLIN, UINT64_MAX);
     if (r < 0)
-        return link_fail(r, "waiting for the migration");
+        return link_fail(l, r, "waiting for the migration");
     l->fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (l->fd < 0)
         return fail(errno, "accepting the migration: %m");
@@ -262,16 +262,9 @@ int link_accept(struct link *l, int listen_fd)
 
 /* ---- TLS ---------------------------------------------------------------- */
 
-int link_key_load(const char *path, struct link_key *k)
+/* One line of a key file, "[IDENTITY:]HEXKEY", into K. */
+static int key_parse(const char *path, char *buf, struct link_key *k)
 {
-    memset(k, 0, sizeof(*k));
-    char buf[512];
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return fail(errno, "--migration-key %s: %m", path);
-    bool got = fgets(buf, sizeof(buf), f) != NULL;
-    fclose(f);
-    buf[got ? strcspn(buf, "\r\n") : 0] = 0;
     char *hex = strrchr(buf, ':');
     size_t idlen = hex ? (size_t)(hex - buf) : 0;
     hex = hex ? hex + 1 : buf;
@@ -290,8 +283,25 @@ int link_key_load(const char *path, struct link_key *k)
         k->key[i / 2] = (uint8_t)v;
     }
     k->len = (unsigned)(n / 2);
-    explicit_bzero(buf, sizeof(buf));
     return 0;
+}
+
+int link_key_load(const char *path, struct link_key *k)
+{
+    memset(k, 0, sizeof(*k));
+    char buf[512];
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return fail(errno, "--migration-key %s: %m", path);
+    setvbuf(f, NULL, _IONBF, 0);    /* no copy of the key in stdio's buffer */
+    bool got = fgets(buf, sizeof(buf), f) != NULL;
+    fclose(f);
+    buf[got ? strcspn(buf, "\r\n") : 0] = 0;
+    int r = key_parse(path, buf, k);    /* then no copy of the key is left but K */
+    explicit_bzero(buf, sizeof(buf));
+    if (r < 0)
+        explicit_bzero(k, sizeof(*k));
+    return r;
 }
 
 /* The server's side of PSK: the key of the one identity it knows. */
@@ -344,7 +354,7 @@ int link_secure(struct link *l, const struct link_key *k, bool server, const cha
             return fail(EPROTO, "TLS with %s: %s (is it given the same --migration-key?)", peer, gnutls_strerror(e));
         int r = link_wait(l, l->fd, gnutls_record_get_direction(s) ? POLLOUT : POLLIN, deadline);
         if (r < 0)
-            return link_fail(r, "TLS handshake");
+            return link_fail(l, r, "TLS handshake");
     }
     return 0;
 }

@@ -117,7 +117,7 @@ static int send_iov(struct link *l, uint32_t type, const struct iovec *body, int
     iov[0] = (struct iovec){ hdr, sizeof(hdr) };
     iov[1 + n] = (struct iovec){ (void *)zero, snap_pad(len) };
     int r = link_write(l, iov, n + 2);
-    return r < 0 ? link_fail(r, "sending") : 0;
+    return r < 0 ? link_fail(l, r, "sending") : 0;
 }
 
 static int send_frame(struct link *l, uint32_t type, const void *p, size_t len)
@@ -130,7 +130,7 @@ static int recv_header(struct link *l, uint32_t max_len, struct snap_section *s,
 {
     uint8_t hdr[SNAP_SECTION_HEADER_LEN];
     int r = link_read(l, hdr, sizeof(hdr), timeout_ms);
-    return r < 0 ? link_fail(r, "receiving") : snap_frame_parse(hdr, max_len, s, crc);
+    return r < 0 ? link_fail(l, r, "receiving") : snap_frame_parse(hdr, max_len, s, crc);
 }
 
 /* The payload of the frame S's header announced, into l->rx (one buffer
@@ -147,7 +147,7 @@ static int recv_payload(struct link *l, struct snap_section *s, uint32_t crc)
     }
     int r = link_read(l, l->rx, want - 1, IO_TIMEOUT_MS);
     if (r < 0)
-        return link_fail(r, "receiving");
+        return link_fail(l, r, "receiving");
     s->data = l->rx;
     if (!snap_frame_intact(l->rx, s->len, crc))
         return fail(EINVAL, "the migration stream's frame of type %u fails its checksum", s->type);
@@ -417,7 +417,7 @@ static int handshake(struct migration *mg)
     if (r == 0)
         r = link_read(&mg->link, hdr, sizeof(hdr), IO_TIMEOUT_MS);
     if (r < 0)
-        return link_fail(r, mg->uri);
+        return link_fail(&mg->link, r, mg->uri);
     if ((r = snap_stream_check(hdr)) < 0)
         return fail(-r, "%s: %s", mg->uri, err_msg());
     struct json_object *shape = machine_shape(mg->m);
@@ -936,12 +936,12 @@ static int recv_pages(struct link *l, struct guest_mem *mem, const struct snap_s
     int r = s->len < 4 ? fail(EINVAL, "a PAGES frame of %llu bytes", (unsigned long long)s->len)
                        : link_read(l, head, 4, IO_TIMEOUT_MS);
     if (r < 0)
-        return r == -EINVAL ? r : link_fail(r, "receiving");
+        return r == -EINVAL ? r : link_fail(l, r, "receiving");
     uint32_t n = pages_count(head);
     if ((r = check_count(n, s->len)) < 0)
         return r;
     if ((r = link_read(l, head + 4, 8ULL * n, IO_TIMEOUT_MS)) < 0)
-        return link_fail(r, "receiving");
+        return link_fail(l, r, "receiving");
     if (!snap_frame_intact(head, 4 + 8ULL * n, crc))
         return fail(EINVAL, "the migration stream's PAGES frame fails its checksum");
     if ((r = pages_head(mem, head, n, dst, &data)) < 0)
@@ -956,7 +956,7 @@ static int recv_pages(struct link *l, struct guest_mem *mem, const struct snap_s
             iov[k++] = (struct iovec){ dst[i], GM_PAGE };
     iov[k++] = (struct iovec){ pad, snap_pad(s->len) };
     if ((r = link_xfer(l, iov, k, false, IO_TIMEOUT_MS)) < 0)
-        return link_fail(r, "receiving");
+        return link_fail(l, r, "receiving");
     return 0;
 }
 
@@ -1085,7 +1085,7 @@ static int receive(struct vmm *v, struct machine *m, struct link *l, bool *run)
     if (r == 0)
         r = link_read(l, hdr, sizeof(hdr), IO_TIMEOUT_MS);
     if (r < 0)
-        return link_fail(r, "migration");
+        return link_fail(l, r, "migration");
     if ((r = snap_stream_check(hdr)) < 0)
         return r;
     struct snap_section s = { 0 };

@@ -116,6 +116,7 @@ struct link {
     uint8_t *rx;                 /* the last frame received (migrate.c's recv_frame) */
     size_t rx_cap;
     void *tls, *cred;            /* gnutls_session_t and its PSK credentials, or NULL */
+    int tls_err;                 /* the last GnuTLS error, for link_fail */
     bool server;
 };
 /* "tcp:ADDR:PORT" (numeric IPv4 or [IPv6]) or "unix:PATH". */
@@ -138,7 +139,7 @@ int link_xfer(struct link *l, struct iovec *iov, int n, bool write, int timeout_
 int link_write(struct link *l, struct iovec *iov, int n);
 int link_read(struct link *l, void *buf, size_t len, int timeout_ms);
 /* A link error R (negative errno) about WHAT as one message (fail()). */
-int link_fail(int r, const char *what);
+int link_fail(const struct link *l, int r, const char *what);
 void link_close(struct link *l);
 
 /* ---- the running VMM ----------------------------------------------------- */

@@ -17,24 +17,8 @@ linux_passes() {
   return 1
 }
 
-# The nested L1 runs KVM on QEMU's emulated SVM (svm without nrip_save in
-# /proc/cpuinfo), where about one Linux boot in 30 ends in a triple fault
-# that is the emulator's, not the guest's or corral-vmm's (docs/nested-kvm.md,
-# "Rare guest failures"; tests/vmm/boot-loop.sh measures the rate).  There a
-# boot that ends so is tried once more, and the TAP output says so; anywhere
-# else a triple fault fails the test at once.
-emulated_svm() { grep -qw svm /proc/cpuinfo && ! grep -qw nrip_save /proc/cpuinfo; }
-emulator_fault() { [ "$1" = 3 ] && grep -qa "triple-faulted" "$2" && emulated_svm; }
-
-# linux_vmm LOG SECONDS ARGS...: vmm, with emulator_fault's one retry.
-linux_vmm() {
-  vmm "$@"
-  if emulator_fault "$rc" "$1"; then
-    echo "# a Linux boot ended in the emulated SVM's triple fault ($(grep -a -m1 'rip=' "$1" | head -c 80)); booting once more"
-    cp "$1" "$1.fault"
-    vmm "$@"
-  fi
-}
+# linux_vmm LOG SECONDS ARGS...: vmm, once more after the emulated SVM's fault (lib.sh).
+linux_vmm() { emulator_retry "$1" vmm "$@"; }
 
 # linux_hosts: the namespaces lxA and lxB ("hosts": a bridge with the
 # host's address and a tap "lxtap" each, joined by veth) and lxC (a client on
@@ -95,6 +79,105 @@ probe_lines() {
   return 1
 }
 
+# linux_chain: the memcheck Linux's life (linux_tests says what and keeps its
+# variables), from a fresh disk and snapshot directories.
+linux_chain() {
+  rm -rf "$snap" "$snap2" "$qcow" "$qcow2" "$probe" "$sock" "$dsock" "$d2sock" "$rsock" "$work"/lm1 "$work"/lmd \
+    "$work"/lmd2 "$work"/lmr
+  mkdir -p "$snap" "$snap2"
+  "$build/src/img/corral-img" create -q -f qcow2 "$qcow" 8M
+  $na timeout -k 5 300 "$VMM" "${args[@]}" --cmdline "console=ttyS0 panic=-1 corral.exit=memcheck $ip" \
+    --disk "$qcow" --rng "${net[@]}" --console "file=$work/lm1" --api-socket "$sock" </dev/null >"$log" 2>&1 &
+  vpid=$!
+  if ! linux_passes "$work/lm1" 5 $vpid 300 && ! kill -0 $vpid 2>/dev/null; then
+    wait $vpid; rc=$?
+    cat "$work/lm1" >>"$log"
+    return 1
+  fi
+  mac=$(json_get "$(api "$sock" '{"cmd":"describe"}' 2>&1)" result.config.nets.0.mac)
+  $nc python3 "$here/conn_probe.py" 10.77.0.2 7000 "$probe" lxc0 "${mac:-00:00:00:00:00:00}" 2>>"$work/probe.err" &
+  ppid=$!
+  probe_lines 20 60
+  p0=$(probe_get lines)
+  # The last pass printed before the request: the snapshot holds this one
+  # or a later one (the guest runs on while it is taken).
+  at=$(grep -a "CORRAL-LINUX-PASS" "$work/lm1" | tail -1)
+  r=$(api "$sock" "{\"cmd\":\"snapshot\",\"path\":\"$snap\"}" 2>&1)
+  # Then it migrates over TCP (same qcow2 disk, shared) to a second
+  # corral-vmm in lxB, given no mac=: memory, clock, disk, devices and the
+  # NIC's address carried over live, announced from there by RARP.
+  $nb timeout -k 5 300 "$VMM" --incoming tcp:10.77.0.12:4444 --memory 512M --cpus 2 --no-reboot --disk "$qcow" \
+    --rng "${net[@]}" --console "file=$work/lmd" --api-socket "$dsock" </dev/null >"$work/lmd.err" 2>&1 &
+  dpid=$!
+  listening "$LXB" 4444
+  mat=$(grep -a "CORRAL-LINUX-PASS" "$work/lm1" | tail -1)
+  m=$(api "$sock" '{"cmd":"migrate","uri":"tcp:10.77.0.12:4444"}' 2>&1)
+  wait $vpid; src_rc=$?
+  linux_passes "$work/lmd" 3 $dpid 60
+  dmac=$(json_get "$(api "$dsock" '{"cmd":"describe"}' 2>&1)" result.config.nets.0.mac)
+  probe_lines $(($(probe_get lines) + 10)) 30
+  p1=$(probe_get lines); r1=$(probe_get rarp)
+  # From there it moves back to lxA, to a third corral-vmm, without shared
+  # storage: its disk's contents go along into a fresh image of the same size.
+  "$build/src/img/corral-img" create -q -f qcow2 "$qcow2" 8M
+  $na timeout -k 5 300 "$VMM" --incoming tcp:10.77.0.11:4445 --memory 512M --cpus 2 --no-reboot --disk "$qcow2" \
+    --rng "${net[@]}" --console "file=$work/lmd2" --api-socket "$d2sock" </dev/null >"$work/lmd2.err" 2>&1 &
+  d2pid=$!
+  listening "$LXA" 4445
+  m2=$(api "$dsock" '{"cmd":"migrate","uri":"tcp:10.77.0.11:4445","copy_disks":true}' 2>&1)
+  wait $dpid; mid_rc=$?
+  linux_passes "$work/lmd2" 3 $d2pid 60
+  probe_lines $(($(probe_get lines) + 10)) 30
+  p2=$(probe_get lines); r2=$(probe_get rarp)
+  # There it is saved paused, its VMM killed, and restored (MAC adopted, the
+  # client's connection waiting meanwhile), then shut down through the API.
+  s2=$(api "$d2sock" "{\"cmd\":\"snapshot\",\"path\":\"$snap2\",\"resume\":false}" 2>&1)
+  pkill -9 -P $d2pid; kill -9 $d2pid; wait $d2pid 2>/dev/null
+  # The copy as that VMM left it (the restored one writes on).
+  c1=$(grep -a CORRAL-LINUX-PASS "$work/lmd" | tail -1)
+  c2=$(grep -a -m1 CORRAL-LINUX-PASS "$work/lmd2")
+  clast=$(grep -a CORRAL-LINUX-PASS "$work/lmd2" | tail -1 | awk '{print $2}')
+  qemu-img convert -U -O raw "$qcow2" "$work/linux-copy.raw"
+  $na timeout -k 5 300 "$VMM" --restore "$snap2" "${args[@]}" --disk "$qcow2" --rng "${net[@]}" \
+    --console "file=$work/lmr" --api-socket "$rsock" </dev/null >"$work/lmr.err" 2>&1 &
+  rpid=$!
+  linux_passes "$work/lmr" 3 $rpid 150
+  probe_lines $(($(probe_get lines) + 10)) 30
+  p3=$(probe_get lines); r3=$(probe_get rarp)
+  cad=$(api "$rsock" '{"cmd":"shutdown"}' 2>&1)
+  wait $rpid; rc=$?
+  pst=$(cat "$probe" 2>/dev/null)
+  kill $ppid 2>/dev/null; wait $ppid 2>/dev/null
+  cat "$work/lm1" "$work/lmd" "$work/lmd.err" "$work/lmd2" "$work/lmd2.err" "$work/lmr" "$work/lmr.err" \
+    "$work/probe.err" >>"$log"
+  echo "# TCP client in lxC: $p0 lines before the migrations, $p1 after lxA->lxB, $p2 after lxB->lxA, $p3 after the restore; RARP frames seen $r1, $r2, $r3; last: $pst"
+  mfirst=$(grep -a -m1 CORRAL-LINUX-PASS "$work/lmd")
+  mlast=$(grep -a CORRAL-LINUX-PASS "$work/lmd" | tail -1 | awk '{print $2}')
+  # The pass number the destination wrote last is on the shared image, which
+  # both checkers find consistent.
+  qemu-img convert -O raw "$qcow" "$work/linux-disk.raw" &&
+    dd if="$work/linux-disk.raw" of="$work/linux-pass.raw" bs=4096 skip=1 count=1 2>/dev/null
+  echo "# migration: ok=$(json_get "$m" ok); source exit $src_rc; passes $mat -> $mfirst .. $mlast; on disk: $(head -c 16 "$work/linux-pass.raw" | tr -c '[:print:]' .); MAC $mac -> $dmac"
+}
+
+# linux_restore N: the first snapshot restored (console lm$N), after its disk
+# was overwritten, then shut down through the API (linux_tests' variables).
+linux_restore() {
+  local n=$1 i vpid
+  rm -f "$work/lm$n" "$work/lr$n.sock"
+  qemu-io -c "write -P 0x55 0 64k" "$qcow" >/dev/null    # written after the snapshot: must go
+  $na timeout -k 5 300 "$VMM" --restore "$snap" "${args[@]}" --disk "$qcow" --rng "${net[@]}" \
+    --console "file=$work/lm$n" --api-socket "$work/lr$n.sock" </dev/null >"$log" 2>&1 &
+  vpid=$!
+  linux_passes "$work/lm$n" 3 $vpid 150
+  # The restored guest's keyboard, interrupt and ACPI paths: a clean shutdown.
+  [ -S "$work/lr$n.sock" ] && api "$work/lr$n.sock" '{"cmd":"shutdown"}' >/dev/null
+  for ((i = 0; i < 240; i++)); do kill -0 $vpid 2>/dev/null || break; sleep 0.25; done
+  kill -9 $vpid 2>/dev/null
+  wait $vpid; rc=$?
+  cat "$work/lm$n" >>"$log"
+}
+
 linux_tests() {
   local assets=${CORRAL_ASSETS:-$build/assets}
   local kernel=$assets/cloud/vmlinuz initrd=$assets/linux-initramfs.cpio
@@ -140,93 +223,11 @@ linux_tests() {
   # first snapshot is restored twice, after its disk was overwritten: memory
   # and disk come back together.
   local snap=$work/linux-snap at up0 n qcow=$work/linux-disk.qcow2 sock=$work/linux.sock vpid i r mac
-  local net=(--net tap=lxtap) ip="corral.ip=10.77.0.2/24" probe=$work/probe ppid
-  mkdir -p "$snap"
-  "$build/src/img/corral-img" create -q -f qcow2 "$qcow" 8M
-  for i in 1 2; do
-    rm -f "$sock" "$work/lm1"
-    $na timeout -k 5 300 "$VMM" "${args[@]}" --cmdline "console=ttyS0 panic=-1 corral.exit=memcheck $ip" \
-      --disk "$qcow" --rng "${net[@]}" --console "file=$work/lm1" --api-socket "$sock" </dev/null >"$log" 2>&1 &
-    vpid=$!
-    linux_passes "$work/lm1" 5 $vpid 300 && break
-    kill -0 $vpid 2>/dev/null && break
-    wait $vpid; rc=$?
-    cat "$work/lm1" >>"$log"
-    emulator_fault "$rc" "$log" && [ $i = 1 ] || break
-    echo "# the memcheck Linux boot ended in the emulated SVM's triple fault; booting once more"
-    cp "$log" "$log.fault"
-  done
-  mac=$(json_get "$(api "$sock" '{"cmd":"describe"}' 2>&1)" result.config.nets.0.mac)
-  $nc python3 "$here/conn_probe.py" 10.77.0.2 7000 "$probe" lxc0 "${mac:-00:00:00:00:00:00}" 2>>"$work/probe.err" &
-  ppid=$!
-  probe_lines 20 60
-  local p0 p1 p2 p3
-  p0=$(probe_get lines)
-  # The last pass printed before the request: the snapshot holds this one
-  # or a later one (the guest runs on while it is taken).
-  at=$(grep -a "CORRAL-LINUX-PASS" "$work/lm1" | tail -1)
-  r=$(api "$sock" "{\"cmd\":\"snapshot\",\"path\":\"$snap\"}" 2>&1)
-  # Then it migrates over TCP (same qcow2 disk, shared) to a second
-  # corral-vmm in lxB, given no mac=: memory, clock, disk, devices and the
-  # NIC's address carried over live, announced from there by RARP.
-  local dsock=$work/linux-dst.sock dpid m mat dmac
-  $nb timeout -k 5 300 "$VMM" --incoming tcp:10.77.0.12:4444 --memory 512M --cpus 2 --no-reboot --disk "$qcow" \
-    --rng "${net[@]}" --console "file=$work/lmd" --api-socket "$dsock" </dev/null >"$work/lmd.err" 2>&1 &
-  dpid=$!
-  listening "$LXB" 4444
-  mat=$(grep -a "CORRAL-LINUX-PASS" "$work/lm1" | tail -1)
-  m=$(api "$sock" '{"cmd":"migrate","uri":"tcp:10.77.0.12:4444"}' 2>&1)
-  wait $vpid; local src_rc=$?
-  linux_passes "$work/lmd" 3 $dpid 60
-  dmac=$(json_get "$(api "$dsock" '{"cmd":"describe"}' 2>&1)" result.config.nets.0.mac)
-  probe_lines $(($(probe_get lines) + 10)) 30
-  p1=$(probe_get lines); local r1; r1=$(probe_get rarp)
-  # From there it moves back to lxA, to a third corral-vmm, without shared
-  # storage: its disk's contents go along into a fresh image of the same size.
-  local qcow2=$work/linux-copy.qcow2 d2sock=$work/linux-dst2.sock d2pid m2
-  "$build/src/img/corral-img" create -q -f qcow2 "$qcow2" 8M
-  $na timeout -k 5 300 "$VMM" --incoming tcp:10.77.0.11:4445 --memory 512M --cpus 2 --no-reboot --disk "$qcow2" \
-    --rng "${net[@]}" --console "file=$work/lmd2" --api-socket "$d2sock" </dev/null >"$work/lmd2.err" 2>&1 &
-  d2pid=$!
-  listening "$LXA" 4445
-  m2=$(api "$dsock" '{"cmd":"migrate","uri":"tcp:10.77.0.11:4445","copy_disks":true}' 2>&1)
-  wait $dpid; local mid_rc=$?
-  linux_passes "$work/lmd2" 3 $d2pid 60
-  probe_lines $(($(probe_get lines) + 10)) 30
-  p2=$(probe_get lines); local r2; r2=$(probe_get rarp)
-  # There it is saved paused, its VMM killed, and restored (MAC adopted, the
-  # client's connection waiting meanwhile), then shut down through the API.
+  local net=(--net tap=lxtap) ip="corral.ip=10.77.0.2/24" probe=$work/probe ppid p0 p1 p2 p3 r1 r2 r3 pst
+  local dsock=$work/linux-dst.sock dpid m mat dmac src_rc mfirst mlast
+  local qcow2=$work/linux-copy.qcow2 d2sock=$work/linux-dst2.sock d2pid m2 mid_rc c1 c2 clast
   local snap2=$work/linux-snap2 s2 rsock=$work/linux-r.sock rpid cad
-  mkdir -p "$snap2"
-  s2=$(api "$d2sock" "{\"cmd\":\"snapshot\",\"path\":\"$snap2\",\"resume\":false}" 2>&1)
-  pkill -9 -P $d2pid; kill -9 $d2pid; wait $d2pid 2>/dev/null
-  # The copy as that VMM left it (the restored one writes on).
-  local c1 c2 clast
-  c1=$(grep -a CORRAL-LINUX-PASS "$work/lmd" | tail -1)
-  c2=$(grep -a -m1 CORRAL-LINUX-PASS "$work/lmd2")
-  clast=$(grep -a CORRAL-LINUX-PASS "$work/lmd2" | tail -1 | awk '{print $2}')
-  qemu-img convert -U -O raw "$qcow2" "$work/linux-copy.raw"
-  $na timeout -k 5 300 "$VMM" --restore "$snap2" "${args[@]}" --disk "$qcow2" --rng "${net[@]}" \
-    --console "file=$work/lmr" --api-socket "$rsock" </dev/null >"$work/lmr.err" 2>&1 &
-  rpid=$!
-  linux_passes "$work/lmr" 3 $rpid 150
-  probe_lines $(($(probe_get lines) + 10)) 30
-  p3=$(probe_get lines); local r3 pst; r3=$(probe_get rarp)
-  cad=$(api "$rsock" '{"cmd":"shutdown"}' 2>&1)
-  wait $rpid; rc=$?
-  pst=$(cat "$probe" 2>/dev/null)
-  kill $ppid 2>/dev/null; wait $ppid 2>/dev/null
-  cat "$work/lm1" "$work/lmd" "$work/lmd.err" "$work/lmd2" "$work/lmd2.err" "$work/lmr" "$work/lmr.err" \
-    "$work/probe.err" >>"$log"
-  echo "# TCP client in lxC: $p0 lines before the migrations, $p1 after lxA->lxB, $p2 after lxB->lxA, $p3 after the restore; RARP frames seen $r1, $r2, $r3; last: $pst"
-  local mfirst mlast
-  mfirst=$(grep -a -m1 CORRAL-LINUX-PASS "$work/lmd")
-  mlast=$(grep -a CORRAL-LINUX-PASS "$work/lmd" | tail -1 | awk '{print $2}')
-  # The pass number the destination wrote last is on the shared image, which
-  # both checkers find consistent.
-  qemu-img convert -O raw "$qcow" "$work/linux-disk.raw" &&
-    dd if="$work/linux-disk.raw" of="$work/linux-pass.raw" bs=4096 skip=1 count=1 2>/dev/null
-  echo "# migration: ok=$(json_get "$m" ok); source exit $src_rc; passes $mat -> $mfirst .. $mlast; on disk: $(head -c 16 "$work/linux-pass.raw" | tr -c '[:print:]' .); MAC $mac -> $dmac"
+  emulator_retry "$log $work/lmd.err $work/lmd2.err $work/lmr.err" linux_chain
   check "live migration of Linux over TCP between two network namespaces (2 vCPUs, qcow2 disk shared): the source exits 0, the destination carries on with memory intact, the clock forward, its disk writes on the image" \
     eval '[ "$(json_get "$m" ok)" = true ] && [ "$src_rc" = 0 ] && grep -q "now runs at its migration" "$log" &&
           grep -aqE "^pass-($mlast|$((mlast - 1)))\\." "$work/linux-pass.raw" && qemu-img check -q "$qcow" &&
@@ -257,17 +258,7 @@ linux_tests() {
   up0=${at##*up=}
   disk_head() { qemu-img convert -O raw "$qcow" "$work/linux-disk.raw" && head -c 12 "$work/linux-disk.raw"; }
   for n in 2 3; do
-    qemu-io -c "write -P 0x55 0 64k" "$qcow" >/dev/null    # written after the snapshot: must go
-    $na timeout -k 5 300 "$VMM" --restore "$snap" "${args[@]}" --disk "$qcow" --rng "${net[@]}" \
-      --console "file=$work/lm$n" --api-socket "$work/lr$n.sock" </dev/null >"$log" 2>&1 &
-    vpid=$!
-    linux_passes "$work/lm$n" 3 $vpid 150
-    # The restored guest's keyboard, interrupt and ACPI paths: a clean shutdown.
-    [ -S "$work/lr$n.sock" ] && api "$work/lr$n.sock" '{"cmd":"shutdown"}' >/dev/null
-    for ((i = 0; i < 240; i++)); do kill -0 $vpid 2>/dev/null || break; sleep 0.25; done
-    kill -9 $vpid 2>/dev/null
-    wait $vpid; rc=$?
-    cat "$work/lm$n" >>"$log"
+    emulator_retry "$log" linux_restore $n
     local first up1
     first=$(grep -a -m1 CORRAL-LINUX-PASS "$work/lm$n")
     up1=${first##*up=}

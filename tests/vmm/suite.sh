@@ -349,12 +349,14 @@ bad "restore from a newer format" "format version 9" --restore "$work/damaged" -
 # too little to need it: the link must be well below any dirty rate here.)  A cancel, a destination killed half-way and a
 # destination of another shape all leave the source running.
 msrc() {  # msrc NAME [CMDLINE [OPTIONS]]: a memcheck source with an API socket
+  rm -f "$work/$1" "$work/$1.sock"
   timeout -k 5 120 "$VMM" --kernel "$G/guest-memcheck.pvh.elf" --memory 96M --cpus 2 --rng --cmdline "${2:-}" \
     --console "file=$work/$1" --api-socket "$work/$1.sock" "${@:3}" </dev/null >"$work/$1.err" 2>&1 &
   spid=$!
   wait_for "$work/$1.sock" 10 && wait_passes "$work/$1" 3
 }
 mdst() {  # mdst NAME URI [OPTIONS]: a destination waiting for it
+  rm -f "$work/$1" "$work/$1.sock"
   timeout -k 5 120 "$VMM" --incoming "$2" --cpus 2 --rng --console "file=$work/$1" \
     --api-socket "$work/$1.sock" "${@:3}" </dev/null >"$work/$1.err" 2>&1 &
   dpid=$!
@@ -371,9 +373,18 @@ mig_wait() {  # mig_wait SOCK: until the migration ends (or the VMM is gone); it
 }
 kill9() { pkill -9 -P "$1"; kill -9 "$1"; } 2>/dev/null    # a timeout(1) and its VMM
 mig_log() { for f in "$@"; do echo "# --- $f" >>"$log"; cat "$work/$f" "$work/$f.err" >>"$log" 2>/dev/null; done; }
+# migration NAME... -- CMD ARGS...: CMD, once more if a VMM of $work/NAME.err
+# hit the emulated SVM's triple fault (lib.sh's emulator_retry).
+migration() {
+  local logs=()
+  while [ "$1" != -- ]; do logs+=("$work/$1.err"); shift; done
+  shift
+  emulator_retry "${logs[*]}" "$@"
+}
 : >"$log"
 port=$((20000 + RANDOM % 20000))
 
+mig_unix() {
 msrc ms1
 mdst md1 "unix:$work/mig1.sock" --memory 96M
 wait_for "$work/mig1.sock" 10
@@ -386,6 +397,8 @@ first=$(passes "$work/md1" | head -1)
 d=$(api "$work/md1.sock" '{"cmd":"describe"}')
 kill9 $dpid; wait $dpid 2>/dev/null
 mig_log ms1 md1; echo "# $r" >>"$log"; echo "# $st" >>"$log"
+}
+migration ms1 md1 -- mig_unix
 check "live migration over a Unix socket: the destination carries on from the source's pass, every byte checked; the source exits 0" \
   eval '[ "$(json_get "$r" ok)" = true ] && [ "$src_rc" = 0 ] && grep -q "now runs at its migration" "$work/ms1.err" &&
         [ "${first:-0}" -gt "${at:-99999}" ] && [ "$(passes "$work/md1" | wc -l)" -ge 3 ] &&
@@ -393,6 +406,7 @@ check "live migration over a Unix socket: the destination carries on from the so
 echo "# migrate-status: $st"
 
 # A paused VM arrives paused, and runs on when resumed there.
+mig_paused() {
 msrc ms6
 api "$work/ms6.sock" '{"cmd":"pause"}' >/dev/null
 mdst md6 "unix:$work/mig6.sock" --memory 96M
@@ -409,11 +423,14 @@ ok_run=false; wait_passes "$work/md6" 2 && ok_run=true
 first=$(passes "$work/md6" | head -1)
 kill9 $dpid; wait $dpid 2>/dev/null
 mig_log ms6 md6
+}
+migration ms6 md6 -- mig_paused
 check "a paused VM migrates paused: nothing runs at the destination until resume, then it carries on from its pass" \
   eval '[ "$(json_get "$r" ok)" = true ] && [ "$src_rc" = 0 ] && [ "$(json_get "$d" result.state)" = paused ] &&
         [ "$quiet" = 0 ] && [ "$(json_get "$res" ok)" = true ] && $ok_run && [ "${first:-0}" -gt "${at:-99999}" ] &&
         ! grep -q "CORRAL-TEST FAIL" "$work/md6"'
 
+mig_converge() {
 msrc ms2 "mib=24"
 mdst md2 "tcp:127.0.0.1:$port" --memory 96M
 sleep 0.5
@@ -424,56 +441,62 @@ wait_passes "$work/md2" 2
 d=$(api "$work/md2.sock" '{"cmd":"describe"}')
 kill9 $dpid; wait $dpid 2>/dev/null
 mig_log ms2 md2; echo "# $st" >>"$log"
+}
+migration ms2 md2 -- mig_converge
 check "a guest dirtying 24 MiB per pass over a 12 MiB/s TCP link migrates, slowed down by auto-converge" \
   eval '[ "$(json_get "$r" ok)" = true ] && [ "$src_rc" = 0 ] && [ "$(json_get "$d" result.state)" = running ] &&
         ! grep -q "CORRAL-TEST FAIL" "$work/md2" && grep -q "vCPUs throttled to [1-9]" "$work/ms2.err"'
 echo "# migrate-status: $st"
 
+# One source (ms3) meets three destinations that fail it: a cancel, a kill, another shape.
+mig_failing() {
 msrc ms3
 mdst md3 "unix:$work/mig3.sock" --memory 96M
 wait_for "$work/mig3.sock" 10
 r=$(api "$work/ms3.sock" "{\"cmd\":\"migrate\",\"uri\":\"unix:$work/mig3.sock\",\"bandwidth_mib\":2}")
 sleep 1
 c=$(api "$work/ms3.sock" '{"cmd":"migrate-cancel"}')
-st=$(mig_wait "$work/ms3.sock")
+st3=$(mig_wait "$work/ms3.sock")
 at=$(last_pass "$work/ms3")
-ok_run=false; wait_passes "$work/ms3" $((at + 3)) && ok_run=true
-wait $dpid; dst_rc=$?
-mig_log ms3 md3; echo "# $st" >>"$log"
-check "a cancelled migration: the source runs on, every byte checked; the destination gives up (exit 1)" \
-  eval '[ "$(json_get "$c" ok)" = true ] && [ "$(json_get "$st" result.phase)" = cancelled ] && $ok_run &&
-        ! grep -q "CORRAL-TEST FAIL" "$work/ms3" && [ "$dst_rc" = 1 ]'
+ok3=false; wait_passes "$work/ms3" $((at + 3)) && ok3=true
+wait $dpid; rc3=$?
 
 mdst md4 "unix:$work/mig4.sock" --memory 96M
 wait_for "$work/mig4.sock" 10
 r=$(api "$work/ms3.sock" "{\"cmd\":\"migrate\",\"uri\":\"unix:$work/mig4.sock\",\"bandwidth_mib\":2}")
 sleep 1
 kill9 $dpid; wait $dpid 2>/dev/null
-st=$(mig_wait "$work/ms3.sock")
+st4=$(mig_wait "$work/ms3.sock")
 at=$(last_pass "$work/ms3")
-ok_run=false; wait_passes "$work/ms3" $((at + 3)) && ok_run=true
-mig_log md4; echo "# $st" >>"$log"
-check "the destination killed mid-way: the migration fails, the source runs on, every byte checked" \
-  eval '[ "$(json_get "$st" result.phase)" = failed ] && json_get "$st" result.error | grep -q "closed the connection" &&
-        $ok_run && ! grep -q "CORRAL-TEST FAIL" "$work/ms3"'
+ok4=false; wait_passes "$work/ms3" $((at + 3)) && ok4=true
 
 mdst md5 "unix:$work/mig5.sock" --memory 128M
 wait_for "$work/mig5.sock" 10
 r=$(api "$work/ms3.sock" "{\"cmd\":\"migrate\",\"uri\":\"unix:$work/mig5.sock\"}")
-st=$(mig_wait "$work/ms3.sock")
-wait $dpid; dst_rc=$?
+st5=$(mig_wait "$work/ms3.sock")
+wait $dpid; rc5=$?
 at=$(last_pass "$work/ms3")
-ok_run=false; wait_passes "$work/ms3" $((at + 2)) && ok_run=true
+ok5=false; wait_passes "$work/ms3" $((at + 2)) && ok5=true
 d=$(api "$work/ms3.sock" '{"cmd":"describe"}')
 kill9 $spid; wait $spid 2>/dev/null
-mig_log md5; echo "# $st" >>"$log"
+mig_log ms3 md3 md4 md5; echo "# $st3" >>"$log"; echo "# $st4" >>"$log"; echo "# $st5" >>"$log"
+}
+migration ms3 md3 md4 md5 -- mig_failing
+check "a cancelled migration: the source runs on, every byte checked; the destination gives up (exit 1)" \
+  eval '[ "$(json_get "$c" ok)" = true ] && [ "$(json_get "$st3" result.phase)" = cancelled ] && $ok3 &&
+        ! grep -q "CORRAL-TEST FAIL" "$work/ms3" && [ "$rc3" = 1 ]'
+check "the destination killed mid-way: the migration fails, the source runs on, every byte checked" \
+  eval '[ "$(json_get "$st4" result.phase)" = failed ] && json_get "$st4" result.error | grep -q "closed the connection" &&
+        $ok4 && ! grep -q "CORRAL-TEST FAIL" "$work/ms3"'
 check "a destination with another memory size refuses before the guest pauses (source runs on; destination exit 2)" \
-  eval '[ "$(json_get "$st" result.phase)" = failed ] && json_get "$st" result.error | grep -q "refused" &&
-        [ "$(json_get "$st" result.round)" = 0 ] && [ "$(json_get "$st" result.pages_sent)" = 0 ] &&
-        [ "$dst_rc" = 2 ] && $ok_run && [ "$(json_get "$d" result.state)" = running ]'
+  eval '[ "$(json_get "$st5" result.phase)" = failed ] && json_get "$st5" result.error | grep -q "refused" &&
+        [ "$(json_get "$st5" result.round)" = 0 ] && [ "$(json_get "$st5" result.pages_sent)" = 0 ] &&
+        [ "$rc5" = 2 ] && $ok5 && [ "$(json_get "$d" result.state)" = running ]'
 # A VM restored from a snapshot and migrated at once: the RAM it has not
 # touched since (still the snapshot file's) must go along too.  Paused right
 # after the restore, so that most of its 16 MiB region is untouched.
+mig_restored() {
+rm -f "$work/ms8" "$work/ms8.sock"
 timeout -k 5 120 "$VMM" --restore "$snap" --memory 96M --cpus 2 --rng --console "file=$work/ms8" \
   --api-socket "$work/ms8.sock" </dev/null >"$work/ms8.err" 2>&1 &
 spid=$!
@@ -487,6 +510,8 @@ res=$(api "$work/md8.sock" '{"cmd":"resume"}')
 ok_run=false; wait_passes "$work/md8" 2 && ok_run=true
 kill9 $dpid; wait $dpid 2>/dev/null
 mig_log ms8 md8
+}
+migration ms8 md8 -- mig_restored
 check "a VM restored from a snapshot migrates at once: the memory it has not touched since goes along, every byte checked" \
   eval '[ "$(json_get "$r" ok)" = true ] && [ "$src_rc" = 0 ] && [ "$(json_get "$res" ok)" = true ] && $ok_run &&
         ! grep -q "CORRAL-TEST FAIL" "$work/md8"'
@@ -520,18 +545,18 @@ tls_mig() {  # tls_mig NAME SRC_OPTS DST_OPTS: a migration through tcp_relay.py 
   kill $rl 2>/dev/null; wait $rl 2>/dev/null
   mig_log "s$1" "d$1"; echo "# $1: $st" >>"$log"
 }
-tls_mig plain "" ""
+migration splain dplain -- tls_mig plain "" ""
 plain_shape=false; grep -aq '"devices"' "$work/plain.wire" && plain_shape=true
-tls_mig tls "--migration-key $work/key.psk" "--migration-key $work/key.psk"
+migration stls dtls -- tls_mig tls "--migration-key $work/key.psk" "--migration-key $work/key.psk"
 check "with --migration-key the stream is TLS: the migration completes, the wire shows no machine shape (a plain one does), the destination runs" \
   eval '[ "$src_rc" = 0 ] && grep -q "now runs at its migration" "$work/stls.err" && $dd_ok && $plain_shape &&
         [ "$(stat -c %s "$work/tls.wire")" -gt 1000000 ] && ! grep -aq "\"devices\"" "$work/tls.wire" &&
         grep -q "(TLS)" "$work/dtls.err"'
-tls_mig wrong "--migration-key $work/key.psk" "--migration-key $work/other.psk"
+migration swrong dwrong -- tls_mig wrong "--migration-key $work/key.psk" "--migration-key $work/other.psk"
 check "a destination with another key: the TLS handshake fails, the source runs on" \
   eval '[ "$(json_get "$st" result.phase)" = failed ] && json_get "$st" result.error | grep -q TLS &&
         [ "$(json_get "$d" result.state)" = running ] && ! $dd_ok'
-tls_mig nokey "--migration-key $work/key.psk" ""
+migration snokey dnokey -- tls_mig nokey "--migration-key $work/key.psk" ""
 check "a destination without a key: refused, the source runs on" \
   eval '[ "$(json_get "$st" result.phase)" = failed ] && [ "$(json_get "$d" result.state)" = running ] && ! $dd_ok'
 echo "not a key" >"$work/wrong.key"
