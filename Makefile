@@ -1,10 +1,10 @@
-# corral: `make` builds, `make check` runs every test, `make bench` the benchmarks,
+# corral: `make` builds, `make check` runs every test (`make check-long` the long kill tests), `make bench` the benchmarks,
 # `make demo` brings up corrald with a Linux VM (`make demo-stop` ends it).
 # Meson + Ninja do the work; this file only wires them to the usual targets.
 BUILD ?= build
 FUZZ_BUILD ?= build-fuzz
 
-.PHONY: all deps web check bench fuzz clean run-guest demo demo-stop
+.PHONY: all deps web check check-long bench fuzz clean run-guest demo demo-stop
 
 all: deps $(BUILD)/build.ninja web
 	ninja -C $(BUILD)
@@ -27,6 +27,11 @@ fuzz: deps $(FUZZ_BUILD)/build.ninja
 
 check: all fuzz
 	@scripts/check.sh $(BUILD) $(FUZZ_BUILD)
+
+# The long variants: 320 writer kills and 312 kills of corral-img's metadata commands.
+check-long: all
+	@CHECK_ONLY="crash crash-ops" CRASH_ITERS=320 CRASH_OPS_ITERS=13 \
+		scripts/check.sh $(BUILD) $(FUZZ_BUILD)
 
 # Boots Debian's Linux under corral-vmm (nested when the host has no VT-x/AMD-V).
 run-guest: all

@@ -22,6 +22,10 @@
 #   podman podman driving corral-oci (TAP from tests/oci/podman.sh)
 #   crash  writers killed at random; images must check clean and keep every flushed write
 #          (TAP from tests/img/crash.sh)
+#   crash-ops  corral-img's metadata commands (snapshot, commit, resize, rebase, check -r)
+#          killed between two writes; images repair to clean and read as before or after
+#          (TAP from tests/img/crash-ops.sh)
+# CHECK_ONLY="NAME..." runs only those (`make check-long` runs the crash tests, longer).
 #   vms    VMs, networks and consoles through corrald (TAP from tests/server/vms.sh)
 #   containers  images and containers through corrald (TAP from tests/server/containers.sh)
 #   demo   `make demo` as a new user runs it: its VM gets its address by DHCP (tests/server/demo.sh)
@@ -51,8 +55,12 @@ PY
   pass=$((pass + a)) fail=$((fail + b)) skip=$((skip + c))
 }
 
+# wanted NAME: NAME is to run (CHECK_ONLY unset, or NAME in it).
+wanted() { [ -z "${CHECK_ONLY:-}" ] || [[ " $CHECK_ONLY " == *" $1 "* ]]; }
+
 run_meson() {
   local dir=$1 suite=$2
+  wanted "$suite" || return 0
   echo "== $suite tests"
   meson test -C "$dir" --suite "$suite" --print-errorlogs --no-rebuild --num-processes 2 \
     | grep -E '^ *[0-9]+/[0-9]+ |^(Ok|Fail|Skipped|Timeout):' || true
@@ -66,6 +74,7 @@ run_meson() {
 # Counts TAP lines ("ok N", "not ok N", "# SKIP") printed by a test script.
 run_tap() {
   local name=$1; shift
+  wanted "$name" || return 0
   echo "== $name tests"
   local out rc tmp
   tmp=$(mktemp)
@@ -97,6 +106,7 @@ run_tap oci-v2 tests/oci/v2.sh "$build"
 run_tap oci-image tests/oci/image.sh "$build"
 run_tap podman tests/oci/podman.sh "$build"
 run_tap crash tests/img/crash.sh "$build"
+run_tap crash-ops tests/img/crash-ops.sh "$build"
 run_tap vms tests/server/vms.sh "$build"
 run_tap containers tests/server/containers.sh "$build"
 run_tap demo tests/server/demo.sh "$build"

@@ -16,7 +16,7 @@ for t in apt-cache apt-get dpkg-deb; do command -v $t >/dev/null || die "$t not 
 mkdir -p "$1" && DIR=$(cd "$1" && pwd)
 
 # Modules L1 needs, in load order; their dependencies are resolved with modprobe and put first.
-L1_MODULES="irqbypass kvm ccp kvm-amd netfs fscache 9pnet 9p virtio_ring virtio 9pnet_virtio
+L1_MODULES="irqbypass kvm ccp kvm-amd 9pnet 9p virtio_ring virtio 9pnet_virtio
   virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console"
 L1_OPTIONAL="tun bridge veth loop overlay"
 # Modules an L2 guest under corral-vmm needs for its virtio-mmio devices.
@@ -90,8 +90,14 @@ collect_modules() {
 		fi
 		while read -r line; do
 			case $line in insmod\ *) ko=${line#insmod } ko=${ko%% *} ;; *) continue ;; esac
-			[ -e "$dst/modules/${ko##*/}" ] && continue
-			cp "$ko" "$dst/modules/" && echo "${ko##*/}" >>"$dst/modules.load"
+			# busybox insmod needs plain ELF; newer Debian kernels ship .ko.xz
+			m=${ko##*/} m=${m%.xz}
+			[ -e "$dst/modules/$m" ] && continue
+			case $ko in
+			*.xz) xz -dc "$ko" >"$dst/modules/$m" || die "cannot decompress $ko" ;;
+			*) cp "$ko" "$dst/modules/" ;;
+			esac
+			echo "$m" >>"$dst/modules.load"
 		done <<<"$out"
 	done
 }
@@ -118,5 +124,5 @@ fetch() {
 	echo "$name: $pkg -> $dst (vmlinuz$vmlinux, config, $(wc -l <"$dst/modules.load") modules)"
 }
 
-fetch l1 linux-image-amd64 "$L1_MODULES" "$L1_OPTIONAL"
+fetch l1 "${CORRAL_L1_KERNEL:-linux-image-amd64}" "$L1_MODULES" "$L1_OPTIONAL"
 fetch cloud linux-image-cloud-amd64 "$CLOUD_MODULES" ""

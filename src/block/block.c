@@ -303,9 +303,19 @@ int blk_flush(struct blk *b)
         return 0;
     if (b->ops->flush)
         return b->ops->flush(b);
-    if (fdatasync(b->fd) < 0)
-        return fail(errno, "%s: flush failed: %s", b->path, strerror(errno));
-    return 0;
+    return blk_sync_file(b);
+}
+
+int blk_sync_file(struct blk *b)
+{
+    if (b->sync_failed)
+        return fail(EIO, "%s: flush failed: an earlier flush failed, and what was written "
+                    "before it may be lost (check the image and open it again)", b->path);
+    if (fdatasync(b->fd) == 0)
+        return 0;
+    int e = errno;
+    b->sync_failed = true;
+    return fail(e, "%s: flush failed: %s", b->path, strerror(e));
 }
 
 static int backing_size(const char *path, const struct blk_create_opts *o, uint64_t *size)

@@ -13,7 +13,10 @@
  * a crash, a hang or an allocation sized by an untrusted field.  Metadata
  * is written in an order that leaves the image consistent (at worst with
  * leaked clusters) if the process dies at any point, and with the syncs
- * that keep it so across a power loss (see block/qcow2_refcount.c).
+ * that keep it so across a power loss (see block/qcow2_refcount.c); a
+ * snapshot operation killed half-way leaves a v3 image marked dirty, which
+ * the next read-write open repairs (block/qcow2_snapshot.c).  Once a flush
+ * has failed, every later flush of the image fails (blk_sync_file).
  *
  * Thread safety: one handle is used by one thread at a time.  That thread
  * may keep many requests in flight with a blk_queue (below).

@@ -50,6 +50,7 @@ struct blk {
     bool handed_over;       /* blk_hand_over: another process writes it now */
     uint64_t *track;        /* blk_track_start: chunks written since the last collect */
     bool tracking;
+    bool sync_failed;       /* an fdatasync failed: blk_sync_file fails from then on */
     uint64_t size;          /* virtual size */
     char *path;
     struct blk *backing;    /* NULL: unallocated data reads as zeros */
@@ -62,6 +63,11 @@ struct blk_chain {
     ino_t ino[BLK_MAX_BACKING_DEPTH + 1];
     int n;
 };
+
+/* fdatasync(b->fd).  Once one has failed, every later call fails too (as in
+ * QEMU): Linux may have dropped the pages it could not write and marked them
+ * clean, so a later flush that succeeds would vouch for data that is gone. */
+int blk_sync_file(struct blk *b);
 
 /* 0 if [off, off+len) is inside the virtual size, else -EINVAL via fail(). */
 int blk_check_range(const struct blk *b, uint64_t off, uint64_t len);

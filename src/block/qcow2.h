@@ -102,6 +102,7 @@ struct qcow2 {
     bool lazy;                      /* lazy_refcounts: the dirty bit instead of syncs */
     bool dirty_set;                 /* we set the header's dirty bit */
     bool keep_dirty;                /* it was set on open and is not repaired yet */
+    bool snap_walked;               /* a snapshot operation has begun changing references */
     uint64_t *pending;              /* deferred refcount decrements (host offsets) */
     size_t npending;
 };

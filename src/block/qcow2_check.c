@@ -358,8 +358,8 @@ int qcow2_check(struct blk *b, int fix, struct blk_check_result *res)
         return r;
     if (!changed)
         return unmark(s, res);
-    if (fdatasync(s->fd) < 0)
-        return fail(errno, "%s: flush failed: %s", b->path, strerror(errno));
+    if ((r = blk_sync_file(b)) < 0)
+        return r;
     s->cbuf_entry = 0;
     /* What is left after the repair decides what was fixed. */
     struct blk_check_result again = { 0 };

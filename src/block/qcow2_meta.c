@@ -21,11 +21,6 @@ static int write_at(struct qcow2 *s, const void *buf, size_t len, uint64_t off)
     return r < 0 ? io_err(s, r) : 0;
 }
 
-static int sync_file(struct qcow2 *s)
-{
-    return fdatasync(s->fd) < 0 ? io_err(s, -errno) : 0;
-}
-
 /* The header cluster, zero-padded. */
 static int read_header_cluster(struct qcow2 *s, uint8_t **h)
 {
@@ -248,14 +243,14 @@ static int grow_l1(struct qcow2 *s, uint64_t need)
     if (!r)
         r = write_at(s, buf, n * s->cluster_size, off);
     if (!r)
-        r = sync_file(s);
+        r = blk_sync_file(s->b);
     uint8_t h[12];
     put_be32(h, (uint32_t)need);
     put_be64(h + 4, off);
     if (!r)
         r = write_at(s, h, sizeof(h), QH_L1_SIZE);
     if (!r)
-        r = sync_file(s);
+        r = blk_sync_file(s->b);
     if (r < 0)
         return r;
     uint64_t old = s->l1_offset, old_n = s->l1_size ? l1_clusters(s, s->l1_size) : 0;
@@ -325,7 +320,7 @@ int qcow2_resize(struct blk *b, uint64_t size)
     if (!r)
         r = write_at(s, e, 8, QH_SIZE);
     if (!r)
-        r = sync_file(s);
+        r = blk_sync_file(s->b);
     if (!r)
         b->size = size;
     return r;
@@ -401,5 +396,5 @@ int qcow2_set_backing(struct blk *b, const char *file, enum blk_format fmt)
     if (r < 0)
         return r;
     r = write_at(s, nh, s->cluster_size, 0);
-    return r < 0 ? r : sync_file(s);
+    return r < 0 ? r : blk_sync_file(s->b);
 }

@@ -82,8 +82,9 @@ static int write_or_fail(struct qcow2 *s, const void *buf, size_t len, uint64_t 
  * too; the order of the writes themselves still protects against a kill. */
 static int sync_fd(struct qcow2 *s)
 {
-    if (!(s->b->flags & BLK_OPEN_NO_FLUSH) && fdatasync(s->fd) < 0)
-        return fail(errno, "%s: flush failed: %s", s->b->path, strerror(errno));
+    int r = s->b->flags & BLK_OPEN_NO_FLUSH ? 0 : blk_sync_file(s->b);
+    if (r < 0)
+        return r;
     s->rc_unsynced = s->data_unsynced = false;
     return 0;
 }

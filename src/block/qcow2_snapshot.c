@@ -5,7 +5,11 @@
  * COPIED flags, so the write path copies anything shared before changing
  * it.  Every operation first adds references, then switches the header,
  * then drops references: a crash in between leaves leaked clusters, never
- * a cluster in use with a refcount too low.
+ * a cluster in use with a refcount too low.  References and COPIED flags
+ * are two writes apart, so while an operation walks the tables they
+ * disagree; on a v3 image the header's dirty bit is set around the walk,
+ * and the next read-write open rebuilds both from the tables, as QEMU does.
+ * An operation that fails rebuilds them at once.
  *
  * The snapshot table is read from the file whenever it is needed (it is
  * small and rarely used); it is never rewritten in place: a new copy is
@@ -74,6 +78,12 @@ static int walk(struct qcow2 *s, uint64_t *l1, uint32_t n, int addend, bool fix)
     _cleanup_free_ uint8_t *buf = malloc(s->cluster_size);
     if (!buf)
         return fail(ENOMEM, "out of memory");
+    if (!s->snap_walked) {   /* see marked() */
+        int r = qcow2_update_incompat(s, QCOW2_INCOMPAT_DIRTY, 0);
+        if (r < 0)
+            return r;
+        s->snap_walked = true;
+    }
     for (uint32_t i = 0; i < n; i++) {
         uint64_t off = l1[i] & QCOW2_OFFSET_MASK, ne = l1[i];
         if (!off)
@@ -185,12 +195,51 @@ static int create_in(struct qcow2 *s, struct snaptab *t, const char *name)
     return r < 0 ? r : snaptab_write(s, t, NULL, &sn);
 }
 
+/* Rebuilds refcounts and COPIED flags from the tables after an operation
+ * failed half-way; its own error is the one reported. */
+static int repair_after(struct qcow2 *s, int r)
+{
+    char why[512];
+    snprintf(why, sizeof(why), "%s", err_msg());
+    struct blk_check_result res = { 0 };
+    int rr = qcow2_check(s->b, BLK_FIX_ERRORS | BLK_FIX_LEAKS, &res);
+    if (rr == 0 && (res.check_errors || res.corruptions > res.corruptions_fixed))
+        rr = -EIO;
+    if (rr < 0)
+        log_warn("%s: references left inconsistent by a failed snapshot operation could "
+                 "not be repaired; the image stays marked dirty", s->b->path);
+    return fail(-r, "%s", why);
+}
+
+/* Runs op.  Its first walk sets the dirty bit; it is cleared when the
+ * operation has succeeded (unless lazy refcounts had set it before).  An
+ * operation refused before its first walk (a name taken, a corrupt
+ * snapshot) has changed nothing and leaves the image as it was. */
+static int marked(struct qcow2 *s, struct snaptab *t, const char *name, struct snap *sn,
+                  int (*op)(struct qcow2 *, struct snaptab *, const char *, struct snap *))
+{
+    bool was_dirty = s->dirty_set;
+    s->snap_walked = false;
+    int r = op(s, t, name, sn);
+    bool walked = s->snap_walked;
+    s->snap_walked = false;
+    if (r < 0)
+        return walked ? repair_after(s, r) : r;
+    return walked && !was_dirty ? qcow2_update_incompat(s, 0, QCOW2_INCOMPAT_DIRTY) : 0;
+}
+
+static int create_op(struct qcow2 *s, struct snaptab *t, const char *name, struct snap *sn)
+{
+    (void)sn;
+    return create_in(s, t, name);
+}
+
 int qcow2_snapshot_create(struct blk *b, const char *name)
 {
     struct snaptab t;
     int r = begin(b, &t);
     if (!r)
-        r = create_in(b->priv, &t, name);
+        r = marked(b->priv, &t, name, NULL, create_op);
     snaptab_free(&t);
     return r;
 }
@@ -203,11 +252,11 @@ static int switch_active(struct qcow2 *s, uint64_t *l1, uint32_t n, uint64_t off
     put_be64(h, size);
     put_be32(h + 12, n);
     put_be64(h + 16, off);
-    int r = snap_sync_or_fail(s);
+    int r = blk_sync_file(s->b);
     if (!r && (r = blk_pwrite_fd(s->fd, h, sizeof(h), QH_SIZE)) < 0)
         r = snap_io_fail(s, r, "write");
     if (!r)
-        r = snap_sync_or_fail(s);
+        r = blk_sync_file(s->b);
     if (r < 0)
         return r;
     for (uint32_t i = 0; i < n; i++)
@@ -219,9 +268,9 @@ static int switch_active(struct qcow2 *s, uint64_t *l1, uint32_t n, uint64_t off
     return 0;
 }
 
-static int apply_in(struct qcow2 *s, struct snaptab *t, struct snap *sn)
+static int apply_in(struct qcow2 *s, struct snaptab *t, const char *name, struct snap *sn)
 {
-    (void)t;   /* reverting leaves the snapshot table as it is */
+    (void)t, (void)name;   /* reverting leaves the snapshot table as it is */
     uint64_t n = MAX(sn->l1_size, l1_entries_for(s, sn->disk_size)), off;
     uint64_t *l1 = NULL, *old = s->l1, old_off = s->l1_offset;
     uint32_t old_n = s->l1_size;
@@ -242,13 +291,13 @@ static int apply_in(struct qcow2 *s, struct snaptab *t, struct snap *sn)
     if (!r)
         r = snap_free_clusters(s, old_off, (uint64_t)old_n * 8);
     if (!r)
-        r = snap_sync_or_fail(s);
+        r = blk_sync_file(s->b);
     return r < 0 ? r : walk(s, s->l1, s->l1_size, 0, true);
 }
 
 /* Runs op on the snapshot named (or numbered) name_or_id of b's table. */
 static int with_snapshot(struct blk *b, const char *name_or_id,
-                         int (*op)(struct qcow2 *, struct snaptab *, struct snap *))
+                         int (*op)(struct qcow2 *, struct snaptab *, const char *, struct snap *))
 {
     struct snaptab t;
     int r = begin(b, &t);
@@ -256,7 +305,7 @@ static int with_snapshot(struct blk *b, const char *name_or_id,
     if (!r && !sn)
         r = fail(ENOENT, "%s: no snapshot with ID or name '%s'", b->path, name_or_id);
     if (!r)
-        r = op(b->priv, &t, sn);
+        r = marked(b->priv, &t, name_or_id, sn, op);
     snaptab_free(&t);
     return r;
 }
@@ -266,8 +315,9 @@ int qcow2_snapshot_apply(struct blk *b, const char *name_or_id)
     return with_snapshot(b, name_or_id, apply_in);
 }
 
-static int delete_in(struct qcow2 *s, struct snaptab *t, struct snap *sn)
+static int delete_in(struct qcow2 *s, struct snaptab *t, const char *name, struct snap *sn)
 {
+    (void)name;
     uint64_t *l1 = NULL;
     int r = load_l1(s, sn, sn->l1_size, &l1);
     if (!r)
@@ -278,7 +328,7 @@ static int delete_in(struct qcow2 *s, struct snaptab *t, struct snap *sn)
         r = snap_free_clusters(s, sn->l1_offset, (uint64_t)sn->l1_size * 8);
     free(l1);
     if (!r)
-        r = snap_sync_or_fail(s);
+        r = blk_sync_file(s->b);
     /* Clusters only the active tables use now get their COPIED flag back. */
     return r < 0 ? r : walk(s, s->l1, s->l1_size, 0, true);
 }

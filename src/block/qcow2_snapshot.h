@@ -38,7 +38,6 @@ int snap_io_fail(struct qcow2 *s, int r, const char *what);
 int snap_read_exact(struct qcow2 *s, void *buf, size_t len, uint64_t off);
 struct snap *snap_find(struct snaptab *t, const char *key);
 int snap_with_table(struct blk *b, struct snaptab *t);
-int snap_sync_or_fail(struct qcow2 *s);
 int snap_write_new(struct qcow2 *s, const void *buf, uint64_t bytes, uint64_t *off);
 int snap_free_clusters(struct qcow2 *s, uint64_t off, uint64_t bytes);
 int snaptab_write(struct qcow2 *s, struct snaptab *t, const struct snap *skip,

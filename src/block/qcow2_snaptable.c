@@ -228,12 +228,6 @@ static void put_entry(uint8_t *p, const struct snap *sn)
     memcpy(p + SN_HDR + sn->extra_size + il, sn->name, nl);
 }
 
-int snap_sync_or_fail(struct qcow2 *s)
-{
-    return fdatasync(s->fd) < 0 ? fail(errno, "%s: flush failed: %s", s->b->path,
-                                       strerror(errno)) : 0;
-}
-
 /* Writes `bytes` at freshly allocated clusters, with refcount 1 each. */
 int snap_write_new(struct qcow2 *s, const void *buf, uint64_t bytes, uint64_t *off)
 {
@@ -279,14 +273,14 @@ int snaptab_write(struct qcow2 *s, struct snaptab *t, const struct snap *skip,
         put_entry(buf + pos, add);
     int r = snap_write_new(s, buf, bytes, &off);
     if (!r)
-        r = snap_sync_or_fail(s);
+        r = blk_sync_file(s->b);
     uint8_t h[12];
     put_be32(h, n);
     put_be64(h + 4, off);
     if (!r && (r = blk_pwrite_fd(s->fd, h, sizeof(h), QH_NB_SNAPSHOTS)) < 0)
         r = snap_io_fail(s, r, "write");
     if (!r)
-        r = snap_sync_or_fail(s);
+        r = blk_sync_file(s->b);
     if (r < 0)
         return r;
     s->nb_snapshots = n;

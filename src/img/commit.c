@@ -7,7 +7,11 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/util.h"
 
@@ -29,6 +33,39 @@ static int commit_range(struct blk *top, struct blk *base, int base_depth, uint6
     return img_write_diff(base, off, a, b, len, grain ? grain : 64 * KiB);
 }
 
+/* An empty qcow2 overlay like `info` replaces `file`: it is built under a
+ * temporary name next to it (same directory, so a relative backing name
+ * means the same file), with the same permissions, and renamed into place
+ * whole, so a crash leaves either the old overlay or the new one. */
+static int recreate_empty(const char *file, const struct blk_info *info)
+{
+    _cleanup_free_ char *real = realpath(file, NULL), *tmp = NULL;
+    struct stat st;
+    if (!real || stat(real, &st) < 0 || asprintf(&tmp, "%s.commit-XXXXXX", real) < 0)
+        return img_error("Could not empty %s: %s", file, strerror(errno));
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return img_error("Could not empty %s: %s: %s", file, tmp, strerror(errno));
+    int r = fchmod(fd, st.st_mode & 07777) < 0 ? -errno : 0;
+    close(fd);
+    struct blk_create_opts o = {
+        .format = BLK_FMT_QCOW2, .size = info->virtual_size, .cluster_size = info->cluster_size,
+        .compat = info->compat, .lazy_refcounts = info->lazy_refcounts,
+        .backing_file = info->backing_file, .backing_format = info->backing_format,
+    };
+    if (r < 0)
+        r = fail(-r, "%s: %s", tmp, strerror(-r));
+    if (r == 0)
+        r = blk_create(tmp, &o);   /* synced before it returns */
+    if (r == 0)
+        r = rename_durable(tmp, real);
+    if (r < 0) {
+        unlink(tmp);
+        return img_error("Could not empty %s: %s", file, err_msg());
+    }
+    return 0;
+}
+
 /* Empties the committed image: its data now lives in the backing file.
  * The block layer's discard keeps backing data hidden (zero clusters), so
  * a qcow2 overlay is recreated empty over the same backing file instead;
@@ -42,15 +79,8 @@ static int make_empty(struct blk *top, const char *file, bool quiet)
     }
     if (blk_close(top) < 0)
         return img_block_error(file);
-    if (info.format == BLK_FMT_QCOW2 && info.nsnapshots == 0) {
-        struct blk_create_opts o = {
-            .format = BLK_FMT_QCOW2, .size = info.virtual_size, .cluster_size = info.cluster_size,
-            .compat = info.compat, .lazy_refcounts = info.lazy_refcounts,
-            .backing_file = info.backing_file, .backing_format = info.backing_format,
-        };
-        if (blk_create(file, &o) < 0)
-            return img_error("Could not empty %s: %s", file, err_msg());
-    }
+    if (info.format == BLK_FMT_QCOW2 && info.nsnapshots == 0 && recreate_empty(file, &info))
+        return 1;
     if (!quiet)
         printf("Image committed.\n");
     return 0;

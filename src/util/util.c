@@ -266,6 +266,25 @@ int read_file(const char *path, size_t max_len, uint8_t **data, size_t *len)
     return 0;
 }
 
+int rename_durable(const char *tmp, const char *path)
+{
+    if (rename(tmp, path) < 0)
+        return fail(errno, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    const char *slash = strrchr(path, '/');
+    _cleanup_free_ char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup(".");
+    if (!dir)
+        return fail(ENOMEM, "out of memory");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return fail(e, "%s: cannot sync the directory: %s", dir, strerror(e));
+    }
+    close(fd);
+    return 0;
+}
+
 int write_all(int fd, const void *buf, size_t len)
 {
     const uint8_t *p = buf;

@@ -82,6 +82,10 @@ void utf8_scrub(char *s);
 
 /* Reads a whole regular file of at most max_len bytes into a malloc'ed buffer. */
 int read_file(const char *path, size_t max_len, uint8_t **data, size_t *len);
+/* rename(2) of tmp onto path, then an fsync of path's directory, so that
+ * after a crash path names either its old file or the whole new one (which
+ * the caller has synced).  Returns 0 or a negative errno via fail(). */
+int rename_durable(const char *tmp, const char *path);
 /* write(2)/read(2) that retry on EINTR and short transfers. */
 int write_all(int fd, const void *buf, size_t len);
 ssize_t read_full(int fd, void *buf, size_t len);

@@ -2,7 +2,9 @@
  * leaves leaks only, the dirty bit (lazy refcounts) is set while writing
  * and cleared at a clean close, a dirty image is repaired when opened
  * read-write and readable when opened read-only, and an image marked
- * corrupt opens read-only only.  The random kill test is tests/img/crash.sh. */
+ * corrupt opens read-only only; once a flush has failed, every later flush
+ * of that image fails too.  The random kill test is tests/img/crash.sh. */
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +28,21 @@
 #define INCOMPAT_OFF 72
 #define DIRTY 1ULL
 #define CORRUPT 2ULL
+
+/* fdatasync, failing with EIO while fail_syncs > 0 (linked with
+ * --wrap=fdatasync: the block layer calls this one). */
+static int fail_syncs;
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+int __wrap_fdatasync(int fd)
+{
+    if (fail_syncs > 0) {
+        fail_syncs--;
+        errno = EIO;
+        return -1;
+    }
+    return __real_fdatasync(fd);
+}
 
 static void set_incompat(const char *p, uint64_t v)
 {
@@ -324,6 +341,42 @@ static void test_corrupt_bit(void **state)
     free(model);
 }
 
+/* Linux may drop the pages of a failed fdatasync and mark them clean, so
+ * a later one that succeeds proves nothing: the image keeps failing its
+ * flushes (and snapshots, which flush) until it is opened again. */
+static void test_flush_failure_sticks(void **state)
+{
+    (void)state;
+    const char *fmts[] = { "qcow2", "raw" };
+    for (int i = 0; i < 2; i++) {
+        const char *p = path(i ? "sticky.raw" : "sticky.qcow2");
+        if (i) {
+            struct blk_create_opts o = { .format = BLK_FMT_RAW, .size = SIZE };
+            assert_int_equal(blk_create(p, &o), 0);
+        } else {
+            create(p, SIZE, CS, 3, NULL, BLK_FMT_RAW);
+        }
+        struct blk *b = open_ok(p, 0);
+        uint8_t buf[CS];
+        memset(buf, 0x5a, sizeof(buf));
+        assert_int_equal(blk_pwrite(b, 0, buf, sizeof(buf)), 0);
+        fail_syncs = 1;
+        assert_int_equal(blk_flush(b), -EIO);
+        assert_int_equal(fail_syncs, 0);
+        assert_int_equal(blk_flush(b), -EIO);           /* fdatasync would succeed now */
+        assert_non_null(strstr(err_msg(), "an earlier flush failed"));
+        assert_int_equal(blk_pwrite(b, CS, buf, sizeof(buf)), 0);
+        assert_int_equal(blk_flush(b), -EIO);
+        if (!i)
+            assert_true(blk_snapshot_create(b, "s") < 0);
+        blk_close(b);                                     /* its flush fails too */
+        b = open_ok(p, 0);
+        assert_int_equal(blk_flush(b), 0);
+        assert_int_equal(blk_close(b), 0);
+        print_message("%s: flushes fail after one failed\n", fmts[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_dirty_repair_on_open),
         cmocka_unit_test(test_dirty_bad_refcounts),
         cmocka_unit_test(test_corrupt_bit),
+        cmocka_unit_test(test_flush_failure_sticks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
