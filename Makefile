@@ -30,7 +30,7 @@ check: all fuzz
 
 # The long variants: 320 writer kills and 312 kills of corral-img's metadata commands.
 check-long: all
-	@CHECK_ONLY="crash crash-ops" CRASH_ITERS=320 CRASH_OPS_ITERS=13 \
+	@CHECK_ONLY="crash crash-ops" CRASH_ITERS=320 CRASH_OPS_ITERS=12 \
 		scripts/check.sh $(BUILD) $(FUZZ_BUILD)
 
 # Boots Debian's Linux under corral-vmm (nested when the host has no VT-x/AMD-V).

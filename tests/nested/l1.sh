@@ -185,6 +185,10 @@ if [ $failed = 1 ] || [ $verbose = 1 ]; then
 		echo "l1: end of the L1 console:" >&2
 		tail -n 30 "$run/console.log" | sed 's/\x1b[[0-9;?]*[a-zA-Z]//g; s/\x1b[a-zA-Z]//g; s/\r//g; s/^/l1: | /' >&2
 	fi
+	# A kernel oops or panic is longer than that tail: the whole console is kept.
+	if [ $failed = 1 ] && [ -s "$run/console.log" ] && cp "$run/console.log" "$assets/l1-console.last" 2>/dev/null; then
+		echo "l1: the whole L1 console is in $assets/l1-console.last" >&2
+	fi
 fi
 if [ $verbose = 1 ] && [ -s "$run/uptime" ]; then
 	ms=$(((end - start) / 1000000))
