@@ -41,11 +41,18 @@ static int recreate_empty(const char *file, const struct blk_info *info)
 {
     _cleanup_free_ char *real = realpath(file, NULL), *tmp = NULL;
     struct stat st;
-    if (!real || stat(real, &st) < 0 || asprintf(&tmp, "%s.commit-XXXXXX", real) < 0)
+    if (!real || stat(real, &st) < 0)
         return img_error("Could not empty %s: %s", file, strerror(errno));
+    if (asprintf(&tmp, "%s.commit-XXXXXX", real) < 0) {
+        tmp = NULL;   /* undefined after a failure */
+        return img_error("out of memory");
+    }
     int fd = mkstemp(tmp);
     if (fd < 0)
         return img_error("Could not empty %s: %s: %s", file, tmp, strerror(errno));
+    /* The owner only where we may set it (as root); the mode always. */
+    if (fchown(fd, st.st_uid, st.st_gid) < 0 && errno != EPERM)
+        log_warn("%s: cannot keep the owner: %s", tmp, strerror(errno));
     int r = fchmod(fd, st.st_mode & 07777) < 0 ? -errno : 0;
     close(fd);
     struct blk_create_opts o = {
