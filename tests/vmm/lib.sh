@@ -88,7 +88,10 @@ api() {
 import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(20)
-s.connect(sys.argv[1])
+try:
+    s.connect(sys.argv[1])
+except OSError as e:   # the VMM has gone: one line, not a traceback
+    sys.exit(f"api: {sys.argv[1]}: {e.strerror}")
 s.sendall(sys.argv[2].encode() + b"\n")
 buf = b""
 while not buf.endswith(b"\n"):
