@@ -38,7 +38,24 @@ hw)
   echo "# no hardware-assisted /dev/kvm here ($kind): running the suite in a nested L1 VM" >&2
   # Two L1 vCPUs: with one, the Linux tests run several times slower.  A frozen
   # L1 (bench/README.md) is reported by l1.sh after 240 s without a heartbeat.
-  exec "$repo/tests/nested/l1.sh" --mem 3G --timeout 1500 --share "$repo" -- \
-    env CORRAL_ASSETS="$CORRAL_ASSETS" "$here/suite.sh" "$build"
+  # L1 itself (its kernel on TCG's emulated SVM) now and then dies under the
+  # suite's migrations: a panic, a reset (QEMU then exits without a word) or
+  # a freeze; l1.sh says so with 125 or 123, never a test's own status.  The
+  # suite then runs once more, said so with the end of the first attempt, so
+  # the TAP counted is one whole run's (docs/nested-kvm.md has the figures).
+  out=$(mktemp)
+  trap 'rm -f "$out"' EXIT
+  for attempt in 1 2; do
+    "$repo/tests/nested/l1.sh" --mem 3G --timeout 1500 --share "$repo" -- \
+      env CORRAL_ASSETS="$CORRAL_ASSETS" "$here/suite.sh" "$build" >"$out" 2>&1
+    rc=$?
+    if [ $attempt = 1 ] && { [ $rc = 123 ] || [ $rc = 125 ]; }; then
+      echo "# the nested L1 itself died (l1.sh exit $rc: $(grep -m1 -oE "Kernel panic.*|L1 froze.*|L1 ended without.*" "$out")); the suite runs once more; the end of that attempt:"
+      grep -v "^ok \|^not ok \|^1\.\." "$out" | tail -25 | sed 's/^/#   /'
+      continue
+    fi
+    cat "$out"
+    exit $rc
+  done
   ;;
 esac
