@@ -28,7 +28,7 @@ fuzz: deps $(FUZZ_BUILD)/build.ninja
 check: all fuzz
 	@scripts/check.sh $(BUILD) $(FUZZ_BUILD)
 
-# The long variants: 320 writer kills and 312 kills of corral-img's metadata commands.
+# The long variants: 320 writer kills and 324 kills of corral-img's metadata commands.
 check-long: all
 	@CHECK_ONLY="crash crash-ops" CRASH_ITERS=320 CRASH_OPS_ITERS=12 \
 		scripts/check.sh $(BUILD) $(FUZZ_BUILD)

@@ -25,12 +25,12 @@
 #   crash-ops  corral-img's metadata commands (snapshot, commit, resize, rebase, check -r)
 #          killed between two writes; images repair to clean and read as before or after
 #          (TAP from tests/img/crash-ops.sh)
-# CHECK_ONLY="NAME..." runs only those (`make check-long` runs the crash tests, longer).
 #   vms    VMs, networks and consoles through corrald (TAP from tests/server/vms.sh)
 #   containers  images and containers through corrald (TAP from tests/server/containers.sh)
 #   demo   `make demo` as a new user runs it: its VM gets its address by DHCP (tests/server/demo.sh)
 #   web    the web console in headless Chromium (TAP from tests/web/run.sh)
 #   vmm    corral-vmm booting the test guests and Linux (TAP from tests/vmm/run.sh)
+# CHECK_ONLY="NAME..." runs only those (`make check-long` runs the crash tests, longer).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
